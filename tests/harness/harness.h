@@ -95,6 +95,9 @@ const char *ah_nats_server(void);
 /* Sleeps for ms milliseconds. */
 void ah_sleep_ms(int ms);
 int64_t ah_now_ms(void); /* monotonic */
+/* The factor from AH_TIMEOUT_SCALE (default 1.0; invalid values count as 1.0). Tests that
+ * wait for something with their own deadlines may multiply by it too. */
+double ah_timeout_scale(void);
 
 /* ---- raw sockets -------------------------------------------------------------------- */
 
