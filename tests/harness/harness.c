@@ -260,3 +260,687 @@ int ah_run(int argc, char **argv, const ah_case *cases, size_t n)
     fflush(stdout);
     return failed == 0 ? 0 : 1;
 }
+
+/* ---- processes and files ------------------------------------------------------------ */
+
+/* Ports handed out by this process (and inherited by case children), so that two calls
+ * never return the same port even before the first one is bound. */
+static int given_ports[512];
+static size_t n_given_ports;
+
+static bool port_given(int port)
+{
+    for (size_t i = 0; i < n_given_ports; i++)
+        if (given_ports[i] == port)
+            return true;
+    return false;
+}
+
+/* True if 127.0.0.1:port can be bound for listening right now. No SO_REUSEADDR: a port in
+ * TIME_WAIT is skipped too, which avoids surprising a server that does not set it. */
+static bool port_bindable(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+int ah_free_port(void)
+{
+    /* Ports come from below the kernel's ephemeral range: a port bound to 0 would be an
+     * ephemeral one, and a later outgoing connection could take it before our server
+     * binds it (a hub restart on the same port then fails). The random start keeps two
+     * test binaries run in parallel by ctest apart. */
+    int lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        int a = 0, b = 0;
+        if (fscanf(f, "%d %d", &a, &b) == 2 && a > 12000)
+            lo = a;
+        fclose(f);
+    }
+    int base = 10000, span = lo - 1000 - base;
+    if (span < 1000) {
+        base = 10000;
+        span = 1000;
+    }
+    static unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)ah_now_ms();
+    for (int tries = 0; tries < 5000; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = base + (int)((seed >> 8) % (unsigned)span);
+        if (port_given(port) || !port_bindable(port))
+            continue;
+        if (n_given_ports < sizeof given_ports / sizeof given_ports[0])
+            given_ports[n_given_ports++] = port;
+        else
+            n_given_ports = 0; /* forget the oldest batch rather than fail */
+        return port;
+    }
+    return -1;
+}
+
+int ah_spawn(ah_proc *p, const char *log_path, char *const argv[])
+{
+    p->pid = 0;
+    snprintf(p->log_path, sizeof p->log_path, "%s", log_path ? log_path : "/dev/null");
+    /* The exec-status pipe: closes on a successful exec, carries errno if exec fails. */
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(ep[0]);
+        close(ep[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(ep[0]);
+        /* A server must not outlive the test that started it, even if that test is
+         * SIGKILLed by a timeout. (Fires when the spawning thread exits: spawn from the
+         * case's main thread.) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (in < 0 || out < 0) {
+            int e = errno;
+            ssize_t w = write(ep[1], &e, sizeof e);
+            (void)w;
+            _exit(127);
+        }
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        if (in > 2)
+            close(in);
+        if (out > 2)
+            close(out);
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t w = write(ep[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(ep[1]);
+    int child_errno = 0;
+    ssize_t n;
+    while ((n = read(ep[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
+    }
+    close(ep[0]);
+    if (n > 0) {
+        waitpid(pid, NULL, 0);
+        fprintf(stderr, "ah_spawn: cannot start %s: %s\n", argv[0], strerror(child_errno));
+        return -1;
+    }
+    p->pid = pid;
+    return 0;
+}
+
+int ah_stop(ah_proc *p, int sig, int timeout_ms)
+{
+    if (!p || p->pid <= 0)
+        return -1;
+    pid_t pid = p->pid;
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+        p->pid = 0;
+        return status;
+    }
+    if (r < 0) {
+        p->pid = 0;
+        return -1; /* not our child */
+    }
+    kill(pid, sig);
+    int64_t deadline = ah_now_ms() + timeout_ms;
+    for (;;) {
+        r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            p->pid = 0;
+            return -1;
+        }
+        if (ah_now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+        ah_sleep_ms(5);
+    }
+    p->pid = 0;
+    return status;
+}
+
+bool ah_alive(ah_proc *p)
+{
+    if (!p || p->pid <= 0)
+        return false;
+    /* WNOWAIT: look without reaping, so a later ah_stop still gets the exit status. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return false;
+    return si.si_pid == 0;
+}
+
+int ah_wait_tcp(int port, int timeout_ms)
+{
+    int64_t deadline = ah_now_ms() + timeout_ms;
+    do {
+        int fd = ah_connect(port);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        ah_sleep_ms(20);
+    } while (ah_now_ms() < deadline);
+    return -1;
+}
+
+char *ah_mkdtemp(const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    char path[512];
+    snprintf(path, sizeof path, "%s/aerie-%s-XXXXXX", tmp, tag ? tag : "test");
+    if (!mkdtemp(path))
+        return NULL;
+    return strdup(path);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int ah_rmrf(const char *path)
+{
+    /* Refuse the obviously catastrophic, since tests build paths from env and strings. */
+    if (!path || !*path || strcmp(path, "/") == 0 || strcmp(path, ".") == 0)
+        return -1;
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+int ah_write_file(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vfprintf(f, fmt, ap);
+    va_end(ap);
+    int rc = fclose(f);
+    return n < 0 || rc != 0 ? -1 : 0;
+}
+
+char *ah_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (cap - len - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf)
+        return NULL;
+    if (err) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+const char *ah_bin(const char *name)
+{
+    /* A ring of buffers (documented global state) so that a test can hold several paths
+     * at once, e.g. in one argv. */
+    static char ring[16][1024];
+    static unsigned next;
+    char *out = ring[next++ % 16];
+    const char *dir = getenv("AERIE_BUILD_DIR");
+    if (!dir || !*dir)
+        dir = AH_BUILD_DIR;
+    snprintf(out, sizeof ring[0], "%s/%s", dir, name);
+    return out;
+}
+
+const char *ah_nats_server(void)
+{
+    const char *env = getenv("NATS_SERVER");
+    if (env && *env)
+        return env;
+    if (access("/usr/sbin/nats-server", X_OK) == 0)
+        return "/usr/sbin/nats-server";
+    return "nats-server";
+}
+
+/* ---- raw sockets -------------------------------------------------------------------- */
+
+int ah_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc;
+    while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+int ah_send_n(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ah_send(int fd, const char *s)
+{
+    return ah_send_n(fd, s, strlen(s));
+}
+
+/* Waits up to ms for fd to be readable. Returns >0 readable, 0 timeout, -1 error. */
+static int wait_readable(int fd, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pfd, 1, ms < 0 ? 0 : ms)) < 0 && errno == EINTR) {
+    }
+    return r;
+}
+
+int ah_read_until(int fd, char *buf, size_t cap, const char *needle, int timeout_ms)
+{
+    if (!buf || cap == 0)
+        return -1;
+    size_t len = 0, nlen = needle ? strlen(needle) : 0;
+    buf[0] = '\0';
+    int64_t deadline = ah_now_ms() + timeout_ms;
+    while (len < cap - 1) {
+        if (nlen && memmem(buf, len, needle, nlen))
+            break;
+        int left = (int)(deadline - ah_now_ms());
+        if (left <= 0)
+            break;
+        int r = wait_readable(fd, left);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return len ? (int)len : -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    buf[len] = '\0';
+    return (int)len;
+}
+
+int ah_read_for(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    if (!buf || cap == 0)
+        return 0;
+    size_t len = 0;
+    buf[0] = '\0';
+    int64_t deadline = ah_now_ms() + timeout_ms;
+    while (len < cap - 1) {
+        int left = (int)(deadline - ah_now_ms());
+        if (left <= 0)
+            break;
+        int r = wait_readable(fd, left);
+        if (r <= 0)
+            break;
+        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return (int)len;
+}
+
+bool ah_wait_closed(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    size_t len = 0;
+    char scratch[4096];
+    if (buf && cap)
+        buf[0] = '\0';
+    int64_t deadline = ah_now_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(deadline - ah_now_ms());
+        if (left <= 0)
+            return false;
+        int r = wait_readable(fd, left);
+        if (r < 0)
+            return true;
+        if (r == 0)
+            return false;
+        ssize_t n = recv(fd, scratch, sizeof scratch, 0);
+        if (n == 0)
+            return true; /* orderly FIN */
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return true; /* RST or other error: the connection is gone */
+        }
+        if (buf && cap > 1 && len < cap - 1) {
+            size_t take = (size_t)n < cap - 1 - len ? (size_t)n : cap - 1 - len;
+            memcpy(buf + len, scratch, take);
+            len += take;
+            buf[len] = '\0';
+        }
+    }
+}
+
+char *ah_http_get(int port, const char *path, int *status)
+{
+    if (status)
+        *status = 0;
+    int fd = ah_connect(port);
+    if (fd < 0)
+        return NULL;
+    char req[1024];
+    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+             path, port);
+    if (ah_send(fd, req) != 0) {
+        close(fd);
+        return NULL;
+    }
+    /* HTTP/1.0: the server closes after the body, so read until close. */
+    size_t cap = 65536, len = 0;
+    char *resp = malloc(cap);
+    int64_t deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
+    while (resp) {
+        int left = (int)(deadline - ah_now_ms());
+        if (left <= 0)
+            break;
+        if (len + 1 >= cap) {
+            char *nr = realloc(resp, cap * 2);
+            if (!nr)
+                break;
+            resp = nr;
+            cap *= 2;
+        }
+        if (wait_readable(fd, left) <= 0)
+            break;
+        ssize_t n = recv(fd, resp + len, cap - 1 - len, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (!resp)
+        return NULL;
+    resp[len] = '\0';
+    int code = 0;
+    char *body = strstr(resp, "\r\n\r\n");
+    if (sscanf(resp, "HTTP/%*d.%*d %d", &code) != 1 || !body) {
+        free(resp);
+        return NULL;
+    }
+    if (status)
+        *status = code;
+    body += 4;
+    memmove(resp, body, strlen(body) + 1);
+    return resp;
+}
+
+/* ---- a hub: nats-server cluster with JetStream --------------------------------------- */
+
+static int hub_write_conf(ah_hub *h, int i, const char *extra_conf)
+{
+    char routes[1024] = "";
+    size_t off = 0;
+    for (int k = 0; k < h->nodes; k++) {
+        int n = snprintf(routes + off, sizeof routes - off, "%s\"nats-route://127.0.0.1:%d\"",
+                         k ? ", " : "", h->cluster_port[k]);
+        if (n < 0 || (size_t)n >= sizeof routes - off)
+            return -1;
+        off += (size_t)n;
+    }
+    char cluster[1400] = "";
+    if (h->nodes > 1)
+        snprintf(cluster, sizeof cluster,
+                 "cluster {\n  name: hubc\n  listen: 127.0.0.1:%d\n  routes: [ %s ]\n}\n",
+                 h->cluster_port[i], routes);
+    snprintf(h->conf_path[i], sizeof h->conf_path[i], "%s/hub%d.conf", h->dir, i + 1);
+    /* Leaf authorization in the shape that loads on 2.9.10 (wire notes 2.1, shape B):
+     * top-level users, vehicle limited to LEAFNODE connections. A users list means every
+     * client must log in, hence the operator user for ordinary (STANDARD) clients. */
+    return ah_write_file(
+        h->conf_path[i],
+        "server_name: hub%d\n"
+        "listen: 127.0.0.1:%d\n"
+        "http: 127.0.0.1:%d\n"
+        "jetstream {\n  store_dir: \"%s/data/hub%d\"\n  domain: hub\n"
+        "  max_memory_store: 256MB\n  max_file_store: 1GB\n}\n"
+        "%s"
+        "leafnodes {\n  listen: 127.0.0.1:%d\n}\n"
+        "authorization {\n  users = [\n"
+        "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\"] }\n"
+        "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
+        "  ]\n}\n"
+        "%s\n",
+        i + 1, h->client_port[i], h->http_port[i], h->dir, i + 1, cluster, h->leaf_port[i],
+        extra_conf ? extra_conf : "");
+}
+
+static int hub_spawn(ah_hub *h, int i)
+{
+    char log[600];
+    snprintf(log, sizeof log, "%s/hub%d.log", h->dir, i + 1);
+    char *argv[] = {(char *)ah_nats_server(), "-c", h->conf_path[i], NULL};
+    return ah_spawn(&h->proc[i], log, argv);
+}
+
+/* True once the node's /healthz answers 200 with the given query. */
+static bool hub_healthy(ah_hub *h, int i, const char *query)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/healthz%s", query);
+    int status = 0;
+    char *body = ah_http_get(h->http_port[i], path, &status);
+    free(body);
+    return status == 200;
+}
+
+/* True once node i's /jsz names a JetStream meta leader. A fresh cluster answers
+ * /healthz?js-enabled-only=true before its meta group has elected a leader, and any
+ * JetStream API request in that window fails with "JetStream system temporarily
+ * unavailable"; waiting for the leader here keeps that race out of every test. */
+static bool hub_meta_leader(ah_hub *h, int i)
+{
+    int status = 0;
+    char *body = ah_http_get(h->http_port[i], "/jsz", &status);
+    bool ok = false;
+    if (body && status == 200) {
+        const char *meta = strstr(body, "\"meta_cluster\"");
+        const char *leader = meta ? strstr(meta, "\"leader\"") : NULL;
+        if (leader) {
+            leader = strchr(leader + 8, '"');
+            ok = leader && leader[1] != '"'; /* a non-empty name */
+        }
+    }
+    free(body);
+    return ok;
+}
+
+static void hub_dump_logs(ah_hub *h)
+{
+    for (int i = 0; i < h->nodes; i++) {
+        char log[600];
+        snprintf(log, sizeof log, "%s/hub%d.log", h->dir, i + 1);
+        char *text = ah_read_file(log);
+        if (text) {
+            size_t len = strlen(text);
+            const char *tail = len > 3000 ? text + len - 3000 : text;
+            fprintf(stderr, "---- tail of %s ----\n%s\n", log, tail);
+            free(text);
+        }
+    }
+}
+
+/* Waits until node i is healthy (and, in a cluster, sees a meta leader). */
+static int hub_wait_node(ah_hub *h, int i, int64_t deadline)
+{
+    bool healthy = false, leader = h->nodes == 1;
+    while (ah_now_ms() < deadline) {
+        if (!ah_alive(&h->proc[i])) {
+            fprintf(stderr, "ah_hub: hub%d exited during startup\n", i + 1);
+            return -1;
+        }
+        if (!healthy)
+            healthy = hub_healthy(h, i, "?js-enabled-only=true");
+        if (healthy && !leader)
+            leader = hub_meta_leader(h, i);
+        if (healthy && leader)
+            return 0;
+        ah_sleep_ms(50);
+    }
+    fprintf(stderr, "ah_hub: hub%d not ready in time (healthy=%d, meta leader=%d)\n", i + 1,
+            healthy, leader);
+    return -1;
+}
+
+int ah_hub_start(ah_hub *h, int nodes, const char *extra_conf)
+{
+    memset(h, 0, sizeof *h);
+    if (nodes < 1 || nodes > AH_HUB_MAX)
+        return -1;
+    h->nodes = nodes;
+    char *dir = ah_mkdtemp("hub");
+    if (!dir)
+        return -1;
+    snprintf(h->dir, sizeof h->dir, "%s", dir);
+    free(dir);
+    for (int i = 0; i < nodes; i++) {
+        h->client_port[i] = ah_free_port();
+        h->cluster_port[i] = nodes > 1 ? ah_free_port() : 0;
+        h->leaf_port[i] = ah_free_port();
+        h->http_port[i] = ah_free_port();
+        if (h->client_port[i] < 0 || h->cluster_port[i] < 0 || h->leaf_port[i] < 0 ||
+            h->http_port[i] < 0)
+            goto fail;
+    }
+    for (int i = 0; i < nodes; i++)
+        if (hub_write_conf(h, i, extra_conf) != 0)
+            goto fail;
+    for (int i = 0; i < nodes; i++)
+        if (hub_spawn(h, i) != 0)
+            goto fail;
+    /* Generous: a 3-node JetStream cluster on a loaded 2-core machine under ASan may need
+     * many seconds to elect its meta leader. */
+    int64_t deadline = ah_now_ms() + (int64_t)(45000 * ah_timeout_scale());
+    for (int i = 0; i < nodes; i++)
+        if (hub_wait_node(h, i, deadline) != 0)
+            goto fail;
+    return 0;
+fail:
+    hub_dump_logs(h);
+    ah_hub_stop(h);
+    return -1;
+}
+
+int ah_hub_restart_node(ah_hub *h, int i)
+{
+    if (!h || i < 0 || i >= h->nodes)
+        return -1;
+    ah_stop(&h->proc[i], SIGTERM, 10000);
+    if (hub_spawn(h, i) != 0)
+        return -1;
+    int64_t deadline = ah_now_ms() + (int64_t)(45000 * ah_timeout_scale());
+    if (hub_wait_node(h, i, deadline) != 0) {
+        hub_dump_logs(h);
+        return -1;
+    }
+    return 0;
+}
+
+void ah_hub_stop(ah_hub *h)
+{
+    if (!h)
+        return;
+    /* Signal all first, then wait: shutting down one node at a time makes the survivors
+     * spend the wait on leader elections. */
+    for (int i = 0; i < h->nodes && i < AH_HUB_MAX; i++)
+        if (h->proc[i].pid > 0)
+            kill(h->proc[i].pid, SIGTERM);
+    for (int i = 0; i < h->nodes && i < AH_HUB_MAX; i++)
+        ah_stop(&h->proc[i], SIGTERM, 10000);
+    if (h->dir[0]) {
+        if (getenv("AH_KEEP_TMP"))
+            fprintf(stderr, "ah_hub: keeping %s (AH_KEEP_TMP)\n", h->dir);
+        else
+            ah_rmrf(h->dir);
+        h->dir[0] = '\0';
+    }
+}
