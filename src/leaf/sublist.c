@@ -1,0 +1,1050 @@
+/* The subscription index: a token trie plus a bounded cache of match results (see
+ * sublist.h for the contract).
+ *
+ * Shape. Each trie level holds an open-addressing table of literal children keyed by token
+ * and two separate links for the `*` and `>` children, as nats-server's sublist does, so a
+ * match visits only the branches that can match: at every token it takes the `>` child (a
+ * hit), recurses into the `*` child, and follows the literal child. A node keeps its plain
+ * subscriptions in one array and its queue subscriptions in one array per queue name.
+ * Nodes left without subscriptions or children are freed at once, so subscription churn
+ * (request/reply inboxes) does not leave garbage behind.
+ *
+ * Bookkeeping. A pointer set maps each inserted ae_sub to its index in its node's array.
+ * That makes duplicate inserts (AE_EEXIST) and unknown removes (AE_ENOENT) one lookup, and
+ * removal a swap with the last element instead of a scan: a node may hold thousands of
+ * subscriptions on one subject.
+ *
+ * Results. A miss tokenises the subject once, walks the trie into reusable scratch arrays,
+ * and then groups queue members by name across all matching nodes (a group "g" with
+ * members on `foo.*` and on `foo.bar` is one group for foo.bar). When the cache is on, the
+ * result is copied into one allocation (header, arrays and the subject key together),
+ * usually reusing the block of the entry just evicted, so a steady miss stream does not
+ * allocate. A hit is one hash of the subject, one probe sequence and one memcmp.
+ *
+ * Cache invalidation. An insert or remove of a literal subject can only change the result
+ * for that exact subject, so it drops at most one entry. A wildcard subject drops every
+ * cached entry it matches: a scan of at most cache_max short keys, which is cheap next to
+ * how rarely wildcard subscriptions change (a client's inbox wildcard lives as long as the
+ * connection). Eviction when full takes the next occupied slot after a rotating cursor,
+ * which behaves like random replacement and costs O(1) on average.
+ *
+ * Not thread-safe: the broker uses a sublist from its loop thread only. */
+#include "leaf/sublist.h"
+#include "leaf/subject.h"
+#include "common/err.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- hashing ------------------------------------------------------------------------- */
+
+/* A word-at-a-time multiplicative hash: several times faster than byte-wise FNV-1a on
+ * typical 20–60 byte subjects, and well spread in the low bits used by the tables. */
+static inline uint64_t hash_bytes(const char *p, size_t n)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = 0x243f6a8885a308d3ULL ^ (n * k);
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = (h ^ v) * k;
+        h ^= h >> 31;
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t v = 0;
+        memcpy(&v, p, n);
+        h = (h ^ v) * k;
+        h ^= h >> 31;
+    }
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+    return h;
+}
+
+static inline uint64_t hash_ptr(const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 32);
+}
+
+/* ---- trie types ---------------------------------------------------------------------- */
+
+typedef struct qgrp {
+    const char *name; /* a member's queue bytes; refreshed when that member leaves */
+    size_t name_len;
+    uint64_t hash;
+    ae_sub **subs;
+    uint32_t n, cap;
+} qgrp;
+
+typedef struct level level;
+
+typedef struct node {
+    level *next; /* children, or NULL */
+    ae_sub **psubs;
+    uint32_t np, pcap;
+    qgrp *qs;
+    uint32_t nq, qcap;
+    uint64_t hash; /* of tok */
+    size_t len;
+    char tok[]; /* owned copy of the token: subscriptions come and go, the node stays */
+} node;
+
+struct level {
+    node **tab; /* literal children; open addressing, linear probing, no tombstones */
+    uint32_t cap, count;
+    node *pwc; /* `*` child */
+    node *fwc; /* `>` child */
+};
+
+typedef struct tok {
+    const char *p;
+    size_t len;
+    uint64_t hash;
+    node *n;  /* insert/remove: the node for this token */
+    level *l; /* ... and the level holding it */
+} tok;
+
+/* ---- pointer set: ae_sub * -> index in its node array -------------------------------- */
+
+typedef struct pslot {
+    ae_sub *sub; /* NULL: empty */
+    uint32_t idx;
+} pslot;
+
+typedef struct pset {
+    pslot *tab;
+    size_t cap, count;
+} pset;
+
+/* ---- cache --------------------------------------------------------------------------- */
+
+/* One cached result in one allocation: this header, then nqgroups ae_qgroup, then the
+ * plain subs and all queue members (ae_sub *), then the subject bytes. */
+typedef struct centry {
+    ae_match m;
+    size_t size; /* bytes allocated, for reuse */
+    size_t len;  /* subject length */
+    uint64_t hash;
+} centry;
+
+typedef struct cslot {
+    uint64_t hash;
+    centry *e; /* NULL: empty */
+} cslot;
+
+static const char *centry_key(const centry *e)
+{
+    const char *p = (const char *)(e + 1);
+    p += e->m.nqgroups * sizeof(ae_qgroup);
+    p += (e->m.npsubs) * sizeof(ae_sub *);
+    for (size_t i = 0; i < e->m.nqgroups; i++)
+        p += e->m.qgroups[i].n * sizeof(ae_sub *);
+    return p;
+}
+
+/* Caps the cache table so cache_max cannot overflow the size computation. */
+#define CACHE_MAX_LIMIT ((size_t)1 << 24)
+
+struct ae_sublist {
+    level root;
+    pset set;
+    size_t count;
+    size_t nodes; /* allocated trie nodes */
+
+    cslot *ctab;
+    size_t ccap, ccount, cmax, cursor;
+    centry *spare; /* an evicted entry's block, kept for the next miss */
+
+    /* Scratch, reused by every call. */
+    tok *toks;
+    size_t ntok, tcap;
+    ae_sub **ps; /* plain results */
+    size_t nps, pscap;
+    const qgrp **qr; /* queue groups of the matching nodes, before grouping by name */
+    uint32_t *qgid;  /* qr[i] belongs to output group qgid[i] */
+    size_t nqr, qrcap;
+    size_t qgidcap;
+    ae_qgroup *og; /* output groups */
+    size_t nog, ogcap;
+    uint64_t *ogh; /* their name hashes */
+    size_t oghcap;
+    ae_sub **om; /* output group members, contiguous per group */
+    size_t omcap;
+    ae_match res;
+    bool oom; /* an allocation failed during this match */
+
+    ae_sublist_stats st;
+};
+
+static const ae_match empty_match;
+
+/* ---- small growable arrays ----------------------------------------------------------- */
+
+/* Ensures *arr has room for `need` elements of `elem` bytes; doubles. Returns 0 or -1. */
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+/* Same for the uint32_t capacities inside nodes. */
+static int grow32(void **arr, uint32_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > UINT32_MAX / 2)
+        return -1;
+    uint32_t nc = *cap ? *cap * 2 : 2;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, (size_t)nc * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+/* ---- pointer set --------------------------------------------------------------------- */
+
+static pslot *pset_find(const pset *s, const ae_sub *sub)
+{
+    if (!s->cap)
+        return NULL;
+    size_t mask = s->cap - 1;
+    for (size_t i = hash_ptr(sub) & mask;; i = (i + 1) & mask) {
+        if (s->tab[i].sub == sub)
+            return &s->tab[i];
+        if (!s->tab[i].sub)
+            return NULL;
+    }
+}
+
+static void pset_place(pslot *tab, size_t cap, ae_sub *sub, uint32_t idx)
+{
+    size_t mask = cap - 1, i = hash_ptr(sub) & mask;
+    while (tab[i].sub)
+        i = (i + 1) & mask;
+    tab[i].sub = sub;
+    tab[i].idx = idx;
+}
+
+/* Makes room for one more entry so the following pset_add cannot fail. */
+static int pset_reserve(pset *s)
+{
+    if ((s->count + 1) * 10 <= s->cap * 7)
+        return 0;
+    size_t nc = s->cap ? s->cap * 2 : 64;
+    pslot *t = calloc(nc, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->tab[i].sub)
+            pset_place(t, nc, s->tab[i].sub, s->tab[i].idx);
+    free(s->tab);
+    s->tab = t;
+    s->cap = nc;
+    return 0;
+}
+
+static void pset_add(pset *s, ae_sub *sub, uint32_t idx)
+{
+    pset_place(s->tab, s->cap, sub, idx);
+    s->count++;
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void pset_del(pset *s, pslot *slot)
+{
+    size_t mask = s->cap - 1, i = (size_t)(slot - s->tab), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!s->tab[j].sub)
+            break;
+        size_t k = hash_ptr(s->tab[j].sub) & mask;
+        /* Leave tab[j] where it is if its home k lies cyclically in (i, j]. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        s->tab[i] = s->tab[j];
+        i = j;
+    }
+    s->tab[i].sub = NULL;
+    s->count--;
+}
+
+/* ---- levels and nodes ---------------------------------------------------------------- */
+
+static bool level_empty(const level *l)
+{
+    return l->count == 0 && !l->pwc && !l->fwc;
+}
+
+static node *level_get(const level *l, const char *t, size_t len, uint64_t h)
+{
+    if (!l->count)
+        return NULL;
+    uint32_t mask = l->cap - 1;
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        node *x = l->tab[i];
+        if (!x)
+            return NULL;
+        if (x->hash == h && x->len == len && memcmp(x->tok, t, len) == 0)
+            return x;
+    }
+}
+
+static void level_place(node **tab, uint32_t cap, node *n)
+{
+    uint32_t mask = cap - 1, i = (uint32_t)n->hash & mask;
+    while (tab[i])
+        i = (i + 1) & mask;
+    tab[i] = n;
+}
+
+static int level_rehash(level *l, uint32_t nc)
+{
+    node **t = calloc(nc, sizeof *t);
+    if (!t)
+        return -1;
+    for (uint32_t i = 0; i < l->cap; i++)
+        if (l->tab[i])
+            level_place(t, nc, l->tab[i]);
+    free(l->tab);
+    l->tab = t;
+    l->cap = nc;
+    return 0;
+}
+
+static int level_put(level *l, node *n)
+{
+    if ((l->count + 1) * 4 > l->cap * 3) {
+        if (l->cap >= (1u << 30) || level_rehash(l, l->cap ? l->cap * 2 : 4) != 0)
+            return -1;
+    }
+    level_place(l->tab, l->cap, n);
+    l->count++;
+    return 0;
+}
+
+static void level_del(level *l, node *n)
+{
+    uint32_t mask = l->cap - 1, i = (uint32_t)n->hash & mask;
+    while (l->tab[i] != n)
+        i = (i + 1) & mask;
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!l->tab[j])
+            break;
+        uint32_t k = (uint32_t)l->tab[j]->hash & mask;
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        l->tab[i] = l->tab[j];
+        i = j;
+    }
+    l->tab[i] = NULL;
+    l->count--;
+    if (l->count == 0) {
+        free(l->tab);
+        l->tab = NULL;
+        l->cap = 0;
+    } else if (l->cap > 64 && l->count * 8 < l->cap) {
+        /* A level that once held many inboxes shrinks back; failure just keeps it big. */
+        (void)level_rehash(l, l->cap / 4);
+    }
+}
+
+static node *node_new(const char *t, size_t len, uint64_t h)
+{
+    node *n = calloc(1, sizeof *n + len);
+    if (!n)
+        return NULL;
+    memcpy(n->tok, t, len);
+    n->len = len;
+    n->hash = h;
+    return n;
+}
+
+static void node_free(node *n)
+{
+    free(n->psubs);
+    for (uint32_t i = 0; i < n->nq; i++)
+        free(n->qs[i].subs);
+    free(n->qs);
+    free(n);
+}
+
+static void level_free_all(level *l);
+
+static void node_free_all(node *n)
+{
+    if (n->next) {
+        level_free_all(n->next);
+        free(n->next);
+    }
+    node_free(n);
+}
+
+/* Frees everything below l, but not l itself (the root is embedded). */
+static void level_free_all(level *l)
+{
+    for (uint32_t i = 0; i < l->cap; i++)
+        if (l->tab[i])
+            node_free_all(l->tab[i]);
+    free(l->tab);
+    if (l->pwc)
+        node_free_all(l->pwc);
+    if (l->fwc)
+        node_free_all(l->fwc);
+    memset(l, 0, sizeof *l);
+}
+
+static bool is_queue(const ae_sub *s)
+{
+    return s->queue && s->queue_len > 0;
+}
+
+static qgrp *node_qgrp(node *n, const char *q, size_t qlen, uint64_t h)
+{
+    for (uint32_t i = 0; i < n->nq; i++) {
+        qgrp *g = &n->qs[i];
+        if (g->hash == h && g->name_len == qlen && memcmp(g->name, q, qlen) == 0)
+            return g;
+    }
+    return NULL;
+}
+
+/* ---- tokenising ---------------------------------------------------------------------- */
+
+/* Splits s into sl->toks with the rules of ae_subject_valid. Returns 0, AE_EINVAL or
+ * AE_ENOMEM. Wildcard tokens are recorded like any other; callers tell them apart. */
+static int tokenize(ae_sublist *sl, const char *s, size_t n)
+{
+    sl->ntok = 0;
+    if (!s || n == 0)
+        return AE_EINVAL;
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '.') {
+            unsigned char c = (unsigned char)s[i];
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f')
+                return AE_EINVAL;
+            continue;
+        }
+        /* A token ends at [start, i). */
+        size_t tl = i - start;
+        if (tl == 0)
+            return AE_EINVAL;
+        if (tl == 1 && s[start] == '>' && i != n)
+            return AE_EINVAL;
+        if (sl->ntok == sl->tcap &&
+            grow((void **)&sl->toks, &sl->tcap, sl->ntok + 1, sizeof *sl->toks) != 0)
+            return AE_ENOMEM;
+        tok *t = &sl->toks[sl->ntok++];
+        t->p = s + start;
+        t->len = tl;
+        t->hash = hash_bytes(t->p, tl);
+        t->n = NULL;
+        t->l = NULL;
+        start = i + 1;
+    }
+    return 0;
+}
+
+static bool tok_is(const tok *t, char w)
+{
+    return t->len == 1 && t->p[0] == w;
+}
+
+static bool has_wildcard(const ae_sublist *sl)
+{
+    for (size_t i = 0; i < sl->ntok; i++)
+        if (tok_is(&sl->toks[i], '*') || tok_is(&sl->toks[i], '>'))
+            return true;
+    return false;
+}
+
+/* ---- pruning ------------------------------------------------------------------------- */
+
+/* Walks toks[0..depth) from the deepest node up, freeing nodes that have neither
+ * subscriptions nor children and levels that became empty. */
+static void prune(ae_sublist *sl, size_t depth)
+{
+    for (size_t i = depth; i-- > 0;) {
+        node *n = sl->toks[i].n;
+        if (!n)
+            continue;
+        if (n->next && level_empty(n->next)) {
+            free(n->next);
+            n->next = NULL;
+        }
+        if (n->np || n->nq || n->next)
+            break;
+        level *l = sl->toks[i].l;
+        if (l->pwc == n)
+            l->pwc = NULL;
+        else if (l->fwc == n)
+            l->fwc = NULL;
+        else
+            level_del(l, n);
+        node_free(n);
+        sl->nodes--;
+    }
+}
+
+/* ---- cache --------------------------------------------------------------------------- */
+
+static cslot *cache_find(const ae_sublist *sl, const char *s, size_t len, uint64_t h)
+{
+    size_t mask = sl->ccap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        cslot *c = &sl->ctab[i];
+        if (!c->e)
+            return NULL;
+        if (c->hash == h && c->e->len == len && memcmp(centry_key(c->e), s, len) == 0)
+            return c;
+    }
+}
+
+/* Removes the entry in slot c, keeping its block as the spare when there is none. */
+static void cache_del(ae_sublist *sl, cslot *c)
+{
+    if (!sl->spare)
+        sl->spare = c->e;
+    else
+        free(c->e);
+    size_t mask = sl->ccap - 1, i = (size_t)(c - sl->ctab), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!sl->ctab[j].e)
+            break;
+        size_t k = sl->ctab[j].hash & mask;
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        sl->ctab[i] = sl->ctab[j];
+        i = j;
+    }
+    sl->ctab[i].e = NULL;
+    sl->ccount--;
+}
+
+static void cache_evict_one(ae_sublist *sl)
+{
+    size_t mask = sl->ccap - 1;
+    for (size_t n = 0; n < sl->ccap; n++) {
+        size_t i = (sl->cursor + n) & mask;
+        if (sl->ctab[i].e) {
+            sl->cursor = (i + 1) & mask;
+            cache_del(sl, &sl->ctab[i]);
+            return;
+        }
+    }
+}
+
+/* Copies result r for subject s into a new cache entry. Returns the entry's match, or
+ * NULL when no memory (the caller then returns r itself). */
+static const ae_match *cache_add(ae_sublist *sl, const char *s, size_t len, uint64_t h,
+                                 const ae_match *r)
+{
+    size_t nmem = 0;
+    for (size_t i = 0; i < r->nqgroups; i++)
+        nmem += r->qgroups[i].n;
+    size_t need = sizeof(centry) + r->nqgroups * sizeof(ae_qgroup) +
+                  (r->npsubs + nmem) * sizeof(ae_sub *) + len;
+    if (sl->ccount >= sl->cmax)
+        cache_evict_one(sl);
+    centry *e;
+    if (sl->spare && sl->spare->size >= need && sl->spare->size <= 2 * need + 256) {
+        e = sl->spare;
+    } else {
+        e = realloc(sl->spare, need);
+        if (!e)
+            return NULL; /* the spare, if any, is still valid and still ours */
+        e->size = need;
+    }
+    sl->spare = NULL;
+
+    ae_qgroup *qg = (ae_qgroup *)(e + 1);
+    ae_sub **subs = (ae_sub **)(qg + r->nqgroups);
+    e->m.qgroups = r->nqgroups ? qg : NULL;
+    e->m.nqgroups = r->nqgroups;
+    e->m.psubs = r->npsubs ? subs : NULL;
+    e->m.npsubs = r->npsubs;
+    if (r->npsubs)
+        memcpy(subs, r->psubs, r->npsubs * sizeof *subs);
+    subs += r->npsubs;
+    for (size_t i = 0; i < r->nqgroups; i++) {
+        qg[i] = r->qgroups[i];
+        qg[i].subs = subs;
+        memcpy(subs, r->qgroups[i].subs, r->qgroups[i].n * sizeof *subs);
+        subs += r->qgroups[i].n;
+    }
+    memcpy(subs, s, len);
+    e->len = len;
+    e->hash = h;
+
+    size_t mask = sl->ccap - 1, i = h & mask;
+    while (sl->ctab[i].e)
+        i = (i + 1) & mask;
+    sl->ctab[i].hash = h;
+    sl->ctab[i].e = e;
+    sl->ccount++;
+    return &e->m;
+}
+
+/* True if the pattern in sl->toks matches the (valid) subject s; no validation here. */
+static bool toks_match(const ae_sublist *sl, const char *s, size_t n)
+{
+    size_t si = 0;
+    for (size_t i = 0; i < sl->ntok; i++) {
+        const tok *t = &sl->toks[i];
+        if (tok_is(t, '>'))
+            return si < n;
+        if (si >= n)
+            return false;
+        size_t b = si;
+        while (si < n && s[si] != '.')
+            si++;
+        size_t stl = si - b;
+        si++;
+        if (tok_is(t, '*'))
+            continue;
+        if (stl != t->len || memcmp(s + b, t->p, stl) != 0)
+            return false;
+    }
+    return si >= n;
+}
+
+/* Drops cached results that the subscription pattern in sl->toks (subject s) can change. */
+static void cache_invalidate(ae_sublist *sl, const char *s, size_t len)
+{
+    if (!sl->ccount)
+        return;
+    if (!has_wildcard(sl)) {
+        cslot *c = cache_find(sl, s, len, hash_bytes(s, len));
+        if (c)
+            cache_del(sl, c);
+        return;
+    }
+    for (size_t i = 0; i < sl->ccap && sl->ccount;) {
+        cslot *c = &sl->ctab[i];
+        if (c->e && toks_match(sl, centry_key(c->e), c->e->len))
+            cache_del(sl, c); /* an entry may have shifted into slot i: look again */
+        else
+            i++;
+    }
+}
+
+/* ---- public: lifecycle --------------------------------------------------------------- */
+
+ae_sublist *ae_sublist_new(size_t cache_max)
+{
+    ae_sublist *sl = calloc(1, sizeof *sl);
+    if (!sl)
+        return NULL;
+    if (cache_max > CACHE_MAX_LIMIT)
+        cache_max = CACHE_MAX_LIMIT;
+    if (cache_max) {
+        size_t cap = 8;
+        while (cap < cache_max * 2)
+            cap *= 2;
+        sl->ctab = calloc(cap, sizeof *sl->ctab);
+        if (!sl->ctab) {
+            free(sl);
+            return NULL;
+        }
+        sl->ccap = cap;
+        sl->cmax = cache_max;
+    }
+    return sl;
+}
+
+void ae_sublist_free(ae_sublist *sl)
+{
+    if (!sl)
+        return;
+    level_free_all(&sl->root);
+    free(sl->set.tab);
+    for (size_t i = 0; i < sl->ccap; i++)
+        free(sl->ctab[i].e);
+    free(sl->ctab);
+    free(sl->spare);
+    free(sl->toks);
+    free(sl->ps);
+    free(sl->qr);
+    free(sl->qgid);
+    free(sl->og);
+    free(sl->ogh);
+    free(sl->om);
+    free(sl);
+}
+
+/* ---- public: insert/remove ----------------------------------------------------------- */
+
+int ae_sublist_insert(ae_sublist *sl, ae_sub *sub)
+{
+    if (!sub)
+        return AE_EINVAL;
+    int rc = tokenize(sl, sub->subject, sub->subject_len);
+    if (rc != 0)
+        return rc;
+    if (pset_find(&sl->set, sub))
+        return AE_EEXIST;
+    if (pset_reserve(&sl->set) != 0)
+        return AE_ENOMEM;
+
+    level *l = &sl->root;
+    node *n = NULL;
+    size_t depth = 0;
+    for (size_t i = 0; i < sl->ntok; i++) {
+        tok *t = &sl->toks[i];
+        if (!l) {
+            l = calloc(1, sizeof *l);
+            if (!l)
+                goto oom;
+            n->next = l;
+        }
+        node **wild = tok_is(t, '*') ? &l->pwc : tok_is(t, '>') ? &l->fwc : NULL;
+        n = wild ? *wild : level_get(l, t->p, t->len, t->hash);
+        if (!n) {
+            n = node_new(t->p, t->len, t->hash);
+            if (!n)
+                goto oom;
+            if (wild) {
+                *wild = n;
+            } else if (level_put(l, n) != 0) {
+                free(n);
+                goto oom;
+            }
+            sl->nodes++;
+        }
+        t->n = n;
+        t->l = l;
+        depth = i + 1;
+        l = n->next;
+    }
+
+    uint32_t idx;
+    if (is_queue(sub)) {
+        uint64_t qh = hash_bytes(sub->queue, sub->queue_len);
+        qgrp *g = node_qgrp(n, sub->queue, sub->queue_len, qh);
+        if (!g) {
+            if (grow32((void **)&n->qs, &n->qcap, n->nq + 1, sizeof *n->qs) != 0)
+                goto oom;
+            g = &n->qs[n->nq++];
+            memset(g, 0, sizeof *g);
+            g->name = sub->queue;
+            g->name_len = sub->queue_len;
+            g->hash = qh;
+        }
+        if (grow32((void **)&g->subs, &g->cap, g->n + 1, sizeof *g->subs) != 0) {
+            if (g->n == 0)
+                n->nq--; /* the group was new: drop it again */
+            goto oom;
+        }
+        idx = g->n;
+        g->subs[g->n++] = sub;
+    } else {
+        if (grow32((void **)&n->psubs, &n->pcap, n->np + 1, sizeof *n->psubs) != 0)
+            goto oom;
+        idx = n->np;
+        n->psubs[n->np++] = sub;
+    }
+    pset_add(&sl->set, sub, idx);
+    sl->count++;
+    sl->st.num_inserts++;
+    cache_invalidate(sl, sub->subject, sub->subject_len);
+    return 0;
+
+oom:
+    prune(sl, depth);
+    return AE_ENOMEM;
+}
+
+int ae_sublist_remove(ae_sublist *sl, ae_sub *sub)
+{
+    if (!sub)
+        return AE_ENOENT;
+    pslot *ps = pset_find(&sl->set, sub);
+    if (!ps)
+        return AE_ENOENT;
+    if (tokenize(sl, sub->subject, sub->subject_len) != 0)
+        return AE_ENOENT; /* the caller changed the subject bytes while inserted */
+
+    level *l = &sl->root;
+    node *n = NULL;
+    for (size_t i = 0; i < sl->ntok; i++) {
+        tok *t = &sl->toks[i];
+        if (!l)
+            return AE_ENOENT;
+        n = tok_is(t, '*') ? l->pwc : tok_is(t, '>') ? l->fwc : level_get(l, t->p, t->len, t->hash);
+        if (!n)
+            return AE_ENOENT;
+        t->n = n;
+        t->l = l;
+        l = n->next;
+    }
+
+    uint32_t idx = ps->idx;
+    ae_sub **arr;
+    uint32_t *cnt;
+    qgrp *g = NULL;
+    if (is_queue(sub)) {
+        g = node_qgrp(n, sub->queue, sub->queue_len, hash_bytes(sub->queue, sub->queue_len));
+        if (!g)
+            return AE_ENOENT;
+        arr = g->subs;
+        cnt = &g->n;
+    } else {
+        arr = n->psubs;
+        cnt = &n->np;
+    }
+    if (idx >= *cnt || arr[idx] != sub)
+        return AE_ENOENT;
+    pset_del(&sl->set, ps);
+    ae_sub *last = arr[--*cnt];
+    if (last != sub) {
+        arr[idx] = last;
+        pset_find(&sl->set, last)->idx = idx;
+    }
+    if (g) {
+        if (g->n == 0) {
+            free(g->subs);
+            *g = n->qs[--n->nq];
+        } else if (g->name == sub->queue) {
+            g->name = g->subs[0]->queue; /* the name's owner is leaving */
+        }
+        if (n->nq == 0) {
+            free(n->qs);
+            n->qs = NULL;
+            n->qcap = 0;
+        }
+    } else if (n->np == 0) {
+        free(n->psubs);
+        n->psubs = NULL;
+        n->pcap = 0;
+    }
+    prune(sl, sl->ntok);
+    sl->count--;
+    sl->st.num_removes++;
+    cache_invalidate(sl, sub->subject, sub->subject_len);
+    return 0;
+}
+
+/* ---- public: matching ---------------------------------------------------------------- */
+
+static void collect(ae_sublist *sl, const node *n)
+{
+    if (n->np) {
+        if (grow((void **)&sl->ps, &sl->pscap, sl->nps + n->np, sizeof *sl->ps) != 0) {
+            sl->oom = true;
+            return;
+        }
+        memcpy(sl->ps + sl->nps, n->psubs, n->np * sizeof *sl->ps);
+        sl->nps += n->np;
+    }
+    if (n->nq) {
+        if (grow((void **)&sl->qr, &sl->qrcap, sl->nqr + n->nq, sizeof *sl->qr) != 0) {
+            sl->oom = true;
+            return;
+        }
+        for (uint32_t i = 0; i < n->nq; i++)
+            sl->qr[sl->nqr++] = &n->qs[i];
+    }
+}
+
+/* Collects the subscriptions under l that match toks[i..]; requires i < ntok. */
+static void match_level(ae_sublist *sl, const level *l, size_t i)
+{
+    const size_t nt = sl->ntok;
+    const node *n = NULL;
+    for (; i < nt; i++) {
+        if (l->fwc)
+            collect(sl, l->fwc);
+        if (l->pwc) {
+            if (i + 1 == nt)
+                collect(sl, l->pwc);
+            else if (l->pwc->next)
+                match_level(sl, l->pwc->next, i + 1);
+        }
+        const tok *t = &sl->toks[i];
+        n = level_get(l, t->p, t->len, t->hash);
+        if (!n)
+            return;
+        if (i + 1 < nt && !n->next)
+            return;
+        l = n->next;
+    }
+    collect(sl, n);
+}
+
+/* Merges the queue groups found on all matching nodes into one entry per name. */
+static void group_queues(ae_sublist *sl)
+{
+    sl->nog = 0;
+    if (!sl->nqr)
+        return;
+    if (grow((void **)&sl->qgid, &sl->qgidcap, sl->nqr, sizeof *sl->qgid) != 0) {
+        sl->oom = true;
+        return;
+    }
+    uint32_t *qgid = sl->qgid;
+    size_t total = 0;
+    for (size_t r = 0; r < sl->nqr; r++) {
+        const qgrp *q = sl->qr[r];
+        size_t g;
+        for (g = 0; g < sl->nog; g++)
+            if (sl->ogh[g] == q->hash && sl->og[g].name_len == q->name_len &&
+                memcmp(sl->og[g].name, q->name, q->name_len) == 0)
+                break;
+        if (g == sl->nog) {
+            if (grow((void **)&sl->og, &sl->ogcap, g + 1, sizeof *sl->og) != 0 ||
+                grow((void **)&sl->ogh, &sl->oghcap, g + 1, sizeof *sl->ogh) != 0) {
+                sl->oom = true;
+                return;
+            }
+            sl->og[g].name = q->name;
+            sl->og[g].name_len = q->name_len;
+            sl->og[g].subs = NULL;
+            sl->og[g].n = 0;
+            sl->ogh[g] = q->hash;
+            sl->nog++;
+        }
+        qgid[r] = (uint32_t)g;
+        sl->og[g].n += q->n;
+        total += q->n;
+    }
+    if (grow((void **)&sl->om, &sl->omcap, total, sizeof *sl->om) != 0) {
+        sl->oom = true;
+        return;
+    }
+    size_t off = 0;
+    for (size_t g = 0; g < sl->nog; g++) {
+        sl->og[g].subs = sl->om + off;
+        off += sl->og[g].n;
+        sl->og[g].n = 0;
+    }
+    for (size_t r = 0; r < sl->nqr; r++) {
+        const qgrp *q = sl->qr[r];
+        ae_qgroup *o = &sl->og[qgid[r]];
+        memcpy(o->subs + o->n, q->subs, q->n * sizeof *o->subs);
+        o->n += q->n;
+    }
+}
+
+static void count_fanout(ae_sublist *sl, const ae_match *m)
+{
+    uint64_t f = m->npsubs + m->nqgroups;
+    sl->st.total_fanout += f;
+    if (f > sl->st.max_fanout)
+        sl->st.max_fanout = f;
+}
+
+const ae_match *ae_sublist_match(ae_sublist *sl, const char *subject, size_t len)
+{
+    sl->st.num_matches++;
+    uint64_t h = 0;
+    if (sl->cmax && subject) {
+        h = hash_bytes(subject, len);
+        cslot *c = cache_find(sl, subject, len, h);
+        if (c) {
+            sl->st.cache_hits++;
+            count_fanout(sl, &c->e->m);
+            return &c->e->m;
+        }
+    }
+    if (tokenize(sl, subject, len) != 0)
+        return &empty_match; /* invalid subject (or no memory): nothing matches */
+
+    sl->nps = sl->nqr = sl->nog = 0;
+    sl->oom = false;
+    match_level(sl, &sl->root, 0);
+    group_queues(sl);
+    if (sl->oom)
+        return &empty_match;
+    sl->res.psubs = sl->nps ? sl->ps : NULL;
+    sl->res.npsubs = sl->nps;
+    sl->res.qgroups = sl->nog ? sl->og : NULL;
+    sl->res.nqgroups = sl->nog;
+    const ae_match *r = &sl->res;
+    if (sl->cmax) {
+        const ae_match *c = cache_add(sl, subject, len, h, r);
+        if (c)
+            r = c;
+    }
+    count_fanout(sl, r);
+    return r;
+}
+
+static bool node_has(const node *n)
+{
+    return n->np || n->nq;
+}
+
+static bool interest_level(const ae_sublist *sl, const level *l, size_t i)
+{
+    const size_t nt = sl->ntok;
+    const node *n = NULL;
+    for (; i < nt; i++) {
+        if (l->fwc && node_has(l->fwc))
+            return true;
+        if (l->pwc) {
+            if (i + 1 == nt) {
+                if (node_has(l->pwc))
+                    return true;
+            } else if (l->pwc->next && interest_level(sl, l->pwc->next, i + 1)) {
+                return true;
+            }
+        }
+        const tok *t = &sl->toks[i];
+        n = level_get(l, t->p, t->len, t->hash);
+        if (!n)
+            return false;
+        if (i + 1 < nt && !n->next)
+            return false;
+        l = n->next;
+    }
+    return node_has(n);
+}
+
+int ae_sublist_has_interest(ae_sublist *sl, const char *subject, size_t len)
+{
+    if (sl->cmax && subject) {
+        cslot *c = cache_find(sl, subject, len, hash_bytes(subject, len));
+        if (c)
+            return c->e->m.npsubs > 0 || c->e->m.nqgroups > 0;
+    }
+    if (tokenize(sl, subject, len) != 0)
+        return 0;
+    return interest_level(sl, &sl->root, 0);
+}
+
+size_t ae_sublist_count(const ae_sublist *sl)
+{
+    return sl->count;
+}
+
+size_t ae_sublist_node_count(const ae_sublist *sl)
+{
+    return sl->nodes;
+}
+
+void ae_sublist_get_stats(const ae_sublist *sl, ae_sublist_stats *out)
+{
+    *out = sl->st;
+    out->num_subs = sl->count;
+    out->num_cache = sl->ccount;
+}
