@@ -1,0 +1,65 @@
+/* The single-threaded event loop: epoll for file descriptors, a min-heap of timers,
+ * and a before-sleep hook where the server flushes output and frees closed connections
+ * (Redis's beforeSleep). Everything the broker does happens on this thread, except
+ * storage syncs, which report back through an eventfd watched here. */
+#ifndef AERIE_LEAF_LOOP_H
+#define AERIE_LEAF_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ae_loop ae_loop;
+typedef struct ae_io ae_io;
+typedef struct ae_timer ae_timer;
+
+enum { AE_IO_READ = 1u << 0, AE_IO_WRITE = 1u << 1, AE_IO_ERROR = 1u << 2 };
+
+/* Called with the ready events (AE_IO_*). */
+typedef void (*ae_io_cb)(ae_loop *loop, ae_io *io, unsigned events);
+typedef void (*ae_timer_cb)(ae_loop *loop, ae_timer *t);
+
+/* Owned by the caller; must stay valid while registered. */
+struct ae_io {
+    int fd;
+    unsigned events; /* registered interest */
+    ae_io_cb cb;
+    void *ctx;
+    bool registered;
+};
+
+/* Owned by the caller; must stay valid while armed. */
+struct ae_timer {
+    int64_t due_ns; /* monotonic */
+    ae_timer_cb cb;
+    void *ctx;
+    size_t heap_idx; /* private */
+    bool armed;
+};
+
+ae_loop *ae_loop_new(void);
+void ae_loop_free(ae_loop *loop);
+
+/* Registers io->fd for `events`. Returns 0 or AE_EIO. */
+int ae_loop_add(ae_loop *loop, ae_io *io, unsigned events);
+/* Changes the interest set (no-op if unchanged). */
+int ae_loop_mod(ae_loop *loop, ae_io *io, unsigned events);
+/* Unregisters; safe to call on an unregistered io. Events already collected for this io in
+ * the current pass are suppressed. */
+void ae_loop_del(ae_loop *loop, ae_io *io);
+
+/* Arms (or re-arms) a timer `delay_ns` from now. */
+void ae_loop_timer_start(ae_loop *loop, ae_timer *t, int64_t delay_ns);
+void ae_loop_timer_stop(ae_loop *loop, ae_timer *t);
+
+/* Sets the hook called before each wait. */
+void ae_loop_set_before_sleep(ae_loop *loop, void (*fn)(ae_loop *, void *), void *ctx);
+
+/* Runs until ae_loop_stop. Returns 0, or AE_EIO if epoll fails. */
+int ae_loop_run(ae_loop *loop);
+void ae_loop_stop(ae_loop *loop);
+
+/* Monotonic time cached at the start of the current pass. */
+int64_t ae_loop_now(const ae_loop *loop);
+
+#endif

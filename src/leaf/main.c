@@ -1,0 +1,57 @@
+/* aerie-leaf: the vehicle's edge broker. Parses options, starts the server (and, when
+ * configured, the uplink to the hub), and runs the loop until SIGTERM drains it. */
+#include "common/log.h"
+#include "leaf/opts.h"
+#include "leaf/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", (int)getpid());
+    return fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    ae_opts opts;
+    ae_opts_defaults(&opts);
+    ae_err err = {0};
+    int rc = ae_opts_from_args(&opts, argc, argv, &err);
+    if (rc == 1) {
+        ae_opts_free(&opts);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "aerie-leaf: %s\n", err.msg);
+        ae_opts_free(&opts);
+        return 1;
+    }
+    ae_log_set_level(opts.log_level);
+    if (opts.log_file && ae_log_set_file(opts.log_file) != 0) {
+        fprintf(stderr, "aerie-leaf: cannot open log file %s for appending\n", opts.log_file);
+        ae_opts_free(&opts);
+        return 1;
+    }
+    if (opts.pid_file && write_pid_file(opts.pid_file) != 0) {
+        fprintf(stderr, "aerie-leaf: cannot write pid file %s\n", opts.pid_file);
+        ae_opts_free(&opts);
+        return 1;
+    }
+    ae_server *s = NULL;
+    if (ae_server_new(&opts, &s, &err) != 0) {
+        ae_log(AE_LOG_FATAL, "%s", err.msg);
+        ae_opts_free(&opts);
+        return 1;
+    }
+    s->argc = argc;
+    s->argv = argv;
+    int code = ae_server_run(s);
+    ae_server_free(s);
+    return code;
+}

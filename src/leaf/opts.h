@@ -1,0 +1,101 @@
+/* aerie-leaf's options: defaults, the config file (nats-server syntax) and the command
+ * line (nats-server's flags). Flags override the file, as in nats-server; on SIGHUP the
+ * file is read again and the same flags are applied on top. */
+#ifndef AERIE_LEAF_OPTS_H
+#define AERIE_LEAF_OPTS_H
+
+#include "common/err.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct ae_user {
+    char *user;
+    char *password;
+} ae_user;
+
+/* One `leafnodes.remotes` entry: a hub to join. */
+typedef struct ae_remote {
+    char **urls; /* nats-leaf://[user:pass@]host:port, nats://, tls:// */
+    int nurls;
+    char *account;
+    char *credentials;    /* a .creds file (JWT + nkey seed) */
+    char *nkey_seed_file; /* a file holding an nkey seed (SU...) */
+    char *user, *password, *token;
+    bool tls; /* a tls {} block was given */
+    char *tls_ca_file, *tls_cert_file, *tls_key_file;
+    bool tls_insecure; /* skip verification (tests only; logged loudly) */
+    char *tls_server_name;
+} ae_remote;
+
+enum ae_sync_mode { AE_SYNC_ALWAYS, AE_SYNC_INTERVAL, AE_SYNC_NEVER };
+
+typedef struct ae_opts {
+    char *config_file;
+    char *server_name;
+    char *host;
+    int port;
+    /* client authorization */
+    char *user, *password, *token;
+    ae_user *users;
+    int nusers;
+    int64_t auth_timeout_ns;
+    /* limits */
+    int64_t max_payload;
+    int64_t max_pending;
+    int64_t max_control_line;
+    int64_t max_connections;
+    int64_t max_subscriptions; /* per connection; 0 = unlimited */
+    int64_t ping_interval_ns;
+    int ping_max;
+    int64_t write_deadline_ns;
+    int64_t lame_duck_ns; /* drain grace on SIGTERM */
+    /* monitoring */
+    char *http_host;
+    int http_port; /* 0 = off */
+    /* logging */
+    int log_level;
+    char *log_file;
+    char *pid_file;
+    /* uplink: leafnodes { remotes = [...] } */
+    ae_remote *remotes;
+    int nremotes;
+    int64_t reconnect_min_ns, reconnect_max_ns;
+    double reconnect_jitter; /* fraction, 0..1 */
+    int64_t dead_link_ns;    /* no PONG for this long: the link is dead */
+    /* store { } */
+    char *store_dir;
+    int64_t store_max_bytes;
+    int64_t store_max_age_ns;
+    enum ae_sync_mode sync_mode;
+    int64_t sync_interval_ns;
+    /* uplink { } */
+    char **uplink_subjects;
+    int nuplink_subjects;
+    int64_t uplink_rate; /* bytes/s, 0 = unlimited */
+    char *hub_domain;
+    int uplink_max_inflight;
+    int64_t uplink_ack_timeout_ns;
+    char *vid; /* vehicle id for status subjects; default server_name */
+    char *env; /* fleet environment; default "prod" */
+    int64_t link_status_interval_ns;
+} ae_opts;
+
+/* Fills nats-server's defaults. */
+void ae_opts_defaults(ae_opts *o);
+/* Frees every string and array held by o and resets it to zeros. */
+void ae_opts_free(ae_opts *o);
+
+/* Reads a config file into o (over the defaults already there). Unknown keys and bad
+ * values are errors naming file, line and key. Returns 0, AE_EINVAL or AE_EIO. */
+int ae_opts_load_file(ae_opts *o, const char *path, ae_err *err);
+
+/* Parses the command line into o. The config file (-c) is loaded first so flags win.
+ * Returns 0; 1 when the program should exit 0 (--help, --version, -t success); or AE_EINVAL
+ * with a message. */
+int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err);
+
+/* Checks cross-field rules (max_payload <= max_pending, ...). */
+int ae_opts_validate(const ae_opts *o, ae_err *err);
+
+#endif

@@ -1,0 +1,510 @@
+/* The broker core: accepting connections, routing messages, the loop hooks, signals,
+ * draining and reload. Works with client.c (connections), sublist.c (matching),
+ * monitor.c (HTTP) and, through uplink_hooks, uplink.c. */
+#include "leaf/server.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "leaf/client.h"
+#include "leaf/monitor.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TICK_NS          (100 * AE_NS_PER_MS)
+#define SUBLIST_CACHE    4096
+#define PROTOCOL_VERSION "2.9.0" /* the nats-server protocol level we implement */
+
+static uint64_t rng_state;
+
+/* xorshift64*: queue member choice needs speed, not cryptographic quality. */
+static uint64_t next_rand(void)
+{
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void make_server_id(char *out)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    unsigned char raw[56];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)(next_rand() >> 24);
+    }
+    if (fd >= 0)
+        close(fd);
+    out[0] = 'N';
+    for (int i = 1; i < 56; i++)
+        out[i] = alphabet[raw[i] % 32];
+    out[56] = 0;
+}
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+void ae_server_want_write(ae_server *s, ae_client *c)
+{
+    if (c->on_pw)
+        return;
+    c->on_pw = true;
+    c->pw_next = s->pending_write;
+    s->pending_write = c;
+}
+
+void ae_server_defer_unsub(ae_server *s, ae_ssub *sub)
+{
+    if (sub->dead)
+        return;
+    if (s->ndead == s->capdead) {
+        size_t ncap = s->capdead ? s->capdead * 2 : 16;
+        ae_ssub **nd = realloc(s->dead, ncap * sizeof *nd);
+        if (!nd)
+            return; /* the sub stays; its max is re-checked on the next delivery */
+        s->dead = nd;
+        s->capdead = ncap;
+    }
+    sub->dead = true;
+    s->dead[s->ndead++] = sub;
+}
+
+void ae_server_reap_subs(ae_server *s)
+{
+    for (size_t i = 0; i < s->ndead; i++) {
+        ae_ssub *sub = s->dead[i];
+        if (sub->kind == AE_EP_CLIENT)
+            ae_client_remove_sub((ae_client *)sub->sub.owner, sub);
+    }
+    s->ndead = 0;
+}
+
+void ae_server_local_interest(ae_server *s, const ae_ssub *sub, bool added)
+{
+    if (s->uplink_hooks.interest)
+        s->uplink_hooks.interest(s->uplink_hooks.ctx, sub, added);
+}
+
+static bool deliverable(const ae_client *c, const ae_client *src)
+{
+    return !c->closing && (c != src || c->echo);
+}
+
+/* One member of a queue group among local clients, chosen at random; NULL if none. */
+static ae_ssub *pick_local(const ae_qgroup *g, const ae_client *src, bool *has_uplink)
+{
+    size_t n = g->n;
+    if (n == 0)
+        return NULL;
+    size_t start = (size_t)(next_rand() % n);
+    for (size_t k = 0; k < n; k++) {
+        ae_ssub *sub = (ae_ssub *)g->subs[(start + k) % n];
+        if (sub->kind != AE_EP_CLIENT) {
+            *has_uplink = true;
+            continue;
+        }
+        if (!sub->dead && deliverable((ae_client *)sub->sub.owner, src))
+            return sub;
+    }
+    return NULL;
+}
+
+static bool queue_listed(ae_slice queues, const char *name, size_t len)
+{
+    size_t pos = 0;
+    ae_slice q;
+    while (ae_proto_next_queue(queues, &pos, &q)) {
+        if (q.len == len && memcmp(q.ptr, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+#define MAX_FWD_QUEUES 64
+
+size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
+{
+    const ae_match *r = ae_sublist_match(s->sl, m->subject.ptr, m->subject.len);
+    bool from_uplink = src == NULL;
+    bool uplink_plain = false;
+    ae_slice fwdq[MAX_FWD_QUEUES];
+    size_t nfwdq = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->npsubs; i++) {
+        ae_ssub *sub = (ae_ssub *)r->psubs[i];
+        if (sub->kind == AE_EP_CLIENT) {
+            ae_client *c = sub->sub.owner;
+            if (!sub->dead && deliverable(c, src)) {
+                ae_client_deliver(c, sub, m);
+                n++;
+            }
+        } else if (!from_uplink) {
+            uplink_plain = true;
+        }
+    }
+    for (size_t g = 0; g < r->nqgroups; g++) {
+        const ae_qgroup *grp = &r->qgroups[g];
+        if (from_uplink && !queue_listed(m->queues, grp->name, grp->name_len))
+            continue;
+        bool has_uplink = false;
+        ae_ssub *sub = pick_local(grp, src, &has_uplink);
+        if (sub) {
+            ae_client_deliver((ae_client *)sub->sub.owner, sub, m);
+            n++;
+        } else if (!from_uplink && has_uplink && nfwdq < MAX_FWD_QUEUES) {
+            /* No local member: let the hub pick one of its members. */
+            fwdq[nfwdq++] = (ae_slice){grp->name, grp->name_len};
+        }
+    }
+    if (!from_uplink && (uplink_plain || nfwdq > 0) && s->uplink_hooks.forward) {
+        s->uplink_hooks.forward(s->uplink_hooks.ctx, m, fwdq, nfwdq);
+        n++;
+    }
+    if (s->ndead)
+        ae_server_reap_subs(s);
+    return n;
+}
+
+/* ---- INFO ---------------------------------------------------------------------------- */
+
+static void json_escape_into(char *out, size_t cap, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 7 < cap; in++) {
+        unsigned char ch = (unsigned char)*in;
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o] = 0;
+}
+
+size_t ae_server_info_line(ae_server *s, ae_client *c, char *out, size_t cap)
+{
+    char name[256], host[128];
+    json_escape_into(name, sizeof name, s->server_name);
+    json_escape_into(host, sizeof host, s->opts.host);
+    bool auth = s->opts.user || s->opts.token || s->opts.nusers > 0;
+    int n = snprintf(out, cap,
+                     "INFO {\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\","
+                     "\"proto\":1,\"host\":\"%s\",\"port\":%d,\"headers\":true,%s"
+                     "\"max_payload\":%lld,\"client_id\":%llu,\"client_ip\":\"%s\","
+                     "\"aerie_version\":\"%s\"} \r\n",
+                     s->server_id, name, PROTOCOL_VERSION, host, s->port,
+                     auth ? "\"auth_required\":true," : "", (long long)s->opts.max_payload,
+                     (unsigned long long)c->cid, c->ip, AERIE_VERSION);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+/* ---- accept, signals, timers ----------------------------------------------------------- */
+
+static void on_accept(ae_loop *loop, ae_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    ae_server *s = io->ctx;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                ae_log_error("accept on port %d failed: %s", s->port, strerror(errno));
+            return;
+        }
+        char ip[64] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+            port = ntohs(a->sin6_port);
+        }
+        ae_client_accept(s, fd, ip, port);
+    }
+}
+
+static void start_drain(ae_server *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    s->drain_deadline = ae_mono_ns() + s->opts.lame_duck_ns;
+    ae_log_info("Initiating Shutdown...");
+    if (s->listen_io.registered) {
+        ae_loop_del(s->loop, &s->listen_io);
+        close(s->listen_io.fd);
+        s->listen_io.fd = -1;
+    }
+    if (s->uplink_hooks.drain)
+        s->uplink_hooks.drain(s->uplink_hooks.ctx);
+    /* Each client keeps what is already queued for it and is closed once that is written. */
+    for (ae_client *c = s->clients; c; c = c->next) {
+        if (!c->closing) {
+            c->flush_then_close = true; /* keep what is queued */
+            ae_client_close(c, NULL, "Server Shutdown");
+        }
+    }
+}
+
+static void on_signal(ae_loop *loop, ae_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    ae_server *s = io->ctx;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            ae_err err = {0};
+            if (ae_server_reload(s, &err) != 0)
+                ae_log_error("config reload failed, keeping the running config: %s", err.msg);
+            else
+                ae_log_info("Reloaded server configuration");
+        } else {
+            ae_log_info("Trapped \"%s\" signal",
+                        si.ssi_signo == SIGINT ? "interrupt" : "terminated");
+            start_drain(s);
+        }
+    }
+}
+
+static void on_tick(ae_loop *loop, ae_timer *t)
+{
+    ae_server *s = t->ctx;
+    int64_t now = ae_loop_now(loop);
+    for (ae_client *c = s->clients; c; c = c->next)
+        ae_client_tick(c, now);
+    if (s->uplink_hooks.tick)
+        s->uplink_hooks.tick(s->uplink_hooks.ctx, now);
+    ae_loop_timer_start(loop, t, TICK_NS);
+}
+
+/* Flush output, then free closed connections; if draining and all is out, stop. */
+static void before_sleep(ae_loop *loop, void *ctx)
+{
+    ae_server *s = ctx;
+    while (s->pending_write) {
+        ae_client *c = s->pending_write;
+        s->pending_write = c->pw_next;
+        c->on_pw = false;
+        c->pw_next = NULL;
+        if (!c->closing || c->flush_then_close)
+            ae_client_flush(c);
+    }
+    ae_client **pp = &s->closing;
+    while (*pp) {
+        ae_client *c = *pp;
+        bool done = !c->flush_then_close || c->out.pending == 0;
+        if (!done && s->draining && ae_mono_ns() > s->drain_deadline)
+            done = true;
+        if (!done && c->write_stall_since &&
+            ae_mono_ns() - c->write_stall_since > 2 * AE_NS_PER_SEC)
+            done = true; /* a peer that stopped reading does not get to hold a closing socket */
+        if (done) {
+            *pp = c->close_next;
+            if (c->on_pw) {
+                /* unlink from the pending-write list */
+                ae_client **q = &s->pending_write;
+                while (*q && *q != c)
+                    q = &(*q)->pw_next;
+                if (*q)
+                    *q = c->pw_next;
+            }
+            ae_client_free(c);
+        } else {
+            if (c->out.pending && !(c->io.events & AE_IO_WRITE))
+                ae_loop_mod(s->loop, &c->io, AE_IO_WRITE);
+            pp = &c->close_next;
+        }
+    }
+    if (s->draining && !s->clients)
+        ae_loop_stop(loop);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static int listen_on(const char *host, int port, int *bound_port, ae_err *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int gai = getaddrinfo(host, ps, &hints, &res);
+    if (gai != 0)
+        return ae_err_set(err, AE_EINVAL, "cannot resolve listen address %s: %s", host,
+                          gai_strerror(gai));
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return ae_err_set(err, AE_EIO, "socket: %s", strerror(errno));
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        freeaddrinfo(res);
+        close(fd);
+        return ae_err_set(err, AE_EIO,
+                          "cannot listen on %s:%d: %s (is another server using the port? choose "
+                          "another with -p or listen:)",
+                          host, port, strerror(e));
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+int ae_server_new(ae_opts *opts, ae_server **out, ae_err *err)
+{
+    ae_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    s->opts = *opts;
+    memset(opts, 0, sizeof *opts);
+    rng_state = (uint64_t)ae_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    make_server_id(s->server_id);
+    if (s->opts.server_name) {
+        snprintf(s->server_name, sizeof s->server_name, "%s", s->opts.server_name);
+    } else {
+        snprintf(s->server_name, sizeof s->server_name, "%s", s->server_id);
+    }
+    s->start_ns = ae_now_ns();
+    s->config_load_ns = s->start_ns;
+    s->loop = ae_loop_new();
+    s->sl = ae_sublist_new(SUBLIST_CACHE);
+    if (!s->loop || !s->sl) {
+        ae_server_free(s);
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    }
+    int fd = listen_on(s->opts.host, s->opts.port, &s->port, err);
+    if (fd < 0) {
+        ae_server_free(s);
+        return fd;
+    }
+    s->listen_io = (ae_io){.fd = fd, .cb = on_accept, .ctx = s};
+    ae_loop_add(s->loop, &s->listen_io, AE_IO_READ);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd >= 0) {
+        s->signal_io = (ae_io){.fd = sfd, .cb = on_signal, .ctx = s};
+        ae_loop_add(s->loop, &s->signal_io, AE_IO_READ);
+    }
+    s->tick = (ae_timer){.cb = on_tick, .ctx = s};
+    ae_loop_timer_start(s->loop, &s->tick, TICK_NS);
+    ae_loop_set_before_sleep(s->loop, before_sleep, s);
+
+    if (s->opts.http_port > 0) {
+        int rc = ae_monitor_start(s, &s->monitor, err);
+        if (rc) {
+            ae_server_free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+int ae_server_run(ae_server *s)
+{
+    ae_log_info("Starting aerie-leaf");
+    ae_log_info("  Version:  %s (NATS protocol %s)", AERIE_VERSION, PROTOCOL_VERSION);
+    ae_log_info("  Name:     %s", s->server_name);
+    ae_log_info("  ID:       %s", s->server_id);
+    ae_log_info("Listening for client connections on %s:%d", s->opts.host, s->port);
+    ae_log_info("Server is ready");
+    if (ae_loop_run(s->loop) != 0) {
+        ae_log_error("event loop failed: %s", strerror(errno));
+        return 1;
+    }
+    ae_log_info("Server Exiting..");
+    return s->exit_code;
+}
+
+void ae_server_free(ae_server *s)
+{
+    if (!s)
+        return;
+    while (s->clients) {
+        ae_client *c = s->clients;
+        c->closing = true;
+        ae_client_free(c);
+    }
+    ae_monitor_stop(s->monitor);
+    if (s->listen_io.registered)
+        close(s->listen_io.fd);
+    if (s->signal_io.registered)
+        close(s->signal_io.fd);
+    ae_sublist_free(s->sl);
+    ae_loop_free(s->loop);
+    free(s->dead);
+    ae_opts_free(&s->opts);
+    free(s);
+}
+
+int ae_server_reload(ae_server *s, ae_err *err)
+{
+    if (!s->opts.config_file)
+        return ae_err_set(err, AE_EINVAL, "no config file to reload (start with -c FILE)");
+    ae_opts fresh;
+    ae_opts_defaults(&fresh);
+    int rc = ae_opts_from_args(&fresh, s->argc, s->argv, err);
+    if (rc != 0) {
+        ae_opts_free(&fresh);
+        return rc < 0 ? rc : AE_EINVAL;
+    }
+    if (fresh.port != s->opts.port || strcmp(fresh.host, s->opts.host) != 0)
+        ae_log_warn("reload: the listen address cannot change while running; restart to apply");
+    if (fresh.http_port != s->opts.http_port)
+        ae_log_warn("reload: the monitoring port cannot change while running; restart to apply");
+    /* Keep what cannot change at run time (the sockets); take everything else. */
+    ae_opts old = s->opts;
+    s->opts = fresh;
+    free(s->opts.host);
+    s->opts.host = old.host;
+    old.host = NULL;
+    free(s->opts.http_host);
+    s->opts.http_host = old.http_host;
+    old.http_host = NULL;
+    s->opts.port = old.port;
+    s->opts.http_port = old.http_port;
+    ae_opts_free(&old);
+    ae_log_set_level(s->opts.log_level);
+    s->config_load_ns = ae_now_ns();
+    return 0;
+}
