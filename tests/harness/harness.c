@@ -598,6 +598,8 @@ int ah_send(int fd, const char *s)
     return ah_send_n(fd, s, strlen(s));
 }
 
+/* The readers use read(), not recv(), so they also serve pipes (a child's stdout). */
+
 /* Waits up to ms for fd to be readable. Returns >0 readable, 0 timeout, -1 error. */
 static int wait_readable(int fd, int ms)
 {
@@ -626,7 +628,7 @@ int ah_read_until(int fd, char *buf, size_t cap, const char *needle, int timeout
             return -1;
         if (r == 0)
             break;
-        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -655,7 +657,7 @@ int ah_read_for(int fd, char *buf, size_t cap, int timeout_ms)
         int r = wait_readable(fd, left);
         if (r <= 0)
             break;
-        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
@@ -682,7 +684,7 @@ bool ah_wait_closed(int fd, char *buf, size_t cap, int timeout_ms)
             return true;
         if (r == 0)
             return false;
-        ssize_t n = recv(fd, scratch, sizeof scratch, 0);
+        ssize_t n = read(fd, scratch, sizeof scratch);
         if (n == 0)
             return true; /* orderly FIN */
         if (n < 0) {

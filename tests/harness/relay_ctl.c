@@ -1,0 +1,89 @@
+/* Test-side control of aerie-relay: spawn it on free ports, talk its line protocol over
+ * the control port (one short connection per command, so a test never has to manage a
+ * control socket), and stop it by PID. */
+#include "harness/relay_ctl.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int ah_relay_start(ah_relay *r, int target_port)
+{
+    memset(r, 0, sizeof *r);
+    r->target_port = target_port;
+    char *dir = ah_mkdtemp("relay");
+    if (!dir)
+        return -1;
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    free(dir);
+    r->port = ah_free_port();
+    r->control_port = ah_free_port();
+    if (r->port < 0 || r->control_port < 0)
+        goto fail;
+    char listen_s[16], ctl_s[16], to_s[32], log[600];
+    snprintf(listen_s, sizeof listen_s, "%d", r->port);
+    snprintf(ctl_s, sizeof ctl_s, "%d", r->control_port);
+    snprintf(to_s, sizeof to_s, "127.0.0.1:%d", target_port);
+    snprintf(log, sizeof log, "%s/relay.log", r->dir);
+    char *argv[] = {(char *)ah_bin("aerie-relay"),
+                    "--listen",
+                    listen_s,
+                    "--to",
+                    to_s,
+                    "--control",
+                    ctl_s,
+                    NULL};
+    if (ah_spawn(&r->proc, log, argv) != 0)
+        goto fail;
+    /* Ready means the control port answers; it is bound after the relay port, so both
+     * are listening by then. */
+    int64_t deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
+    while (ah_now_ms() < deadline) {
+        if (!ah_alive(&r->proc))
+            break;
+        if (ah_relay_cmd(r, "stats", NULL, 0) == 0)
+            return 0;
+        ah_sleep_ms(20);
+    }
+    fprintf(stderr, "ah_relay_start: relay did not come up; see %s\n", log);
+fail:
+    ah_relay_stop(r);
+    return -1;
+}
+
+int ah_relay_cmd(ah_relay *r, const char *cmd, char *reply, size_t cap)
+{
+    if (reply && cap)
+        reply[0] = '\0';
+    int fd = ah_connect(r->control_port);
+    if (fd < 0)
+        return -1;
+    char line[600];
+    snprintf(line, sizeof line, "%s\n", cmd);
+    char buf[1024];
+    int n = -1;
+    if (ah_send(fd, line) == 0)
+        n = ah_read_until(fd, buf, sizeof buf, "\n", (int)(5000 * ah_timeout_scale()));
+    close(fd);
+    if (n <= 0 || !strchr(buf, '\n'))
+        return -1;
+    *strchr(buf, '\n') = '\0';
+    if (reply && cap)
+        snprintf(reply, cap, "%s", buf);
+    return strncmp(buf, "OK", 2) == 0 ? 0 : -1;
+}
+
+void ah_relay_stop(ah_relay *r)
+{
+    if (!r)
+        return;
+    if (r->proc.pid > 0)
+        ah_stop(&r->proc, SIGTERM, 3000);
+    if (r->dir[0]) {
+        if (getenv("AH_KEEP_TMP"))
+            fprintf(stderr, "ah_relay: keeping %s (AH_KEEP_TMP)\n", r->dir);
+        else
+            ah_rmrf(r->dir);
+        r->dir[0] = '\0';
+    }
+}
