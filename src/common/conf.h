@@ -18,6 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Maps and arrays may nest this deep (counted across includes and $variable substitution). */
+#define AE_CONF_MAX_DEPTH 64
+
 typedef enum ae_conf_type {
     AE_CONF_MAP,
     AE_CONF_ARRAY,
@@ -49,7 +52,14 @@ int ae_conf_parse_file(const char *path, ae_conf_node **out, ae_err *err);
  * for relative includes (NULL: "<string>", includes relative to the working directory). */
 int ae_conf_parse_string(const char *text, size_t len, const char *name, ae_conf_node **out,
                          ae_err *err);
-void ae_conf_free(ae_conf_node *root); /* accepts NULL */
+/* As ae_conf_parse_string, but an `include` is an error ("includes are not allowed here"):
+ * for text from untrusted sources (the fuzzer, text received over the network) that must
+ * not make the process read files. Environment variables are still consulted. */
+int ae_conf_parse_string_noinclude(const char *text, size_t len, const char *name,
+                                   ae_conf_node **out, ae_err *err);
+/* Frees a tree returned by a parse function (the root only; its nodes and file names go
+ * with it). Accepts NULL. */
+void ae_conf_free(ae_conf_node *root);
 
 /* The entry of `map` whose key equals `key` ignoring case (the last one if repeated), or NULL. */
 const ae_conf_node *ae_conf_get(const ae_conf_node *map, const char *key);
