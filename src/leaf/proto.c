@@ -133,13 +133,23 @@ static ae_op_kind name_op(const uint8_t *t, size_t n)
     }
 }
 
-static bool legal_for(ae_op_kind op, uint8_t kinds)
-{
-    for (size_t i = 0; i < N_OP_NAMES; i++)
-        if (OP_NAMES[i].op == op)
-            return (OP_NAMES[i].kinds & kinds) != 0;
-    return false;
-}
+/* Which connection kinds may send each op, indexed by ae_op_kind (mirrors OP_NAMES). */
+static const uint8_t OP_KINDS[AE_OP_HMSG + 1] = {
+    [AE_OP_CONNECT] = FOR_CLIENT | FOR_LEAF,
+    [AE_OP_INFO] = FOR_CLIENT | FOR_LEAF,
+    [AE_OP_PUB] = FOR_CLIENT,
+    [AE_OP_HPUB] = FOR_CLIENT,
+    [AE_OP_SUB] = FOR_CLIENT,
+    [AE_OP_UNSUB] = FOR_CLIENT,
+    [AE_OP_PING] = FOR_CLIENT | FOR_LEAF,
+    [AE_OP_PONG] = FOR_CLIENT | FOR_LEAF,
+    [AE_OP_OK] = FOR_CLIENT | FOR_LEAF,
+    [AE_OP_ERR] = FOR_CLIENT | FOR_LEAF,
+    [AE_OP_LSUB] = FOR_LEAF,
+    [AE_OP_LUNSUB] = FOR_LEAF,
+    [AE_OP_LMSG] = FOR_LEAF,
+    [AE_OP_HMSG] = FOR_LEAF,
+};
 
 /* True if t[0..n) (no separator seen yet) could still grow into an op name this
  * connection kind may send. Only runs while an op name is split across reads. */
@@ -380,7 +390,7 @@ ptrdiff_t ae_proto_parse(const ae_proto_limits *lim, const uint8_t *buf, size_t 
         return -AE_PERR_UNKNOWN_OP;
     }
     ae_op_kind kind = name_op(buf, nlen);
-    if (kind == AE_OP_NONE || !legal_for(kind, kinds))
+    if (!(OP_KINDS[kind] & kinds))
         return -AE_PERR_UNKNOWN_OP;
 
     /* 2. The line end, searched no further than the limit allows, so a peer that never
