@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <ftw.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -354,6 +355,14 @@ int ah_spawn(ah_proc *p, const char *log_path, char *const argv[])
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Only stdio is passed on: a test's sockets leaking into a server would keep them
+         * open (a "closed" listener still accepting) after the test closes its copy. The
+         * exec-status pipe is already close-on-exec. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            for (int fd = 3; fd < 1024; fd++)
+                if (fd != ep[1])
+                    fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
         int in = open("/dev/null", O_RDONLY);
         int out = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (in < 0 || out < 0) {

@@ -3,7 +3,10 @@
  * deliberately failing case never makes this suite fail. */
 #include "harness/harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -175,6 +178,18 @@ static void t_spawn_stop_alive(void)
     st = ah_stop(&p, SIGTERM, 300);
     AH_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     AH_ASSERT(ah_now_ms() - t0 >= 290);
+
+    /* A test's own sockets are not inherited: after the test closes its listener, the
+     * port refuses connections even though a spawned process still runs. */
+    int lport = ah_free_port();
+    int lfd = socket(AF_INET, SOCK_STREAM, 0); /* deliberately without SOCK_CLOEXEC */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lport)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    AH_ASSERT(bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(lfd, 4) == 0);
+    AH_ASSERT(ah_spawn(&p, NULL, sleeper) == 0);
+    close(lfd);
+    AH_ASSERT_EQ_INT(ah_connect(lport), -1);
+    ah_stop(&p, SIGKILL, 1000);
 
     char *missing[] = {"/nonexistent/aerie-no-such-program", NULL};
     AH_ASSERT_EQ_INT(ah_spawn(&p, NULL, missing), -1);

@@ -12,7 +12,8 @@
  *                  link as the endpoints see it, until their own keepalives give up
  *   heal           back to normal; held bytes flow again, in order
  *   delay MS       hold each chunk MS milliseconds before forwarding it (each direction)
- *   rate BPS       at most BPS bytes per second each direction (0: unlimited)
+ *   rate BPS       at most BPS bytes per second each direction, for all connections
+ *                  together, like one link's capacity (0: unlimited)
  *   stats          one JSON object: state, connections, bytes each way, settings
  *   help, quit
  *
@@ -64,6 +65,13 @@ struct ep {
 };
 #define PAIR_TAG (UINT64_C(1) << 63) /* user-space pointers never have bit 63 set */
 
+/* A token bucket for one direction of the link, shared by all connections: the rate is
+ * the capacity of the (simulated) link, not of each connection. */
+struct bucket {
+    double tokens; /* bytes that may be written now */
+    int64_t refill_ms;
+};
+
 struct chunk {
     struct chunk *next;
     int64_t due_ms; /* not written before this time (delay) */
@@ -75,12 +83,11 @@ struct chunk {
 struct dir {
     struct chunk *head, *tail;
     size_t queued;
-    bool eof_in;   /* source sent FIN: nothing more will be read */
-    bool shut_out; /* FIN passed on to the destination */
-    bool blocked;  /* destination's send buffer was full: wait for EPOLLOUT */
-    double tokens; /* rate limiting: bytes that may be written now */
-    int64_t refill_ms;
-    uint64_t bytes; /* delivered to the destination */
+    bool eof_in;           /* source sent FIN: nothing more will be read */
+    bool shut_out;         /* FIN passed on to the destination */
+    bool blocked;          /* destination's send buffer was full: wait for EPOLLOUT */
+    struct bucket *bucket; /* the link's rate limit for this direction */
+    uint64_t bytes;        /* delivered to the destination */
 };
 
 struct pair {
@@ -113,7 +120,8 @@ struct relay {
     socklen_t target_len;
     enum link_state state;
     int delay_ms;
-    long rate; /* bytes per second; 0 unlimited */
+    long rate;               /* bytes per second; 0 unlimited */
+    struct bucket bucket[2]; /* 0: client -> target, 1: target -> client */
     struct pair *pairs;
     struct ctl *ctls;
     uint64_t accepted, next_id, refused, live;
@@ -245,15 +253,15 @@ static void dir_push(struct relay *r, struct dir *d, const char *data, size_t n,
 
 /* Refills the token bucket; the burst is 1/10 s of the rate so a throttled stream stays
  * smooth at the scale tests measure (hundreds of ms). */
-static void dir_refill(struct relay *r, struct dir *d, int64_t now)
+static void bucket_refill(struct relay *r, struct bucket *b, int64_t now)
 {
     if (r->rate <= 0)
         return;
     double burst = r->rate / 10.0 < 1.0 ? 1.0 : r->rate / 10.0;
-    d->tokens += (double)(now - d->refill_ms) * (double)r->rate / 1000.0;
-    if (d->tokens > burst)
-        d->tokens = burst;
-    d->refill_ms = now;
+    b->tokens += (double)(now - b->refill_ms) * (double)r->rate / 1000.0;
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->refill_ms = now;
 }
 
 /* Moves bytes for one direction. Returns -1 if the pair must be aborted. */
@@ -276,15 +284,16 @@ static int dir_pump(struct relay *r, struct pair *p, struct dir *d, int from, in
             break;
         return -1;
     }
-    dir_refill(r, d, now);
+    struct bucket *b = d->bucket;
+    bucket_refill(r, b, now);
     while (d->head && d->head->due_ms <= now) {
         struct chunk *c = d->head;
         size_t want = c->len - c->off;
         if (r->rate > 0) {
-            if (d->tokens < 1.0)
+            if (b->tokens < 1.0)
                 break;
-            if ((double)want > d->tokens)
-                want = (size_t)d->tokens;
+            if ((double)want > b->tokens)
+                want = (size_t)b->tokens;
         }
         ssize_t w = send(p->fd[to], c->data + c->off, want, MSG_NOSIGNAL);
         if (w < 0) {
@@ -301,7 +310,7 @@ static int dir_pump(struct relay *r, struct pair *p, struct dir *d, int from, in
         d->queued -= (size_t)w;
         d->bytes += (uint64_t)w;
         if (r->rate > 0)
-            d->tokens -= (double)w;
+            b->tokens -= (double)w;
         if (c->off == c->len) {
             d->head = c->next;
             if (!d->head)
@@ -420,7 +429,8 @@ static void on_accept(struct relay *r)
         p->id = ++r->next_id;
         p->fd[0] = fd;
         p->fd[1] = -1;
-        p->up.refill_ms = p->down.refill_ms = now_ms();
+        p->up.bucket = &r->bucket[0];
+        p->down.bucket = &r->bucket[1];
         p->next = r->pairs;
         r->pairs = p;
         r->live++;
@@ -446,9 +456,10 @@ static void set_state(struct relay *r, enum link_state s)
     }
     if (s == LINK_NORMAL) {
         int64_t now = now_ms();
+        for (int k = 0; k < 2; k++)
+            r->bucket[k].refill_ms = now; /* no credit saved up during the outage */
         for (struct pair *p = r->pairs, *next; p; p = next) {
             next = p->next;
-            p->up.refill_ms = p->down.refill_ms = now;
             if (p->pending && pair_connect(r, p) != 0)
                 pair_close(r, p, true, "cannot connect to target");
         }
@@ -494,11 +505,8 @@ static void run_command(struct relay *r, char *line, char *out, size_t cap)
             r->delay_ms = (int)v;
         } else {
             r->rate = v;
-            int64_t now = now_ms();
-            for (struct pair *p = r->pairs; p; p = p->next) {
-                p->up.tokens = p->down.tokens = 0;
-                p->up.refill_ms = p->down.refill_ms = now;
-            }
+            for (int k = 0; k < 2; k++)
+                r->bucket[k] = (struct bucket){.tokens = 0, .refill_ms = now_ms()};
         }
         snprintf(out, cap, "OK %s %ld\n", cmd, v);
     } else if (strcmp(cmd, "stats") == 0) {
@@ -568,7 +576,7 @@ static bool ctl_lines(struct relay *r, char *buf, size_t *len, int reply_fd, FIL
         *nl = '\0';
         char out[600];
         run_command(r, buf, out, sizeof out);
-        logf_("control: %s", out);
+        logf_("control: %.*s", (int)strcspn(out, "\n"), out);
         if (reply_file) {
             fputs(out, reply_file);
             fflush(reply_file);
@@ -719,8 +727,8 @@ static int next_wake(struct relay *r, int64_t now)
             if (!d->head || d->blocked)
                 continue;
             int64_t t = d->head->due_ms - now;
-            if (r->rate > 0 && d->tokens < 1.0) {
-                int64_t tt = (int64_t)((1.0 - d->tokens) * 1000.0 / (double)r->rate) + 1;
+            if (r->rate > 0 && d->bucket->tokens < 1.0) {
+                int64_t tt = (int64_t)((1.0 - d->bucket->tokens) * 1000.0 / (double)r->rate) + 1;
                 if (tt > t)
                     t = tt;
             }
