@@ -1,0 +1,420 @@
+/* `aerie replay`: history of one vehicle by event-time window.
+ *
+ * Plan of a run:
+ *  1. List the vehicle's subjects matching the filter in TWIN_STATE, TWIN_EVENTS and
+ *     FLEET_LINK (stream info with subjects_filter: the server's index, one request each)
+ *     and note each stream's last sequence: the replay covers what was stored when it began.
+ *  2. Per subject, binary-search the first message whose event time is inside the window
+ *     (replay_search.c; direct get {seq, next_by_subj}), O(log N) requests per subject. Late
+ *     data is found like any other, because per subject stream order is event-time order.
+ *  3. Walk each subject forward with next_by_subj and merge the subjects by event time
+ *     (ties by stream sequence), stopping a subject at its first message at or past --end.
+ *  4. Print JSON lines or CSV to stdout, progress to stderr once a run takes more than a
+ *     second, and with --republish publish each message to PREFIX.<subject> paced by its
+ *     event time divided by --speed.
+ *
+ * Event time is the Aerie-Event-Time header the vehicle leaf stamps, falling back to the
+ * hub's store time (Nats-Time-Stamp) for messages without it. */
+#include "cli/cmd_replay.h"
+#include "cli/replay_search.h"
+#include "common/timeutil.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool ae_subject_matches(const char *pattern, const char *subject)
+{
+    const char *p = pattern, *s = subject;
+    for (;;) {
+        const char *pe = strchr(p, '.'), *se = strchr(s, '.');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        size_t sl = se ? (size_t)(se - s) : strlen(s);
+        if (pl == 1 && p[0] == '>')
+            return sl > 0;
+        if (!(pl == 1 && p[0] == '*') && (pl != sl || strncmp(p, s, pl) != 0))
+            return false;
+        if (!pe || !se)
+            return !pe && !se;
+        p = pe + 1;
+        s = se + 1;
+    }
+}
+
+/* One subject being replayed. */
+typedef struct cursor {
+    ae_cli *c;
+    const char *stream;
+    char *subject;
+    uint64_t hi;  /* last stream sequence at the start of the run */
+    natsMsg *cur; /* current message, or NULL when done */
+    uint64_t seq;
+    int64_t event_ns;
+} cursor;
+
+static int src_next_at(void *ctx, uint64_t seq, ae_replay_hit *out, ae_err *err)
+{
+    cursor *k = ctx;
+    natsMsg *m = NULL;
+    int rc = ae_cli_direct_get(k->c, k->stream, seq, k->subject, NULL, &m, err);
+    if (rc)
+        return rc;
+    out->seq = ae_cli_msg_seq(m);
+    out->event_ns = ae_cli_msg_event_ns(m);
+    out->msg = m;
+    if (out->seq == 0) {
+        natsMsg_Destroy(m);
+        return ae_err_set(err, AE_EPROTO, "direct get reply on %s lacks Nats-Sequence", k->stream);
+    }
+    return 0;
+}
+
+static void src_release(void *ctx, void *msg)
+{
+    (void)ctx;
+    natsMsg_Destroy(msg);
+}
+
+/* Moves a cursor to its next message in the window, or marks it done. */
+static int advance(cursor *k, int64_t end_ns, ae_err *err)
+{
+    uint64_t next = k->seq + 1;
+    natsMsg_Destroy(k->cur);
+    k->cur = NULL;
+    if (next > k->hi)
+        return 0;
+    ae_replay_hit h;
+    int rc = src_next_at(k, next, &h, err);
+    if (rc == AE_ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    if (h.seq > k->hi || h.event_ns >= end_ns) {
+        natsMsg_Destroy(h.msg);
+        return 0;
+    }
+    k->cur = h.msg;
+    k->seq = h.seq;
+    k->event_ns = h.event_ns;
+    return 0;
+}
+
+/* Parses a window bound: RFC 3339, "now", or a duration meaning that long ago. */
+static int parse_when(const char *v, int64_t now, int64_t *out)
+{
+    int64_t d;
+    if (strcmp(v, "now") == 0) {
+        *out = now;
+        return 0;
+    }
+    if (ae_parse_rfc3339(v, out) == 0)
+        return 0;
+    if (ae_parse_duration(v, &d) == 0 && d >= 0) {
+        *out = now - d;
+        return 0;
+    }
+    return AE_EINVAL;
+}
+
+static void csv_field(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            fputc('"', f);
+        fputc(s[i], f);
+    }
+    fputc('"', f);
+}
+
+static void sleep_ns(int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ns / AE_NS_PER_SEC, .tv_nsec = ns % AE_NS_PER_SEC};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int usage(void)
+{
+    fprintf(
+        stderr,
+        "usage: aerie replay VID [--since 10m | --start T] [--end T] [--subject FILTER]\n"
+        "                        [--csv] [--republish PREFIX [--speed 1|10|0]] [--stats]\n"
+        "                        [--dir DIR | --server URL] [--env ENV]\n"
+        "  T is RFC 3339 (2026-11-26T04:15:51Z), \"now\", or a duration meaning that long ago.\n"
+        "  FILTER is relative to fleet.ENV.veh.VID (default \"state.>\").\n");
+    return 2;
+}
+
+int ae_cmd_replay(ae_cli *c, int argc, char **argv)
+{
+    ae_err err = {0};
+    const char *vid = NULL, *filter_rel = "state.>", *republish = NULL;
+    const char *since = NULL, *start_s = NULL, *end_s = NULL;
+    bool csv = false;
+    double speed = 1.0;
+    for (int i = 1; i < argc;) {
+        int r = ae_cli_global_opt(c, argc, argv, &i, &err);
+        if (r < 0) {
+            fprintf(stderr, "aerie replay: %s\n", err.msg);
+            return 2;
+        }
+        if (r > 0)
+            continue;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--csv") == 0) {
+            csv = true;
+            i++;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (vid) {
+                fprintf(stderr, "aerie replay: unexpected argument %s\n", a);
+                return usage();
+            }
+            vid = a;
+            i++;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "aerie replay: unknown option or missing value: %s\n", a);
+            return usage();
+        }
+        if (strcmp(a, "--since") == 0)
+            since = v;
+        else if (strcmp(a, "--start") == 0)
+            start_s = v;
+        else if (strcmp(a, "--end") == 0)
+            end_s = v;
+        else if (strcmp(a, "--subject") == 0)
+            filter_rel = v;
+        else if (strcmp(a, "--republish") == 0)
+            republish = v;
+        else if (strcmp(a, "--speed") == 0) {
+            char *e;
+            speed = strtod(v, &e);
+            if (*e || speed < 0) {
+                fprintf(stderr,
+                        "aerie replay: --speed %s: expected a factor such as 1 or 10 "
+                        "(0: as fast as possible)\n",
+                        v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "aerie replay: unknown option %s\n", a);
+            return usage();
+        }
+        i += 2;
+    }
+    if (!vid)
+        return usage();
+    if (!ae_cli_valid_token(vid)) {
+        fprintf(stderr, "aerie replay: '%s' is not a vehicle id\n", vid);
+        return 2;
+    }
+    if (since && start_s) {
+        fprintf(stderr, "aerie replay: give --since or --start, not both\n");
+        return 2;
+    }
+    int64_t now = ae_now_ns(), start_ns = INT64_MIN, end_ns = INT64_MAX, d;
+    if (since) {
+        if (ae_parse_duration(since, &d) != 0 || d < 0) {
+            fprintf(stderr, "aerie replay: --since %s: expected a duration such as 10m\n", since);
+            return 2;
+        }
+        start_ns = now - d;
+    }
+    if (start_s && parse_when(start_s, now, &start_ns) != 0) {
+        fprintf(stderr, "aerie replay: --start %s: expected RFC 3339, \"now\" or a duration\n",
+                start_s);
+        return 2;
+    }
+    if (end_s && parse_when(end_s, now, &end_ns) != 0) {
+        fprintf(stderr, "aerie replay: --end %s: expected RFC 3339, \"now\" or a duration\n",
+                end_s);
+        return 2;
+    }
+    if (end_ns <= start_ns) {
+        fprintf(stderr, "aerie replay: the window is empty: --end is not after the start\n");
+        return 2;
+    }
+    if (republish) {
+        /* A prefix of valid tokens, and never one whose subjects a hub stream would capture:
+         * replaying into TWIN_STATE would rewrite the history being replayed. */
+        bool ok = *republish && republish[strlen(republish) - 1] != '.' && republish[0] != '.' &&
+                  !strpbrk(republish, " *>\t") && !strstr(republish, "..");
+        char probe[512];
+        snprintf(probe, sizeof probe, "%s.fleet.%s.veh.%s.state.x", republish, "e", vid);
+        static const char *captured[] = {"fleet.*.veh.*.state.>", "fleet.*.veh.*.event.>",
+                                         "fleet.*.veh.*.cmd.>", "fleet.*.veh.*.link"};
+        for (int k = 0; k < 4 && ok; k++)
+            if (ae_subject_matches(captured[k], probe))
+                ok = false;
+        if (!ok) {
+            fprintf(stderr,
+                    "aerie replay: --republish %s: need a subject prefix (tokens "
+                    "without wildcards) whose subjects no hub stream stores, e.g. "
+                    "replay or sim.replay\n",
+                    republish);
+            return 2;
+        }
+    }
+    if (ae_cli_connect(c, &err) != 0) {
+        fprintf(stderr, "aerie replay: %s\n", err.msg);
+        return 1;
+    }
+    char filter[512];
+    if (strncmp(filter_rel, "fleet.", 6) == 0)
+        snprintf(filter, sizeof filter, "%s", filter_rel);
+    else
+        snprintf(filter, sizeof filter, "fleet.%s.veh.%s.%s", c->env, vid, filter_rel);
+
+    /* 1. subjects and the snapshot bound of each stream */
+    static const char *streams[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_LINK};
+    cursor *ks = NULL;
+    int nk = 0, rc = 1;
+    bool any_stream = false;
+    for (int s = 0; s < 3; s++) {
+        char **subs = NULL;
+        int n = 0;
+        uint64_t first = 0, last = 0;
+        int r = ae_cli_stream_subjects(c, streams[s], filter, &subs, &n, &first, &last, &err);
+        if (r == AE_ENOENT)
+            continue;
+        if (r) {
+            fprintf(stderr, "aerie replay: %s\n", err.msg);
+            goto out;
+        }
+        any_stream = true;
+        cursor *nks = realloc(ks, (size_t)(nk + n + 1) * sizeof *ks);
+        if (!nks) {
+            fprintf(stderr, "aerie replay: out of memory\n");
+            goto out;
+        }
+        ks = nks;
+        for (int j = 0; j < n; j++)
+            ks[nk++] = (cursor){
+                .c = c, .stream = streams[s], .subject = subs[j], .hi = last, .seq = first};
+        free(subs);
+    }
+    if (!any_stream) {
+        fprintf(stderr, "aerie replay: the hub has none of the twin streams; run `aerie hub "
+                        "init` and let vehicles report\n");
+        goto out;
+    }
+
+    /* 2. the start of the window in each subject */
+    for (int j = 0; j < nk; j++) {
+        ae_replay_source src = {src_next_at, src_release, &ks[j]};
+        ae_replay_hit h;
+        int r = ae_replay_find_start(&src, ks[j].seq ? ks[j].seq : 1, ks[j].hi, start_ns, &h, &err);
+        if (r == AE_ENOENT)
+            continue;
+        if (r) {
+            fprintf(stderr, "aerie replay: %s\n", err.msg);
+            goto out;
+        }
+        if (h.event_ns >= end_ns) {
+            natsMsg_Destroy(h.msg);
+            continue;
+        }
+        ks[j].cur = h.msg;
+        ks[j].seq = h.seq;
+        ks[j].event_ns = h.event_ns;
+    }
+    long search_requests = c->req_direct;
+
+    /* 3 + 4. merge and emit */
+    if (csv)
+        printf("event_time,subject,seq,payload\n");
+    long count = 0;
+    int64_t t0 = ae_mono_ns(), last_progress = t0, first_event = 0, wall0 = 0;
+    bool progressed = false;
+    for (;;) {
+        cursor *best = NULL;
+        for (int j = 0; j < nk; j++)
+            if (ks[j].cur && (!best || ks[j].event_ns < best->event_ns ||
+                              (ks[j].event_ns == best->event_ns && ks[j].seq < best->seq)))
+                best = &ks[j];
+        if (!best)
+            break;
+        natsMsg *m = best->cur;
+        char ts[48];
+        ae_format_rfc3339(best->event_ns, ts, sizeof ts);
+        const char *data = natsMsg_GetData(m);
+        int len = natsMsg_GetDataLength(m);
+        if (csv) {
+            printf("%s,", ts);
+            csv_field(stdout, best->subject, strlen(best->subject));
+            printf(",%" PRIu64 ",", best->seq);
+            csv_field(stdout, data ? data : "", (size_t)len);
+            printf("\n");
+        } else {
+            json_t *line = json_pack("{s:s, s:s, s:I, s:s}", "subject", best->subject, "event_time",
+                                     ts, "seq", (json_int_t)best->seq, "stream", best->stream);
+            json_object_set_new(line, "payload", ae_cli_payload_json(data, len));
+            char *d = json_dumps(line, AE_CLI_JSON_FLAGS);
+            printf("%s\n", d ? d : "{}");
+            free(d);
+            json_decref(line);
+        }
+        if (republish) {
+            if (count == 0) {
+                first_event = best->event_ns;
+                wall0 = ae_mono_ns();
+            } else if (speed > 0) {
+                int64_t due = wall0 + (int64_t)((double)(best->event_ns - first_event) / speed);
+                fflush(stdout);
+                sleep_ns(due - ae_mono_ns());
+            }
+            char subj[600];
+            snprintf(subj, sizeof subj, "%s.%s", republish, best->subject);
+            natsMsg *out = NULL;
+            natsStatus s = natsMsg_Create(&out, subj, NULL, data, len);
+            if (s == NATS_OK)
+                s = natsMsgHeader_Set(out, AE_HDR_EVENT_TIME, ts);
+            if (s == NATS_OK)
+                s = natsConnection_PublishMsg(c->nc, out);
+            natsMsg_Destroy(out);
+            if (s != NATS_OK) {
+                fprintf(stderr, "aerie replay: publishing to %s failed: %s\n", subj,
+                        natsStatus_GetText(s));
+                goto out;
+            }
+        }
+        count++;
+        int64_t now_m = ae_mono_ns();
+        if (now_m - last_progress >= AE_NS_PER_SEC) {
+            fprintf(stderr, "replay: %ld messages, at %s\n", count, ts);
+            last_progress = now_m;
+            progressed = true;
+        }
+        if (advance(best, end_ns, &err) != 0) {
+            fprintf(stderr, "aerie replay: %s\n", err.msg);
+            goto out;
+        }
+    }
+    fflush(stdout);
+    if (republish && c->nc)
+        natsConnection_FlushTimeout(c->nc, 5000);
+    if (progressed)
+        fprintf(stderr, "replay: done, %ld messages in %.1fs\n", count,
+                (double)(ae_mono_ns() - t0) / 1e9);
+    if (c->stats)
+        fprintf(stderr,
+                "replay stats: subjects=%d messages=%ld search_requests=%ld read_requests=%ld "
+                "api_requests=%ld\n",
+                nk, count, search_requests, c->req_direct - search_requests, c->req_api);
+    rc = 0;
+out:
+    for (int j = 0; j < nk; j++) {
+        natsMsg_Destroy(ks[j].cur);
+        free(ks[j].subject);
+    }
+    free(ks);
+    return rc;
+}

@@ -1,0 +1,636 @@
+/* `aerie topology`: one fleet description in, every config out.
+ *
+ * Read the description (JSON, format in docs/deploy.md), check it completely before writing
+ * anything (names are tokens, every vehicle's region exists, no host:port is used twice),
+ * then write:
+ *
+ *   hub-<node>.conf        one per hub node: cluster routes to its region's nodes, JetStream
+ *                          with limits and the fleet's domain, the leafnode port (with TLS
+ *                          when the description names certificates), the users (operator +
+ *                          one LEAFNODE-only user per vehicle of the region), and with two or
+ *                          more regions a gateway block naming every other region;
+ *   leaf-<vid>.conf        the vehicle leaf: local listen port and the remote to its region's
+ *                          leafnode ports (nats-server syntax, which aerie-leaf reads);
+ *   gw-<vid>.json          what the vehicle's MAVLink gateway needs (vid, env, local NATS URL);
+ *   <region>/fleet.json    the CLI's view of a region (`aerie status --dir OUT/<region>`);
+ *   secrets.json           every generated password, reused by the next run (mode 0600).
+ *
+ * Leaf users go into the top-level `authorization` block with
+ * allowed_connection_types ["LEAFNODE"]; the seed's form (that field inside
+ * leafnodes.authorization.users) is rejected by nats-server (see docs/deploy.md). */
+#include "cli/cmd_topology.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_HUBS     64
+#define MAX_REGIONS  16
+#define MAX_VEHICLES 4096
+
+typedef struct hub_node {
+    const char *name, *host, *listen_host;
+    int client_port, cluster_port, leaf_port, gateway_port, http_port;
+    int region;
+} hub_node;
+
+typedef struct region {
+    const char *name;
+    int first_hub, n_hubs;
+} region;
+
+typedef struct vehicle {
+    const char *vid;
+    int region;
+    const char *password; /* from the description, secrets.json, or generated */
+    int leaf_port;        /* local client port of the vehicle leaf */
+} vehicle;
+
+typedef struct topo {
+    const char *env, *domain, *op_user, *op_password, *route_password, *gw_password;
+    const char *sys_password;
+    const char *tls_cert, *tls_key, *tls_ca;
+    const char *store_dir, *max_mem, *max_file;
+    bool vehicle_permissions;
+    region regions[MAX_REGIONS];
+    int n_regions;
+    hub_node hubs[MAX_HUBS];
+    int n_hubs;
+    vehicle *veh;
+    int n_veh;
+    json_t *secrets; /* vid/role -> password, saved to secrets.json */
+} topo;
+
+/* ---- checks ------------------------------------------------------------------------- */
+
+static bool is_token(const char *s)
+{
+    if (!s || !*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static bool is_host(const char *s)
+{
+    if (!s || !*s || strlen(s) > 253)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '-' || *s == ':'))
+            return false;
+    return true;
+}
+
+/* Strings that go into a config inside double quotes must not break out of them. */
+static bool is_safe_text(const char *s)
+{
+    for (; s && *s; s++)
+        if (*s == '"' || *s == '\\' || *s == '\n' || *s == '\r' || (unsigned char)*s < 0x20)
+            return false;
+    return true;
+}
+
+static const char *get_str(json_t *o, const char *key, const char *def)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+static int get_port(json_t *o, const char *key, int def, const char *where, ae_err *err, int *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+        return ae_err_set(err, AE_EINVAL, "%s.%s: must be a port number 1..65535", where, key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* ---- secrets ------------------------------------------------------------------------ */
+
+/* A random password of 24 URL-safe characters (144 bits). */
+static int new_password(char out[25], ae_err *err)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[24];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return ae_err_set(err, AE_EIO, "getrandom failed: %s", strerror(errno));
+    for (int i = 0; i < 24; i++)
+        out[i] = alphabet[raw[i] & 63];
+    out[24] = 0;
+    return 0;
+}
+
+/* The secret named `key`: from the description (given), else secrets.json, else new. */
+static const char *secret(topo *t, const char *key, const char *given, ae_err *err)
+{
+    if (given) {
+        json_object_set_new(t->secrets, key, json_string(given));
+        return json_string_value(json_object_get(t->secrets, key));
+    }
+    json_t *have = json_object_get(t->secrets, key);
+    if (json_is_string(have))
+        return json_string_value(have);
+    char pw[25];
+    if (new_password(pw, err) != 0)
+        return NULL;
+    json_object_set_new(t->secrets, key, json_string(pw));
+    return json_string_value(json_object_get(t->secrets, key));
+}
+
+/* ---- parsing the description -------------------------------------------------------- */
+
+static int parse(topo *t, json_t *root, const char *name, ae_err *err)
+{
+    char where[128];
+    if (!json_is_object(root))
+        return ae_err_set(err, AE_EINVAL, "%s: the top level must be a JSON object", name);
+    t->env = get_str(root, "env", "prod");
+    t->domain = get_str(root, "js_domain", "hub");
+    if (!is_token(t->env) || !is_token(t->domain))
+        return ae_err_set(err, AE_EINVAL,
+                          "%s: env and js_domain must be tokens of letters, "
+                          "digits, '_' or '-'",
+                          name);
+    json_t *op = json_object_get(root, "operator");
+    t->op_user = get_str(op, "user", "operator");
+    if (!is_token(t->op_user))
+        return ae_err_set(err, AE_EINVAL, "%s: operator.user must be a token", name);
+    if (!(t->op_password = secret(t, "operator", get_str(op, "password", NULL), err)))
+        return AE_EIO;
+    if (!(t->route_password = secret(t, "routes", NULL, err)) ||
+        !(t->gw_password = secret(t, "gateways", NULL, err)) ||
+        !(t->sys_password = secret(t, "system", NULL, err)))
+        return AE_EIO;
+    json_t *tls = json_object_get(root, "tls");
+    t->tls_cert = get_str(tls, "cert_file", NULL);
+    t->tls_key = get_str(tls, "key_file", NULL);
+    t->tls_ca = get_str(tls, "ca_file", NULL);
+    if (tls && (!t->tls_cert || !t->tls_key))
+        return ae_err_set(err, AE_EINVAL, "%s: tls needs both cert_file and key_file", name);
+    json_t *js = json_object_get(root, "jetstream");
+    t->store_dir = get_str(js, "store_dir", "/var/lib/aerie/{name}");
+    t->max_mem = get_str(js, "max_memory_store", "256MB");
+    t->max_file = get_str(js, "max_file_store", "10GB");
+    t->vehicle_permissions = json_is_true(json_object_get(root, "vehicle_permissions"));
+    const char *texts[] = {t->op_password, t->tls_cert, t->tls_key, t->tls_ca,
+                           t->store_dir,   t->max_mem,  t->max_file};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (!is_safe_text(texts[i]))
+            return ae_err_set(err, AE_EINVAL,
+                              "%s: a path, size or password contains a quote, "
+                              "backslash or control character",
+                              name);
+
+    json_t *regions = json_object_get(root, "regions");
+    if (!json_is_array(regions) || json_array_size(regions) == 0)
+        return ae_err_set(err, AE_EINVAL, "%s: \"regions\" must be a non-empty array", name);
+    if (json_array_size(regions) > MAX_REGIONS)
+        return ae_err_set(err, AE_EINVAL, "%s: at most %d regions", name, MAX_REGIONS);
+    size_t ri;
+    json_t *r;
+    json_array_foreach(regions, ri, r)
+    {
+        region *rg = &t->regions[t->n_regions];
+        snprintf(where, sizeof where, "%s: regions[%zu]", name, ri);
+        rg->name = get_str(r, "name", NULL);
+        if (!is_token(rg->name))
+            return ae_err_set(err, AE_EINVAL, "%s.name: missing or not a token", where);
+        for (int k = 0; k < t->n_regions; k++)
+            if (strcmp(t->regions[k].name, rg->name) == 0)
+                return ae_err_set(err, AE_EINVAL, "%s.name: region %s is listed twice", where,
+                                  rg->name);
+        json_t *hubs = json_object_get(r, "hubs");
+        if (!json_is_array(hubs) || json_array_size(hubs) == 0)
+            return ae_err_set(err, AE_EINVAL, "%s.hubs: must be a non-empty array", where);
+        rg->first_hub = t->n_hubs;
+        size_t hi;
+        json_t *h;
+        json_array_foreach(hubs, hi, h)
+        {
+            if (t->n_hubs == MAX_HUBS)
+                return ae_err_set(err, AE_EINVAL, "%s: at most %d hub nodes", name, MAX_HUBS);
+            hub_node *n = &t->hubs[t->n_hubs];
+            char hw[160];
+            snprintf(hw, sizeof hw, "%s.hubs[%zu]", where, hi);
+            n->region = t->n_regions;
+            n->name = get_str(h, "name", NULL);
+            n->host = get_str(h, "host", NULL);
+            n->listen_host = get_str(h, "listen_host", n->host);
+            if (!is_token(n->name))
+                return ae_err_set(err, AE_EINVAL, "%s.name: missing or not a token", hw);
+            if (!is_host(n->host) || !is_host(n->listen_host))
+                return ae_err_set(err, AE_EINVAL, "%s.host: missing or not a host name/address",
+                                  hw);
+            int rc;
+            if ((rc = get_port(h, "client_port", 4222, hw, err, &n->client_port)) ||
+                (rc = get_port(h, "cluster_port", 6222, hw, err, &n->cluster_port)) ||
+                (rc = get_port(h, "leaf_port", 7422, hw, err, &n->leaf_port)) ||
+                (rc = get_port(h, "gateway_port", 7222, hw, err, &n->gateway_port)) ||
+                (rc = get_port(h, "http_port", 8222, hw, err, &n->http_port)))
+                return rc;
+            for (int k = 0; k < t->n_hubs; k++)
+                if (strcmp(t->hubs[k].name, n->name) == 0)
+                    return ae_err_set(err, AE_EINVAL, "%s.name: hub %s is listed twice", hw,
+                                      n->name);
+            t->n_hubs++;
+            rg->n_hubs++;
+        }
+        t->n_regions++;
+    }
+    /* No two listeners on one host may share a port (a common slip when all nodes of a test
+     * topology run on one machine). */
+    for (int a = 0; a < t->n_hubs; a++) {
+        int pa[] = {t->hubs[a].client_port, t->hubs[a].cluster_port, t->hubs[a].leaf_port,
+                    t->hubs[a].gateway_port, t->hubs[a].http_port};
+        for (int b = a; b < t->n_hubs; b++) {
+            if (strcmp(t->hubs[a].host, t->hubs[b].host) != 0)
+                continue;
+            int pb[] = {t->hubs[b].client_port, t->hubs[b].cluster_port, t->hubs[b].leaf_port,
+                        t->hubs[b].gateway_port, t->hubs[b].http_port};
+            for (int i = 0; i < 5; i++)
+                for (int j = (a == b ? i + 1 : 0); j < 5; j++)
+                    if (pa[i] == pb[j] && (t->n_regions > 1 || (i != 3 && j != 3)))
+                        return ae_err_set(err, AE_EINVAL, "%s: hubs %s and %s both use %s:%d", name,
+                                          t->hubs[a].name, t->hubs[b].name, t->hubs[a].host, pa[i]);
+        }
+    }
+
+    json_t *vs = json_object_get(root, "vehicles");
+    if (vs && !json_is_array(vs))
+        return ae_err_set(err, AE_EINVAL, "%s: \"vehicles\" must be an array", name);
+    size_t nv = json_array_size(vs);
+    if (nv > MAX_VEHICLES)
+        return ae_err_set(err, AE_EINVAL, "%s: at most %d vehicles", name, MAX_VEHICLES);
+    t->veh = calloc(nv ? nv : 1, sizeof *t->veh);
+    if (!t->veh)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    size_t vi;
+    json_t *v;
+    json_array_foreach(vs, vi, v)
+    {
+        vehicle *ve = &t->veh[t->n_veh];
+        snprintf(where, sizeof where, "%s: vehicles[%zu]", name, vi);
+        ve->vid = get_str(v, "vid", NULL);
+        if (!is_token(ve->vid))
+            return ae_err_set(err, AE_EINVAL, "%s.vid: missing or not a token", where);
+        if (strcmp(ve->vid, t->op_user) == 0 || strcmp(ve->vid, "routes") == 0 ||
+            strcmp(ve->vid, "gateways") == 0 || strcmp(ve->vid, "system") == 0 ||
+            strcmp(ve->vid, "route") == 0 || strcmp(ve->vid, "gateway") == 0)
+            return ae_err_set(err, AE_EINVAL, "%s.vid: %s is a reserved name", where, ve->vid);
+        for (int k = 0; k < t->n_veh; k++)
+            if (strcmp(t->veh[k].vid, ve->vid) == 0)
+                return ae_err_set(err, AE_EINVAL, "%s.vid: %s is listed twice", where, ve->vid);
+        const char *rn = get_str(v, "region", t->n_regions == 1 ? t->regions[0].name : NULL);
+        ve->region = -1;
+        for (int k = 0; rn && k < t->n_regions; k++)
+            if (strcmp(t->regions[k].name, rn) == 0)
+                ve->region = k;
+        if (ve->region < 0)
+            return ae_err_set(err, AE_EINVAL, "%s.region: %s", where,
+                              rn ? "no such region" : "required when there are several regions");
+        const char *given = get_str(v, "password", NULL);
+        if (given && !is_safe_text(given))
+            return ae_err_set(err, AE_EINVAL, "%s.password: contains a quote or backslash", where);
+        char key[100];
+        snprintf(key, sizeof key, "vehicle:%s", ve->vid);
+        if (!(ve->password = secret(t, key, given, err)))
+            return AE_EIO;
+        int rc = get_port(v, "leaf_port", 4222, where, err, &ve->leaf_port);
+        if (rc)
+            return rc;
+        t->n_veh++;
+    }
+    return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+/* Writes `text` to dir/rel atomically (temp file + rename) with mode 0600: every generated
+ * file holds passwords. */
+static int write_file(const char *dir, const char *rel, const char *text, FILE *listing,
+                      ae_err *err)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return ae_err_set(err, AE_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    chmod(tmp, 0600);
+    size_t n = strlen(text);
+    bool ok = fwrite(text, 1, n, f) == n;
+    ok = (fflush(f) == 0) && ok;
+    ok = (fsync(fileno(f)) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ae_err_set(err, AE_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    if (listing)
+        fprintf(listing, "%s\n", path);
+    return 0;
+}
+
+static void subst_name(const char *tmpl, const char *name, char *out, size_t cap)
+{
+    const char *p = strstr(tmpl, "{name}");
+    if (!p)
+        snprintf(out, cap, "%s/%s", tmpl, name);
+    else
+        snprintf(out, cap, "%.*s%s%s", (int)(p - tmpl), tmpl, name, p + 6);
+}
+
+static char *hub_conf(const topo *t, const hub_node *n, const char *source)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    const region *rg = &t->regions[n->region];
+    char store[4096];
+    subst_name(t->store_dir, n->name, store, sizeof store);
+    fprintf(f,
+            "# Hub node %s of region %s (env %s). Generated by `aerie topology` from %s;\n"
+            "# edit the description and regenerate rather than editing this file.\n"
+            "server_name: %s\n"
+            "listen: \"%s:%d\"\n"
+            "http: \"%s:%d\"\n\n",
+            n->name, rg->name, t->env, source, n->name, n->listen_host, n->client_port,
+            n->listen_host, n->http_port);
+    fprintf(f,
+            "jetstream {\n"
+            "  store_dir: \"%s\"\n"
+            "  max_memory_store: %s\n"
+            "  max_file_store: %s\n"
+            "  domain: %s\n"
+            "}\n\n",
+            store, t->max_mem, t->max_file, t->domain);
+    /* A cluster block for several nodes, and also for a single-node region of a multi-region
+     * fleet: JetStream behind gateways runs clustered and refuses to start without routes, so
+     * every node lists all routes of its region, itself included (nats-server skips a route
+     * to itself). */
+    if (rg->n_hubs > 1 || t->n_regions > 1) {
+        fprintf(f,
+                "cluster {\n"
+                "  name: %s\n"
+                "  listen: \"%s:%d\"\n"
+                "  authorization { user: route, password: \"%s\" }\n"
+                "  routes: [\n",
+                rg->name, n->listen_host, n->cluster_port, t->route_password);
+        for (int k = 0; k < rg->n_hubs; k++) {
+            const hub_node *o = &t->hubs[rg->first_hub + k];
+            fprintf(f, "    \"nats-route://route:%s@%s:%d\"\n", t->route_password, o->host,
+                    o->cluster_port);
+        }
+        fprintf(f, "  ]\n}\n\n");
+    }
+    fprintf(f, "leafnodes {\n  listen: \"%s:%d\"\n", n->listen_host, n->leaf_port);
+    if (t->tls_cert)
+        fprintf(f, "  tls {\n    cert_file: \"%s\"\n    key_file: \"%s\"\n    timeout: 3\n  }\n",
+                t->tls_cert, t->tls_key);
+    fprintf(f, "  # No authorization block here: vehicle users are below, restricted to LEAFNODE.\n"
+               "}\n\n");
+    fprintf(f, "authorization {\n  users = [\n    { user: %s, password: \"%s\" }\n", t->op_user,
+            t->op_password);
+    for (int i = 0; i < t->n_veh; i++) {
+        const vehicle *v = &t->veh[i];
+        if (v->region != n->region)
+            continue;
+        fprintf(f, "    { user: \"%s\", password: \"%s\", allowed_connection_types: [\"LEAFNODE\"]",
+                v->vid, v->password);
+        if (t->vehicle_permissions)
+            fprintf(f,
+                    ",\n      permissions: {\n"
+                    "        publish: { allow: [\"fleet.%s.veh.%s.>\", \"$JS.%s.API.>\", "
+                    "\"$JS.ACK.>\", \"$JS.FC.>\", \"_INBOX.>\", \"_GR_.>\"] }\n"
+                    "        subscribe: { allow: [\"fleet.%s.veh.%s.>\", \"_INBOX.>\", "
+                    "\"_GR_.>\", \"$LDS.>\"] }\n      }\n    ",
+                    t->env, v->vid, t->domain, t->env, v->vid);
+        fprintf(f, " }\n");
+    }
+    fprintf(f, "  ]\n}\n\n");
+    /* nats-server insists on a system account once leafnodes and gateways are both
+     * configured; it is also what `nats server report` logs in with. */
+    fprintf(f,
+            "accounts {\n  SYS { users = [ { user: system, password: \"%s\" } ] }\n}\n"
+            "system_account: SYS\n",
+            t->sys_password);
+    if (t->n_regions > 1) {
+        fprintf(f,
+                "\ngateway {\n"
+                "  name: %s\n"
+                "  listen: \"%s:%d\"\n"
+                "  authorization { user: gateway, password: \"%s\" }\n"
+                "  gateways: [\n",
+                rg->name, n->listen_host, n->gateway_port, t->gw_password);
+        for (int r = 0; r < t->n_regions; r++) {
+            if (r == n->region)
+                continue;
+            const region *o = &t->regions[r];
+            fprintf(f, "    { name: %s, urls: [", o->name);
+            for (int k = 0; k < o->n_hubs; k++) {
+                const hub_node *h = &t->hubs[o->first_hub + k];
+                fprintf(f, "%s\"nats://gateway:%s@%s:%d\"", k ? ", " : "", t->gw_password, h->host,
+                        h->gateway_port);
+            }
+            fprintf(f, "] }\n");
+        }
+        fprintf(f, "  ]\n}\n");
+    }
+    fclose(f);
+    return buf;
+}
+
+static char *leaf_conf(const topo *t, const vehicle *v, const char *source)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    const region *rg = &t->regions[v->region];
+    fprintf(f,
+            "# Vehicle leaf %s (region %s, env %s). Generated by `aerie topology` from %s.\n"
+            "# nats-server syntax: aerie-leaf reads it, and so would a stock nats-server.\n"
+            "server_name: \"%s\"\n"
+            "listen: \"127.0.0.1:%d\"\n\n"
+            "leafnodes {\n"
+            "  remotes = [\n"
+            "    {\n"
+            "      urls: [\n",
+            v->vid, rg->name, t->env, source, v->vid, v->leaf_port);
+    for (int k = 0; k < rg->n_hubs; k++) {
+        const hub_node *h = &t->hubs[rg->first_hub + k];
+        fprintf(f, "        \"nats-leaf://%s:%s@%s:%d\"\n", v->vid, v->password, h->host,
+                h->leaf_port);
+    }
+    fprintf(f, "      ]\n");
+    if (t->tls_cert) {
+        fprintf(f, "      tls {\n");
+        if (t->tls_ca)
+            fprintf(f, "        ca_file: \"%s\"\n", t->tls_ca);
+        fprintf(f, "        timeout: 3\n      }\n");
+    }
+    fprintf(f, "    }\n  ]\n}\n");
+    fclose(f);
+    return buf;
+}
+
+static int run(topo *t, const char *name, const char *out_dir, FILE *listing, ae_err *err)
+{
+    int rc = 0;
+    char rel[256];
+    for (int i = 0; i < t->n_hubs && !rc; i++) {
+        char *text = hub_conf(t, &t->hubs[i], name);
+        if (!text)
+            return ae_err_set(err, AE_ENOMEM, "out of memory");
+        snprintf(rel, sizeof rel, "hub-%s.conf", t->hubs[i].name);
+        rc = write_file(out_dir, rel, text, listing, err);
+        free(text);
+    }
+    for (int i = 0; i < t->n_veh && !rc; i++) {
+        const vehicle *v = &t->veh[i];
+        char *text = leaf_conf(t, v, name);
+        if (!text)
+            return ae_err_set(err, AE_ENOMEM, "out of memory");
+        snprintf(rel, sizeof rel, "leaf-%s.conf", v->vid);
+        rc = write_file(out_dir, rel, text, listing, err);
+        free(text);
+        if (rc)
+            break;
+        char url[128];
+        snprintf(url, sizeof url, "nats://127.0.0.1:%d", v->leaf_port);
+        json_t *gw = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "vid", v->vid, "env", t->env,
+                               "region", t->regions[v->region].name, "nats_url", url, "mavlink",
+                               "listen", "udp://0.0.0.0:14550");
+        char *d = json_dumps(gw, JSON_INDENT(2));
+        json_decref(gw);
+        snprintf(rel, sizeof rel, "gw-%s.json", v->vid);
+        rc = d ? write_file(out_dir, rel, d, listing, err) : AE_ENOMEM;
+        free(d);
+    }
+    /* The CLI's view of each region: --dir OUT/<region>. */
+    for (int r = 0; r < t->n_regions && !rc; r++) {
+        const region *rg = &t->regions[r];
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", out_dir, rg->name);
+        if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+            return ae_err_set(err, AE_EIO, "cannot create %s: %s", sub, strerror(errno));
+        json_t *urls = json_array(), *vids = json_array();
+        for (int k = 0; k < rg->n_hubs; k++) {
+            const hub_node *h = &t->hubs[rg->first_hub + k];
+            json_array_append_new(urls, json_sprintf("nats://%s:%s@%s:%d", t->op_user,
+                                                     t->op_password, h->host, h->client_port));
+        }
+        for (int i = 0; i < t->n_veh; i++)
+            if (t->veh[i].region == r)
+                json_array_append_new(vids, json_pack("{s:s}", "vid", t->veh[i].vid));
+        json_t *fs = json_pack("{s:s, s:s, s:{s:o, s:s}, s:o}", "env", t->env, "region", rg->name,
+                               "hub", "urls", urls, "js_domain", t->domain, "vehicles", vids);
+        char *d = json_dumps(fs, JSON_INDENT(2));
+        json_decref(fs);
+        snprintf(rel, sizeof rel, "%s/fleet.json", rg->name);
+        rc = d ? write_file(out_dir, rel, d, listing, err) : AE_ENOMEM;
+        free(d);
+    }
+    if (!rc) {
+        char *d = json_dumps(t->secrets, JSON_INDENT(2) | JSON_SORT_KEYS);
+        rc = d ? write_file(out_dir, "secrets.json", d, listing, err) : AE_ENOMEM;
+        free(d);
+    }
+    return rc;
+}
+
+int ae_topology_generate(const char *json_text, const char *name, const char *out_dir,
+                         FILE *listing, ae_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(json_text, 0, &je);
+    if (!root)
+        return ae_err_set(err, AE_EINVAL, "%s:%d:%d: not valid JSON: %s", name, je.line, je.column,
+                          je.text);
+    if (mkdir(out_dir, 0700) != 0 && errno != EEXIST) {
+        json_decref(root);
+        return ae_err_set(err, AE_EIO, "cannot create %s: %s", out_dir, strerror(errno));
+    }
+    topo t;
+    memset(&t, 0, sizeof t);
+    char spath[4096];
+    snprintf(spath, sizeof spath, "%s/secrets.json", out_dir);
+    t.secrets = json_load_file(spath, 0, NULL);
+    if (!json_is_object(t.secrets)) {
+        json_decref(t.secrets);
+        t.secrets = json_object();
+    }
+    int rc = parse(&t, root, name, err);
+    if (!rc)
+        rc = run(&t, name, out_dir, listing, err);
+    free(t.veh);
+    json_decref(t.secrets);
+    json_decref(root);
+    return rc;
+}
+
+int ae_cmd_topology(int argc, char **argv)
+{
+    const char *file = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strncmp(argv[i], "--out=", 6) == 0)
+            out = argv[i] + 6;
+        else if (argv[i][0] != '-' && !file)
+            file = argv[i];
+        else {
+            fprintf(stderr, "aerie topology: unexpected argument %s\n", argv[i]);
+            file = NULL;
+            break;
+        }
+    }
+    if (!file || !out) {
+        fprintf(stderr, "usage: aerie topology FLEET.json --out DIR   (format: docs/deploy.md)\n");
+        return 2;
+    }
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        fprintf(stderr, "aerie topology: cannot open %s: %s\n", file, strerror(errno));
+        return 1;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    char chunk[4096];
+    size_t r;
+    while (m && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, r, m);
+    fclose(f);
+    if (!m) {
+        fprintf(stderr, "aerie topology: out of memory\n");
+        return 1;
+    }
+    fclose(m);
+    ae_err err = {0};
+    int rc = ae_topology_generate(text, file, out, stdout, &err);
+    free(text);
+    if (rc) {
+        fprintf(stderr, "aerie topology: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
