@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "leaf/opts.h"
 #include "leaf/server.h"
+#include "leaf/uplink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,13 @@ int main(int argc, char **argv)
     }
     s->argc = argc;
     s->argv = argv;
+    if (s->opts.nremotes > 0 && ae_uplink_start(s, &err) != 0) {
+        ae_log(AE_LOG_FATAL, "%s", err.msg);
+        ae_server_free(s);
+        return 1;
+    }
     int code = ae_server_run(s);
+    ae_uplink_stop(s);
     ae_server_free(s);
     return code;
 }

@@ -32,7 +32,7 @@ void ae_opts_defaults(ae_opts *o)
     o->dead_link_ns = 15 * AE_NS_PER_SEC;
     o->store_max_bytes = 1024LL * 1024 * 1024;
     o->store_max_age_ns = 7 * 24 * 3600 * AE_NS_PER_SEC;
-    o->sync_mode = AE_SYNC_INTERVAL;
+    o->sync_mode = AE_OPT_SYNC_INTERVAL;
     o->sync_interval_ns = 10 * AE_NS_PER_MS;
     o->hub_domain = strdup("hub");
     o->uplink_max_inflight = 256;
@@ -426,13 +426,13 @@ static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
             rc = get_duration(n, &o->store_max_age_ns, err);
         else if (key_is(n, "sync")) {
             if (n->type == AE_CONF_STRING && strcasecmp(n->str, "always") == 0)
-                o->sync_mode = AE_SYNC_ALWAYS;
+                o->sync_mode = AE_OPT_SYNC_ALWAYS;
             else if (n->type == AE_CONF_STRING && strcasecmp(n->str, "never") == 0)
-                o->sync_mode = AE_SYNC_NEVER;
+                o->sync_mode = AE_OPT_SYNC_NEVER;
             else if (n->type == AE_CONF_STRING &&
                      ae_parse_duration(n->str, &o->sync_interval_ns) == 0 &&
                      o->sync_interval_ns > 0)
-                o->sync_mode = AE_SYNC_INTERVAL;
+                o->sync_mode = AE_OPT_SYNC_INTERVAL;
             else
                 rc = bad(err, n, "expected always, never or an interval such as \"10ms\"");
         } else
@@ -446,7 +446,7 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
     if (m->type != AE_CONF_MAP)
         return bad(err, m, "expected a block { subjects: [...] }");
     int rc = 0;
-    int64_t v;
+    int64_t v = 0;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
         if (key_is(n, "subjects"))
             rc = get_strv(n, &o->uplink_subjects, &o->nuplink_subjects, err);
@@ -482,8 +482,8 @@ static const char *top_keys =
 static int load_tree(ae_opts *o, const ae_conf_node *root, ae_err *err)
 {
     int rc = 0;
-    int64_t v;
-    bool b;
+    int64_t v = 0;
+    bool b = false;
     for (const ae_conf_node *n = root->child; n && rc == 0; n = n->next) {
         if (key_is(n, "listen") || key_is(n, "net"))
             rc = get_hostport(n, &o->host, &o->port, err);

@@ -28,7 +28,7 @@ typedef struct ae_remote {
     char *tls_server_name;
 } ae_remote;
 
-enum ae_sync_mode { AE_SYNC_ALWAYS, AE_SYNC_INTERVAL, AE_SYNC_NEVER };
+enum ae_sync_mode { AE_OPT_SYNC_ALWAYS, AE_OPT_SYNC_INTERVAL, AE_OPT_SYNC_NEVER };
 
 typedef struct ae_opts {
     char *config_file;

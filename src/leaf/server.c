@@ -137,7 +137,7 @@ static bool queue_listed(ae_slice queues, const char *name, size_t len)
 size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
 {
     const ae_match *r = ae_sublist_match(s->sl, m->subject.ptr, m->subject.len);
-    bool from_uplink = src == NULL;
+    bool from_uplink = m->from_uplink;
     bool uplink_plain = false;
     ae_slice fwdq[MAX_FWD_QUEUES];
     size_t nfwdq = 0;

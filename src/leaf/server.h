@@ -51,6 +51,7 @@ typedef struct ae_msg {
     size_t total_len;
     const uint8_t *payload;
     ae_slice queues;
+    bool from_uplink; /* arrived from the hub: never goes back there */
 } ae_msg;
 
 /* A closed connection kept for /connz?state=closed. */
@@ -136,7 +137,8 @@ int ae_server_reload(ae_server *s, ae_err *err);
 
 /* ---- routing ------------------------------------------------------------------------- */
 
-/* Delivers a message from a local client (src) or from the uplink (src NULL). Returns the
+/* Delivers a message from a local client (src), from the uplink (src NULL, from_uplink) or
+ * from the server itself (src NULL: status messages, which may go to the hub). Returns the
  * number of deliveries made (local subscribers plus one for the uplink). */
 size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m);
 

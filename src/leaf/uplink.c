@@ -1,0 +1,1478 @@
+/* The leafnode uplink to the hub; see uplink.h.
+ *
+ * Sections: URLs and backoff; the socket and TLS; the write path (control before data,
+ * pacing); the handshake; interest both ways; messages both ways; keepalive and status;
+ * hooks and lifecycle. Protocol facts: docs/compatibility.md and the NATS leafnode notes
+ * (LS+/LS- carry no account; LMSG lists hub queue groups; `$LDS.` detects loops; JetStream
+ * deliveries encode the stream subject after an `@` in the reply). */
+#include "leaf/uplink.h"
+#include "common/hmap.h"
+#include "common/log.h"
+#include "common/nkeys.h"
+#include "common/timeutil.h"
+#include "leaf/client.h"
+#include "leaf/outq.h"
+#include "leaf/subject.h"
+#include "leaf/tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_URLS             32
+#define READ_CHUNK           (64 * 1024)
+#define HANDSHAKE_TIMEOUT_NS (5 * AE_NS_PER_SEC)
+#define LOOP_DELAY_NS        (30 * AE_NS_PER_SEC) /* as nats-server after loop/permission errors */
+#define DATA_QUEUE_LIMIT     (8 * 1024 * 1024)    /* best-effort traffic beyond this is dropped */
+#define LOW_WATER            (256 * 1024)
+
+typedef struct hub_url {
+    char host[256];
+    int port;
+    char *user, *pass; /* from the URL, or NULL */
+    bool tls;          /* tls:// scheme */
+    bool learned;      /* from the hub's leafnode_urls */
+} hub_url;
+
+/* Local interest advertised to the hub, reference-counted by subject (+ queue). */
+typedef struct local_interest {
+    char *key; /* "subject" or "subject queue" */
+    size_t key_len;
+    char *subject;
+    char *queue;
+    int count;
+    bool sent;
+} local_interest;
+
+/* Hub interest: one LS+ key, mirrored into the broker's sublist. */
+typedef struct hub_interest {
+    ae_ssub ss; /* ss.sub.owner = the uplink; kind AE_EP_UPLINK */
+    char *key;
+    size_t key_len;
+} hub_interest;
+
+struct ae_uplink {
+    ae_endpoint_kind kind; /* AE_EP_UPLINK; must stay first */
+    ae_server *srv;
+    ae_uplink_state state;
+
+    /* configuration (copied) */
+    hub_url urls[MAX_URLS];
+    int nurls, nconfigured;
+    int url_idx;
+    char *user, *pass, *token;
+    ae_nkey nkey;
+    bool have_nkey;
+    char *jwt;
+    bool want_tls;
+    ae_tls_ctx *tls_ctx;
+    char vid[128], env[64];
+    char name[128];
+    char **durable;
+    int ndurable;
+
+    /* connection */
+    ae_io io;
+    ae_tls *tls;
+    const hub_url *cur;
+    int64_t state_since; /* monotonic */
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    ae_outq ctrl;     /* PING/PONG/LS±/CONNECT: always ahead of data */
+    ae_outq data;     /* LMSG/HMSG */
+    uint32_t *bounds; /* sizes of queued data messages, FIFO, so control can go between them */
+    size_t nb_head, nb_len, nb_cap;
+    size_t cur_left;   /* bytes of the data message being written; 0 at a boundary */
+    bool ctrl_partial; /* a control write stopped midway: finish it before data */
+    double tokens;     /* pacing: bytes that may be sent now */
+    int64_t tokens_at;
+    ae_timer retry_write;
+
+    /* reconnect */
+    ae_timer reconnect;
+    int failures;
+    int64_t forced_delay; /* 30 s after loop/permission errors */
+    uint64_t reconnects;
+
+    /* the hub */
+    char hub_name[128], hub_id[64], hub_cluster[128], hub_domain[64];
+    char nonce[128];
+    int64_t hub_max_payload;
+    json_t *import_perm, *export_perm; /* {"allow":[...],"deny":[...]} or NULL */
+    char lds[40];                      /* our loop-detection subject */
+    char inbox_prefix[48];             /* "_INBOX.<random>." */
+
+    ae_hmap local; /* key -> local_interest */
+    ae_hmap hub;   /* key -> hub_interest */
+
+    /* keepalive */
+    int pings_out;
+    int64_t next_ping;
+    int64_t ping_sent_at;
+    int64_t rtt_ns;
+    int64_t ping_every;
+
+    /* statistics and status */
+    uint64_t in_msgs, out_msgs, in_bytes, out_bytes, dropped_msgs;
+    int64_t connected_since; /* wall clock, 0 when down */
+    char last_error[256];
+    int64_t next_status;
+
+    ae_uplink_client client;
+};
+
+static void schedule_reconnect(ae_uplink *u);
+static void flush(ae_uplink *u);
+static void on_io(ae_loop *loop, ae_io *io, unsigned events);
+
+static void rand_token(char *out, size_t n)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char raw[64];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, raw, n) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; i < n; i++)
+        out[i] = al[(got == (ssize_t)n ? raw[i] : (unsigned)rand()) % (sizeof al - 1)];
+    out[n] = 0;
+}
+
+static void set_state(ae_uplink *u, ae_uplink_state st)
+{
+    if (u->state == st)
+        return;
+    ae_log_debug("uplink: %s -> %s", ae_uplink_state_name(u->state), ae_uplink_state_name(st));
+    u->state = st;
+    u->state_since = ae_mono_ns();
+    if (st == AE_UPLINK_DISCONNECTED)
+        ae_uplink_publish_status(u);
+}
+
+static void set_error(ae_uplink *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(ae_uplink *u, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(u->last_error, sizeof u->last_error, fmt, ap);
+    va_end(ap);
+    ae_log_error("uplink: %s", u->last_error);
+}
+
+/* ---- URLs and backoff ------------------------------------------------------------------ */
+
+static int parse_url(const char *url, hub_url *out, ae_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = url;
+    const char *sep = strstr(url, "://");
+    if (sep) {
+        size_t sl = (size_t)(sep - url);
+        if (sl == 3 && !strncasecmp(url, "tls", 3))
+            out->tls = true;
+        else if (!((sl == 9 && !strncasecmp(url, "nats-leaf", 9)) ||
+                   (sl == 4 && !strncasecmp(url, "nats", 4))))
+            return ae_err_set(err, AE_EINVAL,
+                              "leafnodes remote url %s: unsupported scheme (use nats-leaf://, "
+                              "nats:// or tls://)",
+                              url);
+        p = sep + 3;
+    }
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            out->user = strndup(p, (size_t)(colon - p));
+            out->pass = strndup(colon + 1, (size_t)(at - colon - 1));
+        } else {
+            out->user = strndup(p, (size_t)(at - p));
+        }
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, "/?");
+    const char *pc = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb)
+            return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: bad IPv6 address", url);
+        snprintf(out->host, sizeof out->host, "%.*s", (int)(rb - p - 1), p + 1);
+        pc = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        pc = memchr(p, ':', (size_t)(end - p));
+        snprintf(out->host, sizeof out->host, "%.*s", (int)((pc ? pc : end) - p), p);
+    }
+    out->port = 7422;
+    if (pc) {
+        char *e;
+        long port = strtol(pc + 1, &e, 10);
+        if (e != end || port <= 0 || port > 65535)
+            return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: bad port", url);
+        out->port = (int)port;
+    }
+    if (!out->host[0])
+        return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: no host", url);
+    return 0;
+}
+
+/* Adds a hub URL the cluster advertised ("host:port"), unless known. */
+static void learn_url(ae_uplink *u, const char *hostport)
+{
+    hub_url h;
+    if (parse_url(hostport, &h, NULL) != 0)
+        return;
+    for (int i = 0; i < u->nurls; i++) {
+        if (u->urls[i].port == h.port && !strcmp(u->urls[i].host, h.host)) {
+            free(h.user);
+            free(h.pass);
+            return;
+        }
+    }
+    if (u->nurls >= MAX_URLS) {
+        free(h.user);
+        free(h.pass);
+        return;
+    }
+    h.learned = true;
+    h.tls = u->nconfigured ? u->urls[0].tls : false;
+    u->urls[u->nurls++] = h;
+    ae_log_debug("uplink: learned hub url %s:%d", h.host, h.port);
+}
+
+static int64_t backoff_delay(ae_uplink *u)
+{
+    const ae_opts *o = &u->srv->opts;
+    if (u->forced_delay) {
+        int64_t d = u->forced_delay;
+        u->forced_delay = 0;
+        return d;
+    }
+    double d = (double)o->reconnect_min_ns * pow(2.0, u->failures > 30 ? 30 : u->failures);
+    if (d > (double)o->reconnect_max_ns)
+        d = (double)o->reconnect_max_ns;
+    /* Jitter spreads a fleet's reconnects after a hub outage. */
+    double j = o->reconnect_jitter * d * ((double)rand() / RAND_MAX * 2.0 - 1.0);
+    d += j;
+    if (d < 50e6)
+        d = 50e6;
+    return (int64_t)d;
+}
+
+/* ---- socket, TLS, disconnect ------------------------------------------------------------ */
+
+static void remove_hub_interest(ae_uplink *u)
+{
+    size_t pos = 0;
+    ae_hmap_ent *e;
+    while ((e = ae_hmap_next(&u->hub, &pos))) {
+        hub_interest *hi = e->val;
+        ae_sublist_remove(u->srv->sl, &hi->ss.sub);
+        free(hi->ss.subject);
+        free(hi->ss.queue);
+        free(hi->key);
+        free(hi);
+    }
+    ae_hmap_free(&u->hub);
+}
+
+static void disconnect(ae_uplink *u, const char *why)
+{
+    if (u->state == AE_UPLINK_DISCONNECTED)
+        return;
+    bool was_ready = u->state == AE_UPLINK_READY;
+    if (why)
+        ae_log_warn("uplink: disconnected from %s:%d: %s", u->cur ? u->cur->host : "?",
+                    u->cur ? u->cur->port : 0, why);
+    if (u->io.registered)
+        ae_loop_del(u->srv->loop, &u->io);
+    ae_tls_free(u->tls);
+    u->tls = NULL;
+    if (u->io.fd >= 0)
+        close(u->io.fd);
+    u->io.fd = -1;
+    free(u->rbuf);
+    u->rbuf = NULL;
+    u->rlen = u->rcap = 0;
+    ae_outq_clear(&u->ctrl);
+    u->dropped_msgs += u->nb_len;
+    ae_outq_clear(&u->data);
+    u->nb_head = u->nb_len = 0;
+    u->cur_left = 0;
+    u->ctrl_partial = false;
+    ae_loop_timer_stop(u->srv->loop, &u->retry_write);
+    remove_hub_interest(u);
+    for (size_t pos = 0;;) {
+        ae_hmap_ent *e = ae_hmap_next(&u->local, &pos);
+        if (!e)
+            break;
+        ((local_interest *)e->val)->sent = false;
+    }
+    json_decref(u->import_perm);
+    json_decref(u->export_perm);
+    u->import_perm = u->export_perm = NULL;
+    u->connected_since = 0;
+    u->pings_out = 0;
+    set_state(u, AE_UPLINK_DISCONNECTED);
+    if (was_ready && u->client.on_ready)
+        u->client.on_ready(u->client.ctx, false);
+    if (!u->srv->draining)
+        schedule_reconnect(u);
+}
+
+static void on_reconnect_timer(ae_loop *loop, ae_timer *t);
+
+static void schedule_reconnect(ae_uplink *u)
+{
+    int64_t d = backoff_delay(u);
+    u->failures++;
+    ae_log_info("uplink: reconnecting in %.1fs", (double)d / 1e9);
+    ae_loop_timer_start(u->srv->loop, &u->reconnect, d);
+}
+
+static void dial(ae_uplink *u)
+{
+    if (u->nurls == 0)
+        return;
+    u->cur = &u->urls[u->url_idx % u->nurls];
+    u->url_idx++;
+    char port[16];
+    snprintf(port, sizeof port, "%d", u->cur->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    /* Blocking name resolution: hub addresses are normally IPs or /etc/hosts names. */
+    int gai = getaddrinfo(u->cur->host, port, &hints, &res);
+    if (gai != 0) {
+        set_error(u, "cannot resolve hub %s: %s", u->cur->host, gai_strerror(gai));
+        schedule_reconnect(u);
+        return;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        set_error(u, "socket: %s", strerror(errno));
+        schedule_reconnect(u);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (u->srv->opts.uplink_rate > 0) {
+        /* A small send buffer keeps data from queueing in the kernel ahead of keepalives. */
+        int sndbuf = (int)(u->srv->opts.uplink_rate / 4);
+        if (sndbuf < 4096)
+            sndbuf = 4096;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
+    int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc != 0 && errno != EINPROGRESS) {
+        set_error(u, "cannot connect to hub %s:%d: %s", u->cur->host, u->cur->port,
+                  strerror(errno));
+        close(fd);
+        schedule_reconnect(u);
+        return;
+    }
+    u->io = (ae_io){.fd = fd, .cb = on_io, .ctx = u};
+    ae_loop_add(u->srv->loop, &u->io, AE_IO_WRITE);
+    u->state = AE_UPLINK_DISCONNECTED; /* set_state logs the transition */
+    set_state(u, AE_UPLINK_CONNECTING);
+    ae_log_info("uplink: connecting to hub %s:%d%s", u->cur->host, u->cur->port,
+                u->want_tls || u->cur->tls ? " (TLS)" : "");
+}
+
+static void on_reconnect_timer(ae_loop *loop, ae_timer *t)
+{
+    (void)loop;
+    ae_uplink *u = t->ctx;
+    if (u->state == AE_UPLINK_DISCONNECTED && !u->srv->draining)
+        dial(u);
+}
+
+/* ---- the write path ------------------------------------------------------------------ */
+
+static void send_ctrl(ae_uplink *u, const char *s, size_t n)
+{
+    if (u->state == AE_UPLINK_DISCONNECTED || u->io.fd < 0)
+        return;
+    ae_outq_append(&u->ctrl, s, n);
+    ae_log_trace("uplink: >>> %.*s", (int)(n > 2 ? n - 2 : n), s);
+    flush(u);
+}
+
+static void send_ctrlf(ae_uplink *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_ctrlf(ae_uplink *u, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof buf)
+        send_ctrl(u, buf, (size_t)n);
+}
+
+static bool push_bound(ae_uplink *u, uint32_t size)
+{
+    if (u->nb_len == u->nb_cap) {
+        size_t ncap = u->nb_cap ? u->nb_cap * 2 : 256;
+        uint32_t *nb = malloc(ncap * sizeof *nb);
+        if (!nb)
+            return false;
+        for (size_t i = 0; i < u->nb_len; i++)
+            nb[i] = u->bounds[(u->nb_head + i) % u->nb_cap];
+        free(u->bounds);
+        u->bounds = nb;
+        u->nb_cap = ncap;
+        u->nb_head = 0;
+    }
+    u->bounds[(u->nb_head + u->nb_len) % u->nb_cap] = size;
+    u->nb_len++;
+    return true;
+}
+
+/* Accounts for `n` data bytes written, advancing over message boundaries. */
+static void data_written(ae_uplink *u, size_t n)
+{
+    while (n > 0) {
+        if (u->cur_left == 0) {
+            if (u->nb_len == 0)
+                return;
+            u->cur_left = u->bounds[u->nb_head];
+            u->nb_head = (u->nb_head + 1) % u->nb_cap;
+            u->nb_len--;
+        }
+        size_t k = n < u->cur_left ? n : u->cur_left;
+        u->cur_left -= k;
+        n -= k;
+    }
+}
+
+static ssize_t write_raw(ae_uplink *u, const char *p, size_t n, ae_err *err)
+{
+    if (u->tls)
+        return ae_tls_write(u->tls, p, n, err);
+    ssize_t w = write(u->io.fd, p, n);
+    if (w >= 0)
+        return w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return AE_EAGAIN;
+    ae_err_set(err, AE_EIO, "write to hub failed: %s", strerror(errno));
+    return AE_EIO;
+}
+
+static void on_retry_write(ae_loop *loop, ae_timer *t)
+{
+    (void)loop;
+    flush(t->ctx);
+}
+
+static void refill_tokens(ae_uplink *u)
+{
+    int64_t rate = u->srv->opts.uplink_rate;
+    if (rate <= 0)
+        return;
+    int64_t now = ae_mono_ns();
+    double burst = (double)rate / 10.0 < 1500 ? 1500 : (double)rate / 10.0;
+    u->tokens += (double)(now - u->tokens_at) / 1e9 * (double)rate;
+    if (u->tokens > burst)
+        u->tokens = burst;
+    u->tokens_at = now;
+}
+
+/* Writes control frames first, then data up to the pacing budget, never splitting a data
+ * message with a control frame (only placing control frames between messages). */
+static void flush(ae_uplink *u)
+{
+    if (u->io.fd < 0 || u->state == AE_UPLINK_CONNECTING || u->state == AE_UPLINK_TLS)
+        return;
+    int64_t rate = u->srv->opts.uplink_rate;
+    bool blocked = false;
+    for (int rounds = 0; rounds < 64 && !blocked; rounds++) {
+        ae_outq *q;
+        size_t limit;
+        bool is_data;
+        if ((u->ctrl.pending && u->cur_left == 0) || u->ctrl_partial) {
+            q = &u->ctrl;
+            limit = u->ctrl.pending;
+            is_data = false;
+        } else if (u->data.pending) {
+            q = &u->data;
+            is_data = true;
+            limit = u->cur_left && u->ctrl.pending ? u->cur_left : u->data.pending;
+            if (rate > 0) {
+                refill_tokens(u);
+                if (u->tokens < 1) {
+                    double wait = (1 - u->tokens) / (double)rate * 1e9;
+                    ae_loop_timer_start(u->srv->loop, &u->retry_write,
+                                        (int64_t)(wait < 1e6 ? 1e6 : wait));
+                    break;
+                }
+                if ((double)limit > u->tokens)
+                    limit = (size_t)u->tokens;
+            }
+        } else {
+            break;
+        }
+        const char *p;
+        size_t n = ae_outq_peek(q, &p);
+        if (n > limit)
+            n = limit;
+        ae_err err = {0};
+        ssize_t w = write_raw(u, p, n, &err);
+        if (w == AE_EAGAIN) {
+            blocked = true;
+            break;
+        }
+        if (w < 0) {
+            disconnect(u, err.msg);
+            return;
+        }
+        ae_outq_consume(q, (size_t)w);
+        if (is_data) {
+            data_written(u, (size_t)w);
+            if (rate > 0)
+                u->tokens -= (double)w;
+        } else {
+            u->ctrl_partial = u->ctrl.pending > 0 && (size_t)w < n;
+        }
+    }
+    unsigned want = AE_IO_READ;
+    if (blocked || (u->tls && ae_tls_wants_write(u->tls)))
+        want |= AE_IO_WRITE;
+    if (u->io.registered)
+        ae_loop_mod(u->srv->loop, &u->io, want);
+    if (u->data.pending < LOW_WATER && u->client.on_writable && u->state == AE_UPLINK_READY)
+        u->client.on_writable(u->client.ctx);
+}
+
+/* Queues one LMSG/HMSG; the caller built the control line. */
+static int queue_data(ae_uplink *u, const char *line, size_t line_len, const void *hdr,
+                      size_t hdr_len, const void *payload, size_t payload_len)
+{
+    size_t total = line_len + hdr_len + payload_len + 2;
+    if (ae_outq_append(&u->data, line, line_len) != 0 ||
+        (hdr_len && ae_outq_append(&u->data, hdr, hdr_len) != 0) ||
+        (payload_len && ae_outq_append(&u->data, payload, payload_len) != 0) ||
+        ae_outq_append(&u->data, "\r\n", 2) != 0 || !push_bound(u, (uint32_t)total)) {
+        disconnect(u, "out of memory queueing data for the hub");
+        return AE_ENOMEM;
+    }
+    u->out_msgs++;
+    u->out_bytes += hdr_len + payload_len;
+    flush(u);
+    return 0;
+}
+
+/* ---- permissions --------------------------------------------------------------------- */
+
+static bool perm_list_covers(json_t *list, const char *subj, bool subset)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *p = json_string_value(v);
+        if (!p)
+            continue;
+        bool ok = subset ? ae_subject_subset(subj, strlen(subj), p, strlen(p))
+                         : ae_subject_matches(p, strlen(p), subj, strlen(subj));
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+/* May `subj` pass a hub permission block? Literal subjects are matched; wildcard interest
+ * must lie wholly inside an allow entry (a literal LS+ outside the hub's subscribe
+ * permission makes the hub close the uplink). */
+static bool permitted(json_t *perm, const char *subj)
+{
+    if (!perm)
+        return true;
+    bool literal = ae_subject_valid_literal(subj, strlen(subj));
+    json_t *allow = json_object_get(perm, "allow");
+    json_t *deny = json_object_get(perm, "deny");
+    if (json_is_array(allow) && json_array_size(allow) > 0 &&
+        !perm_list_covers(allow, subj, !literal))
+        return false;
+    if (json_is_array(deny) && perm_list_covers(deny, subj, false))
+        return false;
+    return true;
+}
+
+/* Subjects the hub denies on every leaf connection of a non-system account. */
+static bool hub_denies(const char *subj)
+{
+    return !strncmp(subj, "$JS.API.", 8) || !strcmp(subj, "$JS.API.>") ||
+           !strncmp(subj, "$KV.", 4) || !strncmp(subj, "$OBJ.", 5) || !strcmp(subj, ">");
+}
+
+/* ---- interest: local -> hub ------------------------------------------------------------ */
+
+static void send_local_interest(ae_uplink *u, local_interest *li)
+{
+    if (u->state != AE_UPLINK_READY)
+        return;
+    if (hub_denies(li->subject) || !permitted(u->import_perm, li->subject))
+        return;
+    if (li->count > 0) {
+        if (li->queue)
+            send_ctrlf(u, "LS+ %s %s %d\r\n", li->subject, li->queue, li->count);
+        else if (!li->sent)
+            send_ctrlf(u, "LS+ %s\r\n", li->subject);
+        li->sent = true;
+    } else if (li->sent) {
+        if (li->queue)
+            send_ctrlf(u, "LS- %s %s\r\n", li->subject, li->queue);
+        else
+            send_ctrlf(u, "LS- %s\r\n", li->subject);
+        li->sent = false;
+    }
+}
+
+static void hook_interest(void *ctx, const ae_ssub *sub, bool added)
+{
+    ae_uplink *u = ctx;
+    char key[4096];
+    int kn = snprintf(key, sizeof key, "%s%s%s", sub->subject, sub->queue ? " " : "",
+                      sub->queue ? sub->queue : "");
+    if (kn <= 0 || (size_t)kn >= sizeof key)
+        return;
+    local_interest *li = ae_hmap_get(&u->local, key, (size_t)kn);
+    if (!li) {
+        if (!added)
+            return;
+        li = calloc(1, sizeof *li);
+        if (!li)
+            return;
+        li->key = strndup(key, (size_t)kn);
+        li->key_len = (size_t)kn;
+        li->subject = strdup(sub->subject);
+        li->queue = sub->queue ? strdup(sub->queue) : NULL;
+        ae_hmap_put(&u->local, li->key, li->key_len, li);
+    }
+    li->count += added ? 1 : -1;
+    /* Plain interest changes the hub's view only on 0<->1; queue weights on every change. */
+    if (li->queue || li->count == 0 || (added && li->count == 1))
+        send_local_interest(u, li);
+    if (li->count <= 0) {
+        ae_hmap_del(&u->local, li->key, li->key_len);
+        free(li->key);
+        free(li->subject);
+        free(li->queue);
+        free(li);
+    }
+}
+
+static void send_all_interest(ae_uplink *u)
+{
+    send_ctrlf(u, "LS+ %s\r\n", u->lds);
+    send_ctrlf(u, "LS+ %s>\r\n", u->inbox_prefix);
+    size_t pos = 0;
+    ae_hmap_ent *e;
+    while ((e = ae_hmap_next(&u->local, &pos))) {
+        local_interest *li = e->val;
+        li->sent = false;
+        send_local_interest(u, li);
+    }
+}
+
+/* ---- interest: hub -> local ------------------------------------------------------------ */
+
+static void hub_ls_plus(ae_uplink *u, const ae_op *op)
+{
+    if (op->subject.len == strlen(u->lds) && !memcmp(op->subject.ptr, u->lds, op->subject.len)) {
+        /* Our own loop-detection subject came back: interest goes round in a circle. */
+        send_ctrl(u,
+                  "-ERR 'Loop detected for leafnode account=\"$G\". Delaying attempt to "
+                  "reconnect for 30s'\r\n",
+                  strlen("-ERR 'Loop detected for leafnode account=\"$G\". Delaying attempt "
+                         "to reconnect for 30s'\r\n"));
+        set_error(u, "loop detected: the hub sent back our own interest; waiting 30s");
+        u->forced_delay = LOOP_DELAY_NS;
+        disconnect(u, "loop detected");
+        return;
+    }
+    if (!ae_subject_valid(op->subject.ptr, op->subject.len))
+        return;
+    char key[4096];
+    int kn = snprintf(key, sizeof key, "%.*s%s%.*s", (int)op->subject.len, op->subject.ptr,
+                      op->queue.len ? " " : "", (int)op->queue.len, op->queue.ptr);
+    if (kn <= 0 || (size_t)kn >= sizeof key)
+        return;
+    hub_interest *hi = ae_hmap_get(&u->hub, key, (size_t)kn);
+    if (hi) {
+        hi->ss.weight = op->weight; /* LS+ is idempotent; a queue's weight is replaced */
+        return;
+    }
+    hi = calloc(1, sizeof *hi);
+    if (!hi)
+        return;
+    hi->key = strndup(key, (size_t)kn);
+    hi->key_len = (size_t)kn;
+    hi->ss.kind = AE_EP_UPLINK;
+    hi->ss.subject = strndup(op->subject.ptr, op->subject.len);
+    hi->ss.queue = op->queue.len ? strndup(op->queue.ptr, op->queue.len) : NULL;
+    hi->ss.weight = op->weight;
+    hi->ss.sub = (ae_sub){.subject = hi->ss.subject,
+                          .subject_len = op->subject.len,
+                          .queue = hi->ss.queue,
+                          .queue_len = op->queue.len,
+                          .owner = u};
+    if (ae_sublist_insert(u->srv->sl, &hi->ss.sub) != 0) {
+        free(hi->ss.subject);
+        free(hi->ss.queue);
+        free(hi->key);
+        free(hi);
+        return;
+    }
+    ae_hmap_put(&u->hub, hi->key, hi->key_len, hi);
+}
+
+static void hub_ls_minus(ae_uplink *u, const ae_op *op)
+{
+    char key[4096];
+    int kn = snprintf(key, sizeof key, "%.*s%s%.*s", (int)op->subject.len, op->subject.ptr,
+                      op->queue.len ? " " : "", (int)op->queue.len, op->queue.ptr);
+    if (kn <= 0 || (size_t)kn >= sizeof key)
+        return;
+    hub_interest *hi = ae_hmap_del(&u->hub, key, (size_t)kn);
+    if (!hi)
+        return;
+    ae_sublist_remove(u->srv->sl, &hi->ss.sub);
+    free(hi->ss.subject);
+    free(hi->ss.queue);
+    free(hi->key);
+    free(hi);
+}
+
+/* ---- messages both ways ---------------------------------------------------------------- */
+
+static void hook_forward(void *ctx, const ae_msg *m, const ae_slice *queues, size_t nq)
+{
+    ae_uplink *u = ctx;
+    if (u->state != AE_UPLINK_READY)
+        return;
+    if (ae_uplink_is_durable_subject(u, m->subject.ptr, m->subject.len))
+        return; /* carried by the durable forwarder only, or the stream would store it twice */
+    char subj[1024];
+    snprintf(subj, sizeof subj, "%.*s", (int)m->subject.len, m->subject.ptr);
+    if (!permitted(u->export_perm, subj))
+        return;
+    if (u->hub_max_payload > 0 && (int64_t)m->total_len > u->hub_max_payload) {
+        u->dropped_msgs++;
+        ae_log_warn("uplink: not forwarding %.*s: %zu bytes exceed the hub's max_payload %lld",
+                    (int)m->subject.len, m->subject.ptr, m->total_len,
+                    (long long)u->hub_max_payload);
+        return;
+    }
+    if (u->data.pending > DATA_QUEUE_LIMIT) {
+        u->dropped_msgs++;
+        return;
+    }
+    /* LMSG subject [reply | "|" queues | "+" reply queues] [hdr] total */
+    char line[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(line + n, sizeof line - n, "%s %.*s", m->hdr_len ? "HMSG" : "LMSG",
+                          (int)m->subject.len, m->subject.ptr);
+    if (nq > 0) {
+        if (m->reply.len)
+            n += (size_t)snprintf(line + n, sizeof line - n, " + %.*s", (int)m->reply.len,
+                                  m->reply.ptr);
+        else
+            n += (size_t)snprintf(line + n, sizeof line - n, " |");
+        for (size_t i = 0; i < nq && n < sizeof line - 64; i++)
+            n += (size_t)snprintf(line + n, sizeof line - n, " %.*s", (int)queues[i].len,
+                                  queues[i].ptr);
+    } else if (m->reply.len) {
+        n += (size_t)snprintf(line + n, sizeof line - n, " %.*s", (int)m->reply.len, m->reply.ptr);
+    }
+    if (m->hdr_len)
+        n += (size_t)snprintf(line + n, sizeof line - n, " %zu", m->hdr_len);
+    n += (size_t)snprintf(line + n, sizeof line - n, " %zu\r\n", m->total_len);
+    if (n >= sizeof line)
+        return;
+    queue_data(u, line, n, NULL, 0, m->payload, m->total_len);
+}
+
+static void hub_msg(ae_uplink *u, const ae_op *op)
+{
+    u->in_msgs++;
+    u->in_bytes += op->total_len;
+    size_t pl = strlen(u->inbox_prefix);
+    if (op->subject.len > pl && !memcmp(op->subject.ptr, u->inbox_prefix, pl)) {
+        if (u->client.on_inbox)
+            u->client.on_inbox(u->client.ctx, op);
+        return;
+    }
+    ae_msg m = {.subject = op->subject,
+                .deliver_subject = op->subject,
+                .reply = op->reply,
+                .hdr_len = op->hdr_len,
+                .total_len = op->total_len,
+                .payload = op->payload,
+                .queues = op->queues,
+                .from_uplink = true};
+    /* JetStream deliveries carry the stream subject after the last '@' of an ack reply. */
+    if (op->reply.len > 8 && !memcmp(op->reply.ptr, "$JS.ACK.", 8)) {
+        const char *at = NULL;
+        for (size_t i = op->reply.len; i-- > 8;) {
+            if (op->reply.ptr[i] == '@') {
+                at = op->reply.ptr + i;
+                break;
+            }
+        }
+        if (at && at + 1 < op->reply.ptr + op->reply.len) {
+            m.deliver_subject.ptr = at + 1;
+            m.deliver_subject.len = (size_t)(op->reply.ptr + op->reply.len - at - 1);
+            m.reply.len = (size_t)(at - op->reply.ptr);
+        }
+    }
+    ae_server_route(u->srv, NULL, &m);
+}
+
+/* ---- the handshake --------------------------------------------------------------------- */
+
+static void send_connect(ae_uplink *u)
+{
+    json_t *c = json_object();
+    json_object_set_new(c, "version", json_string(AERIE_VERSION));
+    const char *user = u->cur->user ? u->cur->user : u->user;
+    const char *pass = u->cur->user ? u->cur->pass : u->pass;
+    if (u->have_nkey) {
+        char sig[96], pub[64];
+        ae_err err = {0};
+        if (ae_nkey_sign(&u->nkey, u->nonce, strlen(u->nonce), sig, sizeof sig, &err) != 0) {
+            json_decref(c);
+            disconnect(u, err.msg);
+            return;
+        }
+        if (u->jwt) {
+            json_object_set_new(c, "jwt", json_string(u->jwt));
+        } else {
+            ae_nkey_public(&u->nkey, pub, sizeof pub);
+            json_object_set_new(c, "nkey", json_string(pub));
+        }
+        json_object_set_new(c, "sig", json_string(sig));
+    } else if (user) {
+        json_object_set_new(c, "user", json_string(user));
+        json_object_set_new(c, "pass", json_string(pass ? pass : ""));
+    } else if (u->token) {
+        json_object_set_new(c, "auth_token", json_string(u->token));
+    }
+    json_object_set_new(c, "tls_required", json_boolean(u->tls != NULL));
+    json_object_set_new(c, "server_id", json_string(u->srv->server_id));
+    json_object_set_new(c, "name", json_string(u->name));
+    json_object_set_new(c, "headers", json_true());
+    char *s = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    if (!s) {
+        disconnect(u, "out of memory");
+        return;
+    }
+    char *line = NULL;
+    int n = asprintf(&line, "CONNECT %s\r\n", s);
+    free(s);
+    if (n < 0) {
+        disconnect(u, "out of memory");
+        return;
+    }
+    set_state(u, AE_UPLINK_WAIT_ACCEPT);
+    send_ctrl(u, line, (size_t)n);
+    free(line);
+}
+
+static void start_tls_or_connect(ae_uplink *u, bool hub_wants_tls)
+{
+    if (hub_wants_tls || u->want_tls || u->cur->tls) {
+        ae_err err = {0};
+        if (!u->tls_ctx) {
+            ae_tls_config cfg = {0};
+            if (ae_tls_ctx_new(&cfg, &u->tls_ctx, &err) != 0) {
+                set_error(u, "%s", err.msg);
+                disconnect(u, err.msg);
+                return;
+            }
+        }
+        if (ae_tls_new(u->tls_ctx, u->io.fd, u->cur->host, &u->tls, &err) != 0) {
+            set_error(u, "%s", err.msg);
+            disconnect(u, err.msg);
+            return;
+        }
+        set_state(u, AE_UPLINK_TLS);
+        ae_loop_mod(u->srv->loop, &u->io, AE_IO_READ | AE_IO_WRITE);
+        return;
+    }
+    send_connect(u);
+}
+
+static void drive_tls(ae_uplink *u)
+{
+    ae_err err = {0};
+    int rc = ae_tls_handshake(u->tls, &err);
+    if (rc == AE_EAGAIN) {
+        ae_loop_mod(u->srv->loop, &u->io,
+                    AE_IO_READ | (ae_tls_wants_write(u->tls) ? AE_IO_WRITE : 0));
+        return;
+    }
+    if (rc != 0) {
+        set_error(u, "TLS with hub %s:%d failed: %s", u->cur->host, u->cur->port, err.msg);
+        disconnect(u, "TLS handshake failure");
+        return;
+    }
+    char d[128];
+    ae_log_info("uplink: TLS established with %s:%d (%s)", u->cur->host, u->cur->port,
+                ae_tls_describe(u->tls, d, sizeof d));
+    ae_loop_mod(u->srv->loop, &u->io, AE_IO_READ);
+    send_connect(u);
+}
+
+static void json_strcpy(char *dst, size_t cap, json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    if (v)
+        snprintf(dst, cap, "%s", v);
+}
+
+static void hub_info(ae_uplink *u, const ae_op *op)
+{
+    json_t *o = json_loadb(op->arg.ptr, op->arg.len, 0, NULL);
+    if (!o) {
+        disconnect(u, "the hub sent an INFO that is not JSON");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(o, "leafnode_urls"), i, v)
+    {
+        if (json_is_string(v))
+            learn_url(u, json_string_value(v));
+    }
+    if (json_object_get(o, "import") || json_object_get(o, "export")) {
+        json_decref(u->import_perm);
+        json_decref(u->export_perm);
+        u->import_perm = json_incref(json_object_get(o, "import"));
+        u->export_perm = json_incref(json_object_get(o, "export"));
+    }
+    json_t *mp = json_object_get(o, "max_payload");
+    if (json_is_integer(mp))
+        u->hub_max_payload = json_integer_value(mp);
+    if (u->state == AE_UPLINK_WAIT_INFO) {
+        json_strcpy(u->hub_id, sizeof u->hub_id, o, "server_id");
+        json_strcpy(u->hub_name, sizeof u->hub_name, o, "server_name");
+        json_strcpy(u->hub_cluster, sizeof u->hub_cluster, o, "cluster");
+        json_strcpy(u->hub_domain, sizeof u->hub_domain, o, "domain");
+        u->nonce[0] = 0;
+        json_strcpy(u->nonce, sizeof u->nonce, o, "nonce");
+        if (!json_object_get(o, "client_id") && !json_object_get(o, "leafnode_urls")) {
+            json_decref(o);
+            set_error(u,
+                      "%s:%d does not look like a hub leafnode port (its INFO has no "
+                      "client_id); is the port right?",
+                      u->cur->host, u->cur->port);
+            disconnect(u, "not a leafnode port");
+            return;
+        }
+        if (u->have_nkey && !u->nonce[0]) {
+            ae_log_warn("uplink: the hub sent no nonce to sign; is nkey auth configured there?");
+        }
+        bool tls_req = json_is_true(json_object_get(o, "tls_required"));
+        json_decref(o);
+        start_tls_or_connect(u, tls_req);
+        return;
+    }
+    if (u->state == AE_UPLINK_WAIT_ACCEPT && json_is_true(json_object_get(o, "connect_info"))) {
+        json_decref(o);
+        set_state(u, AE_UPLINK_READY);
+        u->failures = 0;
+        u->reconnects++;
+        u->connected_since = ae_now_ns();
+        u->last_error[0] = 0;
+        u->next_ping = ae_mono_ns() + AE_NS_PER_SEC;
+        ae_log_info("uplink: connected to hub %s (%s:%d, cluster %s)", u->hub_name, u->cur->host,
+                    u->cur->port, u->hub_cluster[0] ? u->hub_cluster : "-");
+        send_all_interest(u);
+        ae_uplink_publish_status(u);
+        if (u->client.on_ready)
+            u->client.on_ready(u->client.ctx, true);
+        return;
+    }
+    json_decref(o);
+}
+
+static void hub_err(ae_uplink *u, const ae_op *op)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%.*s", (int)op->arg.len, op->arg.ptr);
+    if (strstr(text, "Authorization Violation"))
+        set_error(u,
+                  "the hub refused our credentials (%s): check the user/password, token or "
+                  "credentials of leafnodes.remotes",
+                  text);
+    else
+        set_error(u, "the hub said: %s", text);
+    if (strstr(text, "Loop detected") || strstr(text, "same cluster name") ||
+        strstr(text, "Permissions Violation") || strstr(text, "Duplicate Remote LeafNode"))
+        u->forced_delay = LOOP_DELAY_NS;
+    disconnect(u, text);
+}
+
+static void process_op(ae_uplink *u, const ae_op *op)
+{
+    switch (op->kind) {
+    case AE_OP_INFO:
+        hub_info(u, op);
+        break;
+    case AE_OP_PING:
+        send_ctrl(u, "PONG\r\n", 6);
+        break;
+    case AE_OP_PONG:
+        u->pings_out = 0;
+        if (u->ping_sent_at) {
+            u->rtt_ns = ae_mono_ns() - u->ping_sent_at;
+            u->ping_sent_at = 0;
+        }
+        break;
+    case AE_OP_ERR:
+        hub_err(u, op);
+        break;
+    case AE_OP_LSUB:
+        if (u->state == AE_UPLINK_READY || u->state == AE_UPLINK_WAIT_ACCEPT)
+            hub_ls_plus(u, op);
+        break;
+    case AE_OP_LUNSUB:
+        hub_ls_minus(u, op);
+        break;
+    case AE_OP_LMSG:
+    case AE_OP_HMSG:
+        if (u->state == AE_UPLINK_READY)
+            hub_msg(u, op);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- the read path --------------------------------------------------------------------- */
+
+static void read_hub(ae_uplink *u)
+{
+    for (int round = 0; round < 8; round++) {
+        if (u->rcap - u->rlen < READ_CHUNK) {
+            size_t ncap = u->rcap ? u->rcap : READ_CHUNK * 2;
+            while (ncap - u->rlen < READ_CHUNK)
+                ncap *= 2;
+            uint8_t *nb = realloc(u->rbuf, ncap);
+            if (!nb) {
+                disconnect(u, "out of memory");
+                return;
+            }
+            u->rbuf = nb;
+            u->rcap = ncap;
+        }
+        ssize_t n;
+        ae_err err = {0};
+        if (u->tls) {
+            n = ae_tls_read(u->tls, u->rbuf + u->rlen, u->rcap - u->rlen, &err);
+            if (n == AE_EAGAIN)
+                break;
+            if (n < 0) {
+                set_error(u, "%s", err.msg);
+                disconnect(u, "TLS read error");
+                return;
+            }
+        } else {
+            n = read(u->io.fd, u->rbuf + u->rlen, u->rcap - u->rlen);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                break;
+            if (n < 0) {
+                set_error(u, "read from hub failed: %s", strerror(errno));
+                disconnect(u, "read error");
+                return;
+            }
+        }
+        if (n == 0) {
+            disconnect(u, "the hub closed the connection");
+            return;
+        }
+        u->rlen += (size_t)n;
+        ae_proto_limits lim = {.kind = AE_PROTO_LEAF};
+        size_t off = 0;
+        while (off < u->rlen) {
+            ae_op op;
+            size_t need = 0;
+            ptrdiff_t r = ae_proto_parse(&lim, u->rbuf + off, u->rlen - off, &op, &need);
+            if (r == 0)
+                break;
+            if (r < 0) {
+                set_error(u, "protocol error from the hub (parser error %d)", (int)-r);
+                disconnect(u, "protocol error");
+                return;
+            }
+            process_op(u, &op);
+            off += (size_t)r;
+            if (u->state == AE_UPLINK_DISCONNECTED)
+                return;
+        }
+        memmove(u->rbuf, u->rbuf + off, u->rlen - off);
+        u->rlen -= off;
+        if (u->state == AE_UPLINK_TLS)
+            return;
+    }
+}
+
+static void on_io(ae_loop *loop, ae_io *io, unsigned events)
+{
+    (void)loop;
+    ae_uplink *u = io->ctx;
+    if (u->state == AE_UPLINK_CONNECTING) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr != 0) {
+            set_error(u, "cannot connect to hub %s:%d: %s", u->cur->host, u->cur->port,
+                      strerror(soerr));
+            disconnect(u, NULL);
+            return;
+        }
+        set_state(u, AE_UPLINK_WAIT_INFO);
+        ae_loop_mod(u->srv->loop, io, AE_IO_READ);
+        return;
+    }
+    if (u->state == AE_UPLINK_TLS) {
+        drive_tls(u);
+        if (u->state == AE_UPLINK_TLS || u->state == AE_UPLINK_DISCONNECTED)
+            return;
+    }
+    if (events & AE_IO_READ)
+        read_hub(u);
+    if (u->state != AE_UPLINK_DISCONNECTED && (events & AE_IO_WRITE))
+        flush(u);
+}
+
+/* ---- keepalive and status ------------------------------------------------------------- */
+
+static void hook_tick(void *ctx, int64_t now)
+{
+    ae_uplink *u = ctx;
+    if (u->state != AE_UPLINK_DISCONNECTED && u->state != AE_UPLINK_READY &&
+        now - u->state_since > HANDSHAKE_TIMEOUT_NS) {
+        set_error(u, "no answer from hub %s:%d within %llds (state %s)",
+                  u->cur ? u->cur->host : "?", u->cur ? u->cur->port : 0,
+                  (long long)(HANDSHAKE_TIMEOUT_NS / AE_NS_PER_SEC),
+                  ae_uplink_state_name(u->state));
+        disconnect(u, "handshake timeout");
+        return;
+    }
+    if (u->state == AE_UPLINK_READY && now >= u->next_ping) {
+        if (u->pings_out >= u->srv->opts.ping_max) {
+            set_error(u, "the link to hub %s is dead: %d PINGs unanswered in %.1fs", u->hub_name,
+                      u->pings_out, (double)(u->pings_out * u->ping_every) / 1e9);
+            disconnect(u, "Stale Connection");
+            return;
+        }
+        u->pings_out++;
+        u->ping_sent_at = now;
+        u->next_ping = now + u->ping_every;
+        send_ctrl(u, "PING\r\n", 6);
+    }
+    if (ae_now_ns() >= u->next_status)
+        ae_uplink_publish_status(u);
+}
+
+static json_t *status_json(ae_uplink *u)
+{
+    json_t *j = json_object();
+    char ts[48];
+    json_object_set_new(j, "vid", json_string(u->vid));
+    json_object_set_new(j, "online", json_boolean(u->state == AE_UPLINK_READY));
+    json_object_set_new(j, "state", json_string(ae_uplink_state_name(u->state)));
+    json_object_set_new(j, "time", json_string(ae_format_rfc3339(ae_now_ns(), ts, sizeof ts)));
+    if (u->state == AE_UPLINK_READY) {
+        json_object_set_new(j, "hub", json_string(u->hub_name));
+        char url[300];
+        snprintf(url, sizeof url, "%s:%d", u->cur->host, u->cur->port);
+        json_object_set_new(j, "url", json_string(url));
+        json_object_set_new(j, "rtt_ms", json_real((double)u->rtt_ns / 1e6));
+        json_object_set_new(j, "since",
+                            json_string(ae_format_rfc3339(u->connected_since, ts, sizeof ts)));
+        json_object_set_new(j, "tls", json_boolean(u->tls != NULL));
+    }
+    json_object_set_new(j, "reconnects", json_integer((json_int_t)u->reconnects));
+    json_object_set_new(j, "in_msgs", json_integer((json_int_t)u->in_msgs));
+    json_object_set_new(j, "out_msgs", json_integer((json_int_t)u->out_msgs));
+    json_object_set_new(j, "in_bytes", json_integer((json_int_t)u->in_bytes));
+    json_object_set_new(j, "out_bytes", json_integer((json_int_t)u->out_bytes));
+    json_object_set_new(j, "dropped_msgs", json_integer((json_int_t)u->dropped_msgs));
+    if (u->last_error[0])
+        json_object_set_new(j, "last_error", json_string(u->last_error));
+    if (u->client.status)
+        u->client.status(u->client.ctx, j);
+    return j;
+}
+
+void ae_uplink_publish_status(ae_uplink *u)
+{
+    u->next_status = ae_now_ns() + u->srv->opts.link_status_interval_ns;
+    json_t *j = status_json(u);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!body)
+        return;
+    char subj[300];
+    int sn = snprintf(subj, sizeof subj, "fleet.%s.veh.%s.link", u->env, u->vid);
+    ae_msg m = {.subject = {subj, (size_t)sn},
+                .deliver_subject = {subj, (size_t)sn},
+                .total_len = strlen(body),
+                .payload = (const uint8_t *)body};
+    ae_server_route(u->srv, NULL, &m);
+    free(body);
+}
+
+static int hook_leaf_count(void *ctx)
+{
+    ae_uplink *u = ctx;
+    return u->state == AE_UPLINK_READY ? 1 : 0;
+}
+
+static json_t *hook_leafz(void *ctx)
+{
+    ae_uplink *u = ctx;
+    json_t *j = json_object();
+    json_t *leafs = json_array();
+    json_t *l = status_json(u);
+    if (u->cur) {
+        json_object_set_new(l, "ip", json_string(u->cur->host));
+        json_object_set_new(l, "port", json_integer(u->cur->port));
+    }
+    json_object_set_new(l, "name", json_string(u->hub_name));
+    json_object_set_new(l, "account", json_string("$G"));
+    char rtt[48];
+    json_object_set_new(l, "rtt", json_string(ae_format_go_duration(u->rtt_ns, rtt, sizeof rtt)));
+    json_object_set_new(l, "subscriptions", json_integer((json_int_t)u->hub.count));
+    json_t *subs = json_array();
+    size_t pos = 0;
+    ae_hmap_ent *e;
+    while ((e = ae_hmap_next(&u->hub, &pos)))
+        json_array_append_new(subs, json_string(((hub_interest *)e->val)->key));
+    json_object_set_new(l, "subscriptions_list", subs);
+    json_array_append_new(leafs, l);
+    json_object_set_new(j, "leafnodes", json_integer(u->state == AE_UPLINK_READY ? 1 : 0));
+    json_object_set_new(j, "leafs", leafs);
+    return j;
+}
+
+static void hook_varz(void *ctx, json_t *varz)
+{
+    ae_uplink *u = ctx;
+    json_t *leaf = json_object();
+    if (u->cur) {
+        json_object_set_new(leaf, "host", json_string(u->cur->host));
+        json_object_set_new(leaf, "port", json_integer(u->cur->port));
+    }
+    json_object_set_new(varz, "leaf", leaf);
+    json_object_set_new(varz, "uplink", status_json(u));
+}
+
+static void hook_drain(void *ctx)
+{
+    ae_uplink *u = ctx;
+    ae_loop_timer_stop(u->srv->loop, &u->reconnect);
+}
+
+/* ---- public calls ---------------------------------------------------------------------- */
+
+void ae_uplink_set_client(ae_uplink *u, const ae_uplink_client *c)
+{
+    u->client = *c;
+}
+
+const char *ae_uplink_inbox_prefix(const ae_uplink *u)
+{
+    return u->inbox_prefix;
+}
+
+size_t ae_uplink_queued(const ae_uplink *u)
+{
+    return u->data.pending;
+}
+
+ae_uplink_state ae_uplink_get_state(const ae_uplink *u)
+{
+    return u->state;
+}
+
+const char *ae_uplink_state_name(ae_uplink_state st)
+{
+    switch (st) {
+    case AE_UPLINK_DISCONNECTED:
+        return "disconnected";
+    case AE_UPLINK_CONNECTING:
+        return "connecting";
+    case AE_UPLINK_WAIT_INFO:
+        return "waiting-info";
+    case AE_UPLINK_TLS:
+        return "tls-handshake";
+    case AE_UPLINK_WAIT_ACCEPT:
+        return "authenticating";
+    case AE_UPLINK_READY:
+        return "connected";
+    }
+    return "?";
+}
+
+bool ae_uplink_is_durable_subject(const ae_uplink *u, const char *subject, size_t len)
+{
+    for (int i = 0; i < u->ndurable; i++) {
+        if (ae_subject_matches(u->durable[i], strlen(u->durable[i]), subject, len))
+            return true;
+    }
+    return false;
+}
+
+int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, const char *reply,
+                      size_t reply_len, const void *hdr, size_t hdr_len, const void *payload,
+                      size_t payload_len)
+{
+    if (u->state != AE_UPLINK_READY)
+        return AE_ECLOSED;
+    if (u->hub_max_payload > 0 && (int64_t)(hdr_len + payload_len) > u->hub_max_payload)
+        return AE_ELIMIT;
+    char line[2048];
+    int n;
+    if (hdr_len)
+        n = snprintf(line, sizeof line, "HMSG %.*s %.*s %zu %zu\r\n", (int)subject_len, subject,
+                     (int)reply_len, reply, hdr_len, hdr_len + payload_len);
+    else
+        n = snprintf(line, sizeof line, "LMSG %.*s %.*s %zu\r\n", (int)subject_len, subject,
+                     (int)reply_len, reply, payload_len);
+    if (n <= 0 || (size_t)n >= sizeof line)
+        return AE_EINVAL;
+    return queue_data(u, line, (size_t)n, hdr, hdr_len, payload, payload_len);
+}
+
+int ae_uplink_start(ae_server *s, ae_err *err)
+{
+    const ae_opts *o = &s->opts;
+    if (o->nremotes < 1)
+        return ae_err_set(err, AE_EINVAL, "no leafnodes remote configured");
+    const ae_remote *r = &o->remotes[0];
+    ae_uplink *u = calloc(1, sizeof *u);
+    if (!u)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    u->kind = AE_EP_UPLINK;
+    u->srv = s;
+    u->io.fd = -1;
+    for (int i = 0; i < r->nurls && u->nurls < MAX_URLS; i++) {
+        int rc = parse_url(r->urls[i], &u->urls[u->nurls], err);
+        if (rc) {
+            free(u);
+            return rc;
+        }
+        u->nurls++;
+    }
+    u->nconfigured = u->nurls;
+    u->user = r->user ? strdup(r->user) : NULL;
+    u->pass = r->password ? strdup(r->password) : NULL;
+    u->token = r->token ? strdup(r->token) : NULL;
+    const char *keyfile = r->credentials ? r->credentials : r->nkey_seed_file;
+    if (keyfile) {
+        if (ae_nkey_load_file(keyfile, &u->nkey, &u->jwt, err) != 0) {
+            free(u);
+            return AE_EINVAL;
+        }
+        u->have_nkey = true;
+    }
+    u->want_tls = r->tls;
+    if (r->tls) {
+        ae_tls_config cfg = {.ca_file = r->tls_ca_file,
+                             .cert_file = r->tls_cert_file,
+                             .key_file = r->tls_key_file,
+                             .insecure = r->tls_insecure};
+        if (ae_tls_ctx_new(&cfg, &u->tls_ctx, err) != 0) {
+            free(u);
+            return AE_EINVAL;
+        }
+    }
+    snprintf(u->vid, sizeof u->vid, "%s", o->vid ? o->vid : s->server_name);
+    snprintf(u->env, sizeof u->env, "%s", o->env ? o->env : "prod");
+    snprintf(u->name, sizeof u->name, "%s", s->server_name);
+    u->durable = calloc((size_t)o->nuplink_subjects + 1, sizeof(char *));
+    for (int i = 0; i < o->nuplink_subjects; i++)
+        u->durable[i] = strdup(o->uplink_subjects[i]);
+    u->ndurable = o->nuplink_subjects;
+    char rnd[24];
+    rand_token(rnd, 22);
+    snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
+    rand_token(rnd, 22);
+    snprintf(u->inbox_prefix, sizeof u->inbox_prefix, "_INBOX.%s.", rnd);
+    int64_t every = o->dead_link_ns / (o->ping_max + 1);
+    u->ping_every = every < o->ping_interval_ns ? every : o->ping_interval_ns;
+    if (u->ping_every < 100 * AE_NS_PER_MS)
+        u->ping_every = 100 * AE_NS_PER_MS;
+    u->tokens_at = ae_mono_ns();
+    u->reconnect = (ae_timer){.cb = on_reconnect_timer, .ctx = u};
+    u->retry_write = (ae_timer){.cb = on_retry_write, .ctx = u};
+    u->state = AE_UPLINK_DISCONNECTED;
+    s->uplink = u;
+    s->uplink_hooks.ctx = u;
+    s->uplink_hooks.forward = hook_forward;
+    s->uplink_hooks.interest = hook_interest;
+    s->uplink_hooks.tick = hook_tick;
+    s->uplink_hooks.drain = hook_drain;
+    s->uplink_hooks.leaf_count = hook_leaf_count;
+    s->uplink_hooks.leafz = hook_leafz;
+    s->uplink_hooks.varz = hook_varz;
+    /* Local subscriptions made before the uplink existed (none at start-up, but keep it
+     * honest for a restart of the uplink) are picked up by the first interest hook. */
+    ae_loop_timer_start(s->loop, &u->reconnect, 0);
+    return 0;
+}
+
+void ae_uplink_stop(ae_server *s)
+{
+    ae_uplink *u = s->uplink;
+    if (!u)
+        return;
+    u->srv->draining = true; /* no reconnect from disconnect() */
+    disconnect(u, NULL);
+    ae_loop_timer_stop(s->loop, &u->reconnect);
+    ae_loop_timer_stop(s->loop, &u->retry_write);
+    size_t pos = 0;
+    ae_hmap_ent *e;
+    while ((e = ae_hmap_next(&u->local, &pos))) {
+        local_interest *li = e->val;
+        free(li->key);
+        free(li->subject);
+        free(li->queue);
+        free(li);
+    }
+    ae_hmap_free(&u->local);
+    for (int i = 0; i < u->nurls; i++) {
+        free(u->urls[i].user);
+        free(u->urls[i].pass);
+    }
+    for (int i = 0; i < u->ndurable; i++)
+        free(u->durable[i]);
+    free(u->durable);
+    free(u->user);
+    free(u->pass);
+    free(u->token);
+    free(u->jwt);
+    free(u->bounds);
+    ae_tls_ctx_free(u->tls_ctx);
+    memset(&u->nkey, 0, sizeof u->nkey);
+    memset(&s->uplink_hooks, 0, sizeof s->uplink_hooks);
+    s->uplink = NULL;
+    free(u);
+}
