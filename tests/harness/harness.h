@@ -130,6 +130,14 @@ typedef struct ah_hub {
     char conf_path[AH_HUB_MAX][600];
 } ah_hub;
 
+/* Users on every hub node (a users list means every client must log in):
+ *   vehicle / secret   LEAFNODE connections only (leaf remotes: nats-leaf://vehicle:secret@...)
+ *   operator / secret  ordinary client connections: nats://operator:secret@127.0.0.1:<port>
+ * Readiness also includes, for a cluster, a JetStream meta leader seen by every node (/jsz);
+ * a first js_AddStream may still need a short retry while peers report in. Node indexes
+ * into the arrays below and for ah_hub_restart_node are 0-based (0 is hub1). Each node's
+ * config and log are <dir>/hubN.conf and <dir>/hubN.log (AH_KEEP_TMP keeps the dir). */
+
 /* Starts `nodes` (1..3) nats-server processes named hub1..hubN in cluster "hubc" (a
  * cluster only when nodes > 1), JetStream domain "hub", a leafnodes port, and the seed's
  * leaf authorization in its working form: a top-level user vehicle/secret restricted to
