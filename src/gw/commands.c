@@ -1,0 +1,223 @@
+/* Command requests -> COMMAND_LONG, with argument checking that tells the operator exactly
+ * which argument is wrong and what is accepted. */
+#include "gw/commands.h"
+
+#include "mavlink/modes.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *ae_gw_cmd_names(void)
+{
+    return "arm, disarm, takeoff, land, rtl, mode, goto";
+}
+
+/* Reads an optional number; false (with err set) when present but not a number or outside
+ * [lo, hi]. */
+static bool opt_num(json_t *o, const char *key, double lo, double hi, bool required, double *v,
+                    bool *present, ae_err *err)
+{
+    json_t *j = json_object_get(o, key);
+    *present = j != NULL && !json_is_null(j);
+    if (!*present) {
+        if (required)
+            ae_err_set(err, AE_EINVAL, "missing argument \"%s\" (a number in %g..%g)", key, lo, hi);
+        return !required;
+    }
+    if (!json_is_number(j)) {
+        ae_err_set(err, AE_EINVAL, "argument \"%s\" must be a number", key);
+        return false;
+    }
+    *v = json_number_value(j);
+    if (!(*v >= lo && *v <= hi)) {
+        ae_err_set(err, AE_EINVAL, "argument \"%s\" = %g is outside %g..%g", key, *v, lo, hi);
+        return false;
+    }
+    return true;
+}
+
+static bool opt_bool(json_t *o, const char *key, bool *v, ae_err *err)
+{
+    json_t *j = json_object_get(o, key);
+    *v = false;
+    if (!j || json_is_null(j))
+        return true;
+    if (!json_is_boolean(j)) {
+        ae_err_set(err, AE_EINVAL, "argument \"%s\" must be true or false", key);
+        return false;
+    }
+    *v = json_is_true(j);
+    return true;
+}
+
+/* Rejects keys the command does not take: a typo ("alt" for "alt_m") must not be ignored. */
+static bool only_keys(json_t *o, const char *const *allowed, const char *name, ae_err *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(k, *a) == 0)
+                ok = true;
+        if (!ok) {
+            char list[128] = "";
+            for (const char *const *a = allowed; *a; a++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         a == allowed ? "" : ", ", *a);
+            ae_err_set(err, AE_EINVAL, "%s does not take argument \"%s\" (takes: %s)", name, k,
+                       *list ? list : "none");
+            return false;
+        }
+    }
+    return true;
+}
+
+static double amsl(const ae_gw_vehinfo *v, double rel)
+{
+    return v->autopilot == AE_MAV_AUTOPILOT_PX4 ? v->home_alt_msl_m + rel : rel;
+}
+
+int ae_gw_cmd_build(const char *name, const char *body, size_t len, const ae_gw_vehinfo *v,
+                    ae_mav_command_long *out, ae_err *err)
+{
+    static const char *const k_force[] = {"force", NULL};
+    static const char *const k_none[] = {NULL};
+    static const char *const k_takeoff[] = {"alt_m", NULL};
+    static const char *const k_land[] = {"lat", "lon", NULL};
+    static const char *const k_mode[] = {"mode", NULL};
+    static const char *const k_goto[] = {"lat", "lon", "alt_m", "speed_mps", NULL};
+    bool known = false;
+    static const char *const names[] = {"arm", "disarm", "takeoff", "land", "rtl", "mode", "goto"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            known = true;
+    if (!known)
+        return ae_err_set(err, AE_ENOENT, "unknown command \"%s\"; known commands: %s", name,
+                          ae_gw_cmd_names());
+
+    json_t *o = NULL;
+    size_t skip = 0;
+    while (skip < len &&
+           (body[skip] == ' ' || body[skip] == '\n' || body[skip] == '\r' || body[skip] == '\t'))
+        skip++;
+    if (skip == len) {
+        o = json_object();
+    } else {
+        json_error_t je;
+        o = json_loadb(body, len, 0, &je);
+        if (!o)
+            return ae_err_set(err, AE_EINVAL, "%s: body is not JSON (%s at column %d)", name,
+                              je.text, je.column);
+        if (!json_is_object(o)) {
+            json_decref(o);
+            return ae_err_set(err, AE_EINVAL, "%s: body must be a JSON object", name);
+        }
+    }
+    int rc = AE_EINVAL;
+    if (!v->known) {
+        rc = ae_err_set(err, AE_EAGAIN,
+                        "no autopilot heartbeat seen yet; is the autopilot connected to the "
+                        "gateway's MAVLink endpoint?");
+        goto out;
+    }
+    memset(out, 0, sizeof *out);
+    out->target_system = v->sysid;
+    out->target_component = v->compid;
+    bool force, present, p2;
+    double a, lat = NAN, lon = NAN, alt = 0, speed = -1;
+    if (!strcmp(name, "arm") || !strcmp(name, "disarm")) {
+        if (!only_keys(o, k_force, name, err) || !opt_bool(o, "force", &force, err))
+            goto out;
+        out->command = AE_MAV_CMD_COMPONENT_ARM_DISARM;
+        out->param1 = name[0] == 'a' ? 1.0f : 0.0f;
+        out->param2 = force ? 21196.0f : 0.0f; /* the protocol's "force" magic number */
+    } else if (!strcmp(name, "takeoff")) {
+        if (!only_keys(o, k_takeoff, name, err) ||
+            !opt_num(o, "alt_m", 0.5, 10000, true, &a, &present, err))
+            goto out;
+        if (v->autopilot == AE_MAV_AUTOPILOT_PX4 && !v->home_known) {
+            rc = ae_err_set(err, AE_EAGAIN,
+                            "takeoff: home position not known yet (PX4 needs an AMSL altitude); "
+                            "wait for state.home");
+            goto out;
+        }
+        out->command = AE_MAV_CMD_NAV_TAKEOFF;
+        out->param4 = NAN; /* keep current yaw */
+        out->param5 = NAN; /* here */
+        out->param6 = NAN;
+        out->param7 = (float)amsl(v, a);
+    } else if (!strcmp(name, "land")) {
+        if (!only_keys(o, k_land, name, err) ||
+            !opt_num(o, "lat", -90, 90, false, &lat, &present, err) ||
+            !opt_num(o, "lon", -180, 180, false, &lon, &p2, err))
+            goto out;
+        if (present != p2) {
+            rc = ae_err_set(err, AE_EINVAL, "land: give both lat and lon, or neither");
+            goto out;
+        }
+        out->command = AE_MAV_CMD_NAV_LAND;
+        out->param4 = NAN;
+        out->param5 = (float)lat;
+        out->param6 = (float)lon;
+    } else if (!strcmp(name, "rtl")) {
+        if (!only_keys(o, k_none, name, err))
+            goto out;
+        out->command = AE_MAV_CMD_NAV_RETURN_TO_LAUNCH;
+    } else if (!strcmp(name, "mode")) {
+        if (!only_keys(o, k_mode, name, err))
+            goto out;
+        const char *m = json_string_value(json_object_get(o, "mode"));
+        if (!m) {
+            rc = ae_err_set(err, AE_EINVAL, "mode: missing argument \"mode\" (a mode name)");
+            goto out;
+        }
+        float f2, f3;
+        uint32_t cm;
+        int r = ae_mav_mode_lookup(v->autopilot, v->type, m, &f2, &f3, &cm);
+        if (r == AE_EINVAL) {
+            rc = ae_err_set(err, AE_EINVAL,
+                            "mode: autopilot %s has no known flight modes (PX4 and ArduPilot "
+                            "are supported)",
+                            ae_mav_autopilot_name(v->autopilot));
+            goto out;
+        }
+        if (r) {
+            char list[512];
+            rc = ae_err_set(err, AE_EINVAL, "mode: \"%s\" is not a %s mode; use one of: %s", m,
+                            ae_mav_autopilot_name(v->autopilot),
+                            ae_mav_mode_list(v->autopilot, v->type, list, sizeof list));
+            goto out;
+        }
+        out->command = AE_MAV_CMD_DO_SET_MODE;
+        out->param1 = AE_MAV_MODE_FLAG_CUSTOM_MODE_ENABLED;
+        out->param2 = f2;
+        out->param3 = f3;
+    } else { /* goto */
+        if (!only_keys(o, k_goto, name, err) ||
+            !opt_num(o, "lat", -90, 90, true, &lat, &present, err) ||
+            !opt_num(o, "lon", -180, 180, true, &lon, &present, err) ||
+            !opt_num(o, "alt_m", -500, 10000, true, &alt, &present, err) ||
+            !opt_num(o, "speed_mps", 0.1, 200, false, &speed, &present, err))
+            goto out;
+        if (v->autopilot == AE_MAV_AUTOPILOT_PX4 && !v->home_known) {
+            rc = ae_err_set(err, AE_EAGAIN,
+                            "goto: home position not known yet (PX4 needs an AMSL altitude)");
+            goto out;
+        }
+        out->command = AE_MAV_CMD_DO_REPOSITION;
+        out->param1 = present ? (float)speed : -1.0f;
+        out->param2 = 1; /* MAV_DO_REPOSITION_FLAGS_CHANGE_MODE: switch to guided */
+        out->param4 = NAN;
+        out->param5 = (float)lat;
+        out->param6 = (float)lon;
+        out->param7 = (float)amsl(v, alt);
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
