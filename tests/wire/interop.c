@@ -192,10 +192,10 @@ void ai_expect_close(int fd, const char *expect, int timeout_ms, const char *wha
 {
     char buf[8192] = "";
     bool closed = ah_wait_closed(fd, buf, sizeof buf, timeout_ms);
-    AH_ASSERT_MSG(closed, "%s: connection not closed within %d ms (got: %s)", what, timeout_ms,
+    AH_ASSERT_MSG(closed, "%.80s: connection not closed within %d ms (got: %s)", what, timeout_ms,
                   buf);
     if (expect)
-        AH_ASSERT_MSG(strcmp(buf, expect) == 0, "%s: expected \"%s\" before close, got \"%s\"",
+        AH_ASSERT_MSG(strcmp(buf, expect) == 0, "%.80s: expected \"%s\" before close, got \"%s\"",
                       what, expect, buf);
 }
 
@@ -203,7 +203,7 @@ void ai_expect_silent_close(int fd, int timeout_ms, const char *what)
 {
     char buf[8192] = "";
     bool closed = ah_wait_closed(fd, buf, sizeof buf, timeout_ms);
-    AH_ASSERT_MSG(closed, "%s: connection not closed within %d ms (got: %s)", what, timeout_ms,
+    AH_ASSERT_MSG(closed, "%.80s: connection not closed within %d ms (got: %s)", what, timeout_ms,
                   buf);
     /* Everything sent before the close must be -ERR lines: no +OK, MSG or PONG, which would
      * mean the bad input was (partly) accepted. */
