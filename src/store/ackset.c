@@ -1,0 +1,164 @@
+/* The ack state of the log: a floor (every seq at or below it is acked) plus a bitmap of
+ * seqs acked above the floor, because the forwarder has many publishes in flight and their
+ * PubAcks arrive in any order. See ae_ackset in store_internal.h. Owner-thread data; store.c
+ * takes st->mu around the mutating calls because the sync thread snapshots it. */
+#include "store/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ae_ackset_init(ae_ackset *a, uint64_t floor)
+{
+    memset(a, 0, sizeof *a);
+    a->floor = floor;
+    a->base = (floor + 1) & ~(uint64_t)63;
+}
+
+void ae_ackset_free(ae_ackset *a)
+{
+    free(a->w);
+    a->w = NULL;
+    a->nw = a->cap = 0;
+}
+
+bool ae_ackset_has(const ae_ackset *a, uint64_t s)
+{
+    if (s <= a->floor)
+        return true;
+    uint64_t i = s - a->base;
+    if (i / 64 >= a->nw)
+        return false;
+    return (a->w[i / 64] >> (i % 64)) & 1;
+}
+
+/* Moves the floor over set bits, then drops words wholly at or below it. */
+static void advance(ae_ackset *a)
+{
+    for (;;) {
+        uint64_t i = a->floor + 1 - a->base;
+        size_t wi = (size_t)(i / 64);
+        if (wi >= a->nw)
+            break;
+        uint64_t word = a->w[wi] >> (i % 64);
+        if (word == ~(uint64_t)0 >> (i % 64)) {
+            a->floor += 64 - i % 64; /* rest of this word set */
+            continue;
+        }
+        /* count trailing ones */
+        uint64_t ones = (uint64_t)__builtin_ctzll(~word);
+        a->floor += ones;
+        break;
+    }
+    uint64_t drop = (a->floor + 1 - a->base) / 64;
+    if (drop) {
+        if (drop >= a->nw) {
+            a->nw = 0;
+        } else {
+            memmove(a->w, a->w + drop, (a->nw - drop) * sizeof *a->w);
+            a->nw -= drop;
+        }
+        a->base += drop * 64;
+    }
+    if (a->nw == 0)
+        a->base = (a->floor + 1) & ~(uint64_t)63;
+}
+
+static int grow(ae_ackset *a, size_t nw)
+{
+    if (nw <= a->nw)
+        return 0;
+    if (nw > a->cap) {
+        size_t cap = a->cap ? a->cap : 8;
+        while (cap < nw)
+            cap *= 2;
+        uint64_t *w = realloc(a->w, cap * sizeof *w);
+        if (!w)
+            return AE_ENOMEM;
+        a->w = w;
+        a->cap = cap;
+    }
+    memset(a->w + a->nw, 0, (nw - a->nw) * sizeof *a->w);
+    a->nw = nw;
+    return 0;
+}
+
+int ae_ackset_add(ae_ackset *a, uint64_t s)
+{
+    if (ae_ackset_has(a, s))
+        return AE_EEXIST;
+    uint64_t i = s - a->base;
+    if (grow(a, (size_t)(i / 64 + 1)) != 0)
+        return AE_ENOMEM;
+    a->w[i / 64] |= (uint64_t)1 << (i % 64);
+    if (s == a->floor + 1)
+        advance(a);
+    return 0;
+}
+
+uint64_t ae_ackset_count(const ae_ackset *a, uint64_t lo, uint64_t hi)
+{
+    if (hi < lo)
+        return 0;
+    uint64_t n = 0;
+    if (lo <= a->floor) {
+        uint64_t top = hi < a->floor ? hi : a->floor;
+        n += top - lo + 1;
+        lo = a->floor + 1;
+        if (lo > hi)
+            return n;
+    }
+    /* lo > floor >= base - 1, so lo >= base. */
+    uint64_t end = a->base + (uint64_t)a->nw * 64; /* first seq past the bitmap */
+    if (hi >= end)
+        hi = end - 1;
+    for (uint64_t s = lo; s <= hi && s < end;) {
+        uint64_t i = s - a->base;
+        uint64_t word = a->w[i / 64] >> (i % 64);
+        uint64_t span = 64 - i % 64;
+        if (span > hi - s + 1)
+            span = hi - s + 1;
+        if (span < 64)
+            word &= ((uint64_t)1 << span) - 1;
+        n += (uint64_t)__builtin_popcountll(word);
+        s += span;
+    }
+    return n;
+}
+
+uint64_t ae_ackset_add_range(ae_ackset *a, uint64_t lo, uint64_t hi)
+{
+    if (hi < lo)
+        return 0;
+    uint64_t before = ae_ackset_count(a, lo, hi);
+    if (lo <= a->floor + 1) {
+        /* Fast path for discards: raise the floor directly. */
+        if (hi > a->floor) {
+            a->floor = hi;
+            advance(a);
+        }
+        return (hi - lo + 1) - before;
+    }
+    if (grow(a, (size_t)((hi - a->base) / 64 + 1)) != 0)
+        return UINT64_MAX;
+    for (uint64_t s = lo; s <= hi; s++) {
+        uint64_t i = s - a->base;
+        a->w[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    return (hi - lo + 1) - before;
+}
+
+size_t ae_ackset_list(const ae_ackset *a, uint64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t wi = 0; wi < a->nw && n < max; wi++) {
+        uint64_t word = a->w[wi];
+        while (word && n < max) {
+            int b = __builtin_ctzll(word);
+            uint64_t s = a->base + wi * 64 + (uint64_t)b;
+            if (s > a->floor)
+                out[n++] = s;
+            word &= word - 1;
+        }
+    }
+    return n;
+}

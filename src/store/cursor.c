@@ -1,0 +1,128 @@
+/* Cursors: reading unacked, durable records in seq order without holding the backlog in
+ * memory. A cursor remembers only the next seq it wants and, as a shortcut, the file offset
+ * where that seq starts; everything else is looked up again in the store's live segment
+ * list, so segments may be removed (acked, discarded) between calls. Records are read with
+ * pread into a 64 KiB read-ahead window (bigger only while a bigger record is read). */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ae_store_cursor {
+    ae_store *st;
+    uint64_t next;    /* next seq wanted */
+    uint64_t pos_seg; /* first_seq of the segment pos_off belongs to; 0: no position */
+    uint64_t pos_seq; /* seq of the record at pos_off */
+    uint64_t pos_off;
+    uint64_t rb_seg; /* first_seq of the segment whose bytes rb holds */
+    ae_rbuf rb;
+};
+
+int ae_store_cursor_new(ae_store *st, ae_store_cursor **out, ae_err *err)
+{
+    ae_store_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return ae_err_set(err, AE_ENOMEM, "store: out of memory for a cursor");
+    c->st = st;
+    c->next = st->acks.floor + 1;
+    st->ncursors++;
+    *out = c;
+    return 0;
+}
+
+void ae_store_cursor_free(ae_store_cursor *c)
+{
+    if (!c)
+        return;
+    c->st->ncursors--;
+    ae_rbuf_free(&c->rb);
+    free(c);
+}
+
+void ae_store_cursor_seek(ae_store_cursor *c, uint64_t seq)
+{
+    c->next = seq;
+    c->pos_seg = 0;
+}
+
+int ae_store_cursor_next(ae_store_cursor *c, ae_store_rec *rec, ae_err *err)
+{
+    ae_store *s = c->st;
+    for (;;) {
+        uint64_t visible = ae_store_durable_seq(s);
+        if (visible > s->next_seq - 1)
+            visible = s->next_seq - 1;
+        if (c->next <= s->acks.floor) {
+            c->next = s->acks.floor + 1;
+            c->pos_seg = 0;
+        }
+        if (c->next > visible)
+            return AE_EAGAIN;
+        size_t i = ae_store_find_seg(s, c->next);
+        if (i >= s->nsegs)
+            return AE_EAGAIN;
+        ae_seg *g = s->segs[i];
+        if (g->first_seq > c->next) {
+            /* A gap (lost or discarded records): continue at the segment's start. */
+            c->next = g->first_seq;
+            c->pos_seg = 0;
+            continue;
+        }
+        if (ae_store_is_acked(s, c->next) && c->pos_seg != g->first_seq) {
+            /* Skip acked records without reading them when we have no position anyway. */
+            c->next++;
+            continue;
+        }
+        if (c->rb_seg != g->first_seq) {
+            ae_rbuf_reset(&c->rb);
+            c->rb_seg = g->first_seq;
+        }
+        uint64_t off;
+        if (c->pos_seg == g->first_seq && c->pos_seq == c->next) {
+            off = c->pos_off;
+        } else {
+            int rc = ae_store_locate(s, g, c->next, &c->rb, &off, err);
+            if (rc == AE_ECORRUPT) {
+                ae_store_lost_tail(s, g, c->next, 0, "cannot find it: bad length before it");
+                c->pos_seg = 0;
+                continue;
+            }
+            if (rc)
+                return rc;
+        }
+        const uint8_t *p;
+        const char *why = NULL;
+        int rc = ae_rbuf_get(s->os, g->f->fd, &c->rb, off, AE_REC_HDR_SIZE, g->size, &p);
+        uint32_t len = 0;
+        if (rc == 0) {
+            len = ae_rec_len(p);
+            if (!len)
+                why = "bad length";
+            else
+                rc = ae_rbuf_get(s->os, g->f->fd, &c->rb, off, len, g->size, &p);
+        }
+        if (rc == AE_EIO || rc == AE_ENOMEM)
+            return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, off,
+                              strerror(errno));
+        if (rc == AE_ECORRUPT)
+            why = "record runs past the segment's end";
+        if (!why && ae_rec_decode(p, len, rec) != 0)
+            why = "checksum or field mismatch";
+        if (!why && rec->seq != c->next)
+            why = "unexpected seq";
+        if (why) {
+            ae_store_lost_tail(s, g, c->next, off, why);
+            c->pos_seg = 0;
+            continue;
+        }
+        c->pos_seg = g->first_seq;
+        c->pos_seq = c->next + 1;
+        c->pos_off = off + len;
+        c->next++;
+        if (ae_store_is_acked(s, rec->seq))
+            continue;
+        return 0;
+    }
+}
