@@ -11,6 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Waits for something that should happen are stretched by AH_TIMEOUT_SCALE (sanitizer runs
+ * of a sanitized broker are slower); checks that something does NOT happen are not. */
+static int scaled(int ms)
+{
+    return (int)(ms * ah_timeout_scale());
+}
+
 bool ai_is_nats(void)
 {
     const char *b = getenv("AERIE_BROKER");
@@ -74,7 +81,7 @@ static void spawn_broker(ai_broker *b)
     argv[n] = NULL;
     AH_ASSERT_MSG(ah_spawn(&b->proc, b->log_path, (char *const *)argv) == 0, "cannot start %s (%s)",
                   ai_broker_name(), bin);
-    int64_t deadline = ah_now_ms() + 10000;
+    int64_t deadline = ah_now_ms() + scaled(10000);
     while (ah_wait_tcp(b->port, 100) != 0) {
         AH_ASSERT_MSG(ah_alive(&b->proc), "%s exited at startup: %s", ai_broker_name(),
                       log_tail(b));
@@ -82,7 +89,7 @@ static void spawn_broker(ai_broker *b)
                       b->port, log_tail(b));
     }
     if (b->http_port) {
-        AH_ASSERT_MSG(ah_wait_tcp(b->http_port, 10000) == 0,
+        AH_ASSERT_MSG(ah_wait_tcp(b->http_port, scaled(10000)) == 0,
                       "%s did not open monitoring port %d: %s", ai_broker_name(), b->http_port,
                       log_tail(b));
     }
@@ -143,7 +150,7 @@ int ai_open(int port, char *info, size_t cap)
     int fd = ah_connect(port);
     AH_ASSERT_MSG(fd >= 0, "cannot connect to 127.0.0.1:%d", port);
     char buf[8192];
-    int n = ah_read_until(fd, buf, sizeof buf, "\r\n", 3000);
+    int n = ah_read_until(fd, buf, sizeof buf, "\r\n", scaled(3000));
     AH_ASSERT_MSG(n > 0, "no INFO from the broker within 3 s");
     AH_ASSERT_MSG(strncmp(buf, "INFO ", 5) == 0, "first line is not INFO: %s", buf);
     char *end = strstr(buf, "\r\n");
@@ -164,7 +171,7 @@ int ai_client(int port, const char *connect_json)
     snprintf(line, sizeof line, "CONNECT %s\r\nPING\r\n", connect_json);
     AH_ASSERT(ah_send(fd, line) == 0);
     char buf[512];
-    int n = ah_read_until(fd, buf, sizeof buf, "PONG\r\n", 3000);
+    int n = ah_read_until(fd, buf, sizeof buf, "PONG\r\n", scaled(3000));
     AH_ASSERT_MSG(n >= 0, "read error after CONNECT");
     AH_ASSERT_MSG(strcmp(buf, "PONG\r\n") == 0, "CONNECT %s + PING answered with: %s", connect_json,
                   buf);
@@ -174,7 +181,7 @@ int ai_client(int port, const char *connect_json)
 void ai_sync(int fd, char *buf, size_t cap, int timeout_ms)
 {
     AH_ASSERT(ah_send(fd, "PING\r\n") == 0);
-    int n = ah_read_until(fd, buf, cap, "PONG\r\n", timeout_ms);
+    int n = ah_read_until(fd, buf, cap, "PONG\r\n", scaled(timeout_ms));
     AH_ASSERT_MSG(n > 0 && strstr(buf, "PONG\r\n"), "no PONG within %d ms (got: %s)", timeout_ms,
                   n > 0 ? buf : "nothing");
 }
@@ -191,7 +198,7 @@ void ai_expect_sync(int fd, const char *expect)
 void ai_expect_close(int fd, const char *expect, int timeout_ms, const char *what)
 {
     char buf[8192] = "";
-    bool closed = ah_wait_closed(fd, buf, sizeof buf, timeout_ms);
+    bool closed = ah_wait_closed(fd, buf, sizeof buf, scaled(timeout_ms));
     AH_ASSERT_MSG(closed, "%.80s: connection not closed within %d ms (got: %s)", what, timeout_ms,
                   buf);
     if (expect)
@@ -202,7 +209,7 @@ void ai_expect_close(int fd, const char *expect, int timeout_ms, const char *wha
 void ai_expect_silent_close(int fd, int timeout_ms, const char *what)
 {
     char buf[8192] = "";
-    bool closed = ah_wait_closed(fd, buf, sizeof buf, timeout_ms);
+    bool closed = ah_wait_closed(fd, buf, sizeof buf, scaled(timeout_ms));
     AH_ASSERT_MSG(closed, "%.80s: connection not closed within %d ms (got: %s)", what, timeout_ms,
                   buf);
     /* Everything sent before the close must be -ERR lines: no +OK, MSG or PONG, which would
