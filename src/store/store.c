@@ -611,6 +611,7 @@ static int seg_load(ae_store *s, uint64_t name_seq, bool is_last, uint64_t prev_
     f->path = path;
     g->f = f;
     *out = g;
+    ae_rbuf_free(&rb);
     return 0;
 out:
     ae_rbuf_free(&rb);
@@ -765,7 +766,8 @@ int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae
             s->os->unlink(s->os->ctx, tmp);
         free(tmp);
     }
-    qsort(nl.seqs, nl.n, sizeof *nl.seqs, cmp_u64);
+    if (nl.n)
+        qsort(nl.seqs, nl.n, sizeof *nl.seqs, cmp_u64);
 
     uint64_t prev_last = 0;
     for (size_t i = 0; i < nl.n; i++) {

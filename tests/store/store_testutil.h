@@ -121,7 +121,7 @@ static inline char *tu_seg_path(const char *dir, bool last)
     DIR *d = opendir(dir);
     if (!d)
         return NULL;
-    char best[64] = "";
+    char best[300] = "";
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
@@ -133,7 +133,7 @@ static inline char *tu_seg_path(const char *dir, bool last)
     closedir(d);
     if (!best[0])
         return NULL;
-    char *p = malloc(strlen(dir) + 70);
+    char *p = malloc(strlen(dir) + 310);
     sprintf(p, "%s/%s", dir, best);
     return p;
 }

@@ -456,13 +456,13 @@ static void t_corrupt_middle(void)
     {
         DIR *d = opendir(dir);
         struct dirent *de;
-        char names[64][32];
+        char names[64][260];
         int k = 0;
         while ((de = readdir(d)) && k < 64)
             if (strlen(de->d_name) == 24 && strstr(de->d_name, ".seg"))
-                snprintf(names[k++], 32, "%s", de->d_name);
+                snprintf(names[k++], 260, "%s", de->d_name);
         closedir(d);
-        qsort(names, (size_t)k, 32, (int (*)(const void *, const void *))strcmp);
+        qsort(names, (size_t)k, 260, (int (*)(const void *, const void *))strcmp);
         mid = malloc(700);
         snprintf(mid, 700, "%s/%s", dir, names[k / 2]);
     }

@@ -311,12 +311,16 @@ static void t_kill9(void)
             _exit(0);
         }
         close(pfd[1]);
-        ah_sleep_ms(5 + rand_r(&seed) % 40);
+        /* Wait for the first durable report (so slow sanitizer builds still get going),
+         * then let it run a random while and kill it mid-stride. */
+        uint64_t d, maxd = 0;
+        AH_ASSERT_EQ_INT(read(pfd[0], &d, sizeof d), sizeof d);
+        maxd = d;
+        ah_sleep_ms(2 + rand_r(&seed) % 30);
         kill(pid, SIGKILL);
         int status;
         AH_ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
         AH_ASSERT(WIFSIGNALED(status));
-        uint64_t d, maxd = 0;
         while (read(pfd[0], &d, sizeof d) == sizeof d)
             maxd = d;
         close(pfd[0]);
