@@ -101,7 +101,10 @@ static void case_varz(void)
     int_field(v, "max_pending", w);
     int_field(v, "ping_max", w);
     int_field(v, "write_deadline", w);
-    int_field(v, "auth_timeout", w);
+    /* auth_timeout is seconds as a float in nats-server (Go float64): 2 and 2.0 both fit. */
+    json_t *at = field(v, "auth_timeout", w);
+    AH_ASSERT_MSG(json_is_number(at) && json_number_value(at) == 2.0,
+                  "/varz: auth_timeout is not the number 2 (seconds)");
     json_decref(v);
     /* The counters move with traffic. */
     AH_ASSERT(ah_send(pub, "PUB mon.x 5\r\nhello\r\n") == 0);
