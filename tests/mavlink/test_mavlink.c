@@ -537,14 +537,15 @@ static void t_encode_rules(void)
         10 + 1 + 2);
     /* Unknown msgid, bad version, small buffer, v1 with signing. */
     AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, sizeof out, &h, 436, &z, NULL), AE_EINVAL);
+    ae_mav_heartbeat hb = {0};
     h.version = 3;
-    AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, sizeof out, &h, 0, &z, NULL), AE_EINVAL);
+    AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, sizeof out, &h, 0, &hb, NULL), AE_EINVAL);
     h.version = 2;
     AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, 5, &h, AE_MAV_MSG_EXTENDED_SYS_STATE, &z, NULL),
                      AE_EINVAL);
     ae_mav_signing sg = {0};
     h.version = 1;
-    AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, sizeof out, &h, 0, &z, &sg), AE_EINVAL);
+    AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, sizeof out, &h, 0, &hb, &sg), AE_EINVAL);
     /* v1 carries base fields only even when extensions are set. */
     ae_mav_command_ack ack = {.command = 400, .result = 0, .progress = 50};
     AH_ASSERT_EQ_INT(ae_mav_encode_msg(out, sizeof out, &h, AE_MAV_MSG_COMMAND_ACK, &ack, NULL),
