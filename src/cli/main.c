@@ -16,11 +16,6 @@
 #include "cli/cmd_topology.h"
 #include "cli/cmd_twin.h"
 
-/* cmd_sim.c is written separately; until it is in the tree this reference stays weak so
- * that the shared build links, and `aerie sim` says it is missing. Once cmd_sim.c exists the
- * strong definition is used and nothing here changes behaviour. */
-#pragma weak aerie_cmd_sim
-
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,13 +55,8 @@ int main(int argc, char **argv)
      * quietly rather than kill it mid-write with SIGPIPE noise; writes then fail instead. */
     signal(SIGPIPE, SIG_IGN);
     const char *cmd = argv[1];
-    if (strcmp(cmd, "sim") == 0) {
-        if (!aerie_cmd_sim) {
-            fprintf(stderr, "aerie sim: the simulator is not part of this build\n");
-            return 2;
-        }
+    if (strcmp(cmd, "sim") == 0)
         return aerie_cmd_sim(argc - 1, argv + 1);
-    }
     if (strcmp(cmd, "topology") == 0)
         return ae_cmd_topology(argc - 1, argv + 1);
     ae_cli c;
