@@ -955,3 +955,84 @@ void ah_hub_stop(ah_hub *h)
         h->dir[0] = '\0';
     }
 }
+
+/* ---- a hub with per-node leafnode settings ------------------------------------------- */
+
+/* hub_write_conf with the ah_hub_opts additions: node i's extra leafnodes lines and an
+ * optional replacement of the users block. Kept separate so the default shape above stays
+ * exactly the seed's working form. */
+static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
+{
+    char routes[1024] = "";
+    size_t off = 0;
+    for (int k = 0; k < h->nodes; k++) {
+        int n = snprintf(routes + off, sizeof routes - off, "%s\"nats-route://127.0.0.1:%d\"",
+                         k ? ", " : "", h->cluster_port[k]);
+        if (n < 0 || (size_t)n >= sizeof routes - off)
+            return -1;
+        off += (size_t)n;
+    }
+    char cluster[1400] = "";
+    if (h->nodes > 1)
+        snprintf(cluster, sizeof cluster,
+                 "cluster {\n  name: hubc\n  listen: 127.0.0.1:%d\n  routes: [ %s ]\n}\n",
+                 h->cluster_port[i], routes);
+    snprintf(h->conf_path[i], sizeof h->conf_path[i], "%s/hub%d.conf", h->dir, i + 1);
+    const char *auth =
+        o->authorization
+            ? o->authorization
+            : "authorization {\n  users = [\n"
+              "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\"] }\n"
+              "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
+              "  ]\n}\n";
+    return ah_write_file(h->conf_path[i],
+                         "server_name: hub%d\n"
+                         "listen: 127.0.0.1:%d\n"
+                         "http: 127.0.0.1:%d\n"
+                         "jetstream {\n  store_dir: \"%s/data/hub%d\"\n  domain: hub\n"
+                         "  max_memory_store: 256MB\n  max_file_store: 1GB\n}\n"
+                         "%s"
+                         "leafnodes {\n  listen: 127.0.0.1:%d\n%s\n}\n"
+                         "%s\n"
+                         "%s\n",
+                         i + 1, h->client_port[i], h->http_port[i], h->dir, i + 1, cluster,
+                         h->leaf_port[i], o->leaf_conf[i] ? o->leaf_conf[i] : "", auth,
+                         o->extra_conf ? o->extra_conf : "");
+}
+
+int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o)
+{
+    memset(h, 0, sizeof *h);
+    if (!o || o->nodes < 1 || o->nodes > AH_HUB_MAX)
+        return -1;
+    h->nodes = o->nodes;
+    char *dir = ah_mkdtemp("hub");
+    if (!dir)
+        return -1;
+    snprintf(h->dir, sizeof h->dir, "%s", dir);
+    free(dir);
+    for (int i = 0; i < h->nodes; i++) {
+        h->client_port[i] = ah_free_port();
+        h->cluster_port[i] = h->nodes > 1 ? ah_free_port() : 0;
+        h->leaf_port[i] = o->leaf_port[i] > 0 ? o->leaf_port[i] : ah_free_port();
+        h->http_port[i] = ah_free_port();
+        if (h->client_port[i] < 0 || h->cluster_port[i] < 0 || h->leaf_port[i] < 0 ||
+            h->http_port[i] < 0)
+            goto fail;
+    }
+    for (int i = 0; i < h->nodes; i++)
+        if (hub_write_conf_opts(h, i, o) != 0)
+            goto fail;
+    for (int i = 0; i < h->nodes; i++)
+        if (hub_spawn(h, i) != 0)
+            goto fail;
+    int64_t deadline = ah_now_ms() + (int64_t)(45000 * ah_timeout_scale());
+    for (int i = 0; i < h->nodes; i++)
+        if (hub_wait_node(h, i, deadline) != 0)
+            goto fail;
+    return 0;
+fail:
+    hub_dump_logs(h);
+    ah_hub_stop(h);
+    return -1;
+}

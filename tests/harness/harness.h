@@ -148,6 +148,27 @@ int ah_hub_start(ah_hub *h, int nodes, const char *extra_conf);
 int ah_hub_restart_node(ah_hub *h, int i);
 void ah_hub_stop(ah_hub *h); /* stops every node (SIGTERM, then SIGKILL) and removes dir */
 
+/* Per-node choices for ah_hub_start_opts. Zero-initialise and set what a test needs. */
+typedef struct ah_hub_opts {
+    int nodes;              /* 1..AH_HUB_MAX */
+    const char *extra_conf; /* appended to every node's config (may be NULL) */
+    /* Lines placed inside node i's `leafnodes { }` block after its listen line, e.g.
+     * "advertise: \"127.0.0.1:5000\"" (a relay in front of the node) or a tls { } block.
+     * NULL: nothing. */
+    const char *leaf_conf[AH_HUB_MAX];
+    /* Node i's leafnode port; 0 picks a free one. Set it when something (a relay) must
+     * know the port before the hub starts. */
+    int leaf_port[AH_HUB_MAX];
+    /* Replaces the whole default `authorization { users = [...] }` block when non-NULL
+     * (then the test decides which users exist, e.g. an nkey leaf user). */
+    const char *authorization;
+} ah_hub_opts;
+
+/* ah_hub_start with per-node leafnode settings, preset leafnode ports and an optional
+ * authorization block of the test's own. Same readiness and cleanup rules as
+ * ah_hub_start; ah_hub_restart_node and ah_hub_stop work on the result. Returns 0 or -1. */
+int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o);
+
 /* GET http://127.0.0.1:port/path; returns the malloc'd body (NULL on error) and the HTTP
  * status in *status if non-NULL. */
 char *ah_http_get(int port, const char *path, int *status);
