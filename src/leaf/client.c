@@ -350,6 +350,24 @@ static void process_connect(ae_client *c, const ae_op *op)
     send_ok(c);
 }
 
+/* PING is the client's flush barrier. When it follows publishes on durable uplink subjects,
+ * the PONG waits until the log has them on disk (architecture: store-and-forward contract),
+ * and later PONGs queue behind it so none overtakes another. */
+static void process_ping(ae_client *c)
+{
+    ae_server *s = c->srv;
+    bool wait = c->deferred_pongs > 0 ||
+                (c->durable_wait && s->durable_hooks.is_durable &&
+                 !s->durable_hooks.is_durable(s->durable_hooks.ctx, c->durable_wait));
+    if (!wait) {
+        send_str(c, "PONG\r\n");
+        return;
+    }
+    if (c->durable_wait > c->pong_wait_seq)
+        c->pong_wait_seq = c->durable_wait;
+    c->deferred_pongs++;
+}
+
 /* ---- the read path -------------------------------------------------------------------- */
 
 static void process_op(ae_client *c, const ae_op *op)
@@ -373,7 +391,7 @@ static void process_op(ae_client *c, const ae_op *op)
         process_unsub(c, op);
         break;
     case AE_OP_PING:
-        send_str(c, "PONG\r\n");
+        process_ping(c);
         break;
     case AE_OP_PONG:
         c->pings_out = 0;

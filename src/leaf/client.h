@@ -36,6 +36,12 @@ struct ae_client {
     ae_hmap subs; /* sid -> ae_ssub */
     uint64_t nsubs;
 
+    /* the flush contract: a PING after publishes on uplink subjects is answered once they
+     * are durable */
+    uint64_t durable_wait;  /* log seq of this client's newest captured publish */
+    uint64_t pong_wait_seq; /* deferred PONGs go out once this seq is durable */
+    unsigned deferred_pongs;
+
     /* keepalive */
     int pings_out;
     int64_t next_ping; /* monotonic ns */

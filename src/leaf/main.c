@@ -1,6 +1,7 @@
 /* aerie-leaf: the vehicle's edge broker. Parses options, starts the server (and, when
  * configured, the uplink to the hub), and runs the loop until SIGTERM drains it. */
 #include "common/log.h"
+#include "leaf/forward.h"
 #include "leaf/opts.h"
 #include "leaf/server.h"
 #include "leaf/uplink.h"
@@ -57,7 +58,14 @@ int main(int argc, char **argv)
         ae_server_free(s);
         return 1;
     }
+    if (s->opts.nuplink_subjects > 0 && ae_forward_start(s, &err) != 0) {
+        ae_log(AE_LOG_FATAL, "%s", err.msg);
+        ae_uplink_stop(s);
+        ae_server_free(s);
+        return 1;
+    }
     int code = ae_server_run(s);
+    ae_forward_stop(s);
     ae_uplink_stop(s);
     ae_server_free(s);
     return code;

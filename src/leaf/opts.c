@@ -39,6 +39,7 @@ void ae_opts_defaults(ae_opts *o)
     o->uplink_ack_timeout_ns = 2 * AE_NS_PER_SEC;
     o->env = strdup("prod");
     o->link_status_interval_ns = 10 * AE_NS_PER_SEC;
+    o->uplink_live = true;
 }
 
 static void free_strv(char **v, int n)
@@ -146,6 +147,14 @@ static int get_int(const ae_conf_node *n, int64_t lo, int64_t hi, int64_t *out, 
 /* A duration: a number is seconds (as nats-server reads ping_interval), a string like "2s". */
 static int get_duration(const ae_conf_node *n, int64_t *out, ae_err *err)
 {
+    /* The config syntax reads 10m as ten million; a duration key means ten minutes. */
+    if (n->type == AE_CONF_INT && n->str &&
+        strpbrk(n->str, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ")) {
+        if (ae_parse_duration(n->str, out) == 0)
+            return 0;
+        return bad(err, n, "expected a duration such as \"2s\", \"500ms\" or \"10m\"");
+    }
     if (n->type == AE_CONF_INT && n->i >= 0) {
         *out = n->i * AE_NS_PER_SEC;
         return 0;
@@ -465,10 +474,12 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
             rc = get_string(n, &o->env, err);
         else if (key_is(n, "status_interval"))
             rc = get_duration(n, &o->link_status_interval_ns, err);
+        else if (key_is(n, "live"))
+            rc = get_bool(n, &o->uplink_live, err);
         else
             rc = unknown(err, n, "uplink",
                          "subjects, rate, domain, max_inflight, ack_timeout, vid, env, "
-                         "status_interval");
+                         "status_interval, live");
     }
     return rc;
 }

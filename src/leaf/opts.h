@@ -79,6 +79,7 @@ typedef struct ae_opts {
     char *vid; /* vehicle id for status subjects; default server_name */
     char *env; /* fleet environment; default "prod" */
     int64_t link_status_interval_ns;
+    bool uplink_live; /* send live copies of the newest state while a backlog drains */
 } ae_opts;
 
 /* Fills nats-server's defaults. */

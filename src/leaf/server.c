@@ -143,6 +143,14 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
     size_t nfwdq = 0;
     size_t n = 0;
 
+    if (!from_uplink && s->durable_hooks.capture) {
+        uint64_t seq = s->durable_hooks.capture(s->durable_hooks.ctx, m);
+        if (seq) {
+            if (src)
+                src->durable_wait = seq;
+            n++; /* the hub stream is a receiver: no 503 for requests on uplink subjects */
+        }
+    }
     for (size_t i = 0; i < r->npsubs; i++) {
         ae_ssub *sub = (ae_ssub *)r->psubs[i];
         if (sub->kind == AE_EP_CLIENT) {
@@ -176,6 +184,19 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
     if (s->ndead)
         ae_server_reap_subs(s);
     return n;
+}
+
+void ae_server_durable_advanced(ae_server *s)
+{
+    for (ae_client *c = s->clients; c; c = c->next) {
+        if (c->deferred_pongs && !c->closing &&
+            s->durable_hooks.is_durable(s->durable_hooks.ctx, c->pong_wait_seq)) {
+            while (c->deferred_pongs) {
+                ae_client_send(c, "PONG\r\n", 6);
+                c->deferred_pongs--;
+            }
+        }
+    }
 }
 
 /* ---- INFO ---------------------------------------------------------------------------- */

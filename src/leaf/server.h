@@ -117,6 +117,16 @@ struct ae_server {
         void (*varz)(void *ctx, struct json_t *varz); /* adds uplink and store fields */
     } uplink_hooks;
     ae_uplink *uplink; /* NULL when no leafnodes remote is configured */
+
+    /* The durable forwarder (forward.c). capture: logs a local message on an uplink subject
+     * and returns its log seq (0: not an uplink subject or not logged). is_durable: true once
+     * that seq is on disk; a client's PONG waits for it (the flush contract). */
+    struct {
+        void *ctx;
+        uint64_t (*capture)(void *ctx, const ae_msg *m);
+        bool (*is_durable)(void *ctx, uint64_t seq);
+    } durable_hooks;
+    struct ae_forward *forward;
     ae_monitor *monitor;
 
     /* argv to re-apply on reload */
@@ -153,6 +163,9 @@ void ae_server_want_write(ae_server *s, ae_client *c);
 /* Called by client.c when a subscription of a local client comes or goes, so the uplink can
  * advertise interest. */
 void ae_server_local_interest(ae_server *s, const ae_ssub *sub, bool added);
+
+/* The forwarder calls this when the log's durable seq advanced: deferred PONGs go out. */
+void ae_server_durable_advanced(ae_server *s);
 
 /* Appends the INFO line for a new client connection to `out` (cap bytes). Returns length. */
 size_t ae_server_info_line(ae_server *s, ae_client *c, char *out, size_t cap);

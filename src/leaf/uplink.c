@@ -130,10 +130,12 @@ struct ae_uplink {
     int64_t next_status;
 
     ae_uplink_client client;
+    bool notifying; /* inside client.on_writable */
 };
 
 static void schedule_reconnect(ae_uplink *u);
 static void flush(ae_uplink *u);
+static void flush_and_notify(ae_uplink *u);
 static void on_io(ae_loop *loop, ae_io *io, unsigned events);
 
 static void rand_token(char *out, size_t n)
@@ -473,7 +475,7 @@ static ssize_t write_raw(ae_uplink *u, const char *p, size_t n, ae_err *err)
 static void on_retry_write(ae_loop *loop, ae_timer *t)
 {
     (void)loop;
-    flush(t->ctx);
+    flush_and_notify(t->ctx);
 }
 
 static void refill_tokens(ae_uplink *u)
@@ -551,8 +553,19 @@ static void flush(ae_uplink *u)
         want |= AE_IO_WRITE;
     if (u->io.registered)
         ae_loop_mod(u->srv->loop, &u->io, want);
-    if (u->data.pending < LOW_WATER && u->client.on_writable && u->state == AE_UPLINK_READY)
+}
+
+/* After a socket-driven flush the forwarder may queue more; never from inside queue_data,
+ * or publishing would recurse through the forwarder. */
+static void flush_and_notify(ae_uplink *u)
+{
+    flush(u);
+    if (u->state == AE_UPLINK_READY && u->data.pending < LOW_WATER && u->client.on_writable &&
+        !u->notifying) {
+        u->notifying = true;
         u->client.on_writable(u->client.ctx);
+        u->notifying = false;
+    }
 }
 
 /* Queues one LMSG/HMSG; the caller built the control line. */
@@ -1157,7 +1170,7 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
     if (events & AE_IO_READ)
         read_hub(u);
     if (u->state != AE_UPLINK_DISCONNECTED && (events & AE_IO_WRITE))
-        flush(u);
+        flush_and_notify(u);
 }
 
 /* ---- keepalive and status ------------------------------------------------------------- */
@@ -1350,12 +1363,13 @@ int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, con
         return AE_ELIMIT;
     char line[2048];
     int n;
+    const char *sp = reply_len ? " " : "";
     if (hdr_len)
-        n = snprintf(line, sizeof line, "HMSG %.*s %.*s %zu %zu\r\n", (int)subject_len, subject,
-                     (int)reply_len, reply, hdr_len, hdr_len + payload_len);
+        n = snprintf(line, sizeof line, "HMSG %.*s%s%.*s %zu %zu\r\n", (int)subject_len, subject,
+                     sp, (int)reply_len, reply ? reply : "", hdr_len, hdr_len + payload_len);
     else
-        n = snprintf(line, sizeof line, "LMSG %.*s %.*s %zu\r\n", (int)subject_len, subject,
-                     (int)reply_len, reply, payload_len);
+        n = snprintf(line, sizeof line, "LMSG %.*s%s%.*s %zu\r\n", (int)subject_len, subject, sp,
+                     (int)reply_len, reply ? reply : "", payload_len);
     if (n <= 0 || (size_t)n >= sizeof line)
         return AE_EINVAL;
     return queue_data(u, line, (size_t)n, hdr, hdr_len, payload, payload_len);
