@@ -358,9 +358,12 @@ static int load_remote(ae_remote *r, const ae_conf_node *m, ae_err *err)
             rc = get_string(n, &r->token, err);
         else if (key_is(n, "tls"))
             rc = load_tls(r, n, err);
+        else if (key_is(n, "ignore_discovered_urls"))
+            rc = get_bool(n, &r->ignore_discovered_urls, err);
         else
             rc = unknown(err, n, "a leafnodes remote",
-                         "url(s), account, credentials, nkey, user, password, token, tls");
+                         "url(s), account, credentials, nkey, user, password, token, tls, "
+                         "ignore_discovered_urls");
     }
     if (rc == 0 && r->nurls == 0)
         rc = bad(err, m, "a remote needs at least one url (\"nats-leaf://user:pass@hub:7422\")");

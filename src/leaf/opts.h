@@ -26,6 +26,7 @@ typedef struct ae_remote {
     char *tls_ca_file, *tls_cert_file, *tls_key_file;
     bool tls_insecure; /* skip verification (tests only; logged loudly) */
     char *tls_server_name;
+    bool ignore_discovered_urls; /* dial only the configured urls (relays, fixed paths) */
 } ae_remote;
 
 enum ae_sync_mode { AE_OPT_SYNC_ALWAYS, AE_OPT_SYNC_INTERVAL, AE_OPT_SYNC_NEVER };

@@ -76,6 +76,7 @@ struct ae_uplink {
     bool have_nkey;
     char *jwt;
     bool want_tls;
+    bool ignore_discovered;
     ae_tls_ctx *tls_ctx;
     char vid[128], env[64];
     char name[128];
@@ -230,6 +231,8 @@ static int parse_url(const char *url, hub_url *out, ae_err *err)
 /* Adds a hub URL the cluster advertised ("host:port"), unless known. */
 static void learn_url(ae_uplink *u, const char *hostport)
 {
+    if (u->ignore_discovered)
+        return;
     hub_url h;
     if (parse_url(hostport, &h, NULL) != 0)
         return;
@@ -1408,6 +1411,7 @@ int ae_uplink_start(ae_server *s, ae_err *err)
         u->have_nkey = true;
     }
     u->want_tls = r->tls;
+    u->ignore_discovered = r->ignore_discovered_urls;
     if (r->tls) {
         ae_tls_config cfg = {.ca_file = r->tls_ca_file,
                              .cert_file = r->tls_cert_file,
