@@ -99,6 +99,7 @@ struct ae_uplink {
     double tokens;     /* pacing: bytes that may be sent now */
     int64_t tokens_at;
     ae_timer retry_write;
+    ae_timer flush_timer; /* coalesces data writes to one per loop pass */
 
     /* reconnect */
     ae_timer reconnect;
@@ -315,6 +316,7 @@ static void disconnect(ae_uplink *u, const char *why)
     u->cur_left = 0;
     u->ctrl_partial = false;
     ae_loop_timer_stop(u->srv->loop, &u->retry_write);
+    ae_loop_timer_stop(u->srv->loop, &u->flush_timer);
     remove_hub_interest(u);
     for (size_t pos = 0;;) {
         ae_hmap_ent *e = ae_hmap_next(&u->local, &pos);
@@ -585,7 +587,9 @@ static int queue_data(ae_uplink *u, const char *line, size_t line_len, const voi
     }
     u->out_msgs++;
     u->out_bytes += hdr_len + payload_len;
-    flush(u);
+    /* One write per loop pass, not per message: the timer fires after this pass's events. */
+    if (!u->flush_timer.armed)
+        ae_loop_timer_start(u->srv->loop, &u->flush_timer, 0);
     return 0;
 }
 
@@ -1441,6 +1445,7 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     u->tokens_at = ae_mono_ns();
     u->reconnect = (ae_timer){.cb = on_reconnect_timer, .ctx = u};
     u->retry_write = (ae_timer){.cb = on_retry_write, .ctx = u};
+    u->flush_timer = (ae_timer){.cb = on_retry_write, .ctx = u};
     u->state = AE_UPLINK_DISCONNECTED;
     s->uplink = u;
     s->uplink_hooks.ctx = u;
@@ -1466,6 +1471,7 @@ void ae_uplink_stop(ae_server *s)
     disconnect(u, NULL);
     ae_loop_timer_stop(s->loop, &u->reconnect);
     ae_loop_timer_stop(s->loop, &u->retry_write);
+    ae_loop_timer_stop(s->loop, &u->flush_timer);
     size_t pos = 0;
     ae_hmap_ent *e;
     while ((e = ae_hmap_next(&u->local, &pos))) {

@@ -6,7 +6,7 @@
 #   ctest --test-dir build-x -L interop -LE aerie      (only the nats-server variants)
 include_guard(GLOBAL)
 
-option(AERIE_INTEROP_LEAF "Also register the compatibility suites against aerie-leaf (ctest label aerie)" OFF)
+option(AERIE_INTEROP_LEAF "Also register the compatibility suites against aerie-leaf (ctest label aerie)" ON)
 
 # aerie_interop_test(<name> <timeout-seconds> <command...>)
 # Adds <name> (AERIE_BROKER=nats-server) and, if enabled, <name>_aerie (AERIE_BROKER=aerie-leaf).
