@@ -142,15 +142,15 @@ int main(int argc, char **argv)
     uint8_t *pay = calloc(1, payload ? payload : 1);
     for (size_t i = 0; i < payload; i++)
         pay[i] = (uint8_t)i;
-    ae_store_msg m = {.subject = "fleet.v0001.tel", .subject_len = 15, .payload = pay,
-                      .payload_len = payload};
+    ae_store_msg m = {
+        .subject = "fleet.v0001.tel", .subject_len = 15, .payload = pay, .payload_len = payload};
     double rec_bytes = 36.0 + 15 + (double)payload;
 
     static const struct {
         ae_sync_policy pol;
         const char *name;
-    } pols[] = {{AE_SYNC_NEVER, "never"}, {AE_SYNC_INTERVAL, "interval 10ms"},
-                {AE_SYNC_ALWAYS, "always"}};
+    } pols[] = {
+        {AE_SYNC_NEVER, "never"}, {AE_SYNC_INTERVAL, "interval 10ms"}, {AE_SYNC_ALWAYS, "always"}};
     double *ap = calloc((size_t)runs, sizeof *ap), *rd = calloc((size_t)runs, sizeof *rd);
     for (size_t p = 0; p < 3; p++) {
         for (int r = 0; r < runs; r++) {

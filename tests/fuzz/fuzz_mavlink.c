@@ -28,8 +28,8 @@ static void on_frame(void *ctx, const ae_mav_frame *f)
     if (memcmp(payload, f->payload, n) != 0)
         abort();
     uint8_t out[AE_MAV_MAX_FRAME];
-    ae_mav_header h = {.version = f->version, .seq = f->seq, .sysid = f->sysid,
-                       .compid = f->compid};
+    ae_mav_header h = {
+        .version = f->version, .seq = f->seq, .sysid = f->sysid, .compid = f->compid};
     if (ae_mav_encode_msg(out, sizeof out, &h, f->msgid, msg, NULL) < 0 && f->version == 2)
         abort();
 }

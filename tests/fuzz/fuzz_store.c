@@ -35,9 +35,9 @@ static void put(const char *name, const uint8_t *p, size_t n)
 
 static void clean(void)
 {
-    const char *names[] = {"00000000000000000001.seg", "00000000000000000002.seg", "meta",
-                           "meta.tmp", "00000000000000000001.seg.corrupt",
-                           "00000000000000000002.seg.corrupt"};
+    const char *names[] = {
+        "00000000000000000001.seg",         "00000000000000000002.seg",        "meta", "meta.tmp",
+        "00000000000000000001.seg.corrupt", "00000000000000000002.seg.corrupt"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
