@@ -558,11 +558,11 @@ static void on_tick(ae_loop *loop, ae_timer *t)
     if (ae_store_tick(f->st, ae_now_ns(), &err) != 0)
         fwd_error(f, "log maintenance: %s", err.msg);
     if (f->ready) {
-        bool rewind = false;
+        subj_state *late = NULL; /* the first subject whose PubAck is overdue */
         for (int i = 0; i < f->nids; i++) {
             subj_state *ss = f->by_id[i];
-            if (ss->inflight && now - ss->sent_at > f->srv->opts.uplink_ack_timeout_ns)
-                rewind = true;
+            if (ss->inflight && now - ss->sent_at > f->srv->opts.uplink_ack_timeout_ns && !late)
+                late = ss;
             if (ss->phase == SUBJ_RESYNCING && now - ss->phase_since > RESYNC_TIMEOUT_NS) {
                 /* No answer (no direct get on that stream?): rely on the duplicate window. */
                 fwd_error(f, "no answer from the hub about %s: resending with dedup only",
@@ -570,12 +570,23 @@ static void on_tick(ae_loop *loop, ae_timer *t)
                 resync_done(f, ss);
             }
         }
-        if (rewind) {
+        if (late) {
             /* A publish was lost (leader change, a dropped link): resend in order from the
-             * oldest unacked record; the hub's dedup absorbs what did arrive. */
+             * oldest unacked record; the hub's dedup absorbs what did arrive. When no stream
+             * is known for the subject, say so again: that is why nothing is acked, and the
+             * operator needs that cause, not only the symptom. */
             f->resent++;
-            fwd_error(f, "no PubAck within %.1fs: resending from the oldest unacked record",
-                      (double)f->srv->opts.uplink_ack_timeout_ns / 1e9);
+            double secs = (double)f->srv->opts.uplink_ack_timeout_ns / 1e9;
+            if (!late->stream[0])
+                fwd_error(f,
+                          "no PubAck within %.1fs for %s: no hub stream captures it (run "
+                          "`aerie hub init`); resending from the oldest unacked record",
+                          secs, late->subject);
+            else
+                fwd_error(f,
+                          "no PubAck within %.1fs for %s (stream %s): resending from the oldest "
+                          "unacked record",
+                          secs, late->subject, late->stream);
             rewind_all(f, false);
         }
         pump(f);
@@ -679,6 +690,9 @@ void ae_forward_stop(ae_server *s)
     ae_forward *f = s->forward;
     if (!f)
         return;
+    /* main() stops the uplink after us, and its disconnect calls the client's status and
+     * on_ready hooks: unplug them first, or they run on the freed forwarder. */
+    ae_uplink_set_client(f->up, &(ae_uplink_client){0});
     rewind_all(f, true);
     ae_loop_del(s->loop, &f->notify);
     ae_loop_timer_stop(s->loop, &f->tick);

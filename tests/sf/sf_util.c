@@ -1,0 +1,588 @@
+/* Helpers of the store-and-forward tests and benchmark; see sf_util.h. */
+#include "sf_util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Whose logs a failing assertion prints. One case per process, so plain globals do. */
+static sf_leaf *watched_leaf;
+static ah_hub *watched_hub;
+
+static void print_tail(const char *path, size_t max)
+{
+    char *text = ah_read_file(path);
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    fprintf(stderr, "---- tail of %s ----\n%s\n", path, len > max ? text + len - max : text);
+    free(text);
+}
+
+void sf_dump_logs(void)
+{
+    if (watched_leaf && watched_leaf->log_path[0])
+        print_tail(watched_leaf->log_path, 5000);
+    if (watched_hub && watched_hub->dir[0]) {
+        for (int i = 0; i < watched_hub->nodes; i++) {
+            char p[600];
+            snprintf(p, sizeof p, "%s/hub%d.log", watched_hub->dir, i + 1);
+            print_tail(p, 1500);
+        }
+    }
+}
+
+void sf_watch_hub(ah_hub *h)
+{
+    watched_hub = h;
+}
+
+/* ---- the leaf ------------------------------------------------------------------------ */
+
+void sf_leaf_init(sf_leaf *l, const char *vid, const char *urls, const char *store_dir,
+                  const char *store_extra, const char *uplink_extra, const char *top_extra)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->vid, sizeof l->vid, "%s", vid);
+    char *dir = ah_mkdtemp("sfleaf");
+    AH_ASSERT(dir != NULL);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    free(dir);
+    l->port = ah_free_port();
+    l->http_port = ah_free_port();
+    snprintf(l->conf_path, sizeof l->conf_path, "%s/leaf.conf", l->dir);
+    snprintf(l->log_path, sizeof l->log_path, "%s/leaf.log", l->dir);
+    snprintf(l->store_dir, sizeof l->store_dir, "%s", store_dir ? store_dir : "");
+    if (!store_dir)
+        snprintf(l->store_dir, sizeof l->store_dir, "%s/store", l->dir);
+    /* Fast failure detection for tests: dead after 3 s of silence, redial after 200 ms
+     * backing off to 1 s, a status message every second. */
+    int rc = ah_write_file(l->conf_path,
+                           "server_name: %s\n"
+                           "listen: 127.0.0.1:%d\n"
+                           "http: 127.0.0.1:%d\n"
+                           "ping_interval: \"1s\"\n"
+                           "leafnodes {\n"
+                           "  remotes = [ { urls: [ %s ] } ]\n"
+                           "  reconnect: \"200ms\"\n"
+                           "  reconnect_max: \"1s\"\n"
+                           "  dead_link_timeout: \"3s\"\n"
+                           "}\n"
+                           "store {\n  dir: \"%s\"\n  %s\n}\n"
+                           "uplink {\n  subjects: [\"fleet.test.veh.%s.state.>\"]\n"
+                           "  vid: %s\n  env: test\n  status_interval: \"1s\"\n  %s\n}\n"
+                           "%s\n",
+                           vid, l->port, l->http_port, urls, l->store_dir,
+                           store_extra ? store_extra : "", vid, vid,
+                           uplink_extra ? uplink_extra : "", top_extra ? top_extra : "");
+    AH_ASSERT(rc == 0);
+    watched_leaf = l;
+}
+
+void sf_leaf_start(sf_leaf *l)
+{
+    char cmd[2048];
+    int rc;
+    if (l->fsize_limit > 0) {
+        /* sh applies the file-size limit and ignores SIGXFSZ (inherited across exec), so
+         * a write past the limit fails with EFBIG instead of killing the leaf. */
+        snprintf(cmd, sizeof cmd, "ulimit -f %ld && trap '' XFSZ && exec '%s' -c '%s'",
+                 (l->fsize_limit + 511) / 512, ah_bin("aerie-leaf"), l->conf_path);
+        char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+        rc = ah_spawn(&l->proc, l->log_path, argv);
+    } else {
+        char *argv[] = {(char *)ah_bin("aerie-leaf"), "-c", l->conf_path, NULL};
+        rc = ah_spawn(&l->proc, l->log_path, argv);
+    }
+    AH_ASSERT_MSG(rc == 0, "cannot start aerie-leaf");
+    l->starts++;
+    int wait = (int)(15000 * ah_timeout_scale());
+    SF_ASSERT(ah_wait_tcp(l->port, wait) == 0 && ah_wait_tcp(l->http_port, wait) == 0,
+              "aerie-leaf %s did not open its ports (start %d)", l->vid, l->starts);
+}
+
+void sf_leaf_kill(sf_leaf *l)
+{
+    if (l->proc.pid > 0)
+        ah_stop(&l->proc, SIGKILL, 5000);
+}
+
+void sf_leaf_stop(sf_leaf *l, bool keep_dir)
+{
+    if (l->proc.pid > 0) {
+        int status = ah_stop(&l->proc, SIGTERM, (int)(15000 * ah_timeout_scale()));
+        char *log = ah_read_file(l->log_path);
+        bool clean = log && !strstr(log, "Sanitizer") && !strstr(log, "runtime error:");
+        free(log);
+        SF_ASSERT(clean, "aerie-leaf %s: sanitizer report in its log", l->vid);
+        SF_ASSERT(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "aerie-leaf %s did not exit cleanly after SIGTERM (wait status 0x%x)", l->vid,
+                  status);
+    }
+    if (!keep_dir && !getenv("AH_KEEP_TMP"))
+        ah_rmrf(l->dir);
+    if (watched_leaf == l)
+        watched_leaf = NULL;
+}
+
+json_t *sf_leafz(sf_leaf *l)
+{
+    int status = 0;
+    char *body = ah_http_get(l->http_port, "/leafz", &status);
+    json_t *j = body && status == 200 ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    json_t *leaf = json_incref(json_array_get(json_object_get(j, "leafs"), 0));
+    json_decref(j);
+    return leaf;
+}
+
+long long sf_leafz_int(sf_leaf *l, const char *field)
+{
+    json_t *j = sf_leafz(l);
+    json_t *v = json_object_get(j, field);
+    long long r = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    json_decref(j);
+    return r;
+}
+
+const char *sf_leafz_str(sf_leaf *l, const char *field, char *buf, size_t cap)
+{
+    json_t *j = sf_leafz(l);
+    const char *s = json_string_value(json_object_get(j, field));
+    snprintf(buf, cap, "%s", s ? s : "");
+    json_decref(j);
+    return buf;
+}
+
+bool sf_wait_state(sf_leaf *l, const char *state, int timeout_ms)
+{
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
+    char buf[64];
+    do {
+        if (!strcmp(sf_leafz_str(l, "state", buf, sizeof buf), state))
+            return true;
+        ah_sleep_ms(50);
+    } while (ah_now_ms() < deadline);
+    return false;
+}
+
+bool sf_wait_drained(sf_leaf *l, int timeout_ms)
+{
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
+    do {
+        if (sf_leafz_int(l, "backlog_msgs") == 0)
+            return true;
+        ah_sleep_ms(100);
+    } while (ah_now_ms() < deadline);
+    return false;
+}
+
+int sf_log_count(sf_leaf *l, const char *needle)
+{
+    char *log = ah_read_file(l->log_path);
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
+/* ---- hub and relays ------------------------------------------------------------------ */
+
+void sf_net_start(sf_net *n, int nodes, bool relayed)
+{
+    memset(n, 0, sizeof *n);
+    n->nodes = nodes;
+    n->relayed = relayed;
+    ah_hub_opts o = {.nodes = nodes};
+    char adv[AH_HUB_MAX][64];
+    size_t ul = 0;
+    for (int i = 0; i < nodes; i++) {
+        if (relayed) {
+            o.leaf_port[i] = ah_free_port();
+            AH_ASSERT_MSG(ah_relay_start(&n->relay[i], o.leaf_port[i]) == 0,
+                          "cannot start a relay for hub node %d", i);
+            snprintf(adv[i], sizeof adv[i], "advertise: \"127.0.0.1:%d\"", n->relay[i].port);
+            o.leaf_conf[i] = adv[i];
+        }
+    }
+    AH_ASSERT_MSG(ah_hub_start_opts(&n->hub, &o) == 0, "cannot start a %d-node hub", nodes);
+    sf_watch_hub(&n->hub);
+    for (int i = 0; i < nodes; i++) {
+        int port = relayed ? n->relay[i].port : n->hub.leaf_port[i];
+        ul +=
+            (size_t)snprintf(n->urls + ul, sizeof n->urls - ul,
+                             "%s\"nats-leaf://vehicle:secret@127.0.0.1:%d\"", i ? ", " : "", port);
+    }
+}
+
+void sf_net_cmd(sf_net *n, const char *cmd)
+{
+    for (int i = 0; i < n->nodes && n->relayed; i++) {
+        char reply[256];
+        SF_ASSERT(ah_relay_cmd(&n->relay[i], cmd, reply, sizeof reply) == 0,
+                  "relay %d: '%s' failed: %s", i, cmd, reply);
+    }
+}
+
+void sf_net_stop(sf_net *n)
+{
+    ah_hub_stop(&n->hub);
+    for (int i = 0; i < n->nodes && n->relayed; i++)
+        ah_relay_stop(&n->relay[i]);
+    sf_watch_hub(NULL);
+}
+
+natsConnection *sf_hub_conn(ah_hub *h, int node)
+{
+    char url[128];
+    snprintf(url, sizeof url, "nats://operator:secret@127.0.0.1:%d", h->client_port[node]);
+    natsOptions *o = NULL;
+    natsOptions_Create(&o);
+    natsOptions_SetURL(o, url);
+    natsOptions_SetTimeout(o, 5000);
+    natsOptions_SetMaxReconnect(o, 0);
+    natsOptions_SetAllowReconnect(o, false);
+    natsConnection *nc = NULL;
+    natsStatus s = natsConnection_Connect(&nc, o);
+    natsOptions_Destroy(o);
+    SF_ASSERT(s == NATS_OK, "cannot connect to hub node %d: %s", node, natsStatus_GetText(s));
+    return nc;
+}
+
+void sf_stream_create(ah_hub *h, const char *name, int replicas, int64_t dup_ms)
+{
+    natsConnection *nc = sf_hub_conn(h, 0);
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    SF_ASSERT(natsConnection_JetStream(&js, nc, &jo) == NATS_OK, "no JetStream context");
+    const char *subjects[] = {"fleet.*.veh.*.state.>"};
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = replicas;
+    cfg.AllowDirect = true;
+    if (dup_ms > 0)
+        cfg.Duplicates = dup_ms * 1000000LL;
+    natsStatus s = NATS_ERR;
+    jsErrCode jerr = 0;
+    int64_t deadline = ah_now_ms() + (int64_t)(30000 * ah_timeout_scale());
+    do {
+        jsStreamInfo *si = NULL;
+        s = js_AddStream(&si, js, &cfg, NULL, &jerr);
+        if (si)
+            jsStreamInfo_Destroy(si);
+        if (s == NATS_OK)
+            break;
+        ah_sleep_ms(250);
+    } while (ah_now_ms() < deadline);
+    SF_ASSERT(s == NATS_OK, "js_AddStream %s: %s (err_code %d): %s", name, natsStatus_GetText(s),
+              (int)jerr, nats_GetLastError(NULL));
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/* ---- the publisher ------------------------------------------------------------------- */
+
+static int pub_connect(sf_pub *p, int timeout_ms)
+{
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
+    do {
+        int fd = ah_connect(p->port);
+        if (fd >= 0) {
+            char buf[4096];
+            if (ah_read_until(fd, buf, sizeof buf, "\r\n", 3000) > 0 && !strncmp(buf, "INFO", 4) &&
+                ah_send(fd, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n") == 0) {
+                p->fd = fd;
+                p->rlen = 0;
+                p->ping_head = p->ping_tail = 0;
+                p->flush_mark = p->next_g;
+                return 0;
+            }
+            close(fd);
+        }
+        ah_sleep_ms(50);
+    } while (ah_now_ms() < deadline);
+    return -1;
+}
+
+void sf_pub_open(sf_pub *p, int port, const char *vid, int nsubj, size_t payload_len,
+                 size_t max_msgs)
+{
+    memset(p, 0, sizeof *p);
+    signal(SIGPIPE, SIG_IGN);
+    p->fd = -1;
+    p->port = port;
+    snprintf(p->vid, sizeof p->vid, "%s", vid);
+    p->nsubj = nsubj;
+    p->payload_len = payload_len < 24 ? 24 : payload_len;
+    p->cap = max_msgs;
+    p->flushed = calloc(max_msgs, 1);
+    p->ping_cap = max_msgs + 16;
+    p->ping_g = calloc(p->ping_cap, sizeof *p->ping_g);
+    p->ping_sent_ms = calloc(p->ping_cap, sizeof *p->ping_sent_ms);
+    AH_ASSERT(p->flushed && p->ping_g && p->ping_sent_ms);
+    SF_ASSERT(pub_connect(p, 15000) == 0, "publisher cannot connect to the leaf on %d", port);
+}
+
+static void on_pong(sf_pub *p)
+{
+    if (p->ping_head == p->ping_tail)
+        return;
+    size_t k = p->ping_head++ % p->ping_cap;
+    uint64_t upto = p->ping_g[k];
+    int64_t waited = ah_now_ms() - p->ping_sent_ms[k];
+    if (waited > p->max_pong_ms)
+        p->max_pong_ms = waited;
+    for (uint64_t g = p->flush_mark; g < upto && g < p->cap; g++) {
+        if (!p->flushed[g]) {
+            p->flushed[g] = 1;
+            p->nflushed++;
+        }
+    }
+    if (upto > p->flush_mark)
+        p->flush_mark = upto;
+}
+
+int sf_pub_poll(sf_pub *p, int wait_ms)
+{
+    if (p->fd < 0)
+        return -1;
+    struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+    while (poll(&pfd, 1, wait_ms) > 0) {
+        ssize_t n = recv(p->fd, p->rbuf + p->rlen, sizeof p->rbuf - 1 - p->rlen, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            close(p->fd);
+            p->fd = -1;
+            return -1;
+        }
+        if (n < 0)
+            break;
+        p->rlen += (size_t)n;
+        p->rbuf[p->rlen] = '\0';
+        char *line = p->rbuf, *eol;
+        while ((eol = strstr(line, "\r\n"))) {
+            if (!strncmp(line, "PONG", 4))
+                on_pong(p);
+            else if (!strncmp(line, "PING", 4))
+                ah_send(p->fd, "PONG\r\n");
+            line = eol + 2;
+        }
+        p->rlen = (size_t)(p->rbuf + p->rlen - line);
+        memmove(p->rbuf, line, p->rlen);
+        wait_ms = 0;
+    }
+    return 0;
+}
+
+int sf_pub_send(sf_pub *p, bool ping)
+{
+    if (p->fd < 0 || p->next_g >= p->cap)
+        return -1;
+    uint64_t g = p->next_g;
+    char payload[8192], out[9000];
+    size_t pl = p->payload_len < sizeof payload ? p->payload_len : sizeof payload - 1;
+    int k = snprintf(payload, sizeof payload, "g=%llu;", (unsigned long long)g);
+    memset(payload + k, 'x', pl - (size_t)k);
+    int n = snprintf(out, sizeof out, "PUB fleet.test.veh.%s.state.s%d %zu\r\n", p->vid,
+                     (int)(g % (uint64_t)p->nsubj), pl);
+    memcpy(out + n, payload, pl);
+    n += (int)pl;
+    memcpy(out + n, "\r\n", 2);
+    n += 2;
+    p->next_g++;
+    if (ping) {
+        memcpy(out + n, "PING\r\n", 6);
+        n += 6;
+        size_t slot = p->ping_tail++ % p->ping_cap;
+        p->ping_g[slot] = p->next_g;
+        p->ping_sent_ms[slot] = ah_now_ms();
+    }
+    if (ah_send_n(p->fd, out, (size_t)n) != 0) {
+        close(p->fd);
+        p->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+bool sf_pub_flush(sf_pub *p, int timeout_ms)
+{
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
+    while (p->ping_head != p->ping_tail) {
+        if (p->fd < 0 || ah_now_ms() >= deadline)
+            return false;
+        sf_pub_poll(p, 20);
+    }
+    return true;
+}
+
+int sf_pub_reconnect(sf_pub *p, int timeout_ms)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    p->reconnects++;
+    return pub_connect(p, timeout_ms);
+}
+
+void sf_pub_close(sf_pub *p)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    free(p->flushed);
+    free(p->ping_g);
+    free(p->ping_sent_ms);
+    p->flushed = NULL;
+    p->ping_g = NULL;
+    p->ping_sent_ms = NULL;
+}
+
+void sf_pub_run(sf_pub *p, int hz, int ms)
+{
+    int64_t start = ah_now_ms();
+    uint64_t sent = 0;
+    for (;;) {
+        int64_t now = ah_now_ms();
+        if (now - start >= ms)
+            break;
+        uint64_t due = (uint64_t)((now - start) * hz / 1000) + 1;
+        while (sent < due) {
+            if (sf_pub_send(p, true) != 0)
+                SF_ASSERT(sf_pub_reconnect(p, 15000) == 0, "publisher lost the leaf");
+            sent++;
+        }
+        if (sf_pub_poll(p, 2) != 0)
+            SF_ASSERT(sf_pub_reconnect(p, 15000) == 0, "publisher lost the leaf");
+    }
+}
+
+/* ---- the checker --------------------------------------------------------------------- */
+
+static long parse_g(const char *data, int len)
+{
+    if (len < 3 || data[0] != 'g' || data[1] != '=')
+        return -1;
+    long g = 0;
+    int i = 2;
+    for (; i < len && data[i] >= '0' && data[i] <= '9'; i++)
+        g = g * 10 + (data[i] - '0');
+    return i > 2 && i < len && data[i] == ';' ? g : -1;
+}
+
+void sf_check_stream(ah_hub *h, int node, const char *stream, const sf_pub *p, sf_check *c)
+{
+    memset(c, 0, sizeof *c);
+    c->count = calloc(p->cap ? p->cap : 1, 1);
+    AH_ASSERT(c->count);
+    natsConnection *nc = sf_hub_conn(h, node);
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    SF_ASSERT(natsConnection_JetStream(&js, nc, &jo) == NATS_OK, "no JetStream context");
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+    SF_ASSERT(s == NATS_OK, "stream info %s: %s", stream, natsStatus_GetText(s));
+    c->stream_msgs = (long)si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Ordered = true;
+    natsSubscription *sub = NULL;
+    s = js_SubscribeSync(&sub, js, "fleet.*.veh.*.state.>", NULL, &so, &jerr);
+    SF_ASSERT(s == NATS_OK, "ordered consumer on %s: %s (%d) %s", stream, natsStatus_GetText(s),
+              (int)jerr, nats_GetLastError(NULL));
+    long *last = calloc((size_t)p->nsubj, sizeof *last);
+    for (int i = 0; i < p->nsubj; i++)
+        last[i] = -1;
+    while (c->read < c->stream_msgs) {
+        natsMsg *m = NULL;
+        s = natsSubscription_NextMsg(&m, sub, (int)(10000 * ah_timeout_scale()));
+        if (s != NATS_OK)
+            break;
+        c->read++;
+        const char *v = NULL;
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) != NATS_OK || !v ||
+            natsMsgHeader_Get(m, "Aerie-Event-Time", &v) != NATS_OK || !v)
+            c->missing_headers++;
+        long g = parse_g(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+        const char *subj = natsMsg_GetSubject(m);
+        const char *sp = strrchr(subj, '.');
+        int si_ = sp && sp[1] == 's' ? atoi(sp + 2) : -1;
+        if (g < 0 || (uint64_t)g >= p->next_g || si_ < 0 || si_ >= p->nsubj ||
+            g % p->nsubj != si_) {
+            c->unknown++;
+        } else {
+            if (c->count[g] < 255)
+                c->count[g]++;
+            if (c->count[g] > 1)
+                c->duplicated++;
+            if (g <= last[si_])
+                c->reordered++;
+            else
+                last[si_] = g;
+        }
+        natsMsg_Destroy(m);
+    }
+    free(last);
+    natsSubscription_Destroy(sub);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    bool any = false;
+    for (uint64_t g = 0; g < p->next_g; g++) {
+        if (c->count[g]) {
+            c->distinct++;
+        } else if (p->flushed[g]) {
+            c->lost++;
+            if (!any)
+                c->first_lost = g;
+            c->last_lost = g;
+            any = true;
+        } else {
+            c->unflushed_lost++;
+        }
+    }
+}
+
+void sf_check_free(sf_check *c)
+{
+    free(c->count);
+    c->count = NULL;
+}
+
+void sf_check_print(const char *label, const sf_check *c)
+{
+    printf("  %s: stream=%ld read=%ld distinct=%ld lost=%ld dup=%ld reordered=%ld unknown=%ld "
+           "missing_headers=%ld unflushed_not_stored=%ld\n",
+           label, c->stream_msgs, c->read, c->distinct, c->lost, c->duplicated, c->reordered,
+           c->unknown, c->missing_headers, c->unflushed_lost);
+    fflush(stdout);
+}
+
+void sf_check_assert_clean(const sf_check *c)
+{
+    SF_ASSERT(c->read == c->stream_msgs, "read %ld of the stream's %ld messages", c->read,
+              c->stream_msgs);
+    SF_ASSERT(c->lost == 0, "%ld flushed messages lost (g %llu..%llu)", c->lost,
+              (unsigned long long)c->first_lost, (unsigned long long)c->last_lost);
+    SF_ASSERT(c->duplicated == 0, "%ld duplicated messages in the stream", c->duplicated);
+    SF_ASSERT(c->reordered == 0, "%ld messages out of per-subject order", c->reordered);
+    SF_ASSERT(c->unknown == 0, "%ld messages in the stream that were never published", c->unknown);
+    SF_ASSERT(c->missing_headers == 0, "%ld messages without Nats-Msg-Id/Aerie-Event-Time",
+              c->missing_headers);
+}
