@@ -3,7 +3,6 @@
 #include "common/err.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +56,7 @@ int ae_parse_duration(const char *text, int64_t *ns)
         if (!isdigit((unsigned char)*p) && *p != '.')
             return AE_EINVAL;
         double v = strtod(p, &end);
-        if (end == p || v < 0 || !isfinite(v))
+        if (end == p || v < 0 || v > 1e18)
             return AE_EINVAL;
         p = end;
         const char *u = p;
@@ -78,8 +77,17 @@ int ae_parse_duration(const char *text, int64_t *ns)
         p++;
     if (*p || total > 9.2e18)
         return AE_EINVAL;
-    *ns = (int64_t)llround(total);
+    *ns = (int64_t)(total + 0.5);
     return 0;
+}
+
+/* base^exp for small exponents, without libm (aerie-leaf stays off it to keep its RSS low). */
+static double power(double base, int exp)
+{
+    double r = 1;
+    while (exp-- > 0)
+        r *= base;
+    return r;
 }
 
 int ae_parse_size(const char *text, int64_t *bytes)
@@ -116,12 +124,12 @@ int ae_parse_size(const char *text, int64_t *bytes)
             if (n != 1)
                 return AE_EINVAL;
         } else if (n == 1) {
-            mult = pow(1000, pow_i);
+            mult = power(1000, pow_i);
         } else if ((n == 2 && toupper((unsigned char)u[1]) == 'B') ||
                    (n == 2 && toupper((unsigned char)u[1]) == 'I') ||
                    (n == 3 && toupper((unsigned char)u[1]) == 'I' &&
                     toupper((unsigned char)u[2]) == 'B')) {
-            mult = pow(1024, pow_i);
+            mult = power(1024, pow_i);
         } else {
             return AE_EINVAL;
         }
@@ -129,7 +137,7 @@ int ae_parse_size(const char *text, int64_t *bytes)
     double r = v * mult;
     if (r > 9.2e18)
         return AE_EINVAL;
-    *bytes = (int64_t)llround(r);
+    *bytes = (int64_t)(r + 0.5);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "leaf/subject.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -13,6 +14,56 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+/* libmicrohttpd is loaded only when monitoring is configured: with it come GnuTLS and
+ * friends, about 2 MiB of resident pages that a vehicle without monitoring should not pay. */
+static struct {
+    bool loaded;
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_get_daemon_info) *get_daemon_info;
+    __typeof__(MHD_run) *run;
+    __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
+    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_add_response_header) *add_response_header;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+
+static int load_mhd(ae_err *err)
+{
+    if (mhd.loaded)
+        return 0;
+    void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        h = dlopen("libmicrohttpd.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return ae_err_set(err, AE_EIO,
+                          "HTTP monitoring needs libmicrohttpd (Debian package libmicrohttpd12): "
+                          "%s; install it or remove http/-m from the config",
+                          dlerror());
+    struct {
+        void **slot;
+        const char *name;
+    } syms[] = {
+        {(void **)&mhd.start_daemon, "MHD_start_daemon"},
+        {(void **)&mhd.stop_daemon, "MHD_stop_daemon"},
+        {(void **)&mhd.get_daemon_info, "MHD_get_daemon_info"},
+        {(void **)&mhd.run, "MHD_run"},
+        {(void **)&mhd.lookup_connection_value, "MHD_lookup_connection_value"},
+        {(void **)&mhd.create_response_from_buffer, "MHD_create_response_from_buffer"},
+        {(void **)&mhd.add_response_header, "MHD_add_response_header"},
+        {(void **)&mhd.queue_response, "MHD_queue_response"},
+        {(void **)&mhd.destroy_response, "MHD_destroy_response"},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].slot = dlsym(h, syms[i].name);
+        if (!*syms[i].slot)
+            return ae_err_set(err, AE_EIO, "libmicrohttpd lacks %s: too old?", syms[i].name);
+    }
+    mhd.loaded = true;
+    return 0;
+}
 
 struct ae_monitor {
     ae_server *srv;
@@ -25,7 +76,7 @@ struct ae_monitor {
 
 static const char *arg(struct MHD_Connection *conn, const char *key)
 {
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+    return mhd.lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 static bool arg_true(struct MHD_Connection *conn, const char *key)
@@ -312,11 +363,11 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, 
     if (!body)
         return MHD_NO;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
+        mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    mhd.add_response_header(r, "Content-Type", "application/json");
+    mhd.add_response_header(r, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = mhd.queue_response(conn, status, r);
+    mhd.destroy_response(r);
     return ret;
 }
 
@@ -382,19 +433,22 @@ static void on_http(ae_loop *loop, ae_io *io, unsigned events)
     (void)loop;
     (void)events;
     ae_monitor *m = io->ctx;
-    MHD_run(m->d);
+    mhd.run(m->d);
 }
 
 /* libmicrohttpd also needs to be run for its own timeouts. */
 static void on_http_timer(ae_loop *loop, ae_timer *t)
 {
     ae_monitor *m = t->ctx;
-    MHD_run(m->d);
+    mhd.run(m->d);
     ae_loop_timer_start(loop, t, 500 * AE_NS_PER_MS);
 }
 
 int ae_monitor_start(ae_server *s, ae_monitor **out, ae_err *err)
 {
+    int lrc = load_mhd(err);
+    if (lrc)
+        return lrc;
     ae_monitor *m = calloc(1, sizeof *m);
     if (!m)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
@@ -414,7 +468,7 @@ int ae_monitor_start(ae_server *s, ae_monitor **out, ae_err *err)
     if (res->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     m->d =
-        MHD_start_daemon(flags, (uint16_t)s->opts.http_port, NULL, NULL, handle, m,
+        mhd.start_daemon(flags, (uint16_t)s->opts.http_port, NULL, NULL, handle, m,
                          MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     freeaddrinfo(res);
@@ -425,7 +479,7 @@ int ae_monitor_start(ae_server *s, ae_monitor **out, ae_err *err)
                           "with -m or http:)",
                           host, s->opts.http_port);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *info = mhd.get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
     m->io = (ae_io){.fd = info->epoll_fd, .cb = on_http, .ctx = m};
     ae_loop_add(s->loop, &m->io, AE_IO_READ);
     m->timer = (ae_timer){.cb = on_http_timer, .ctx = m};
@@ -442,7 +496,7 @@ void ae_monitor_stop(ae_monitor *m)
         return;
     ae_loop_del(m->srv->loop, &m->io);
     ae_loop_timer_stop(m->srv->loop, &m->timer);
-    MHD_stop_daemon(m->d);
+    mhd.stop_daemon(m->d);
     free(m);
 }
 

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -263,7 +262,9 @@ static int64_t backoff_delay(ae_uplink *u)
         u->forced_delay = 0;
         return d;
     }
-    double d = (double)o->reconnect_min_ns * pow(2.0, u->failures > 30 ? 30 : u->failures);
+    double d = (double)o->reconnect_min_ns;
+    for (int i = 0; i < u->failures && d < (double)o->reconnect_max_ns; i++)
+        d *= 2;
     if (d > (double)o->reconnect_max_ns)
         d = (double)o->reconnect_max_ns;
     /* Jitter spreads a fleet's reconnects after a hub outage. */
