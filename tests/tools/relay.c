@@ -757,7 +757,8 @@ int main(int argc, char **argv)
     r.listen_fd = r.ctl_fd = -1;
     int listen_port = 0, ctl_port = 0;
     const char *to = NULL;
-    for (int i = 1; i < argc; i++) {
+    /* Options come in pairs: the loop steps over the option and its value. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -778,7 +779,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     if (!listen_port || !to) {
         fprintf(stderr, "aerie-relay: --listen and --to are required\n");
