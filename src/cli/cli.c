@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void ae_cli_init(ae_cli *c)
 {
@@ -136,6 +137,9 @@ int ae_cli_connect(ae_cli *c, ae_err *err)
     int rc;
     if (c->nc)
         return 0;
+    /* Nothing named: a fleet started with a plain `aerie up` in this directory. */
+    if (!c->dir && !c->server && access(".fleet/fleet.json", F_OK) == 0)
+        c->dir = ".fleet";
     if (c->dir && !c->fleet) {
         if ((rc = ae_fleet_state_load(c->dir, &c->fleet, err)) != 0 && !c->server)
             return rc;

@@ -24,6 +24,7 @@
 #define AE_STREAM_EVENTS "TWIN_EVENTS"
 #define AE_STREAM_CMD    "FLEET_CMD"
 #define AE_STREAM_LINK   "FLEET_LINK"
+#define AE_STREAM_LIVE   "TWIN_LIVE"
 
 /* How the CLI prints JSON: compact, and reals with 15 significant digits so that a payload's
  * 47.0399 prints as 47.0399 rather than as its nearest-double expansion 47.039900000000003. */

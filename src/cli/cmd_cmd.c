@@ -47,8 +47,8 @@ int ae_cmd_build_body(const char *name, int argc, char **argv, json_t **out, ae_
         int n;
         bool numeric;
     } shapes[] = {
-        {"takeoff", {"alt"}, 1, true},
-        {"goto", {"lat", "lon", "alt"}, 3, true},
+        {"takeoff", {"alt_m"}, 1, true},
+        {"goto", {"lat", "lon", "alt_m"}, 3, true},
         {"mode", {"mode"}, 1, false},
     };
     int pos = 0;

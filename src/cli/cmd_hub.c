@@ -1,6 +1,6 @@
 /* `aerie hub init`: makes the hub's JetStream streams match the architecture.
  *
- * For each stream (TWIN_STATE, TWIN_EVENTS, FLEET_CMD, FLEET_LINK) it reads the current
+ * For each stream (TWIN_STATE, TWIN_EVENTS, FLEET_CMD, FLEET_LINK, TWIN_LIVE) it reads the current
  * configuration with STREAM.INFO, creates the stream when it is missing, and otherwise
  * compares only the fields Aerie decides (subjects, replicas, limits, direct get) and sends
  * STREAM.UPDATE with the current configuration plus those fields when any differ. Fields an
@@ -41,7 +41,7 @@ char *ae_cli_fmt_duration(int64_t ns, char *out, size_t cap)
 
 typedef struct hub_opts {
     int replicas;
-    int64_t state_age, events_age, cmd_age, link_age;
+    int64_t state_age, events_age, cmd_age, link_age, live_age;
     int64_t link_history;
     int64_t state_bytes, events_bytes;
     bool dry_run;
@@ -63,6 +63,11 @@ static json_t *desired(const hub_opts *o, const char *name)
     } else if (strcmp(name, AE_STREAM_CMD) == 0) {
         subject = "fleet.*.veh.*.cmd.>";
         age = o->cmd_age;
+    } else if (strcmp(name, AE_STREAM_LIVE) == 0) {
+        /* The newest value only, sent by a vehicle leaf while it drains a backlog. */
+        subject = "fleet.*.veh.*.live.>";
+        age = o->live_age;
+        per_subject = 1;
     } else {
         subject = "fleet.*.veh.*.link";
         age = o->link_age;
@@ -204,21 +209,45 @@ static int usage(void)
     fprintf(stderr,
             "usage: aerie hub init [--replicas N] [--state-max-age 7d] [--events-max-age 30d]\n"
             "                      [--cmd-max-age 1h] [--link-max-age 7d] [--link-history 100]\n"
+            "                      [--live-max-age 1h]\n"
             "                      [--state-max-bytes SIZE] [--events-max-age SIZE] [--dry-run]\n"
             "                      [--dir DIR | --server URL] [--json]\n");
     return 2;
 }
 
+static const char *const stream_names[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_CMD,
+                                           AE_STREAM_LINK, AE_STREAM_LIVE};
+#define N_STREAMS (sizeof stream_names / sizeof stream_names[0])
+
+static hub_opts default_opts(void)
+{
+    return (hub_opts){.replicas = 3,
+                      .state_age = 7 * 86400 * AE_NS_PER_SEC,
+                      .events_age = 30 * 86400 * AE_NS_PER_SEC,
+                      .cmd_age = 3600 * AE_NS_PER_SEC,
+                      .link_age = 7 * 86400 * AE_NS_PER_SEC,
+                      .live_age = 3600 * AE_NS_PER_SEC,
+                      .link_history = 100,
+                      .state_bytes = -1,
+                      .events_bytes = -1};
+}
+
+int ae_hub_init_defaults(ae_cli *c, int replicas, int counts[3], ae_err *err)
+{
+    hub_opts o = default_opts();
+    o.replicas = replicas;
+    json_t *report = json_array();
+    counts[0] = counts[1] = counts[2] = 0;
+    int rc = 0;
+    for (size_t k = 0; k < N_STREAMS && rc == 0; k++)
+        rc = one_stream(c, &o, stream_names[k], report, counts, err);
+    json_decref(report);
+    return rc;
+}
+
 int ae_cmd_hub(ae_cli *c, int argc, char **argv)
 {
-    hub_opts o = {.replicas = 3,
-                  .state_age = 7 * 86400 * AE_NS_PER_SEC,
-                  .events_age = 30 * 86400 * AE_NS_PER_SEC,
-                  .cmd_age = 3600 * AE_NS_PER_SEC,
-                  .link_age = 7 * 86400 * AE_NS_PER_SEC,
-                  .link_history = 100,
-                  .state_bytes = -1,
-                  .events_bytes = -1};
+    hub_opts o = default_opts();
     ae_err err = {0};
     if (argc < 2 || strcmp(argv[1], "init") != 0)
         return usage();
@@ -251,6 +280,8 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
             bad = ae_parse_duration(v, &o.events_age) != 0 || o.events_age < 0;
         } else if (strcmp(a, "--cmd-max-age") == 0) {
             bad = ae_parse_duration(v, &o.cmd_age) != 0 || o.cmd_age < 0;
+        } else if (strcmp(a, "--live-max-age") == 0) {
+            bad = ae_parse_duration(v, &o.live_age) != 0 || o.live_age < 0;
         } else if (strcmp(a, "--link-max-age") == 0) {
             bad = ae_parse_duration(v, &o.link_age) != 0 || o.link_age < 0;
         } else if (strcmp(a, "--link-history") == 0) {
@@ -273,12 +304,11 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
     }
     if (ae_cli_connect(c, &err) != 0)
         goto fail;
-    static const char *names[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_CMD, AE_STREAM_LINK};
     json_t *report = json_array();
     int counts[3] = {0, 0, 0};
     int rc = 0;
-    for (size_t k = 0; k < 4; k++) {
-        if (one_stream(c, &o, names[k], report, counts, &err) != 0) {
+    for (size_t k = 0; k < N_STREAMS; k++) {
+        if (one_stream(c, &o, stream_names[k], report, counts, &err) != 0) {
             fprintf(stderr, "aerie hub init: %s\n", err.msg);
             rc = 1;
         }

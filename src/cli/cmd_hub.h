@@ -10,6 +10,12 @@
  * usage error. Prints one line per stream (or a JSON object with --json). */
 int ae_cmd_hub(ae_cli *c, int argc, char **argv);
 
+/* Creates or updates every hub stream with the default limits and `replicas`, printing
+ * nothing (for `aerie up`). counts receives created/updated/unchanged. Returns 0, or the
+ * first stream's error (AE_E* with a message); a JetStream that is still electing its
+ * leader fails here, so callers retry. Needs a connected ae_cli. */
+int ae_hub_init_defaults(ae_cli *c, int replicas, int counts[3], ae_err *err);
+
 /* Formats a duration in ns the short way operators write it ("7d", "2m", "90s", "1.5s").
  * Returns out. */
 char *ae_cli_fmt_duration(int64_t ns, char *out, size_t cap);

@@ -138,6 +138,170 @@ static void sleep_ns(int64_t ns)
         ;
 }
 
+int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t start_ns,
+                   int64_t end_ns, ae_replay_emit_fn emit, void *ctx, int *subjects,
+                   long *search_requests, ae_err *err)
+{
+    long direct0 = c->req_direct;
+    char filter[512];
+    if (strncmp(filter_rel, "fleet.", 6) == 0)
+        snprintf(filter, sizeof filter, "%s", filter_rel);
+    else
+        snprintf(filter, sizeof filter, "fleet.%s.veh.%s.%s", c->env, vid, filter_rel);
+
+    /* 1. subjects and the snapshot bound of each stream */
+    static const char *streams[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_LINK};
+    cursor *ks = NULL;
+    int nk = 0, rc = AE_EIO;
+    bool any_stream = false;
+    for (int s = 0; s < 3; s++) {
+        char **subs = NULL;
+        int n = 0;
+        uint64_t first = 0, last = 0;
+        int r = ae_cli_stream_subjects(c, streams[s], filter, &subs, &n, &first, &last, err);
+        if (r == AE_ENOENT)
+            continue;
+        if (r) {
+            rc = r;
+            goto out;
+        }
+        any_stream = true;
+        cursor *nks = realloc(ks, (size_t)(nk + n + 1) * sizeof *ks);
+        if (!nks) {
+            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+            goto out;
+        }
+        ks = nks;
+        for (int j = 0; j < n; j++)
+            ks[nk++] = (cursor){
+                .c = c, .stream = streams[s], .subject = subs[j], .hi = last, .seq = first};
+        free(subs);
+    }
+    if (!any_stream) {
+        rc = ae_err_set(err, AE_ENOENT,
+                        "the hub has none of the twin streams; run `aerie hub init` and let "
+                        "vehicles report");
+        goto out;
+    }
+
+    /* 2. the start of the window in each subject */
+    for (int j = 0; j < nk; j++) {
+        ae_replay_source src = {src_next_at, src_release, &ks[j]};
+        ae_replay_hit h;
+        int r = ae_replay_find_start(&src, ks[j].seq ? ks[j].seq : 1, ks[j].hi, start_ns, &h, err);
+        if (r == AE_ENOENT)
+            continue;
+        if (r) {
+            rc = r;
+            goto out;
+        }
+        if (h.event_ns >= end_ns) {
+            natsMsg_Destroy(h.msg);
+            continue;
+        }
+        ks[j].cur = h.msg;
+        ks[j].seq = h.seq;
+        ks[j].event_ns = h.event_ns;
+    }
+    *search_requests = c->req_direct - direct0;
+
+    /* 3. merge and hand each message to emit */
+    for (;;) {
+        cursor *best = NULL;
+        for (int j = 0; j < nk; j++)
+            if (ks[j].cur && (!best || ks[j].event_ns < best->event_ns ||
+                              (ks[j].event_ns == best->event_ns && ks[j].seq < best->seq)))
+                best = &ks[j];
+        if (!best)
+            break;
+        ae_replay_item it = {.subject = best->subject,
+                             .stream = best->stream,
+                             .seq = best->seq,
+                             .event_ns = best->event_ns,
+                             .msg = best->cur};
+        if ((rc = emit(ctx, &it, err)) != 0)
+            goto out;
+        if ((rc = advance(best, end_ns, err)) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (int j = 0; j < nk; j++) {
+        natsMsg_Destroy(ks[j].cur);
+        free(ks[j].subject);
+    }
+    free(ks);
+    *subjects = nk;
+    return rc;
+}
+
+/* What `aerie replay` does with each message: print it, republish it, report progress. */
+typedef struct emit_ctx {
+    ae_cli *c;
+    bool csv;
+    const char *republish;
+    double speed;
+    long count;
+    int64_t t0, last_progress, first_event, wall0;
+    bool progressed;
+} emit_ctx;
+
+static int emit_line(void *ctx, const ae_replay_item *it, ae_err *err)
+{
+    emit_ctx *e = ctx;
+    ae_cli *c = e->c;
+    natsMsg *m = it->msg;
+    char ts[48];
+    ae_format_rfc3339(it->event_ns, ts, sizeof ts);
+    const char *data = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    if (e->csv) {
+        printf("%s,", ts);
+        csv_field(stdout, it->subject, strlen(it->subject));
+        printf(",%" PRIu64 ",", it->seq);
+        csv_field(stdout, data ? data : "", (size_t)len);
+        printf("\n");
+    } else {
+        json_t *line = json_pack("{s:s, s:s, s:I, s:s}", "subject", it->subject, "event_time", ts,
+                                 "seq", (json_int_t)it->seq, "stream", it->stream);
+        json_object_set_new(line, "payload", ae_cli_payload_json(data, len));
+        char *d = json_dumps(line, AE_CLI_JSON_FLAGS);
+        printf("%s\n", d ? d : "{}");
+        free(d);
+        json_decref(line);
+    }
+    if (e->republish) {
+        if (e->count == 0) {
+            e->first_event = it->event_ns;
+            e->wall0 = ae_mono_ns();
+        } else if (e->speed > 0) {
+            int64_t due = e->wall0 + (int64_t)((double)(it->event_ns - e->first_event) / e->speed);
+            fflush(stdout);
+            sleep_ns(due - ae_mono_ns());
+        }
+        char subj[600];
+        snprintf(subj, sizeof subj, "%s.%s", e->republish, it->subject);
+        natsMsg *out = NULL;
+        natsStatus s = natsMsg_Create(&out, subj, NULL, data, len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(out, AE_HDR_EVENT_TIME, ts);
+        if (s == NATS_OK)
+            s = natsConnection_PublishMsg(c->nc, out);
+        natsMsg_Destroy(out);
+        if (s != NATS_OK)
+            return ae_err_set(err, AE_EIO, "publishing to %s failed: %s", subj,
+                              natsStatus_GetText(s));
+    }
+    e->count++;
+    int64_t now_m = ae_mono_ns();
+    if (now_m - e->last_progress >= AE_NS_PER_SEC) {
+        fprintf(stderr, "replay: %ld messages, at %s\n", e->count, ts);
+        e->last_progress = now_m;
+        e->progressed = true;
+    }
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(
@@ -250,8 +414,9 @@ int ae_cmd_replay(ae_cli *c, int argc, char **argv)
         char probe[512];
         snprintf(probe, sizeof probe, "%s.fleet.%s.veh.%s.state.x", republish, "e", vid);
         static const char *captured[] = {"fleet.*.veh.*.state.>", "fleet.*.veh.*.event.>",
-                                         "fleet.*.veh.*.cmd.>", "fleet.*.veh.*.link"};
-        for (int k = 0; k < 4 && ok; k++)
+                                         "fleet.*.veh.*.cmd.>", "fleet.*.veh.*.link",
+                                         "fleet.*.veh.*.live.>"};
+        for (int k = 0; k < 5 && ok; k++)
             if (ae_subject_matches(captured[k], probe))
                 ok = false;
         if (!ok) {
@@ -267,137 +432,21 @@ int ae_cmd_replay(ae_cli *c, int argc, char **argv)
         fprintf(stderr, "aerie replay: %s\n", err.msg);
         return 1;
     }
-    char filter[512];
-    if (strncmp(filter_rel, "fleet.", 6) == 0)
-        snprintf(filter, sizeof filter, "%s", filter_rel);
-    else
-        snprintf(filter, sizeof filter, "fleet.%s.veh.%s.%s", c->env, vid, filter_rel);
-
-    /* 1. subjects and the snapshot bound of each stream */
-    static const char *streams[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_LINK};
-    cursor *ks = NULL;
-    int nk = 0, rc = 1;
-    bool any_stream = false;
-    for (int s = 0; s < 3; s++) {
-        char **subs = NULL;
-        int n = 0;
-        uint64_t first = 0, last = 0;
-        int r = ae_cli_stream_subjects(c, streams[s], filter, &subs, &n, &first, &last, &err);
-        if (r == AE_ENOENT)
-            continue;
-        if (r) {
-            fprintf(stderr, "aerie replay: %s\n", err.msg);
-            goto out;
-        }
-        any_stream = true;
-        cursor *nks = realloc(ks, (size_t)(nk + n + 1) * sizeof *ks);
-        if (!nks) {
-            fprintf(stderr, "aerie replay: out of memory\n");
-            goto out;
-        }
-        ks = nks;
-        for (int j = 0; j < n; j++)
-            ks[nk++] = (cursor){
-                .c = c, .stream = streams[s], .subject = subs[j], .hi = last, .seq = first};
-        free(subs);
-    }
-    if (!any_stream) {
-        fprintf(stderr, "aerie replay: the hub has none of the twin streams; run `aerie hub "
-                        "init` and let vehicles report\n");
-        goto out;
-    }
-
-    /* 2. the start of the window in each subject */
-    for (int j = 0; j < nk; j++) {
-        ae_replay_source src = {src_next_at, src_release, &ks[j]};
-        ae_replay_hit h;
-        int r = ae_replay_find_start(&src, ks[j].seq ? ks[j].seq : 1, ks[j].hi, start_ns, &h, &err);
-        if (r == AE_ENOENT)
-            continue;
-        if (r) {
-            fprintf(stderr, "aerie replay: %s\n", err.msg);
-            goto out;
-        }
-        if (h.event_ns >= end_ns) {
-            natsMsg_Destroy(h.msg);
-            continue;
-        }
-        ks[j].cur = h.msg;
-        ks[j].seq = h.seq;
-        ks[j].event_ns = h.event_ns;
-    }
-    long search_requests = c->req_direct;
-
-    /* 3 + 4. merge and emit */
+    emit_ctx ec = {.c = c, .csv = csv, .republish = republish, .speed = speed, .t0 = ae_mono_ns()};
+    ec.last_progress = ec.t0;
+    int nk = 0;
+    long search_requests = 0;
+    int rc = 1;
     if (csv)
         printf("event_time,subject,seq,payload\n");
-    long count = 0;
-    int64_t t0 = ae_mono_ns(), last_progress = t0, first_event = 0, wall0 = 0;
-    bool progressed = false;
-    for (;;) {
-        cursor *best = NULL;
-        for (int j = 0; j < nk; j++)
-            if (ks[j].cur && (!best || ks[j].event_ns < best->event_ns ||
-                              (ks[j].event_ns == best->event_ns && ks[j].seq < best->seq)))
-                best = &ks[j];
-        if (!best)
-            break;
-        natsMsg *m = best->cur;
-        char ts[48];
-        ae_format_rfc3339(best->event_ns, ts, sizeof ts);
-        const char *data = natsMsg_GetData(m);
-        int len = natsMsg_GetDataLength(m);
-        if (csv) {
-            printf("%s,", ts);
-            csv_field(stdout, best->subject, strlen(best->subject));
-            printf(",%" PRIu64 ",", best->seq);
-            csv_field(stdout, data ? data : "", (size_t)len);
-            printf("\n");
-        } else {
-            json_t *line = json_pack("{s:s, s:s, s:I, s:s}", "subject", best->subject, "event_time",
-                                     ts, "seq", (json_int_t)best->seq, "stream", best->stream);
-            json_object_set_new(line, "payload", ae_cli_payload_json(data, len));
-            char *d = json_dumps(line, AE_CLI_JSON_FLAGS);
-            printf("%s\n", d ? d : "{}");
-            free(d);
-            json_decref(line);
-        }
-        if (republish) {
-            if (count == 0) {
-                first_event = best->event_ns;
-                wall0 = ae_mono_ns();
-            } else if (speed > 0) {
-                int64_t due = wall0 + (int64_t)((double)(best->event_ns - first_event) / speed);
-                fflush(stdout);
-                sleep_ns(due - ae_mono_ns());
-            }
-            char subj[600];
-            snprintf(subj, sizeof subj, "%s.%s", republish, best->subject);
-            natsMsg *out = NULL;
-            natsStatus s = natsMsg_Create(&out, subj, NULL, data, len);
-            if (s == NATS_OK)
-                s = natsMsgHeader_Set(out, AE_HDR_EVENT_TIME, ts);
-            if (s == NATS_OK)
-                s = natsConnection_PublishMsg(c->nc, out);
-            natsMsg_Destroy(out);
-            if (s != NATS_OK) {
-                fprintf(stderr, "aerie replay: publishing to %s failed: %s\n", subj,
-                        natsStatus_GetText(s));
-                goto out;
-            }
-        }
-        count++;
-        int64_t now_m = ae_mono_ns();
-        if (now_m - last_progress >= AE_NS_PER_SEC) {
-            fprintf(stderr, "replay: %ld messages, at %s\n", count, ts);
-            last_progress = now_m;
-            progressed = true;
-        }
-        if (advance(best, end_ns, &err) != 0) {
-            fprintf(stderr, "aerie replay: %s\n", err.msg);
-            goto out;
-        }
+    if (ae_replay_each(c, vid, filter_rel, start_ns, end_ns, emit_line, &ec, &nk, &search_requests,
+                       &err) != 0) {
+        fprintf(stderr, "aerie replay: %s\n", err.msg);
+        goto out;
     }
+    long count = ec.count;
+    int64_t t0 = ec.t0;
+    bool progressed = ec.progressed;
     fflush(stdout);
     if (republish && c->nc)
         natsConnection_FlushTimeout(c->nc, 5000);
@@ -411,10 +460,5 @@ int ae_cmd_replay(ae_cli *c, int argc, char **argv)
                 nk, count, search_requests, c->req_direct - search_requests, c->req_api);
     rc = 0;
 out:
-    for (int j = 0; j < nk; j++) {
-        natsMsg_Destroy(ks[j].cur);
-        free(ks[j].subject);
-    }
-    free(ks);
     return rc;
 }

@@ -56,6 +56,10 @@ typedef struct sim {
     double home_lat, home_lon, home_alt; /* deg, deg, m AMSL */
     double duration_s, outage_at, outage_for;
     bool auto_mission, ignore_commands, quiet;
+    bool loop;            /* --loop: fly the mission again after each landing */
+    double mission_size;  /* side of the square, m */
+    double mission_delay; /* s after start before the first arming */
+    double landed_at;     /* elapsed_s of the last touchdown, < 0 while never landed */
     bool sign;
     ae_mav_signing signing;
 
@@ -366,9 +370,10 @@ static void ll_to_offset(const sim *s, double lat, double lon, double *n, double
 
 static void mission_wp(sim *s, int i)
 {
-    /* a 120 m square north-east of home at 30 m */
-    static const double pat[SIM_PATTERN_N][2] = {{120, 0}, {120, 120}, {0, 120}, {0, 0}};
-    offset_to_ll(s, pat[i][0], pat[i][1], &s->tgt_lat, &s->tgt_lon);
+    /* a square (120 m by default) north-east of home at 30 m */
+    static const double pat[SIM_PATTERN_N][2] = {{1, 0}, {1, 1}, {0, 1}, {0, 0}};
+    offset_to_ll(s, pat[i][0] * s->mission_size, pat[i][1] * s->mission_size, &s->tgt_lat,
+                 &s->tgt_lon);
     s->tgt_alt = 30;
     s->tgt_speed = CRUISE_MPS;
 }
@@ -386,6 +391,7 @@ static void touchdown(sim *s)
     s->vn = s->ve = s->vd = 0;
     set_phase(s, PH_GROUND);
     s->armed = false;
+    s->landed_at = elapsed_s(s);
     statustext(s, 6, "Landed; disarmed");
 }
 
@@ -673,6 +679,10 @@ static void usage(FILE *out)
             "  --autopilot px4|ardupilot   flight-mode numbering and altitude frames (px4)\n"
             "  --home LAT,LON[,ALT]   home position (default 47.397742,8.545594,488)\n"
             "  --mission              arm, take off, fly a 120 m square and land on its own\n"
+            "  --mission-size M       side of the square in metres (default 120)\n"
+            "  --mission-delay S      seconds before the mission starts (default 2)\n"
+            "  --loop                 fly the mission again 8 s after each landing (a fresh\n"
+            "                         battery when below 30 %%); implies --mission\n"
             "  --outage-at S --outage-for S   go silent (both directions) for a while\n"
             "  --duration S           stop after S seconds (default: run until Ctrl-C)\n"
             "  --ignore-commands      never answer COMMAND_LONG (to exercise timeouts)\n"
@@ -703,6 +713,10 @@ static int parse_args(sim *s, int argc, char **argv, const char **url)
             return 1;
         } else if (!strcmp(a, "--mission")) {
             s->auto_mission = true;
+            takes = false;
+        } else if (!strcmp(a, "--loop")) {
+            s->auto_mission = true;
+            s->loop = true;
             takes = false;
         } else if (!strcmp(a, "--ignore-commands")) {
             s->ignore_commands = true;
@@ -745,8 +759,16 @@ static int parse_args(sim *s, int argc, char **argv, const char **url)
             s->home_lat = la;
             s->home_lon = lo;
             s->home_alt = al;
+        } else if (!strcmp(a, "--mission-size")) {
+            char *end;
+            double m = strtod(v, &end);
+            if (*end || !(m >= 10 && m <= 5000)) {
+                fprintf(stderr, "aerie sim: --mission-size %s: expected 10..5000 (metres)\n", v);
+                return -1;
+            }
+            s->mission_size = m;
         } else if (!strcmp(a, "--duration") || !strcmp(a, "--outage-at") ||
-                   !strcmp(a, "--outage-for")) {
+                   !strcmp(a, "--outage-for") || !strcmp(a, "--mission-delay")) {
             char *end;
             double d = strtod(v, &end);
             if (*end || d < 0) {
@@ -761,6 +783,8 @@ static int parse_args(sim *s, int argc, char **argv, const char **url)
                 s->duration_s = d;
             else if (!strcmp(a, "--outage-at"))
                 s->outage_at = d;
+            else if (!strcmp(a, "--mission-delay"))
+                s->mission_delay = d;
             else
                 s->outage_for = d;
         } else if (!strcmp(a, "--signing-key")) {
@@ -795,6 +819,9 @@ int aerie_cmd_sim(int argc, char **argv)
     s->home_lat = 47.397742;
     s->home_lon = 8.545594;
     s->home_alt = 488.0;
+    s->mission_size = 120;
+    s->mission_delay = 2;
+    s->landed_at = -1;
     s->fd = -1;
     const char *url = "udpout://127.0.0.1:14550";
     int rc = parse_args(s, argc, argv, &url);
@@ -866,7 +893,16 @@ int aerie_cmd_sim(int argc, char **argv)
         if (next < now)
             next = now + tick_ns; /* we fell behind (stopped in a debugger): do not burst */
         step(s, 1.0 / TICK_HZ);
-        if (s->auto_mission && tick == TICK_HZ * 2 && !s->armed) {
+        bool first_start = s->landed_at < 0 && tick == (uint64_t)(s->mission_delay * TICK_HZ);
+        bool again = s->loop && s->landed_at >= 0 && s->ph == PH_GROUND &&
+                     elapsed_s(s) - s->landed_at >= 8.0;
+        if (s->auto_mission && !s->armed && (first_start || again)) {
+            if (again && s->battery < 0.3) {
+                s->consumed_mah = 0;
+                s->battery = 1.0;
+                statustext(s, 6, "Battery swapped");
+            }
+            s->landed_at = -1;
             s->armed = true;
             statustext(s, 6, "Armed by mission script");
             start_takeoff(s, 30);

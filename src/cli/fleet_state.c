@@ -1,5 +1,6 @@
 /* Loading DIR/fleet.json; see fleet_state.h for the format. */
 #include "cli/fleet_state.h"
+#include "common/timeutil.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -82,6 +83,13 @@ int ae_fleet_state_parse(const char *text, const char *name, ae_fleet_state **ou
     json_t *dom = json_object_get(hub, "js_domain");
     if (json_is_string(dom) && json_string_length(dom) > 0)
         fs->js_domain = strdup(json_string_value(dom));
+    json_t *stale = json_object_get(root, "stale");
+    if (stale &&
+        (!json_is_string(stale) ||
+         ae_parse_duration(json_string_value(stale), &fs->stale_ns) != 0 || fs->stale_ns <= 0)) {
+        ae_err_set(err, AE_EINVAL, "%s: \"stale\" must be a duration such as \"6s\"", name);
+        goto fail;
+    }
     json_t *veh = json_object_get(root, "vehicles");
     if (veh && !json_is_array(veh)) {
         rc = ae_err_set(err, AE_EINVAL, "%s: \"vehicles\" must be an array", name);

@@ -5,7 +5,8 @@
  *   { "env": "prod",
  *     "hub": { "urls": ["nats://operator:secret@127.0.0.1:4222", ...],
  *              "js_domain": "hub" },                         (optional)
- *     "vehicles": [ { "vid": "VID-001", ... }, ... ] }
+ *     "vehicles": [ { "vid": "VID-001", ... }, ... ],
+ *     "stale": "6s" }                                        (optional)
  *
  * `hub.urls` is required and non-empty; `env` defaults to "prod"; `vehicles` may be empty. */
 #ifndef AERIE_CLI_FLEET_STATE_H
@@ -14,6 +15,7 @@
 #include "common/err.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ae_fleet_state {
     char *env;       /* owned */
@@ -22,6 +24,7 @@ typedef struct ae_fleet_state {
     char *js_domain; /* owned, NULL when absent */
     char **vids;     /* owned, n_vids entries, in file order */
     size_t n_vids;
+    int64_t stale_ns; /* "stale": how old a link report may be and still count (0: unset) */
 } ae_fleet_state;
 
 /* Reads DIR/fleet.json. Returns 0 and a new state in *out (free with ae_fleet_state_free),

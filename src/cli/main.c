@@ -7,7 +7,8 @@
  *   aerie replay VID --since 10m       history by event time (cmd_replay.c)
  *   aerie cmd VID COMMAND [ARGS]       commands with the vehicle's reply (cmd_cmd.c)
  *   aerie sim ...                      the simulator (cmd_sim.c)
- *   aerie up | down                    a local fleet (not part of this build yet) */
+ *   aerie up | down | link             a local fleet (cmd_up.c)
+ *   aerie dashboard                    the fleet web page (dashboard.c) */
 #include "cli/cli.h"
 #include "cli/cmd_cmd.h"
 #include "cli/cmd_hub.h"
@@ -15,6 +16,8 @@
 #include "cli/cmd_sim.h"
 #include "cli/cmd_topology.h"
 #include "cli/cmd_twin.h"
+#include "cli/cmd_up.h"
+#include "cli/dashboard.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +30,10 @@ static void usage(FILE *f)
             "\n"
             "usage: aerie COMMAND [ARGS] [--dir DIR | --server URL] [--env ENV] [--json]\n"
             "\n"
+            "  up [--vehicles N] [--dir DIR]  start a local fleet: hub, vehicles, dashboard\n"
+            "  down [--dir DIR] [--purge]     stop it (--purge: delete its data too)\n"
+            "  link [cut|heal VID] [--for 30s]  stage a vehicle's uplink outage\n"
+            "  dashboard [--port P]           serve the fleet web page\n"
             "  topology FILE --out DIR        generate every hub, leaf and gateway config\n"
             "  hub init [--replicas N] ...    create or update the hub streams\n"
             "  twin VID                       latest value of every state of a vehicle\n"
@@ -35,8 +42,9 @@ static void usage(FILE *f)
             "  cmd VID COMMAND [ARGS]         send a command, print the vehicle's reply\n"
             "  sim ...                        vehicle simulator\n"
             "\n"
-            "The fleet is found through --dir DIR (or AERIE_DIR), a directory made by `aerie "
-            "up`,\nor --server nats://user:pass@host:port for a real hub. See docs/cli.md.\n",
+            "The fleet is found through --dir DIR (or AERIE_DIR, else ./.fleet when it exists),\n"
+            "a directory made by `aerie up`, or --server nats://user:pass@host:port for a real\n"
+            "hub. See docs/cli.md.\n",
             AERIE_VERSION);
 }
 
@@ -59,6 +67,13 @@ int main(int argc, char **argv)
         return aerie_cmd_sim(argc - 1, argv + 1);
     if (strcmp(cmd, "topology") == 0)
         return ae_cmd_topology(argc - 1, argv + 1);
+    if (strcmp(cmd, "up") == 0 || strcmp(cmd, "down") == 0 || strcmp(cmd, "link") == 0) {
+        int r = cmd[0] == 'u'   ? ae_cmd_up(argc - 1, argv + 1)
+                : cmd[0] == 'd' ? ae_cmd_down(argc - 1, argv + 1)
+                                : ae_cmd_link(argc - 1, argv + 1);
+        nats_Close();
+        return r;
+    }
     ae_cli c;
     ae_cli_init(&c);
     int rc;
@@ -72,10 +87,9 @@ int main(int argc, char **argv)
         rc = ae_cmd_replay(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "cmd") == 0)
         rc = ae_cmd_cmd(&c, argc - 1, argv + 1);
-    else if (strcmp(cmd, "up") == 0 || strcmp(cmd, "down") == 0) {
-        fprintf(stderr, "aerie %s: not available in this build yet\n", cmd);
-        rc = 2;
-    } else {
+    else if (strcmp(cmd, "dashboard") == 0)
+        rc = ae_cmd_dashboard(&c, argc - 1, argv + 1);
+    else {
         fprintf(stderr, "aerie: unknown command '%s'\n\n", cmd);
         usage(stderr);
         rc = 2;

@@ -108,12 +108,12 @@ static void command_bodies(void)
     char *a1[] = {"20"};
     d = body_of("takeoff", 1, a1, &rc);
     AH_ASSERT_EQ_INT(rc, 0);
-    AH_ASSERT_EQ_STR(d, "{\"alt\":20}");
+    AH_ASSERT_EQ_STR(d, "{\"alt_m\":20}");
     free(d);
     char *a2[] = {"-33.86", "151.2", "40"};
     d = body_of("goto", 3, a2, &rc);
     AH_ASSERT_EQ_INT(rc, 0);
-    AH_ASSERT_EQ_STR(d, "{\"alt\":40,\"lat\":-33.86,\"lon\":151.2}");
+    AH_ASSERT_EQ_STR(d, "{\"alt_m\":40,\"lat\":-33.86,\"lon\":151.2}");
     free(d);
     char *a3[] = {"LOITER"};
     d = body_of("mode", 1, a3, &rc);
@@ -129,7 +129,7 @@ static void command_bodies(void)
     char *a5[] = {"high"};
     d = body_of("takeoff", 1, a5, &rc);
     AH_ASSERT_EQ_INT(rc, AE_EINVAL);
-    AH_ASSERT_CONTAINS(d, "alt must be a number");
+    AH_ASSERT_CONTAINS(d, "alt_m must be a number");
     free(d);
     d = body_of("goto", 1, a2, &rc);
     AH_ASSERT_EQ_INT(rc, AE_EINVAL);
