@@ -60,13 +60,15 @@ void sf_leaf_init(sf_leaf *l, const char *vid, const char *urls, const char *sto
     snprintf(l->store_dir, sizeof l->store_dir, "%s", store_dir ? store_dir : "");
     if (!store_dir)
         snprintf(l->store_dir, sizeof l->store_dir, "%s/store", l->dir);
-    /* Fast failure detection for tests: dead after 3 s of silence, redial after 200 ms
-     * backing off to 1 s, a status message every second. */
+    /* Fast failure detection for tests: dead after 3 s of silence (the uplink PINGs every
+     * second), redial after 200 ms backing off to 1 s, a status message every second. The
+     * client ping_interval is long so an idle raw publisher waiting for a drain is not
+     * closed as stale. */
     int rc = ah_write_file(l->conf_path,
                            "server_name: %s\n"
                            "listen: 127.0.0.1:%d\n"
                            "http: 127.0.0.1:%d\n"
-                           "ping_interval: \"1s\"\n"
+                           "ping_interval: \"30s\"\n"
                            "leafnodes {\n"
                            "  remotes = [ { urls: [ %s ] } ]\n"
                            "  reconnect: \"200ms\"\n"
@@ -101,9 +103,21 @@ void sf_leaf_start(sf_leaf *l)
     }
     AH_ASSERT_MSG(rc == 0, "cannot start aerie-leaf");
     l->starts++;
-    int wait = (int)(15000 * ah_timeout_scale());
-    SF_ASSERT(ah_wait_tcp(l->port, wait) == 0 && ah_wait_tcp(l->http_port, wait) == 0,
-              "aerie-leaf %s did not open its ports (start %d)", l->vid, l->starts);
+    /* Not ah_wait_tcp alone: both ports are in the ephemeral range, and connecting over
+     * and over to a port nobody listens on yet (a restart recovering its store) can
+     * connect the socket to itself. An HTTP 200 from /varz is only ever the leaf. */
+    int64_t deadline = ah_now_ms() + (int64_t)(20000 * ah_timeout_scale());
+    bool up = false;
+    while (!up && ah_now_ms() < deadline && ah_alive(&l->proc)) {
+        int status = 0;
+        char *body = ah_http_get(l->http_port, "/varz", &status);
+        up = body && status == 200 && strstr(body, "\"server_name\"");
+        free(body);
+        if (!up)
+            ah_sleep_ms(50);
+    }
+    SF_ASSERT(up && ah_wait_tcp(l->port, 5000) == 0, "aerie-leaf %s did not come up (start %d)",
+              l->vid, l->starts);
 }
 
 void sf_leaf_kill(sf_leaf *l)
