@@ -125,12 +125,13 @@ static void hub_init_idempotent(void)
     run_result r = run_aerie(f.dir, "hub", "init", "--dir", f.dir, NULL);
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "TWIN_STATE   created (R3 max_age=7d direct_get)");
-    AH_ASSERT_CONTAINS(r.out, "hub init: 4 created, 0 updated, 0 unchanged");
+    AH_ASSERT_CONTAINS(r.out, "TWIN_LIVE    created (R3 max_age=1h direct_get)");
+    AH_ASSERT_CONTAINS(r.out, "hub init: 5 created, 0 updated, 0 unchanged");
     run_free(&r);
 
     r = run_aerie(f.dir, "hub", "init", "--dir", f.dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "hub init: 0 created, 0 updated, 4 unchanged");
+    AH_ASSERT_CONTAINS(r.out, "hub init: 0 created, 0 updated, 5 unchanged");
     run_free(&r);
 
     /* A changed limit is applied and reported, through --server this time. */
@@ -141,7 +142,7 @@ static void hub_init_idempotent(void)
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "TWIN_STATE   updated: max_age 7d -> 3d");
     AH_ASSERT_CONTAINS(r.out, "FLEET_LINK   updated: max_msgs_per_subject 100 -> 50");
-    AH_ASSERT_CONTAINS(r.out, "hub init: 0 created, 2 updated, 2 unchanged");
+    AH_ASSERT_CONTAINS(r.out, "hub init: 0 created, 2 updated, 3 unchanged");
     run_free(&r);
 
     /* The server really has the new value, and the stream is still R3 with direct get. */
@@ -158,7 +159,7 @@ static void hub_init_idempotent(void)
     RUN_OK(r);
     json_t *j = json_loads(r.out, 0, NULL);
     AH_ASSERT(json_is_object(j));
-    AH_ASSERT_EQ_INT(json_integer_value(json_object_get(j, "unchanged")), 4);
+    AH_ASSERT_EQ_INT(json_integer_value(json_object_get(j, "unchanged")), 5);
     json_decref(j);
     run_free(&r);
 
@@ -273,9 +274,12 @@ static void twin_and_status(void)
     AH_ASSERT_MSG(json_equal(json_object_get(tw, "position"), want_pos), "%s", r.out);
     AH_ASSERT_MSG(json_equal(json_object_get(tw, "battery"), want_bat), "%s", r.out);
     AH_ASSERT(json_is_object(json_object_get(tw, "heartbeat")));
-    AH_ASSERT_EQ_INT(json_object_size(tw), 3);
-    /* One stream info for the subject list, one direct get per state: no scan. */
-    AH_ASSERT_CONTAINS(r.err, "twin stats: direct_get=3 api=1");
+    AH_ASSERT_EQ_INT(json_object_size(tw), 4); /* three states and "_meta" */
+    json_t *meta = json_object_get(json_object_get(tw, "_meta"), "position");
+    AH_ASSERT_EQ_STR(json_string_value(json_object_get(meta, "source")), "state");
+    /* One stream info each for the state and the live subject lists, one direct get per
+     * state: no scan. */
+    AH_ASSERT_CONTAINS(r.err, "twin stats: direct_get=3 api=2");
     json_decref(tw);
     json_decref(want_pos);
     json_decref(want_bat);
@@ -506,7 +510,7 @@ static void commands(void)
 
     r = run_aerie(f.dir, "cmd", "V1", "takeoff", "20", "--dir", f.dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "\"args\":{\"alt\":20}");
+    AH_ASSERT_CONTAINS(r.out, "\"args\":{\"alt_m\":20}");
     run_free(&r);
 
     r = run_aerie(f.dir, "cmd", "V1", "goto", "47.39", "-8.5", "30", "--dir", f.dir, NULL);

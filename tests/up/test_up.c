@@ -1,0 +1,638 @@
+/* `aerie up` / `down` / `link` / `dashboard` end to end, on real processes: a 3-node
+ * nats-server hub, and per vehicle aerie-relay + aerie-leaf + aerie-gw + `aerie sim`, all
+ * started by the aerie binary under test.
+ *
+ * The main case walks the quickstart and asserts on what it observes: the fleet comes up
+ * with every recorded process alive; `status` shows every vehicle online; `twin` shows what
+ * the simulator flies (home position, autopilot kind, battery) and agrees with `status`; a
+ * `cmd rtl` reaches the drone (its log shows the MAV_CMD) and the accepted ACK comes back;
+ * a WAN outage staged with `aerie link cut` makes the vehicle offline and, after `heal`,
+ * `replay` returns exactly the position documents the gateway published on the vehicle
+ * (seen by a subscriber on the vehicle's own leaf) across the outage, with no gap in the
+ * autopilot's clock; the dashboard serves the page and its JSON; `up` again starts nothing,
+ * and after killing one drone `up` restarts only that one; `down` leaves no process behind
+ * (every recorded PID is gone, and no process carries the fleet directory in its command
+ * line or environment).
+ *
+ * The fleet's daemons leave the harness's process group on purpose (they must outlive
+ * `aerie up`), so main() runs `aerie down` on the fleet directory after the cases, whatever
+ * happened, as the safety net. */
+#include "harness/harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The fleet directory of the main case; made in main() so that the clean-up can find it. */
+static char g_dir[512];
+static char g_dir2[512];
+
+/* ---- running the CLI ---------------------------------------------------------------- */
+
+typedef struct run_result {
+    int code;
+    char *out, *err;
+} run_result;
+
+static void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+static run_result run_argv(char **argv, int timeout_s)
+{
+    char op[600], ep[600];
+    snprintf(op, sizeof op, "%s.run.%d.out", g_dir, (int)getpid());
+    snprintf(ep, sizeof ep, "%s.run.%d.err", g_dir, (int)getpid());
+    run_result r = {.code = -1};
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(op, "w", stdout) || !freopen(ep, "w", stderr))
+            _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_s * 1000 * ah_timeout_scale());
+    int st = 0;
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (ah_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            st = -1;
+            break;
+        }
+        ah_sleep_ms(5);
+    }
+    if (st != -1 && WIFEXITED(st))
+        r.code = WEXITSTATUS(st);
+    r.out = ah_read_file(op);
+    r.err = ah_read_file(ep);
+    unlink(op);
+    unlink(ep);
+    if (!r.out)
+        r.out = strdup("");
+    if (!r.err)
+        r.err = strdup("");
+    return r;
+}
+
+/* Runs `aerie ARGS...` (NULL-terminated). */
+static run_result aerie(const char *first, ...)
+{
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)ah_bin("aerie");
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && n < 63; a = va_arg(ap, const char *))
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    return run_argv(argv, 120);
+}
+
+#define RUN_OK(r)                                                                                  \
+    AH_ASSERT_MSG((r).code == 0, "exit %d\nstdout: %s\nstderr: %s", (r).code, (r).out, (r).err)
+
+static json_t *fleet_json(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/fleet.json", dir);
+    return json_load_file(path, 0, NULL);
+}
+
+static pid_t proc_pid(json_t *fleet, const char *name)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(fleet, "processes"), i, p)
+    {
+        if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0)
+            return (pid_t)json_integer_value(json_object_get(p, "pid"));
+    }
+    return -1;
+}
+
+static bool pid_alive(pid_t pid)
+{
+    if (pid <= 0 || kill(pid, 0) != 0)
+        return false;
+    char path[64], st[512] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, st, sizeof st - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    st[n] = 0;
+    const char *p = strrchr(st, ')');
+    return p && p[2] != 'Z';
+}
+
+/* Does any process have `needle` in its command line or environment? Writes the first
+ * one's PID to *who. */
+static bool any_process_mentions(const char *needle, pid_t *who)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return false;
+    struct dirent *e;
+    bool found = false;
+    static char buf[256 * 1024];
+    while (!found && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == getpid())
+            continue;
+        for (int k = 0; k < 2 && !found; k++) {
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%ld/%s", pid, k ? "environ" : "cmdline");
+            int fd = open(path, O_RDONLY);
+            if (fd < 0)
+                continue;
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n <= 0)
+                continue;
+            for (ssize_t i = 0; i < n; i++)
+                if (!buf[i])
+                    buf[i] = '\n';
+            buf[n] = 0;
+            if (strstr(buf, needle) && pid_alive((pid_t)pid)) {
+                found = true;
+                *who = (pid_t)pid;
+            }
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The status entry of one vehicle (borrowed from arr), or NULL. */
+static json_t *status_of(json_t *arr, const char *vid)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "vid")), vid) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static json_t *status_now(void)
+{
+    run_result r = aerie("status", "--dir", g_dir, "--json", NULL);
+    json_t *j = r.code == 0 ? json_loads(r.out, 0, NULL) : NULL;
+    run_free(&r);
+    return j;
+}
+
+static json_t *twin_now(const char *vid)
+{
+    run_result r = aerie("twin", vid, "--dir", g_dir, "--json", NULL);
+    json_t *j = r.code == 0 ? json_loads(r.out, 0, NULL) : NULL;
+    run_free(&r);
+    return j;
+}
+
+/* Polls status until vid's "online" equals want and, when want is true, its backlog is 0.
+ * Returns the ms it took, or -1. */
+static int64_t wait_status(const char *vid, bool want, int timeout_ms)
+{
+    int64_t t0 = ah_now_ms(), deadline = t0 + (int64_t)(timeout_ms * ah_timeout_scale());
+    while (ah_now_ms() < deadline) {
+        json_t *st = status_now();
+        json_t *o = status_of(st, vid);
+        bool ok = o && json_is_true(json_object_get(o, "online")) == want &&
+                  (!want || json_integer_value(json_object_get(o, "backlog_msgs")) == 0);
+        json_decref(st);
+        if (ok)
+            return ah_now_ms() - t0;
+        ah_sleep_ms(300);
+    }
+    return -1;
+}
+
+static void fmt_time(int64_t unix_ms, char *out, size_t cap)
+{
+    time_t s = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03dZ", base, (int)(unix_ms % 1000));
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- what a subscriber on the vehicle's leaf saw ------------------------------------ */
+
+typedef struct seen {
+    pthread_mutex_t mu;
+    long long tb[20000]; /* time_boot_ms of each position document, in arrival order */
+    int n;
+} seen;
+
+static void on_position(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    seen *s = closure;
+    json_t *j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    pthread_mutex_lock(&s->mu);
+    if (j && s->n < 20000)
+        s->tb[s->n++] = json_integer_value(json_object_get(j, "time_boot_ms"));
+    pthread_mutex_unlock(&s->mu);
+    json_decref(j);
+    natsMsg_Destroy(m);
+}
+
+/* ---- the main case ------------------------------------------------------------------ */
+
+static void fleet_end_to_end(void)
+{
+    /* 1. up */
+    run_result r = aerie("up", "--vehicles", "3", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "3 vehicles, 3 online");
+    AH_ASSERT_CONTAINS(r.out, "Try next:");
+    AH_ASSERT_CONTAINS(r.out, "5 created");
+    run_free(&r);
+    json_t *fleet = fleet_json(g_dir);
+    AH_ASSERT(fleet != NULL);
+    json_t *procs = json_object_get(fleet, "processes");
+    AH_ASSERT_EQ_INT(json_array_size(procs), 3 + 3 * 4 + 1);
+    size_t i;
+    json_t *p;
+    json_array_foreach(procs, i, p)
+    {
+        pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
+        AH_ASSERT_MSG(pid_alive(pid), "%s (pid %d) is not running",
+                      json_string_value(json_object_get(p, "name")), (int)pid);
+    }
+
+    /* 2. status: three vehicles online with positions and batteries */
+    json_t *st = status_now();
+    AH_ASSERT_MSG(json_array_size(st) == 3, "status: %s", st ? json_dumps(st, 0) : "(none)");
+    json_array_foreach(st, i, p)
+    {
+        AH_ASSERT(json_is_true(json_object_get(p, "online")));
+        AH_ASSERT(json_is_object(json_object_get(p, "position")));
+        AH_ASSERT(json_is_number(json_object_get(p, "battery_pct")));
+    }
+    json_decref(st);
+
+    /* 3. twin: what the simulators fly. Homes come from fleet.json; VID-003 is ArduPilot. */
+    json_t *veh = json_object_get(fleet, "vehicles");
+    for (int v = 0; v < 3; v++) {
+        json_t *vj = json_array_get(veh, (size_t)v);
+        const char *vid = json_string_value(json_object_get(vj, "vid"));
+        json_t *home = json_object_get(vj, "home");
+        json_t *tw = twin_now(vid);
+        AH_ASSERT_MSG(tw, "no twin for %s", vid);
+        json_t *pos = json_object_get(tw, "position"), *hb = json_object_get(tw, "heartbeat"),
+               *bat = json_object_get(tw, "battery");
+        AH_ASSERT(json_is_object(pos) && json_is_object(hb) && json_is_object(bat));
+        /* within the mission square (at most 200 m) of home */
+        AH_ASSERT(fabs(json_number_value(json_object_get(pos, "lat")) -
+                       json_real_value(json_array_get(home, 0))) < 0.003);
+        AH_ASSERT(fabs(json_number_value(json_object_get(pos, "lon")) -
+                       json_real_value(json_array_get(home, 1))) < 0.004);
+        AH_ASSERT_EQ_STR(json_string_value(json_object_get(hb, "autopilot")),
+                         v == 2 ? "ARDUPILOT" : "PX4");
+        AH_ASSERT_EQ_STR(json_string_value(json_object_get(hb, "type")), "QUADROTOR");
+        double pct = json_number_value(json_object_get(bat, "remaining_pct"));
+        AH_ASSERT(pct > 50 && pct <= 100);
+        AH_ASSERT(json_is_object(json_object_get(json_object_get(tw, "_meta"), "position")));
+        /* status agrees with the twin (read a moment apart: a percent of drain at most) */
+        json_t *st2 = status_now();
+        json_t *o = status_of(st2, vid);
+        AH_ASSERT(o);
+        AH_ASSERT(fabs(json_number_value(json_object_get(o, "battery_pct")) - pct) <= 1.0);
+        json_t *sp = json_object_get(o, "position");
+        AH_ASSERT(fabs(json_number_value(json_object_get(sp, "lat")) -
+                       json_number_value(json_object_get(pos, "lat"))) < 0.001);
+        json_decref(st2);
+        json_decref(tw);
+    }
+
+    /* 4. cmd rtl: wait until VID-001 is in the air (its mission starts 2 s after launch),
+     * then the command must reach the drone and its ACK come back. */
+    int64_t deadline = ah_now_ms() + (int64_t)(40000 * ah_timeout_scale());
+    bool flying = false;
+    while (!flying && ah_now_ms() < deadline) {
+        json_t *tw = twin_now("VID-001");
+        flying =
+            json_number_value(json_object_get(json_object_get(tw, "position"), "alt_rel_m")) > 3.0;
+        json_decref(tw);
+        if (!flying)
+            ah_sleep_ms(500);
+    }
+    AH_ASSERT_MSG(flying, "VID-001 never took off");
+    r = aerie("cmd", "VID-001", "rtl", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "\"result\":\"accepted\"");
+    AH_ASSERT_CONTAINS(r.out, "\"command\":\"rtl\"");
+    run_free(&r);
+    char path[700];
+    snprintf(path, sizeof path, "%s/logs/sim-VID-001.log", g_dir);
+    char *simlog = ah_read_file(path);
+    AH_ASSERT_CONTAINS(simlog, "Returning to launch");
+    AH_ASSERT_CONTAINS(simlog, "MAV_CMD 20 (confirmation 0) -> accepted");
+    free(simlog);
+    /* and the twin shows the mode the drone switched to */
+    deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
+    bool rtl = false;
+    while (!rtl && ah_now_ms() < deadline) {
+        json_t *tw = twin_now("VID-001");
+        const char *mode =
+            json_string_value(json_object_get(json_object_get(tw, "heartbeat"), "mode"));
+        rtl = mode && (strcmp(mode, "AUTO.RTL") == 0 || strcmp(mode, "AUTO.LAND") == 0);
+        json_decref(tw);
+        if (!rtl)
+            ah_sleep_ms(300);
+    }
+    AH_ASSERT_MSG(rtl, "VID-001's twin never showed AUTO.RTL");
+
+    /* 5. an outage of VID-002's uplink, watched from the vehicle's own leaf */
+    json_t *v2 = json_array_get(veh, 1);
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d",
+             (int)json_integer_value(json_object_get(v2, "leaf_port")));
+    natsConnection *nc = NULL;
+    natsSubscription *sub = NULL;
+    seen *sn = calloc(1, sizeof *sn);
+    pthread_mutex_init(&sn->mu, NULL);
+    AH_ASSERT_EQ_INT(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    AH_ASSERT_EQ_INT(natsConnection_Subscribe(&sub, nc, "fleet.prod.veh.VID-002.state.position",
+                                              on_position, sn),
+                     NATS_OK);
+    AH_ASSERT_EQ_INT(natsConnection_Flush(nc), NATS_OK);
+    ah_sleep_ms(1500);
+    int64_t t_cut = wall_ms();
+    r = aerie("link", "cut", "VID-002", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "link of VID-002 cut");
+    run_free(&r);
+    int64_t went = wait_status("VID-002", false, 15000);
+    AH_ASSERT_MSG(went >= 0, "VID-002 never showed offline during the outage");
+    json_t *st3 = status_now();
+    AH_ASSERT(json_is_true(json_object_get(status_of(st3, "VID-001"), "online")));
+    json_decref(st3);
+    r = aerie("link", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "cut");
+    run_free(&r);
+    ah_sleep_ms(3000);
+    r = aerie("link", "heal", "VID-002", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    run_free(&r);
+    int64_t t_heal = wall_ms();
+    int64_t back = wait_status("VID-002", true, 30000);
+    AH_ASSERT_MSG(back >= 0, "VID-002 did not come back and drain its backlog");
+    ah_sleep_ms(2000);
+    natsSubscription_Unsubscribe(sub);
+    natsConnection_Flush(nc);
+    int64_t t_end = wall_ms();
+    fprintf(stderr,
+            "outage: offline after %lld ms, %.1f s cut, back and drained %lld ms after heal\n",
+            (long long)went, (double)(t_heal - t_cut) / 1000, (long long)back);
+
+    /* 6. replay covers the outage with exactly what the gateway published */
+    char start[48], end[48];
+    fmt_time(t_cut - 20000, start, sizeof start);
+    fmt_time(t_end + 60000, end, sizeof end);
+    r = aerie("replay", "VID-002", "--dir", g_dir, "--start", start, "--end", end, "--subject",
+              "state.position", NULL);
+    RUN_OK(r);
+    pthread_mutex_lock(&sn->mu);
+    int nseen = sn->n;
+    pthread_mutex_unlock(&sn->mu);
+    AH_ASSERT_MSG(nseen > 30, "the leaf subscriber saw only %d positions", nseen);
+    long long first = sn->tb[0], last = sn->tb[nseen - 1];
+    /* Every replayed document inside [first, last] of what the subscriber saw, in order. */
+    long long *rep = calloc(20000, sizeof *rep);
+    int nrep = 0;
+    for (char *line = r.out, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        json_t *j = json_loads(line, 0, NULL);
+        AH_ASSERT_MSG(j, "replay printed a line that is not JSON: %s", line);
+        long long tb =
+            json_integer_value(json_object_get(json_object_get(j, "payload"), "time_boot_ms"));
+        if (tb >= first && tb <= last && nrep < 20000)
+            rep[nrep++] = tb;
+        json_decref(j);
+    }
+    run_free(&r);
+    long long max_gap = 0;
+    for (int k = 1; k < nrep; k++) {
+        AH_ASSERT_MSG(rep[k] > rep[k - 1], "replay out of order at %d: %lld after %lld", k, rep[k],
+                      rep[k - 1]);
+        if (rep[k] - rep[k - 1] > max_gap)
+            max_gap = rep[k] - rep[k - 1];
+    }
+    AH_ASSERT_MSG(nrep == nseen, "replay has %d positions in the window, the leaf saw %d", nrep,
+                  nseen);
+    for (int k = 0; k < nrep; k++)
+        AH_ASSERT_MSG(rep[k] == sn->tb[k], "position %d differs: replay %lld, leaf %lld", k, rep[k],
+                      sn->tb[k]);
+    AH_ASSERT_MSG(max_gap <= 1000, "a %lld ms hole in the autopilot clock", max_gap);
+    AH_ASSERT_MSG((last - first) >= (t_heal - t_cut), "the window does not span the outage");
+    fprintf(stderr, "replay: %d positions over %.1f s, largest step %lld ms\n", nrep,
+            (double)(last - first) / 1000, max_gap);
+    free(rep);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    pthread_mutex_destroy(&sn->mu);
+    free(sn);
+
+    /* 7. the dashboard, over real HTTP */
+    int dport =
+        (int)json_integer_value(json_object_get(json_object_get(fleet, "dashboard"), "port"));
+    int code = 0;
+    char *body = ah_http_get(dport, "/", &code);
+    AH_ASSERT_EQ_INT(code, 200);
+    AH_ASSERT_CONTAINS(body, "<title>Aerie fleet</title>");
+    free(body);
+    body = ah_http_get(dport, "/api/status", &code);
+    AH_ASSERT_EQ_INT(code, 200);
+    json_t *ds = json_loads(body, 0, NULL);
+    AH_ASSERT_EQ_INT(json_array_size(ds), 3);
+    AH_ASSERT(json_is_true(json_object_get(status_of(ds, "VID-003"), "online")));
+    json_decref(ds);
+    free(body);
+    body = ah_http_get(dport, "/api/twin/VID-003", &code);
+    AH_ASSERT_EQ_INT(code, 200);
+    json_t *dt = json_loads(body, 0, NULL);
+    AH_ASSERT_EQ_STR(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(dt, "states"), "heartbeat"), "value"),
+            "autopilot")),
+        "ARDUPILOT");
+    json_decref(dt);
+    free(body);
+    body = ah_http_get(dport, "/api/replay/VID-002?since=2m&subject=state.battery", &code);
+    AH_ASSERT_EQ_INT(code, 200);
+    json_t *dr = json_loads(body, 0, NULL);
+    AH_ASSERT(json_array_size(json_object_get(dr, "messages")) >= 10);
+    json_decref(dr);
+    free(body);
+    body = ah_http_get(dport, "/api/twin/no.such", &code);
+    AH_ASSERT_EQ_INT(code, 400);
+    free(body);
+
+    /* 8. up again: nothing new; then a dead drone is restarted, and only it */
+    r = aerie("up", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "already running");
+    run_free(&r);
+    json_t *again = fleet_json(g_dir);
+    json_array_foreach(procs, i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        AH_ASSERT_EQ_INT(proc_pid(again, name), json_integer_value(json_object_get(p, "pid")));
+    }
+    json_decref(again);
+    pid_t sim3 = proc_pid(fleet, "sim-VID-003");
+    AH_ASSERT(kill(sim3, SIGTERM) == 0);
+    for (int k = 0; k < 100 && pid_alive(sim3); k++)
+        ah_sleep_ms(50);
+    r = aerie("up", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "15 of 16 processes");
+    AH_ASSERT_CONTAINS(r.out, "started 1 processes");
+    run_free(&r);
+    again = fleet_json(g_dir);
+    pid_t sim3b = proc_pid(again, "sim-VID-003");
+    AH_ASSERT(sim3b != sim3 && pid_alive(sim3b));
+    AH_ASSERT_EQ_INT(proc_pid(again, "hub1"), proc_pid(fleet, "hub1"));
+    json_decref(fleet);
+    fleet = again;
+
+    /* 9. down: every recorded process is gone, and nothing mentions the directory */
+    r = aerie("down", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "stopped 16 processes");
+    run_free(&r);
+    json_array_foreach(json_object_get(fleet, "processes"), i, p)
+    {
+        pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
+        AH_ASSERT_MSG(!pid_alive(pid), "%s (pid %d) survived aerie down",
+                      json_string_value(json_object_get(p, "name")), (int)pid);
+    }
+    pid_t who = 0;
+    AH_ASSERT_MSG(!any_process_mentions(g_dir, &who), "pid %d still mentions %s", (int)who, g_dir);
+    json_decref(fleet);
+    r = aerie("down", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "stopped 0 processes");
+    run_free(&r);
+}
+
+/* `down` never signals a PID that is not the fleet's own, even when fleet.json names it. */
+static void down_spares_foreign_pids(void)
+{
+    ah_proc sleeper = {0};
+    char *argv[] = {"/bin/sleep", "30", NULL};
+    AH_ASSERT_EQ_INT(ah_spawn(&sleeper, NULL, argv), 0);
+    AH_ASSERT_EQ_INT(mkdir(g_dir2, 0700) == 0 || errno == EEXIST, 1);
+    char path[700];
+    snprintf(path, sizeof path, "%s/fleet.json", g_dir2);
+    AH_ASSERT_EQ_INT(
+        ah_write_file(path,
+                      "{\"env\":\"prod\",\"hub\":{\"urls\":[\"nats://127.0.0.1:1\"]},"
+                      "\"processes\":[{\"name\":\"hub1\",\"kind\":\"hub\",\"prog\":\"sleep\","
+                      "\"pid\":%d,\"argv\":[\"/bin/sleep\"],\"log\":\"/dev/null\"},"
+                      "{\"name\":\"x\",\"kind\":\"sim\",\"prog\":\"aerie\",\"pid\":1,"
+                      "\"argv\":[],\"log\":\"/dev/null\"}]}\n",
+                      (int)sleeper.pid),
+        0);
+    run_result r = aerie("down", "--dir", g_dir2, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "stopped 0 processes");
+    run_free(&r);
+    AH_ASSERT(ah_alive(&sleeper));
+    ah_stop(&sleeper, SIGTERM, 2000);
+}
+
+static void usage_and_missing_fleet(void)
+{
+    run_result r = aerie("up", "--vehicles", "many", "--dir", g_dir2, NULL);
+    AH_ASSERT_EQ_INT(r.code, 2);
+    AH_ASSERT_CONTAINS(r.err, "--vehicles many: expected 0..");
+    run_free(&r);
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s-empty", g_dir2);
+    mkdir(empty, 0700);
+    r = aerie("down", "--dir", empty, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "nothing to stop");
+    run_free(&r);
+    r = aerie("link", "cut", "VID-001", "--dir", empty, NULL);
+    AH_ASSERT_EQ_INT(r.code, 1);
+    AH_ASSERT_CONTAINS(r.err, "no fleet in");
+    run_free(&r);
+    r = aerie("link", "cut", "--dir", empty, NULL);
+    AH_ASSERT_EQ_INT(r.code, 2);
+    run_free(&r);
+    rmdir(empty);
+}
+
+int main(int argc, char **argv)
+{
+    char *d = ah_mkdtemp("up");
+    char *d2 = ah_mkdtemp("up2");
+    snprintf(g_dir, sizeof g_dir, "%s/fleet", d);
+    snprintf(g_dir2, sizeof g_dir2, "%s/fleet", d2);
+    static const ah_case cases[] = {
+        {"usage_and_missing_fleet", usage_and_missing_fleet, 30},
+        {"down_spares_foreign_pids", down_spares_foreign_pids, 30},
+        {"fleet_end_to_end", fleet_end_to_end, 240},
+    };
+    int rc = ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
+    /* Safety net: whatever a case did, stop the fleet it may have left running. */
+    char *down[] = {(char *)ah_bin("aerie"), "down", "--dir", g_dir, NULL};
+    run_result r = run_argv(down, 60);
+    if (strstr(r.out, "stopped") && !strstr(r.out, "stopped 0 "))
+        fprintf(stderr, "clean-up: %s", r.out);
+    run_free(&r);
+    pid_t who = 0;
+    if (any_process_mentions(g_dir, &who)) {
+        fprintf(stderr, "FAIL clean-up: pid %d still mentions %s\n", (int)who, g_dir);
+        rc = 1;
+    }
+    if (!getenv("AH_KEEP_TMP")) {
+        ah_rmrf(d);
+        ah_rmrf(d2);
+    } else {
+        fprintf(stderr, "kept %s\n", d);
+    }
+    free(d);
+    free(d2);
+    nats_Close();
+    return rc;
+}
