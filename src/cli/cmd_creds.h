@@ -30,12 +30,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define AE_SEC_MAX_HUBS     64
-#define AE_SEC_EVICT_USER   "aerie-evict"
-#define AE_SEC_NOBODY_USER  "aerie-nobody"
-#define AE_SEC_QUARANTINE   "AERIE_QUARANTINE"
-#define AE_SEC_BEGIN_MARK   "# BEGIN aerie-creds"
-#define AE_SEC_END_MARK     "# END aerie-creds"
+#define AE_SEC_MAX_HUBS    64
+#define AE_SEC_EVICT_USER  "aerie-evict"
+#define AE_SEC_NOBODY_USER "aerie-nobody"
+#define AE_SEC_QUARANTINE  "AERIE_QUARANTINE"
+#define AE_SEC_BEGIN_MARK  "# BEGIN aerie-creds"
+#define AE_SEC_END_MARK    "# END aerie-creds"
 
 /* One hub node as found in the fleet directory. Ports and hosts come from its config. */
 typedef struct ae_sec_hub {

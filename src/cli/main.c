@@ -18,6 +18,9 @@
 #include "cli/cmd_twin.h"
 #include "cli/cmd_up.h"
 #include "cli/dashboard.h"
+#include "cli/audit.h"
+#include "cli/cmd_creds.h"
+#include "cli/cmd_revoke.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +44,9 @@ static void usage(FILE *f)
             "  replay VID --since 10m         history by event time (JSON lines, --csv)\n"
             "  cmd VID COMMAND [ARGS]         send a command, print the vehicle's reply\n"
             "  sim ...                        vehicle simulator\n"
+            "  creds add VID | list           per-vehicle leaf identities on the hubs\n"
+            "  revoke VID                     remove a vehicle's identity, cut its uplink\n"
+            "  audit [--since 1h]             the audit trail from the hub\n"
             "\n"
             "The fleet is found through --dir DIR (or AERIE_DIR, else ./.fleet when it exists),\n"
             "a directory made by `aerie up`, or --server nats://user:pass@host:port for a real\n"
@@ -89,6 +95,12 @@ int main(int argc, char **argv)
         rc = ae_cmd_cmd(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "dashboard") == 0)
         rc = ae_cmd_dashboard(&c, argc - 1, argv + 1);
+    else if (strcmp(cmd, "creds") == 0)
+        rc = ae_cmd_creds(&c, argc - 1, argv + 1);
+    else if (strcmp(cmd, "revoke") == 0)
+        rc = ae_cmd_revoke(&c, argc - 1, argv + 1);
+    else if (strcmp(cmd, "audit") == 0)
+        rc = ae_cmd_audit(&c, argc - 1, argv + 1);
     else {
         fprintf(stderr, "aerie: unknown command '%s'\n\n", cmd);
         usage(stderr);
