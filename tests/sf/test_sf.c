@@ -593,7 +593,11 @@ static void test_disk_full(void)
         sf_check_free(&c);
     }
     sf_pub_close(&p);
-    sf_leaf_stop(&l, false);
+    sf_leaf_stop(&l, true);
+    if (tmpfs)
+        umount2(l.store_dir, MNT_DETACH);
+    if (!getenv("AH_KEEP_TMP"))
+        ah_rmrf(l.dir);
     sf_net_stop(&n);
 }
 
