@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,7 +376,7 @@ int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err)
 
 /* ---- rewriting hub configs ----------------------------------------------------------- */
 
-/* The managed region: the quarantine user, the evictor, and every active vehicle. */
+/* The managed region: the no_auth_user target, the evictor, and every active vehicle. */
 static char *region_text(json_t *reg)
 {
     char *buf = NULL;
@@ -577,7 +578,7 @@ static bool conf_hardened(const char *conf)
     char *text = read_text(conf);
     char v[128];
     bool ok = text && conf_value(text, NULL, "no_auth_user", v, sizeof v) &&
-              strcmp(v, AE_SEC_NOBODY_USER) == 0 && strstr(text, AE_SEC_QUARANTINE);
+              strcmp(v, AE_SEC_NOBODY_USER) == 0;
     free(text);
     return ok;
 }
@@ -766,6 +767,11 @@ void ae_sec_actor(char *out, size_t cap)
     const char *user = getenv("USER");
     if (!user || !*user)
         user = getenv("LOGNAME");
+    /* Services and CI often run without $USER; the account name is the next best thing. */
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if ((!user || !*user) && getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &res) == 0 && res)
+        user = res->pw_name;
     char host[256] = "";
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "unknown");
@@ -917,8 +923,8 @@ out:
                 fprintf(stderr,
                         "aerie creds: warning: %s does not refuse leaves without credentials "
                         "(no `no_auth_user: " AE_SEC_NOBODY_USER
-                        "` and leafnodes account " AE_SEC_QUARANTINE
-                        "); these settings need a hub restart, see docs/security.md\n",
+                        "`); add it and restart the node (2.9.10 cannot reload it), see "
+                        "docs/security.md\n",
                         f.hubs[i].conf);
                 break;
             }

@@ -4,13 +4,13 @@
  * to the vehicle (`leafnodes.remotes[].nkey` of aerie-leaf), the public key goes into the
  * top-level `authorization.users` of every hub node as a LEAFNODE-only user. Adding or
  * removing such a user is applied by a config reload (SIGHUP) on nats-server 2.9.10; the
- * other hub settings that keep anonymous leaves out (`no_auth_user`, a quarantine account
- * for leaves that send only a token) cannot be reloaded and belong in the config from the
- * start. docs/security.md explains why and shows the hub config.
+ * setting that keeps leaves without credentials out (`no_auth_user: aerie-nobody`, a user no
+ * connection type may use) cannot be reloaded and belongs in the config from the start.
+ * docs/security.md explains why, shows the hub config and the gap 2.9.10 leaves open.
  *
  * State lives under the fleet directory DIR:
  *   DIR/creds/creds.json   the registry: every identity issued, its public key, status
- *                          (active / revoked) and times; the quarantine user's password
+ *                          (active / revoked) and times; the password of aerie-nobody (never used to log in)
  *   DIR/creds/<VID>.nk     the vehicle's seed (mode 0600; deleted on revoke)
  *   DIR/creds/aerie-evict.nk  the seed `aerie revoke` uses to cut a live connection
  * and every hub config carries a marked region inside its users list, regenerated from the
@@ -33,7 +33,6 @@
 #define AE_SEC_MAX_HUBS    64
 #define AE_SEC_EVICT_USER  "aerie-evict"
 #define AE_SEC_NOBODY_USER "aerie-nobody"
-#define AE_SEC_QUARANTINE  "AERIE_QUARANTINE"
 #define AE_SEC_BEGIN_MARK  "# BEGIN aerie-creds"
 #define AE_SEC_END_MARK    "# END aerie-creds"
 
@@ -72,7 +71,7 @@ json_t *ae_sec_fleet_vehicle(const ae_sec_fleet *f, const char *vid);
 json_t *ae_creds_registry_load(const char *dir, ae_err *err);
 /* Writes the registry atomically (mode 0600). Returns 0 or AE_EIO. */
 int ae_creds_registry_save(const char *dir, json_t *reg, ae_err *err);
-/* Makes sure the registry has the evictor identity and the quarantine user's password,
+/* Makes sure the registry has the evictor identity and the password of aerie-nobody (never used to log in),
  * creating the seed file DIR/creds/aerie-evict.nk on first use. Returns 0 or an AE_E*. */
 int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err);
 
