@@ -54,13 +54,14 @@ typedef struct sf_leaf {
 
 /* Writes the leaf's config: vid `vid`, env "test", uplink subjects
  * fleet.test.veh.<vid>.state.>, leafnodes remotes urls `urls` (a comma-separated list of
- * quoted URLs), reconnect 200ms..1s, dead_link_timeout 3s, ping_interval 1s,
+ * quoted URLs), reconnect 200ms..1s, dead_link_timeout 3s, client ping_interval 30s,
  * status_interval 1s, and `store { dir: <store_dir> <store_extra> }` plus `uplink_extra`
  * inside uplink { } and `top_extra` at the top level (each may be NULL). store_dir NULL
  * means <dir>/store. Does not start it. */
 void sf_leaf_init(sf_leaf *l, const char *vid, const char *urls, const char *store_dir,
                   const char *store_extra, const char *uplink_extra, const char *top_extra);
-/* Starts (or restarts) the leaf with the same directory and ports; waits for its ports. */
+/* Starts (or restarts) the leaf with the same directory and ports; waits until its /varz
+ * answers and its client port accepts. Fails the case otherwise. */
 void sf_leaf_start(sf_leaf *l);
 /* SIGKILL, no checks (the crash under test). */
 void sf_leaf_kill(sf_leaf *l);
@@ -71,7 +72,8 @@ void sf_leaf_stop(sf_leaf *l, bool keep_dir);
 json_t *sf_leafz(sf_leaf *l);
 long long sf_leafz_int(sf_leaf *l, const char *field); /* -1 when absent */
 const char *sf_leafz_str(sf_leaf *l, const char *field, char *buf, size_t cap);
-/* Polls until /leafz state is "connected"... `state` (scaled timeout). */
+/* Polls until /leafz leafs[0].state equals `state` ("connected", "disconnected", ...)
+ * within the scaled timeout. */
 bool sf_wait_state(sf_leaf *l, const char *state, int timeout_ms);
 /* Polls until backlog_msgs is 0 (true) or the scaled timeout passes. */
 bool sf_wait_drained(sf_leaf *l, int timeout_ms);
