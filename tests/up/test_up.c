@@ -104,8 +104,15 @@ static run_result aerie(const char *first, ...)
     return run_argv(argv, 120);
 }
 
+/* Exit 0, and no sanitizer report from the CLI itself (the fleet's logs are checked in
+ * fleet_end_to_end). */
 #define RUN_OK(r)                                                                                  \
-    AH_ASSERT_MSG((r).code == 0, "exit %d\nstdout: %s\nstderr: %s", (r).code, (r).out, (r).err)
+    do {                                                                                           \
+        AH_ASSERT_MSG((r).code == 0, "exit %d\nstdout: %s\nstderr: %s", (r).code, (r).out,         \
+                      (r).err);                                                                    \
+        AH_ASSERT_MSG(!strstr((r).err, "Sanitizer") && !strstr((r).err, "runtime error"),          \
+                      "sanitizer report: %s", (r).err);                                            \
+    } while (0)
 
 static json_t *fleet_json(const char *dir)
 {
@@ -546,6 +553,14 @@ static void fleet_end_to_end(void)
     }
     pid_t who = 0;
     AH_ASSERT_MSG(!any_process_mentions(g_dir, &who), "pid %d still mentions %s", (int)who, g_dir);
+    /* Every process stopped cleanly: no sanitizer report in any log (ASan builds). */
+    json_array_foreach(json_object_get(fleet, "processes"), i, p)
+    {
+        char *log = ah_read_file(json_string_value(json_object_get(p, "log")));
+        AH_ASSERT_MSG(log && !strstr(log, "Sanitizer") && !strstr(log, "runtime error:"),
+                      "sanitizer report in %s", json_string_value(json_object_get(p, "log")));
+        free(log);
+    }
     json_decref(fleet);
     r = aerie("down", "--dir", g_dir, NULL);
     RUN_OK(r);
