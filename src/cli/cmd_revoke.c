@@ -254,6 +254,11 @@ int ae_cmd_revoke(ae_cli *c, int argc, char **argv)
     }
     if (!c->dir && access(".fleet/fleet.json", F_OK) == 0)
         c->dir = ".fleet";
+    /* Absolute, because the seed paths written into leaf configs and printed for the
+     * operator must not depend on where the command ran. */
+    char absdir[PATH_MAX];
+    if (c->dir && realpath(c->dir, absdir))
+        c->dir = absdir;
     if (!c->dir) {
         fprintf(stderr, "aerie revoke: give the fleet directory with --dir DIR or --out DIR\n");
         return 2;
