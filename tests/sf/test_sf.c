@@ -319,7 +319,9 @@ static void test_hub_node_kill(void)
     sf_check_assert_clean(&c);
     SF_ASSERT(c.distinct == (long)p.next_g, "%ld of %llu messages in the stream", c.distinct,
               (unsigned long long)p.next_g);
-    SF_ASSERT(backlog1 > 0, "the backlog was gone before the second kill; not a catch-up test");
+    /* The first kill must hit a catch-up; the second may come after the drain on a fast
+     * machine, and then still checks that a leader change loses and duplicates nothing. */
+    SF_ASSERT(backlog0 > 1000, "backlog %lld at the first kill: not a catch-up test", backlog0);
     sf_check_free(&c);
     sf_pub_close(&p);
     sf_leaf_stop(&l, false);
