@@ -10,7 +10,8 @@
  *
  * State lives under the fleet directory DIR:
  *   DIR/creds/creds.json   the registry: every identity issued, its public key, status
- *                          (active / revoked) and times; the password of aerie-nobody (never used to log in)
+ *                          (active / revoked) and times; the password of aerie-nobody
+ *                          (never used to log in)
  *   DIR/creds/<VID>.nk     the vehicle's seed (mode 0600; deleted on revoke)
  *   DIR/creds/aerie-evict.nk  the seed `aerie revoke` uses to cut a live connection
  * and every hub config carries a marked region inside its users list, regenerated from the
@@ -71,7 +72,7 @@ json_t *ae_sec_fleet_vehicle(const ae_sec_fleet *f, const char *vid);
 json_t *ae_creds_registry_load(const char *dir, ae_err *err);
 /* Writes the registry atomically (mode 0600). Returns 0 or AE_EIO. */
 int ae_creds_registry_save(const char *dir, json_t *reg, ae_err *err);
-/* Makes sure the registry has the evictor identity and the password of aerie-nobody (never used to log in),
+/* Makes sure the registry has the evictor identity and the aerie-nobody password,
  * creating the seed file DIR/creds/aerie-evict.nk on first use. Returns 0 or an AE_E*. */
 int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err);
 
