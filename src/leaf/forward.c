@@ -22,6 +22,7 @@
 #define HELD_LIMIT        (4 * 1024 * 1024) /* bytes of records read ahead while their subject waits */
 #define QUEUE_LIMIT       (256 * 1024)      /* bytes queued on the uplink before we stop reading */
 #define RESYNC_TIMEOUT_NS (3 * AE_NS_PER_SEC)
+#define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
 
 /* A record copied out of the log while its subject has a publish in flight. */
 typedef struct held_rec {
@@ -138,9 +139,10 @@ static void send_live_copy(ae_forward *f, const ae_msg *m, uint64_t seq)
 {
     if (!f->ready || !f->srv->opts.uplink_live)
         return;
-    /* only while this record is not the next to go out: there is a backlog ahead of it */
+    /* Only while a real backlog is ahead of this record: in steady state a few records are
+     * always waiting for their PubAck, and copying those would only double the traffic. */
     uint64_t floor = ae_store_ack_floor(f->st);
-    if (seq <= floor + (uint64_t)f->inflight + 1)
+    if (seq <= floor + LIVE_BACKLOG_MIN + (uint64_t)f->inflight)
         return;
     subj_state *ss = subject_state(f, m->subject.ptr, m->subject.len);
     int64_t now = ae_mono_ns();
