@@ -23,6 +23,7 @@
 #define FLUSH_BUDGET    (4 * 1024 * 1024)
 
 static void on_client_io(ae_loop *loop, ae_io *io, unsigned events);
+static void send_err(ae_client *c, const char *text);
 
 static bool auth_required(const ae_server *s)
 {
@@ -51,9 +52,14 @@ static void send_ok(ae_client *c)
         send_str(c, "+OK\r\n");
 }
 
+void ae_client_send_err(ae_client *c, const char *text)
+{
+    send_err(c, text);
+}
+
 static void send_err(ae_client *c, const char *text)
 {
-    char line[256];
+    char line[768];
     int n = snprintf(line, sizeof line, "-ERR '%s'\r\n", text);
     ae_client_send(c, line, (size_t)n);
 }

@@ -89,6 +89,9 @@ void ae_client_free(ae_client *c);
 /* Removes and frees one of c's subscriptions (never during a fanout). */
 void ae_client_remove_sub(ae_client *c, ae_ssub *sub);
 
+/* Queues -ERR 'text' without closing the connection. */
+void ae_client_send_err(ae_client *c, const char *text);
+
 /* Queues raw bytes to the client. */
 void ae_client_send(ae_client *c, const void *p, size_t n);
 

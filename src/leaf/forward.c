@@ -22,7 +22,7 @@
 #define HELD_LIMIT        (4 * 1024 * 1024) /* bytes of records read ahead while their subject waits */
 #define QUEUE_LIMIT       (256 * 1024)      /* bytes queued on the uplink before we stop reading */
 #define RESYNC_TIMEOUT_NS (3 * AE_NS_PER_SEC)
-#define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
+#define LIVE_BACKLOG_MIN  64 /* records waiting before live copies are worth sending */
 
 /* A record copied out of the log while its subject has a publish in flight. */
 typedef struct held_rec {
@@ -162,7 +162,7 @@ static void send_live_copy(ae_forward *f, const ae_msg *m, uint64_t seq)
 
 /* ---- capture ---------------------------------------------------------------------------- */
 
-static uint64_t hook_capture(void *ctx, const ae_msg *m)
+static uint64_t hook_capture(void *ctx, const ae_msg *m, bool *failed)
 {
     ae_forward *f = ctx;
     if (!ae_uplink_is_durable_subject(f->up, m->subject.ptr, m->subject.len))
@@ -180,6 +180,7 @@ static uint64_t hook_capture(void *ctx, const ae_msg *m)
         f->capture_errors++;
         fwd_error(f, "could not log %.*s for the hub: %s", (int)m->subject.len, m->subject.ptr,
                   err.msg);
+        *failed = true;
         return 0;
     }
     f->captured++;

@@ -144,7 +144,19 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
     size_t n = 0;
 
     if (!from_uplink && s->durable_hooks.capture) {
-        uint64_t seq = s->durable_hooks.capture(s->durable_hooks.ctx, m);
+        bool failed = false;
+        uint64_t seq = s->durable_hooks.capture(s->durable_hooks.ctx, m, &failed);
+        if (failed && src) {
+            /* Tell the publisher, without closing it: clients treat a permissions violation
+             * as an asynchronous error on a live connection (an unknown -ERR would close it
+             * and the gateway would reconnect into the same full disk). */
+            char text[600];
+            snprintf(text, sizeof text,
+                     "Permissions Violation for Publish to \"%.*s\": not stored for the hub, the "
+                     "uplink log refused it (see /leafz last_hub_error)",
+                     (int)(m->subject.len > 300 ? 300 : m->subject.len), m->subject.ptr);
+            ae_client_send_err(src, text);
+        }
         if (seq) {
             if (src)
                 src->durable_wait = seq;

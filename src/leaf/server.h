@@ -119,11 +119,12 @@ struct ae_server {
     ae_uplink *uplink; /* NULL when no leafnodes remote is configured */
 
     /* The durable forwarder (forward.c). capture: logs a local message on an uplink subject
-     * and returns its log seq (0: not an uplink subject or not logged). is_durable: true once
+     * and returns its log seq (0: not an uplink subject, or *failed when it could not be
+     * logged: disk full, I/O error). is_durable: true once
      * that seq is on disk; a client's PONG waits for it (the flush contract). */
     struct {
         void *ctx;
-        uint64_t (*capture)(void *ctx, const ae_msg *m);
+        uint64_t (*capture)(void *ctx, const ae_msg *m, bool *failed);
         bool (*is_durable)(void *ctx, uint64_t seq);
     } durable_hooks;
     struct ae_forward *forward;
