@@ -47,8 +47,9 @@ typedef struct subj_state {
     int64_t phase_since;
     char stream[128];  /* the hub stream that captures it, learned from acks or a lookup */
     uint64_t hub_last; /* our seq of the newest message the hub holds (this epoch), or 0 */
-    uint64_t inflight; /* seq in flight, 0 = none */
-    int64_t sent_at;
+    int ninflight;     /* publishes of this subject awaiting a PubAck */
+    int64_t sent_at;   /* when the subject last made progress (a send from idle, an ack) */
+    uint32_t gen;      /* bumped by every rewind; acks of older sends only retire records */
     int64_t live_sent; /* monotonic ns of the last live copy */
     held_rec *head, *tail;
 } subj_state;
@@ -70,6 +71,7 @@ struct ae_forward {
     int nids, capids;
     size_t held_bytes;
     uint64_t inflight;
+    int window; /* publishes in flight per subject (uplink.max_inflight_per_subject) */
     uint64_t last_durable;
     /* statistics */
     uint64_t captured, forwarded, acked, duplicates, resent, skipped_stored, hub_errors;
@@ -231,8 +233,8 @@ static void send_record(ae_forward *f, subj_state *ss, uint64_t seq, int64_t tim
     char headers[8192];
     size_t hl = build_headers(f, seq, time_ns, hdr, hdr_len, headers, sizeof headers);
     char reply[128];
-    int rn =
-        snprintf(reply, sizeof reply, "%sa.%d.%llu", f->prefix, ss->id, (unsigned long long)seq);
+    int rn = snprintf(reply, sizeof reply, "%sa.%d.%u.%llu", f->prefix, ss->id, ss->gen,
+                      (unsigned long long)seq);
     int rc = ae_uplink_publish(f->up, ss->subject, ss->len, reply, (size_t)rn, headers, hl, payload,
                                payload_len);
     if (rc == AE_ELIMIT) {
@@ -244,8 +246,8 @@ static void send_record(ae_forward *f, subj_state *ss, uint64_t seq, int64_t tim
     }
     if (rc != 0)
         return; /* the link went down: the resync after reconnect sends it again */
-    ss->inflight = seq;
-    ss->sent_at = ae_mono_ns();
+    if (ss->ninflight++ == 0)
+        ss->sent_at = ae_mono_ns();
     f->inflight++;
     f->forwarded++;
 }
@@ -275,7 +277,7 @@ static void start_resync(ae_forward *f, subj_state *ss);
 /* Sends the next held record of a subject whose publish was just acked. */
 static void advance_subject(ae_forward *f, subj_state *ss)
 {
-    while (ss->phase == SUBJ_READY && !ss->inflight && ss->head) {
+    while (ss->phase == SUBJ_READY && ss->ninflight < f->window && ss->head) {
         held_rec *h = ss->head;
         ss->head = h->next;
         if (!ss->head)
@@ -320,7 +322,7 @@ static void pump(ae_forward *f)
             return;
         if (ss->phase == SUBJ_UNKNOWN)
             start_resync(f, ss);
-        if (ss->phase != SUBJ_READY || ss->inflight || ss->head) {
+        if (ss->phase != SUBJ_READY || ss->ninflight >= f->window || ss->head) {
             hold(f, ss, &r);
             continue;
         }
@@ -345,7 +347,8 @@ static void rewind_all(ae_forward *f, bool reset_phase)
             h = n;
         }
         ss->head = ss->tail = NULL;
-        ss->inflight = 0;
+        ss->ninflight = 0;
+        ss->gen++;
         if (reset_phase)
             ss->phase = SUBJ_UNKNOWN;
     }
@@ -459,7 +462,7 @@ static void on_last_reply(ae_forward *f, subj_state *ss, const ae_op *op)
 
 /* ---- acks ------------------------------------------------------------------------------ */
 
-static void on_ack(ae_forward *f, subj_state *ss, uint64_t seq, const ae_op *op)
+static void on_ack(ae_forward *f, subj_state *ss, uint32_t gen, uint64_t seq, const ae_op *op)
 {
     const char *body = (const char *)op->payload + op->hdr_len;
     size_t blen = op->total_len - op->hdr_len;
@@ -487,9 +490,10 @@ static void on_ack(ae_forward *f, subj_state *ss, uint64_t seq, const ae_op *op)
     if (ae_store_ack(f->st, seq, NULL) == 0)
         f->acked++;
     json_decref(j);
-    if (ss->inflight == seq) {
-        ss->inflight = 0;
+    if (gen == ss->gen && ss->ninflight > 0) {
+        ss->ninflight--;
         f->inflight--;
+        ss->sent_at = ae_mono_ns();
         advance_subject(f, ss);
     }
     pump(f);
@@ -510,7 +514,10 @@ static void on_inbox(void *ctx, const ae_op *op)
         return;
     subj_state *ss = f->by_id[id];
     if (kind == 'a' && *end == '.') {
-        on_ack(f, ss, strtoull(end + 1, NULL, 10), op);
+        char *end2;
+        unsigned long gen = strtoul(end + 1, &end2, 10);
+        if (*end2 == '.')
+            on_ack(f, ss, (uint32_t)gen, strtoull(end2 + 1, NULL, 10), op);
     } else if (kind == 'n' && ss->phase == SUBJ_RESYNCING) {
         on_names_reply(f, ss, op);
         pump(f);
@@ -564,7 +571,7 @@ static void on_tick(ae_loop *loop, ae_timer *t)
         subj_state *late = NULL; /* the first subject whose PubAck is overdue */
         for (int i = 0; i < f->nids; i++) {
             subj_state *ss = f->by_id[i];
-            if (ss->inflight && now - ss->sent_at > f->srv->opts.uplink_ack_timeout_ns && !late)
+            if (ss->ninflight && now - ss->sent_at > f->srv->opts.uplink_ack_timeout_ns && !late)
                 late = ss;
             if (ss->phase == SUBJ_RESYNCING && now - ss->phase_since > RESYNC_TIMEOUT_NS) {
                 /* No answer (no direct get on that stream?): rely on the duplicate window. */
@@ -642,6 +649,7 @@ int ae_forward_start(ae_server *s, ae_err *err)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
     f->srv = s;
     f->up = s->uplink;
+    f->window = o->uplink_window > 0 ? o->uplink_window : 1;
     ae_store_opts so;
     ae_store_opts_default(&so);
     so.sync = o->sync_mode == AE_OPT_SYNC_ALWAYS     ? AE_SYNC_ALWAYS

@@ -36,6 +36,7 @@ void ae_opts_defaults(ae_opts *o)
     o->sync_interval_ns = 10 * AE_NS_PER_MS;
     o->hub_domain = strdup("hub");
     o->uplink_max_inflight = 256;
+    o->uplink_window = 1;
     o->uplink_ack_timeout_ns = 2 * AE_NS_PER_SEC;
     o->env = strdup("prod");
     o->link_status_interval_ns = 10 * AE_NS_PER_SEC;
@@ -469,6 +470,9 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         else if (key_is(n, "max_inflight")) {
             rc = get_int(n, 1, 65536, &v, err);
             o->uplink_max_inflight = (int)v;
+        } else if (key_is(n, "max_inflight_per_subject")) {
+            rc = get_int(n, 1, 4096, &v, err);
+            o->uplink_window = (int)v;
         } else if (key_is(n, "ack_timeout"))
             rc = get_duration(n, &o->uplink_ack_timeout_ns, err);
         else if (key_is(n, "vid") || key_is(n, "vehicle"))
@@ -481,7 +485,8 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
             rc = get_bool(n, &o->uplink_live, err);
         else
             rc = unknown(err, n, "uplink",
-                         "subjects, rate, domain, max_inflight, ack_timeout, vid, env, "
+                         "subjects, rate, domain, max_inflight, max_inflight_per_subject, "
+                         "ack_timeout, vid, env, "
                          "status_interval, live");
     }
     return rc;

@@ -76,6 +76,7 @@ typedef struct ae_opts {
     int64_t uplink_rate; /* bytes/s, 0 = unlimited */
     char *hub_domain;
     int uplink_max_inflight;
+    int uplink_window; /* per subject; 1 keeps per-subject order through hub fail-overs */
     int64_t uplink_ack_timeout_ns;
     char *vid; /* vehicle id for status subjects; default server_name */
     char *env; /* fleet environment; default "prod" */
