@@ -176,6 +176,15 @@ static int hub_from_conf(ae_sec_hub *h, ae_err *err)
         conf_value(text, NULL, "http_port", v, sizeof v) ||
         conf_value(text, NULL, "monitor_port", v, sizeof v))
         split_hostport(v, h->http_host, sizeof h->http_host, &h->http_port);
+    /* `aerie topology` marks the region a hub node serves, for region-scoped identities. */
+    const char *rm = strstr(text, "\n" AE_SEC_REGION_MARK);
+    if (rm) {
+        rm += 1 + strlen(AE_SEC_REGION_MARK);
+        while (*rm == ' ')
+            rm++;
+        size_t n = strcspn(rm, " \r\n");
+        snprintf(h->region, sizeof h->region, "%.*s", (int)(n < 63 ? n : 63), rm);
+    }
     if (conf_value(text, "leafnodes", "listen", v, sizeof v) ||
         conf_value(text, "leafnodes", "port", v, sizeof v))
         split_hostport(v, h->leaf_host, sizeof h->leaf_host, &h->leaf_port);
@@ -374,10 +383,47 @@ int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err)
     return 0;
 }
 
+bool ae_creds_is_revoked(json_t *reg, const char *vid)
+{
+    json_t *v = json_object_get(json_object_get(reg, "vehicles"), vid);
+    return v && strcmp(jstr(v, "status"), "revoked") == 0;
+}
+
+int ae_creds_issue(const char *dir, json_t *reg, const char *vid, const char *region, ae_err *err)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/creds", dir);
+    if (ensure_dir(path, err) != 0)
+        return AE_EIO;
+    json_t *vehs = json_object_get(reg, "vehicles");
+    if (!json_is_object(vehs)) {
+        vehs = json_object();
+        json_object_set_new(reg, "vehicles", vehs);
+    }
+    json_t *have = json_object_get(vehs, vid);
+    snprintf(path, sizeof path, "%s/creds/%s.nk", dir, vid);
+    if (have && strcmp(jstr(have, "status"), "active") == 0 && access(path, R_OK) == 0 &&
+        *jstr(have, "public")) {
+        if (region && *region)
+            json_object_set_new(have, "region", json_string(region));
+        return 0; /* the same identity again: configs that name it stay valid */
+    }
+    char pub[64], ts[48];
+    int rc = new_identity(path, pub, err);
+    if (rc)
+        return rc;
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "nkey", "public", pub, "seed_file", path,
+                  "status", "active", "issued", ae_format_rfc3339(ae_now_ns(), ts, sizeof ts));
+    if (region && *region)
+        json_object_set_new(e, "region", json_string(region));
+    json_object_set_new(vehs, vid, e);
+    return 1;
+}
+
 /* ---- rewriting hub configs ----------------------------------------------------------- */
 
-/* The managed region: the no_auth_user target, the evictor, and every active vehicle. */
-static char *region_text(json_t *reg)
+char *ae_creds_region_text(json_t *reg, const char *hub_region)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -403,6 +449,10 @@ static char *region_text(json_t *reg)
     json_object_foreach(json_object_get(reg, "vehicles"), vid, v)
     {
         if (strcmp(jstr(v, "status"), "active") != 0)
+            continue;
+        /* An identity issued for one region (`aerie topology`) is accepted only there. */
+        const char *vr = jstr(v, "region");
+        if (*vr && hub_region && *hub_region && strcmp(vr, hub_region) != 0)
             continue;
         fprintf(m, "    { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }  # %s\n",
                 jstr(v, "public"), vid);
@@ -549,14 +599,15 @@ char *ae_creds_rewrite_conf(const char *text, const char *region, const char *dr
 
 int ae_creds_apply(ae_sec_fleet *f, json_t *reg, const char *drop_vid, ae_err *err)
 {
-    char *region = region_text(reg);
-    if (!region)
-        return ae_err_set(err, AE_ENOMEM, "out of memory");
     int rc = 0;
     for (int i = 0; i < f->n_hubs && !rc; i++) {
+        char *region = ae_creds_region_text(reg, f->hubs[i].region);
+        if (!region)
+            return ae_err_set(err, AE_ENOMEM, "out of memory");
         char *text = read_text(f->hubs[i].conf);
         if (!text) {
             rc = ae_err_set(err, AE_EIO, "cannot read %s: %s", f->hubs[i].conf, strerror(errno));
+            free(region);
             break;
         }
         ae_err e2 = {0};
@@ -567,8 +618,8 @@ int ae_creds_apply(ae_sec_fleet *f, json_t *reg, const char *drop_vid, ae_err *e
             rc = write_text_atomic(f->hubs[i].conf, out, err);
         free(out);
         free(text);
+        free(region);
     }
-    free(region);
     return rc;
 }
 
@@ -610,7 +661,7 @@ bool ae_sec_pid_is_hub(pid_t pid, const char *conf)
     for (const char *a = buf; a < buf + n; a += strlen(a) + 1) {
         if (next_is_conf) {
             if (!realpath(a, have))
-                snprintf(have, sizeof have, "%s", a);
+                snprintf(have, sizeof have, "%.*s", (int)sizeof have - 1, a);
             if (strcmp(have, want) == 0)
                 return true;
         }
@@ -856,21 +907,14 @@ static int creds_add(ae_cli *c, const char *dir, const char *vid)
     }
     if ((rc = ae_creds_ensure_service(dir, reg, &err)) != 0)
         goto out;
-    json_t *vehs = json_object_get(reg, "vehicles");
-    json_t *have = json_object_get(vehs, vid);
     snprintf(seed_path, sizeof seed_path, "%s/creds/%s.nk", dir, vid);
-    if (have && strcmp(jstr(have, "status"), "active") == 0 && access(seed_path, R_OK) == 0) {
-        already = true; /* idempotent: the same identity, re-applied below */
-        snprintf(pub, sizeof pub, "%s", jstr(have, "public"));
-    } else {
-        if ((rc = new_identity(seed_path, pub, &err)) != 0)
-            goto out;
-        char ts[48];
-        json_object_set_new(vehs, vid,
-                            json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "nkey", "public", pub,
-                                      "seed_file", seed_path, "status", "active", "issued",
-                                      ae_format_rfc3339(ae_now_ns(), ts, sizeof ts)));
-    }
+    /* Idempotent: an active identity whose seed is still there is re-applied as it is. */
+    if ((rc = ae_creds_issue(dir, reg, vid, NULL, &err)) < 0)
+        goto out;
+    already = rc == 0;
+    rc = 0;
+    snprintf(pub, sizeof pub, "%s",
+             jstr(json_object_get(json_object_get(reg, "vehicles"), vid), "public"));
     if ((rc = ae_creds_registry_save(dir, reg, &err)) != 0 ||
         (rc = ae_creds_apply(&f, reg, NULL, &err)) != 0)
         goto out;

@@ -36,6 +36,9 @@
 #define AE_SEC_NOBODY_USER "aerie-nobody"
 #define AE_SEC_BEGIN_MARK  "# BEGIN aerie-creds"
 #define AE_SEC_END_MARK    "# END aerie-creds"
+/* A hub config line "# aerie-region: NAME" (written by `aerie topology`) scopes the
+ * identities issued for region NAME to the hub nodes of that region. */
+#define AE_SEC_REGION_MARK "# aerie-region:"
 
 /* One hub node as found in the fleet directory. Ports and hosts come from its config. */
 typedef struct ae_sec_hub {
@@ -47,6 +50,7 @@ typedef struct ae_sec_hub {
     int http_port;
     char leaf_host[256]; /* leafnode listener */
     int leaf_port;
+    char region[64]; /* from the AE_SEC_REGION_MARK line, "" when none */
 } ae_sec_hub;
 
 /* The fleet directory as the security commands see it. */
@@ -75,6 +79,22 @@ int ae_creds_registry_save(const char *dir, json_t *reg, ae_err *err);
 /* Makes sure the registry has the evictor identity and the aerie-nobody password,
  * creating the seed file DIR/creds/aerie-evict.nk on first use. Returns 0 or an AE_E*. */
 int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err);
+
+/* Gives `vid` an active nkey identity in the registry `reg` (not saved here): when it already
+ * has one whose seed DIR/creds/VID.nk is readable that one is kept, otherwise a new key pair
+ * is made and the seed written there (mode 0600), also for a revoked vid (check
+ * ae_creds_is_revoked first where a revocation must stand). `region` (may be NULL) limits the
+ * identity to the hub nodes of that region. Returns 1 (new key), 0 (kept) or an AE_E*. */
+int ae_creds_issue(const char *dir, json_t *reg, const char *vid, const char *region, ae_err *err);
+
+/* True when the registry lists `vid` as revoked. */
+bool ae_creds_is_revoked(json_t *reg, const char *vid);
+
+/* The managed region of the users list for a hub node of region `hub_region` (NULL or ""
+ * for every identity): the BEGIN/END marks, aerie-nobody (the no_auth_user target), the
+ * evictor, and each active vehicle. Call ae_creds_ensure_service first. Returns a malloc'd
+ * string (caller frees) or NULL when out of memory. */
+char *ae_creds_region_text(json_t *reg, const char *hub_region);
 
 /* Rewrites the managed region of every hub config from the registry and, when `drop_vid` is
  * non-NULL, also removes any other user entry named drop_vid (a per-vehicle password user

@@ -6,6 +6,7 @@
  *                     every process started (name, program, PID, argv, log). Other commands
  *                     read it through --dir; `down` stops what it lists.
  *   conf/             hub1..3.conf (nats-server), leaf-<vid>.conf, gw-<vid>.conf
+ *   creds/            per-vehicle nkey seeds and the registry creds.json (cmd_creds.h)
  *   data/             JetStream stores of the hub nodes, each vehicle leaf's uplink store
  *   logs/             one log per process
  *
@@ -19,10 +20,19 @@
  * the leaf (its client port), the gateway and the drone, then the dashboard. fleet.json is
  * rewritten after every start, so a failure half-way leaves a file that `down` can use.
  *
+ * Security (docs/security.md): every vehicle logs in with its own nkey; the hub configs
+ * refuse connections without credentials (no_auth_user names a user no connection type may
+ * use; 2.9.10 reads that only at start) and allow the operator on client connections only.
+ * The identities come from the same registry `aerie creds` and `aerie revoke` keep, so a
+ * vehicle revoked while the fleet ran stays revoked when `up` rewrites the configs after a
+ * `down`, and `up` does not start its processes again.
+ *
  * Safety: `up` on a running fleet starts only what is dead; `down` signals a PID only when
  * it is still the process `up` started (proc.h: environment marker and program name). */
 #include "cli/cmd_up.h"
+#include "cli/audit.h"
 #include "cli/cli.h"
+#include "cli/cmd_creds.h"
 #include "cli/cmd_hub.h"
 #include "cli/cmd_twin.h"
 #include "cli/proc.h"
@@ -111,6 +121,7 @@ typedef struct fleet {
     const char *shown;        /* as the user named it, for the printed commands */
     char path[PATH_MAX + 16]; /* DIR/fleet.json */
     json_t *root;             /* the document; NULL before load/create */
+    json_t *creds;            /* DIR/creds/creds.json, or NULL before it is read */
     char nats_server[PATH_MAX], leaf[PATH_MAX], gw[PATH_MAX], relay[PATH_MAX], self[PATH_MAX];
 } fleet;
 
@@ -181,6 +192,29 @@ static bool proc_running(fleet *f, json_t *p)
 {
     pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
     return pid > 0 && ae_proc_owned(pid, gets(p, "prog"), f->dir);
+}
+
+/* Reads the credential registry (once per command); an unreadable registry counts as empty
+ * here, and the next `aerie creds` names the problem. */
+static json_t *creds(fleet *f)
+{
+    if (!f->creds) {
+        ae_err err = {0};
+        f->creds = ae_creds_registry_load(f->dir, &err);
+        if (!f->creds) {
+            fprintf(stderr, "aerie: warning: %s\n", err.msg);
+            f->creds = json_pack("{s:{}}", "vehicles");
+        }
+    }
+    return f->creds;
+}
+
+/* True when the process record belongs to a vehicle whose identity was revoked: `up` must
+ * not start it again (its leaf would only be refused, and the drone should stay grounded). */
+static bool proc_revoked(fleet *f, json_t *p)
+{
+    const char *vid = gets(p, "vid");
+    return *vid && ae_creds_is_revoked(creds(f), vid);
 }
 
 /* Starts one recorded process from its argv and saves its PID. */
@@ -309,15 +343,28 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
         if (ae_proc_mkdirs(sub, err) != 0)
             return AE_EIO;
     }
-    char op_pw[25], veh_pw[25];
+    char op_pw[25];
     gen_password(op_pw, sizeof op_pw);
-    gen_password(veh_pw, sizeof veh_pw);
     const char *o = gets(json_object_get(old, "operator"), "password");
-    const char *v = gets(json_object_get(old, "vehicle_auth"), "password");
     if (*o)
         snprintf(op_pw, sizeof op_pw, "%s", o);
-    if (*v)
-        snprintf(veh_pw, sizeof veh_pw, "%s", v);
+
+    /* One nkey per vehicle, kept across runs; a revoked vehicle gets none (its revocation
+     * stands until `aerie creds add` issues a new key). Identities issued by `aerie creds add`
+     * for vehicles outside this fleet stay in the hub configs too. */
+    json_t *reg = creds(f);
+    int rc = ae_creds_ensure_service(f->dir, reg, err);
+    for (int i = 0; i < n && rc >= 0; i++) {
+        char vid[32];
+        snprintf(vid, sizeof vid, "VID-%03d", i + 1);
+        if (!ae_creds_is_revoked(reg, vid))
+            rc = ae_creds_issue(f->dir, reg, vid, NULL, err);
+    }
+    if (rc < 0 || ae_creds_registry_save(f->dir, reg, err) != 0)
+        return rc < 0 ? rc : AE_EIO;
+    char *users = ae_creds_region_text(reg, NULL);
+    if (!users)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
 
     portset ps = {.n = 0};
     int client[HUB_NODES], cluster[HUB_NODES], leafp[HUB_NODES], http[HUB_NODES];
@@ -350,50 +397,57 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
         for (int k = 0; k < HUB_NODES; k++)
             rl += snprintf(routes + rl, sizeof routes - (size_t)rl,
                            "    \"nats-route://127.0.0.1:%d\"\n", cluster[k]);
-        if (write_text(
-                conf, err,
-                "# Hub node %s of the local fleet in %s (written by `aerie up`).\n"
-                "server_name: %s\n"
-                "listen: \"127.0.0.1:%d\"\n"
-                "http: \"127.0.0.1:%d\"\n"
-                "\n"
-                "jetstream {\n"
-                "  store_dir: \"%s\"\n"
-                "  max_memory_store: 256MB\n"
-                "  max_file_store: 4GB\n"
-                "  domain: hub\n"
-                "}\n"
-                "\n"
-                "cluster {\n"
-                "  name: aerie\n"
-                "  listen: \"127.0.0.1:%d\"\n"
-                "  routes: [\n%s  ]\n"
-                "}\n"
-                "\n"
-                "# Vehicle leaves log in as `vehicle` (allowed on LEAFNODE connections only);\n"
-                "# people and the aerie CLI as `operator`. See docs/deploy.md.\n"
-                "leafnodes {\n"
-                "  listen: \"127.0.0.1:%d\"\n"
-                "}\n"
-                "\n"
-                "authorization {\n"
-                "  users = [\n"
-                "    { user: operator, password: \"%s\" }\n"
-                "    { user: vehicle, password: \"%s\", allowed_connection_types: "
-                "[\"LEAFNODE\"] }\n"
-                "  ]\n"
-                "}\n",
-                name, f->dir, name, client[i], http[i], data, cluster[i], routes, leafp[i], op_pw,
-                veh_pw) != 0)
+        rc = write_text(
+            conf, err,
+            "# Hub node %s of the local fleet in %s (written by `aerie up`).\n"
+            "server_name: %s\n"
+            "listen: \"127.0.0.1:%d\"\n"
+            "http: \"127.0.0.1:%d\"\n"
+            "\n"
+            "jetstream {\n"
+            "  store_dir: \"%s\"\n"
+            "  max_memory_store: 256MB\n"
+            "  max_file_store: 4GB\n"
+            "  domain: hub\n"
+            "}\n"
+            "\n"
+            "cluster {\n"
+            "  name: aerie\n"
+            "  listen: \"127.0.0.1:%d\"\n"
+            "  routes: [\n%s  ]\n"
+            "}\n"
+            "\n"
+            "# Each vehicle leaf logs in with its own nkey (seed in %s/creds); people and\n"
+            "# the aerie CLI log in as `operator`, on client connections only. A connection\n"
+            "# without credentials becomes aerie-nobody, whom no connection type may use,\n"
+            "# so it is refused. nats-server 2.9.10 reads no_auth_user only at start.\n"
+            "# See docs/security.md.\n"
+            "no_auth_user: \"" AE_SEC_NOBODY_USER "\"\n"
+            "\n"
+            "leafnodes {\n"
+            "  listen: \"127.0.0.1:%d\"\n"
+            "}\n"
+            "\n"
+            "authorization {\n"
+            "  users = [\n"
+            "    { user: operator, password: \"%s\", allowed_connection_types: "
+            "[\"STANDARD\"] }\n"
+            "%s"
+            "  ]\n"
+            "}\n",
+            name, f->dir, name, client[i], http[i], data, cluster[i], routes, f->dir, leafp[i],
+            op_pw, users);
+        if (rc != 0) {
+            free(users);
             return AE_EIO;
+        }
     }
+    free(users);
     json_object_set_new(root, "hub",
                         json_pack("{s:o, s:s, s:s, s:o}", "urls", urls, "js_domain", "hub",
                                   "cluster", "aerie", "nodes", nodes));
     json_object_set_new(root, "operator",
                         json_pack("{s:s, s:s}", "user", "operator", "password", op_pw));
-    json_object_set_new(root, "vehicle_auth",
-                        json_pack("{s:s, s:s}", "user", "vehicle", "password", veh_pw));
     int dash = 0;
     if (dashboard) {
         if ((dash = pick(&ps, SOCK_STREAM, geti(json_object_get(old, "dashboard"), "port"), err)) <
@@ -408,14 +462,16 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
     for (int i = 0; i < n; i++) {
         char vid[32];
         snprintf(vid, sizeof vid, "VID-%03d", i + 1);
-        int lp, lh, mp, rp, rc;
+        int lp, lh, mp, rp, rcp;
+        char seed[PATH_MAX + 64];
+        snprintf(seed, sizeof seed, "%s/creds/%s.nk", f->dir, vid);
         if ((lp = pick(&ps, SOCK_STREAM, old_port(old, "vehicles", i, "leaf_port"), err)) < 0 ||
             (lh = pick(&ps, SOCK_STREAM, old_port(old, "vehicles", i, "leaf_http_port"), err)) <
                 0 ||
             (mp = pick(&ps, SOCK_DGRAM, old_port(old, "vehicles", i, "mavlink_port"), err)) < 0 ||
             (rp = pick(&ps, SOCK_STREAM, old_port(old, "vehicles", i, "relay_port"), err)) < 0 ||
-            (rc = pick(&ps, SOCK_STREAM, old_port(old, "vehicles", i, "relay_control_port"), err)) <
-                0)
+            (rcp = pick(&ps, SOCK_STREAM, old_port(old, "vehicles", i, "relay_control_port"),
+                        err)) < 0)
             return AE_EIO;
         int hub = i % HUB_NODES;
         /* Homes on a grid around Zurich, ~450 m apart; missions of different sizes and
@@ -427,7 +483,7 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
         json_array_append_new(
             vehicles, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:s, s:[f,f,f], s:s, s:i, s:i}",
                                 "vid", vid, "leaf_port", lp, "leaf_http_port", lh, "mavlink_port",
-                                mp, "relay_port", rp, "relay_control_port", rc, "hub",
+                                mp, "relay_port", rp, "relay_control_port", rcp, "hub",
                                 json_string_value(
                                     json_object_get(json_array_get(nodes, (size_t)hub), "name")),
                                 "home", lat, lon, (double)alt, "autopilot", ap, "mission_size",
@@ -445,10 +501,11 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
                 "\n"
                 "# The uplink goes through this vehicle's aerie-relay (port %d, control %d)\n"
                 "# to hub node %s; `aerie link cut %s` cuts it there. Only that URL is\n"
-                "# dialled: URLs the hub advertises would go around the relay.\n"
+                "# dialled: URLs the hub advertises would go around the relay. The leaf signs\n"
+                "# in with this vehicle's own nkey (`aerie revoke %s` takes it away).\n"
                 "leafnodes {\n"
                 "  remotes = [\n"
-                "    { urls: [\"nats-leaf://vehicle:%s@127.0.0.1:%d\"], "
+                "    { urls: [\"nats-leaf://127.0.0.1:%d\"], nkey: \"%s\", "
                 "ignore_discovered_urls: true }\n"
                 "  ]\n"
                 "  reconnect: \"200ms\"\n"
@@ -466,9 +523,9 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
                 "  status_interval: \"2s\"\n"
                 "  live: true\n"
                 "}\n",
-                vid, f->dir, vid, lp, lh, rp, rc,
+                vid, f->dir, vid, lp, lh, rp, rcp,
                 json_string_value(json_object_get(json_array_get(nodes, (size_t)hub), "name")), vid,
-                veh_pw, rp, store, env, vid, env, vid, vid, env) != 0)
+                vid, rp, seed, store, env, vid, env, vid, vid, env) != 0)
             return AE_EIO;
         snprintf(conf, sizeof conf, "%s/conf/gw-%s.conf", f->dir, vid);
         if (write_text(conf, err,
@@ -508,14 +565,16 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
         snprintf(a1, sizeof a1, "%d", geti(veh, "relay_port"));
         snprintf(a2, sizeof a2, "127.0.0.1:%d", geti(hubn, "leaf_port"));
         snprintf(a3, sizeof a3, "%d", geti(veh, "relay_control_port"));
-        add_proc(f, name, "relay", "aerie-relay", geti(veh, "relay_control_port"), f->relay,
-                 "--listen", a1, "--to", a2, "--control", a3, NULL);
+        json_t *pr[4];
+        pr[0] = add_proc(f, name, "relay", "aerie-relay", geti(veh, "relay_control_port"), f->relay,
+                         "--listen", a1, "--to", a2, "--control", a3, NULL);
         snprintf(name, sizeof name, "leaf-%s", vid);
         snprintf(conf, sizeof conf, "%s/conf/leaf-%s.conf", f->dir, vid);
-        add_proc(f, name, "leaf", "aerie-leaf", geti(veh, "leaf_port"), f->leaf, "-c", conf, NULL);
+        pr[1] = add_proc(f, name, "leaf", "aerie-leaf", geti(veh, "leaf_port"), f->leaf, "-c", conf,
+                         NULL);
         snprintf(name, sizeof name, "gw-%s", vid);
         snprintf(conf, sizeof conf, "%s/conf/gw-%s.conf", f->dir, vid);
-        add_proc(f, name, "gw", "aerie-gw", 0, f->gw, "-c", conf, NULL);
+        pr[2] = add_proc(f, name, "gw", "aerie-gw", 0, f->gw, "-c", conf, NULL);
         snprintf(name, sizeof name, "sim-%s", vid);
         json_t *h = json_object_get(veh, "home");
         snprintf(home, sizeof home, "%.6f,%.6f,%.0f", json_real_value(json_array_get(h, 0)),
@@ -523,9 +582,11 @@ static int plan(fleet *f, int n, const char *env, bool dashboard, json_t *old, a
         snprintf(url, sizeof url, "udpout://127.0.0.1:%d", geti(veh, "mavlink_port"));
         snprintf(size, sizeof size, "%d", geti(veh, "mission_size"));
         snprintf(delay, sizeof delay, "%d", geti(veh, "mission_delay_s"));
-        add_proc(f, name, "sim", "aerie", 0, f->self, "sim", "--mavlink", url, "--home", home,
-                 "--autopilot", gets(veh, "autopilot"), "--loop", "--mission-size", size,
-                 "--mission-delay", delay, NULL);
+        pr[3] = add_proc(f, name, "sim", "aerie", 0, f->self, "sim", "--mavlink", url, "--home",
+                         home, "--autopilot", gets(veh, "autopilot"), "--loop", "--mission-size",
+                         size, "--mission-delay", delay, NULL);
+        for (int k = 0; k < 4; k++)
+            json_object_set_new(pr[k], "vid", json_string(vid));
     }
     if (dashboard) {
         char port[16];
@@ -546,7 +607,7 @@ static int start_kind(fleet *f, const char *kind, int *started, ae_err *err)
     json_t *p;
     json_array_foreach(processes(f), i, p)
     {
-        if (strcmp(gets(p, "kind"), kind) != 0 || proc_running(f, p))
+        if (strcmp(gets(p, "kind"), kind) != 0 || proc_running(f, p) || proc_revoked(f, p))
             continue;
         int rc = start_proc(f, p, err);
         if (rc)
@@ -555,7 +616,7 @@ static int start_kind(fleet *f, const char *kind, int *started, ae_err *err)
     }
     json_array_foreach(processes(f), i, p)
     {
-        if (strcmp(gets(p, "kind"), kind) != 0)
+        if (strcmp(gets(p, "kind"), kind) != 0 || (proc_revoked(f, p) && !proc_running(f, p)))
             continue;
         int rc = wait_ready(f, p, strcmp(kind, "hub") == 0 ? 30 : 15, err);
         if (rc)
@@ -598,7 +659,10 @@ static json_t *wait_online(fleet *f, int wait_s, int *online)
     ae_err err = {0};
     json_t *st = NULL;
     *online = 0;
-    size_t want = json_array_size(json_object_get(f->root, "vehicles"));
+    size_t want = 0, vi;
+    json_t *vj;
+    json_array_foreach(json_object_get(f->root, "vehicles"), vi,
+                       vj) if (!ae_creds_is_revoked(creds(f), gets(vj, "vid"))) want++;
     int64_t deadline = ae_mono_ns() + (int64_t)wait_s * AE_NS_PER_SEC;
     if (ae_cli_connect(&c, &err) == 0) {
         for (;;) {
@@ -658,8 +722,26 @@ static void print_summary(fleet *f, json_t *status, int online, const char *stre
         snprintf(up, sizeof up, "relay :%d -> %s", geti(o, "relay_port"), gets(o, "hub"));
         snprintf(drone, sizeof drone, "%s, %d m square", gets(o, "autopilot"),
                  geti(o, "mission_size"));
+        if (ae_creds_is_revoked(creds(f), gets(o, "vid")))
+            snprintf(drone, sizeof drone, "REVOKED: not started by up");
         printf("  %-8s %-22s %-10s %-22s %s\n", gets(o, "vid"), leaf, mav, up, drone);
     }
+    json_array_foreach(vehicles, i, o)
+    {
+        const char *vid = gets(o, "vid");
+        if (!ae_creds_is_revoked(creds(f), vid))
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "leaf-%s", vid);
+        json_t *lp = find_proc(f, name);
+        printf("  %s: identity revoked (`aerie revoke`); %s. `aerie creds add %s --dir %s` "
+               "issues a new key, then `aerie up --dir %s` starts it\n",
+               vid,
+               lp && proc_running(f, lp) ? "its processes still run from before the revocation"
+                                         : "skipped, not started",
+               vid, d, d);
+    }
+    printf("  Vehicle keys: %s/creds/ (one nkey each; the hubs refuse leaves without one)\n", d);
     json_t *dash = json_object_get(root, "dashboard");
     if (dash)
         printf("\nDashboard: %s\n", gets(dash, "url"));
@@ -698,6 +780,33 @@ static int find_programs(fleet *f, ae_err *err)
                               "BUILD) or install Aerie",
                               progs[i].name, f->self);
     return 0;
+}
+
+/* One audit entry for an `up` that started something (audit.h). The hub is up by now, so
+ * the entry reaches the AUDIT stream as well as DIR/audit.log. */
+static void audit_up(fleet *f, int started, int online, const char *error)
+{
+    ae_cli c;
+    ae_cli_init(&c);
+    c.dir = f->dir;
+    c.server = NULL;
+    c.user = c.password = NULL;
+    json_t *skipped = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(f->root, "vehicles"), i,
+                       v) if (ae_creds_is_revoked(creds(f), gets(v, "vid")))
+        json_array_append_new(skipped, json_string(gets(v, "vid")));
+    json_t *d = json_pack("{s:i, s:i, s:o}", "vehicles",
+                          (int)json_array_size(json_object_get(f->root, "vehicles")), "started",
+                          started, "skipped_revoked", skipped);
+    if (online >= 0)
+        json_object_set_new(d, "online", json_integer(online));
+    if (error)
+        json_object_set_new(d, "error", json_string(error));
+    ae_audit(&c, "up", NULL, d, error ? "error" : "ok");
+    json_decref(d);
+    ae_cli_close(&c);
 }
 
 static int usage_up(void)
@@ -768,8 +877,13 @@ int ae_cmd_up(int argc, char **argv)
         json_t *p;
         json_array_foreach(processes(&f), i, p)
         {
+            /* A revoked vehicle's processes are not started again, so they count only while
+             * they still run. */
+            bool running = proc_running(&f, p);
+            if (!running && proc_revoked(&f, p))
+                continue;
             total++;
-            if (proc_running(&f, p))
+            if (running)
                 alive++;
         }
     }
@@ -790,6 +904,7 @@ int ae_cmd_up(int argc, char **argv)
         print_summary(&f, st, online, NULL);
         json_decref(st);
         json_decref(f.root);
+        json_decref(f.creds);
         return 0;
     }
     if (alive == 0) {
@@ -806,6 +921,7 @@ int ae_cmd_up(int argc, char **argv)
         if (rc) {
             fprintf(stderr, "aerie up: %s\n", err.msg);
             json_decref(f.root);
+            json_decref(f.creds);
             return 1;
         }
         printf("aerie up: starting a fleet of %d vehicles in %s\n", n, f.shown);
@@ -838,7 +954,9 @@ int ae_cmd_up(int argc, char **argv)
     json_t *st = wait_online(&f, ONLINE_WAIT_S, &online);
     print_summary(&f, st, online, streams_line);
     json_decref(st);
+    audit_up(&f, started, online, NULL);
     json_decref(f.root);
+    json_decref(f.creds);
     return 0;
 fail:
     fprintf(stderr, "aerie up: %s\n", err.msg);
@@ -847,11 +965,37 @@ fail_quiet:
             "aerie up: the fleet is only partly up; see the logs in %s/logs, then run "
             "`aerie down --dir %s` (or `aerie up --dir %s` again)\n",
             f.shown, f.shown, f.shown);
+    if (started > 0)
+        audit_up(&f, started, -1, err.msg[0] ? err.msg : "creating the hub streams failed");
     json_decref(f.root);
+    json_decref(f.creds);
     return 1;
 }
 
 /* ---- down ---------------------------------------------------------------------------- */
+
+/* The audit entry of a `down`, written just before the hub nodes stop so that it still
+ * reaches the AUDIT stream. Nothing is recorded when no hub node runs (nothing to do, or
+ * nowhere to publish: the local line alone would be a warning on every repeated `down`). */
+static void audit_down(fleet *f, int stopped)
+{
+    size_t i;
+    json_t *p;
+    int hubs = 0;
+    json_array_foreach(processes(f), i,
+                       p) if (strcmp(gets(p, "kind"), "hub") == 0 && proc_running(f, p)) hubs++;
+    if (hubs == 0)
+        return;
+    ae_cli c;
+    ae_cli_init(&c);
+    c.dir = f->dir;
+    c.server = NULL;
+    c.user = c.password = NULL;
+    json_t *d = json_pack("{s:i, s:i}", "vehicle_processes_stopped", stopped, "hub_nodes", hubs);
+    ae_audit(&c, "down", NULL, d, "ok");
+    json_decref(d);
+    ae_cli_close(&c);
+}
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -865,7 +1009,8 @@ static int usage_down(void)
 {
     fprintf(stderr, "usage: aerie down [--dir DIR] [--purge]\n"
                     "  Stops the fleet `aerie up` started in DIR (default $AERIE_DIR, else "
-                    "./.fleet);\n  --purge also deletes its configs, data and logs.\n");
+                    "./.fleet);\n  --purge also deletes its configs, data, logs and vehicle keys "
+                    "(not audit.log).\n");
     return 2;
 }
 
@@ -915,6 +1060,8 @@ int ae_cmd_down(int argc, char **argv)
     const char **progs = calloc(np + 1, sizeof *progs);
     int stopped = 0;
     for (size_t g = 0; g < 4; g++) {
+        if (g == 3)
+            audit_down(&f, stopped);
         size_t k = 0;
         size_t i;
         json_t *p;
@@ -951,9 +1098,10 @@ int ae_cmd_down(int argc, char **argv)
         fprintf(stderr, "aerie down: %s\n", err.msg);
     printf("aerie down: stopped %d processes of the fleet in %s\n", stopped, f.shown);
     if (purge && left == 0) {
-        static const char *const subs[] = {"conf", "data", "logs"};
+        /* The vehicle keys go with the fleet; audit.log stays, it is the record. */
+        static const char *const subs[] = {"conf", "data", "logs", "creds"};
         char path[PATH_MAX + 16];
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 4; k++) {
             snprintf(path, sizeof path, "%s/%s", f.dir, subs[k]);
             nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         }
@@ -961,9 +1109,10 @@ int ae_cmd_down(int argc, char **argv)
         if (rmdir(f.dir) == 0)
             printf("aerie down: removed %s\n", f.shown);
         else
-            printf("aerie down: removed the configs, data and logs in %s (the directory holds "
-                   "other files and was kept)\n",
-                   f.shown);
+            printf(
+                "aerie down: removed the configs, data, logs and keys in %s (the directory holds "
+                "other files and was kept)\n",
+                f.shown);
     }
     json_decref(f.root);
     return left ? 1 : 0;
