@@ -390,6 +390,8 @@ int sf_pub_poll(sf_pub *p, int wait_ms)
                 on_pong(p);
             else if (!strncmp(line, "PING", 4))
                 ah_send(p->fd, "PONG\r\n");
+            else if (!strncmp(line, "-ERR", 4) && strstr(line, "not stored for the hub"))
+                p->refused++;
             line = eol + 2;
         }
         p->rlen = (size_t)(p->rbuf + p->rlen - line);

@@ -122,6 +122,7 @@ typedef struct sf_pub {
     size_t cap;          /* size of flushed[] */
     uint64_t nflushed;
     int reconnects;
+    long refused; /* -ERR '... not stored for the hub ...' notices received */
     char rbuf[4096];
     size_t rlen;
 } sf_pub;

@@ -565,9 +565,15 @@ static void test_disk_full(void)
     long long errors = sf_leafz_int(&l, "capture_errors");
     char err[512];
     sf_leafz_str(&l, "last_hub_error", err, sizeof err);
-    printf("  after %llu msgs: capture_errors=%lld backlog=%lld last_hub_error: %s\n",
-           (unsigned long long)p.next_g, errors, sf_leafz_int(&l, "backlog_msgs"), err);
+    printf("  after %llu msgs: capture_errors=%lld -ERR notices=%ld backlog=%lld "
+           "last_hub_error: %s\n",
+           (unsigned long long)p.next_g, errors, p.refused, sf_leafz_int(&l, "backlog_msgs"), err);
     SF_ASSERT(errors >= 200, "capture_errors %lld; the disk never filled", errors);
+    /* the publisher was told about each one before the PONG that followed it */
+    SF_ASSERT(p.refused == errors,
+              "publisher got %ld '-ERR ... not stored for the hub', "
+              "capture_errors %lld",
+              p.refused, errors);
     SF_ASSERT(strstr(err, tmpfs ? "disk full" : "File too large"), "last_hub_error: %s", err);
     sf_net_cmd(&n, "heal");
     sf_check c;
