@@ -6,6 +6,7 @@
  * PubAck): it listens on its own inbox, notes the PubAck ("stored in FLEET_CMD"), and waits
  * for the vehicle's own reply until the timeout. */
 #include "cli/cmd_cmd.h"
+#include "cli/audit.h"
 #include "cli/cmd_hub.h"
 #include "common/timeutil.h"
 
@@ -210,25 +211,27 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
     }
     if (!c->timeout_set)
         c->timeout_ns = 10 * AE_NS_PER_SEC;
-    if (ae_cli_connect(c, &err) != 0) {
-        fprintf(stderr, "aerie cmd: %s\n", err.msg);
-        json_decref(body);
-        return 1;
-    }
     char subj[300];
-    snprintf(subj, sizeof subj, "fleet.%s.veh.%s.cmd.%s", c->env, vid, name);
     char *payload = json_dumps(body, AE_CLI_JSON_FLAGS);
     json_decref(body);
+    const char *outcome = "error";
     natsInbox *inbox = NULL;
     natsSubscription *sub = NULL;
-    natsStatus s = natsInbox_Create(&inbox);
+    int rc = 1;
+    natsStatus s;
+    if (ae_cli_connect(c, &err) != 0) {
+        fprintf(stderr, "aerie cmd: %s\n", err.msg);
+        outcome = "hub unreachable";
+        goto out;
+    }
+    snprintf(subj, sizeof subj, "fleet.%s.veh.%s.cmd.%s", c->env, vid, name);
+    s = natsInbox_Create(&inbox);
     if (s == NATS_OK)
         s = natsConnection_SubscribeSync(&sub, c->nc, inbox);
     if (s == NATS_OK)
         s = natsConnection_PublishRequestString(c->nc, subj, inbox, payload);
     if (s == NATS_OK)
         s = natsConnection_Flush(c->nc);
-    int rc = 1;
     if (s != NATS_OK) {
         fprintf(stderr, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
         goto out;
@@ -255,6 +258,7 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
                         "reconnects before it expires can still fetch it\n",
                         AE_STREAM_CMD, (unsigned long long)queued_seq);
             rc = 3;
+            outcome = queued_seq ? "no answer, queued" : "no answer";
             goto out;
         }
         if (s == NATS_NO_RESPONDERS) {
@@ -264,6 +268,7 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
                     "and the hub has no %s stream; see `aerie status`)\n",
                     vid, subj, AE_STREAM_CMD);
             rc = 3;
+            outcome = "unreachable";
             goto out;
         }
         if (s != NATS_OK) {
@@ -279,6 +284,7 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
                     vid, subj, AE_STREAM_CMD);
             natsMsg_Destroy(m);
             rc = 3;
+            outcome = "unreachable";
             goto out;
         }
         uint64_t seq = 0;
@@ -295,12 +301,20 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
         if (!ok)
             fprintf(stderr, "aerie cmd: vehicle %s did not accept %s\n", vid, name);
         rc = ok ? 0 : 1;
+        outcome = ok ? "accepted" : "not accepted";
         natsMsg_Destroy(m);
         break;
     }
 out:
     natsSubscription_Destroy(sub);
     natsInbox_Destroy(inbox);
+    {
+        /* Who sent which command to which vehicle, and what came of it (audit.h). */
+        json_t *details = json_pack("{s:s, s:s, s:s}", "command", name, "outcome", outcome, "body",
+                                    payload ? payload : "");
+        ae_audit(c, "cmd", vid, details, rc == 0 ? "ok" : "error");
+        json_decref(details);
+    }
     free(payload);
     return rc;
 }

@@ -454,8 +454,14 @@ char *ae_creds_region_text(json_t *reg, const char *hub_region)
         const char *vr = jstr(v, "region");
         if (*vr && hub_region && *hub_region && strcmp(vr, hub_region) != 0)
             continue;
-        fprintf(m, "    { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }  # %s\n",
-                jstr(v, "public"), vid);
+        /* Per-vehicle permissions (`aerie topology` with vehicle_permissions) are JSON, which
+         * the nats-server config syntax reads as it is. */
+        char *perm = json_is_object(json_object_get(v, "permissions"))
+                         ? json_dumps(json_object_get(v, "permissions"), JSON_COMPACT)
+                         : NULL;
+        fprintf(m, "    { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"]%s%s }  # %s\n",
+                jstr(v, "public"), perm ? ", permissions: " : "", perm ? perm : "", vid);
+        free(perm);
     }
     fprintf(m, "    " AE_SEC_END_MARK "\n");
     fclose(m);

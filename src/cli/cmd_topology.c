@@ -6,22 +6,35 @@
  *
  *   hub-<node>.conf        one per hub node: cluster routes to its region's nodes, JetStream
  *                          with limits and the fleet's domain, the leafnode port (with TLS
- *                          when the description names certificates), the users (operator +
- *                          one LEAFNODE-only user per vehicle of the region), and with two or
- *                          more regions a gateway block naming every other region;
+ *                          when the description names certificates), the users (operator on
+ *                          client connections only + one LEAFNODE-only identity per vehicle
+ *                          of the region), no_auth_user so that a connection without
+ *                          credentials is refused, and with two or more regions a gateway
+ *                          block naming every other region;
  *   leaf-<vid>.conf        the vehicle leaf: local listen port and the remote to its region's
- *                          leafnode ports (nats-server syntax, which aerie-leaf reads);
+ *                          leafnode ports, signing in with the vehicle's nkey seed;
+ *   creds/<vid>.nk         the vehicle's nkey seed (mode 0600): it goes to the vehicle only;
+ *   creds/creds.json       the identity registry `aerie creds` and `aerie revoke --out` keep
+ *                          (cmd_creds.h); a vehicle revoked there is not given a key again;
  *   gw-<vid>.json          what the vehicle's MAVLink gateway needs (vid, env, local NATS URL);
  *   <region>/fleet.json    the CLI's view of a region (`aerie status --dir OUT/<region>`);
  *   secrets.json           every generated password, reused by the next run (mode 0600).
  *
- * Leaf users go into the top-level `authorization` block with
+ * Vehicle identities are nkeys by default (`"vehicle_auth": "password"` keeps per-vehicle
+ * password users, for vehicles that run a stock nats-server leaf, which has no `nkey` remote
+ * option). Either way they go into the top-level `authorization` block with
  * allowed_connection_types ["LEAFNODE"]; the seed's form (that field inside
- * leafnodes.authorization.users) is rejected by nats-server (see docs/deploy.md). */
+ * leafnodes.authorization.users) is rejected by nats-server (see docs/deploy.md). The nkeys
+ * sit in the region of the users list that `aerie creds` manages, marked per hub with the
+ * region it serves, so that a vehicle is accepted only by the hubs of its own region and
+ * `aerie creds` / `aerie revoke --out OUT` keep working on the generated files
+ * (docs/security.md). */
 #include "cli/cmd_topology.h"
+#include "cli/cmd_creds.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +60,10 @@ typedef struct region {
 typedef struct vehicle {
     const char *vid;
     int region;
-    const char *password; /* from the description, secrets.json, or generated */
-    int leaf_port;        /* local client port of the vehicle leaf */
+    const char *password; /* password mode: from the description, secrets.json, or generated */
+    char seed_path[PATH_MAX + 64]; /* nkey mode: the seed's path on the vehicle */
+    bool revoked;                  /* nkey mode: revoked in creds/creds.json, no key issued */
+    int leaf_port;                 /* local client port of the vehicle leaf */
 } vehicle;
 
 typedef struct topo {
@@ -57,6 +72,9 @@ typedef struct topo {
     const char *tls_cert, *tls_key, *tls_ca;
     const char *store_dir, *max_mem, *max_file;
     bool vehicle_permissions;
+    bool nkeys;                /* vehicle_auth "nkey" (the default) */
+    const char *seed_template; /* vehicle_seed_path, "{vid}" replaced; NULL: OUT/creds/VID.nk */
+    json_t *reg;               /* nkey mode: the credential registry of the output dir */
     region regions[MAX_REGIONS];
     int n_regions;
     hub_node hubs[MAX_HUBS];
@@ -186,6 +204,17 @@ static int parse(topo *t, json_t *root, const char *name, ae_err *err)
     t->max_mem = get_str(js, "max_memory_store", "256MB");
     t->max_file = get_str(js, "max_file_store", "10GB");
     t->vehicle_permissions = json_is_true(json_object_get(root, "vehicle_permissions"));
+    const char *va = get_str(root, "vehicle_auth", "nkey");
+    if (strcmp(va, "nkey") != 0 && strcmp(va, "password") != 0)
+        return ae_err_set(err, AE_EINVAL, "%s: vehicle_auth must be \"nkey\" or \"password\"",
+                          name);
+    t->nkeys = strcmp(va, "nkey") == 0;
+    t->seed_template = get_str(root, "vehicle_seed_path", NULL);
+    if (t->seed_template && (!*t->seed_template || !is_safe_text(t->seed_template)))
+        return ae_err_set(err, AE_EINVAL,
+                          "%s: vehicle_seed_path must be a path (\"{vid}\" is replaced), "
+                          "without quotes, backslashes or control characters",
+                          name);
     const char *texts[] = {t->op_password, t->tls_cert, t->tls_key, t->tls_ca,
                            t->store_dir,   t->max_mem,  t->max_file};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
@@ -302,12 +331,20 @@ static int parse(topo *t, json_t *root, const char *name, ae_err *err)
         if (ve->region < 0)
             return ae_err_set(err, AE_EINVAL, "%s.region: %s", where,
                               rn ? "no such region" : "required when there are several regions");
+        if (strncmp(ve->vid, "aerie-", 6) == 0)
+            return ae_err_set(err, AE_EINVAL, "%s.vid: names starting with aerie- are reserved",
+                              where);
         const char *given = get_str(v, "password", NULL);
         if (given && !is_safe_text(given))
             return ae_err_set(err, AE_EINVAL, "%s.password: contains a quote or backslash", where);
+        if (given && t->nkeys)
+            return ae_err_set(err, AE_EINVAL,
+                              "%s.password: vehicles sign in with nkeys; set \"vehicle_auth\": "
+                              "\"password\" to use passwords",
+                              where);
         char key[100];
         snprintf(key, sizeof key, "vehicle:%s", ve->vid);
-        if (!(ve->password = secret(t, key, given, err)))
+        if (!t->nkeys && !(ve->password = secret(t, key, given, err)))
             return AE_EIO;
         int rc = get_port(v, "leaf_port", 4222, where, err, &ve->leaf_port);
         if (rc)
@@ -365,14 +402,19 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
     const region *rg = &t->regions[n->region];
     char store[4096];
     subst_name(t->store_dir, n->name, store, sizeof store);
-    fprintf(f,
-            "# Hub node %s of region %s (env %s). Generated by `aerie topology` from %s;\n"
-            "# edit the description and regenerate rather than editing this file.\n"
-            "server_name: %s\n"
-            "listen: \"%s:%d\"\n"
-            "http: \"%s:%d\"\n\n",
-            n->name, rg->name, t->env, source, n->name, n->listen_host, n->client_port,
-            n->listen_host, n->http_port);
+    fprintf(
+        f,
+        "# Hub node %s of region %s (env %s). Generated by `aerie topology` from %s;\n"
+        "# edit the description and regenerate rather than editing this file.\n" AE_SEC_REGION_MARK
+        " %s\n"
+        "server_name: %s\n"
+        "listen: \"%s:%d\"\n"
+        "http: \"%s:%d\"\n\n"
+        "# A connection without credentials becomes aerie-nobody, whom no connection type\n"
+        "# may use, so it is refused. nats-server 2.9.10 reads this only at start.\n"
+        "no_auth_user: \"" AE_SEC_NOBODY_USER "\"\n\n",
+        n->name, rg->name, t->env, source, rg->name, n->name, n->listen_host, n->client_port,
+        n->listen_host, n->http_port);
     fprintf(f,
             "jetstream {\n"
             "  store_dir: \"%s\"\n"
@@ -406,9 +448,21 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
                 t->tls_cert, t->tls_key);
     fprintf(f, "  # No authorization block here: vehicle users are below, restricted to LEAFNODE.\n"
                "}\n\n");
-    fprintf(f, "authorization {\n  users = [\n    { user: %s, password: \"%s\" }\n", t->op_user,
-            t->op_password);
-    for (int i = 0; i < t->n_veh; i++) {
+    fprintf(f,
+            "authorization {\n  users = [\n"
+            "    { user: %s, password: \"%s\", allowed_connection_types: [\"STANDARD\"] }\n",
+            t->op_user, t->op_password);
+    /* aerie-nobody, the evictor of `aerie revoke`, and (nkey mode) the vehicles of this
+     * region, in the region `aerie creds` rewrites. */
+    char *managed = ae_creds_region_text(t->reg, rg->name);
+    if (!managed) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fputs(managed, f);
+    free(managed);
+    for (int i = 0; i < t->n_veh && !t->nkeys; i++) {
         const vehicle *v = &t->veh[i];
         if (v->region != n->region)
             continue;
@@ -467,20 +521,31 @@ static char *leaf_conf(const topo *t, const vehicle *v, const char *source)
     const region *rg = &t->regions[v->region];
     fprintf(f,
             "# Vehicle leaf %s (region %s, env %s). Generated by `aerie topology` from %s.\n"
-            "# nats-server syntax: aerie-leaf reads it, and so would a stock nats-server.\n"
+            "%s"
             "server_name: \"%s\"\n"
             "listen: \"127.0.0.1:%d\"\n\n"
             "leafnodes {\n"
             "  remotes = [\n"
             "    {\n"
             "      urls: [\n",
-            v->vid, rg->name, t->env, source, v->vid, v->leaf_port);
+            v->vid, rg->name, t->env, source,
+            t->nkeys ? "# aerie-leaf signs in with the vehicle's own nkey seed (install the seed\n"
+                       "# file at the path below, mode 0600). `nkey` is an aerie-leaf option; a\n"
+                       "# stock nats-server leaf needs \"vehicle_auth\": \"password\".\n"
+                     : "# nats-server syntax: aerie-leaf reads it, and so would a stock "
+                       "nats-server.\n",
+            v->vid, v->leaf_port);
     for (int k = 0; k < rg->n_hubs; k++) {
         const hub_node *h = &t->hubs[rg->first_hub + k];
-        fprintf(f, "        \"nats-leaf://%s:%s@%s:%d\"\n", v->vid, v->password, h->host,
-                h->leaf_port);
+        if (t->nkeys)
+            fprintf(f, "        \"nats-leaf://%s:%d\"\n", h->host, h->leaf_port);
+        else
+            fprintf(f, "        \"nats-leaf://%s:%s@%s:%d\"\n", v->vid, v->password, h->host,
+                    h->leaf_port);
     }
     fprintf(f, "      ]\n");
+    if (t->nkeys)
+        fprintf(f, "      nkey: \"%s\"\n", v->seed_path);
     if (t->tls_cert) {
         fprintf(f, "      tls {\n");
         if (t->tls_ca)
@@ -490,6 +555,57 @@ static char *leaf_conf(const topo *t, const vehicle *v, const char *source)
     fprintf(f, "    }\n  ]\n}\n");
     fclose(f);
     return buf;
+}
+
+/* The credential registry of the output (OUT/creds/creds.json): the service identities
+ * every hub config needs, and in nkey mode one key per vehicle, kept across runs so that a
+ * regenerated config names the same keys. A vehicle revoked there stays revoked. */
+static int prepare_creds(topo *t, const char *out_abs, FILE *listing, ae_err *err)
+{
+    if (!(t->reg = ae_creds_registry_load(out_abs, err)))
+        return AE_EINVAL;
+    int rc = ae_creds_ensure_service(out_abs, t->reg, err);
+    for (int i = 0; i < t->n_veh && t->nkeys && rc >= 0; i++) {
+        vehicle *v = &t->veh[i];
+        if (t->seed_template) {
+            const char *p = strstr(t->seed_template, "{vid}");
+            if (p)
+                snprintf(v->seed_path, sizeof v->seed_path, "%.*s%s%s", (int)(p - t->seed_template),
+                         t->seed_template, v->vid, p + 5);
+            else
+                snprintf(v->seed_path, sizeof v->seed_path, "%s", t->seed_template);
+        } else {
+            snprintf(v->seed_path, sizeof v->seed_path, "%s/creds/%s.nk", out_abs, v->vid);
+        }
+        if (ae_creds_is_revoked(t->reg, v->vid)) {
+            v->revoked = true;
+            if (listing)
+                fprintf(listing,
+                        "%s: revoked in %s/creds/creds.json, so no key is issued and no hub "
+                        "accepts it (`aerie creds add %s --out %s` issues a new one)\n",
+                        v->vid, out_abs, v->vid, out_abs);
+            continue;
+        }
+        const char *region = t->regions[v->region].name;
+        if ((rc = ae_creds_issue(out_abs, t->reg, v->vid, region, err)) < 0)
+            break;
+        json_t *e = json_object_get(json_object_get(t->reg, "vehicles"), v->vid);
+        if (t->vehicle_permissions)
+            json_object_set_new(
+                e, "permissions",
+                json_pack("{s:{s:[s++++, s++, s, s, s, s]}, s:{s:[s++++, s, s, s]}}", "publish",
+                          "allow", "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.", t->domain,
+                          ".API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "_GR_.>", "subscribe",
+                          "allow", "fleet.", t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>",
+                          "$LDS.>"));
+        else
+            json_object_del(e, "permissions");
+        if (listing)
+            fprintf(listing, "%s/creds/%s.nk\n", out_abs, v->vid);
+    }
+    if (rc >= 0)
+        rc = ae_creds_registry_save(out_abs, t->reg, err);
+    return rc < 0 ? rc : 0;
 }
 
 static int run(topo *t, const char *name, const char *out_dir, FILE *listing, ae_err *err)
@@ -579,9 +695,17 @@ int ae_topology_generate(const char *json_text, const char *name, const char *ou
         t.secrets = json_object();
     }
     int rc = parse(&t, root, name, err);
+    /* Absolute, because the seed paths written into leaf configs must not depend on where
+     * the command ran. */
+    char out_abs[PATH_MAX];
+    if (!rc && !realpath(out_dir, out_abs))
+        rc = ae_err_set(err, AE_EIO, "%s: %s", out_dir, strerror(errno));
+    if (!rc)
+        rc = prepare_creds(&t, out_abs, listing, err);
     if (!rc)
         rc = run(&t, name, out_dir, listing, err);
     free(t.veh);
+    json_decref(t.reg);
     json_decref(t.secrets);
     json_decref(root);
     return rc;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -549,7 +550,8 @@ typedef struct topo_ports {
     int veh_port;
 } topo_ports;
 
-static void write_topology(const char *dir, topo_ports *p)
+/* `extra` is inserted as top-level members of the description ("" for none). */
+static void write_topology(const char *dir, topo_ports *p, const char *extra)
 {
     for (int i = 0; i < 4; i++) {
         p->client[i] = ah_free_port();
@@ -568,7 +570,7 @@ static void write_topology(const char *dir, topo_ports *p)
                  names[i], p->client[i], p->cluster[i], p->leaf[i], p->gw[i], p->http[i]);
     snprintf(path, sizeof path, "%s/fleet-topology.json", dir);
     AH_ASSERT_EQ_INT(ah_write_file(path,
-                                   "{\"env\":\"prod\",\"operator\":{\"user\":\"operator\","
+                                   "{%s\"env\":\"prod\",\"operator\":{\"user\":\"operator\","
                                    "\"password\":\"secret\"},"
                                    "\"jetstream\":{\"store_dir\":\"%s/data/{name}\","
                                    "\"max_file_store\":\"256MB\",\"max_memory_store\":\"64MB\"},"
@@ -576,7 +578,7 @@ static void write_topology(const char *dir, topo_ports *p)
                                    "{\"name\":\"us\",\"hubs\":[%s]}],"
                                    "\"vehicles\":[{\"vid\":\"VID-001\",\"region\":\"eu\","
                                    "\"leaf_port\":%d},{\"vid\":\"VID-002\",\"region\":\"us\"}]}\n",
-                                   dir, hubs[0], hubs[1], hubs[2], hubs[3], p->veh_port),
+                                   extra, dir, hubs[0], hubs[1], hubs[2], hubs[3], p->veh_port),
                      0);
 }
 
@@ -596,11 +598,41 @@ static int nats_check(const char *conf, const char *logdir)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* `aerie-leaf -t -c CONF`: the vehicle leaf accepts its generated config. */
+static int leaf_check(const char *conf, const char *logdir)
+{
+    char log[700];
+    snprintf(log, sizeof log, "%s/leafcheck.log", logdir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
+            _exit(127);
+        execl(ah_bin("aerie-leaf"), "aerie-leaf", "-t", "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The public key creds.json records for vid, or "" (caller frees). */
+static char *registry_public(const char *out, const char *vid)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/creds/creds.json", out);
+    json_t *reg = json_load_file(path, 0, NULL);
+    const char *pub = json_string_value(
+        json_object_get(json_object_get(json_object_get(reg, "vehicles"), vid), "public"));
+    char *r = strdup(pub ? pub : "");
+    json_decref(reg);
+    return r;
+}
+
 static void topology_configs_load(void)
 {
     char *dir = ah_mkdtemp("cli-topo");
     topo_ports p;
-    write_topology(dir, &p);
+    write_topology(dir, &p, "");
     char file[700], out[700];
     snprintf(file, sizeof file, "%s/fleet-topology.json", dir);
     snprintf(out, sizeof out, "%s/out", dir);
@@ -608,29 +640,97 @@ static void topology_configs_load(void)
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "hub-eu1.conf");
     AH_ASSERT_CONTAINS(r.out, "leaf-VID-002.conf");
+    AH_ASSERT_CONTAINS(r.out, "/creds/VID-001.nk");
     run_free(&r);
-    static const char *confs[] = {"hub-eu1.conf", "hub-eu2.conf",      "hub-eu3.conf",
-                                  "hub-us1.conf", "leaf-VID-001.conf", "leaf-VID-002.conf"};
-    for (size_t i = 0; i < sizeof confs / sizeof confs[0]; i++) {
+    static const char *hubs[] = {"hub-eu1.conf", "hub-eu2.conf", "hub-eu3.conf", "hub-us1.conf"};
+    for (size_t i = 0; i < 4; i++) {
         char path[800];
-        snprintf(path, sizeof path, "%s/%s", out, confs[i]);
-        AH_ASSERT_MSG(nats_check(path, dir) == 0, "nats-server -t rejects %s", confs[i]);
+        snprintf(path, sizeof path, "%s/%s", out, hubs[i]);
+        AH_ASSERT_MSG(nats_check(path, dir) == 0, "nats-server -t rejects %s", hubs[i]);
+    }
+    /* nkey is an aerie-leaf option (a stock nats-server leaf has none): aerie-leaf checks. */
+    static const char *leaves[] = {"leaf-VID-001.conf", "leaf-VID-002.conf"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/%s", out, leaves[i]);
+        AH_ASSERT_MSG(leaf_check(path, dir) == 0, "aerie-leaf -t rejects %s", leaves[i]);
     }
     char path[800];
     snprintf(path, sizeof path, "%s/hub-eu2.conf", out);
     char *eu2 = ah_read_file(path);
     AH_ASSERT_CONTAINS(eu2, "gateway {");
     AH_ASSERT_CONTAINS(eu2, "{ name: us, urls: [");
-    AH_ASSERT_CONTAINS(eu2, "allowed_connection_types: [\"LEAFNODE\"]");
-    AH_ASSERT(!strstr(eu2, "VID-002")); /* users only in their own region */
-    /* Regenerating reuses the saved secrets: identical output. */
+    /* Secure by default: anonymous connections refused, the operator only as a client,
+     * each vehicle its own public key, in its own region only, and no secret of it. */
+    AH_ASSERT_CONTAINS(eu2, "no_auth_user: \"aerie-nobody\"");
+    AH_ASSERT_CONTAINS(eu2, "{ user: operator, password: \"secret\", allowed_connection_types: "
+                            "[\"STANDARD\"] }");
+    char *pub1 = registry_public(out, "VID-001"), *pub2 = registry_public(out, "VID-002");
+    AH_ASSERT(pub1[0] == 'U' && pub2[0] == 'U');
+    char want[900];
+    snprintf(want, sizeof want, "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }", pub1);
+    AH_ASSERT_CONTAINS(eu2, want);
+    AH_ASSERT(!strstr(eu2, "VID-002") && !strstr(eu2, pub2)); /* only in its own region */
+    snprintf(path, sizeof path, "%s/hub-us1.conf", out);
+    char *us1 = ah_read_file(path);
+    AH_ASSERT(us1 && strstr(us1, pub2) && !strstr(us1, pub1));
+    free(us1);
+    snprintf(path, sizeof path, "%s/creds/VID-001.nk", out);
+    char *seed = ah_read_file(path);
+    AH_ASSERT(seed && strncmp(seed, "SU", 2) == 0);
+    struct stat sb;
+    AH_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    seed[strcspn(seed, "\n")] = 0;
+    AH_ASSERT(!strstr(eu2, seed));
+    snprintf(path, sizeof path, "%s/leaf-VID-001.conf", out);
+    char *leaf = ah_read_file(path);
+    snprintf(want, sizeof want, "nkey: \"%s/creds/VID-001.nk\"", out);
+    AH_ASSERT_CONTAINS(leaf, want);
+    AH_ASSERT(!strstr(leaf, "@")); /* no password in the URLs */
+    free(leaf);
+    /* Regenerating reuses the saved secrets and keys: identical output. */
     r = run_aerie(dir, "topology", file, "--out", out, NULL);
     RUN_OK(r);
     run_free(&r);
+    snprintf(path, sizeof path, "%s/hub-eu2.conf", out);
     char *again = ah_read_file(path);
     AH_ASSERT_EQ_STR(again, eu2);
-    free(eu2);
     free(again);
+    /* A vehicle revoked in the output's registry stays revoked when regenerating. */
+    r = run_aerie(dir, "revoke", "VID-001", "--out", out, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "--evict-only");
+    run_free(&r);
+    r = run_aerie(dir, "topology", file, "--out", out, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "VID-001: revoked");
+    run_free(&r);
+    again = ah_read_file(path);
+    AH_ASSERT(again && !strstr(again, pub1) && strstr(again, "no_auth_user"));
+    free(again);
+    free(eu2);
+    free(seed);
+    free(pub1);
+    free(pub2);
+
+    /* "vehicle_auth": "password" keeps per-vehicle password users, for a stock nats-server
+     * leaf, and is just as closed to anonymous connections. */
+    write_topology(dir, &p, "\"vehicle_auth\":\"password\",");
+    snprintf(out, sizeof out, "%s/out-pw", dir);
+    r = run_aerie(dir, "topology", file, "--out", out, NULL);
+    RUN_OK(r);
+    run_free(&r);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, leaves[i]);
+        AH_ASSERT_MSG(nats_check(path, dir) == 0, "nats-server -t rejects %s", leaves[i]);
+        snprintf(path, sizeof path, "%s/%s", out, hubs[i]);
+        AH_ASSERT_MSG(nats_check(path, dir) == 0, "nats-server -t rejects %s", hubs[i]);
+    }
+    snprintf(path, sizeof path, "%s/hub-eu1.conf", out);
+    char *pw = ah_read_file(path);
+    AH_ASSERT_CONTAINS(pw, "{ user: \"VID-001\", password: \"");
+    AH_ASSERT_CONTAINS(pw, "no_auth_user: \"aerie-nobody\"");
+    free(pw);
     ah_rmrf(dir);
     free(dir);
 }
@@ -657,7 +757,7 @@ static void topology_supercluster(void)
 {
     char *dir = ah_mkdtemp("cli-sc");
     topo_ports p;
-    write_topology(dir, &p);
+    write_topology(dir, &p, "");
     char file[700], out[700];
     snprintf(file, sizeof file, "%s/fleet-topology.json", dir);
     snprintf(out, sizeof out, "%s/out", dir);
@@ -681,12 +781,21 @@ static void topology_supercluster(void)
         }
         AH_ASSERT_MSG(ok, "hub %s did not become healthy", names[i]);
     }
-    /* The vehicle leaf from its generated config (a stock nats-server plays aerie-leaf). */
+    /* A leaf without credentials is refused (no_auth_user maps it to aerie-nobody). */
+    int fd = ah_connect(p.leaf[0]);
+    AH_ASSERT(fd >= 0);
+    char buf[4096];
+    AH_ASSERT(ah_read_until(fd, buf, sizeof buf, "\r\n", 3000) > 0);
+    ah_send(fd, "CONNECT {\"name\":\"intruder\"}\r\nPING\r\n");
+    ah_read_until(fd, buf, sizeof buf, "Authorization Violation", 3000);
+    AH_ASSERT_CONTAINS(buf, "Authorization Violation");
+    close(fd);
+    /* The vehicle leaf: aerie-leaf from its generated config, signing in with its nkey. */
     ah_proc leaf = {0};
     char lconf[800], llog[800];
     snprintf(lconf, sizeof lconf, "%s/leaf-VID-001.conf", out);
     snprintf(llog, sizeof llog, "%s/leaf.log", out);
-    char *largv[] = {(char *)ah_nats_server(), "-c", lconf, NULL};
+    char *largv[] = {(char *)ah_bin("aerie-leaf"), "-c", lconf, NULL};
     AH_ASSERT_EQ_INT(ah_spawn(&leaf, llog, largv), 0);
     AH_ASSERT_EQ_INT(ah_wait_tcp(p.veh_port, 5000), 0);
 
