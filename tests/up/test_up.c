@@ -14,6 +14,12 @@
  * (every recorded PID is gone, and no process carries the fleet directory in its command
  * line or environment).
  *
+ * Security (docs/security.md) on the same fleet: every vehicle signs in with its own nkey
+ * (the hub configs hold only their public keys, no shared vehicle password, and refuse a
+ * leaf without credentials); `aerie revoke VID-002` on the running fleet cuts that vehicle
+ * while the others stay online; after `down` + `up` VID-002 is still revoked and `up` does
+ * not start it; up, down, cmd and revoke are in DIR/audit.log.
+ *
  * The fleet's daemons leave the harness's process group on purpose (they must outlive
  * `aerie up`), so main() runs `aerie down` on the fleet directory after the cases, whatever
  * happened, as the safety net. */
@@ -276,6 +282,93 @@ static void on_position(natsConnection *nc, natsSubscription *sub, natsMsg *m, v
     natsMsg_Destroy(m);
 }
 
+/* ---- security checks ------------------------------------------------------------------ */
+
+/* The public key creds.json records for vid (caller frees), "" when none. */
+static char *public_key(const char *vid)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/creds/creds.json", g_dir);
+    json_t *reg = json_load_file(path, 0, NULL);
+    const char *pub = json_string_value(
+        json_object_get(json_object_get(json_object_get(reg, "vehicles"), vid), "public"));
+    char *r = strdup(pub ? pub : "");
+    json_decref(reg);
+    return r;
+}
+
+/* Each hub config: anonymous connections refused, the operator on client connections only,
+ * no shared vehicle user, and each vehicle's own public key (or, when revoked, not). */
+static void check_hub_configs(bool vid2_revoked)
+{
+    for (int h = 1; h <= 3; h++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/conf/hub%d.conf", g_dir, h);
+        char *conf = ah_read_file(path);
+        AH_ASSERT_MSG(conf, "no %s", path);
+        AH_ASSERT_CONTAINS(conf, "\nno_auth_user: \"aerie-nobody\"\n");
+        AH_ASSERT_CONTAINS(conf, "{ user: operator, password: \"");
+        AH_ASSERT_CONTAINS(conf, "allowed_connection_types: [\"STANDARD\"] }");
+        AH_ASSERT_MSG(!strstr(conf, "user: vehicle") && !strstr(conf, "vehicle:"),
+                      "%s still has a shared vehicle user", path);
+        for (int v = 1; v <= 3; v++) {
+            char vid[16], want[200];
+            snprintf(vid, sizeof vid, "VID-%03d", v);
+            char *pub = public_key(vid);
+            snprintf(want, sizeof want,
+                     "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }  # %s", pub, vid);
+            if (v == 2 && vid2_revoked)
+                AH_ASSERT_MSG(!strstr(conf, vid), "%s still admits the revoked %s", path, vid);
+            else
+                AH_ASSERT_MSG(pub[0] == 'U' && strstr(conf, want), "%s lacks %s's key %s", path,
+                              vid, pub);
+            free(pub);
+        }
+        free(conf);
+    }
+}
+
+/* Each vehicle leaf signs in with its own seed: an nkey line, no password in the URL. */
+static void check_vehicle_keys(void)
+{
+    for (int v = 1; v <= 3; v++) {
+        char path[700], seed[700], want[800];
+        snprintf(path, sizeof path, "%s/conf/leaf-VID-%03d.conf", g_dir, v);
+        snprintf(seed, sizeof seed, "%s/creds/VID-%03d.nk", g_dir, v);
+        char *conf = ah_read_file(path);
+        snprintf(want, sizeof want, "nkey: \"%s\"", seed);
+        AH_ASSERT_CONTAINS(conf, want);
+        AH_ASSERT_MSG(!strstr(conf, "@127.0.0.1"), "%s has credentials in its URL", path);
+        free(conf);
+        struct stat sb;
+        AH_ASSERT_MSG(stat(seed, &sb) == 0 && (sb.st_mode & 0777) == 0600,
+                      "%s: missing or not 0600", seed);
+        char *text = ah_read_file(seed);
+        AH_ASSERT(text && strncmp(text, "SU", 2) == 0);
+        free(text);
+    }
+}
+
+/* A leaf that sends no credentials is refused by the hub (no_auth_user -> aerie-nobody). */
+static void check_anonymous_leaf_refused(json_t *fleet)
+{
+    json_t *n1 = json_array_get(json_object_get(json_object_get(fleet, "hub"), "nodes"), 0);
+    int fd = ah_connect((int)json_integer_value(json_object_get(n1, "leaf_port")));
+    AH_ASSERT(fd >= 0);
+    char buf[4096] = "";
+    ah_read_until(fd, buf, sizeof buf, "\r\n", 3000);
+    AH_ASSERT_CONTAINS(buf, "INFO ");
+    ah_send(fd, "CONNECT {\"name\":\"VID-666\"}\r\nPING\r\n");
+    ah_read_until(fd, buf, sizeof buf, "Authorization Violation", 3000);
+    AH_ASSERT_CONTAINS(buf, "Authorization Violation");
+    close(fd);
+}
+
+static bool online_now(json_t *st, const char *vid)
+{
+    return json_is_true(json_object_get(status_of(st, vid), "online"));
+}
+
 /* ---- the main case ------------------------------------------------------------------ */
 
 static void fleet_end_to_end(void)
@@ -289,6 +382,11 @@ static void fleet_end_to_end(void)
     run_free(&r);
     json_t *fleet = fleet_json(g_dir);
     AH_ASSERT(fleet != NULL);
+    /* Everyone online, and the only leaf identities the hubs know are the vehicles' own
+     * keys: so each vehicle got in with its key. */
+    check_hub_configs(false);
+    check_vehicle_keys();
+    check_anonymous_leaf_refused(fleet);
     json_t *procs = json_object_get(fleet, "processes");
     AH_ASSERT_EQ_INT(json_array_size(procs), 3 + 3 * 4 + 1);
     size_t i;
@@ -369,6 +467,12 @@ static void fleet_end_to_end(void)
     AH_ASSERT_CONTAINS(simlog, "Returning to launch");
     AH_ASSERT_CONTAINS(simlog, "MAV_CMD 20 (confirmation 0) -> accepted");
     free(simlog);
+    snprintf(path, sizeof path, "%s/audit.log", g_dir);
+    char *audit = ah_read_file(path);
+    AH_ASSERT_CONTAINS(audit, "\"action\":\"up\"");
+    AH_ASSERT_CONTAINS(audit, "\"action\":\"cmd\",\"vid\":\"VID-001\"");
+    AH_ASSERT_CONTAINS(audit, "\"outcome\":\"accepted\"");
+    free(audit);
     /* and the twin shows the mode the drone switched to */
     deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
     bool rtl = false;
@@ -540,7 +644,24 @@ static void fleet_end_to_end(void)
     json_decref(fleet);
     fleet = again;
 
-    /* 9. down: every recorded process is gone, and nothing mentions the directory */
+    /* 9. revoke VID-002 on the running fleet: it is cut, the others stay online */
+    r = aerie("revoke", "VID-002", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "VID-002: revoked; 3 hub nodes reloaded");
+    AH_ASSERT_CONTAINS(r.out, "cut leaf connection");
+    AH_ASSERT_CONTAINS(r.out, "the vehicle's leaf reports its uplink down");
+    run_free(&r);
+    check_hub_configs(true);
+    int64_t cut = wait_status("VID-002", false, 15000);
+    AH_ASSERT_MSG(cut >= 0, "VID-002 still online after its revocation");
+    json_t *st4 = status_now();
+    AH_ASSERT_MSG(online_now(st4, "VID-001") && online_now(st4, "VID-003"),
+                  "a vehicle other than VID-002 went offline: %s", json_dumps(st4, 0));
+    json_decref(st4);
+    fprintf(stderr, "revoke: VID-002 offline in status after %lld ms, the others online\n",
+            (long long)cut);
+
+    /* 10. down: every recorded process is gone, and nothing mentions the directory */
     r = aerie("down", "--dir", g_dir, NULL);
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "stopped 16 processes");
@@ -566,6 +687,49 @@ static void fleet_end_to_end(void)
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "stopped 0 processes");
     run_free(&r);
+
+    /* 11. up after down: VID-002 stays revoked and is not started; the others come back */
+    r = aerie("up", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "3 vehicles, 2 online");
+    AH_ASSERT_CONTAINS(r.out, "VID-002: identity revoked");
+    AH_ASSERT_CONTAINS(r.out, "skipped, not started");
+    AH_ASSERT_CONTAINS(r.out, "started 12 processes");
+    run_free(&r);
+    check_hub_configs(true);
+    fleet = fleet_json(g_dir);
+    json_array_foreach(json_object_get(fleet, "processes"), i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
+        if (strstr(name, "VID-002"))
+            AH_ASSERT_MSG(pid == 0 || !pid_alive(pid), "%s of the revoked VID-002 was started",
+                          name);
+        else
+            AH_ASSERT_MSG(pid_alive(pid), "%s (pid %d) is not running", name, (int)pid);
+    }
+    json_t *st5 = status_now();
+    AH_ASSERT(online_now(st5, "VID-001") && online_now(st5, "VID-003") &&
+              !online_now(st5, "VID-002"));
+    json_decref(st5);
+    snprintf(path, sizeof path, "%s/audit.log", g_dir);
+    audit = ah_read_file(path);
+    AH_ASSERT_CONTAINS(audit, "\"action\":\"revoke\",\"vid\":\"VID-002\"");
+    AH_ASSERT_CONTAINS(audit, "\"action\":\"down\"");
+    AH_ASSERT_CONTAINS(audit, "\"skipped_revoked\":[\"VID-002\"]");
+    free(audit);
+    r = aerie("down", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "stopped 12 processes");
+    run_free(&r);
+    json_array_foreach(json_object_get(fleet, "processes"), i, p)
+    {
+        pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
+        AH_ASSERT_MSG(!pid_alive(pid), "%s (pid %d) survived aerie down",
+                      json_string_value(json_object_get(p, "name")), (int)pid);
+    }
+    AH_ASSERT_MSG(!any_process_mentions(g_dir, &who), "pid %d still mentions %s", (int)who, g_dir);
+    json_decref(fleet);
 }
 
 /* `down` never signals a PID that is not the fleet's own, even when fleet.json names it. */
@@ -626,7 +790,7 @@ int main(int argc, char **argv)
     static const ah_case cases[] = {
         {"usage_and_missing_fleet", usage_and_missing_fleet, 30},
         {"down_spares_foreign_pids", down_spares_foreign_pids, 30},
-        {"fleet_end_to_end", fleet_end_to_end, 240},
+        {"fleet_end_to_end", fleet_end_to_end, 270},
     };
     int rc = ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
     /* Safety net: whatever a case did, stop the fleet it may have left running. */
