@@ -314,6 +314,10 @@ int ae_cmd_revoke(ae_cli *c, int argc, char **argv)
     if ((rc = ae_nkey_load_file(jstr_or(json_object_get(reg, "evict"), "seed_file"), &key, NULL,
                                 &err)) != 0)
         goto out;
+    /* The evictor's own connections, as the hubs see them: one that the hub has not yet
+     * dropped is in a "before" snapshot and gone from the next "after", and must not be
+     * reported as the vehicle's. */
+    json_t *own = json_object();
     for (int i = 0; i < f.n_hubs; i++) {
         const char *clusters[2] = {NULL, leaf_name};
         for (int k = 0; k < 2; k++) {
@@ -324,13 +328,23 @@ int ae_cmd_revoke(ae_cli *c, int argc, char **argv)
                 rc = fd;
                 goto out_key;
             }
+            struct sockaddr_storage la;
+            socklen_t ll = sizeof la;
+            char host[NI_MAXHOST], port[NI_MAXSERV], self[NI_MAXHOST + NI_MAXSERV + 2];
+            if (getsockname(fd, (struct sockaddr *)&la, &ll) == 0 &&
+                getnameinfo((struct sockaddr *)&la, ll, host, sizeof host, port, sizeof port,
+                            NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+                snprintf(self, sizeof self, "%s:%s", host, port);
+                json_object_set_new(own, self, json_true());
+            }
             /* The hub closes the old connection while accepting ours, so by our PONG the
              * vehicle's entry is gone from /leafz. */
             json_t *after = leafz_set(&f.hubs[i]);
             close(fd);
             const char *k2;
             json_t *acc;
-            json_object_foreach(before, k2, acc) if (after && !json_object_get(after, k2))
+            json_object_foreach(before, k2, acc) if (after && !json_object_get(after, k2) &&
+                                                     !json_object_get(own, k2))
                 json_array_append_new(evicted, json_pack("{s:s, s:s, s:O}", "hub", f.hubs[i].name,
                                                          "conn", k2, "account", acc));
             json_decref(before);
@@ -360,6 +374,7 @@ int ae_cmd_revoke(ae_cli *c, int argc, char **argv)
     result = "ok";
 out_key:
     memset(&key, 0, sizeof key);
+    json_decref(own);
 out:
     json_object_set_new(details, "hubs", json_integer(f.n_hubs));
     json_object_set_new(details, "reloaded", json_integer(reloaded));

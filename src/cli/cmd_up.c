@@ -750,8 +750,21 @@ static void print_summary(fleet *f, json_t *status, int online, const char *stre
         printf("\n");
         ae_status_print_table(status, stdout);
     }
-    const char *v1 = gets(json_array_get(vehicles, 0), "vid");
-    const char *v2 = json_array_size(vehicles) > 1 ? gets(json_array_get(vehicles, 1), "vid") : v1;
+    /* Examples name vehicles that run: not a revoked one. */
+    const char *v1 = NULL, *v2 = NULL;
+    json_array_foreach(vehicles, i, o)
+    {
+        if (ae_creds_is_revoked(creds(f), gets(o, "vid")))
+            continue;
+        if (!v1)
+            v1 = gets(o, "vid");
+        else if (!v2)
+            v2 = gets(o, "vid");
+    }
+    if (!v1)
+        v1 = gets(json_array_get(vehicles, 0), "vid");
+    if (!v2)
+        v2 = v1;
     printf("\nTry next:\n");
     printf("  aerie status --dir %s\n", d);
     printf("  aerie twin %s --dir %s\n", v1, d);
