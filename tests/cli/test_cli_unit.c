@@ -230,6 +230,15 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"operator\":{\"password\":\"a\\\"b\"},\"regions\":[{\"name\":\"eu\",\"hubs\":[{"
          "\"name\":\"h\",\"host\":\"x\"}]}]}",
          "quote"},
+        {"{\"vehicle_auth\":\"none\",\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":"
+         "\"h\",\"host\":\"x\"}]}]}",
+         "vehicle_auth must be"},
+        {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
+         "\"vehicles\":[{\"vid\":\"V\",\"password\":\"p\"}]}",
+         "vehicles sign in with nkeys"},
+        {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
+         "\"vehicles\":[{\"vid\":\"aerie-evict\"}]}",
+         "reserved"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
