@@ -45,6 +45,9 @@ typedef struct hub_opts {
     int64_t link_history;
     int64_t state_bytes, events_bytes;
     bool dry_run;
+    const char *global_domains; /* --global: comma-separated region domains to aggregate */
+    const char *mirror_domain;  /* --mirror: the region domain whose twin streams to mirror */
+    char local_domain[80];      /* the connected hub's own domain ("" if none) */
 } hub_opts;
 
 /* The configuration Aerie wants for one stream. Only these keys are compared and set. */
@@ -84,11 +87,128 @@ static json_t *desired(const hub_opts *o, const char *name)
                      (json_int_t)bytes, "duplicate_window", (json_int_t)dup, "allow_direct", 1);
 }
 
+/* A copy of a twin stream (TWIN_STATE or TWIN_EVENTS, `base`) in this domain: with `mirror`
+ * a mirror of base in that one domain, else an aggregate sourcing base from every domain of
+ * the comma-separated list. Limits follow base's; the copy has no subjects of its own (the
+ * origin streams own them), so vehicles never publish into it. Aerie decides these keys. */
+static json_t *desired_copy(const hub_opts *o, const char *name, const char *base,
+                            const char *domains, bool mirror)
+{
+    bool state = strcmp(base, AE_STREAM_STATE) == 0;
+    json_t *want =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "name", name, "retention", "limits",
+                  "storage", "file", "discard", "old", "num_replicas", (json_int_t)o->replicas,
+                  "max_age", (json_int_t)(state ? o->state_age : o->events_age), "max_bytes",
+                  (json_int_t)(state ? o->state_bytes : o->events_bytes));
+    json_t *list = json_array();
+    for (const char *p = domains; *p;) {
+        size_t n = strcspn(p, ",");
+        /* The hub's own domain is sourced locally: nats-server 2.9.10 does not answer its
+         * own stream's source consumer through its own $JS.<domain>.API (the source stays
+         * inactive), while a local source works. */
+        if (n > 0 && strlen(o->local_domain) == n && strncmp(p, o->local_domain, n) == 0) {
+            json_array_append_new(list, json_pack("{s:s}", "name", base));
+        } else if (n > 0) {
+            json_t *api = json_sprintf("$JS.%.*s.API", (int)n, p);
+            json_array_append_new(
+                list, json_pack("{s:s, s:{s:o}}", "name", base, "external", "api", api));
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (mirror)
+        json_object_set(want, "mirror", json_array_get(list, 0));
+    else {
+        json_object_set(want, "sources", list);
+        /* Direct get lets the twin read the aggregate like a region's own stream. */
+        json_object_set_new(want, "allow_direct", json_true());
+    }
+    json_decref(list);
+    return want;
+}
+
+/* The mirror of `base` from `domain`: BASE_MIRROR_<region>, the region being what follows the
+ * last '-' of the domain (hub-us -> US), upper-cased, '-' as '_'. */
+static void mirror_name(const char *base, const char *domain, char *out, size_t cap)
+{
+    const char *dash = strrchr(domain, '-');
+    const char *tail = dash && dash[1] ? dash + 1 : domain;
+    int n = snprintf(out, cap, "%s_MIRROR_", base);
+    for (size_t i = 0; tail[i] && n >= 0 && (size_t)n + 1 < cap; i++, n++) {
+        char ch = tail[i];
+        out[n] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
+    }
+    if (n >= 0 && (size_t)n < cap)
+        out[n] = 0;
+}
+
+/* A comma-separated list of domains, each one token (they become subject tokens). */
+static bool domain_list_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == ','))
+            return false;
+    return strstr(s, ",,") == NULL && s[0] != ',' && s[strlen(s) - 1] != ',';
+}
+
+/* One source or mirror as the report shows it: STREAM@$JS.domain.API. */
+static void copy_label(json_t *src, char *out, size_t cap)
+{
+    const char *api = json_string_value(json_object_get(json_object_get(src, "external"), "api"));
+    snprintf(out, cap, "%s@%s", json_string_value(json_object_get(src, "name")) ?: "?",
+             api ? api : "local");
+}
+
+/* Whether two source/mirror entries name the same stream in the same domain; the server adds
+ * defaults (deliver prefix, start sequence) that Aerie does not decide. */
+static bool same_copy(json_t *a, json_t *b)
+{
+    char la[200], lb[200];
+    copy_label(a, la, sizeof la);
+    copy_label(b, lb, sizeof lb);
+    return json_is_object(a) && json_is_object(b) && strcmp(la, lb) == 0;
+}
+
+static bool same_sources(json_t *have, json_t *want)
+{
+    if (!json_is_array(have) || json_array_size(have) != json_array_size(want))
+        return false;
+    size_t i, j;
+    json_t *w, *h;
+    json_array_foreach(want, i, w)
+    {
+        bool found = false;
+        json_array_foreach(have, j, h) found = found || same_copy(h, w);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 /* A value as the report shows it: durations short, -1 as "unlimited". */
 static void show(const char *key, json_t *v, char *out, size_t cap)
 {
     if (!v) {
         snprintf(out, cap, "(unset)");
+    } else if (strcmp(key, "mirror") == 0) {
+        copy_label(v, out, cap);
+    } else if (strcmp(key, "sources") == 0) {
+        size_t i, used = 0;
+        json_t *one;
+        out[0] = 0;
+        json_array_foreach(v, i, one)
+        {
+            char l[200];
+            copy_label(one, l, sizeof l);
+            int n = snprintf(out + used, cap - used, "%s%s", i ? "," : "", l);
+            if (n < 0 || (size_t)n >= cap - used)
+                break;
+            used += (size_t)n;
+        }
     } else if (json_is_integer(v) &&
                (strcmp(key, "max_age") == 0 || strcmp(key, "duplicate_window") == 0)) {
         ae_cli_fmt_duration((int64_t)json_integer_value(v), out, cap);
@@ -104,13 +224,16 @@ static void show(const char *key, json_t *v, char *out, size_t cap)
 /* Fields that STREAM.UPDATE cannot change on 2.9: a difference there needs a human. */
 static bool immutable(const char *key)
 {
-    return strcmp(key, "storage") == 0 || strcmp(key, "retention") == 0;
+    return strcmp(key, "storage") == 0 || strcmp(key, "retention") == 0 ||
+           strcmp(key, "mirror") == 0;
 }
 
-static int one_stream(ae_cli *c, const hub_opts *o, const char *name, json_t *report, int counts[3],
+/* Brings one stream to `want` (consumed): create, update the differing fields, or leave it.
+ * Appends the outcome to report and counts it. */
+static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report, int counts[3],
                       ae_err *err)
 {
-    json_t *want = desired(o, name);
+    const char *name = json_string_value(json_object_get(want, "name"));
     json_t *info = NULL, *item = json_object(), *changes = json_array();
     char api[128];
     int rc;
@@ -135,10 +258,20 @@ static int one_stream(ae_cli *c, const hub_opts *o, const char *name, json_t *re
         }
         json_object_set_new(item, "action", json_string(o->dry_run ? "would create" : "created"));
         counts[0]++;
-        char age[32];
+        char age[32], copy[600] = "";
         show("max_age", json_object_get(want, "max_age"), age, sizeof age);
-        json_object_set_new(item, "summary",
-                            json_sprintf("R%d max_age=%s direct_get", o->replicas, age));
+        if (json_object_get(want, "mirror")) {
+            memcpy(copy, " mirror of ", 11);
+            show("mirror", json_object_get(want, "mirror"), copy + 11, sizeof copy - 11);
+        } else if (json_object_get(want, "sources")) {
+            memcpy(copy, " sources ", 9);
+            show("sources", json_object_get(want, "sources"), copy + 9, sizeof copy - 9);
+        }
+        json_object_set_new(
+            item, "summary",
+            json_sprintf("R%d max_age=%s%s%s", o->replicas, age,
+                         json_is_true(json_object_get(want, "allow_direct")) ? " direct_get" : "",
+                         copy));
         goto done;
     }
     if (rc)
@@ -154,6 +287,10 @@ static int one_stream(ae_cli *c, const hub_opts *o, const char *name, json_t *re
         if (!hv && json_is_boolean(wv) && !json_is_true(wv))
             continue;
         if (hv && json_equal(hv, wv))
+            continue;
+        if (strcmp(key, "sources") == 0 && same_sources(hv, wv))
+            continue;
+        if (strcmp(key, "mirror") == 0 && same_copy(hv, wv))
             continue;
         if (!hv && json_is_false(wv))
             continue;
@@ -211,7 +348,11 @@ static int usage(void)
             "                      [--cmd-max-age 1h] [--link-max-age 7d] [--link-history 100]\n"
             "                      [--live-max-age 1h]\n"
             "                      [--state-max-bytes SIZE] [--events-max-age SIZE] [--dry-run]\n"
-            "                      [--dir DIR | --server URL] [--json]\n");
+            "                      [--dir DIR | --server URL] [--json]\n"
+            "       aerie hub init --global DOMAIN,DOMAIN...   TWIN_STATE_ALL/TWIN_EVENTS_ALL\n"
+            "                      sourced from every listed region domain (global tier)\n"
+            "       aerie hub init --mirror DOMAIN   TWIN_STATE/EVENTS_MIRROR_<REGION>: mirrors\n"
+            "                      of that region domain's twin streams (disaster recovery)\n");
     return 2;
 }
 
@@ -240,7 +381,7 @@ int ae_hub_init_defaults(ae_cli *c, int replicas, int counts[3], ae_err *err)
     counts[0] = counts[1] = counts[2] = 0;
     int rc = 0;
     for (size_t k = 0; k < N_STREAMS && rc == 0; k++)
-        rc = one_stream(c, &o, stream_names[k], report, counts, err);
+        rc = one_stream(c, &o, desired(&o, stream_names[k]), report, counts, err);
     json_decref(report);
     return rc;
 }
@@ -290,6 +431,12 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
             bad = *end || o.link_history < 1;
         } else if (strcmp(a, "--state-max-bytes") == 0) {
             bad = ae_parse_size(v, &o.state_bytes) != 0 || o.state_bytes < 1;
+        } else if (strcmp(a, "--global") == 0) {
+            bad = !domain_list_ok(v);
+            o.global_domains = v;
+        } else if (strcmp(a, "--mirror") == 0) {
+            bad = !domain_list_ok(v) || strchr(v, ',');
+            o.mirror_domain = v;
         } else if (strcmp(a, "--events-max-bytes") == 0) {
             bad = ae_parse_size(v, &o.events_bytes) != 0 || o.events_bytes < 1;
         } else {
@@ -307,12 +454,55 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
     json_t *report = json_array();
     int counts[3] = {0, 0, 0};
     int rc = 0;
-    for (size_t k = 0; k < N_STREAMS; k++) {
-        if (one_stream(c, &o, stream_names[k], report, counts, &err) != 0) {
+    json_t *wants = json_array();
+    if (o.mirror_domain || o.global_domains) {
+        json_t *info = NULL;
+        if (ae_cli_api(c, "INFO", NULL, &info, &err) != 0) {
+            json_decref(wants);
+            json_decref(report);
+            goto fail;
+        }
+        const char *d = json_string_value(json_object_get(info, "domain"));
+        snprintf(o.local_domain, sizeof o.local_domain, "%s", d ? d : "");
+        json_decref(info);
+        if (o.mirror_domain && strcmp(o.mirror_domain, o.local_domain) == 0) {
+            fprintf(stderr,
+                    "aerie hub init: --mirror %s: that is this hub's own domain; a mirror for "
+                    "disaster recovery belongs in another region\n",
+                    o.mirror_domain);
+            json_decref(wants);
+            json_decref(report);
+            return 2;
+        }
+        /* The global tier only: the region's own streams are a plain `hub init`. */
+        static const char *const bases[] = {AE_STREAM_STATE, AE_STREAM_EVENTS};
+        for (size_t k = 0; k < 2; k++) {
+            char name[160];
+            if (o.mirror_domain) {
+                mirror_name(bases[k], o.mirror_domain, name, sizeof name);
+                json_array_append_new(wants,
+                                      desired_copy(&o, name, bases[k], o.mirror_domain, true));
+            }
+            if (o.global_domains) {
+                snprintf(name, sizeof name, "%s_ALL", bases[k]);
+                json_array_append_new(wants,
+                                      desired_copy(&o, name, bases[k], o.global_domains, false));
+            }
+        }
+    } else {
+        for (size_t k = 0; k < N_STREAMS; k++)
+            json_array_append_new(wants, desired(&o, stream_names[k]));
+    }
+    size_t wi;
+    json_t *want;
+    json_array_foreach(wants, wi, want)
+    {
+        if (one_stream(c, &o, json_incref(want), report, counts, &err) != 0) {
             fprintf(stderr, "aerie hub init: %s\n", err.msg);
             rc = 1;
         }
     }
+    json_decref(wants);
     if (c->json) {
         json_t *out = json_pack("{s:O, s:i, s:i, s:i}", "streams", report, "created", counts[0],
                                 "updated", counts[1], "unchanged", counts[2]);

@@ -45,6 +45,8 @@
 #define MAX_HUBS     64
 #define MAX_REGIONS  16
 #define MAX_VEHICLES 4096
+/* The leafnode user of region links (domain_per_region); aerie- names are reserved for vids. */
+#define HUBLINK_USER "aerie-hublink"
 
 typedef struct hub_node {
     const char *name, *host, *listen_host;
@@ -55,6 +57,8 @@ typedef struct hub_node {
 typedef struct region {
     const char *name;
     int first_hub, n_hubs;
+    char domain[80]; /* its JetStream domain: the fleet's, or "<js_domain>-<name>" */
+    int mirror_of;   /* per-region domains: the region whose twin streams it mirrors, or -1 */
 } region;
 
 typedef struct vehicle {
@@ -72,16 +76,20 @@ typedef struct topo {
     const char *tls_cert, *tls_key, *tls_ca;
     const char *store_dir, *max_mem, *max_file;
     bool vehicle_permissions;
-    bool nkeys;                /* vehicle_auth "nkey" (the default) */
-    const char *seed_template; /* vehicle_seed_path, "{vid}" replaced; NULL: OUT/creds/VID.nk */
-    json_t *reg;               /* nkey mode: the credential registry of the output dir */
+    bool per_region;   /* domain_per_region: a domain per region, linked by leafnodes */
+    int global_region; /* per_region: the region that aggregates every region's streams */
+    const char *hublink_password; /* per_region: the leafnode user region links sign in as */
+    bool nkeys;                   /* vehicle_auth "nkey" (the default) */
+    const char *seed_template;    /* vehicle_seed_path, "{vid}" replaced; NULL: OUT/creds/VID.nk */
+    json_t *reg;                  /* nkey mode: the credential registry of the output dir */
     region regions[MAX_REGIONS];
     int n_regions;
     hub_node hubs[MAX_HUBS];
     int n_hubs;
     vehicle *veh;
     int n_veh;
-    json_t *secrets; /* vid/role -> password, saved to secrets.json */
+    json_t *secrets;     /* vid/role -> password, saved to secrets.json */
+    const char *out_abs; /* the output directory, absolute (for provision.sh) */
 } topo;
 
 /* ---- checks ------------------------------------------------------------------------- */
@@ -171,9 +179,52 @@ static const char *secret(topo *t, const char *key, const char *given, ae_err *e
 
 /* ---- parsing the description -------------------------------------------------------- */
 
+static int region_index(const topo *t, const char *name)
+{
+    for (int k = 0; name && k < t->n_regions; k++)
+        if (strcmp(t->regions[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+/* The global tier of per-region domains: which region aggregates (global_region, default
+ * the first) and which region each region mirrors (regions[].mirror_of). Both only make
+ * sense with domain_per_region, so they are refused without it rather than ignored. */
+static int parse_global(topo *t, json_t *root, json_t *regions, const char *name, ae_err *err)
+{
+    json_t *g = json_object_get(root, "global_region");
+    if (g && !t->per_region)
+        return ae_err_set(err, AE_EINVAL,
+                          "%s: global_region needs \"domain_per_region\": true (with one domain "
+                          "for all regions every stream is already fleet-wide)",
+                          name);
+    t->global_region = 0;
+    if (g && (t->global_region = region_index(t, json_string_value(g))) < 0)
+        return ae_err_set(err, AE_EINVAL, "%s: global_region: no such region", name);
+    size_t ri;
+    json_t *r;
+    json_array_foreach(regions, ri, r)
+    {
+        json_t *m = json_object_get(r, "mirror_of");
+        if (!m)
+            continue;
+        if (!t->per_region)
+            return ae_err_set(err, AE_EINVAL,
+                              "%s: regions[%zu].mirror_of needs \"domain_per_region\": true", name,
+                              ri);
+        int k = region_index(t, json_string_value(m));
+        if (k < 0 || k == (int)ri)
+            return ae_err_set(err, AE_EINVAL,
+                              "%s: regions[%zu].mirror_of: must name another region", name, ri);
+        t->regions[ri].mirror_of = k;
+    }
+    return 0;
+}
+
 static int parse(topo *t, json_t *root, const char *name, ae_err *err)
 {
     char where[128];
+    int rc_regions;
     if (!json_is_object(root))
         return ae_err_set(err, AE_EINVAL, "%s: the top level must be a JSON object", name);
     t->env = get_str(root, "env", "prod");
@@ -210,6 +261,12 @@ static int parse(topo *t, json_t *root, const char *name, ae_err *err)
                           name);
     t->nkeys = strcmp(va, "nkey") == 0;
     t->seed_template = get_str(root, "vehicle_seed_path", NULL);
+    json_t *dpr = json_object_get(root, "domain_per_region");
+    if (dpr && !json_is_boolean(dpr))
+        return ae_err_set(err, AE_EINVAL, "%s: domain_per_region must be true or false", name);
+    t->per_region = json_is_true(dpr);
+    if (t->per_region && !(t->hublink_password = secret(t, "hublink", NULL, err)))
+        return AE_EIO;
     if (t->seed_template && (!*t->seed_template || !is_safe_text(t->seed_template)))
         return ae_err_set(err, AE_EINVAL,
                           "%s: vehicle_seed_path must be a path (\"{vid}\" is replaced), "
@@ -278,8 +335,15 @@ static int parse(topo *t, json_t *root, const char *name, ae_err *err)
             t->n_hubs++;
             rg->n_hubs++;
         }
+        if (t->per_region)
+            snprintf(rg->domain, sizeof rg->domain, "%s-%s", t->domain, rg->name);
+        else
+            snprintf(rg->domain, sizeof rg->domain, "%s", t->domain);
+        rg->mirror_of = -1;
         t->n_regions++;
     }
+    if ((rc_regions = parse_global(t, root, regions, name, err)) != 0)
+        return rc_regions;
     /* No two listeners on one host may share a port (a common slip when all nodes of a test
      * topology run on one machine). */
     for (int a = 0; a < t->n_hubs; a++) {
@@ -392,6 +456,39 @@ static void subst_name(const char *tmpl, const char *name, char *out, size_t cap
         snprintf(out, cap, "%.*s%s%s", (int)(p - tmpl), tmpl, name, p + 6);
 }
 
+/* With domain_per_region the regions are joined by leafnode connections instead of gateways:
+ * nats-server requires one JetStream domain across a cluster and its gateways (a second domain
+ * name in a supercluster only renames the one meta group), and a domain may change only across
+ * a leafnode connection. Every hub of a region other than the global one solicits the global
+ * region's hubs; the global hub relays between them, so commands still reach a vehicle in any
+ * region. The twin subjects stay in their region (denied both ways): every region has its own
+ * TWIN_STATE on the same subjects, which would otherwise store each other's vehicles too. The
+ * global tier reads them through sources and mirrors ($JS.<domain>.API), not these subjects. */
+static void region_link(const topo *t, FILE *f)
+{
+    static const char *const local_only = "[\"fleet.*.veh.*.state.>\", \"fleet.*.veh.*.event.>\", "
+                                          "\"fleet.*.veh.*.live.>\", \"fleet.*.veh.*.link\"]";
+    const region *g = &t->regions[t->global_region];
+    fprintf(f,
+            "  # Link to the global region %s (domain_per_region): one JetStream domain per\n"
+            "  # region, so regions are joined by leafnodes rather than gateways.\n"
+            "  remotes = [\n    {\n      urls: [",
+            g->name);
+    for (int k = 0; k < g->n_hubs; k++) {
+        const hub_node *h = &t->hubs[g->first_hub + k];
+        fprintf(f, "%s\"nats-leaf://" HUBLINK_USER ":%s@%s:%d\"", k ? ", " : "",
+                t->hublink_password, h->host, h->leaf_port);
+    }
+    fprintf(f, "]\n      deny_exports: %s\n      deny_imports: %s\n", local_only, local_only);
+    if (t->tls_cert) {
+        fprintf(f, "      tls {\n");
+        if (t->tls_ca)
+            fprintf(f, "        ca_file: \"%s\"\n", t->tls_ca);
+        fprintf(f, "        timeout: 3\n      }\n");
+    }
+    fprintf(f, "    }\n  ]\n");
+}
+
 static char *hub_conf(const topo *t, const hub_node *n, const char *source)
 {
     char *buf = NULL;
@@ -422,12 +519,12 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
             "  max_file_store: %s\n"
             "  domain: %s\n"
             "}\n\n",
-            store, t->max_mem, t->max_file, t->domain);
+            store, t->max_mem, t->max_file, rg->domain);
     /* A cluster block for several nodes, and also for a single-node region of a multi-region
      * fleet: JetStream behind gateways runs clustered and refuses to start without routes, so
      * every node lists all routes of its region, itself included (nats-server skips a route
      * to itself). */
-    if (rg->n_hubs > 1 || t->n_regions > 1) {
+    if (rg->n_hubs > 1 || (t->n_regions > 1 && !t->per_region)) {
         fprintf(f,
                 "cluster {\n"
                 "  name: %s\n"
@@ -446,6 +543,8 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
     if (t->tls_cert)
         fprintf(f, "  tls {\n    cert_file: \"%s\"\n    key_file: \"%s\"\n    timeout: 3\n  }\n",
                 t->tls_cert, t->tls_key);
+    if (t->per_region && n->region != t->global_region)
+        region_link(t, f);
     fprintf(f, "  # No authorization block here: vehicle users are below, restricted to LEAFNODE.\n"
                "}\n\n");
     fprintf(f,
@@ -462,6 +561,12 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
     }
     fputs(managed, f);
     free(managed);
+    if (t->per_region && n->region == t->global_region)
+        fprintf(f,
+                "    # the leafnode links of the other regions (domain_per_region)\n"
+                "    { user: \"" HUBLINK_USER "\", password: \"%s\", "
+                "allowed_connection_types: [\"LEAFNODE\"] }\n",
+                t->hublink_password);
     for (int i = 0; i < t->n_veh && !t->nkeys; i++) {
         const vehicle *v = &t->veh[i];
         if (v->region != n->region)
@@ -475,7 +580,7 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
                     "\"$JS.ACK.>\", \"$JS.FC.>\", \"_INBOX.>\", \"_GR_.>\"] }\n"
                     "        subscribe: { allow: [\"fleet.%s.veh.%s.>\", \"_INBOX.>\", "
                     "\"_GR_.>\", \"$LDS.>\"] }\n      }\n    ",
-                    t->env, v->vid, t->domain, t->env, v->vid);
+                    t->env, v->vid, rg->domain, t->env, v->vid);
         fprintf(f, " }\n");
     }
     fprintf(f, "  ]\n}\n\n");
@@ -485,7 +590,7 @@ static char *hub_conf(const topo *t, const hub_node *n, const char *source)
             "accounts {\n  SYS { users = [ { user: system, password: \"%s\" } ] }\n}\n"
             "system_account: SYS\n",
             t->sys_password);
-    if (t->n_regions > 1) {
+    if (t->n_regions > 1 && !t->per_region) {
         fprintf(f,
                 "\ngateway {\n"
                 "  name: %s\n"
@@ -553,6 +658,18 @@ static char *leaf_conf(const topo *t, const vehicle *v, const char *source)
         fprintf(f, "        timeout: 3\n      }\n");
     }
     fprintf(f, "    }\n  ]\n}\n");
+    /* aerie-leaf's forwarder asks the hub's JetStream through $JS.<domain>.API; its default is
+     * "hub", so a region's own domain has to be named. A stock nats-server leaf (password
+     * mode) has no uplink block and would refuse it, so there it is only a note. */
+    if (strcmp(rg->domain, "hub") != 0) {
+        if (t->nkeys)
+            fprintf(f, "\nuplink {\n  domain: \"%s\"\n}\n", rg->domain);
+        else
+            fprintf(f,
+                    "\n# The hub JetStream domain of region %s is %s: with aerie-leaf add\n"
+                    "# uplink { domain: \"%s\" }\n",
+                    rg->name, rg->domain, rg->domain);
+    }
     fclose(f);
     return buf;
 }
@@ -594,10 +711,10 @@ static int prepare_creds(topo *t, const char *out_abs, FILE *listing, ae_err *er
             json_object_set_new(
                 e, "permissions",
                 json_pack("{s:{s:[s++++, s++, s, s, s, s]}, s:{s:[s++++, s, s, s]}}", "publish",
-                          "allow", "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.", t->domain,
-                          ".API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "_GR_.>", "subscribe",
-                          "allow", "fleet.", t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>",
-                          "$LDS.>"));
+                          "allow", "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.",
+                          t->regions[v->region].domain, ".API.>", "$JS.ACK.>", "$JS.FC.>",
+                          "_INBOX.>", "_GR_.>", "subscribe", "allow", "fleet.", t->env, ".veh.",
+                          v->vid, ".>", "_INBOX.>", "_GR_.>", "$LDS.>"));
         else
             json_object_del(e, "permissions");
         if (listing)
@@ -606,6 +723,42 @@ static int prepare_creds(topo *t, const char *out_abs, FILE *listing, ae_err *er
     if (rc >= 0)
         rc = ae_creds_registry_save(out_abs, t->reg, err);
     return rc < 0 ? rc : 0;
+}
+
+/* OUT/provision.sh (domain_per_region): the `aerie hub init` runs that create each region's
+ * streams, the mirrors asked for with mirror_of, and the global aggregate, in that order (a
+ * source or mirror needs its origin stream to exist to start copying). Replicas follow the
+ * region's size, up to 3. */
+static char *provision_script(const topo *t, const char *out_dir)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "#!/bin/sh\n# Generated by `aerie topology` (domain_per_region): create the twin\n"
+               "# streams of every region, the disaster-recovery mirrors and the global\n"
+               "# aggregate. Idempotent: run it again after any change.\nset -e\n");
+    for (int pass = 0; pass < 3; pass++)
+        for (int r = 0; r < t->n_regions; r++) {
+            const region *rg = &t->regions[r];
+            int reps = rg->n_hubs < 3 ? rg->n_hubs : 3;
+            if (pass == 0)
+                fprintf(f, "aerie hub init --dir \"%s/%s\" --replicas %d\n", out_dir, rg->name,
+                        reps);
+            else if (pass == 1 && rg->mirror_of >= 0)
+                fprintf(f, "aerie hub init --dir \"%s/%s\" --replicas %d --mirror %s\n", out_dir,
+                        rg->name, reps, t->regions[rg->mirror_of].domain);
+            else if (pass == 2 && r == t->global_region) {
+                fprintf(f, "aerie hub init --dir \"%s/%s\" --replicas %d --global ", out_dir,
+                        rg->name, reps);
+                for (int k = 0; k < t->n_regions; k++)
+                    fprintf(f, "%s%s", k ? "," : "", t->regions[k].domain);
+                fprintf(f, "\n");
+            }
+        }
+    fclose(f);
+    return buf;
 }
 
 static int run(topo *t, const char *name, const char *out_dir, FILE *listing, ae_err *err)
@@ -658,11 +811,16 @@ static int run(topo *t, const char *name, const char *out_dir, FILE *listing, ae
             if (t->veh[i].region == r)
                 json_array_append_new(vids, json_pack("{s:s}", "vid", t->veh[i].vid));
         json_t *fs = json_pack("{s:s, s:s, s:{s:o, s:s}, s:o}", "env", t->env, "region", rg->name,
-                               "hub", "urls", urls, "js_domain", t->domain, "vehicles", vids);
+                               "hub", "urls", urls, "js_domain", rg->domain, "vehicles", vids);
         char *d = json_dumps(fs, JSON_INDENT(2));
         json_decref(fs);
         snprintf(rel, sizeof rel, "%s/fleet.json", rg->name);
         rc = d ? write_file(out_dir, rel, d, listing, err) : AE_ENOMEM;
+        free(d);
+    }
+    if (!rc && t->per_region) {
+        char *d = provision_script(t, t->out_abs);
+        rc = d ? write_file(out_dir, "provision.sh", d, listing, err) : AE_ENOMEM;
         free(d);
     }
     if (!rc) {
@@ -700,6 +858,7 @@ int ae_topology_generate(const char *json_text, const char *name, const char *ou
     char out_abs[PATH_MAX];
     if (!rc && !realpath(out_dir, out_abs))
         rc = ae_err_set(err, AE_EIO, "%s: %s", out_dir, strerror(errno));
+    t.out_abs = out_abs;
     if (!rc)
         rc = prepare_creds(&t, out_abs, listing, err);
     if (!rc)

@@ -105,17 +105,24 @@ static natsMsg *newer(natsMsg *state, natsMsg *live, bool *is_live)
 
 int ae_twin_collect(ae_cli *c, const char *vid, json_t **out, ae_err *err)
 {
+    return ae_twin_collect_from(c, AE_STREAM_STATE, vid, out, err);
+}
+
+int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t **out, ae_err *err)
+{
     char filter[256], lfilter[256];
     snprintf(filter, sizeof filter, "fleet.%s.veh.%s.state.>", c->env, vid);
     snprintf(lfilter, sizeof lfilter, "fleet.%s.veh.%s.live.>", c->env, vid);
     char **subs = NULL, **lsubs = NULL;
     int n = 0, ln = 0;
-    int rc = ae_cli_stream_subjects(c, AE_STREAM_STATE, filter, &subs, &n, NULL, NULL, err);
+    int rc = ae_cli_stream_subjects(c, stream, filter, &subs, &n, NULL, NULL, err);
     if (rc)
         return rc;
     ae_err lerr = {0};
-    /* A hub initialised before TWIN_LIVE existed simply has no live values. */
-    if (ae_cli_stream_subjects(c, AE_STREAM_LIVE, lfilter, &lsubs, &ln, NULL, NULL, &lerr) != 0)
+    /* A hub initialised before TWIN_LIVE existed simply has no live values. A copy of the
+     * state stream (the global aggregate) has no live companion: it is read alone. */
+    if (strcmp(stream, AE_STREAM_STATE) != 0 ||
+        ae_cli_stream_subjects(c, AE_STREAM_LIVE, lfilter, &lsubs, &ln, NULL, NULL, &lerr) != 0)
         ln = 0;
     size_t sp = strlen(filter) - 1, lp = strlen(lfilter) - 1; /* "fleet.E.veh.V.state." */
     /* The names: every state subject plus live-only ones (a vehicle seen only live so far). */
@@ -135,8 +142,7 @@ int ae_twin_collect(ae_cli *c, const char *vid, json_t **out, ae_err *err)
         snprintf(s2, sizeof s2, "%.*s%s", (int)lp, lfilter, names[k]);
         natsMsg *sm = NULL, *lm = NULL;
         ae_err e1 = {0};
-        if (in_list(subs, n, s1) &&
-            ae_cli_direct_get(c, AE_STREAM_STATE, 0, NULL, s1, &sm, &e1) != 0 &&
+        if (in_list(subs, n, s1) && ae_cli_direct_get(c, stream, 0, NULL, s1, &sm, &e1) != 0 &&
             e1.code != AE_ENOENT) /* aged out between the listing and the get: fine */
             rc = ae_err_set(err, e1.code, "%s", e1.msg);
         if (rc == 0 && in_list(lsubs, ln, s2))
@@ -161,14 +167,16 @@ int ae_twin_collect(ae_cli *c, const char *vid, json_t **out, ae_err *err)
 
 static int usage_twin(void)
 {
-    fprintf(stderr, "usage: aerie twin VID [--json] [--dir DIR | --server URL] [--env ENV]\n");
+    fprintf(stderr, "usage: aerie twin VID [--json] [--dir DIR | --server URL] [--env ENV]\n"
+                    "                 [--stream NAME]   (e.g. TWIN_STATE_ALL, the global "
+                    "aggregate)\n");
     return 2;
 }
 
 int ae_cmd_twin(ae_cli *c, int argc, char **argv)
 {
     ae_err err = {0};
-    const char *vid = NULL;
+    const char *vid = NULL, *stream = AE_STREAM_STATE;
     for (int i = 1; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
         if (r < 0) {
@@ -177,6 +185,15 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
         }
         if (r > 0)
             continue;
+        if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc) {
+            stream = argv[i + 1];
+            if (!ae_cli_valid_token(stream)) {
+                fprintf(stderr, "aerie twin: --stream %s: a stream name is one token\n", stream);
+                return 2;
+            }
+            i += 2;
+            continue;
+        }
         if (argv[i][0] == '-' || vid) {
             fprintf(stderr, "aerie twin: unexpected argument %s\n", argv[i]);
             return usage_twin();
@@ -197,7 +214,7 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
         return 1;
     }
     json_t *twin = NULL;
-    int rc = ae_twin_collect(c, vid, &twin, &err);
+    int rc = ae_twin_collect_from(c, stream, vid, &twin, &err);
     if (rc) {
         fprintf(stderr, "aerie twin: %s%s\n", err.msg,
                 rc == AE_ENOENT ? " (create the hub streams with `aerie hub init`)" : "");

@@ -24,6 +24,11 @@ int ae_cmd_status(ae_cli *c, int argc, char **argv);
  * another AE_E* with a message. */
 int ae_twin_collect(ae_cli *c, const char *vid, json_t **out, ae_err *err);
 
+/* As ae_twin_collect, but the state values come from `stream` (borrowed), e.g. the global
+ * aggregate TWIN_STATE_ALL or a mirror, which carry the original subjects; TWIN_LIVE is
+ * consulted only when stream is TWIN_STATE. AE_ENOENT when that stream does not exist. */
+int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t **out, ae_err *err);
+
 /* The status of every known vehicle on a connected ae_cli: a new array (caller decrefs) of
  * {"vid","online","last_seen","backlog_msgs","battery_pct","position":{lat,lon,alt},
  *  "mode","armed","sources":{...},"link":{...}}, sorted by vid, with null for what is not
