@@ -478,7 +478,7 @@ static void release_rbuf(ae_client *c)
 static void client_read(ae_client *c)
 {
     static uint8_t shared[READ_CHUNK];
-    for (int round = 0; round < READS_PER_EVENT && !c->closing; round++) {
+    for (int round = 0; round < READS_PER_EVENT && !c->closing && !c->read_paused; round++) {
         ssize_t n;
         if (c->rlen == 0) {
             n = read(c->io.fd, shared, sizeof shared);
@@ -635,7 +635,7 @@ bool ae_client_flush(ae_client *c)
     if (c->out.pending == 0) {
         c->write_stall_since = 0;
         if (!c->closing && (c->io.events & AE_IO_WRITE))
-            ae_loop_mod(s->loop, &c->io, AE_IO_READ);
+            ae_loop_mod(s->loop, &c->io, c->read_paused ? 0 : AE_IO_READ);
         return true;
     }
     ssize_t w = ae_outq_flush_fd(&c->out, c->io.fd, FLUSH_BUDGET);
@@ -650,10 +650,19 @@ bool ae_client_flush(ae_client *c)
     else if (!c->write_stall_since)
         c->write_stall_since = ae_loop_now(s->loop);
     if (!c->closing) {
-        unsigned want = AE_IO_READ | (c->out.pending ? AE_IO_WRITE : 0);
+        unsigned want = (c->read_paused ? 0 : AE_IO_READ) | (c->out.pending ? AE_IO_WRITE : 0);
         ae_loop_mod(s->loop, &c->io, want);
     }
     return true;
+}
+
+void ae_client_set_read_paused(ae_client *c, bool paused)
+{
+    if (c->closing || c->read_paused == paused)
+        return;
+    c->read_paused = paused;
+    unsigned want = (paused ? 0 : AE_IO_READ) | (c->out.pending ? AE_IO_WRITE : 0);
+    ae_loop_mod(c->srv->loop, &c->io, want);
 }
 
 void ae_client_close(ae_client *c, const char *err_text, const char *reason)

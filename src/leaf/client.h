@@ -42,6 +42,9 @@ struct ae_client {
     uint64_t pong_wait_seq; /* deferred PONGs go out once this seq is durable */
     unsigned deferred_pongs;
 
+    /* backpressure: reading stops while the hub link cannot take this client's traffic */
+    bool read_paused;
+
     /* keepalive */
     int pings_out;
     int64_t next_ping; /* monotonic ns */
@@ -91,6 +94,9 @@ void ae_client_remove_sub(ae_client *c, ae_ssub *sub);
 
 /* Queues -ERR 'text' without closing the connection. */
 void ae_client_send_err(ae_client *c, const char *text);
+
+/* Stops or resumes reading from the client (backpressure from a slow uplink). */
+void ae_client_set_read_paused(ae_client *c, bool paused);
 
 /* Queues raw bytes to the client. */
 void ae_client_send(ae_client *c, const void *p, size_t n);

@@ -192,10 +192,22 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
     if (!from_uplink && (uplink_plain || nfwdq > 0) && s->uplink_hooks.forward) {
         s->uplink_hooks.forward(s->uplink_hooks.ctx, m, fwdq, nfwdq);
         n++;
+        /* A publisher that outruns the hub link waits, as nats-server stalls a fast
+         * producer, instead of its messages being dropped; other clients go on. */
+        if (src && s->uplink_hooks.congested && s->uplink_hooks.congested(s->uplink_hooks.ctx))
+            ae_client_set_read_paused(src, true);
     }
     if (s->ndead)
         ae_server_reap_subs(s);
     return n;
+}
+
+void ae_server_resume_readers(ae_server *s)
+{
+    for (ae_client *c = s->clients; c; c = c->next) {
+        if (c->read_paused)
+            ae_client_set_read_paused(c, false);
+    }
 }
 
 void ae_server_durable_advanced(ae_server *s)

@@ -113,7 +113,8 @@ struct ae_server {
         void (*tick)(void *ctx, int64_t now);
         void (*drain)(void *ctx);
         int (*leaf_count)(void *ctx);
-        struct json_t *(*leafz)(void *ctx);           /* the whole /leafz body */
+        bool (*congested)(void *ctx);       /* the hub link's queue is above its high-water mark */
+        struct json_t *(*leafz)(void *ctx); /* the whole /leafz body */
         void (*varz)(void *ctx, struct json_t *varz); /* adds uplink and store fields */
     } uplink_hooks;
     ae_uplink *uplink; /* NULL when no leafnodes remote is configured */
@@ -164,6 +165,9 @@ void ae_server_want_write(ae_server *s, ae_client *c);
 /* Called by client.c when a subscription of a local client comes or goes, so the uplink can
  * advertise interest. */
 void ae_server_local_interest(ae_server *s, const ae_ssub *sub, bool added);
+
+/* The uplink calls this when its queue drained: clients paused for it read again. */
+void ae_server_resume_readers(ae_server *s);
 
 /* The forwarder calls this when the log's durable seq advanced: deferred PONGs go out. */
 void ae_server_durable_advanced(ae_server *s);

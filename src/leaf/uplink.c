@@ -33,7 +33,8 @@
 #define READ_CHUNK           (64 * 1024)
 #define HANDSHAKE_TIMEOUT_NS (5 * AE_NS_PER_SEC)
 #define LOOP_DELAY_NS        (30 * AE_NS_PER_SEC) /* as nats-server after loop/permission errors */
-#define DATA_QUEUE_LIMIT     (8 * 1024 * 1024)    /* best-effort traffic beyond this is dropped */
+#define DATA_QUEUE_HWM       (1024 * 1024) /* above this, publishers feeding the link are paused */
+#define DATA_QUEUE_LIMIT     (64 * 1024 * 1024) /* best-effort traffic beyond this is dropped */
 #define LOW_WATER            (256 * 1024)
 
 typedef struct hub_url {
@@ -131,7 +132,8 @@ struct ae_uplink {
     int64_t next_status;
 
     ae_uplink_client client;
-    bool notifying; /* inside client.on_writable */
+    bool notifying;      /* inside client.on_writable */
+    bool readers_paused; /* some client was paused because the data queue was full */
 };
 
 static void schedule_reconnect(ae_uplink *u);
@@ -566,6 +568,10 @@ static void flush(ae_uplink *u)
 static void flush_and_notify(ae_uplink *u)
 {
     flush(u);
+    if (u->readers_paused && u->data.pending < LOW_WATER) {
+        u->readers_paused = false;
+        ae_server_resume_readers(u->srv);
+    }
     if (u->state == AE_UPLINK_READY && u->data.pending < LOW_WATER && u->client.on_writable &&
         !u->notifying) {
         u->notifying = true;
@@ -1260,6 +1266,15 @@ void ae_uplink_publish_status(ae_uplink *u)
     free(body);
 }
 
+static bool hook_congested(void *ctx)
+{
+    ae_uplink *u = ctx;
+    if (u->data.pending <= DATA_QUEUE_HWM)
+        return false;
+    u->readers_paused = true;
+    return true;
+}
+
 static int hook_leaf_count(void *ctx)
 {
     ae_uplink *u = ctx;
@@ -1455,6 +1470,7 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     s->uplink_hooks.tick = hook_tick;
     s->uplink_hooks.drain = hook_drain;
     s->uplink_hooks.leaf_count = hook_leaf_count;
+    s->uplink_hooks.congested = hook_congested;
     s->uplink_hooks.leafz = hook_leafz;
     s->uplink_hooks.varz = hook_varz;
     /* Local subscriptions made before the uplink existed (none at start-up, but keep it
