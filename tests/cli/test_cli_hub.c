@@ -18,15 +18,11 @@
 
 /* ---- running the CLI ---------------------------------------------------------------- */
 
-typedef struct run_result {
-    int code; /* exit code, or -1 if it did not exit normally in time */
-    char *out, *err;
-} run_result;
+typedef ah_output run_result;
 
 static void run_free(run_result *r)
 {
-    free(r->out);
-    free(r->err);
+    ah_output_free(r);
 }
 
 /* Runs `aerie` with the NULL-terminated arguments, capturing stdout and stderr. */
@@ -41,37 +37,9 @@ static run_result run_aerie(const char *dir, const char *first, ...)
         argv[n++] = (char *)a;
     va_end(ap);
     argv[n] = NULL;
-    char op[600], ep[600];
-    snprintf(op, sizeof op, "%s/run.out", dir);
-    snprintf(ep, sizeof ep, "%s/run.err", dir);
-    run_result r = {.code = -1};
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(op, "w", stdout) || !freopen(ep, "w", stderr))
-            _exit(127);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int64_t deadline = ah_now_ms() + 60000;
-    int st = 0;
-    while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (ah_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            st = -1;
-            break;
-        }
-        ah_sleep_ms(5);
-    }
-    if (st != -1 && WIFEXITED(st))
-        r.code = WEXITSTATUS(st);
-    r.out = ah_read_file(op);
-    r.err = ah_read_file(ep);
-    if (!r.out)
-        r.out = strdup("");
-    if (!r.err)
-        r.err = strdup("");
-    return r;
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s/aerie", dir);
+    return ah_run_capture(prefix, argv, 60000);
 }
 
 #define RUN_OK(r)                                                                                  \

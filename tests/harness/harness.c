@@ -1036,3 +1036,49 @@ fail:
     ah_hub_stop(h);
     return -1;
 }
+
+/* ---- running a program to completion -------------------------------------------------- */
+
+ah_output ah_run_capture(const char *tmp_prefix, char *const argv[], int timeout_ms)
+{
+    char op[600], ep[600];
+    snprintf(op, sizeof op, "%s.run.%d.out", tmp_prefix, (int)getpid());
+    snprintf(ep, sizeof ep, "%s.run.%d.err", tmp_prefix, (int)getpid());
+    ah_output r = {.code = -1};
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(op, "w", stdout) || !freopen(ep, "w", stderr))
+            _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
+    int st = 0;
+    while (pid > 0 && waitpid(pid, &st, WNOHANG) == 0) {
+        if (ah_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            st = -1;
+            break;
+        }
+        ah_sleep_ms(5);
+    }
+    if (pid > 0 && st != -1 && WIFEXITED(st))
+        r.code = WEXITSTATUS(st);
+    r.out = ah_read_file(op);
+    r.err = ah_read_file(ep);
+    unlink(op);
+    unlink(ep);
+    if (!r.out)
+        r.out = strdup("");
+    if (!r.err)
+        r.err = strdup("");
+    return r;
+}
+
+void ah_output_free(ah_output *o)
+{
+    free(o->out);
+    free(o->err);
+    o->out = o->err = NULL;
+}

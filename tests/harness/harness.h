@@ -99,6 +99,19 @@ int64_t ah_now_ms(void); /* monotonic */
  * wait for something with their own deadlines may multiply by it too. */
 double ah_timeout_scale(void);
 
+/* What ah_run_capture saw: the exit code (-1 when the program was killed by a signal or on
+ * timeout) and its whole stdout and stderr (malloc'd, never NULL). */
+typedef struct ah_output {
+    int code;
+    char *out, *err;
+} ah_output;
+
+/* Runs argv (NULL-terminated; argv[0] a path) to completion with stdout and stderr captured
+ * through temporary files named after `tmp_prefix`, killing it after timeout_ms (scaled by
+ * AH_TIMEOUT_SCALE). */
+ah_output ah_run_capture(const char *tmp_prefix, char *const argv[], int timeout_ms);
+void ah_output_free(ah_output *o);
+
 /* ---- raw sockets -------------------------------------------------------------------- */
 
 /* Connects to 127.0.0.1:port. Returns the fd or -1. */

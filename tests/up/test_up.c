@@ -46,53 +46,16 @@ static char g_dir2[512];
 
 /* ---- running the CLI ---------------------------------------------------------------- */
 
-typedef struct run_result {
-    int code;
-    char *out, *err;
-} run_result;
+typedef ah_output run_result;
 
 static void run_free(run_result *r)
 {
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
+    ah_output_free(r);
 }
 
 static run_result run_argv(char **argv, int timeout_s)
 {
-    char op[600], ep[600];
-    snprintf(op, sizeof op, "%s.run.%d.out", g_dir, (int)getpid());
-    snprintf(ep, sizeof ep, "%s.run.%d.err", g_dir, (int)getpid());
-    run_result r = {.code = -1};
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(op, "w", stdout) || !freopen(ep, "w", stderr))
-            _exit(127);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int64_t deadline = ah_now_ms() + (int64_t)(timeout_s * 1000 * ah_timeout_scale());
-    int st = 0;
-    while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (ah_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            st = -1;
-            break;
-        }
-        ah_sleep_ms(5);
-    }
-    if (st != -1 && WIFEXITED(st))
-        r.code = WEXITSTATUS(st);
-    r.out = ah_read_file(op);
-    r.err = ah_read_file(ep);
-    unlink(op);
-    unlink(ep);
-    if (!r.out)
-        r.out = strdup("");
-    if (!r.err)
-        r.err = strdup("");
-    return r;
+    return ah_run_capture(g_dir, argv, timeout_s * 1000);
 }
 
 /* Runs `aerie ARGS...` (NULL-terminated). */
