@@ -767,44 +767,6 @@ char *ah_http_get(int port, const char *path, int *status)
 
 /* ---- a hub: nats-server cluster with JetStream --------------------------------------- */
 
-static int hub_write_conf(ah_hub *h, int i, const char *extra_conf)
-{
-    char routes[1024] = "";
-    size_t off = 0;
-    for (int k = 0; k < h->nodes; k++) {
-        int n = snprintf(routes + off, sizeof routes - off, "%s\"nats-route://127.0.0.1:%d\"",
-                         k ? ", " : "", h->cluster_port[k]);
-        if (n < 0 || (size_t)n >= sizeof routes - off)
-            return -1;
-        off += (size_t)n;
-    }
-    char cluster[1400] = "";
-    if (h->nodes > 1)
-        snprintf(cluster, sizeof cluster,
-                 "cluster {\n  name: hubc\n  listen: 127.0.0.1:%d\n  routes: [ %s ]\n}\n",
-                 h->cluster_port[i], routes);
-    snprintf(h->conf_path[i], sizeof h->conf_path[i], "%s/hub%d.conf", h->dir, i + 1);
-    /* Leaf authorization in the shape that loads on 2.9.10 (wire notes 2.1, shape B):
-     * top-level users, vehicle limited to LEAFNODE connections. A users list means every
-     * client must log in, hence the operator user for ordinary (STANDARD) clients. */
-    return ah_write_file(
-        h->conf_path[i],
-        "server_name: hub%d\n"
-        "listen: 127.0.0.1:%d\n"
-        "http: 127.0.0.1:%d\n"
-        "jetstream {\n  store_dir: \"%s/data/hub%d\"\n  domain: hub\n"
-        "  max_memory_store: 256MB\n  max_file_store: 1GB\n}\n"
-        "%s"
-        "leafnodes {\n  listen: 127.0.0.1:%d\n}\n"
-        "authorization {\n  users = [\n"
-        "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\"] }\n"
-        "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
-        "  ]\n}\n"
-        "%s\n",
-        i + 1, h->client_port[i], h->http_port[i], h->dir, i + 1, cluster, h->leaf_port[i],
-        extra_conf ? extra_conf : "");
-}
-
 static int hub_spawn(ah_hub *h, int i)
 {
     char log[600];
@@ -884,41 +846,8 @@ static int hub_wait_node(ah_hub *h, int i, int64_t deadline)
 
 int ah_hub_start(ah_hub *h, int nodes, const char *extra_conf)
 {
-    memset(h, 0, sizeof *h);
-    if (nodes < 1 || nodes > AH_HUB_MAX)
-        return -1;
-    h->nodes = nodes;
-    char *dir = ah_mkdtemp("hub");
-    if (!dir)
-        return -1;
-    snprintf(h->dir, sizeof h->dir, "%s", dir);
-    free(dir);
-    for (int i = 0; i < nodes; i++) {
-        h->client_port[i] = ah_free_port();
-        h->cluster_port[i] = nodes > 1 ? ah_free_port() : 0;
-        h->leaf_port[i] = ah_free_port();
-        h->http_port[i] = ah_free_port();
-        if (h->client_port[i] < 0 || h->cluster_port[i] < 0 || h->leaf_port[i] < 0 ||
-            h->http_port[i] < 0)
-            goto fail;
-    }
-    for (int i = 0; i < nodes; i++)
-        if (hub_write_conf(h, i, extra_conf) != 0)
-            goto fail;
-    for (int i = 0; i < nodes; i++)
-        if (hub_spawn(h, i) != 0)
-            goto fail;
-    /* Generous: a 3-node JetStream cluster on a loaded 2-core machine under ASan may need
-     * many seconds to elect its meta leader. */
-    int64_t deadline = ah_now_ms() + (int64_t)(45000 * ah_timeout_scale());
-    for (int i = 0; i < nodes; i++)
-        if (hub_wait_node(h, i, deadline) != 0)
-            goto fail;
-    return 0;
-fail:
-    hub_dump_logs(h);
-    ah_hub_stop(h);
-    return -1;
+    ah_hub_opts o = {.nodes = nodes, .extra_conf = extra_conf};
+    return ah_hub_start_opts(h, &o);
 }
 
 int ah_hub_restart_node(ah_hub *h, int i)
@@ -958,9 +887,11 @@ void ah_hub_stop(ah_hub *h)
 
 /* ---- a hub with per-node leafnode settings ------------------------------------------- */
 
-/* hub_write_conf with the ah_hub_opts additions: node i's extra leafnodes lines and an
- * optional replacement of the users block. Kept separate so the default shape above stays
- * exactly the seed's working form. */
+/* Writes node i's config. Without options it is the seed's leaf authorization in the shape
+ * that loads on 2.9.10 (wire notes 2.1, shape B): top-level users, vehicle limited to LEAFNODE
+ * connections; a users list means every client must log in, hence the operator user for
+ * ordinary (STANDARD) clients. The options add node i's leafnodes lines or replace the users
+ * block. */
 static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
 {
     char routes[1024] = "";
