@@ -191,24 +191,6 @@ static ae_slice take_back(const uint8_t *start, const uint8_t **end)
     return f;
 }
 
-/* Parses a decimal byte count: digits only, no sign, no overflow. */
-static bool parse_size(ae_slice s, size_t *out)
-{
-    if (s.len == 0 || s.len > 20)
-        return false;
-    size_t v = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned d = (unsigned)((uint8_t)s.ptr[i] - '0');
-        if (d > 9)
-            return false;
-        if (v > (SIZE_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 /* Parses a non-negative decimal no larger than max. */
 static bool parse_uint(ae_slice s, uint64_t max, uint64_t *out)
 {
@@ -224,6 +206,16 @@ static bool parse_uint(ae_slice s, uint64_t max, uint64_t *out)
         v = v * 10 + d;
     }
     *out = v;
+    return true;
+}
+
+/* Parses a decimal byte count: digits only, no sign, no overflow. */
+static bool parse_size(ae_slice s, size_t *out)
+{
+    uint64_t v;
+    if (!parse_uint(s, SIZE_MAX, &v))
+        return false;
+    *out = (size_t)v;
     return true;
 }
 
