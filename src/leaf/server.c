@@ -143,9 +143,11 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
     size_t nfwdq = 0;
     size_t n = 0;
 
+    bool durable = false; /* an uplink subject: it reaches the hub through the log only */
     if (!from_uplink && s->durable_hooks.capture) {
         bool failed = false;
         uint64_t seq = s->durable_hooks.capture(s->durable_hooks.ctx, m, &failed);
+        durable = seq || failed;
         if (failed && src) {
             /* Tell the publisher, without closing it: clients treat a permissions violation
              * as an asynchronous error on a live connection (an unknown -ERR would close it
@@ -189,7 +191,8 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
             fwdq[nfwdq++] = (ae_slice){grp->name, grp->name_len};
         }
     }
-    if (!from_uplink && (uplink_plain || nfwdq > 0) && s->uplink_hooks.forward) {
+    /* Never also as plain leafnode traffic, or the hub stream would store it twice. */
+    if (!from_uplink && !durable && (uplink_plain || nfwdq > 0) && s->uplink_hooks.forward) {
         s->uplink_hooks.forward(s->uplink_hooks.ctx, m, fwdq, nfwdq);
         n++;
         /* A publisher that outruns the hub link waits, as nats-server stalls a fast

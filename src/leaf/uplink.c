@@ -790,8 +790,6 @@ static void hook_forward(void *ctx, const ae_msg *m, const ae_slice *queues, siz
     ae_uplink *u = ctx;
     if (u->state != AE_UPLINK_READY)
         return;
-    if (ae_uplink_is_durable_subject(u, m->subject.ptr, m->subject.len))
-        return; /* carried by the durable forwarder only, or the stream would store it twice */
     char subj[1024];
     snprintf(subj, sizeof subj, "%.*s", (int)m->subject.len, m->subject.ptr);
     if (!permitted(u->export_perm, subj))
