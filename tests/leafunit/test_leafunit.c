@@ -6,6 +6,7 @@
 #include "leaf/opts.h"
 #include "leaf/outq.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -238,6 +239,50 @@ static void durations_and_sizes(void)
               v == 1795666552500000000LL);
 }
 
+/* SIGHUP with a broken file keeps the running config (and says why); a good file is
+ * applied to new connections. */
+static void reload_bad_then_good_config(void)
+{
+    int port = ah_free_port();
+    char text[256];
+    snprintf(text, sizeof text, "listen: 127.0.0.1:%d\nmax_payload: 1000\n", port);
+    char *conf = write_conf("reload.conf", text);
+    char log[1100];
+    snprintf(log, sizeof log, "%s.log", conf);
+    char *argv[] = {(char *)ah_bin("aerie-leaf"), "-c", conf, NULL};
+    ah_proc p;
+    AH_ASSERT(ah_spawn(&p, log, argv) == 0);
+    AH_ASSERT(ah_wait_tcp(port, 5000) == 0);
+    char buf[4096];
+    int fd = ah_connect(port);
+    AH_ASSERT(ah_read_until(fd, buf, sizeof buf, "\r\n", 3000) > 0);
+    AH_ASSERT_CONTAINS(buf, "\"max_payload\":1000");
+    close(fd);
+
+    AH_ASSERT(ah_write_file(conf, "listen: 127.0.0.1:%d\nmax_payload: {\n", port) == 0);
+    kill(p.pid, SIGHUP);
+    ah_sleep_ms(300);
+    AH_ASSERT(ah_alive(&p));
+    fd = ah_connect(port);
+    AH_ASSERT(ah_read_until(fd, buf, sizeof buf, "\r\n", 3000) > 0);
+    AH_ASSERT_CONTAINS(buf, "\"max_payload\":1000");
+    close(fd);
+    char *out = ah_read_file(log);
+    AH_ASSERT_CONTAINS(out, "config reload failed, keeping the running config");
+    AH_ASSERT_CONTAINS(out, "reload.conf:");
+    free(out);
+
+    AH_ASSERT(ah_write_file(conf, "listen: 127.0.0.1:%d\nmax_payload: 2000\n", port) == 0);
+    kill(p.pid, SIGHUP);
+    ah_sleep_ms(300);
+    fd = ah_connect(port);
+    AH_ASSERT(ah_read_until(fd, buf, sizeof buf, "\r\n", 3000) > 0);
+    AH_ASSERT_CONTAINS(buf, "\"max_payload\":2000");
+    close(fd);
+    AH_ASSERT_EQ_INT(ah_stop(&p, SIGTERM, 5000), 0);
+    free(conf);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -248,6 +293,7 @@ int main(int argc, char **argv)
         {"outq_roundtrip", outq_roundtrip, 0},
         {"hmap_against_model", hmap_against_model, 0},
         {"durations_and_sizes", durations_and_sizes, 0},
+        {"reload_bad_then_good_config", reload_bad_then_good_config, 30},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
