@@ -807,18 +807,32 @@ static bool hub_meta_leader(ah_hub *h, int i)
     return ok;
 }
 
-static void hub_dump_logs(ah_hub *h)
+void ah_print_tail(const char *path, size_t max)
 {
-    for (int i = 0; i < h->nodes; i++) {
+    char *text = ah_read_file(path);
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    fprintf(stderr, "---- tail of %s ----\n%s\n", path, len > max ? text + len - max : text);
+    free(text);
+}
+
+int ah_count_in_file(const char *path, const char *needle)
+{
+    char *text = ah_read_file(path);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+void ah_hub_print_logs(const ah_hub *h, size_t max)
+{
+    for (int i = 0; h->dir[0] && i < h->nodes; i++) {
         char log[600];
         snprintf(log, sizeof log, "%s/hub%d.log", h->dir, i + 1);
-        char *text = ah_read_file(log);
-        if (text) {
-            size_t len = strlen(text);
-            const char *tail = len > 3000 ? text + len - 3000 : text;
-            fprintf(stderr, "---- tail of %s ----\n%s\n", log, tail);
-            free(text);
-        }
+        ah_print_tail(log, max);
     }
 }
 
@@ -859,7 +873,7 @@ int ah_hub_restart_node(ah_hub *h, int i)
         return -1;
     int64_t deadline = ah_now_ms() + (int64_t)(45000 * ah_timeout_scale());
     if (hub_wait_node(h, i, deadline) != 0) {
-        hub_dump_logs(h);
+        ah_hub_print_logs(h, 3000);
         return -1;
     }
     return 0;
@@ -963,7 +977,7 @@ int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o)
             goto fail;
     return 0;
 fail:
-    hub_dump_logs(h);
+    ah_hub_print_logs(h, 3000);
     ah_hub_stop(h);
     return -1;
 }

@@ -80,6 +80,11 @@ int ah_stop(ah_proc *p, int sig, int timeout_ms);
 bool ah_alive(ah_proc *p);
 /* Waits until 127.0.0.1:port accepts a TCP connection. Returns 0 or -1 on timeout. */
 int ah_wait_tcp(int port, int timeout_ms);
+/* Prints the last `max` bytes of a file to stderr under a header naming it (diagnostics
+ * for a failing case); nothing if it cannot be read. */
+void ah_print_tail(const char *path, size_t max);
+/* How many times `needle` occurs in the file (0 if it cannot be read). */
+int ah_count_in_file(const char *path, const char *needle);
 /* A new directory under $TMPDIR (or /tmp), named after tag. Caller frees the string. */
 char *ah_mkdtemp(const char *tag);
 int ah_rmrf(const char *path);
@@ -181,6 +186,9 @@ typedef struct ah_hub_opts {
  * authorization block of the test's own. Same readiness and cleanup rules as
  * ah_hub_start; ah_hub_restart_node and ah_hub_stop work on the result. Returns 0 or -1. */
 int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o);
+
+/* Prints the tail (max bytes) of every node's log to stderr. */
+void ah_hub_print_logs(const ah_hub *h, size_t max);
 
 /* GET http://127.0.0.1:port/path; returns the malloc'd body (NULL on error) and the HTTP
  * status in *status if non-NULL. */

@@ -14,27 +14,12 @@
 static sf_leaf *watched_leaf;
 static ah_hub *watched_hub;
 
-static void print_tail(const char *path, size_t max)
-{
-    char *text = ah_read_file(path);
-    if (!text)
-        return;
-    size_t len = strlen(text);
-    fprintf(stderr, "---- tail of %s ----\n%s\n", path, len > max ? text + len - max : text);
-    free(text);
-}
-
 void sf_dump_logs(void)
 {
     if (watched_leaf && watched_leaf->log_path[0])
-        print_tail(watched_leaf->log_path, 5000);
-    if (watched_hub && watched_hub->dir[0]) {
-        for (int i = 0; i < watched_hub->nodes; i++) {
-            char p[600];
-            snprintf(p, sizeof p, "%s/hub%d.log", watched_hub->dir, i + 1);
-            print_tail(p, 1500);
-        }
-    }
+        ah_print_tail(watched_leaf->log_path, 5000);
+    if (watched_hub)
+        ah_hub_print_logs(watched_hub, 1500);
 }
 
 void sf_watch_hub(ah_hub *h)
@@ -198,12 +183,7 @@ bool sf_wait_drained(sf_leaf *l, int timeout_ms)
 
 int sf_log_count(sf_leaf *l, const char *needle)
 {
-    char *log = ah_read_file(l->log_path);
-    int n = 0;
-    for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(log);
-    return n;
+    return ah_count_in_file(l->log_path, needle);
 }
 
 /* ---- hub and relays ------------------------------------------------------------------ */

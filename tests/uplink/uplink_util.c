@@ -10,27 +10,12 @@
 static ut_leaf *watched_leaf;
 static ah_hub *watched_hub;
 
-static void print_tail(const char *path, size_t max)
-{
-    char *text = ah_read_file(path);
-    if (!text)
-        return;
-    size_t len = strlen(text);
-    fprintf(stderr, "---- tail of %s ----\n%s\n", path, len > max ? text + len - max : text);
-    free(text);
-}
-
 void ut_dump_logs(void)
 {
     if (watched_leaf && watched_leaf->log_path[0])
-        print_tail(watched_leaf->log_path, 4000);
-    if (watched_hub) {
-        for (int i = 0; i < watched_hub->nodes; i++) {
-            char p[600];
-            snprintf(p, sizeof p, "%s/hub%d.log", watched_hub->dir, i + 1);
-            print_tail(p, 1500);
-        }
-    }
+        ah_print_tail(watched_leaf->log_path, 4000);
+    if (watched_hub)
+        ah_hub_print_logs(watched_hub, 1500);
 }
 
 void ut_watch_hub(ah_hub *h)
@@ -103,12 +88,7 @@ void ut_leaf_stop(ut_leaf *l)
 
 int ut_leaf_log_count(ut_leaf *l, const char *needle)
 {
-    char *log = ah_read_file(l->log_path);
-    int n = 0;
-    for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    free(log);
-    return n;
+    return ah_count_in_file(l->log_path, needle);
 }
 
 json_t *ut_http_json(int port, const char *path)
