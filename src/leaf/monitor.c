@@ -500,7 +500,3 @@ void ae_monitor_stop(ae_monitor *m)
     free(m);
 }
 
-int ae_monitor_port(const ae_monitor *m)
-{
-    return m ? m->port : 0;
-}

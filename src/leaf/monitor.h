@@ -11,7 +11,5 @@
  * naming the address. */
 int ae_monitor_start(ae_server *s, ae_monitor **out, ae_err *err);
 void ae_monitor_stop(ae_monitor *m); /* accepts NULL */
-/* The bound port (useful when 0 was asked for... not supported by nats-server, but tests). */
-int ae_monitor_port(const ae_monitor *m);
 
 #endif

@@ -1341,11 +1341,6 @@ size_t ae_uplink_queued(const ae_uplink *u)
     return u->data.pending;
 }
 
-ae_uplink_state ae_uplink_get_state(const ae_uplink *u)
-{
-    return u->state;
-}
-
 const char *ae_uplink_state_name(ae_uplink_state st)
 {
     switch (st) {

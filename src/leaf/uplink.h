@@ -36,7 +36,6 @@ int ae_uplink_start(ae_server *s, ae_err *err);
 /* Closes the connection and frees the uplink (s->uplink becomes NULL). */
 void ae_uplink_stop(ae_server *s);
 
-ae_uplink_state ae_uplink_get_state(const ae_uplink *u);
 const char *ae_uplink_state_name(ae_uplink_state st);
 
 /* ---- for the durable forwarder ------------------------------------------------------- */
