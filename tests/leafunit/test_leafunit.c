@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -283,6 +285,51 @@ static void reload_bad_then_good_config(void)
     free(conf);
 }
 
+/* A "hub" that accepts and then says nothing (a wrong port, a hung proxy): the uplink must
+ * give up on the handshake with a clear error and dial again, never hang. */
+static void uplink_silent_hub_times_out_and_retries(void)
+{
+    int hub_port = ah_free_port();
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)hub_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    AH_ASSERT(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 8) == 0);
+
+    int port = ah_free_port();
+    char text[512];
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:%d\nserver_name: silent\n"
+             "leafnodes { remotes = [ { url: \"nats-leaf://127.0.0.1:%d\" } ], reconnect: "
+             "\"100ms\", reconnect_max: \"200ms\" }\n",
+             port, hub_port);
+    char *conf = write_conf("silent.conf", text);
+    char log[1100];
+    snprintf(log, sizeof log, "%s.log", conf);
+    char *argv[] = {(char *)ah_bin("aerie-leaf"), "-c", conf, NULL};
+    ah_proc p;
+    AH_ASSERT(ah_spawn(&p, log, argv) == 0);
+    /* Hold every connection open without a byte, as a black hole would. */
+    int held[8], nheld = 0;
+    int64_t deadline = ah_now_ms() + 20000;
+    while (nheld < 2 && ah_now_ms() < deadline) {
+        struct timeval tv = {.tv_sec = 1};
+        fd_set rf;
+        FD_ZERO(&rf);
+        FD_SET(lfd, &rf);
+        if (select(lfd + 1, &rf, NULL, NULL, &tv) == 1)
+            held[nheld++] = accept(lfd, NULL, NULL);
+    }
+    AH_ASSERT_MSG(nheld == 2, "the leaf did not dial again after a silent hub (%d dials)", nheld);
+    AH_ASSERT(ah_count_in_file(log, "no answer from hub 127.0.0.1:") >= 1);
+    AH_ASSERT_EQ_INT(ah_stop(&p, SIGTERM, 5000), 0);
+    for (int i = 0; i < nheld; i++)
+        close(held[i]);
+    close(lfd);
+    free(conf);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -294,6 +341,7 @@ int main(int argc, char **argv)
         {"hmap_against_model", hmap_against_model, 0},
         {"durations_and_sizes", durations_and_sizes, 0},
         {"reload_bad_then_good_config", reload_bad_then_good_config, 30},
+        {"uplink_silent_hub_times_out_and_retries", uplink_silent_hub_times_out_and_retries, 40},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
