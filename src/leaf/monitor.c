@@ -499,4 +499,3 @@ void ae_monitor_stop(ae_monitor *m)
     mhd.stop_daemon(m->d);
     free(m);
 }
-
