@@ -257,11 +257,17 @@ int ae_proc_stop_all(const pid_t *pids, const char *const *progs, size_t n, cons
     return signalled;
 }
 
+/* Whether our programs could listen on 127.0.0.1:port. They all set SO_REUSEADDR on TCP
+ * listeners (nats-server, aerie-leaf, aerie-relay), so a port whose last connection is in
+ * TIME_WAIT (a fleet that was just stopped) counts as free; a port with a listener does
+ * not. UDP is checked without it: there SO_REUSEADDR would let two sockets share a port. */
 static bool can_bind(int socktype, int port)
 {
-    int fd = socket(AF_INET, socktype | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, socktype | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0)
         return false;
+    if (socktype == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;

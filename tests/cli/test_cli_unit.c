@@ -6,6 +6,7 @@
 #include "cli/cmd_topology.h"
 #include "cli/fleet.h"
 #include "cli/local_fleet.h"
+#include "cli/proc.h"
 #include "cli/render.h"
 #include "common/conf.h"
 #include "common/fileio.h"
@@ -330,6 +331,31 @@ static void atomic_files(void)
     free(dir);
 }
 
+/* A port whose last connection is in TIME_WAIT is free for a server (they all set
+ * SO_REUSEADDR), so `aerie up` after `aerie down` keeps it, as docs/cli.md promises. */
+static void free_port_keeps_time_wait_port(void)
+{
+    int port = ah_free_port();
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    AH_ASSERT(bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0);
+    /* While it listens, it is taken. */
+    AH_ASSERT(ae_proc_free_port(SOCK_STREAM, port, NULL, 0) != port);
+    int cl = ah_connect(port);
+    int srv = accept(ls, NULL, NULL);
+    AH_ASSERT(cl >= 0 && srv >= 0);
+    /* The server side closes first, as nats-server does on shutdown: its end of the
+     * connection, on `port`, goes to TIME_WAIT. */
+    close(srv);
+    close(ls);
+    char buf[16];
+    AH_ASSERT(ah_wait_closed(cl, buf, sizeof buf, 2000));
+    close(cl);
+    AH_ASSERT_EQ_INT(ae_proc_free_port(SOCK_STREAM, port, NULL, 0), port);
+}
+
 /* ---- the fleet model and the one renderer --------------------------------------------- */
 
 /* A local fleet's record as `aerie up` writes it, with everything the model holds. */
@@ -545,6 +571,7 @@ int main(int argc, char **argv)
         {"secret_generator", secret_generator, 10},
         {"http_client", http_client, 20},
         {"atomic_files", atomic_files, 10},
+        {"free_port_keeps_time_wait_port", free_port_keeps_time_wait_port, 10},
         {"fleet_round_trip", fleet_round_trip, 10},
         {"local_fleet_configs", local_fleet_configs, 10},
     };
