@@ -1,7 +1,10 @@
 /* Hub, leaf and gateway configs from the topology model; see render.h. Each config is
  * written section by section into a memory stream, in the order a reader looks for things:
  * identity and listeners first, then storage, cluster, leafnodes, users, and the links to
- * other regions last. */
+ * other regions last.
+ *
+ * Every name is written quoted: an identifier may look like a number ("2024"), a size
+ * ("10m") or a boolean ("on") to the config parser, and would then not be a string. */
 #include "cli/render.h"
 #include "cli/creds_conf.h"
 #include "cli/creds_registry.h"
@@ -50,7 +53,7 @@ static void hub_cluster(const ae_topology *t, const ae_topo_hub *n, FILE *f)
     const ae_topo_region *rg = &t->regions[n->region];
     if (!(rg->n_hubs > 1 || (t->n_regions > 1 && !t->per_region)))
         return;
-    fprintf(f, "cluster {\n  name: %s\n  listen: \"%s:%d\"\n", rg->name, n->listen_host,
+    fprintf(f, "cluster {\n  name: \"%s\"\n  listen: \"%s:%d\"\n", rg->name, n->listen_host,
             n->cluster_port);
     if (t->route_password)
         fprintf(f, "  authorization { user: route, password: \"%s\" }\n", t->route_password);
@@ -115,7 +118,7 @@ static int hub_users(const ae_topology *t, const ae_topo_hub *n, FILE *f)
     const ae_topo_region *rg = &t->regions[n->region];
     fprintf(f,
             "authorization {\n  users = [\n"
-            "    { user: %s, password: \"%s\", allowed_connection_types: [\"STANDARD\"] }\n",
+            "    { user: \"%s\", password: \"%s\", allowed_connection_types: [\"STANDARD\"] }\n",
             t->op_user, t->op_password);
     char *managed = ae_creds_region_text(t->creds, rg->scoped ? rg->name : NULL);
     if (!managed)
@@ -156,7 +159,7 @@ static void hub_gateway(const ae_topology *t, const ae_topo_hub *n, FILE *f)
         return;
     fprintf(f,
             "\ngateway {\n"
-            "  name: %s\n"
+            "  name: \"%s\"\n"
             "  listen: \"%s:%d\"\n"
             "  authorization { user: gateway, password: \"%s\" }\n"
             "  gateways: [\n",
@@ -165,7 +168,7 @@ static void hub_gateway(const ae_topology *t, const ae_topo_hub *n, FILE *f)
         if (r == n->region)
             continue;
         const ae_topo_region *o = &t->regions[r];
-        fprintf(f, "    { name: %s, urls: [", o->name);
+        fprintf(f, "    { name: \"%s\", urls: [", o->name);
         for (int k = 0; k < o->n_hubs; k++) {
             const ae_topo_hub *h = region_hub(t, o, k);
             fprintf(f, "%s\"nats://gateway:%s@%s:%d\"", k ? ", " : "", t->gateway_password, h->host,
@@ -192,7 +195,7 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
     if (rg->scoped)
         fprintf(f, AE_SEC_REGION_MARK " %s\n", rg->name);
     fprintf(f,
-            "server_name: %s\n"
+            "server_name: \"%s\"\n"
             "listen: \"%s:%d\"\n"
             "http: \"%s:%d\"\n\n"
             "# A connection without credentials becomes aerie-nobody, whom no connection type\n"
@@ -204,7 +207,7 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
             "  store_dir: \"%s\"\n"
             "  max_memory_store: %s\n"
             "  max_file_store: %s\n"
-            "  domain: %s\n"
+            "  domain: \"%s\"\n"
             "}\n\n",
             n->store_dir, t->max_memory, t->max_file, rg->domain);
     hub_cluster(t, n, f);

@@ -3,6 +3,7 @@
  * names are identifiers, every vehicle's region exists, no host:port is used twice, and no
  * text that goes inside a quoted config string can break out of it. */
 #include "cli/topology.h"
+#include "common/conf.h"
 #include "common/ident.h"
 #include "common/random.h"
 
@@ -184,6 +185,21 @@ static bool is_safe_text(const char *s)
     return true;
 }
 
+/* A JetStream limit goes into the hub config unquoted, as nats-server's size syntax: it must
+ * read back as one integer (digits with an optional K/M/G/T, KB.., KiB.. suffix). */
+static bool is_size(const char *s)
+{
+    char *text = NULL;
+    ae_conf_node *root = NULL;
+    bool ok = s && strlen(s) <= 32 && asprintf(&text, "v: %s\n", s) > 0 &&
+              ae_conf_parse_string_noinclude(text, strlen(text), NULL, &root, NULL) == 0;
+    const ae_conf_node *v = ok ? ae_conf_get(root, "v") : NULL;
+    ok = v && !v->next && v->type == AE_CONF_INT && v->i > 0;
+    ae_conf_free(root);
+    free(text);
+    return ok;
+}
+
 static const char *get_str(json_t *o, const char *key, const char *def)
 {
     json_t *v = json_object_get(o, key);
@@ -265,6 +281,12 @@ static int parse_settings(parser *p, json_t *root)
     if (set_or_oom(p, &t->max_memory, get_str(js, "max_memory_store", "256MB")) ||
         set_or_oom(p, &t->max_file, get_str(js, "max_file_store", "10GB")))
         return AE_ENOMEM;
+    const char *sizes[] = {"max_memory_store", t->max_memory, "max_file_store", t->max_file};
+    for (size_t i = 0; i < 4; i += 2)
+        if (!is_size(sizes[i + 1]))
+            return ae_err_set(p->err, AE_EINVAL,
+                              "%s: jetstream.%s: \"%s\" is not a size such as 256MB or 10GB", name,
+                              sizes[i], sizes[i + 1]);
     t->vehicle_permissions = json_is_true(json_object_get(root, "vehicle_permissions"));
     const char *va = get_str(root, "vehicle_auth", "nkey");
     if (strcmp(va, "nkey") != 0 && strcmp(va, "password") != 0)

@@ -651,11 +651,11 @@ static void topology_configs_load(void)
     snprintf(path, sizeof path, "%s/hub-eu2.conf", out);
     char *eu2 = ah_read_file(path);
     AH_ASSERT_CONTAINS(eu2, "gateway {");
-    AH_ASSERT_CONTAINS(eu2, "{ name: us, urls: [");
+    AH_ASSERT_CONTAINS(eu2, "{ name: \"us\", urls: [");
     /* Secure by default: anonymous connections refused, the operator only as a client,
      * each vehicle its own public key, in its own region only, and no secret of it. */
     AH_ASSERT_CONTAINS(eu2, "no_auth_user: \"aerie-nobody\"");
-    AH_ASSERT_CONTAINS(eu2, "{ user: operator, password: \"secret\", allowed_connection_types: "
+    AH_ASSERT_CONTAINS(eu2, "{ user: \"operator\", password: \"secret\", allowed_connection_types: "
                             "[\"STANDARD\"] }");
     char *pub1 = registry_public(out, "VID-001"), *pub2 = registry_public(out, "VID-002");
     AH_ASSERT(pub1[0] == 'U' && pub2[0] == 'U');

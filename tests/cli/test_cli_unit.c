@@ -474,7 +474,7 @@ static void local_fleet_configs(void)
     AH_ASSERT(!ae_conf_get(ae_conf_get(h, "cluster"), "authorization"));
     AH_ASSERT(!ae_conf_get(h, "accounts") && !ae_conf_get(h, "gateway"));
     AH_ASSERT(!strstr(hub, "aerie-region")); /* one region: identities are not scoped */
-    AH_ASSERT_CONTAINS(hub, "{ user: operator, password: \"pw\", allowed_connection_types: "
+    AH_ASSERT_CONTAINS(hub, "{ user: \"operator\", password: \"pw\", allowed_connection_types: "
                             "[\"STANDARD\"] }");
     AH_ASSERT_CONTAINS(hub, "# BEGIN aerie-creds");
     ae_conf_free(h);
@@ -547,6 +547,14 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
          "\"vehicles\":[{\"vid\":\"aerie-evict\"}]}",
          "reserved"},
+        /* Sizes go into the hub config unquoted: one that would not read back is refused
+         * (found by fuzz_topology: "12{vid}8MB" made a hub config nothing could load). */
+        {"{\"jetstream\":{\"max_memory_store\":\"12{vid}8MB\"},\"regions\":[{\"name\":"
+         "\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "jetstream.max_memory_store"},
+        {"{\"jetstream\":{\"max_file_store\":\"10 GB\"},\"regions\":[{\"name\":"
+         "\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "is not a size"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
@@ -556,6 +564,53 @@ static void topology_rejects_bad_descriptions(void)
     }
     ah_rmrf(dir);
     free(dir);
+}
+
+/* Names that look like numbers, sizes or booleans to the config parser stay strings in
+ * every generated config (found by fuzz_topology: a hub named 666...7 made a config that
+ * nothing could load, and a region "on" would have been a boolean cluster name). */
+static void topology_names_stay_strings(void)
+{
+    const char *desc = "{\"env\":\"2024\",\"js_domain\":\"10m\",\"operator\":{\"user\":\"007\"},"
+                       "\"regions\":[{\"name\":\"on\",\"hubs\":[{\"name\":"
+                       "\"66666666666666666666666\",\"host\":\"a.example\"}]},{\"name\":\"1k\","
+                       "\"hubs\":[{\"name\":\"true\",\"host\":\"b.example\"}]}],"
+                       "\"vehicles\":[{\"vid\":\"42\",\"region\":\"on\"}]}";
+    json_t *secrets = json_object();
+    ae_topology *t = NULL;
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_topology_parse(desc, "t.json", secrets, &t, &err) == 0, "%s", err.msg);
+    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
+                            "public", "UEVICT");
+    t->creds = reg;
+    AH_ASSERT(ae_topo_set(&t->vehicles[0].seed_path, "/s/42.nk") == 0);
+    char *hub = ae_render_hub_conf(t, &t->hubs[0]);
+    ae_conf_node *h = parse_conf(hub, "hub.conf");
+    AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "66666666666666666666666");
+    AH_ASSERT_EQ_STR(conf_str(h, "cluster.name"), "on");
+    AH_ASSERT_EQ_STR(conf_str(h, "jetstream.domain"), "10m");
+    AH_ASSERT_EQ_STR(conf_str(h, "gateway.name"), "on");
+    const ae_conf_node *gws = ae_conf_get(ae_conf_get(h, "gateway"), "gateways");
+    AH_ASSERT_EQ_STR(conf_str(gws->child, "name"), "1k");
+    const ae_conf_node *op = ae_conf_get(ae_conf_get(h, "authorization"), "users")->child;
+    AH_ASSERT_EQ_STR(conf_str(op, "user"), "007");
+    ae_conf_free(h);
+    free(hub);
+    hub = ae_render_hub_conf(t, &t->hubs[1]);
+    h = parse_conf(hub, "hub2.conf");
+    AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "true");
+    ae_conf_free(h);
+    free(hub);
+    char *leaf = ae_render_leaf_conf(t, &t->vehicles[0]);
+    ae_conf_node *l = parse_conf(leaf, "leaf.conf");
+    AH_ASSERT_EQ_STR(conf_str(l, "server_name"), "42");
+    AH_ASSERT_EQ_STR(conf_str(l, "uplink.domain"), "10m");
+    ae_conf_free(l);
+    free(leaf);
+    t->creds = NULL;
+    ae_topology_free(t);
+    json_decref(reg);
+    json_decref(secrets);
 }
 
 int main(int argc, char **argv)
@@ -574,6 +629,7 @@ int main(int argc, char **argv)
         {"free_port_keeps_time_wait_port", free_port_keeps_time_wait_port, 10},
         {"fleet_round_trip", fleet_round_trip, 10},
         {"local_fleet_configs", local_fleet_configs, 10},
+        {"topology_names_stay_strings", topology_names_stay_strings, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
