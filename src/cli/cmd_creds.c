@@ -20,12 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *jstr_or(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* ---- the vehicle's leaf config (local fleets) --------------------------------------- */
 
 /* Points a local fleet's DIR/conf/leaf-VID.conf at the seed: drops user:password@ from its
@@ -227,9 +221,11 @@ static int creds_list(ae_cli *c, const char *dir)
         json_t *v;
         json_object_foreach(vehs, vid, v)
         {
-            bool active = strcmp(jstr_or(v, "status"), "active") == 0;
-            printf("%-16s %-8s %-8s %-31s %s\n", vid, jstr_or(v, "type"), jstr_or(v, "status"),
-                   active ? jstr_or(v, "issued") : jstr_or(v, "revoked"), jstr_or(v, "public"));
+            bool active = strcmp(ae_creds_str(v, "status"), "active") == 0;
+            printf("%-16s %-8s %-8s %-31s %s\n", vid, ae_creds_str(v, "type"),
+                   ae_creds_str(v, "status"),
+                   active ? ae_creds_str(v, "issued") : ae_creds_str(v, "revoked"),
+                   ae_creds_str(v, "public"));
         }
         if (json_object_size(vehs) == 0)
             printf("(no credentials issued in %s)\n", dir);

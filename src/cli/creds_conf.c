@@ -8,12 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 char *ae_creds_region_text(json_t *reg, const char *hub_region)
 {
     char *buf = NULL;
@@ -27,8 +21,8 @@ char *ae_creds_region_text(json_t *reg, const char *hub_region)
         m,
         "    { user: \"" AE_SEC_NOBODY_USER "\", password: \"%s\", allowed_connection_types:"
         " [\"MQTT\"], permissions: { publish: { deny: \">\" }, subscribe: { deny: \">\" } } }\n",
-        jstr(reg, "nobody_password"));
-    const char *ev = jstr(json_object_get(reg, "evict"), "public");
+        ae_creds_str(reg, "nobody_password"));
+    const char *ev = ae_creds_str(json_object_get(reg, "evict"), "public");
     if (*ev)
         fprintf(m,
                 "    { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"], permissions: {"
@@ -39,10 +33,10 @@ char *ae_creds_region_text(json_t *reg, const char *hub_region)
     json_t *v;
     json_object_foreach(json_object_get(reg, "vehicles"), vid, v)
     {
-        if (strcmp(jstr(v, "status"), "active") != 0)
+        if (strcmp(ae_creds_str(v, "status"), "active") != 0)
             continue;
         /* An identity issued for one region (`aerie topology`) is accepted only there. */
-        const char *vr = jstr(v, "region");
+        const char *vr = ae_creds_str(v, "region");
         if (*vr && hub_region && *hub_region && strcmp(vr, hub_region) != 0)
             continue;
         /* Per-vehicle permissions (`aerie topology` with vehicle_permissions) are JSON, which
@@ -51,7 +45,7 @@ char *ae_creds_region_text(json_t *reg, const char *hub_region)
                          ? json_dumps(json_object_get(v, "permissions"), JSON_COMPACT)
                          : NULL;
         fprintf(m, "    { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"]%s%s }  # %s\n",
-                jstr(v, "public"), perm ? ", permissions: " : "", perm ? perm : "", vid);
+                ae_creds_str(v, "public"), perm ? ", permissions: " : "", perm ? perm : "", vid);
         free(perm);
     }
     fprintf(m, "    " AE_SEC_END_MARK "\n");

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *jstr(json_t *o, const char *k)
+const char *ae_creds_str(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "";
@@ -123,7 +123,7 @@ json_t *ae_creds_vehicle(json_t *reg, const char *vid)
 bool ae_creds_is_revoked(json_t *reg, const char *vid)
 {
     json_t *v = ae_creds_vehicle(reg, vid);
-    return v && strcmp(jstr(v, "status"), "revoked") == 0;
+    return v && strcmp(ae_creds_str(v, "status"), "revoked") == 0;
 }
 
 void ae_creds_revoke(json_t *reg, const char *vid)
@@ -153,8 +153,8 @@ int ae_creds_issue(const char *dir, json_t *reg, const char *vid, const char *re
     char *path = NULL;
     if (asprintf(&path, "%s/creds/%s.nk", dir, vid) < 0)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    if (have && strcmp(jstr(have, "status"), "active") == 0 && access(path, R_OK) == 0 &&
-        *jstr(have, "public")) {
+    if (have && strcmp(ae_creds_str(have, "status"), "active") == 0 && access(path, R_OK) == 0 &&
+        *ae_creds_str(have, "public")) {
         if (region && *region)
             json_object_set_new(have, "region", json_string(region));
         free(path);

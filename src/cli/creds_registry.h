@@ -50,6 +50,9 @@ void ae_creds_revoke(json_t *reg, const char *vid);
 /* True when the registry lists `vid` as revoked. */
 bool ae_creds_is_revoked(json_t *reg, const char *vid);
 
+/* A text field of the registry or one of its entries, "" when absent (borrowed). */
+const char *ae_creds_str(json_t *entry, const char *key);
+
 /* The registry entry of vid (borrowed), or NULL. */
 json_t *ae_creds_vehicle(json_t *reg, const char *vid);
 
