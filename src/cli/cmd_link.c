@@ -6,7 +6,6 @@
 #include "cli/cmd_hub.h"
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
-#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <jansson.h>
@@ -107,9 +106,8 @@ static void print_stats(const ae_fleet_vehicle *v, const char *reply)
 static int link_one(const link_opts *o, const ae_fleet *f, const ae_fleet_vehicle *v,
                     const char *shown)
 {
-    char name[AE_IDENT_MAX + 16], reply[1024] = "";
-    snprintf(name, sizeof name, "relay-%s", v->vid);
-    const ae_fleet_proc *rp = ae_fleet_proc_find(f, name);
+    char reply[1024] = "";
+    const ae_fleet_proc *rp = ae_fleet_proc_of(f, v->vid, AE_KIND_RELAY);
     if (!ae_fleet_proc_running(f, rp)) {
         if (o->status)
             printf("%-10s %-8s %s\n", v->vid, "-", "relay not running");

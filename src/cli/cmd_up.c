@@ -275,9 +275,7 @@ static void print_vehicles(local *l)
         const char *vid = f->vehicles[i].vid;
         if (!ae_creds_is_revoked(creds(l), vid))
             continue;
-        char name[AE_IDENT_MAX + 16];
-        snprintf(name, sizeof name, "leaf-%s", vid);
-        const ae_fleet_proc *lp = ae_fleet_proc_find(f, name);
+        const ae_fleet_proc *lp = ae_fleet_proc_of(f, vid, AE_KIND_LEAF);
         printf("  %s: identity revoked (`aerie revoke`); %s. `aerie creds add %s --dir %s` "
                "issues a new key, then `aerie up --dir %s` starts it\n",
                vid,

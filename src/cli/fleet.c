@@ -169,6 +169,15 @@ ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name)
     return NULL;
 }
 
+ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind)
+{
+    for (size_t i = 0; f && vid && i < f->n_procs; i++)
+        if (f->procs[i].vid && strcmp(f->procs[i].vid, vid) == 0 &&
+            strcmp(f->procs[i].kind, kind) == 0)
+            return &f->procs[i];
+    return NULL;
+}
+
 static char **copy_strv(const char *const *argv)
 {
     size_t n = 0;

@@ -148,6 +148,8 @@ ae_fleet_hub *ae_fleet_hub_find(const ae_fleet *f, const char *name);
 ae_fleet_hub *ae_fleet_hub_add(ae_fleet *f, const char *name);
 int ae_fleet_hub_url_add(ae_fleet *f, const char *url); /* 0 or AE_ENOMEM */
 ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name);
+/* The process of `kind` that belongs to vehicle vid (its relay, leaf, ...), or NULL. */
+ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind);
 /* argv: NULL-terminated, copied. vid may be NULL. The process is not started (pid 0) and
  * logs to DIR/logs/<name>.log. */
 ae_fleet_proc *ae_fleet_proc_add(ae_fleet *f, const char *name, const char *kind, const char *prog,
