@@ -718,7 +718,8 @@ static size_t glob_confs(ae_fleet *f, const char *sub, const char *prefix)
         }
     }
     closedir(d);
-    qsort(f->hubs + start, f->n_hubs - start, sizeof f->hubs[0], cmp_conf);
+    if (f->n_hubs > start)
+        qsort(f->hubs + start, f->n_hubs - start, sizeof f->hubs[0], cmp_conf);
     return f->n_hubs - start;
 }
 
