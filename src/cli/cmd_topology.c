@@ -86,6 +86,11 @@ static int prepare_creds(ae_topology *t, const char *out_abs, FILE *listing, ae_
         if ((rc = ae_creds_issue(out_abs, t->creds, v->vid, t->regions[v->region].name, err)) < 0)
             break;
         json_t *e = ae_creds_vehicle(t->creds, v->vid);
+        int fb = t->regions[v->region].fallback;
+        if (fb >= 0)
+            json_object_set_new(e, "fallback", json_string(t->regions[fb].name));
+        else
+            json_object_del(e, "fallback");
         if (t->vehicle_permissions)
             json_object_set_new(e, "permissions", ae_topology_vehicle_permissions(t, v));
         else
@@ -165,6 +170,12 @@ static int write_region_view(const ae_topology *t, int r, const char *out_dir, F
     for (int i = 0; i < t->n_vehicles && !rc; i++)
         if (t->vehicles[i].region == r && !ae_fleet_vehicle_add(f, t->vehicles[i].vid))
             rc = AE_ENOMEM;
+    /* Where the readers also look for this region's vehicles (cli.h, read sources), and where
+     * the fleet-wide aggregate is (--global). */
+    if (!rc && rg->fallback >= 0 && strcmp(t->regions[rg->fallback].domain, rg->domain) != 0)
+        rc = ae_fleet_fallback_add(f, t->regions[rg->fallback].domain);
+    if (!rc && t->per_region && ae_topo_set(&f->global_domain, t->regions[t->global_region].domain))
+        rc = AE_ENOMEM;
     if (rc || asprintf(&rel, "%s/fleet.json", rg->name) < 0)
         rc = ae_err_set(err, AE_ENOMEM, "out of memory");
     else
@@ -225,6 +236,16 @@ int ae_topology_generate(const char *json_text, const char *name, const char *ou
         rc = ae_err_set(err, AE_EIO, "%s: %s", out_dir, strerror(errno));
     if (!rc)
         rc = prepare_creds(t, out_abs, listing, err);
+    for (int r = 0; !rc && listing && !t->per_region && r < t->n_regions; r++)
+        if (t->regions[r].fallback >= 0) {
+            fprintf(listing,
+                    "note: one JetStream domain for all regions (gateways): the twin streams "
+                    "live in the region where `aerie hub init` runs, and losing that region "
+                    "stops JetStream in every region (vehicles keep their data until it "
+                    "returns); \"domain_per_region\": true keeps each region's JetStream "
+                    "running on its own (docs/deploy.md, disaster recovery)\n");
+            break;
+        }
     if (!rc)
         rc = write_all(t, out_dir, out_abs, secrets, listing, err);
     if (t)
