@@ -7,6 +7,7 @@
 #include "common/ident.h"
 #include "common/random.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,10 +589,76 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
     return rc ? rc : deployed_leaf(p, ve, store_tmpl);
 }
 
-/* Same host: both on machines of their own (NULL) never share. */
-static bool same_host(const ae_topo_vehicle *a, const ae_topo_vehicle *b)
+/* Ports in use on one host: TCP and UDP apart. */
+typedef struct port_map {
+    uint8_t tcp[65536 / 8], udp[65536 / 8];
+} port_map;
+
+static bool port_taken(const uint8_t *bits, int port)
 {
-    return a->host && b->host && strcmp(a->host, b->host) == 0;
+    return bits[port / 8] & (1u << (port % 8));
+}
+
+/* Marks a port given in the description; a second use on the host is refused. */
+static int claim(parser *p, uint8_t *bits, int port, const ae_topo_vehicle *v)
+{
+    if (!port)
+        return 0;
+    if (port_taken(bits, port))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: vehicle %s: port %d is used twice on %s%s (set distinct "
+                          "leaf_port, leaf_http_port and mavlink_port)",
+                          p->name, v->vid, port, v->host ? "host " : "its machine",
+                          v->host ? v->host : "");
+    bits[port / 8] |= (uint8_t)(1u << (port % 8));
+    return 0;
+}
+
+/* The first free port from `from` on, marked taken; 0 when none is left. */
+static int next_free(uint8_t *bits, int from)
+{
+    for (int port = from; port < 65536; port++)
+        if (!port_taken(bits, port)) {
+            bits[port / 8] |= (uint8_t)(1u << (port % 8));
+            return port;
+        }
+    return 0;
+}
+
+/* The ports of the vehicles on one host (`host`; NULL: vehicle `only`, alone on its own
+ * machine): those given are checked, the others are the next free ones from the defaults. */
+static int host_ports(parser *p, port_map *m, const char *host, int only)
+{
+    ae_topology *t = p->t;
+    memset(m, 0, sizeof *m);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < t->n_vehicles; i++) {
+            ae_topo_vehicle *v = &t->vehicles[i];
+            if (host ? !v->host || strcmp(v->host, host) != 0 : i != only)
+                continue;
+            int rc = 0;
+            if (pass == 0) {
+                if ((rc = claim(p, m->tcp, v->leaf.port, v)) ||
+                    (rc = claim(p, m->tcp, v->leaf.http_port, v)) ||
+                    (rc = claim(p, m->udp, v->gw.mavlink_port, v)))
+                    return rc;
+                continue;
+            }
+            /* A vehicle alone on its machine has no monitoring port unless one is given. */
+            if ((!v->leaf.port && !(v->leaf.port = next_free(m->tcp, 4222))) ||
+                (host && !v->leaf.http_port && !(v->leaf.http_port = next_free(m->tcp, 8222))) ||
+                (!v->gw.n_mavlink && !v->gw.mavlink_port &&
+                 !(v->gw.mavlink_port = next_free(m->udp, 14550))))
+                return ae_err_set(p->err, AE_EINVAL, "%s: no free port left on host %s", p->name,
+                                  host);
+            if (!v->gw.n_mavlink) {
+                char ep[48];
+                snprintf(ep, sizeof ep, "udp://0.0.0.0:%d", v->gw.mavlink_port);
+                if (ae_topo_push(&v->gw.mavlink, &v->gw.n_mavlink, ep))
+                    return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+            }
+        }
+    return 0;
 }
 
 /* The ports each vehicle's programs listen on: those given, else the defaults (leaf 4222,
@@ -602,49 +669,20 @@ static bool same_host(const ae_topo_vehicle *a, const ae_topo_vehicle *b)
 static int vehicle_ports(parser *p)
 {
     ae_topology *t = p->t;
-    for (int i = 0; i < t->n_vehicles; i++) {
-        ae_topo_vehicle *v = &t->vehicles[i];
-        int *mine[3] = {&v->leaf.port, &v->gw.mavlink_port, &v->leaf.http_port};
-        static const int base[3] = {4222, 14550, 8222};
-        for (int k = 0; k < 3; k++) {
-            if (*mine[k] || (k == 2 && !v->host) || (k == 1 && v->gw.n_mavlink))
-                continue;
-            int want = base[k];
-            for (bool clash = true; clash;) {
-                clash = false;
-                for (int j = 0; j < t->n_vehicles && !clash; j++) {
-                    const ae_topo_vehicle *o = &t->vehicles[j];
-                    clash = j != i && same_host(v, o) &&
-                            (o->leaf.port == want || o->leaf.http_port == want ||
-                             o->gw.mavlink_port == want);
-                }
-                want += clash;
-            }
-            *mine[k] = want;
-        }
-        if (v->leaf.port == v->leaf.http_port)
-            return ae_err_set(p->err, AE_EINVAL, "%s: vehicle %s uses port %d twice", p->name,
-                              v->vid, v->leaf.port);
-        for (int j = 0; j < i; j++) {
-            const ae_topo_vehicle *o = &t->vehicles[j];
-            int a[] = {v->leaf.port, v->leaf.http_port, v->gw.mavlink_port};
-            int b[] = {o->leaf.port, o->leaf.http_port, o->gw.mavlink_port};
-            for (int x = 0; x < 3 && same_host(v, o); x++)
-                for (int y = 0; y < 3; y++)
-                    if (a[x] && a[x] == b[y] && (x == 1) == (y == 1))
-                        return ae_err_set(p->err, AE_EINVAL,
-                                          "%s: vehicles %s and %s share host %s and both use "
-                                          "port %d",
-                                          p->name, o->vid, v->vid, v->host, a[x]);
-        }
-        if (!v->gw.n_mavlink) {
-            char ep[48];
-            snprintf(ep, sizeof ep, "udp://0.0.0.0:%d", v->gw.mavlink_port);
-            if (ae_topo_push(&v->gw.mavlink, &v->gw.n_mavlink, ep))
-                return ae_err_set(p->err, AE_ENOMEM, "out of memory");
-        }
+    port_map *m = malloc(sizeof *m);
+    if (!m)
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < t->n_vehicles && !rc; i++) {
+        const ae_topo_vehicle *v = &t->vehicles[i];
+        bool first = true; /* the first vehicle of its host does the whole host */
+        for (int j = 0; j < i && first && v->host; j++)
+            first = !t->vehicles[j].host || strcmp(t->vehicles[j].host, v->host) != 0;
+        if (first)
+            rc = host_ports(p, m, v->host, i);
     }
-    return 0;
+    free(m);
+    return rc;
 }
 
 static int parse_vehicles(parser *p, json_t *root)

@@ -586,7 +586,7 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
          "\"vehicles\":[{\"vid\":\"A\",\"host\":\"lab\",\"leaf_port\":5000},{\"vid\":\"B\","
          "\"host\":\"lab\",\"leaf_port\":5000}]}",
-         "vehicles A and B share host lab and both use port 5000"},
+         "vehicle B: port 5000 is used twice on host lab"},
         {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
          "\"vehicles\":[{\"vid\":\"A\",\"mavlink\":\"tcp://x:1\"}]}",
          "vehicles[0].mavlink: expected an aerie-gw endpoint"},
