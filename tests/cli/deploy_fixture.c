@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define SEP '\x1f' /* between subject and payload in a recorded item */
 
@@ -334,33 +335,86 @@ long dfx_stream_count(dfx *d, int r, const char *stream, const char *filter)
     return n;
 }
 
-long dfx_wait_stored_in(dfx *d, int i, int r, int64_t after_ns, int64_t since_mono_ms,
-                        int timeout_ms)
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The Nats-Time-Stamp of the newest position of vehicle i stored in region r, or 0. */
+static int64_t newest_stored(dfx *d, int i, int r)
 {
     char body[200];
     snprintf(body, sizeof body, "{\"last_by_subj\":\"fleet.prod.veh.%s.state.position\"}",
              d->veh[i].vid);
+    natsMsg *m = NULL;
+    json_decref(region_api(d, r, "DIRECT.GET.TWIN_STATE", body, &m));
+    const char *ts = NULL;
+    int64_t stored = 0;
+    if (m && natsMsgHeader_Get(m, "Nats-Time-Stamp", &ts) == NATS_OK && ts) {
+        struct tm tm = {0};
+        const char *p = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (p) {
+            stored = (int64_t)timegm(&tm) * 1000000000LL;
+            if (*p == '.')
+                stored += (int64_t)(strtod(p, NULL) * 1e9);
+        }
+    }
+    natsMsg_Destroy(m);
+    return stored;
+}
+
+long dfx_wait_stored_in(dfx *d, int i, int r, int64_t after_ns, int64_t since_mono_ms,
+                        int timeout_ms)
+{
     int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
     while (ah_now_ms() < deadline) {
-        natsMsg *m = NULL;
-        json_decref(region_api(d, r, "DIRECT.GET.TWIN_STATE", body, &m));
-        const char *ts = NULL;
-        int64_t stored = 0;
-        if (m && natsMsgHeader_Get(m, "Nats-Time-Stamp", &ts) == NATS_OK && ts) {
-            struct tm tm = {0};
-            const char *p = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
-            if (p) {
-                stored = (int64_t)timegm(&tm) * 1000000000LL;
-                if (*p == '.')
-                    stored += (int64_t)(strtod(p, NULL) * 1e9);
-            }
-        }
-        natsMsg_Destroy(m);
-        if (stored > after_ns)
+        if (newest_stored(d, i, r) > after_ns)
             return (long)(ah_now_ms() - since_mono_ms);
         ah_sleep_ms(50);
     }
     return -1;
+}
+
+void dfx_lose_region(dfx *d, int r, int sig, int to, int store_wait_ms, long attach_ms[2],
+                     long stored_ms[2])
+{
+    char want[16], to_hub[16], hub[64];
+    bool there[2];
+    snprintf(want, sizeof want, "%s1", d->reg[r].name);
+    snprintf(to_hub, sizeof to_hub, "%s1", d->reg[to].name);
+    for (int i = 0; i < 2; i++) {
+        dfx_vehicle_hub(d, i, hub, sizeof hub);
+        there[i] = strcmp(hub, want) == 0;
+        attach_ms[i] = stored_ms[i] = -1;
+    }
+    int64_t t0 = ah_now_ms(), w0 = wall_ns();
+    int64_t deadline = t0 + (int64_t)(30000 * ah_timeout_scale());
+    int64_t store_deadline = t0 + (int64_t)(store_wait_ms * ah_timeout_scale());
+    dfx_hub_stop(d, r, sig);
+    /* One loop watches every vehicle, so that each time is its own. */
+    for (bool done = false; !done && ah_now_ms() < deadline;) {
+        done = true;
+        for (int i = 0; i < 2; i++) {
+            if (!there[i])
+                continue;
+            if (attach_ms[i] < 0) {
+                dfx_vehicle_hub(d, i, hub, sizeof hub);
+                if (strcmp(hub, to_hub) == 0)
+                    attach_ms[i] = (long)(ah_now_ms() - t0);
+            }
+            bool watch = ah_now_ms() < store_deadline;
+            if (stored_ms[i] < 0 && watch && newest_stored(d, i, to) > w0)
+                stored_ms[i] = (long)(ah_now_ms() - t0);
+            done = done && attach_ms[i] >= 0 && (stored_ms[i] >= 0 || !watch);
+        }
+        if (!done)
+            ah_sleep_ms(50);
+    }
+    for (int i = 0; i < 2; i++)
+        AH_ASSERT_MSG(!there[i] || attach_ms[i] >= 0, "%s did not fail over to region %s",
+                      d->veh[i].vid, d->reg[to].name);
 }
 
 void dfx_drones_stop(dfx *d)

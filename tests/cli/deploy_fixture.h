@@ -84,6 +84,15 @@ long dfx_wait_attached(dfx *d, int i, int r, int timeout_ms);
 long dfx_wait_stored_in(dfx *d, int i, int r, int64_t after_ns, int64_t since_mono_ms,
                         int timeout_ms);
 
+/* Region r goes away: its hub gets `sig` (SIGTERM: a hub outage, SIGKILL: the region is
+ * lost). Every vehicle attached there must carry on in region `to`: attach_ms[i] receives
+ * how long vehicle i took to attach there, and stored_ms[i] until a message of it was
+ * stored there (watched for up to store_wait_ms; 0: not watched), counted from the signal;
+ * -1 for a vehicle that was elsewhere, or nothing stored in time (with one JetStream domain,
+ * nothing is stored while the region holding the streams is away). */
+void dfx_lose_region(dfx *d, int r, int sig, int to, int store_wait_ms, long attach_ms[2],
+                     long stored_ms[2]);
+
 /* Stops the drones (sim, then gateway: nothing more is published) and waits until every
  * leaf has forwarded its backlog. */
 void dfx_drones_stop(dfx *d);
