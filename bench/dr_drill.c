@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     }
     int other = 1 - region;
     dfx d;
-    dfx_generate(&d, per_region);
+    dfx_generate(&d, per_region, false);
     printf("dr_drill: %s, region %s (fallback %s), outages of %d s, output in %s\n",
            per_region ? "a JetStream domain per region" : "one JetStream domain (gateways)",
            d.reg[region].name, d.reg[other].name, outage, d.out);

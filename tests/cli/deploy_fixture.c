@@ -52,7 +52,7 @@ static void hub_json(const dfx_region *r, char *out, size_t cap)
              r->name, r->client, r->cluster, r->leaf, r->gw, r->http);
 }
 
-void dfx_generate(dfx *d, bool per_region)
+void dfx_generate(dfx *d, bool per_region, bool permissions)
 {
     memset(d, 0, sizeof *d);
     d->per_region = per_region;
@@ -83,7 +83,7 @@ void dfx_generate(dfx *d, bool per_region)
         ah_write_file(file,
                       "{\"env\":\"prod\",%s"
                       "\"operator\":{\"user\":\"operator\",\"password\":\"secret\"},"
-                      "\"vehicle_permissions\":true,"
+                      "\"vehicle_permissions\":%s,"
                       "\"vehicle_store_dir\":\"%s/veh/{vid}\","
                       "\"jetstream\":{\"store_dir\":\"%s/data/{name}\","
                       "\"max_file_store\":\"256MB\",\"max_memory_store\":\"64MB\"},"
@@ -91,8 +91,8 @@ void dfx_generate(dfx *d, bool per_region)
                       "{\"name\":\"us\",\"fallback\":\"eu\",%s\"hubs\":[%s]}],"
                       "\"vehicles\":[%s,%s]}\n",
                       per_region ? "\"domain_per_region\":true,\"global_region\":\"us\"," : "",
-                      d->dir, d->dir, hubs[0], per_region ? "\"mirror_of\":\"eu\"," : "", hubs[1],
-                      veh[0], veh[1]),
+                      permissions ? "true" : "false", d->dir, d->dir, hubs[0],
+                      per_region ? "\"mirror_of\":\"eu\"," : "", hubs[1], veh[0], veh[1]),
         0);
     char vdir[800];
     snprintf(vdir, sizeof vdir, "%s/veh", d->dir);

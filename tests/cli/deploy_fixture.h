@@ -63,8 +63,9 @@ typedef struct dfx_counts {
                     * regions around a failover counts twice) */
 } dfx_counts;
 
-/* Writes the description (both modes) and runs `aerie topology`; nothing is started. */
-void dfx_generate(dfx *d, bool per_region);
+/* Writes the description (both modes; `permissions`: vehicle_permissions) and runs
+ * `aerie topology`; nothing is started. */
+void dfx_generate(dfx *d, bool per_region, bool permissions);
 /* Starts both hubs, waits for them (and for the region link with per_region), provisions,
  * and starts both vehicles. */
 void dfx_start(dfx *d);

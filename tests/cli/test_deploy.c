@@ -67,7 +67,7 @@ static char *public_key(dfx *d, const char *vid)
 static void configs_of_mode(bool per_region)
 {
     dfx d;
-    dfx_generate(&d, per_region);
+    dfx_generate(&d, per_region, true);
     char conf[900], log[900];
     snprintf(log, sizeof log, "%s/check.log", d.dir);
     for (int r = 0; r < 2; r++) {
@@ -115,12 +115,18 @@ static void configs_of_mode(bool per_region)
         snprintf(want, sizeof want, "nats://127.0.0.1:%d", v->leaf_port);
         AH_ASSERT_EQ_STR(cfg.nats_url, want);
         ae_gw_config_free(&cfg);
-        /* Its key is accepted by the hubs of both regions, the fallback's included. */
+        /* Its key is accepted by the hubs of both regions, the fallback's included, and its
+         * permissions let its leaf ask either region's JetStream. */
         char *pub = public_key(&d, v->vid);
         for (int r = 0; r < 2; r++) {
             snprintf(rel, sizeof rel, "hub-%s1.conf", r ? fb : home);
             char *hub = read_out(&d, rel);
-            AH_ASSERT_CONTAINS(hub, pub);
+            char *line = strstr(hub, pub), *end = line ? strchr(line, '\n') : NULL;
+            AH_ASSERT_MSG(line && end, "%s does not accept %s", rel, v->vid);
+            *end = 0;
+            AH_ASSERT_CONTAINS(line, per_region ? "\"$JS.hub-eu.API.>\"" : "\"$JS.hub.API.>\"");
+            if (per_region)
+                AH_ASSERT_CONTAINS(line, "\"$JS.hub-us.API.>\"");
             free(hub);
         }
         free(pub);
@@ -312,7 +318,7 @@ static void create_old_mirror(dfx *d)
 static void regions_outage_and_loss(void)
 {
     dfx d;
-    dfx_generate(&d, true);
+    dfx_generate(&d, true, false);
     dfx_start(&d);
     for (int i = 0; i < 2; i++)
         AH_ASSERT_MSG(dfx_wait_attached(&d, i, i, 15000) >= 0, "%s did not attach at home",
@@ -391,7 +397,7 @@ static void regions_outage_and_loss(void)
 static void gateways_outage_and_loss(void)
 {
     dfx d;
-    dfx_generate(&d, false);
+    dfx_generate(&d, false, false);
     dfx_start(&d);
     for (int i = 0; i < 2; i++)
         AH_ASSERT_MSG(dfx_wait_attached(&d, i, i, 15000) >= 0, "%s did not attach at home",
@@ -415,6 +421,10 @@ static void gateways_outage_and_loss(void)
     dfx_drones_stop(&d);
     check_complete(&d, false);
     check_complete(&d, true);
+    /* Not checked in either mode: the leaves' link reports. aerie-leaf sends them on the
+     * hub's interest, which is not there yet at a (re)connect, nor across a gateway (eu does
+     * not announce us's FLEET_LINK), nor with vehicle_permissions (docs/deploy.md, what the
+     * vehicle side lacks); `status` then counts a vehicle online by its fresh state. */
     dfx_stop(&d);
 }
 
