@@ -22,7 +22,8 @@ int ae_copies_list(ae_cli *c, const char *base, const char *filter, ae_copies *o
         if (rc == 0) {
             l->ok = true;
             out->home_found = out->home_found || l->src.home;
-            qsort(l->subjects, (size_t)l->n, sizeof *l->subjects, cmp_str);
+            if (l->n > 1) /* an empty list has no array (qsort's base may not be NULL) */
+                qsort(l->subjects, (size_t)l->n, sizeof *l->subjects, cmp_str);
             continue;
         }
         l->subjects = NULL;

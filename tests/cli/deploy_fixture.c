@@ -501,10 +501,13 @@ dfx_counts dfx_check(dfx *d, int i, bool global)
     pthread_mutex_lock(&v->rec.mu);
     size_t nr = v->rec.n;
     char **rec = malloc((nr + 1) * sizeof *rec);
-    memcpy(rec, v->rec.items, nr * sizeof *rec);
+    if (nr)
+        memcpy(rec, v->rec.items, nr * sizeof *rec);
     pthread_mutex_unlock(&v->rec.mu);
-    qsort(rec, nr, sizeof *rec, cmp_item);
-    qsort(got.items, got.n, sizeof *got.items, cmp_item);
+    if (nr > 1)
+        qsort(rec, nr, sizeof *rec, cmp_item);
+    if (got.n > 1)
+        qsort(got.items, got.n, sizeof *got.items, cmp_item);
     size_t a = 0, b = 0;
     while (a < nr || b < got.n) {
         int cmp = a == nr ? 1 : b == got.n ? -1 : strcmp(rec[a], got.items[b]);
