@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 {
     bool per_region = true;
     int region = DFX_EU, outage = 30, fly = 10;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return usage();
@@ -67,7 +67,6 @@ int main(int argc, char **argv)
             fly = atoi(v);
         else
             return usage();
-        i++;
     }
     int other = 1 - region;
     dfx d;
