@@ -399,9 +399,9 @@ static int usage(void)
             "                      [--live-max-age 1h]\n"
             "                      [--state-max-bytes SIZE] [--events-max-age SIZE] [--dry-run]\n"
             "                      [--dir DIR | --server URL] [--json]\n"
-            "       aerie hub init --global DOMAIN,DOMAIN...   TWIN_STATE_ALL/TWIN_EVENTS_ALL\n"
-            "                      sourced from every listed region domain (global tier)\n"
-            "       aerie hub init --mirror DOMAIN   TWIN_STATE/EVENTS_MIRROR_<REGION>: mirrors\n"
+            "       aerie hub init --global DOMAIN,DOMAIN...   TWIN_STATE_ALL, TWIN_EVENTS_ALL,\n"
+            "                      FLEET_LINK_ALL sourced from every listed region domain\n"
+            "       aerie hub init --mirror DOMAIN   TWIN_STATE/EVENTS_MIRROR_<REGION>: copies\n"
             "                      of that region domain's twin streams (disaster recovery)\n");
     return 2;
 }
