@@ -211,8 +211,14 @@ static int64_t timeout_ms(const ae_cli *c)
 
 int ae_cli_api(ae_cli *c, const char *api, const char *body, json_t **out, ae_err *err)
 {
+    return ae_cli_api_at(c, c->api_prefix, api, body, out, err);
+}
+
+int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *body, json_t **out,
+                  ae_err *err)
+{
     char subj[512];
-    snprintf(subj, sizeof subj, "%s.%s", c->api_prefix, api);
+    snprintf(subj, sizeof subj, "%s.%s", prefix, api);
     natsMsg *reply = NULL;
     c->req_api++;
     natsStatus s = natsConnection_Request(&reply, c->nc, subj, body ? body : "",
@@ -251,8 +257,18 @@ int ae_cli_api(ae_cli *c, const char *api, const char *body, json_t **out, ae_er
 int ae_cli_direct_get(ae_cli *c, const char *stream, uint64_t seq, const char *next_by_subj,
                       const char *last_by_subj, natsMsg **out, ae_err *err)
 {
-    char subj[256];
-    snprintf(subj, sizeof subj, "%s.DIRECT.GET.%s", c->api_prefix, stream);
+    ae_read_src src = {.home = true};
+    snprintf(src.api, sizeof src.api, "%s", c->api_prefix);
+    snprintf(src.stream, sizeof src.stream, "%s", stream);
+    return ae_cli_direct_get_at(c, &src, seq, next_by_subj, last_by_subj, out, err);
+}
+
+int ae_cli_direct_get_at(ae_cli *c, const ae_read_src *src, uint64_t seq, const char *next_by_subj,
+                         const char *last_by_subj, natsMsg **out, ae_err *err)
+{
+    const char *stream = src->stream;
+    char subj[sizeof src->api + sizeof src->stream + 16];
+    snprintf(subj, sizeof subj, "%s.DIRECT.GET.%s", src->api, stream);
     json_t *req = json_object();
     if (last_by_subj) {
         json_object_set_new(req, "last_by_subj", json_string(last_by_subj));
@@ -293,6 +309,14 @@ int ae_cli_direct_get(ae_cli *c, const char *stream, uint64_t seq, const char *n
     return 0;
 }
 
+const char *ae_cli_msg_id(natsMsg *m)
+{
+    const char *v = NULL;
+    if (natsMsgHeader_Get(m, AE_HDR_MSG_ID, &v) != NATS_OK || !v || !*v)
+        return NULL;
+    return v;
+}
+
 uint64_t ae_cli_msg_seq(natsMsg *m)
 {
     const char *v = NULL;
@@ -324,8 +348,18 @@ int64_t ae_cli_msg_event_ns(natsMsg *m)
 int ae_cli_stream_subjects(ae_cli *c, const char *stream, const char *filter, char ***subjects,
                            int *n, uint64_t *first_seq, uint64_t *last_seq, ae_err *err)
 {
+    ae_read_src src = {.home = true};
+    snprintf(src.api, sizeof src.api, "%s", c->api_prefix);
+    snprintf(src.stream, sizeof src.stream, "%s", stream);
+    return ae_cli_stream_subjects_at(c, &src, filter, subjects, n, first_seq, last_seq, err);
+}
+
+int ae_cli_stream_subjects_at(ae_cli *c, const ae_read_src *src, const char *filter,
+                              char ***subjects, int *n, uint64_t *first_seq, uint64_t *last_seq,
+                              ae_err *err)
+{
     char api[256];
-    snprintf(api, sizeof api, "STREAM.INFO.%s", stream);
+    snprintf(api, sizeof api, "STREAM.INFO.%s", src->stream);
     char **list = NULL;
     int cnt = 0, cap = 0;
     long offset = 0;
@@ -337,7 +371,7 @@ int ae_cli_stream_subjects(ae_cli *c, const char *stream, const char *filter, ch
         char *body = json_dumps(req, JSON_COMPACT);
         json_decref(req);
         json_t *info = NULL;
-        rc = ae_cli_api(c, api, body, &info, err);
+        rc = ae_cli_api_at(c, src->api, api, body, &info, err);
         free(body);
         if (rc)
             goto fail;
@@ -411,4 +445,62 @@ void ae_cli_print_stats(const ae_cli *c, const char *what)
 {
     if (c->stats)
         fprintf(stderr, "%s stats: direct_get=%ld api=%ld\n", what, c->req_direct, c->req_api);
+}
+
+/* ---- read sources -------------------------------------------------------------------- */
+
+static void set_src(ae_read_src *s, const char *domain_or_prefix, bool is_prefix, const char *base,
+                    const char *suffix, bool home)
+{
+    if (is_prefix)
+        snprintf(s->api, sizeof s->api, "%s", domain_or_prefix);
+    else
+        snprintf(s->api, sizeof s->api, "$JS.%s.API", domain_or_prefix);
+    snprintf(s->stream, sizeof s->stream, "%s%s", base, suffix);
+    s->home = home;
+}
+
+int ae_cli_read_sources(const ae_cli *c, const char *base, ae_read_src *out, int max)
+{
+    const ae_fleet *f = c->server ? NULL : c->fleet;
+    int n = 0;
+    if (max <= 0)
+        return 0;
+    if (c->global) {
+        bool has_copy = strcmp(base, AE_STREAM_LIVE) != 0 && strcmp(base, AE_STREAM_CMD) != 0;
+        if (f && f->global_domain) {
+            if (has_copy)
+                set_src(&out[n++], f->global_domain, false, base, AE_STREAM_ALL_SUFFIX, true);
+        } else if (!f) {
+            if (has_copy)
+                set_src(&out[n++], c->api_prefix, true, base, AE_STREAM_ALL_SUFFIX, true);
+        } else {
+            /* One domain for every region (or a local fleet): the streams are fleet-wide. */
+            set_src(&out[n++], c->api_prefix, true, base, "", true);
+        }
+        return n;
+    }
+    set_src(&out[n++], c->api_prefix, true, base, "", true);
+    for (size_t i = 0; f && i < f->n_fallback_domains && n < max; i++) {
+        /* A fallback in the same domain reads the same stream: nothing to add. */
+        if (c->js_domain && strcmp(f->fallback_domains[i], c->js_domain) == 0)
+            continue;
+        set_src(&out[n++], f->fallback_domains[i], false, base, "", false);
+    }
+    return n;
+}
+
+void ae_cli_note_unreachable(ae_cli *c, const ae_read_src *src, const char *why)
+{
+    if (c->note[0])
+        return;
+    snprintf(c->note, sizeof c->note,
+             "%.60s through %.60s did not answer (%.120s); what is stored there is not shown",
+             src->stream, src->api, why);
+}
+
+void ae_cli_print_note(const ae_cli *c, const char *what)
+{
+    if (c->note[0])
+        fprintf(stderr, "aerie %s: note: %s\n", what, c->note);
 }

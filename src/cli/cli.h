@@ -12,6 +12,7 @@
 
 #include "cli/fleet.h"
 #include "common/err.h"
+#include "common/ident.h"
 
 #include <jansson.h>
 #include <nats/nats.h>
@@ -33,6 +34,26 @@
 
 /* Header the vehicle leaf stamps on every forwarded message: when the vehicle published it. */
 #define AE_HDR_EVENT_TIME "Aerie-Event-Time"
+/* The id the vehicle leaf gives every forwarded record (<vid>.<epoch>.<seq>...): the same
+ * record stored twice (in two regions around a failover, or twice in an aggregate) has the
+ * same id, and readers show it once. */
+#define AE_HDR_MSG_ID "Nats-Msg-Id"
+
+/* The suffix of the global tier's copies: TWIN_STATE_ALL sources every region's TWIN_STATE
+ * (`aerie hub init --global`). */
+#define AE_STREAM_ALL_SUFFIX "_ALL"
+
+/* One copy a reader reads a stream from: a stream in a JetStream domain. */
+typedef struct ae_read_src {
+    char api[AE_IDENT_MAX + 16];   /* "$JS.API" or "$JS.<domain>.API" */
+    char stream[AE_IDENT_MAX + 8]; /* e.g. TWIN_STATE, or TWIN_STATE_ALL */
+    /* The region's own copy, or the aggregate: vehicles are listed from it. A fallback
+     * region's copy is read only for vehicles known already (it also holds that region's
+     * own vehicles), and skipped with a note when that region does not answer. */
+    bool home;
+} ae_read_src;
+
+#define AE_READ_MAX 8
 
 typedef struct ae_cli {
     /* options (strings borrowed from argv or the environment) */
@@ -46,6 +67,8 @@ typedef struct ae_cli {
     bool stats;            /* --stats: print request counts to stderr at the end */
     int64_t timeout_ns;    /* --timeout: per request (default 5 s; `cmd` defaults to 10 s) */
     bool timeout_set;
+    /* --global (twin, status, replay, dashboard): read the fleet-wide aggregate. */
+    bool global;
 
     ae_fleet *fleet;     /* loaded from --dir, or NULL */
     natsConnection *nc;  /* NULL until ae_cli_connect */
@@ -54,6 +77,10 @@ typedef struct ae_cli {
     /* counters for --stats */
     long req_direct; /* direct-get requests */
     long req_api;    /* other JetStream API requests */
+
+    /* A copy that did not answer (a fallback region that is down): readers skip it and
+     * commands print this once, so that a partial answer never looks complete. */
+    char note[400];
 } ae_cli;
 
 /* Sets defaults (env, timeout) and reads AERIE_DIR, AERIE_USER, AERIE_PASSWORD. */
@@ -82,6 +109,25 @@ const char *ae_cli_fleet_dir(ae_cli *c, char abs[PATH_MAX]);
  * *out (caller decrefs); an API error reply is returned as AE_ENOENT (err_code 10059/10037)
  * or AE_EPROTO, with the server's description in err. */
 int ae_cli_api(ae_cli *c, const char *api, const char *body, json_t **out, ae_err *err);
+/* The same through another API prefix ("$JS.hub-us.API": another region's JetStream). */
+int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *body, json_t **out,
+                  ae_err *err);
+
+/* Where the readers (twin, status, replay, dashboard) read `base` (AE_STREAM_STATE, ...) on a
+ * connected ae_cli, home copies first; returns how many were written to out (at most max):
+ *   - --global: the aggregate <base>_ALL in the fleet's global domain (fleet.json
+ *     global_domain; with --server, in the connected domain). A fleet without a global tier
+ *     (one JetStream domain for all regions, or a local fleet) already reads fleet-wide
+ *     streams: then <base> itself. TWIN_LIVE has no aggregate: none;
+ *   - otherwise: <base> in the connected domain, then <base> in each domain the region's
+ *     vehicles fail over to (fleet.json fallback_domains), so that what a vehicle sent while
+ *     failed over is read back with the rest. */
+int ae_cli_read_sources(const ae_cli *c, const char *base, ae_read_src *out, int max);
+
+/* Records the first copy that did not answer (see note above). */
+void ae_cli_note_unreachable(ae_cli *c, const ae_read_src *src, const char *why);
+/* Prints the note to stderr as "aerie WHAT: note: ..." when there is one. */
+void ae_cli_print_note(const ae_cli *c, const char *what);
 
 /* One direct get. Exactly one of the request shapes is used: seq only (when next_by_subj and
  * last_by_subj are NULL), {seq, next_by_subj} (first message of that subject at or after
@@ -89,6 +135,9 @@ int ae_cli_api(ae_cli *c, const char *api, const char *body, json_t **out, ae_er
  * there is no such message, or another AE_E* with a message. Counts into req_direct. */
 int ae_cli_direct_get(ae_cli *c, const char *stream, uint64_t seq, const char *next_by_subj,
                       const char *last_by_subj, natsMsg **out, ae_err *err);
+/* The same on a copy (read source). */
+int ae_cli_direct_get_at(ae_cli *c, const ae_read_src *src, uint64_t seq, const char *next_by_subj,
+                         const char *last_by_subj, natsMsg **out, ae_err *err);
 
 /* The stream sequence of a direct-get reply (Nats-Sequence), or 0 if absent. */
 uint64_t ae_cli_msg_seq(natsMsg *m);
@@ -97,6 +146,8 @@ int64_t ae_cli_msg_stored_ns(natsMsg *m);
 /* When the vehicle published the message: its Aerie-Event-Time header, falling back to the
  * stored time when the header is absent or malformed. */
 int64_t ae_cli_msg_event_ns(natsMsg *m);
+/* The message's Nats-Msg-Id, or NULL (borrowed from m). */
+const char *ae_cli_msg_id(natsMsg *m);
 
 /* The subjects of `stream` that match `filter`, with their message counts, from stream info
  * (the server's per-subject index, not a message scan). On success returns 0, a new array in
@@ -104,6 +155,10 @@ int64_t ae_cli_msg_event_ns(natsMsg *m);
  * first/last sequence (either may be NULL). Returns AE_ENOENT if the stream does not exist. */
 int ae_cli_stream_subjects(ae_cli *c, const char *stream, const char *filter, char ***subjects,
                            int *n, uint64_t *first_seq, uint64_t *last_seq, ae_err *err);
+/* The same on a copy (read source). */
+int ae_cli_stream_subjects_at(ae_cli *c, const ae_read_src *src, const char *filter,
+                              char ***subjects, int *n, uint64_t *first_seq, uint64_t *last_seq,
+                              ae_err *err);
 
 /* Parses `s` as JSON if it is a JSON document, else returns it as a JSON string. Never NULL
  * unless out of memory. Caller decrefs. */

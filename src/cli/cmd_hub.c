@@ -88,19 +88,38 @@ static json_t *desired(const hub_opts *o, const char *name)
                      (json_int_t)bytes, "duplicate_window", (json_int_t)dup, "allow_direct", 1);
 }
 
-/* A copy of a twin stream (TWIN_STATE or TWIN_EVENTS, `base`) in this domain: with `mirror`
- * a mirror of base in that one domain, else an aggregate sourcing base from every domain of
- * the comma-separated list. Limits follow base's; the copy has no subjects of its own (the
- * origin streams own them), so vehicles never publish into it. Aerie decides these keys. */
+/* The duplicate window of the copies: the smallest nats-server takes. A copy must not drop a
+ * record by its Nats-Msg-Id: nats-server 2.9.10 answers a duplicate id arriving through a
+ * source with an error, restarts that source at the same message, and so stalls the copy for
+ * the whole window (the default 2 min) and then stores it anyway. Copies keep whatever the
+ * origins stored; readers show a record held twice once (copies.h). */
+#define COPY_DUP_WINDOW_NS (100 * AE_NS_PER_MS)
+
+/* A copy of a stream (`base`: TWIN_STATE, TWIN_EVENTS or FLEET_LINK) in this domain: with
+ * `one_origin` the disaster-recovery copy of base in that one domain, else the aggregate
+ * sourcing base from every domain of the comma-separated list. Limits follow base's; the
+ * copy has no subjects of its own (the origin streams own them), so vehicles never publish
+ * into it. Aerie decides these keys.
+ *
+ * Both are made of sources, never a mirror: nats-server 2.9.10 gives a mirror of TWIN_STATE
+ * `mirror_direct` whenever this domain has a TWIN_STATE of its own with direct get (it looks
+ * the origin up by name, locally, and ignores a mirror_direct: false in the request), and the
+ * mirror then answers this region's DIRECT.GET.TWIN_STATE requests with the other region's
+ * data: 404 for this region's vehicles. A stream with one source copies the origin in order
+ * just the same, and serves direct gets under its own name only. */
 static json_t *desired_copy(const hub_opts *o, const char *name, const char *base,
-                            const char *domains, bool mirror)
+                            const char *domains, bool one_origin)
 {
-    bool state = strcmp(base, AE_STREAM_STATE) == 0;
-    json_t *want =
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "name", name, "retention", "limits",
-                  "storage", "file", "discard", "old", "num_replicas", (json_int_t)o->replicas,
-                  "max_age", (json_int_t)(state ? o->state_age : o->events_age), "max_bytes",
-                  (json_int_t)(state ? o->state_bytes : o->events_bytes));
+    bool state = strcmp(base, AE_STREAM_STATE) == 0, link = strcmp(base, AE_STREAM_LINK) == 0;
+    int64_t age = state ? o->state_age : link ? o->link_age : o->events_age;
+    int64_t bytes = state ? o->state_bytes : link ? -1 : o->events_bytes;
+    int64_t dup = age > 0 && age < COPY_DUP_WINDOW_NS ? age : COPY_DUP_WINDOW_NS;
+    json_t *want = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "name", name,
+                             "retention", "limits", "storage", "file", "discard", "old",
+                             "num_replicas", (json_int_t)o->replicas, "max_age", (json_int_t)age,
+                             "max_bytes", (json_int_t)bytes, "max_msgs_per_subject",
+                             (json_int_t)(link ? o->link_history : -1), "duplicate_window",
+                             (json_int_t)dup, "allow_direct", 1);
     json_t *list = json_array();
     for (const char *p = domains; *p;) {
         size_t n = strcspn(p, ",");
@@ -117,15 +136,10 @@ static json_t *desired_copy(const hub_opts *o, const char *name, const char *bas
         p += n;
         if (*p == ',')
             p++;
+        if (one_origin)
+            break;
     }
-    if (mirror)
-        json_object_set(want, "mirror", json_array_get(list, 0));
-    else {
-        json_object_set(want, "sources", list);
-        /* Direct get lets the twin read the aggregate like a region's own stream. */
-        json_object_set_new(want, "allow_direct", json_true());
-    }
-    json_decref(list);
+    json_object_set_new(want, "sources", list);
     return want;
 }
 
@@ -217,6 +231,41 @@ static bool immutable(const char *key)
            strcmp(key, "mirror") == 0;
 }
 
+/* A disaster-recovery copy made as a mirror (by Aerie before it used sources; see
+ * desired_copy) serves this region's direct gets for its origin's name with the wrong data,
+ * so it is replaced: deleted, then created as a sourced copy, which fills itself again from
+ * the origin. Only while the origin answers, so that the copy is never lost when it may be
+ * the last one. Returns 0 (deleted, or would be with --dry-run) or an AE_E* with a message. */
+static int replace_mirror(ae_cli *c, const hub_opts *o, json_t *have, const char *name, ae_err *err)
+{
+    json_t *m = json_object_get(have, "mirror");
+    const char *origin = json_string_value(json_object_get(m, "name"));
+    const char *ext = json_string_value(json_object_get(json_object_get(m, "external"), "api"));
+    char api[AE_IDENT_MAX + 32];
+    snprintf(api, sizeof api, "STREAM.INFO.%s", origin ? origin : "?");
+    json_t *info = NULL;
+    ae_err e = {0};
+    int rc =
+        ext ? ae_cli_api_at(c, ext, api, NULL, &info, &e) : ae_cli_api(c, api, NULL, &info, &e);
+    json_decref(info);
+    if (rc)
+        return ae_err_set(err, AE_EIO,
+                          "stream %s is a mirror, which nats-server 2.9 lets answer this region's "
+                          "direct gets for %s with the other region's data; it is to be replaced "
+                          "by a copy that refills itself from the origin, but the origin %s@%s "
+                          "does not answer now (%s): the mirror stays; run hub init again when "
+                          "it answers",
+                          name, origin ? origin : "?", origin ? origin : "?", ext ? ext : "local",
+                          e.msg);
+    if (o->dry_run)
+        return 0;
+    snprintf(api, sizeof api, "STREAM.DELETE.%s", name);
+    json_t *resp = NULL;
+    rc = ae_cli_api(c, api, NULL, &resp, err);
+    json_decref(resp);
+    return rc;
+}
+
 /* Brings one stream to `want` (consumed): create, update the differing fields, or leave it.
  * Appends the outcome to report and counts it. */
 static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report, int counts[3],
@@ -229,6 +278,14 @@ static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report
     json_object_set_new(item, "stream", json_string(name));
     snprintf(api, sizeof api, "STREAM.INFO.%s", name);
     rc = ae_cli_api(c, api, NULL, &info, err);
+    bool replaced = false;
+    if (rc == 0 && json_object_get(json_object_get(info, "config"), "mirror") &&
+        !json_object_get(want, "mirror")) {
+        if ((rc = replace_mirror(c, o, json_object_get(info, "config"), name, err)) != 0)
+            goto out;
+        replaced = true;
+        rc = AE_ENOENT;
+    }
     if (rc == AE_ENOENT) {
         if (!o->dry_run) {
             json_t *resp = NULL;
@@ -245,14 +302,18 @@ static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report
             }
             json_decref(resp);
         }
-        json_object_set_new(item, "action", json_string(o->dry_run ? "would create" : "created"));
-        counts[0]++;
+        json_object_set_new(item, "action",
+                            json_string(replaced     ? (o->dry_run ? "would replace" : "replaced")
+                                        : o->dry_run ? "would create"
+                                                     : "created"));
+        counts[replaced ? 1 : 0]++;
         char age[32], copy[600] = "";
         show("max_age", json_object_get(want, "max_age"), age, sizeof age);
-        if (json_object_get(want, "mirror")) {
-            memcpy(copy, " mirror of ", 11);
-            show("mirror", json_object_get(want, "mirror"), copy + 11, sizeof copy - 11);
-        } else if (json_object_get(want, "sources")) {
+        json_t *srcs = json_object_get(want, "sources");
+        if (srcs && !strstr(name, AE_STREAM_ALL_SUFFIX)) {
+            memcpy(copy, " copy of ", 9);
+            show("mirror", json_array_get(srcs, 0), copy + 9, sizeof copy - 9);
+        } else if (srcs) {
             memcpy(copy, " sources ", 9);
             show("sources", json_object_get(want, "sources"), copy + 9, sizeof copy - 9);
         }
@@ -338,9 +399,9 @@ static int usage(void)
             "                      [--live-max-age 1h]\n"
             "                      [--state-max-bytes SIZE] [--events-max-age SIZE] [--dry-run]\n"
             "                      [--dir DIR | --server URL] [--json]\n"
-            "       aerie hub init --global DOMAIN,DOMAIN...   TWIN_STATE_ALL/TWIN_EVENTS_ALL\n"
-            "                      sourced from every listed region domain (global tier)\n"
-            "       aerie hub init --mirror DOMAIN   TWIN_STATE/EVENTS_MIRROR_<REGION>: mirrors\n"
+            "       aerie hub init --global DOMAIN,DOMAIN...   TWIN_STATE_ALL, TWIN_EVENTS_ALL,\n"
+            "                      FLEET_LINK_ALL sourced from every listed region domain\n"
+            "       aerie hub init --mirror DOMAIN   TWIN_STATE/EVENTS_MIRROR_<REGION>: copies\n"
             "                      of that region domain's twin streams (disaster recovery)\n");
     return 2;
 }
@@ -467,10 +528,12 @@ static int wanted_streams(ae_cli *c, hub_opts *o, json_t *wants)
                 o->mirror_domain);
         return 2;
     }
-    static const char *const bases[] = {AE_STREAM_STATE, AE_STREAM_EVENTS};
-    for (size_t k = 0; k < 2; k++) {
+    /* The link reports go into the aggregate too, so that a fleet-wide status knows which
+     * vehicles are online; a disaster-recovery copy keeps only the history (state, events). */
+    static const char *const bases[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_LINK};
+    for (size_t k = 0; k < 3; k++) {
         char name[AE_IDENT_MAX + 64];
-        if (o->mirror_domain) {
+        if (o->mirror_domain && k < 2) {
             mirror_name(bases[k], o->mirror_domain, name, sizeof name);
             json_array_append_new(wants, desired_copy(o, name, bases[k], o->mirror_domain, true));
         }

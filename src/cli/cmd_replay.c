@@ -16,6 +16,7 @@
  * Event time is the Aerie-Event-Time header the vehicle leaf stamps, falling back to the
  * hub's store time (Nats-Time-Stamp) for messages without it. */
 #include "cli/cmd_replay.h"
+#include "cli/copies.h"
 #include "cli/replay_search.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
@@ -47,6 +48,7 @@ bool ae_subject_matches(const char *pattern, const char *subject)
 /* One subject being replayed. */
 typedef struct cursor {
     ae_cli *c;
+    ae_read_src src; /* the copy it reads */
     const char *stream;
     char *subject;
     uint64_t hi;  /* last stream sequence at the start of the run */
@@ -59,7 +61,7 @@ static int src_next_at(void *ctx, uint64_t seq, ae_replay_hit *out, ae_err *err)
 {
     cursor *k = ctx;
     natsMsg *m = NULL;
-    int rc = ae_cli_direct_get(k->c, k->stream, seq, k->subject, NULL, &m, err);
+    int rc = ae_cli_direct_get_at(k->c, &k->src, seq, k->subject, NULL, &m, err);
     if (rc)
         return rc;
     out->seq = ae_cli_msg_seq(m);
@@ -67,7 +69,8 @@ static int src_next_at(void *ctx, uint64_t seq, ae_replay_hit *out, ae_err *err)
     out->msg = m;
     if (out->seq == 0) {
         natsMsg_Destroy(m);
-        return ae_err_set(err, AE_EPROTO, "direct get reply on %s lacks Nats-Sequence", k->stream);
+        return ae_err_set(err, AE_EPROTO, "direct get reply on %s lacks Nats-Sequence",
+                          k->src.stream);
     }
     return 0;
 }
@@ -100,6 +103,21 @@ static int advance(cursor *k, int64_t end_ns, ae_err *err)
     k->seq = h.seq;
     k->event_ns = h.event_ns;
     return 0;
+}
+
+/* advance(), except that a fallback region's copy that stops answering ends only its own
+ * cursors (noted), not the replay. */
+static int step(cursor *k, int64_t end_ns, ae_err *err)
+{
+    ae_err e = {0};
+    int rc = advance(k, end_ns, &e);
+    if (rc && !k->src.home) {
+        ae_cli_note_unreachable(k->c, &k->src, e.msg);
+        natsMsg_Destroy(k->cur);
+        k->cur = NULL;
+        return 0;
+    }
+    return rc ? ae_err_set(err, rc, "%s", e.msg) : 0;
 }
 
 /* Parses a window bound: RFC 3339, "now", or a duration meaning that long ago. */
@@ -150,38 +168,56 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
     else
         snprintf(filter, sizeof filter, "fleet.%s.veh.%s.%s", c->env, vid, filter_rel);
 
-    /* 1. subjects and the snapshot bound of each stream */
+    /* 1. subjects and the snapshot bound of each copy of each stream */
     static const char *streams[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_LINK};
     cursor *ks = NULL;
     int nk = 0, rc = AE_EIO;
     bool any_stream = false;
+    ae_seen_ids seen = {AE_HMAP_INIT};
     for (int s = 0; s < 3; s++) {
-        char **subs = NULL;
-        int n = 0;
-        uint64_t first = 0, last = 0;
-        int r = ae_cli_stream_subjects(c, streams[s], filter, &subs, &n, &first, &last, err);
-        if (r == AE_ENOENT)
-            continue;
-        if (r) {
-            rc = r;
-            goto out;
+        ae_read_src src[AE_READ_MAX];
+        int ns = ae_cli_read_sources(c, streams[s], src, AE_READ_MAX);
+        for (int k = 0; k < ns; k++) {
+            char **subs = NULL;
+            int n = 0;
+            uint64_t first = 0, last = 0;
+            ae_err e = {0};
+            int r = ae_cli_stream_subjects_at(c, &src[k], filter, &subs, &n, &first, &last, &e);
+            if (r == AE_ENOENT)
+                continue;
+            if (r && !src[k].home) {
+                ae_cli_note_unreachable(c, &src[k], e.msg);
+                continue;
+            }
+            if (r) {
+                rc = ae_err_set(err, r, "%s", e.msg);
+                goto out;
+            }
+            any_stream = any_stream || src[k].home;
+            cursor *nks = realloc(ks, (size_t)(nk + n + 1) * sizeof *ks);
+            if (!nks) {
+                for (int j = 0; j < n; j++)
+                    free(subs[j]);
+                free(subs);
+                rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+                goto out;
+            }
+            ks = nks;
+            for (int j = 0; j < n; j++) {
+                ks[nk] =
+                    (cursor){.c = c, .src = src[k], .subject = subs[j], .hi = last, .seq = first};
+                ks[nk].stream = streams[s];
+                nk++;
+            }
+            free(subs);
         }
-        any_stream = true;
-        cursor *nks = realloc(ks, (size_t)(nk + n + 1) * sizeof *ks);
-        if (!nks) {
-            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
-            goto out;
-        }
-        ks = nks;
-        for (int j = 0; j < n; j++)
-            ks[nk++] = (cursor){
-                .c = c, .stream = streams[s], .subject = subs[j], .hi = last, .seq = first};
-        free(subs);
     }
     if (!any_stream) {
         rc = ae_err_set(err, AE_ENOENT,
-                        "the hub has none of the twin streams; run `aerie hub init` and let "
-                        "vehicles report");
+                        c->global ? "the hub has no fleet-wide aggregate; run `aerie hub init "
+                                    "--global DOMAIN,...` in the global region (provision.sh)"
+                                  : "the hub has none of the twin streams; run `aerie hub init` "
+                                    "and let vehicles report");
         goto out;
     }
 
@@ -189,10 +225,16 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
     for (int j = 0; j < nk; j++) {
         ae_replay_source src = {src_next_at, src_release, &ks[j]};
         ae_replay_hit h;
-        int r = ae_replay_find_start(&src, ks[j].seq ? ks[j].seq : 1, ks[j].hi, start_ns, &h, err);
+        ae_err e = {0};
+        int r = ae_replay_find_start(&src, ks[j].seq ? ks[j].seq : 1, ks[j].hi, start_ns, &h, &e);
         if (r == AE_ENOENT)
             continue;
+        if (r && !ks[j].src.home) { /* a fallback region that went away meanwhile */
+            ae_cli_note_unreachable(c, &ks[j].src, e.msg);
+            continue;
+        }
         if (r) {
+            ae_err_set(err, r, "%s", e.msg);
             rc = r;
             goto out;
         }
@@ -215,6 +257,12 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
                 best = &ks[j];
         if (!best)
             break;
+        /* The same record from a second copy (or twice in an aggregate): shown once. */
+        if (ae_seen_ids_repeat(&seen, best->cur)) {
+            if ((rc = step(best, end_ns, err)) != 0)
+                goto out;
+            continue;
+        }
         ae_replay_item it = {.subject = best->subject,
                              .stream = best->stream,
                              .seq = best->seq,
@@ -222,7 +270,7 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
                              .msg = best->cur};
         if ((rc = emit(ctx, &it, err)) != 0)
             goto out;
-        if ((rc = advance(best, end_ns, err)) != 0)
+        if ((rc = step(best, end_ns, err)) != 0)
             goto out;
     }
     rc = 0;
@@ -232,6 +280,7 @@ out:
         free(ks[j].subject);
     }
     free(ks);
+    ae_seen_ids_free(&seen);
     *subjects = nk;
     return rc;
 }
@@ -309,7 +358,8 @@ static int usage(void)
         stderr,
         "usage: aerie replay VID [--since 10m | --start T] [--end T] [--subject FILTER]\n"
         "                        [--csv] [--republish PREFIX [--speed 1|10|0]] [--stats]\n"
-        "                        [--dir DIR | --server URL] [--env ENV]\n"
+        "                        [--global] [--dir DIR | --server URL] [--env ENV]\n"
+        "  --global: read the fleet-wide aggregate (TWIN_STATE_ALL, ... of the global region)\n"
         "  T is RFC 3339 (2026-11-26T04:15:51Z), \"now\", or a duration meaning that long ago.\n"
         "  FILTER is relative to fleet.ENV.veh.VID (default \"state.>\").\n");
     return 2;
@@ -339,6 +389,11 @@ static int parse_replay_args(ae_cli *c, int argc, char **argv, replay_opts *o)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--csv") == 0) {
             o->csv = true;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--global") == 0) {
+            c->global = true;
             i++;
             continue;
         }
@@ -457,6 +512,7 @@ static int run_replay(ae_cli *c, const replay_opts *o)
         return 1;
     }
     fflush(stdout);
+    ae_cli_print_note(c, "replay");
     if (o->republish && c->nc)
         natsConnection_FlushTimeout(c->nc, 5000);
     if (ec.progressed)

@@ -19,6 +19,7 @@
  * dashboard (dashboard.c) render, so the two views never disagree. */
 #include "cli/cmd_twin.h"
 #include "cli/cmd_hub.h"
+#include "cli/copies.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
 
@@ -104,50 +105,45 @@ static natsMsg *newer(natsMsg *state, natsMsg *live, bool *is_live)
     return state;
 }
 
-int ae_twin_collect(ae_cli *c, const char *vid, json_t **out, ae_err *err)
-{
-    return ae_twin_collect_from(c, AE_STREAM_STATE, vid, out, err);
-}
-
-int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t **out, ae_err *err)
+/* The twin from the copies of the state (and live) stream: every state name any copy holds,
+ * each the newest value by event time across the copies. */
+static int twin_from(ae_cli *c, ae_copies *st, ae_copies *lv, const char *vid, json_t **out,
+                     ae_err *err)
 {
     char filter[256], lfilter[256];
     snprintf(filter, sizeof filter, "fleet.%s.veh.%s.state.>", c->env, vid);
     snprintf(lfilter, sizeof lfilter, "fleet.%s.veh.%s.live.>", c->env, vid);
-    char **subs = NULL, **lsubs = NULL;
-    int n = 0, ln = 0;
-    int rc = ae_cli_stream_subjects(c, stream, filter, &subs, &n, NULL, NULL, err);
-    if (rc)
-        return rc;
-    ae_err lerr = {0};
-    /* A hub initialised before TWIN_LIVE existed simply has no live values. A copy of the
-     * state stream (the global aggregate) has no live companion: it is read alone. */
-    if (strcmp(stream, AE_STREAM_STATE) != 0 ||
-        ae_cli_stream_subjects(c, AE_STREAM_LIVE, lfilter, &lsubs, &ln, NULL, NULL, &lerr) != 0)
-        ln = 0;
     size_t sp = strlen(filter) - 1, lp = strlen(lfilter) - 1; /* "fleet.E.veh.V.state." */
-    /* The names: every state subject plus live-only ones (a vehicle seen only live so far). */
-    char **names = calloc((size_t)(n + ln + 1), sizeof *names);
+    /* The names: every state subject of every copy, plus live-only ones (a vehicle seen only
+     * live so far). */
+    int total = 0;
+    for (int i = 0; i < st->n; i++)
+        total += st->v[i].n;
+    for (int i = 0; i < lv->n; i++)
+        total += lv->v[i].n;
+    char **names = calloc((size_t)total + 1, sizeof *names);
+    if (!names)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
     int nn = 0;
-    for (int k = 0; k < n; k++)
-        names[nn++] = strdup(subs[k] + sp);
-    for (int k = 0; k < ln; k++)
-        if (!in_list(names, nn, lsubs[k] + lp))
-            names[nn++] = strdup(lsubs[k] + lp);
+    for (int pass = 0; pass < 2; pass++) {
+        ae_copies *cp = pass ? lv : st;
+        size_t skip = pass ? lp : sp;
+        for (int i = 0; i < cp->n; i++)
+            for (int k = 0; k < cp->v[i].n; k++)
+                if (!in_list(names, nn, cp->v[i].subjects[k] + skip))
+                    names[nn++] = strdup(cp->v[i].subjects[k] + skip);
+    }
     sort_strings(names, nn);
     json_t *states = json_object();
-    rc = 0;
+    int rc = 0;
     for (int k = 0; k < nn && rc == 0; k++) {
         char s1[512], s2[512];
         snprintf(s1, sizeof s1, "%.*s%s", (int)sp, filter, names[k]);
         snprintf(s2, sizeof s2, "%.*s%s", (int)lp, lfilter, names[k]);
-        natsMsg *sm = NULL, *lm = NULL;
-        ae_err e1 = {0};
-        if (in_list(subs, n, s1) && ae_cli_direct_get(c, stream, 0, NULL, s1, &sm, &e1) != 0 &&
-            e1.code != AE_ENOENT) /* aged out between the listing and the get: fine */
-            rc = ae_err_set(err, e1.code, "%s", e1.msg);
-        if (rc == 0 && in_list(lsubs, ln, s2))
-            ae_cli_direct_get(c, AE_STREAM_LIVE, 0, NULL, s2, &lm, &e1);
+        natsMsg *sm = ae_copies_last(c, st, s1, &rc, err);
+        int lrc = 0;
+        ae_err lerr = {0};
+        natsMsg *lm = rc ? NULL : ae_copies_last(c, lv, s2, &lrc, &lerr);
         bool is_live;
         natsMsg *m = newer(sm, lm, &is_live);
         if (m) {
@@ -156,8 +152,6 @@ int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t 
         }
     }
     free_strings(names, nn);
-    free_strings(subs, n);
-    free_strings(lsubs, ln);
     if (rc) {
         json_decref(states);
         return rc;
@@ -166,11 +160,57 @@ int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t 
     return 0;
 }
 
+int ae_twin_collect(ae_cli *c, const char *vid, json_t **out, ae_err *err)
+{
+    char filter[256], lfilter[256];
+    snprintf(filter, sizeof filter, "fleet.%s.veh.%s.state.>", c->env, vid);
+    snprintf(lfilter, sizeof lfilter, "fleet.%s.veh.%s.live.>", c->env, vid);
+    ae_copies st, lv;
+    ae_err lerr = {0};
+    int rc = ae_copies_list(c, AE_STREAM_STATE, filter, &st, err);
+    /* A hub initialised before TWIN_LIVE existed simply has no live values. */
+    if (ae_copies_list(c, AE_STREAM_LIVE, lfilter, &lv, &lerr) != 0)
+        ae_copies_free(&lv);
+    if (!rc && !st.home_found)
+        rc = ae_err_set(err, AE_ENOENT, "stream %s does not exist%s", AE_STREAM_STATE,
+                        c->global ? " (for --global: `aerie hub init --global`)" : "");
+    if (!rc)
+        rc = twin_from(c, &st, &lv, vid, out, err);
+    ae_copies_free(&st);
+    ae_copies_free(&lv);
+    return rc;
+}
+
+int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t **out, ae_err *err)
+{
+    if (strcmp(stream, AE_STREAM_STATE) == 0)
+        return ae_twin_collect(c, vid, out, err);
+    /* One named stream (a copy such as TWIN_STATE_ALL or a disaster-recovery copy), read
+     * alone: no live companion, no fallback copies. */
+    char filter[256];
+    snprintf(filter, sizeof filter, "fleet.%s.veh.%s.state.>", c->env, vid);
+    ae_copies st = {.n = 1}, lv = {0};
+    ae_copy_listing *l = &st.v[0];
+    snprintf(l->src.api, sizeof l->src.api, "%s", c->api_prefix);
+    snprintf(l->src.stream, sizeof l->src.stream, "%s", stream);
+    l->src.home = true;
+    int rc = ae_cli_stream_subjects_at(c, &l->src, filter, &l->subjects, &l->n, NULL, NULL, err);
+    if (rc == 0) {
+        l->ok = true;
+        st.home_found = true;
+        sort_strings(l->subjects, l->n);
+        rc = twin_from(c, &st, &lv, vid, out, err);
+    }
+    ae_copies_free(&st);
+    return rc;
+}
+
 static int usage_twin(void)
 {
     fprintf(stderr, "usage: aerie twin VID [--json] [--dir DIR | --server URL] [--env ENV]\n"
-                    "                 [--stream NAME]   (e.g. TWIN_STATE_ALL, the global "
-                    "aggregate)\n");
+                    "                 [--global | --stream NAME]\n"
+                    "  --global: the fleet-wide aggregate (TWIN_STATE_ALL of the global region)\n"
+                    "  --stream: one stream read alone, e.g. a disaster-recovery copy\n");
     return 2;
 }
 
@@ -186,6 +226,11 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
         }
         if (r > 0)
             continue;
+        if (strcmp(argv[i], "--global") == 0) {
+            c->global = true;
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc) {
             stream = argv[i + 1];
             if (!ae_ident_valid(stream)) {
@@ -203,6 +248,10 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
     }
     if (!vid)
         return usage_twin();
+    if (c->global && strcmp(stream, AE_STREAM_STATE) != 0) {
+        fprintf(stderr, "aerie twin: give --global or --stream, not both\n");
+        return 2;
+    }
     if (!ae_ident_valid(vid)) {
         fprintf(stderr,
                 "aerie twin: '%s' is not a vehicle id (one token of letters, digits, "
@@ -267,6 +316,7 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
         }
     }
     json_decref(twin);
+    ae_cli_print_note(c, "twin");
     ae_cli_print_stats(c, "twin");
     return 0;
 }
@@ -303,31 +353,25 @@ static void vids_from_subjects(char **subs, int ns, char ***vids, int *n, int *c
     }
 }
 
-/* The newest message of one subject, or NULL. */
-static natsMsg *last_of(ae_cli *c, const char *stream, const char *vid, const char *suffix)
+/* The newest message of one subject of a vehicle across the copies, or NULL. */
+static natsMsg *last_of(ae_cli *c, const ae_copies *cp, const char *vid, const char *suffix)
 {
     char subj[256];
     snprintf(subj, sizeof subj, "fleet.%s.veh.%s.%s", c->env, vid, suffix);
-    natsMsg *m = NULL;
+    int rc = 0;
     ae_err err = {0};
-    if (ae_cli_direct_get(c, stream, 0, NULL, subj, &m, &err) != 0)
-        return NULL;
-    return m;
+    return ae_copies_last(c, cp, subj, &rc, &err);
 }
 
 /* The newer of the stored and the live value of one state of a vehicle. */
-static natsMsg *state_of(ae_cli *c, const char *vid, const char *name, char **live_subs, int nlive,
-                         const char **source)
+static natsMsg *state_of(ae_cli *c, const ae_copies *st, const ae_copies *lv, const char *vid,
+                         const char *name, const char **source)
 {
-    char st[128], lv[256];
-    snprintf(st, sizeof st, "state.%s", name);
-    snprintf(lv, sizeof lv, "fleet.%s.veh.%s.live.%s", c->env, vid, name);
-    natsMsg *sm = last_of(c, AE_STREAM_STATE, vid, st);
-    natsMsg *lm = NULL;
-    if (in_list(live_subs, nlive, lv)) {
-        snprintf(st, sizeof st, "live.%s", name);
-        lm = last_of(c, AE_STREAM_LIVE, vid, st);
-    }
+    char suffix[128];
+    snprintf(suffix, sizeof suffix, "state.%s", name);
+    natsMsg *sm = last_of(c, st, vid, suffix);
+    snprintf(suffix, sizeof suffix, "live.%s", name);
+    natsMsg *lm = last_of(c, lv, vid, suffix);
     bool is_live;
     natsMsg *m = newer(sm, lm, &is_live);
     *source = m ? (is_live ? "live" : "state") : NULL;
@@ -356,32 +400,30 @@ int ae_status_collect(ae_cli *c, int64_t stale, json_t **out, ae_err *err)
     if (c->fleet && !c->server)
         for (size_t i = 0; i < c->fleet->n_vehicles; i++)
             add_vid(&vids, &n, &cap, c->fleet->vehicles[i].vid, strlen(c->fleet->vehicles[i].vid));
+    /* The link reports, the states and the live values, each across its copies; the
+     * vehicles are those the home copies know (a fallback region's copy also holds that
+     * region's own vehicles, which are not this region's). */
     static const char *const streams[] = {AE_STREAM_LINK, AE_STREAM_STATE, AE_STREAM_LIVE};
     static const char *const suffix[] = {"link", "state.>", "live.>"};
-    char **live_subs = NULL;
-    int nlive = 0;
+    ae_copies cps[3];
+    memset(cps, 0, sizeof cps);
     for (int s = 0; s < 3; s++) {
         char filter[256];
         snprintf(filter, sizeof filter, "fleet.%s.veh.*.%s", c->env, suffix[s]);
-        char **subs = NULL;
-        int ns = 0;
         ae_err e = {0};
-        int rc = ae_cli_stream_subjects(c, streams[s], filter, &subs, &ns, NULL, NULL, &e);
-        if (rc == AE_ENOENT)
-            continue; /* a missing stream just contributes no vehicles */
+        int rc = ae_copies_list(c, streams[s], filter, &cps[s], &e);
         if (rc) {
+            for (int k = 0; k <= s; k++)
+                ae_copies_free(&cps[k]);
             free_strings(vids, n);
             return ae_err_set(err, rc, "%s", e.msg);
         }
-        vids_from_subjects(subs, ns, &vids, &n, &cap);
-        if (s == 2) {
-            live_subs = subs;
-            nlive = ns;
-        } else {
-            free_strings(subs, ns);
-        }
+        for (int k = 0; k < cps[s].n; k++)
+            if (cps[s].v[k].src.home)
+                vids_from_subjects(cps[s].v[k].subjects, cps[s].v[k].n, &vids, &n, &cap);
     }
     sort_strings(vids, n);
+    const ae_copies *lk = &cps[0], *st = &cps[1], *lv = &cps[2];
 
     static const char *const pct_keys[] = {"remaining_pct",     "pct",   "percent", "remaining",
                                            "battery_remaining", "level", NULL};
@@ -392,10 +434,10 @@ int ae_status_collect(ae_cli *c, int64_t stale, json_t **out, ae_err *err)
     for (int i = 0; i < n; i++) {
         const char *vid = vids[i];
         const char *bsrc, *psrc, *hsrc;
-        natsMsg *link = last_of(c, AE_STREAM_LINK, vid, "link");
-        natsMsg *bat = state_of(c, vid, "battery", live_subs, nlive, &bsrc);
-        natsMsg *pos = state_of(c, vid, "position", live_subs, nlive, &psrc);
-        natsMsg *hb = state_of(c, vid, "heartbeat", live_subs, nlive, &hsrc);
+        natsMsg *link = last_of(c, lk, vid, "link");
+        natsMsg *bat = state_of(c, st, lv, vid, "battery", &bsrc);
+        natsMsg *pos = state_of(c, st, lv, vid, "position", &psrc);
+        natsMsg *hb = state_of(c, st, lv, vid, "heartbeat", &hsrc);
         json_t *linkj = msg_json(link), *batj = msg_json(bat), *posj = msg_json(pos),
                *hbj = msg_json(hb);
         /* "Last seen" is when the hub last heard anything from the vehicle: arrival times,
@@ -457,15 +499,17 @@ int ae_status_collect(ae_cli *c, int64_t stale, json_t **out, ae_err *err)
                 natsMsg_Destroy(ms[k]);
     }
     free_strings(vids, n);
-    free_strings(live_subs, nlive);
+    for (int k = 0; k < 3; k++)
+        ae_copies_free(&cps[k]);
     *out = all;
     return 0;
 }
 
 static int usage_status(void)
 {
-    fprintf(stderr, "usage: aerie status [--json] [--stale 30s] [--dir DIR | --server URL] "
-                    "[--env ENV]\n");
+    fprintf(stderr, "usage: aerie status [--json] [--stale 30s] [--global] [--dir DIR | --server "
+                    "URL] [--env ENV]\n"
+                    "  --global: every vehicle of the fleet, from the fleet-wide aggregate\n");
     return 2;
 }
 
@@ -534,6 +578,11 @@ int ae_cmd_status(ae_cli *c, int argc, char **argv)
             i += 2;
             continue;
         }
+        if (strcmp(argv[i], "--global") == 0) {
+            c->global = true;
+            i++;
+            continue;
+        }
         fprintf(stderr, "aerie status: unexpected argument %s\n", argv[i]);
         return usage_status();
     }
@@ -559,6 +608,7 @@ int ae_cmd_status(ae_cli *c, int argc, char **argv)
         ae_status_print_table(all, stdout);
     }
     json_decref(all);
+    ae_cli_print_note(c, "status");
     ae_cli_print_stats(c, "status");
     return 0;
 }

@@ -35,9 +35,11 @@ char *ae_creds_region_text(json_t *reg, const char *hub_region)
     {
         if (strcmp(ae_creds_str(v, "status"), "active") != 0)
             continue;
-        /* An identity issued for one region (`aerie topology`) is accepted only there. */
-        const char *vr = ae_creds_str(v, "region");
-        if (*vr && hub_region && *hub_region && strcmp(vr, hub_region) != 0)
+        /* An identity issued for one region (`aerie topology`) is accepted only there, and
+         * in the region its vehicle fails over to. */
+        const char *vr = ae_creds_str(v, "region"), *vf = ae_creds_str(v, "fallback");
+        if (*vr && hub_region && *hub_region && strcmp(vr, hub_region) != 0 &&
+            strcmp(vf, hub_region) != 0)
             continue;
         /* Per-vehicle permissions (`aerie topology` with vehicle_permissions) are JSON, which
          * the nats-server config syntax reads as it is. */

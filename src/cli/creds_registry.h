@@ -9,7 +9,8 @@
  *   { "version": 1,
  *     "vehicles": { "VID-001": { "type": "nkey", "public": "U...", "seed_file": "...",
  *                                "status": "active" | "revoked", "issued": "...",
- *                                "revoked": "...", "region": "eu", "permissions": {...} } },
+ *                                "revoked": "...", "region": "eu", "fallback": "us",
+ *                                "permissions": {...} } },
  *     "nobody_password": "...",   the password of aerie-nobody (never used to log in)
  *     "evict": { "public": "U...", "seed_file": "DIR/creds/aerie-evict.nk" } }
  *
@@ -41,7 +42,8 @@ int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err);
  * has one whose seed DIR/creds/VID.nk is readable that one is kept, otherwise a new key pair
  * is made and the seed written there (mode 0600), also for a revoked vid (check
  * ae_creds_is_revoked first where a revocation must stand). `region` (may be NULL) limits the
- * identity to the hub nodes of that region. Returns 1 (new key), 0 (kept) or an AE_E*. */
+ * identity to the hub nodes of that region (and of the entry's "fallback" region, which
+ * `aerie topology` sets: creds_conf.h). Returns 1 (new key), 0 (kept) or an AE_E*. */
 int ae_creds_issue(const char *dir, json_t *reg, const char *vid, const char *region, ae_err *err);
 
 /* Marks vid revoked (with the time) and deletes its seed file; nothing when unknown. */

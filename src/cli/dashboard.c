@@ -129,6 +129,10 @@ typedef struct dash {
     long requests;
 } dash;
 
+/* The note of the request being answered (a copy that did not answer, cli.h), sent as the
+ * header Aerie-Note. One request at a time runs (see above), so one slot is enough. */
+static const char *request_note;
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type,
                              char *body /* malloc'd, taken */)
 {
@@ -140,6 +144,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const c
     }
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (request_note && *request_note)
+        MHD_add_response_header(r, "Aerie-Note", request_note);
     enum MHD_Result ret = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
     return ret;
@@ -233,6 +239,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply_error(conn, 405, "only GET");
     d->requests++;
+    d->c->note[0] = 0;
+    request_note = d->c->note;
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
         return reply(conn, 200, "text/html; charset=utf-8", strdup(page_html));
     if (strncmp(url, "/api/", 5) != 0)
@@ -286,8 +294,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: aerie dashboard [--port 8080] [--listen 127.0.0.1] [--dir DIR | "
-                    "--server URL]\n");
+    fprintf(stderr, "usage: aerie dashboard [--port 8080] [--listen 127.0.0.1] [--global] [--dir "
+                    "DIR | --server URL]\n"
+                    "  --global: every vehicle of the fleet, from the fleet-wide aggregate\n");
     return 2;
 }
 
@@ -313,6 +322,9 @@ int ae_cmd_dashboard(ae_cli *c, int argc, char **argv)
             }
             port = (int)p;
             i += 2;
+        } else if (strcmp(argv[i], "--global") == 0) {
+            c->global = true; /* every endpoint reads the fleet-wide aggregate */
+            i++;
         } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen = argv[i + 1];
             i += 2;

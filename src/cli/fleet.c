@@ -4,6 +4,7 @@
 #include "cli/proc.h"
 #include "common/conf.h"
 #include "common/fileio.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <dirent.h>
@@ -81,6 +82,10 @@ void ae_fleet_free(ae_fleet *f)
     free(f->hub_urls);
     free(f->js_domain);
     free(f->cluster);
+    for (size_t i = 0; i < f->n_fallback_domains; i++)
+        free(f->fallback_domains[i]);
+    free(f->fallback_domains);
+    free(f->global_domain);
     for (size_t i = 0; i < f->n_hubs; i++)
         free_hub(&f->hubs[i]);
     free(f->hubs);
@@ -156,6 +161,21 @@ int ae_fleet_hub_url_add(ae_fleet *f, const char *url)
         return AE_ENOMEM;
     if (!(*slot = strdup(url))) {
         f->n_hub_urls--;
+        return AE_ENOMEM;
+    }
+    return 0;
+}
+
+int ae_fleet_fallback_add(ae_fleet *f, const char *domain)
+{
+    for (size_t i = 0; i < f->n_fallback_domains; i++)
+        if (strcmp(f->fallback_domains[i], domain) == 0)
+            return 0;
+    char **slot = grow((void **)&f->fallback_domains, &f->n_fallback_domains, sizeof *slot);
+    if (!slot)
+        return AE_ENOMEM;
+    if (!(*slot = strdup(domain))) {
+        f->n_fallback_domains--;
         return AE_ENOMEM;
     }
     return 0;
@@ -297,6 +317,22 @@ static void read_hub(reader *r, ae_fleet *f, json_t *hub)
     if (json_is_string(dom) && json_string_length(dom) > 0)
         read_str(r, hub, "hub.", "js_domain", &f->js_domain);
     read_str(r, hub, "hub.", "cluster", &f->cluster);
+    /* Domains become subject tokens ($JS.<domain>.API): identifiers only. */
+    json_t *fd = json_object_get(hub, "fallback_domains");
+    if (fd && !json_is_array(fd))
+        bad(r, "\"hub.fallback_domains\" must be an array of domains%s%s", "", "");
+    json_array_foreach(fd, i, u)
+    {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", i);
+        if (!ae_ident_valid(json_string_value(u)))
+            bad(r, "\"hub.fallback_domains[%s]\" is not a domain name%s", idx, "");
+        else if (!r->rc && ae_fleet_fallback_add(f, json_string_value(u)) != 0)
+            r->rc = ae_err_set(r->err, AE_ENOMEM, "out of memory reading %s", r->name);
+    }
+    read_str(r, hub, "hub.", "global_domain", &f->global_domain);
+    if (!r->rc && f->global_domain && !ae_ident_valid(f->global_domain))
+        bad(r, "\"hub.global_domain\" is not a domain name%s%s", "", "");
     json_t *n;
     json_array_foreach(json_object_get(hub, "nodes"), i, n)
     {
@@ -501,6 +537,13 @@ static json_t *dump_hub(const ae_fleet *f)
     json_object_set_new(hub, "urls", urls);
     set_str(hub, "js_domain", f->js_domain);
     set_str(hub, "cluster", f->cluster);
+    if (f->n_fallback_domains) {
+        json_t *fd = json_array();
+        for (size_t i = 0; i < f->n_fallback_domains; i++)
+            json_array_append_new(fd, json_string(f->fallback_domains[i]));
+        json_object_set_new(hub, "fallback_domains", fd);
+    }
+    set_str(hub, "global_domain", f->global_domain);
     if (f->n_hubs) {
         json_t *nodes = json_array();
         for (size_t i = 0; i < f->n_hubs; i++) {

@@ -9,6 +9,9 @@
  *     "created": "2026-...Z",
  *     "hub": { "urls": ["nats://operator:secret@127.0.0.1:4222", ...],   (required)
  *              "js_domain": "hub", "cluster": "aerie",
+ *              "fallback_domains": ["hub-us"],  (`aerie topology`: where this region's
+ *                                                 vehicles go when it is unreachable)
+ *              "global_domain": "hub-us",       (domain_per_region: the aggregate's domain)
  *              "nodes": [ { "name": "hub1", "conf": "DIR/conf/hub1.conf", "client_port": 4222,
  *                           "cluster_port": 6222, "leaf_port": 7422, "http_port": 8222 } ] },
  *     "operator": { "user": "operator", "password": "..." },
@@ -98,6 +101,13 @@ typedef struct ae_fleet {
     size_t n_hub_urls;
     char *js_domain; /* the hub's JetStream domain, or NULL */
     char *cluster;   /* the hub cluster's name, or NULL */
+    /* The JetStream domains of the regions this region's vehicles fail over to (a vehicle's
+     * data then sits there until read back: cli.h, read sources), and the domain holding
+     * the fleet-wide aggregate (TWIN_STATE_ALL ...) with domain_per_region; NULL when the
+     * ordinary streams are already fleet-wide (one domain) or unknown. */
+    char **fallback_domains;
+    size_t n_fallback_domains;
+    char *global_domain;
     ae_fleet_hub *hubs;
     size_t n_hubs;
 
@@ -146,7 +156,8 @@ ae_fleet_vehicle *ae_fleet_vehicle_find(const ae_fleet *f, const char *vid);
 ae_fleet_vehicle *ae_fleet_vehicle_add(ae_fleet *f, const char *vid);
 ae_fleet_hub *ae_fleet_hub_find(const ae_fleet *f, const char *name);
 ae_fleet_hub *ae_fleet_hub_add(ae_fleet *f, const char *name);
-int ae_fleet_hub_url_add(ae_fleet *f, const char *url); /* 0 or AE_ENOMEM */
+int ae_fleet_hub_url_add(ae_fleet *f, const char *url);     /* 0 or AE_ENOMEM */
+int ae_fleet_fallback_add(ae_fleet *f, const char *domain); /* 0 or AE_ENOMEM; no duplicates */
 ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name);
 /* The process of `kind` that belongs to vehicle vid (its relay, leaf, ...), or NULL. */
 ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind);

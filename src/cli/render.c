@@ -133,7 +133,7 @@ static int hub_users(const ae_topology *t, const ae_topo_hub *n, FILE *f)
                 t->hublink_password);
     for (int i = 0; i < t->n_vehicles && t->vehicle_auth == AE_TOPO_AUTH_PASSWORD; i++) {
         const ae_topo_vehicle *v = &t->vehicles[i];
-        if (v->region != n->region)
+        if (v->region != n->region && t->regions[v->region].fallback != n->region)
             continue;
         fprintf(f, "    { user: \"%s\", password: \"%s\", allowed_connection_types: [\"LEAFNODE\"]",
                 v->vid, v->password);
@@ -230,23 +230,44 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
 
 /* ---- leaf ---------------------------------------------------------------------------- */
 
+/* One URL of the remote: the hub's leafnode listener, with the vehicle's password user in
+ * password mode. */
+static void leaf_url(const ae_topology *t, const ae_topo_vehicle *v, const char *hostport, FILE *f)
+{
+    if (t->vehicle_auth == AE_TOPO_AUTH_NKEY)
+        fprintf(f, "        \"nats-leaf://%s\"\n", hostport);
+    else
+        fprintf(f, "        \"nats-leaf://%s:%s@%s\"\n", v->vid, v->password, hostport);
+}
+
+/* The remote lists the hubs of the vehicle's region, then those of its fallback region: the
+ * uplink dials them in turn, so a vehicle whose region does not answer carries on in the
+ * fallback region, whose hubs accept its key (creds_conf.h). */
 static void leaf_remote(const ae_topology *t, const ae_topo_vehicle *v, FILE *f)
 {
     const ae_topo_leaf *l = &v->leaf;
     const ae_topo_region *rg = &t->regions[v->region];
     bool nkeys = t->vehicle_auth == AE_TOPO_AUTH_NKEY;
+    const ae_topo_region *fb =
+        rg->fallback >= 0 && !l->n_remotes ? &t->regions[rg->fallback] : NULL;
+    if (fb)
+        fprintf(f,
+                "# The hubs of region %s, then those of its fallback region %s: the uplink dials\n"
+                "# them in turn, so when region %s does not answer the vehicle carries on in %s.\n",
+                rg->name, fb->name, rg->name, fb->name);
     fprintf(f, "leafnodes {\n  remotes = [\n    {\n      urls: [\n");
-    for (size_t k = 0; k < (l->n_remotes ? l->n_remotes : (size_t)rg->n_hubs); k++) {
-        char hub[300];
-        if (l->n_remotes)
-            snprintf(hub, sizeof hub, "%s", l->remotes[k]);
-        else
-            snprintf(hub, sizeof hub, "%s:%d", region_hub(t, rg, (int)k)->host,
-                     region_hub(t, rg, (int)k)->leaf_port);
-        if (nkeys)
-            fprintf(f, "        \"nats-leaf://%s\"\n", hub);
-        else
-            fprintf(f, "        \"nats-leaf://%s:%s@%s\"\n", v->vid, v->password, hub);
+    char hub[300];
+    for (size_t k = 0; k < l->n_remotes; k++)
+        leaf_url(t, v, l->remotes[k], f);
+    for (int k = 0; !l->n_remotes && k < rg->n_hubs; k++) {
+        snprintf(hub, sizeof hub, "%s:%d", region_hub(t, rg, k)->host,
+                 region_hub(t, rg, k)->leaf_port);
+        leaf_url(t, v, hub, f);
+    }
+    for (int k = 0; fb && k < fb->n_hubs; k++) {
+        snprintf(hub, sizeof hub, "%s:%d", region_hub(t, fb, k)->host,
+                 region_hub(t, fb, k)->leaf_port);
+        leaf_url(t, v, hub, f);
     }
     fprintf(f, "      ]\n");
     if (nkeys)

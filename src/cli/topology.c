@@ -7,6 +7,7 @@
 #include "common/ident.h"
 #include "common/random.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static void free_strs(char **v, size_t n)
 static void free_vehicle(ae_topo_vehicle *v)
 {
     free(v->vid);
+    free(v->host);
     free(v->password);
     free(v->seed_path);
     ae_topo_leaf *l = &v->leaf;
@@ -113,6 +115,7 @@ ae_topo_region *ae_topology_add_region(ae_topology *t, const char *name, const c
         return NULL;
     r->first_hub = t->n_hubs;
     r->mirror_of = -1;
+    r->fallback = -1;
     if (ae_topo_set(&r->name, name) || ae_topo_set(&r->domain, domain))
         return NULL;
     return r;
@@ -148,10 +151,17 @@ int ae_topology_region_index(const ae_topology *t, const char *name)
 
 json_t *ae_topology_vehicle_permissions(const ae_topology *t, const ae_topo_vehicle *v)
 {
-    return json_pack("{s:{s:[s++++, s++, s, s, s, s]}, s:{s:[s++++, s, s, s]}}", "publish", "allow",
-                     "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.", t->regions[v->region].domain,
-                     ".API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "_GR_.>", "subscribe", "allow",
-                     "fleet.", t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>", "$LDS.>");
+    const ae_topo_region *rg = &t->regions[v->region];
+    json_t *p =
+        json_pack("{s:{s:[s++++, s++, s, s, s, s]}, s:{s:[s++++, s, s, s]}}", "publish", "allow",
+                  "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.", rg->domain, ".API.>",
+                  "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "_GR_.>", "subscribe", "allow", "fleet.",
+                  t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>", "$LDS.>");
+    const char *fb = rg->fallback >= 0 ? t->regions[rg->fallback].domain : NULL;
+    if (p && fb && strcmp(fb, rg->domain) != 0)
+        json_array_append_new(json_object_get(json_object_get(p, "publish"), "allow"),
+                              json_sprintf("$JS.%s.API.>", fb));
+    return p;
 }
 
 /* ---- reading the description ------------------------------------------------------- */
@@ -411,7 +421,8 @@ static int parse_regions(parser *p, json_t *root)
 
 /* The global tier of per-region domains: which region aggregates (global_region, default
  * the first) and which region each region mirrors (regions[].mirror_of). Both only make
- * sense with domain_per_region, so they are refused without it rather than ignored. */
+ * sense with domain_per_region, so they are refused without it rather than ignored. Also
+ * each region's fallback (regions[].fallback), in either mode. */
 static int parse_global(parser *p, json_t *root)
 {
     ae_topology *t = p->t;
@@ -428,6 +439,15 @@ static int parse_global(parser *p, json_t *root)
     json_t *r;
     json_array_foreach(json_object_get(root, "regions"), ri, r)
     {
+        json_t *fb = json_object_get(r, "fallback");
+        if (fb) {
+            int k = ae_topology_region_index(t, json_string_value(fb));
+            if (k < 0 || k == (int)ri)
+                return ae_err_set(p->err, AE_EINVAL,
+                                  "%s: regions[%zu].fallback: must name another region", p->name,
+                                  ri);
+            t->regions[ri].fallback = k;
+        }
         json_t *m = json_object_get(r, "mirror_of");
         if (!m)
             continue;
@@ -478,10 +498,42 @@ static bool reserved_vid(const ae_topology *t, const char *vid)
     return strcmp(vid, t->op_user) == 0;
 }
 
+/* A MAVLink endpoint given in the description: one of aerie-gw's schemes, and nothing that
+ * could break out of the quoted config string. */
+static bool is_mavlink_endpoint(const char *s)
+{
+    static const char *const schemes[] = {"udp://", "udpin://", "udpout://", "serial:"};
+    if (!s || !is_safe_text(s) || strlen(s) > 200)
+        return false;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strncmp(s, schemes[i], strlen(schemes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* The vehicle's aerie-leaf as deployed: store-and-forward on for its state and event
+ * subjects (the store under `store_tmpl`), its identity in the uplink block (the leaf
+ * reports its link as fleet.<env>.veh.<vid>.link), and reconnect timing that bounds how
+ * long a failover to the fallback region takes (docs/deploy.md). A stock nats-server leaf
+ * (vehicle_auth "password") has none of these options: its config stays plain. */
+static int deployed_leaf(parser *p, ae_topo_vehicle *ve, const char *store_tmpl)
+{
+    ae_topo_leaf *l = &ve->leaf;
+    if (p->t->vehicle_auth != AE_TOPO_AUTH_NKEY)
+        return 0;
+    l->report_identity = true;
+    if (!(l->store_dir = subst(store_tmpl, "{vid}", ve->vid, true)) ||
+        ae_topo_set(&l->reconnect, "1s") || ae_topo_set(&l->reconnect_max, "5s"))
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* A vehicle as the description gives it: the defaults of a deployed vehicle (its leaf on
- * 127.0.0.1:leaf_port dialling its region's hubs, its gateway listening for the autopilot
- * on UDP 14550). */
-static int parse_vehicle(parser *p, json_t *v, const char *where, const char *seed_tmpl)
+ * 127.0.0.1:leaf_port dialling its region's hubs, then its fallback region's; its gateway
+ * listening for the autopilot on UDP mavlink_port). Ports left out stay 0 here and are
+ * given by vehicle_ports once every vehicle is read. */
+static int parse_vehicle(parser *p, json_t *v, const char *where, const char *seed_tmpl,
+                         const char *store_tmpl)
 {
     ae_topology *t = p->t;
     const char *vid = get_str(v, "vid", NULL);
@@ -509,15 +561,128 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
                           "%s.password: vehicles sign in with nkeys; set \"vehicle_auth\": "
                           "\"password\" to use passwords",
                           where);
+    const char *host = get_str(v, "host", NULL), *mav = get_str(v, "mavlink", NULL);
+    if (host && !is_host(host))
+        return ae_err_set(p->err, AE_EINVAL, "%s.host: not a host name", where);
+    if (mav && !is_mavlink_endpoint(mav))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.mavlink: expected an aerie-gw endpoint such as udp://0.0.0.0:14550 "
+                          "or serial:///dev/ttyACM0:921600 (docs/gateway.md)",
+                          where);
+    if (mav && json_object_get(v, "mavlink_port"))
+        return ae_err_set(p->err, AE_EINVAL, "%s: give mavlink or mavlink_port, not both", where);
     ae_topo_vehicle *ve = ae_topology_add_vehicle(t, vid, region);
-    if (!ve || ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, "udp://0.0.0.0:14550"))
+    if (!ve || ae_topo_set(&ve->host, host) ||
+        (mav && ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, mav)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
     if (seed_tmpl && !(ve->seed_path = subst(seed_tmpl, "{vid}", vid, false)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
     char key[AE_IDENT_MAX + 16];
     snprintf(key, sizeof key, "vehicle:%s", vid);
     int rc = nkeys ? 0 : secret(p, key, given, &ve->password);
-    return rc ? rc : get_port(p, v, "leaf_port", 4222, where, &ve->leaf.port);
+    if (!rc)
+        rc = get_port(p, v, "leaf_port", 0, where, &ve->leaf.port);
+    if (!rc)
+        rc = get_port(p, v, "leaf_http_port", 0, where, &ve->leaf.http_port);
+    if (!rc && !mav)
+        rc = get_port(p, v, "mavlink_port", 0, where, &ve->gw.mavlink_port);
+    return rc ? rc : deployed_leaf(p, ve, store_tmpl);
+}
+
+/* Ports in use on one host: TCP and UDP apart. */
+typedef struct port_map {
+    uint8_t tcp[65536 / 8], udp[65536 / 8];
+} port_map;
+
+static bool port_taken(const uint8_t *bits, int port)
+{
+    return bits[port / 8] & (1u << (port % 8));
+}
+
+/* Marks a port given in the description; a second use on the host is refused. */
+static int claim(parser *p, uint8_t *bits, int port, const ae_topo_vehicle *v)
+{
+    if (!port)
+        return 0;
+    if (port_taken(bits, port))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: vehicle %s: port %d is used twice on %s%s (set distinct "
+                          "leaf_port, leaf_http_port and mavlink_port)",
+                          p->name, v->vid, port, v->host ? "host " : "its machine",
+                          v->host ? v->host : "");
+    bits[port / 8] |= (uint8_t)(1u << (port % 8));
+    return 0;
+}
+
+/* The first free port from `from` on, marked taken; 0 when none is left. */
+static int next_free(uint8_t *bits, int from)
+{
+    for (int port = from; port < 65536; port++)
+        if (!port_taken(bits, port)) {
+            bits[port / 8] |= (uint8_t)(1u << (port % 8));
+            return port;
+        }
+    return 0;
+}
+
+/* The ports of the vehicles on one host (`host`; NULL: vehicle `only`, alone on its own
+ * machine): those given are checked, the others are the next free ones from the defaults. */
+static int host_ports(parser *p, port_map *m, const char *host, int only)
+{
+    ae_topology *t = p->t;
+    memset(m, 0, sizeof *m);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < t->n_vehicles; i++) {
+            ae_topo_vehicle *v = &t->vehicles[i];
+            if (host ? !v->host || strcmp(v->host, host) != 0 : i != only)
+                continue;
+            int rc = 0;
+            if (pass == 0) {
+                if ((rc = claim(p, m->tcp, v->leaf.port, v)) ||
+                    (rc = claim(p, m->tcp, v->leaf.http_port, v)) ||
+                    (rc = claim(p, m->udp, v->gw.mavlink_port, v)))
+                    return rc;
+                continue;
+            }
+            /* A vehicle alone on its machine has no monitoring port unless one is given. */
+            if ((!v->leaf.port && !(v->leaf.port = next_free(m->tcp, 4222))) ||
+                (host && !v->leaf.http_port && !(v->leaf.http_port = next_free(m->tcp, 8222))) ||
+                (!v->gw.n_mavlink && !v->gw.mavlink_port &&
+                 !(v->gw.mavlink_port = next_free(m->udp, 14550))))
+                return ae_err_set(p->err, AE_EINVAL, "%s: no free port left on host %s", p->name,
+                                  host);
+            if (!v->gw.n_mavlink) {
+                char ep[48];
+                snprintf(ep, sizeof ep, "udp://0.0.0.0:%d", v->gw.mavlink_port);
+                if (ae_topo_push(&v->gw.mavlink, &v->gw.n_mavlink, ep))
+                    return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+            }
+        }
+    return 0;
+}
+
+/* The ports each vehicle's programs listen on: those given, else the defaults (leaf 4222,
+ * MAVLink UDP 14550, no leaf monitoring port) on a machine of its own; vehicles that share
+ * a host take the next free number from those defaults (8222 for monitoring), so that every
+ * generated config on one machine listens on its own ports. Two given ports that collide
+ * on one host are refused. */
+static int vehicle_ports(parser *p)
+{
+    ae_topology *t = p->t;
+    port_map *m = malloc(sizeof *m);
+    if (!m)
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < t->n_vehicles && !rc; i++) {
+        const ae_topo_vehicle *v = &t->vehicles[i];
+        bool first = true; /* the first vehicle of its host does the whole host */
+        for (int j = 0; j < i && first && v->host; j++)
+            first = !t->vehicles[j].host || strcmp(t->vehicles[j].host, v->host) != 0;
+        if (first)
+            rc = host_ports(p, m, v->host, i);
+    }
+    free(m);
+    return rc;
 }
 
 static int parse_vehicles(parser *p, json_t *root)
@@ -529,17 +694,23 @@ static int parse_vehicles(parser *p, json_t *root)
         return ae_err_set(p->err, AE_EINVAL, "%s: at most %d vehicles", p->name,
                           AE_TOPO_MAX_VEHICLES);
     const char *seed_tmpl = get_str(root, "vehicle_seed_path", NULL);
+    const char *store_tmpl = get_str(root, "vehicle_store_dir", "/var/lib/aerie/{vid}");
+    if (!*store_tmpl || !is_safe_text(store_tmpl))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: vehicle_store_dir must be a path (\"{vid}\" is replaced), "
+                          "without quotes, backslashes or control characters",
+                          p->name);
     size_t vi;
     json_t *v;
     json_array_foreach(vs, vi, v)
     {
         char where[160];
         snprintf(where, sizeof where, "%s: vehicles[%zu]", p->name, vi);
-        int rc = parse_vehicle(p, v, where, seed_tmpl);
+        int rc = parse_vehicle(p, v, where, seed_tmpl, store_tmpl);
         if (rc)
             return rc;
     }
-    return 0;
+    return vehicle_ports(p);
 }
 
 int ae_topology_parse(const char *json_text, const char *name, json_t *secrets, ae_topology **out,

@@ -45,6 +45,9 @@ typedef struct ae_topo_region {
     bool scoped;
     int first_hub, n_hubs; /* its hubs: hubs[first_hub .. first_hub + n_hubs - 1] */
     int mirror_of;         /* per-region domains: the region whose twin streams it mirrors; -1 */
+    /* The region its vehicles fail over to when none of its hubs answers (the hubs of that
+     * region accept their keys, their leaves list those hubs after their own); -1: none. */
+    int fallback;
 } ae_topo_region;
 
 /* A vehicle's aerie-leaf. Pointers left NULL and numbers left 0 are settings not written
@@ -71,12 +74,16 @@ typedef struct ae_topo_leaf {
 typedef struct ae_topo_gateway {
     char **mavlink; /* MAVLink endpoints (docs/gateway.md), at least one */
     size_t n_mavlink;
+    int mavlink_port; /* the UDP port of the default endpoint udp://0.0.0.0:PORT; 0: other */
     int rate_position, rate_attitude; /* messages per second; 0: the gateway's default */
 } ae_topo_gateway;
 
 typedef struct ae_topo_vehicle {
     char *vid;
     int region;
+    /* The machine its leaf and gateway run on when several vehicles share one (a lab, a
+     * simulation), or NULL: a machine of its own. Vehicles on one host get distinct ports. */
+    char *host;
     char *password;  /* AE_TOPO_AUTH_PASSWORD: its leaf user's password */
     char *seed_path; /* AE_TOPO_AUTH_NKEY: where its seed is on the vehicle */
     bool revoked;    /* revoked in the credential registry: no key, no hub accepts it */
@@ -146,7 +153,8 @@ int ae_topology_region_index(const ae_topology *t, const char *name);
 
 /* What a vehicle identity may use when vehicle_permissions is on: publish and subscribe
  * only on its own fleet.<env>.veh.<vid>.> subjects, plus its region's JetStream API, acks,
- * inboxes and the gateway/leaf service subjects. A new nats-server permissions object
+ * inboxes and the gateway/leaf service subjects (and its fallback region's JetStream API,
+ * where its leaf asks after a failover). A new nats-server permissions object
  * (caller decrefs), or NULL when out of memory. */
 json_t *ae_topology_vehicle_permissions(const ae_topology *t, const ae_topo_vehicle *v);
 

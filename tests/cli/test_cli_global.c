@@ -210,7 +210,7 @@ static void global_tier(void)
     free(us);
     snprintf(path, sizeof path, "%s/leaf-VID-001.conf", out);
     char *lc = ah_read_file(path);
-    AH_ASSERT_CONTAINS(lc, "uplink {\n  domain: \"hub-eu\"\n}");
+    AH_ASSERT_CONTAINS(lc, "  env: \"prod\"\n  domain: \"hub-eu\"\n}");
     free(lc);
     snprintf(path, sizeof path, "%s/eu/fleet.json", out);
     char *fj = ah_read_file(path);
@@ -265,7 +265,7 @@ static void global_tier(void)
                   NULL);
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "TWIN_STATE_MIRROR_EU created");
-    AH_ASSERT_CONTAINS(r.out, "mirror of TWIN_STATE@$JS.hub-eu.API");
+    AH_ASSERT_CONTAINS(r.out, "copy of TWIN_STATE@$JS.hub-eu.API");
     run_free(&r);
     r = run_aerie(dir, "hub", "init", "--dir", usdir, "--replicas", "1", "--global",
                   "hub-eu,hub-us", NULL);
@@ -323,7 +323,7 @@ static void global_tier(void)
     r = run_aerie(dir, "hub", "init", "--dir", usdir, "--replicas", "1", "--global",
                   "hub-eu,hub-us", "--mirror", "hub-eu", NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "0 created, 0 updated, 4 unchanged");
+    AH_ASSERT_CONTAINS(r.out, "0 created, 0 updated, 5 unchanged");
     run_free(&r);
     /* Bad input is refused before anything is sent. */
     r = run_aerie(dir, "hub", "init", "--dir", usdir, "--global", "hub-eu,,x", NULL);

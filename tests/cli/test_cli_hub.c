@@ -538,17 +538,20 @@ static void write_topology(const char *dir, topo_ports *p, const char *extra)
                  "\"leaf_port\":%d,\"gateway_port\":%d,\"http_port\":%d}",
                  names[i], p->client[i], p->cluster[i], p->leaf[i], p->gw[i], p->http[i]);
     snprintf(path, sizeof path, "%s/fleet-topology.json", dir);
-    AH_ASSERT_EQ_INT(ah_write_file(path,
-                                   "{%s\"env\":\"prod\",\"operator\":{\"user\":\"operator\","
-                                   "\"password\":\"secret\"},"
-                                   "\"jetstream\":{\"store_dir\":\"%s/data/{name}\","
-                                   "\"max_file_store\":\"256MB\",\"max_memory_store\":\"64MB\"},"
-                                   "\"regions\":[{\"name\":\"eu\",\"hubs\":[%s,%s,%s]},"
-                                   "{\"name\":\"us\",\"hubs\":[%s]}],"
-                                   "\"vehicles\":[{\"vid\":\"VID-001\",\"region\":\"eu\","
-                                   "\"leaf_port\":%d},{\"vid\":\"VID-002\",\"region\":\"us\"}]}\n",
-                                   extra, dir, hubs[0], hubs[1], hubs[2], hubs[3], p->veh_port),
-                     0);
+    AH_ASSERT_EQ_INT(
+        ah_write_file(path,
+                      "{%s\"env\":\"prod\",\"operator\":{\"user\":\"operator\","
+                      "\"password\":\"secret\"},\"vehicle_store_dir\":\"%s/veh/{vid}\","
+                      "\"jetstream\":{\"store_dir\":\"%s/data/{name}\","
+                      "\"max_file_store\":\"256MB\",\"max_memory_store\":\"64MB\"},"
+                      "\"regions\":[{\"name\":\"eu\",\"hubs\":[%s,%s,%s]},"
+                      "{\"name\":\"us\",\"hubs\":[%s]}],"
+                      "\"vehicles\":[{\"vid\":\"VID-001\",\"region\":\"eu\","
+                      "\"leaf_port\":%d},{\"vid\":\"VID-002\",\"region\":\"us\"}]}\n",
+                      extra, dir, dir, hubs[0], hubs[1], hubs[2], hubs[3], p->veh_port),
+        0);
+    snprintf(path, sizeof path, "%s/veh", dir);
+    mkdir(path, 0700); /* the vehicle's state directory, which its leaf's store goes under */
 }
 
 static int nats_check(const char *conf, const char *logdir)

@@ -423,6 +423,27 @@ static void fleet_round_trip(void)
                                     "f.json", NULL, &f, &err),
                      AE_EINVAL);
     AH_ASSERT_CONTAINS(err.msg, "hub.nodes[0].leaf_port");
+    /* A region view of `aerie topology`: where its vehicles fail over to, and the aggregate. */
+    const char *view = "{\"env\":\"prod\",\"region\":\"eu\",\"hub\":{\"urls\":[\"nats://o:p@h:1\"],"
+                       "\"js_domain\":\"hub-eu\",\"fallback_domains\":[\"hub-us\"],"
+                       "\"global_domain\":\"hub-us\"},\"vehicles\":[{\"vid\":\"VID-001\"}]}";
+    AH_ASSERT_MSG(ae_fleet_parse(view, "v.json", "/v", &f, &err) == 0, "%s", err.msg);
+    AH_ASSERT_EQ_INT(f->n_fallback_domains, 1);
+    AH_ASSERT_EQ_STR(f->fallback_domains[0], "hub-us");
+    AH_ASSERT_EQ_STR(f->global_domain, "hub-us");
+    one = ae_fleet_dump(f);
+    a = json_loads(view, 0, NULL);
+    b = json_loads(one, 0, NULL);
+    AH_ASSERT_MSG(json_equal(a, b), "the view changed: %s", one);
+    json_decref(a);
+    json_decref(b);
+    free(one);
+    ae_fleet_free(f);
+    /* Domains become subject tokens: a dot is refused. */
+    AH_ASSERT_EQ_INT(ae_fleet_parse("{\"hub\":{\"urls\":[\"u\"],\"fallback_domains\":[\"a.b\"]}}",
+                                    "f.json", NULL, &f, &err),
+                     AE_EINVAL);
+    AH_ASSERT_CONTAINS(err.msg, "hub.fallback_domains[0]");
 }
 
 static ae_conf_node *parse_conf(const char *text, const char *name)
@@ -555,6 +576,26 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"jetstream\":{\"max_file_store\":\"10 GB\"},\"regions\":[{\"name\":"
          "\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}]}",
          "is not a size"},
+        /* Disaster recovery and the vehicles' ports (issue 19). */
+        {"{\"regions\":[{\"name\":\"eu\",\"fallback\":\"eu\",\"hubs\":[{\"name\":\"h\","
+         "\"host\":\"x\"}]}]}",
+         "regions[0].fallback: must name another region"},
+        {"{\"regions\":[{\"name\":\"eu\",\"fallback\":\"us\",\"hubs\":[{\"name\":\"h\","
+         "\"host\":\"x\"}]}]}",
+         "regions[0].fallback"},
+        {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
+         "\"vehicles\":[{\"vid\":\"A\",\"host\":\"lab\",\"leaf_port\":5000},{\"vid\":\"B\","
+         "\"host\":\"lab\",\"leaf_port\":5000}]}",
+         "vehicle B: port 5000 is used twice on host lab"},
+        {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
+         "\"vehicles\":[{\"vid\":\"A\",\"mavlink\":\"tcp://x:1\"}]}",
+         "vehicles[0].mavlink: expected an aerie-gw endpoint"},
+        {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
+         "\"vehicles\":[{\"vid\":\"A\",\"mavlink\":\"udp://:1\",\"mavlink_port\":2}]}",
+         "not both"},
+        {"{\"vehicle_store_dir\":\"/a\\\"b\",\"regions\":[{\"name\":\"eu\",\"hubs\":[{"
+         "\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "vehicle_store_dir must be a path"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
@@ -613,6 +654,65 @@ static void topology_names_stay_strings(void)
     json_decref(secrets);
 }
 
+/* Vehicles on one host get distinct ports from the defaults; a vehicle on a machine of its
+ * own keeps the standard ones. Its leaf lists the home region's hubs, then the fallback's,
+ * and stores its own subjects; the fallback region's hubs list its password user. */
+static void topology_vehicle_set(void)
+{
+    const char *desc =
+        "{\"vehicle_auth\":\"password\",\"regions\":["
+        "{\"name\":\"eu\",\"fallback\":\"us\",\"hubs\":[{\"name\":\"e1\",\"host\":\"e\"},"
+        "{\"name\":\"e2\",\"host\":\"e2\"}]},"
+        "{\"name\":\"us\",\"hubs\":[{\"name\":\"u1\",\"host\":\"u\",\"leaf_port\":7000}]}],"
+        "\"vehicles\":[{\"vid\":\"A\",\"region\":\"eu\",\"host\":\"lab\"},"
+        "{\"vid\":\"B\",\"region\":\"eu\",\"host\":\"lab\",\"leaf_port\":4223},"
+        "{\"vid\":\"C\",\"region\":\"us\"},"
+        "{\"vid\":\"D\",\"region\":\"us\",\"mavlink\":\"serial:///dev/ttyACM0:921600\"}]}";
+    json_t *secrets = json_object();
+    ae_topology *t = NULL;
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_topology_parse(desc, "t.json", secrets, &t, &err) == 0, "%s", err.msg);
+    const ae_topo_vehicle *a = &t->vehicles[0], *b = &t->vehicles[1], *c = &t->vehicles[2];
+    AH_ASSERT_EQ_INT(a->leaf.port, 4222);
+    AH_ASSERT_EQ_INT(b->leaf.port, 4223);
+    AH_ASSERT_EQ_INT(a->gw.mavlink_port, 14550);
+    AH_ASSERT_EQ_INT(b->gw.mavlink_port, 14551);
+    AH_ASSERT_EQ_INT(a->leaf.http_port, 8222);
+    AH_ASSERT_EQ_INT(b->leaf.http_port, 8223);
+    AH_ASSERT_EQ_INT(c->leaf.port, 4222);
+    AH_ASSERT_EQ_INT(c->leaf.http_port, 0);
+    AH_ASSERT_EQ_STR(b->gw.mavlink[0], "udp://0.0.0.0:14551");
+    AH_ASSERT_EQ_STR(t->vehicles[3].gw.mavlink[0], "serial:///dev/ttyACM0:921600");
+    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
+                            "public", "UEVICT");
+    t->creds = reg;
+    char *leaf = ae_render_leaf_conf(t, a);
+    ae_conf_node *l = parse_conf(leaf, "leaf.conf");
+    const ae_conf_node *urls =
+        ae_conf_get(ae_conf_get(ae_conf_get(l, "leafnodes"), "remotes")->child, "urls");
+    const char *want[] = {"e:7422", "e2:7422", "u:7000"};
+    const ae_conf_node *u = urls->child;
+    for (int k = 0; k < 3; k++, u = u->next) {
+        AH_ASSERT_MSG(u && u->type == AE_CONF_STRING, "url %d missing in %s", k, leaf);
+        AH_ASSERT_MSG(strstr(u->str, want[k]), "url %d is %s, not %s", k, u->str, want[k]);
+    }
+    AH_ASSERT(!u);
+    /* Password mode: a stock nats-server leaf, no aerie-only blocks. */
+    AH_ASSERT(!strstr(leaf, "store {") && !strstr(leaf, "reconnect_max"));
+    ae_conf_free(l);
+    free(leaf);
+    char *us = ae_render_hub_conf(t, &t->hubs[2]), *e1 = ae_render_hub_conf(t, &t->hubs[0]);
+    AH_ASSERT_CONTAINS(us, "{ user: \"A\"");
+    AH_ASSERT_CONTAINS(us, "{ user: \"C\"");
+    AH_ASSERT(!strstr(e1, "user: \"C\"")); /* us has no fallback: its vehicles stay there */
+    free(us);
+    free(e1);
+    t->creds = NULL;
+    ae_topology_free(t);
+    json_decref(reg);
+    json_decref(secrets);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -630,6 +730,7 @@ int main(int argc, char **argv)
         {"fleet_round_trip", fleet_round_trip, 10},
         {"local_fleet_configs", local_fleet_configs, 10},
         {"topology_names_stay_strings", topology_names_stay_strings, 10},
+        {"topology_vehicle_set", topology_vehicle_set, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
