@@ -68,6 +68,7 @@ static void free_vehicle(ae_topo_vehicle *v)
     free(l->status_interval);
     free(l->note);
     free_strs(v->gw.mavlink, v->gw.n_mavlink);
+    free(v->gw.state_dir);
 }
 
 void ae_topology_free(ae_topology *t)

@@ -72,6 +72,7 @@ typedef struct ae_topo_gateway {
     char **mavlink; /* MAVLink endpoints (docs/gateway.md), at least one */
     size_t n_mavlink;
     int rate_position, rate_attitude; /* messages per second; 0: the gateway's default */
+    char *state_dir; /* its command journal (queued commands run at most once); NULL: none */
 } ae_topo_gateway;
 
 typedef struct ae_topo_vehicle {
