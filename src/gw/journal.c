@@ -130,7 +130,8 @@ static bool load_line(ae_gw_journal *j, char *line)
     return true;
 }
 
-static int load(ae_gw_journal *j, size_t *size, ae_err *err)
+/* Reads the file; *size is its length, *whole the length of its complete lines. */
+static int load(ae_gw_journal *j, size_t *size, size_t *whole, ae_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -139,14 +140,15 @@ static int load(ae_gw_journal *j, size_t *size, ae_err *err)
         return 0;
     if (rc)
         return rc;
-    *size = len;
+    *size = *whole = len;
     size_t bad = 0, lineno = 0;
     for (char *p = text; p < text + len;) {
         char *nl = memchr(p, '\n', (size_t)(text + len - p));
         lineno++;
         if (!nl) { /* torn tail: the crash came in the middle of this write */
-            ae_log_warn("%s: line %zu is incomplete (cut off by a crash); ignoring it", j->path,
+            ae_log_warn("%s: line %zu is incomplete (cut off by a crash); dropping it", j->path,
                         lineno);
+            *whole = (size_t)(p - text);
             break;
         }
         *nl = 0;
@@ -250,14 +252,22 @@ int ae_gw_journal_open(const char *dir, ae_gw_journal **out, ae_err *err)
         rc = ae_err_set(err, AE_ENOMEM, "out of memory");
         goto fail;
     }
-    size_t size = 0;
-    if ((rc = load(j, &size, err)) != 0)
+    size_t size = 0, whole = 0;
+    if ((rc = load(j, &size, &whole, err)) != 0)
         goto fail;
     if (size > COMPACT_BYTES && (rc = compact(j, err)) != 0)
         goto fail;
     j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (j->fd < 0) {
         rc = ae_err_set(err, AE_EIO, "%s: open: %s", j->path, strerror(errno));
+        goto fail;
+    }
+    /* A torn last line (its write never completed, so nothing was sent on its account)
+     * goes, or the next record would be appended to it and be unreadable too. */
+    if (size <= COMPACT_BYTES && whole < size &&
+        (ftruncate(j->fd, (off_t)whole) != 0 || fdatasync(j->fd) != 0)) {
+        rc = ae_err_set(err, AE_EIO, "%s: cutting off the torn last line: %s", j->path,
+                        strerror(errno));
         goto fail;
     }
     sync_dir(dir);

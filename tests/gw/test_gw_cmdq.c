@@ -1,7 +1,8 @@
 /* Units of commands across an outage on the vehicle's side, without a broker: the headers a
  * command carries (queue.h), its age on the hub's clock, the verdict mapping, the report
  * document, and the command journal on disk (journal.h): durable records, duplicates found
- * after a reopen, a torn last line, reports to republish, interrupted commands, compaction. */
+ * after a reopen, a torn last line (cut off, so that the next record stays readable), reports
+ * to republish, interrupted commands, compaction. */
 #include "common/err.h"
 #include "common/timeutil.h"
 #include "gw/journal.h"
@@ -238,6 +239,11 @@ static void t_journal_reopen(void)
     AH_ASSERT_EQ_INT(json_object_size(seen), 1);
     AH_ASSERT_EQ_STR(json_string_value(json_object_get(seen, "V1-b")), "{\"n\":3}");
     json_decref(seen);
+    /* The torn line is gone, so the next record is not glued to it (found by fuzzing). */
+    AH_ASSERT_EQ_INT(ae_gw_journal_record(j, "V1-f", "accepted", NULL, &err), 0);
+    ae_gw_journal_close(j);
+    j = open_in(dir);
+    AH_ASSERT_EQ_STR(ae_gw_journal_state(j, "V1-f"), "accepted");
     ae_gw_journal_close(j);
     free(path);
     ah_rmrf(dir);
