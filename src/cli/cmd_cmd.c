@@ -423,7 +423,7 @@ static void await(natsSubscription *inbox, natsSubscription *reports, const char
 
 /* Publishes the command with its headers, the reply inbox set. */
 static natsStatus publish_cmd(ae_cli *c, const cmd_req *req, const char *subj, const char *inbox,
-                              const char *payload, const char *supersedes)
+                              const char *payload, const char *supersedes, int64_t *issued)
 {
     natsMsg *m = NULL;
     char ttl[32], ts[48], actor[300];
@@ -437,7 +437,8 @@ static natsStatus publish_cmd(ae_cli *c, const cmd_req *req, const char *subj, c
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, AE_HDR_CMD_TTL, ttl);
     if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, AE_HDR_CMD_ISSUED, ae_format_rfc3339(ae_now_ns(), ts, sizeof ts));
+        s = natsMsgHeader_Set(m, AE_HDR_CMD_ISSUED,
+                              ae_format_rfc3339(*issued = ae_now_ns(), ts, sizeof ts));
     if (s == NATS_OK && *supersedes)
         s = natsMsgHeader_Set(m, AE_HDR_CMD_SUPERSEDES, supersedes);
     if (s == NATS_OK)
@@ -452,6 +453,29 @@ static natsStatus publish_cmd(ae_cli *c, const cmd_req *req, const char *subj, c
 
 /* The outcome in a word, for the audit entry. */
 typedef char outcome_word[32];
+
+/* A vehicle judges a live command's age by its issue time, written with this machine's
+ * clock, against the hub's clock: warn when the two differ by more than 2 s (the hub's
+ * store time of the command itself tells). */
+static void check_clock(ae_cli *c, uint64_t seq, int64_t issued)
+{
+    natsMsg *m = NULL;
+    ae_err err = {0};
+    int64_t saved = c->timeout_ns;
+    c->timeout_ns = AE_NS_PER_SEC;
+    int rc = ae_cli_direct_get(c, AE_STREAM_CMD, seq, NULL, NULL, &m, &err);
+    c->timeout_ns = saved;
+    if (rc != 0)
+        return;
+    int64_t skew = ae_cli_msg_stored_ns(m) - issued;
+    natsMsg_Destroy(m);
+    if (skew > 2 * AE_NS_PER_SEC || skew < -2 * AE_NS_PER_SEC)
+        fprintf(stderr,
+                "aerie cmd: warning: this machine's clock is %.1f s %s the hub's; vehicles "
+                "judge the age of a command they get at once by its issue time, so keep this "
+                "clock synchronised (NTP)\n",
+                (double)(skew < 0 ? -skew : skew) / 1e9, skew < 0 ? "ahead of" : "behind");
+}
 
 /* Prints the outcome; returns the exit code and sets *state for the audit entry. */
 static int report_outcome(const ae_cli *c, const cmd_req *req, const follow *f, link_seen link,
@@ -553,8 +577,9 @@ static int send_cmd(ae_cli *c, cmd_req *req, const char *payload, outcome_word s
         s = natsConnection_SubscribeSync(&isub, c->nc, inbox);
     if (s == NATS_OK)
         s = natsConnection_SubscribeSync(&rsub, c->nc, rsubj);
+    int64_t issued = 0;
     if (s == NATS_OK)
-        s = publish_cmd(c, req, subj, inbox, payload, supersedes);
+        s = publish_cmd(c, req, subj, inbox, payload, supersedes, &issued);
     int rc = 1;
     if (s != NATS_OK) {
         fprintf(stderr, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
@@ -566,6 +591,8 @@ static int send_cmd(ae_cli *c, cmd_req *req, const char *payload, outcome_word s
         int64_t wait = req->wait_ns ? req->wait_ns : c->timeout_ns;
         await(isub, rsub, req->id, ae_mono_ns() + wait, !req->wait_ns && link == LINK_OFFLINE, &f);
         rc = report_outcome(c, req, &f, link, link_age, subj, state);
+        if (f.seq && !f.duplicate)
+            check_clock(c, f.seq, issued);
         json_decref(f.verdict);
     }
     natsSubscription_Destroy(isub);
