@@ -479,7 +479,8 @@ static void check_clock(ae_cli *c, uint64_t seq, int64_t issued)
 
 /* Prints the outcome; returns the exit code and sets *state for the audit entry. */
 static int report_outcome(const ae_cli *c, const cmd_req *req, const follow *f, link_seen link,
-                          int64_t link_age, const char *subj, outcome_word state)
+                          int64_t link_age, const char *subj, const char *supersedes,
+                          outcome_word state)
 {
     if (f->unreachable) {
         fprintf(stderr,
@@ -537,6 +538,9 @@ static int report_outcome(const ae_cli *c, const cmd_req *req, const follow *f, 
                 "of %s%s. Follow it: aerie cmd status %s\n",
                 req->name, req->id, ttl, f->duplicate ? " (the hub had this id already)" : "",
                 req->id);
+        if (*supersedes)
+            fprintf(stderr, "it supersedes the older %s command(s) %s, if they have not run yet\n",
+                    req->name, supersedes);
     } else {
         char w[32];
         ae_cli_fmt_duration(req->wait_ns ? req->wait_ns : c->timeout_ns, w, sizeof w);
@@ -590,7 +594,7 @@ static int send_cmd(ae_cli *c, cmd_req *req, const char *payload, outcome_word s
          * offline once the hub has the command. */
         int64_t wait = req->wait_ns ? req->wait_ns : c->timeout_ns;
         await(isub, rsub, req->id, ae_mono_ns() + wait, !req->wait_ns && link == LINK_OFFLINE, &f);
-        rc = report_outcome(c, req, &f, link, link_age, subj, state);
+        rc = report_outcome(c, req, &f, link, link_age, subj, supersedes, state);
         if (f.seq && !f.duplicate)
             check_clock(c, f.seq, issued);
         json_decref(f.verdict);

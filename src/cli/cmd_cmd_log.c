@@ -51,7 +51,7 @@ static void step_detail(json_t *rep, char *out, size_t cap)
     if (att)
         ADD("%s%lld attempt%s", n ? ", " : "", (long long)json_integer_value(att),
             json_integer_value(att) == 1 ? "" : "s");
-    if (str(rep, "superseded_by"))
+    if (str(rep, "superseded_by") && !error)
         ADD("%sby %s", n ? ", " : "", str(rep, "superseded_by"));
     if (error)
         ADD("%s%s", n ? ": " : "", error);
@@ -90,6 +90,9 @@ static void print_status(json_t *o)
         printf("  %-10s %s  %s%s%s\n", str(s, "state"), str(s, "time") ?: "?",
                hub ? "hub" : "vehicle", *detail ? ": " : "", detail);
     }
+    if (str(o, "replaced_by"))
+        printf("  %-10s the newer %s %s replaces it: it will be superseded, not run\n", "note",
+               str(o, "command"), str(o, "replaced_by"));
     if (strcmp(str(o, "by") ?: "", "hub") == 0 && strcmp(str(o, "state") ?: "", "queued") != 0) {
         if (str(o, "superseded_by"))
             printf("  %-10s a newer %s (%s) reached the vehicle first; this one will not run\n",
@@ -115,6 +118,8 @@ static void print_list(json_t *all)
         step_detail(json_object_get(o, "report"), detail, sizeof detail);
         if (!*detail && str(o, "superseded_by"))
             snprintf(detail, sizeof detail, "by %s", str(o, "superseded_by"));
+        if (!*detail && str(o, "replaced_by"))
+            snprintf(detail, sizeof detail, "the newer %s replaces it", str(o, "replaced_by"));
         printf("%-28s %-8s %-11s %-8s %-31s %-6s %s\n", str(o, "id"), str(o, "command"),
                str(o, "state"), str(o, "by"), str(o, "stored") ?: "-", ttl, detail);
     }

@@ -112,14 +112,18 @@ static bool reported(json_t *cmd)
 static void hub_state(json_t *all, size_t idx, json_t *cmd, int64_t now_ns)
 {
     const char *vid = str(cmd, "vid"), *kind = str(cmd, "command");
+    json_t *newer = NULL;
     for (size_t k = idx + 1; k < json_array_size(all); k++) {
         json_t *o = json_array_get(all, k);
-        if (strcmp(str(o, "vid") ?: "", vid ?: "") == 0 &&
-            strcmp(str(o, "command") ?: "", kind ?: "") == 0 && reported(o)) {
+        if (strcmp(str(o, "vid") ?: "", vid ?: "") != 0 ||
+            strcmp(str(o, "command") ?: "", kind ?: "") != 0)
+            continue;
+        if (reported(o)) {
             json_object_set_new(cmd, "state", json_string("superseded"));
             json_object_set_new(cmd, "superseded_by", json_string(str(o, "id")));
             return;
         }
+        newer = newer ? newer : o;
     }
     int64_t stored = time_of(cmd, "stored");
     double ttl = json_number_value(json_object_get(cmd, "ttl_s"));
@@ -128,6 +132,9 @@ static void hub_state(json_t *all, size_t idx, json_t *cmd, int64_t now_ns)
                         json_string(over     ? "expired"
                                     : stored ? "queued"
                                              : "unknown"));
+    /* Still waiting, but a newer command of its kind will replace it when it arrives. */
+    if (!over && newer)
+        json_object_set_new(cmd, "replaced_by", json_string(str(newer, "id")));
 }
 
 static int64_t sort_key(json_t *cmd)
@@ -253,7 +260,8 @@ static json_t *command_of(natsMsg *m, const char *vid)
     return o;
 }
 
-static int read_commands(ae_cli *c, const char *vid, int64_t since_ns, json_t *out, ae_err *err)
+/* Every command to vid that FLEET_CMD still holds (its max_age bounds them), oldest first. */
+static int read_commands(ae_cli *c, const char *vid, json_t *out, ae_err *err)
 {
     char filt[300];
     snprintf(filt, sizeof filt, "fleet.%s.veh.%s.cmd.>", c->env, vid);
@@ -278,7 +286,7 @@ static int read_commands(ae_cli *c, const char *vid, int64_t since_ns, json_t *o
             natsMsg_Destroy(m);
             return 0;
         }
-        json_t *o = ae_cli_msg_stored_ns(m) >= since_ns ? command_of(m, vid) : NULL;
+        json_t *o = command_of(m, vid);
         if (o)
             json_array_append_new(out, o);
         natsMsg_Destroy(m);
@@ -301,7 +309,7 @@ static int collect_report(void *ctx, const ae_replay_item *it, ae_err *err)
 int ae_cmdlog_list(ae_cli *c, const char *vid, int64_t since_ns, json_t **out, ae_err *err)
 {
     json_t *cmds = json_array(), *reps = json_array();
-    int rc = read_commands(c, vid, since_ns, cmds, err);
+    int rc = read_commands(c, vid, cmds, err);
     bool have_cmd_stream = rc != AE_ENOENT;
     if (rc == AE_ENOENT)
         rc = 0;
@@ -321,12 +329,12 @@ int ae_cmdlog_list(ae_cli *c, const char *vid, int64_t since_ns, json_t **out, a
     json_t *all = ae_cmdlog_merge(cmds, reps, ae_now_ns());
     if (!all)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    /* Commands known only from reports older than the window belong to an earlier one. */
-    for (size_t i = json_array_size(all); i-- > 0;) {
-        json_t *o = json_array_get(all, i);
-        if (!json_object_get(o, "stored") && sort_key(o) < since_ns)
+    /* The window: by store time, or for a command known only from reports (gone from
+     * FLEET_CMD) by its first report. All were merged, so that an old command's late
+     * reports do not pose as a command of their own. */
+    for (size_t i = json_array_size(all); i-- > 0;)
+        if (sort_key(json_array_get(all, i)) < since_ns)
             json_array_remove(all, i);
-    }
     *out = all;
     return 0;
 }

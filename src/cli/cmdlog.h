@@ -12,11 +12,12 @@
  * command the vehicle has not reported on yet is, by the hub's reckoning ("by": "hub"):
  * superseded when a newer command of the same kind to the same vehicle has been reported on
  * (the vehicle only ever fetches the newest of a kind), expired once its TTL has run out
- * since the hub stored it (the vehicle never runs it after that), and queued otherwise.
+ * since the hub stored it (the vehicle never runs it after that), and queued otherwise; a
+ * queued one that a newer command of its kind will replace names it in "replaced_by".
  *
  * Each command is a JSON object:
  *   {"id","vid","command","args","ttl_s","issued","stored","expires","seq","actor",
- *    "supersedes":[..],"state","by","superseded_by"?,"report"?,
+ *    "supersedes":[..],"state","by","superseded_by"?,"replaced_by"?,"report"?,
  *    "steps":[{"state","time","by", "report"?}, ...]}
  * with times as RFC 3339 strings. The dashboard lists a vehicle's pending commands with
  * ae_cmdlog_pending. */
