@@ -240,7 +240,10 @@ static ah_output cli(fx *f, const char *first, ...)
     argv[n++] = "--env";
     argv[n++] = "test";
     argv[n] = NULL;
-    return ah_run_capture(f->dir, argv, 60000);
+    ah_output r = ah_run_capture(f->dir, argv, 60000);
+    CHECK(!strstr(r.err, "Sanitizer") && !strstr(r.err, "runtime error:"),
+          "sanitizer report from aerie %s: %s", first, r.err);
+    return r;
 }
 
 static void fx_start(fx *f, bool airborne)
