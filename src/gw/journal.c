@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #define COMPACT_BYTES (1 << 20)
-#define STATE_MAX     24
+/* A gateway that runs for months compacts while it runs, at a larger size. */
+#define COMPACT_RUNNING_BYTES (4 << 20)
+#define STATE_MAX             24
 
 typedef struct jent {
     char *id;
@@ -29,6 +31,7 @@ typedef struct jent {
 struct ae_gw_journal {
     char *path; /* NULL: memory only */
     int fd;
+    size_t size; /* bytes in the file */
     ae_hmap ids; /* id -> jent */
     uint64_t next_order;
     char **unflushed;
@@ -206,6 +209,8 @@ static int compact(ae_gw_journal *j, ae_err *err)
     free(all);
     if (rc == 0)
         rc = ae_file_write_atomic(j->path, buf, AE_FILE_DURABLE, err);
+    if (rc == 0)
+        j->size = blen;
     free(buf);
     if (rc == 0)
         ae_log_info("%s: compacted to %zu commands", j->path, n);
@@ -264,6 +269,8 @@ int ae_gw_journal_open(const char *dir, ae_gw_journal **out, ae_err *err)
     }
     /* A torn last line (its write never completed, so nothing was sent on its account)
      * goes, or the next record would be appended to it and be unreadable too. */
+    if (size <= COMPACT_BYTES)
+        j->size = whole;
     if (size <= COMPACT_BYTES && whole < size &&
         (ftruncate(j->fd, (off_t)whole) != 0 || fdatasync(j->fd) != 0)) {
         rc = ae_err_set(err, AE_EIO, "%s: cutting off the torn last line: %s", j->path,
@@ -330,6 +337,21 @@ static int append_line(ae_gw_journal *j, const char *line, size_t n, ae_err *err
     return 0;
 }
 
+/* Compacts the open journal and appends to the new file from then on. The record just
+ * made is in the rewritten file already (compact() writes the memory state). */
+static int recompact(ae_gw_journal *j, ae_err *err)
+{
+    int rc = compact(j, err);
+    if (rc)
+        return rc;
+    int fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return ae_err_set(err, AE_EIO, "%s: reopen after compaction: %s", j->path, strerror(errno));
+    close(j->fd);
+    j->fd = fd;
+    return 0;
+}
+
 int ae_gw_journal_record(ae_gw_journal *j, const char *id, const char *state, const char *report,
                          ae_err *err)
 {
@@ -346,8 +368,11 @@ int ae_gw_journal_record(ae_gw_journal *j, const char *id, const char *state, co
     free(line);
     if (rc)
         return rc;
+    j->size += (size_t)n;
     if (remember(j, id, state, ns, report) != 0 || (report && push_unflushed(j, report) != 0))
         return ae_err_set(err, AE_ENOMEM, "out of memory");
+    if (j->fd >= 0 && j->size > COMPACT_RUNNING_BYTES)
+        return recompact(j, err);
     return 0;
 }
 

@@ -12,9 +12,9 @@
  * Each record is appended and fdatasync'd before the call returns, so a gateway that records
  * "delivered" and then sends the COMMAND_LONG can never send it again after a crash. A line
  * cut short by a crash is skipped (with a warning) when the file is read. When the file has
- * grown past 1 MiB it is rewritten at open: per id only its newest S line, and no id older
- * than AE_GW_JOURNAL_KEEP_NS (FLEET_CMD keeps commands for at most an hour, so an id that old
- * can no longer come back).
+ * grown past 1 MiB it is rewritten at open (and past 4 MiB while it runs): per id only its
+ * newest S line, and no id older than AE_GW_JOURNAL_KEEP_NS (FLEET_CMD keeps commands for at
+ * most an hour, so an id that old can no longer come back).
  *
  * Without a directory the journal lives in memory only (duplicates are still caught while
  * the process runs). Not thread-safe: the gateway's loop owns it. */

@@ -298,6 +298,44 @@ static void t_journal_compact(void)
     free(dir);
 }
 
+/* A gateway that runs long compacts while it runs: past 4 MiB the file is rewritten, every
+ * state stays, and recording goes on into the new file. */
+static void t_journal_compact_running(void)
+{
+    char *dir = tmpdir();
+    ae_err err = {0};
+    ae_gw_journal *j = open_in(dir);
+    char *path = journal_path(dir);
+    char *big = malloc(8001);
+    AH_ASSERT(big != NULL);
+    snprintf(big, 8001, "{\"p\":\"%7990d\"}", 1);
+    struct stat st;
+    off_t peak = 0;
+    for (int i = 0; i < 700; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "V1-k%d", i % 10);
+        AH_ASSERT_EQ_INT(ae_gw_journal_record(j, id, i % 2 ? "accepted" : "delivered", big, &err),
+                         0);
+        if (i % 50 == 49)
+            AH_ASSERT_EQ_INT(ae_gw_journal_mark_flushed(j, &err), 0);
+        AH_ASSERT(stat(path, &st) == 0);
+        peak = st.st_size > peak ? st.st_size : peak;
+    }
+    AH_ASSERT_MSG(peak <= (4 << 20) + 9000, "the journal grew to %lld bytes", (long long)peak);
+    AH_ASSERT_MSG(st.st_size < (4 << 20), "no compaction: %lld bytes", (long long)st.st_size);
+    AH_ASSERT_EQ_INT(ae_gw_journal_record(j, "V1-last", "expired", "{}", &err), 0);
+    ae_gw_journal_close(j);
+    j = open_in(dir);
+    AH_ASSERT_EQ_STR(ae_gw_journal_state(j, "V1-k9"), "accepted");
+    AH_ASSERT_EQ_STR(ae_gw_journal_state(j, "V1-k0"), "delivered");
+    AH_ASSERT_EQ_STR(ae_gw_journal_state(j, "V1-last"), "expired");
+    ae_gw_journal_close(j);
+    free(big);
+    free(path);
+    ah_rmrf(dir);
+    free(dir);
+}
+
 /* Without a directory: duplicates are still caught while it lives. A directory that cannot
  * be made is a clear error. */
 static void t_journal_memory_and_errors(void)
@@ -324,6 +362,7 @@ int main(int argc, char **argv)
         {"states_and_report", t_states_and_report, 0},
         {"journal_reopen", t_journal_reopen, 0},
         {"journal_compact", t_journal_compact, 0},
+        {"journal_compact_running", t_journal_compact_running, 0},
         {"journal_memory_and_errors", t_journal_memory_and_errors, 0},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
