@@ -511,7 +511,9 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
                           "\"password\" to use passwords",
                           where);
     ae_topo_vehicle *ve = ae_topology_add_vehicle(t, vid, region);
-    if (!ve || ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, "udp://0.0.0.0:14550"))
+    /* The gateway's command journal where deploy/aerie-gw.service gives it a directory. */
+    if (!ve || ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, "udp://0.0.0.0:14550") ||
+        ae_topo_set(&ve->gw.state_dir, "/var/lib/aerie/gw"))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
     if (seed_tmpl && !(ve->seed_path = subst(seed_tmpl, "{vid}", vid, false)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");

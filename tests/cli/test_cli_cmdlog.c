@@ -6,6 +6,7 @@
 #include "cli/fleet.h"
 #include "cli/local_fleet.h"
 #include "cli/render.h"
+#include "cli/topology.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
 #include "gw/gw.h"
@@ -215,12 +216,45 @@ static void local_gateway_journal(void)
     ae_fleet_free(f);
 }
 
+/* A deployment from `aerie topology` with a JetStream domain per region: each gateway asks
+ * its own region's domain and keeps its journal where the systemd unit gives it one. */
+static void topology_gateway_commands(void)
+{
+    static const char *desc =
+        "{\"env\":\"prod\",\"domain_per_region\":true,\"global_region\":\"eu\","
+        "\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"eu1\",\"host\":\"10.0.0.1\"}]},"
+        "{\"name\":\"us\",\"hubs\":[{\"name\":\"us1\",\"host\":\"10.0.1.1\"}]}],"
+        "\"vehicles\":[{\"vid\":\"VID-007\",\"region\":\"us\"}]}";
+    json_t *secrets = json_object();
+    ae_topology *t = NULL;
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_topology_parse(desc, "desc.json", secrets, &t, &err) == 0, "%s", err.msg);
+    char *text = ae_render_gw_conf(t, &t->vehicles[0]);
+    AH_ASSERT(text != NULL);
+    char *dir = ah_mkdtemp("gwconf"), path[600];
+    snprintf(path, sizeof path, "%s/gw.conf", dir);
+    AH_ASSERT(ah_write_file(path, "%s", text) == 0);
+    ae_gw_config c;
+    ae_gw_config_init(&c);
+    AH_ASSERT_MSG(ae_gw_config_load(&c, path, &err) == 0, "%s\n%s", err.msg, text);
+    AH_ASSERT_EQ_STR(c.cmd_domain, t->regions[t->vehicles[0].region].domain);
+    AH_ASSERT(strcmp(c.cmd_domain, "hub") != 0);
+    AH_ASSERT_EQ_STR(c.state_dir, "/var/lib/aerie/gw");
+    ae_gw_config_free(&c);
+    ah_rmrf(dir);
+    free(dir);
+    free(text);
+    ae_topology_free(t);
+    json_decref(secrets);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
         {"ids", ids, 10},
         {"merge_rules", merge_rules, 10},
         {"local_gateway_journal", local_gateway_journal, 10},
+        {"topology_gateway_commands", topology_gateway_commands, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
