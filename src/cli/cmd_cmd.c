@@ -1,17 +1,26 @@
-/* `aerie cmd`: a request to fleet.<env>.veh.<vid>.cmd.<name> with a JSON body.
+/* `aerie cmd`: sends a command with an id and a TTL to fleet.<env>.veh.<vid>.cmd.<name> and
+ * follows it until the vehicle's verdict or until the wait is over.
  *
- * The hub's FLEET_CMD stream also captures command subjects (so a vehicle that is offline can
- * fetch its commands later), which means JetStream answers every command request with a
- * PubAck. The CLI therefore does not use a plain request (the first reply would be that
- * PubAck): it listens on its own inbox, notes the PubAck ("stored in FLEET_CMD"), and waits
- * for the vehicle's own reply until the timeout. */
+ * The hub's FLEET_CMD stream stores every command (Nats-Msg-Id = the command id, so a retry
+ * is stored once) and answers with a PubAck; a vehicle that is online gets the command at
+ * once, one that is offline fetches it when its link returns (aerie-gw, queue.c). The
+ * vehicle reports each step on fleet.<env>.veh.<vid>.event.cmd, which its leaf forwards
+ * durably. So `aerie cmd` listens on its own inbox (the PubAck, and the live reply of the
+ * gateway) and on the vehicle's report subject, and tells apart:
+ *   - a verdict (accepted, denied, failed, rejected, expired, superseded): printed, exit 0
+ *     for accepted, else 1;
+ *   - no verdict yet: the command is queued (or delivered) on the hub; printed with its id,
+ *     exit 3. Without --wait, a vehicle whose link is known to be down is not waited for.
+ * `aerie cmd status ID` and `aerie cmd list VID` read the command log (cmdlog.h). */
 #include "cli/cmd_cmd.h"
 #include "cli/audit.h"
 #include "cli/cmd_hub.h"
+#include "cli/cmdlog.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +133,7 @@ bool ae_cmd_reply_accepted(const char *data, int len)
 
 /* A JetStream PubAck: {"stream":..., "seq":N[, "domain":..., "duplicate":true]} and nothing
  * else. A vehicle reply never has exactly this shape. */
-static bool is_puback(natsMsg *m, uint64_t *seq)
+static bool is_puback(natsMsg *m, uint64_t *seq, bool *dup)
 {
     json_t *j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
     bool yes = false;
@@ -140,8 +149,10 @@ static bool is_puback(natsMsg *m, uint64_t *seq)
                 strcmp(k, "duplicate") && strcmp(k, "error"))
                 yes = false;
         }
-        if (yes)
+        if (yes) {
             *seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+            *dup = json_is_true(json_object_get(j, "duplicate"));
+        }
     }
     json_decref(j);
     return yes;
@@ -150,26 +161,42 @@ static bool is_puback(natsMsg *m, uint64_t *seq)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: aerie cmd VID COMMAND [ARGS] [--timeout 10s] [--body JSON]\n"
+            "usage: aerie cmd VID COMMAND [ARGS] [--ttl 30s] [--wait 2m] [--id ID] [--body JSON]\n"
+            "       aerie cmd status ID [--since 24h] [--json]\n"
+            "       aerie cmd list VID [--since 1h] [--pending] [--json]\n"
             "  examples: aerie cmd VID-001 arm | takeoff 20 | goto 47.39 8.54 30 | mode LOITER\n"
-            "            aerie cmd VID-001 rtl;  other fields as key=value\n");
+            "            aerie cmd VID-001 rtl --ttl 60s;  other fields as key=value\n"
+            "  --ttl: how long the command may wait for the vehicle (default 30s, 1s..1h);\n"
+            "  --wait: how long to wait for the vehicle's verdict, across an outage\n");
     return 2;
 }
 
-/* The command line of `aerie cmd`: vid, command, and its body from ARGS or --body. */
+/* The command line of `aerie cmd`: vid, command, its body, and how to follow it. */
 typedef struct cmd_req {
-    const char *vid, *name;
+    const char *vid, *name, *id;
     json_t *body;
+    int64_t ttl_ns;
+    int64_t wait_ns; /* 0: not given */
 } cmd_req;
 
-/* Returns -1 with req filled when the arguments are good, else the exit code. */
-static int parse_cmd(ae_cli *c, int argc, char **argv, cmd_req *req)
+/* A duration option's value in [lo, hi]; prints and returns 2 when bad, else 0. */
+static int duration_opt(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (ae_parse_duration(v, out) != 0 || *out < lo || *out > hi) {
+        char a[32], b[32];
+        fprintf(stderr, "aerie cmd: %s %s: expected a duration from %s to %s\n", opt, v,
+                ae_cli_fmt_duration(lo, a, sizeof a), ae_cli_fmt_duration(hi, b, sizeof b));
+        return 2;
+    }
+    return 0;
+}
+
+/* The options of `aerie cmd VID COMMAND`; returns -1 when they are good, else the exit code.
+ * Fills the positionals into rest. */
+static int parse_opts(ae_cli *c, int argc, char **argv, cmd_req *req, const char **raw_body,
+                      char **rest, int *nrest)
 {
     ae_err err = {0};
-    const char *raw_body = NULL;
-    char *rest[64];
-    int nrest = 0;
-    *req = (cmd_req){0};
     for (int i = 1; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
         if (r < 0) {
@@ -178,168 +205,435 @@ static int parse_cmd(ae_cli *c, int argc, char **argv, cmd_req *req)
         }
         if (r > 0)
             continue;
-        if (strcmp(argv[i], "--body") == 0 && i + 1 < argc) {
-            raw_body = argv[i + 1];
-            i += 2;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = -1;
+        if (strcmp(a, "--body") == 0 && v)
+            *raw_body = v;
+        else if (strcmp(a, "--ttl") == 0 && v)
+            bad = duration_opt(a, v, AE_CMD_TTL_MIN_NS, AE_CMD_TTL_MAX_NS, &req->ttl_ns);
+        else if (strcmp(a, "--wait") == 0 && v)
+            bad = duration_opt(a, v, AE_NS_PER_MS, 24 * 3600 * AE_NS_PER_SEC, &req->wait_ns);
+        else if (strcmp(a, "--id") == 0 && v)
+            req->id = v;
+        else if (a[0] == '-' && a[1] && !isdigit((unsigned char)a[1]) && a[1] != '.') {
+            /* Negative numbers (goto -33.9 151.2 ...) are arguments, not options. */
+            fprintf(stderr, "aerie cmd: unknown option or missing value: %s\n", a);
+            return usage();
+        } else {
+            if (*nrest < 64)
+                rest[(*nrest)++] = argv[i];
+            i++;
             continue;
         }
-        /* Negative numbers (goto -33.9 151.2 ...) are arguments, not options. */
-        if (argv[i][0] == '-' && argv[i][1] && !isdigit((unsigned char)argv[i][1]) &&
-            argv[i][1] != '.') {
-            fprintf(stderr, "aerie cmd: unknown option %s\n", argv[i]);
-            return usage();
-        }
-        if (!req->vid)
-            req->vid = argv[i];
-        else if (!req->name)
-            req->name = argv[i];
-        else if (nrest < 64)
-            rest[nrest++] = argv[i];
-        i++;
+        if (bad > 0)
+            return bad;
+        i += 2;
     }
-    if (!req->vid || !req->name)
+    return -1;
+}
+
+/* Returns -1 with req filled when the arguments are good, else the exit code. */
+static int parse_cmd(ae_cli *c, int argc, char **argv, cmd_req *req)
+{
+    ae_err err = {0};
+    const char *raw_body = NULL;
+    char *rest[64];
+    int nrest = 0;
+    *req = (cmd_req){.ttl_ns = AE_CMD_TTL_DEFAULT_NS};
+    int rc = parse_opts(c, argc, argv, req, &raw_body, rest, &nrest);
+    if (rc >= 0)
+        return rc;
+    if (nrest < 2)
         return usage();
+    req->vid = rest[0];
+    req->name = rest[1];
     if (!ae_ident_valid(req->vid) || !ae_ident_valid(req->name)) {
         fprintf(stderr, "aerie cmd: vehicle id and command must each be one token of letters, "
                         "digits, '_' or '-'\n");
         return 2;
     }
+    char idvid[AE_IDENT_MAX + 1];
+    if (req->id &&
+        (ae_cmd_id_vid(req->id, idvid, sizeof idvid) != 0 || strcmp(idvid, req->vid) != 0)) {
+        fprintf(stderr,
+                "aerie cmd: --id %s: a command id is VID-SUFFIX with this vehicle's id "
+                "(e.g. %s-retry1)\n",
+                req->id, req->vid);
+        return 2;
+    }
     if (raw_body) {
         json_error_t je;
         req->body = json_loads(raw_body, 0, &je);
-        if (!json_is_object(req->body) || nrest) {
+        if (!json_is_object(req->body) || nrest > 2) {
             fprintf(stderr, "aerie cmd: --body must be a JSON object and replaces ARGS (%s)\n",
                     req->body ? "extra arguments given" : je.text);
             json_decref(req->body);
             return 2;
         }
-    } else if (ae_cmd_build_body(req->name, nrest, rest, &req->body, &err) != 0) {
+    } else if (ae_cmd_build_body(req->name, nrest - 2, rest + 2, &req->body, &err) != 0) {
         fprintf(stderr, "aerie cmd: %s\n", err.msg);
         return 2;
     }
     return -1;
 }
 
-/* The vehicle is not reachable: nothing listens and no stream keeps the command. */
-static int unreachable(const char *vid, const char *subj, const char **outcome)
+/* ---- before sending: the vehicle's link, the commands this one supersedes -------------- */
+
+typedef enum link_seen { LINK_UNKNOWN, LINK_ONLINE, LINK_OFFLINE } link_seen;
+
+/* The vehicle's link by its newest report in FLEET_LINK: a report older than the fleet's
+ * stale time (30 s without a fleet) counts as offline, since a cut-off leaf cannot say so.
+ * *timed_out is set to 1 when the hub did not answer at all (else 0). */
+static link_seen vehicle_link(ae_cli *c, const char *vid, int64_t *age_ns, long *timed_out)
 {
-    fprintf(stderr,
-            "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
-            "and the hub has no %s stream; see `aerie status`)\n",
-            vid, subj, AE_STREAM_CMD);
-    *outcome = "unreachable";
-    return 3;
+    char subj[300];
+    snprintf(subj, sizeof subj, "fleet.%s.veh.%s.link", c->env, vid);
+    natsMsg *m = NULL;
+    ae_err err = {0};
+    int rc = ae_cli_direct_get(c, AE_STREAM_LINK, 0, NULL, subj, &m, &err);
+    *timed_out = rc == AE_ETIMEOUT;
+    if (rc != 0)
+        return LINK_UNKNOWN;
+    int64_t stale = c->fleet && c->fleet->stale_ns > 0 ? c->fleet->stale_ns : 30 * AE_NS_PER_SEC;
+    *age_ns = ae_now_ns() - ae_cli_msg_stored_ns(m);
+    json_t *j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    bool online = json_is_true(json_object_get(j, "online")) && *age_ns <= stale;
+    json_decref(j);
+    natsMsg_Destroy(m);
+    return online ? LINK_ONLINE : LINK_OFFLINE;
 }
 
-static int no_answer(const ae_cli *c, const char *vid, uint64_t queued_seq, const char **outcome)
+/* The ids this command supersedes: the newest stored command of the same kind to the same
+ * vehicle and the ones that one superseded (AE_CMD_SUPERSEDES_MAX at most). The vehicle
+ * reports those it never ran as superseded. Writes "" when there are none. */
+static void supersedes_list(ae_cli *c, const cmd_req *req, char *out, size_t cap)
 {
-    char d[32];
-    ae_cli_fmt_duration(c->timeout_ns, d, sizeof d);
-    fprintf(stderr,
-            "vehicle %s did not answer within %s: it may be offline (see `aerie "
-            "status`)\n",
-            vid, d);
-    if (queued_seq)
-        fprintf(stderr,
-                "the command is stored in the hub stream %s (seq %llu); a vehicle that "
-                "reconnects before it expires can still fetch it\n",
-                AE_STREAM_CMD, (unsigned long long)queued_seq);
-    *outcome = queued_seq ? "no answer, queued" : "no answer";
-    return 3;
+    char subj[300];
+    snprintf(subj, sizeof subj, "fleet.%s.veh.%s.cmd.%s", c->env, req->vid, req->name);
+    out[0] = 0;
+    natsMsg *m = NULL;
+    ae_err err = {0};
+    if (ae_cli_direct_get(c, AE_STREAM_CMD, 0, NULL, subj, &m, &err) != 0)
+        return;
+    const char *prev = NULL, *older = NULL;
+    natsMsgHeader_Get(m, AE_HDR_CMD_ID, &prev);
+    natsMsgHeader_Get(m, AE_HDR_CMD_SUPERSEDES, &older);
+    if (prev && strcmp(prev, req->id) != 0) {
+        int n = 1;
+        size_t used = (size_t)snprintf(out, cap, "%s", prev);
+        for (const char *p = older; p && *p && n < AE_CMD_SUPERSEDES_MAX && used < cap;) {
+            size_t len = strcspn(p, ",");
+            if (len && used + len + 2 < cap) {
+                used += (size_t)snprintf(out + used, cap - used, ",%.*s", (int)len, p);
+                n++;
+            }
+            p += len + (p[len] == ',');
+        }
+    }
+    natsMsg_Destroy(m);
 }
 
-/* Waits on the inbox for the vehicle's reply, noting the FLEET_CMD PubAck on the way.
- * Returns the exit code and the outcome for the audit entry. */
-static int await_reply(ae_cli *c, natsSubscription *sub, const cmd_req *req, const char *subj,
-                       const char **outcome)
+/* ---- sending and following one command ----------------------------------------------- */
+
+/* What `aerie cmd` learned while it waited. */
+typedef struct follow {
+    uint64_t seq;     /* FLEET_CMD sequence from the PubAck; 0: not stored */
+    bool duplicate;   /* the hub had this id already */
+    bool delivered;   /* the vehicle reported it started it */
+    json_t *verdict;  /* the vehicle's final reply or report, or NULL */
+    bool unreachable; /* no stream and nobody listening (503) */
+} follow;
+
+static const char *hdr_of(natsMsg *m, const char *k)
 {
-    int64_t deadline = ae_mono_ns() + c->timeout_ns;
-    uint64_t queued_seq = 0;
-    for (;;) {
+    const char *v = NULL;
+    return natsMsgHeader_Get(m, k, &v) == NATS_OK ? v : NULL;
+}
+
+/* One message on the inbox: the PubAck, a 503, or the vehicle's (or any responder's) reply. */
+static void on_inbox_msg(follow *f, natsMsg *m)
+{
+    const char *st = hdr_of(m, "Status");
+    if (st && strcmp(st, "503") == 0) {
+        f->unreachable = true;
+        return;
+    }
+    bool dup = false;
+    if (is_puback(m, &f->seq, &dup)) {
+        f->duplicate = f->duplicate || dup;
+        return;
+    }
+    json_t *j = ae_cli_payload_json(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    const char *state = json_string_value(json_object_get(j, "state"));
+    if (state && strcmp(state, "delivered") == 0) {
+        f->delivered = true;
+        json_decref(j);
+        return;
+    }
+    json_decref(f->verdict);
+    f->verdict = j;
+}
+
+/* One report on event.cmd: ours when it carries our id. */
+static void on_report(follow *f, natsMsg *m, const char *id)
+{
+    json_t *j = ae_cli_payload_json(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    const char *rid = json_string_value(json_object_get(j, "id"));
+    const char *state = json_string_value(json_object_get(j, "state"));
+    if (rid && state && strcmp(rid, id) == 0) {
+        if (ae_cmd_state_final(state) && !f->verdict) {
+            f->verdict = j;
+            return;
+        }
+        if (strcmp(state, "delivered") == 0)
+            f->delivered = true;
+    }
+    json_decref(j);
+}
+
+/* Waits until the verdict, a 503, or the deadline; with stop_when_stored, also returns as
+ * soon as the hub has stored the command (the vehicle is known to be offline). */
+static void await(natsSubscription *inbox, natsSubscription *reports, const char *id,
+                  int64_t deadline, bool stop_when_stored, follow *f)
+{
+    while (!f->verdict && !f->unreachable && !(stop_when_stored && f->seq)) {
         int64_t left = deadline - ae_mono_ns();
+        if (left <= 0)
+            return;
+        /* Two subscriptions, one thread: take turns in short slices. */
+        int64_t slice = left < 20 * AE_NS_PER_MS ? left : 20 * AE_NS_PER_MS;
         natsMsg *m = NULL;
-        natsStatus s =
-            left > 0 ? natsSubscription_NextMsg(&m, sub, left / AE_NS_PER_MS + 1) : NATS_TIMEOUT;
-        if (s == NATS_TIMEOUT)
-            return no_answer(c, req->vid, queued_seq, outcome);
-        /* libnats turns the server's 503 status into this status on a sync subscription. */
-        if (s == NATS_NO_RESPONDERS)
-            return unreachable(req->vid, subj, outcome);
-        if (s != NATS_OK) {
-            fprintf(stderr, "aerie cmd: waiting for the reply failed: %s\n", natsStatus_GetText(s));
-            return 1;
-        }
-        const char *status = NULL;
-        uint64_t seq = 0;
-        if (natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status &&
-            strcmp(status, "503") == 0) {
-            natsMsg_Destroy(m);
-            return unreachable(req->vid, subj, outcome);
-        }
-        if (is_puback(m, &seq)) {
-            queued_seq = seq ? seq : queued_seq;
+        natsStatus s = natsSubscription_NextMsg(&m, inbox, slice / AE_NS_PER_MS + 1);
+        if (s == NATS_OK) {
+            on_inbox_msg(f, m);
             natsMsg_Destroy(m);
             continue;
         }
-        const char *data = natsMsg_GetData(m);
-        int len = natsMsg_GetDataLength(m);
-        printf("%.*s\n", len, data ? data : "");
-        fflush(stdout);
-        bool ok = ae_cmd_reply_accepted(data, len);
-        if (!ok)
-            fprintf(stderr, "aerie cmd: vehicle %s did not accept %s\n", req->vid, req->name);
-        *outcome = ok ? "accepted" : "not accepted";
-        natsMsg_Destroy(m);
-        return ok ? 0 : 1;
+        /* libnats turns the server's 503 into this status on a sync subscription. */
+        if (s == NATS_NO_RESPONDERS) {
+            f->unreachable = true;
+            return;
+        }
+        if (natsSubscription_NextMsg(&m, reports, 1) == NATS_OK) {
+            on_report(f, m, id);
+            natsMsg_Destroy(m);
+        }
     }
 }
 
-/* Publishes the command with a reply inbox and waits for the answer. */
-static int send_cmd(ae_cli *c, const cmd_req *req, const char *payload, const char **outcome)
+/* Publishes the command with its headers, the reply inbox set. */
+static natsStatus publish_cmd(ae_cli *c, const cmd_req *req, const char *subj, const char *inbox,
+                              const char *payload, const char *supersedes, int64_t *issued)
+{
+    natsMsg *m = NULL;
+    char ttl[32], ts[48], actor[300];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)(req->ttl_ns / AE_NS_PER_MS));
+    ae_audit_actor(actor, sizeof actor);
+    natsStatus s = natsMsg_Create(&m, subj, inbox, payload, (int)strlen(payload));
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Nats-Msg-Id", req->id);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, AE_HDR_CMD_ID, req->id);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, AE_HDR_CMD_TTL, ttl);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, AE_HDR_CMD_ISSUED,
+                              ae_format_rfc3339(*issued = ae_now_ns(), ts, sizeof ts));
+    if (s == NATS_OK && *supersedes)
+        s = natsMsgHeader_Set(m, AE_HDR_CMD_SUPERSEDES, supersedes);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, AE_HDR_CMD_ACTOR, actor);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(c->nc, m);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(c->nc);
+    natsMsg_Destroy(m);
+    return s;
+}
+
+/* The outcome in a word, for the audit entry. */
+typedef char outcome_word[32];
+
+/* A vehicle judges a live command's age by its issue time, written with this machine's
+ * clock, against the hub's clock: warn when the two differ by more than 2 s (the hub's
+ * store time of the command itself tells). */
+static void check_clock(ae_cli *c, uint64_t seq, int64_t issued)
+{
+    natsMsg *m = NULL;
+    ae_err err = {0};
+    int64_t saved = c->timeout_ns;
+    c->timeout_ns = AE_NS_PER_SEC;
+    int rc = ae_cli_direct_get(c, AE_STREAM_CMD, seq, NULL, NULL, &m, &err);
+    c->timeout_ns = saved;
+    if (rc != 0)
+        return;
+    int64_t skew = ae_cli_msg_stored_ns(m) - issued;
+    natsMsg_Destroy(m);
+    if (skew > 2 * AE_NS_PER_SEC || skew < -2 * AE_NS_PER_SEC)
+        fprintf(stderr,
+                "aerie cmd: warning: this machine's clock is %.1f s %s the hub's; vehicles "
+                "judge the age of a command they get at once by its issue time, so keep this "
+                "clock synchronised (NTP)\n",
+                (double)(skew < 0 ? -skew : skew) / 1e9, skew < 0 ? "ahead of" : "behind");
+}
+
+/* Prints the outcome; returns the exit code and sets *state for the audit entry. */
+static int report_outcome(const ae_cli *c, const cmd_req *req, const follow *f, link_seen link,
+                          int64_t link_age, const char *subj, const char *supersedes,
+                          outcome_word state)
+{
+    if (f->unreachable) {
+        fprintf(stderr,
+                "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
+                "and the hub has no %s stream; see `aerie status`)\n",
+                req->vid, subj, AE_STREAM_CMD);
+        snprintf(state, sizeof(outcome_word), "unreachable");
+        return 3;
+    }
+    if (f->verdict) {
+        char *d = json_dumps(f->verdict, AE_CLI_JSON_FLAGS);
+        printf("%s\n", d ? d : "{}");
+        free(d);
+        const char *st = json_string_value(json_object_get(f->verdict, "state"));
+        snprintf(state, sizeof(outcome_word), "%s", st ? st : "answered");
+        char *raw = json_dumps(f->verdict, JSON_COMPACT);
+        bool ok = raw && ae_cmd_reply_accepted(raw, (int)strlen(raw));
+        free(raw);
+        if (!ok)
+            fprintf(stderr, "aerie cmd: vehicle %s did not accept %s%s%s\n", req->vid, req->name,
+                    st ? ": " : "", st ? st : "");
+        return ok ? 0 : 1;
+    }
+    char exp[48], ttl[32];
+    ae_format_rfc3339(ae_now_ns() + req->ttl_ns, exp, sizeof exp);
+    ae_cli_fmt_duration(req->ttl_ns, ttl, sizeof ttl);
+    snprintf(state, sizeof(outcome_word), "%s",
+             f->delivered ? "delivered"
+             : f->seq     ? "queued"
+                          : "no answer");
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", req->id, "vid", req->vid, "command",
+                          req->name, "state", state, "ttl_s",
+                          req->ttl_ns % AE_NS_PER_SEC
+                              ? json_real((double)req->ttl_ns / 1e9)
+                              : json_integer((json_int_t)(req->ttl_ns / AE_NS_PER_SEC)));
+    if (f->seq)
+        json_object_set_new(o, "seq", json_integer((json_int_t)f->seq));
+    char *d = json_dumps(o, AE_CLI_JSON_FLAGS);
+    printf("%s\n", d ? d : "{}");
+    free(d);
+    json_decref(o);
+    if (f->delivered) {
+        fprintf(stderr,
+                "vehicle %s has %s (%s) but gave no verdict yet; follow it: aerie cmd "
+                "status %s\n",
+                req->vid, req->name, req->id, req->id);
+    } else if (f->seq) {
+        if (link == LINK_OFFLINE)
+            fprintf(stderr, "vehicle %s is offline (its last link report is %.0f s old); ",
+                    req->vid, (double)link_age / 1e9);
+        else
+            fprintf(stderr, "vehicle %s did not answer yet; ", req->vid);
+        fprintf(stderr,
+                "%s is queued on the hub as %s and runs if the vehicle is back within its TTL "
+                "of %s%s. Follow it: aerie cmd status %s\n",
+                req->name, req->id, ttl, f->duplicate ? " (the hub had this id already)" : "",
+                req->id);
+        if (*supersedes)
+            fprintf(stderr, "it supersedes the older %s command(s) %s, if they have not run yet\n",
+                    req->name, supersedes);
+    } else {
+        char w[32];
+        ae_cli_fmt_duration(req->wait_ns ? req->wait_ns : c->timeout_ns, w, sizeof w);
+        fprintf(stderr,
+                "vehicle %s did not answer within %s and the hub did not store the command "
+                "(no %s stream: run `aerie hub init`); it is lost if the vehicle was offline\n",
+                req->vid, w, AE_STREAM_CMD);
+    }
+    return 3;
+}
+
+/* Sends the command and follows it. */
+static int send_cmd(ae_cli *c, cmd_req *req, const char *payload, outcome_word state)
 {
     ae_err err = {0};
     if (ae_cli_connect(c, &err) != 0) {
         fprintf(stderr, "aerie cmd: %s\n", err.msg);
-        *outcome = "hub unreachable";
+        snprintf(state, sizeof(outcome_word), "hub unreachable");
         return 1;
     }
-    char subj[300];
+    char subj[300], rsubj[300], supersedes[AE_CMD_SUPERSEDES_MAX * (AE_IDENT_MAX + 1) + 1];
     snprintf(subj, sizeof subj, "fleet.%s.veh.%s.cmd.%s", c->env, req->vid, req->name);
+    snprintf(rsubj, sizeof rsubj, "fleet.%s.veh.%s.event.cmd", c->env, req->vid);
+    /* The look-ups before sending must not hold up a command: a hub without the streams
+     * does not answer direct gets at all (JetStream's API always has interest). */
+    int64_t saved = c->timeout_ns, link_age = 0;
+    c->timeout_ns = saved < AE_NS_PER_SEC ? saved : AE_NS_PER_SEC;
+    long misses = c->req_direct;
+    link_seen link = vehicle_link(c, req->vid, &link_age, &misses);
+    supersedes[0] = 0;
+    if (!misses)
+        supersedes_list(c, req, supersedes, sizeof supersedes);
+    c->timeout_ns = saved;
     natsInbox *inbox = NULL;
-    natsSubscription *sub = NULL;
+    natsSubscription *isub = NULL, *rsub = NULL;
     natsStatus s = natsInbox_Create(&inbox);
     if (s == NATS_OK)
-        s = natsConnection_SubscribeSync(&sub, c->nc, inbox);
+        s = natsConnection_SubscribeSync(&isub, c->nc, inbox);
     if (s == NATS_OK)
-        s = natsConnection_PublishRequestString(c->nc, subj, inbox, payload);
+        s = natsConnection_SubscribeSync(&rsub, c->nc, rsubj);
+    int64_t issued = 0;
     if (s == NATS_OK)
-        s = natsConnection_Flush(c->nc);
+        s = publish_cmd(c, req, subj, inbox, payload, supersedes, &issued);
     int rc = 1;
-    if (s != NATS_OK)
+    if (s != NATS_OK) {
         fprintf(stderr, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
-    else
-        rc = await_reply(c, sub, req, subj, outcome);
-    natsSubscription_Destroy(sub);
+        snprintf(state, sizeof(outcome_word), "not sent");
+    } else {
+        follow f = {0};
+        /* Without --wait: the usual timeout, and no wait at all for a vehicle known to be
+         * offline once the hub has the command. */
+        int64_t wait = req->wait_ns ? req->wait_ns : c->timeout_ns;
+        await(isub, rsub, req->id, ae_mono_ns() + wait, !req->wait_ns && link == LINK_OFFLINE, &f);
+        rc = report_outcome(c, req, &f, link, link_age, subj, supersedes, state);
+        if (f.seq && !f.duplicate)
+            check_clock(c, f.seq, issued);
+        json_decref(f.verdict);
+    }
+    natsSubscription_Destroy(isub);
+    natsSubscription_Destroy(rsub);
     natsInbox_Destroy(inbox);
     return rc;
 }
 
 int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "list") == 0))
+        return ae_cmd_cmd_log(c, argc - 1, argv + 1);
     cmd_req req;
     int rc = parse_cmd(c, argc, argv, &req);
     if (rc >= 0)
         return rc;
     if (!c->timeout_set)
         c->timeout_ns = 10 * AE_NS_PER_SEC;
+    char id[AE_IDENT_MAX + 1];
+    ae_err err = {0};
+    if (!req.id) {
+        if (ae_cmd_id_new(req.vid, id, sizeof id, &err) != 0) {
+            fprintf(stderr, "aerie cmd: %s\n", err.msg);
+            json_decref(req.body);
+            return 2;
+        }
+        req.id = id;
+    }
     char *payload = json_dumps(req.body, AE_CLI_JSON_FLAGS);
     json_decref(req.body);
-    const char *outcome = "error";
-    rc = payload ? send_cmd(c, &req, payload, &outcome) : 1;
+    outcome_word state = "error";
+    rc = payload ? send_cmd(c, &req, payload, state) : 1;
     /* Who sent which command to which vehicle, and what came of it (audit.h). */
-    json_t *details = json_pack("{s:s, s:s, s:s}", "command", req.name, "outcome", outcome, "body",
-                                payload ? payload : "");
-    ae_audit(c, "cmd", req.vid, details, rc == 0 ? "ok" : "error");
+    json_t *details = json_pack("{s:s, s:s, s:I, s:s, s:s}", "command", req.name, "id", req.id,
+                                "ttl_ms", (json_int_t)(req.ttl_ns / AE_NS_PER_MS), "outcome", state,
+                                "body", payload ? payload : "");
+    ae_audit(c, "cmd", req.vid, details, rc == 0 ? "ok" : rc == 3 ? "pending" : "error");
     json_decref(details);
     free(payload);
     return rc;

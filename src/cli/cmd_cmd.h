@@ -1,4 +1,6 @@
-/* `aerie cmd VID COMMAND [ARGS]`: send a command to a vehicle and print its reply. */
+/* `aerie cmd VID COMMAND [ARGS]`: send a command with an id and a TTL to a vehicle and
+ * follow it to the vehicle's verdict; `aerie cmd status ID` / `aerie cmd list VID` show the
+ * command log (cmdlog.h). docs/cli.md has the options and output. */
 #ifndef AERIE_CLI_CMD_CMD_H
 #define AERIE_CLI_CMD_CMD_H
 
@@ -6,9 +8,14 @@
 
 #include <jansson.h>
 
-/* Runs `aerie cmd ...` (argv[0] == "cmd"). Exit codes: 0 the vehicle accepted, 1 it refused
- * or failed (or an error), 2 usage, 3 no answer within the timeout (likely offline). */
+/* Runs `aerie cmd ...` (argv[0] == "cmd"). Exit codes: 0 the vehicle accepted, 1 it refused,
+ * failed, the command expired or was superseded (or an error), 2 usage, 3 no verdict yet:
+ * the command is queued (or delivered) and the vehicle may still run it. */
 int ae_cmd_cmd(ae_cli *c, int argc, char **argv);
+
+/* Runs `aerie cmd status ID ...` / `aerie cmd list VID ...` (argv[0] == "status" or "list";
+ * cmd_cmd_log.c). Exit codes: 0, 1 (error, or no such command), 2 (usage). */
+int ae_cmd_cmd_log(ae_cli *c, int argc, char **argv);
 
 /* Builds the JSON body of a command from its positional arguments: `takeoff ALT`,
  * `goto LAT LON ALT`, `mode NAME`, and key=value pairs for any command. Returns 0 and a new

@@ -249,6 +249,10 @@ static int local_vehicle(ae_topology *t, const ae_fleet *f, const ae_fleet_vehic
     /* Enough for a live map without filling a laptop's disk. */
     v->gw.rate_position = 5;
     v->gw.rate_attitude = 1;
+    if (asprintf(&v->gw.state_dir, "%s/data/%s-gw", f->dir, fv->vid) < 0) {
+        v->gw.state_dir = NULL;
+        return AE_ENOMEM;
+    }
     return local_leaf(f, fv, v);
 }
 

@@ -5,7 +5,7 @@
  *   aerie hub init                     create/update the hub streams (cmd_hub.c)
  *   aerie twin VID | status            the digital twin (cmd_twin.c)
  *   aerie replay VID --since 10m       history by event time (cmd_replay.c)
- *   aerie cmd VID COMMAND [ARGS]       commands with the vehicle's reply (cmd_cmd.c)
+ *   aerie cmd VID COMMAND [ARGS]       commands, queued across outages (cmd_cmd.c, cmdlog.c)
  *   aerie sim ...                      the simulator (cmd_sim.c)
  *   aerie up | down                    a local fleet (cmd_up.c, planned by local_fleet.c)
  *   aerie link                         stage an uplink outage (cmd_link.c)
@@ -44,7 +44,8 @@ static void usage(FILE *f)
             "  twin VID                       latest value of every state of a vehicle\n"
             "  status                         one line per vehicle\n"
             "  replay VID --since 10m         history by event time (JSON lines, --csv)\n"
-            "  cmd VID COMMAND [ARGS]         send a command, print the vehicle's reply\n"
+            "  cmd VID COMMAND [ARGS]         send a command (--ttl, --wait), print the verdict\n"
+            "  cmd status ID | list VID       what became of commands (queued, accepted, ...)\n"
             "  sim ...                        vehicle simulator\n"
             "  creds add VID | list           per-vehicle leaf identities on the hubs\n"
             "  revoke VID                     remove a vehicle's identity, cut its uplink\n"

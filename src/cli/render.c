@@ -374,6 +374,15 @@ char *ae_render_gw_conf(const ae_topology *t, const ae_topo_vehicle *v)
     for (size_t k = 0; k < g->n_mavlink; k++)
         fprintf(f, "%s\"%s\"", k ? ", " : "", g->mavlink[k]);
     fprintf(f, "]\n");
+    /* Catch-up requests go to the region's JetStream domain ("hub" is the default). */
+    if (strcmp(t->regions[v->region].domain, "hub") != 0)
+        fprintf(f, "commands { domain: \"%s\" }\n", t->regions[v->region].domain);
+    if (g->state_dir)
+        fprintf(f,
+                "# The command journal: each command runs at most once, across restarts (without\n"
+                "# it, commands queued on the hub during an outage are not fetched).\n"
+                "state_dir: \"%s\"\n",
+                g->state_dir);
     if (g->rate_position || g->rate_attitude) {
         fprintf(f, "# Messages per second sent on, per kind of state.\nrate_limits {");
         if (g->rate_position)

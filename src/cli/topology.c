@@ -70,6 +70,7 @@ static void free_vehicle(ae_topo_vehicle *v)
     free(l->status_interval);
     free(l->note);
     free_strs(v->gw.mavlink, v->gw.n_mavlink);
+    free(v->gw.state_dir);
 }
 
 void ae_topology_free(ae_topology *t)
@@ -572,8 +573,10 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
     if (mav && json_object_get(v, "mavlink_port"))
         return ae_err_set(p->err, AE_EINVAL, "%s: give mavlink or mavlink_port, not both", where);
     ae_topo_vehicle *ve = ae_topology_add_vehicle(t, vid, region);
+    /* The gateway's command journal where deploy/aerie-gw.service gives it a directory. */
     if (!ve || ae_topo_set(&ve->host, host) ||
-        (mav && ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, mav)))
+        (mav && ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, mav)) ||
+        ae_topo_set(&ve->gw.state_dir, "/var/lib/aerie/gw"))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
     if (seed_tmpl && !(ve->seed_path = subst(seed_tmpl, "{vid}", vid, false)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");

@@ -9,9 +9,22 @@
 #include <stdio.h>
 #include <string.h>
 
+static const char *const cmd_names[] = {"arm", "disarm", "takeoff", "land", "rtl", "mode", "goto"};
+#define N_CMD_NAMES (int)(sizeof cmd_names / sizeof cmd_names[0])
+
 const char *ae_gw_cmd_names(void)
 {
     return "arm, disarm, takeoff, land, rtl, mode, goto";
+}
+
+int ae_gw_cmd_count(void)
+{
+    return N_CMD_NAMES;
+}
+
+const char *ae_gw_cmd_name(int i)
+{
+    return i >= 0 && i < N_CMD_NAMES ? cmd_names[i] : NULL;
 }
 
 /* Reads an optional number; false (with err set) when present but not a number or outside
@@ -91,9 +104,8 @@ int ae_gw_cmd_build(const char *name, const char *body, size_t len, const ae_gw_
     static const char *const k_mode[] = {"mode", NULL};
     static const char *const k_goto[] = {"lat", "lon", "alt_m", "speed_mps", NULL};
     bool known = false;
-    static const char *const names[] = {"arm", "disarm", "takeoff", "land", "rtl", "mode", "goto"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(name, names[i]) == 0)
+    for (int i = 0; i < N_CMD_NAMES; i++)
+        if (strcmp(name, cmd_names[i]) == 0)
             known = true;
     if (!known)
         return ae_err_set(err, AE_ENOENT, "unknown command \"%s\"; known commands: %s", name,

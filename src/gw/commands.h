@@ -39,5 +39,8 @@ int ae_gw_cmd_build(const char *name, const char *body, size_t len, const ae_gw_
 
 /* The comma-separated list of command names, for messages. */
 const char *ae_gw_cmd_names(void);
+/* The command names one by one: ae_gw_cmd_name(0 .. ae_gw_cmd_count() - 1); NULL outside. */
+int ae_gw_cmd_count(void);
+const char *ae_gw_cmd_name(int i);
 
 #endif

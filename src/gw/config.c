@@ -30,6 +30,7 @@ void ae_gw_config_init(ae_gw_config *c)
     c->heartbeat_timeout_ns = 5 * AE_NS_PER_SEC;
     c->cmd_timeout_ns = 1 * AE_NS_PER_SEC;
     c->cmd_retries = 3;
+    c->cmd_domain = strdup("hub");
     /* Defaults sized for a cellular uplink: the fast streams at 10 Hz, the slow ones at 1 Hz.
      * The latest value is always delivered, just not more often than this. */
     c->rate_ns[AE_GW_ST_POSITION] = AE_NS_PER_SEC / 10;
@@ -47,6 +48,8 @@ void ae_gw_config_free(ae_gw_config *c)
     free(c->vid);
     free(c->env);
     free(c->name);
+    free(c->state_dir);
+    free(c->cmd_domain);
     for (int i = 0; i < c->nmavlink; i++)
         free(c->mavlink[i]);
     memset(c, 0, sizeof *c);
@@ -177,6 +180,12 @@ int ae_gw_config_set(ae_gw_config *c, const char *name, const char *v, ae_err *e
         if (!*v || *end || n < 0 || n > 20)
             return ae_err_set(err, AE_EINVAL, "cmd_retries: \"%s\" is not 0..20", v);
         c->cmd_retries = (int)n;
+    } else if (!strcmp(name, "state-dir") || !strcmp(name, "state_dir")) {
+        if (!*v)
+            return ae_err_set(err, AE_EINVAL, "state_dir: give a directory");
+        set_str(&c->state_dir, v);
+    } else if (!strcmp(name, "cmd-domain") || !strcmp(name, "cmd_domain")) {
+        set_str(&c->cmd_domain, v);
     } else if (!strcmp(name, "rate")) {
         /* NAME=RATE */
         const char *eq = strchr(v, '=');
@@ -223,6 +232,11 @@ int ae_gw_config_check(const ae_gw_config *c, ae_err *err)
     if (c->nmavlink == 0)
         return ae_err_set(err, AE_EINVAL,
                           "no MAVLink endpoint: give --mavlink udp://:14550 (repeatable)");
+    if (!valid_token(c->cmd_domain))
+        return ae_err_set(err, AE_EINVAL,
+                          "commands.domain \"%s\": the hub's JetStream domain, one token of "
+                          "letters, digits, '_' and '-'",
+                          c->cmd_domain ? c->cmd_domain : "");
     if (c->require_signed && !c->has_key)
         return ae_err_set(err, AE_EINVAL, "require_signed needs signing_key");
     return 0;

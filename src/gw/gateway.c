@@ -1,100 +1,35 @@
-/* The gateway loop: MAVLink frames in, NATS documents out; NATS command requests in,
- * COMMAND_LONG out with retries, COMMAND_ACK back as the reply.
+/* The gateway loop: MAVLink frames in, NATS documents out; NATS requests in, handed to the
+ * command code (cmdexec.c, queue.c).
  *
  * One thread (the caller of ae_gw_run) owns the links, the vehicle state, the rate limiter and
- * the pending commands. libnats runs its own threads: the command subscription's callback only
- * queues the message under a mutex and wakes the loop through an eventfd. Publishing is
- * thread-safe in libnats, and with "send ASAP" each publish is written to the socket at once,
- * which keeps autopilot-to-subscriber latency at the cost of a syscall per document.
+ * the commands. libnats runs its own threads: its subscription callbacks (commands, the leaf's
+ * link reports, catch-up replies) only queue the message under a mutex and wake the loop
+ * through an eventfd. Publishing is thread-safe in libnats, and with "send ASAP" each publish
+ * is written to the socket at once, which keeps autopilot-to-subscriber latency at the cost
+ * of a syscall per document.
  *
  * While the NATS server is away (the leaf restarts), libnats keeps reconnecting forever and
- * buffers publishes in its reconnect buffer; the loop does not notice. While the autopilot is
- * away, the heartbeat watchdog turns the silence into event.link and state.status. */
-#include "gw/gw.h"
+ * buffers publishes in its reconnect buffer; the loop only notices through the connection
+ * counter, which starts a catch-up of queued commands. While the autopilot is away, the
+ * heartbeat watchdog turns the silence into event.link and state.status. */
+#include "gw/gw_priv.h"
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "gw/commands.h"
-#include "gw/link.h"
-#include "gw/telemetry.h"
 #include "mavlink/modes.h"
 
 #include <errno.h>
 #include <math.h>
-#include <nats/nats.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define QUEUE_MAX   64
-#define PENDING_MAX 8
-#define DOC_MAX     2048
-
-typedef struct pending_cmd {
-    bool used;
-    char name[16];
-    char *reply; /* reply subject (owned), NULL for fire-and-forget requests */
-    ae_mav_command_long cl;
-    int attempts;
-    int64_t deadline; /* monotonic */
-    int64_t started;
-} pending_cmd;
-
-typedef struct rate_slot {
-    int64_t last; /* monotonic time of the last publish */
-    bool pending; /* a newer document is waiting for its turn */
-    int len;
-    char doc[DOC_MAX];
-} rate_slot;
-
-typedef struct link_ctx {
-    ae_gw *g;
-    int idx;
-} link_ctx;
-
-struct ae_gw {
-    ae_gw_config cfg;
-    ae_gw_link links[AE_GW_MAX_LINKS];
-    link_ctx lctx[AE_GW_MAX_LINKS];
-    int nlinks;
-
-    natsOptions *opts;
-    natsConnection *nc;
-    natsSubscription *sub;
-    int wake_fd;
-    pthread_mutex_t qlock;
-    natsMsg *queue[QUEUE_MAX];
-    int qhead, qlen;
-
-    char prefix[160]; /* "fleet.<env>.veh.<vid>." */
-
-    /* the autopilot */
-    bool have_ap;
-    uint8_t ap_sysid, ap_compid;
-    int ap_link;
-    struct sockaddr_storage ap_addr;
-    socklen_t ap_addr_len;
-    int64_t last_hb; /* monotonic */
-    ae_gw_vstate vs;
-    bool have_utc;
-    int64_t utc_off_ns; /* vehicle UTC = time_boot_ms * 1e6 + utc_off_ns */
-    bool home_known;
-    double home_alt_msl_m;
-
-    rate_slot rl[AE_GW_NSTATE];
-    pending_cmd cmds[PENDING_MAX];
-    uint8_t tx_seq;
-    int64_t next_hb_tx;
-    uint64_t pub_errors;
-};
-
 /* ---- publishing --------------------------------------------------------------------------- */
 
-static void publish(ae_gw *g, const char *suffix, const void *data, int len)
+void ae_gw_publish(ae_gw *g, const char *suffix, const void *data, int len)
 {
     char subj[256];
     snprintf(subj, sizeof subj, "%s%s", g->prefix, suffix);
@@ -114,13 +49,13 @@ static void publish_state(ae_gw *g, ae_gw_state st, const char *doc, int len, bo
 {
     if (len < 0)
         return;
-    rate_slot *r = &g->rl[st];
+    ae_gw_rate_slot *r = &g->rl[st];
     int64_t now = ae_mono_ns();
     int64_t every = g->cfg.rate_ns[st];
     char suffix[32];
     snprintf(suffix, sizeof suffix, "state.%s", ae_gw_state_name(st));
     if (force || every == 0 || r->last == 0 || now - r->last >= every) {
-        publish(g, suffix, doc, len);
+        ae_gw_publish(g, suffix, doc, len);
         r->last = now;
         r->pending = false;
         return;
@@ -133,11 +68,11 @@ static void publish_state(ae_gw *g, ae_gw_state st, const char *doc, int len, bo
 static void flush_rate_slots(ae_gw *g, int64_t now)
 {
     for (int st = 0; st < AE_GW_NSTATE; st++) {
-        rate_slot *r = &g->rl[st];
+        ae_gw_rate_slot *r = &g->rl[st];
         if (r->pending && now - r->last >= g->cfg.rate_ns[st]) {
             char suffix[32];
             snprintf(suffix, sizeof suffix, "state.%s", ae_gw_state_name((ae_gw_state)st));
-            publish(g, suffix, r->doc, r->len);
+            ae_gw_publish(g, suffix, r->doc, r->len);
             r->last = now;
             r->pending = false;
         }
@@ -146,7 +81,7 @@ static void flush_rate_slots(ae_gw *g, int64_t now)
 
 /* ---- sending MAVLink ---------------------------------------------------------------------- */
 
-static int send_to_autopilot(ae_gw *g, uint32_t msgid, const void *msg)
+int ae_gw_send_to_autopilot(ae_gw *g, uint32_t msgid, const void *msg)
 {
     if (!g->have_ap)
         return AE_EAGAIN;
@@ -179,171 +114,27 @@ static void send_heartbeats(ae_gw *g)
             ae_gw_link_send(&g->links[i], frame, (size_t)n, NULL, 0);
 }
 
-/* ---- commands ----------------------------------------------------------------------------- */
+/* ---- inbound messages --------------------------------------------------------------- */
 
-static void reply_json(ae_gw *g, const char *reply, const char *doc, size_t len)
+ae_gw_vehinfo ae_gw_vehinfo_now(const ae_gw *g)
 {
-    if (!reply)
-        return;
-    natsStatus s = natsConnection_Publish(g->nc, reply, doc, (int)len);
-    if (s != NATS_OK)
-        ae_log_warn("command reply to %s: %s", reply, natsStatus_GetText(s));
+    return (ae_gw_vehinfo){.known = g->have_ap,
+                           .sysid = g->ap_sysid,
+                           .compid = g->ap_compid,
+                           .autopilot = g->vs.hb.autopilot,
+                           .type = g->vs.hb.type,
+                           .home_known = g->home_known,
+                           .home_alt_msl_m = g->home_alt_msl_m};
 }
 
-static void reply_error(ae_gw *g, const char *reply, const char *name, const char *kind,
-                        const char *msg)
+/* libnats thread: queue the message for the loop and wake it. A full queue refuses a command
+ * as busy; a link report or catch-up reply that does not fit is dropped (the next link report
+ * starts another catch-up). */
+static void enqueue(ae_gw *g, natsConnection *nc, ae_gw_in_kind kind, natsMsg *m)
 {
-    char doc[1024];
-    ae_gw_buf b;
-    ae_gw_buf_init(&b, doc, sizeof doc);
-    ae_gw_buf_printf(&b, "{\"ok\":false,\"command\":");
-    ae_gw_buf_str(&b, name);
-    ae_gw_buf_printf(&b, ",\"result\":\"%s\",\"error\":", kind);
-    ae_gw_buf_str(&b, msg);
-    ae_gw_buf_printf(&b, "}");
-    if (!b.overflow)
-        reply_json(g, reply, doc, b.len);
-    ae_log_info("command %s refused: %s", name, msg);
-}
-
-static void finish_cmd(ae_gw *g, pending_cmd *p, const char *result, int mav_result,
-                       const ae_mav_command_ack *ack)
-{
-    char doc[1024];
-    ae_gw_buf b;
-    ae_gw_buf_init(&b, doc, sizeof doc);
-    bool ok = mav_result == AE_MAV_RESULT_ACCEPTED;
-    ae_gw_buf_printf(&b, "{\"ok\":%s,\"command\":\"%s\",\"result\":\"%s\",\"mav_cmd\":%u",
-                     ok ? "true" : "false", p->name, result, p->cl.command);
-    if (mav_result >= 0)
-        ae_gw_buf_printf(&b, ",\"mav_result\":%d", mav_result);
-    if (ack && ack->result_param2)
-        ae_gw_buf_printf(&b, ",\"result_param2\":%d", ack->result_param2);
-    ae_gw_buf_printf(&b, ",\"attempts\":%d", p->attempts);
-    ae_gw_buf_num(&b, "elapsed_s", (double)(ae_mono_ns() - p->started) / 1e9, 3);
-    if (!ok) {
-        ae_gw_buf_printf(&b, ",\"error\":");
-        char msg[200];
-        if (mav_result < 0)
-            snprintf(msg, sizeof msg,
-                     "no COMMAND_ACK from the autopilot after %d attempts; the link may be down",
-                     p->attempts);
-        else
-            snprintf(msg, sizeof msg, "the autopilot answered %s (MAV_RESULT %d)", result,
-                     mav_result);
-        ae_gw_buf_str(&b, msg);
-    }
-    ae_gw_buf_printf(&b, "}");
-    if (!b.overflow)
-        reply_json(g, p->reply, doc, b.len);
-    ae_log_info("command %s (MAV_CMD %u): %s after %d attempt(s)", p->name, p->cl.command, result,
-                p->attempts);
-    free(p->reply);
-    memset(p, 0, sizeof *p);
-}
-
-static void send_cmd_attempt(ae_gw *g, pending_cmd *p)
-{
-    p->cl.confirmation = (uint8_t)p->attempts;
-    p->attempts++;
-    p->deadline = ae_mono_ns() + g->cfg.cmd_timeout_ns;
-    int rc = send_to_autopilot(g, AE_MAV_MSG_COMMAND_LONG, &p->cl);
-    if (rc)
-        ae_log_debug("command %s attempt %d not sent: %s", p->name, p->attempts, ae_strerror(rc));
-}
-
-static void handle_cmd_msg(ae_gw *g, natsMsg *m)
-{
-    const char *subj = natsMsg_GetSubject(m);
-    const char *reply = natsMsg_GetReply(m);
-    const char *name = strrchr(subj, '.');
-    name = name ? name + 1 : subj;
-    ae_gw_vehinfo vi = {.known = g->have_ap,
-                        .sysid = g->ap_sysid,
-                        .compid = g->ap_compid,
-                        .autopilot = g->vs.hb.autopilot,
-                        .type = g->vs.hb.type,
-                        .home_known = g->home_known,
-                        .home_alt_msl_m = g->home_alt_msl_m};
-    ae_mav_command_long cl;
-    ae_err err = {0};
-    int rc =
-        ae_gw_cmd_build(name, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &vi, &cl, &err);
-    if (rc) {
-        reply_error(g, reply, name,
-                    rc == AE_ENOENT   ? "unknown_command"
-                    : rc == AE_EAGAIN ? "unavailable"
-                                      : "bad_arguments",
-                    err.msg);
-        return;
-    }
-    pending_cmd *slot = NULL;
-    for (int i = 0; i < PENDING_MAX; i++) {
-        if (g->cmds[i].used && g->cmds[i].cl.command == cl.command) {
-            /* COMMAND_ACK names only the MAV_CMD, so two in flight could not be told apart. */
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "a %s command (MAV_CMD %u) is still waiting for its ACK; retry when it "
-                     "has been answered",
-                     g->cmds[i].name, cl.command);
-            reply_error(g, reply, name, "busy", msg);
-            return;
-        }
-        if (!g->cmds[i].used && !slot)
-            slot = &g->cmds[i];
-    }
-    if (!slot) {
-        reply_error(g, reply, name, "busy", "too many commands waiting for ACKs; retry later");
-        return;
-    }
-    slot->used = true;
-    snprintf(slot->name, sizeof slot->name, "%s", name);
-    slot->reply = reply ? strdup(reply) : NULL;
-    slot->cl = cl;
-    slot->attempts = 0;
-    slot->started = ae_mono_ns();
-    send_cmd_attempt(g, slot);
-}
-
-static void handle_ack(ae_gw *g, const ae_mav_command_ack *ack)
-{
-    /* An ACK that names another sender is for another ground station. */
-    if (ack->target_system && ack->target_system != g->cfg.sysid)
-        return;
-    for (int i = 0; i < PENDING_MAX; i++) {
-        pending_cmd *p = &g->cmds[i];
-        if (!p->used || p->cl.command != ack->command)
-            continue;
-        if (ack->result == AE_MAV_RESULT_IN_PROGRESS) {
-            /* More ACKs follow: stop resending, keep waiting. */
-            p->deadline = ae_mono_ns() + g->cfg.cmd_timeout_ns * (g->cfg.cmd_retries + 1);
-            return;
-        }
-        finish_cmd(g, p, ae_mav_result_name(ack->result), ack->result, ack);
-        return;
-    }
-}
-
-static void check_cmd_timeouts(ae_gw *g, int64_t now)
-{
-    for (int i = 0; i < PENDING_MAX; i++) {
-        pending_cmd *p = &g->cmds[i];
-        if (!p->used || now < p->deadline)
-            continue;
-        if (p->attempts <= g->cfg.cmd_retries)
-            send_cmd_attempt(g, p);
-        else
-            finish_cmd(g, p, "timeout", -1, NULL);
-    }
-}
-
-/* libnats thread: queue the request for the loop. */
-static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
-{
-    ae_gw *g = closure;
     pthread_mutex_lock(&g->qlock);
-    if (g->qlen < QUEUE_MAX) {
-        g->queue[(g->qhead + g->qlen) % QUEUE_MAX] = m;
+    if (g->qlen < AE_GW_INQ_MAX) {
+        g->inq[(g->qhead + g->qlen) % AE_GW_INQ_MAX] = (ae_gw_in){kind, m};
         g->qlen++;
         m = NULL;
     }
@@ -352,7 +143,7 @@ static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
         const char *reply = natsMsg_GetReply(m);
         static const char busy[] =
             "{\"ok\":false,\"result\":\"busy\",\"error\":\"gateway command queue full\"}";
-        if (reply)
+        if (kind == AE_GW_IN_CMD && reply)
             natsConnection_Publish(nc, reply, busy, (int)sizeof busy - 1);
         natsMsg_Destroy(m);
         return;
@@ -362,21 +153,47 @@ static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     (void)w; /* a full eventfd counter still wakes the loop */
 }
 
-static void drain_cmd_queue(ae_gw *g)
+static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    enqueue(closure, nc, AE_GW_IN_CMD, m);
+}
+
+static void on_link(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    enqueue(closure, nc, AE_GW_IN_LINK, m);
+}
+
+static void on_catchup(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    enqueue(closure, nc, AE_GW_IN_CATCHUP, m);
+}
+
+static void drain_inbound(ae_gw *g)
 {
     for (;;) {
-        natsMsg *m = NULL;
+        ae_gw_in in = {0};
         pthread_mutex_lock(&g->qlock);
         if (g->qlen > 0) {
-            m = g->queue[g->qhead];
-            g->qhead = (g->qhead + 1) % QUEUE_MAX;
+            in = g->inq[g->qhead];
+            g->qhead = (g->qhead + 1) % AE_GW_INQ_MAX;
             g->qlen--;
         }
         pthread_mutex_unlock(&g->qlock);
-        if (!m)
+        if (!in.m)
             return;
-        handle_cmd_msg(g, m);
-        natsMsg_Destroy(m);
+        switch (in.kind) {
+        case AE_GW_IN_CMD:
+            ae_gw_exec_request(g, in.m);
+            natsMsg_Destroy(in.m);
+            break;
+        case AE_GW_IN_LINK:
+            ae_gw_queue_link(g, in.m);
+            natsMsg_Destroy(in.m);
+            break;
+        case AE_GW_IN_CATCHUP:
+            ae_gw_queue_catchup_reply(g, in.m);
+            break;
+        }
     }
 }
 
@@ -417,18 +234,18 @@ static void stamp_usec(ae_gw *g, ae_gw_stamp *ts, uint64_t usec)
 static void publish_event(ae_gw *g, const ae_gw_stamp *ts, const char *what, const char *prev,
                           double silent_s)
 {
-    char doc[DOC_MAX], suffix[48];
+    char doc[AE_GW_DOC_MAX], suffix[48];
     int n = ae_gw_json_event(doc, sizeof doc, ts, what, &g->vs, prev, silent_s);
     snprintf(suffix, sizeof suffix, "event.%s", what);
     if (n > 0)
-        publish(g, suffix, doc, n);
+        ae_gw_publish(g, suffix, doc, n);
     ae_log_info("vehicle %s: event %s%s%s", g->cfg.vid, what, g->vs.have_hb ? " mode " : "",
                 g->vs.have_hb ? g->vs.mode : "");
 }
 
 static void publish_status(ae_gw *g, const ae_gw_stamp *ts, bool force)
 {
-    char doc[DOC_MAX];
+    char doc[AE_GW_DOC_MAX];
     const ae_mav_source *src =
         ae_mav_parser_source(&g->links[g->ap_link].parser, g->ap_sysid, g->ap_compid);
     g->vs.frames = src ? src->frames : 0;
@@ -438,7 +255,7 @@ static void publish_status(ae_gw *g, const ae_gw_stamp *ts, bool force)
 
 static void handle_heartbeat(ae_gw *g, const ae_gw_stamp *ts, const ae_mav_heartbeat *hb)
 {
-    char doc[DOC_MAX], prev_mode[40];
+    char doc[AE_GW_DOC_MAX], prev_mode[40];
     ae_gw_vstate prev = g->vs;
     snprintf(prev_mode, sizeof prev_mode, "%s", g->vs.mode);
     g->last_hb = ae_mono_ns();
@@ -481,12 +298,12 @@ static void check_heartbeat_loss(ae_gw *g, int64_t now)
 
 static void on_frame(void *ctx, const ae_mav_frame *f)
 {
-    link_ctx *lc = ctx;
+    ae_gw_link_ctx *lc = ctx;
     ae_gw *g = lc->g;
     ae_gw_link *l = &g->links[lc->idx];
     int64_t rx_ns = ae_now_ns();
     if (g->cfg.raw)
-        publish(g, "raw.mavlink", f->raw, (int)f->raw_len);
+        ae_gw_publish(g, "raw.mavlink", f->raw, (int)f->raw_len);
 
     union {
         ae_mav_heartbeat hb;
@@ -525,19 +342,19 @@ static void on_frame(void *ctx, const ae_mav_frame *f)
     }
     ae_gw_stamp ts;
     stamp_init(g, &ts, f, rx_ns);
-    char doc[DOC_MAX];
+    char doc[AE_GW_DOC_MAX];
     switch (f->msgid) {
     case AE_MAV_MSG_STATUSTEXT:
         /* From any component of the vehicle (camera, companion): operators want them all. */
         if (g->have_ap && f->sysid == g->ap_sysid) {
             int n = ae_gw_json_statustext(doc, sizeof doc, &ts, &m.txt);
             if (n > 0)
-                publish(g, "event.statustext", doc, n);
+                ae_gw_publish(g, "event.statustext", doc, n);
         }
         return;
     case AE_MAV_MSG_COMMAND_ACK:
         if (g->have_ap && f->sysid == g->ap_sysid)
-            handle_ack(g, &m.ack);
+            ae_gw_exec_ack(g, &m.ack);
         return;
     default:
         break;
@@ -609,14 +426,30 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
+    ae_gw *g = closure;
     char url[256] = "";
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     ae_log_info("NATS reconnected to %s", url);
+    atomic_fetch_add(&g->connects, 1);
+}
+
+/* The first connection, when it was made in the background (the server was not up yet). */
+static void on_connected(natsConnection *nc, void *closure)
+{
+    ae_gw *g = closure;
+    ae_log_info("NATS connected");
+    atomic_fetch_add(&g->connects, 1);
 }
 
 static int nats_start(ae_gw *g, ae_err *err)
 {
-    natsStatus s = natsOptions_Create(&g->opts);
+    natsInbox *inbox = NULL;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        snprintf(g->cu_inbox, sizeof g->cu_inbox, "%s", inbox);
+        natsInbox_Destroy(inbox);
+        s = natsOptions_Create(&g->opts);
+    }
     char name[128];
     snprintf(name, sizeof name, "%s", g->cfg.name ? g->cfg.name : "");
     if (!*name)
@@ -632,7 +465,7 @@ static int nats_start(ae_gw *g, ae_err *err)
     if (s == NATS_OK)
         s = natsOptions_SetReconnectBufSize(g->opts, 8 * 1024 * 1024);
     if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(g->opts, true, NULL, NULL);
+        s = natsOptions_SetRetryOnFailedConnect(g->opts, true, on_connected, g);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(g->opts, true);
     if (s == NATS_OK)
@@ -643,15 +476,25 @@ static int nats_start(ae_gw *g, ae_err *err)
         return ae_err_set(err, AE_EINVAL, "NATS options (url %s): %s", g->cfg.nats_url,
                           natsStatus_GetText(s));
     s = natsConnection_Connect(&g->nc, g->opts);
-    if (s == NATS_NOT_YET_CONNECTED) {
+    if (s == NATS_OK) {
+        atomic_fetch_add(&g->connects, 1);
+    } else if (s == NATS_NOT_YET_CONNECTED) {
         ae_log_warn("NATS server %s not reachable yet; retrying in the background",
                     g->cfg.nats_url);
-    } else if (s != NATS_OK) {
+    } else {
         return ae_err_set(err, AE_EIO, "connect to %s: %s", g->cfg.nats_url, natsStatus_GetText(s));
     }
     char subj[256];
     snprintf(subj, sizeof subj, "%scmd.*", g->prefix);
     s = natsConnection_Subscribe(&g->sub, g->nc, subj, on_cmd, g);
+    if (s == NATS_OK) {
+        snprintf(subj, sizeof subj, "%slink", g->prefix);
+        s = natsConnection_Subscribe(&g->link_sub, g->nc, subj, on_link, g);
+    }
+    if (s == NATS_OK) {
+        snprintf(subj, sizeof subj, "%s.>", g->cu_inbox);
+        s = natsConnection_Subscribe(&g->cu_sub, g->nc, subj, on_catchup, g);
+    }
     if (s != NATS_OK)
         return ae_err_set(err, AE_EIO, "subscribe %s: %s", subj, natsStatus_GetText(s));
     return 0;
@@ -677,6 +520,8 @@ int ae_gw_new(const ae_gw_config *cfg, ae_gw **out, ae_err *err)
     g->cfg.vid = dup_or_null(cfg->vid);
     g->cfg.env = dup_or_null(cfg->env);
     g->cfg.name = dup_or_null(cfg->name);
+    g->cfg.state_dir = dup_or_null(cfg->state_dir);
+    g->cfg.cmd_domain = dup_or_null(cfg->cmd_domain);
     for (int i = 0; i < cfg->nmavlink; i++)
         g->cfg.mavlink[i] = strdup(cfg->mavlink[i]);
     g->wake_fd = -1;
@@ -685,7 +530,7 @@ int ae_gw_new(const ae_gw_config *cfg, ae_gw **out, ae_err *err)
     for (int i = 0; i < AE_GW_MAX_LINKS; i++)
         g->links[i].fd = -1;
     for (int i = 0; i < g->cfg.nmavlink; i++) {
-        g->lctx[i] = (link_ctx){g, i};
+        g->lctx[i] = (ae_gw_link_ctx){g, i};
         rc = ae_gw_link_open(&g->links[i], g->cfg.mavlink[i], on_frame, &g->lctx[i], err);
         if (rc)
             goto fail;
@@ -700,6 +545,8 @@ int ae_gw_new(const ae_gw_config *cfg, ae_gw **out, ae_err *err)
         goto fail;
     }
     rc = nats_start(g, err);
+    if (rc == 0)
+        rc = ae_gw_queue_start(g, err);
     if (rc)
         goto fail;
     *out = g;
@@ -743,10 +590,11 @@ int ae_gw_run(ae_gw *g, volatile sig_atomic_t *stop)
             ssize_t rd = read(g->wake_fd, &v, sizeof v);
             (void)rd;
         }
-        drain_cmd_queue(g);
+        drain_inbound(g);
         int64_t now = ae_mono_ns();
         flush_rate_slots(g, now);
-        check_cmd_timeouts(g, now);
+        ae_gw_exec_timeouts(g, now);
+        ae_gw_queue_tick(g, now);
         check_heartbeat_loss(g, now);
         if (now >= g->next_hb_tx) {
             send_heartbeats(g);
@@ -760,19 +608,27 @@ void ae_gw_free(ae_gw *g)
 {
     if (!g)
         return;
-    if (g->sub) {
-        natsSubscription_Unsubscribe(g->sub);
-        natsSubscription_Destroy(g->sub);
+    natsSubscription *subs[] = {g->sub, g->link_sub, g->cu_sub};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (subs[i]) {
+            natsSubscription_Unsubscribe(subs[i]);
+            natsSubscription_Destroy(subs[i]);
+        }
     }
     if (g->nc) {
-        natsConnection_FlushTimeout(g->nc, 1000);
+        /* A completed flush means the leaf logged every report: say so in the journal. */
+        if (natsConnection_FlushTimeout(g->nc, 1000) == NATS_OK && g->journal) {
+            ae_err err = {0};
+            if (ae_gw_journal_mark_flushed(g->journal, &err) != 0)
+                ae_log_warn("%s", err.msg);
+        }
         natsConnection_Destroy(g->nc);
     }
     natsOptions_Destroy(g->opts);
     for (int i = 0; i < g->qlen; i++)
-        natsMsg_Destroy(g->queue[(g->qhead + i) % QUEUE_MAX]);
-    for (int i = 0; i < PENDING_MAX; i++)
-        free(g->cmds[i].reply);
+        natsMsg_Destroy(g->inq[(g->qhead + i) % AE_GW_INQ_MAX].m);
+    ae_gw_exec_free(g);
+    ae_gw_queue_free(g);
     for (int i = 0; i < AE_GW_MAX_LINKS; i++) {
         if (g->links[i].fd >= 0) {
             const ae_mav_stats *s = &g->links[i].parser.stats;

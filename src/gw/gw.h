@@ -6,6 +6,11 @@
  * to the address the autopilot's frames came from, retried until COMMAND_ACK, and the ACK
  * becomes the reply. docs/subjects.md defines the payloads; docs/gateway.md the options.
  *
+ * Commands with an id (Aerie-Cmd-Id) survive an outage: the hub keeps them in FLEET_CMD, the
+ * gateway fetches the newest of each kind when the leaf's link comes back, executes each at
+ * most once (a journal in state_dir remembers every id) and only while fresh, and reports
+ * the outcome on ...event.cmd, which the leaf forwards durably (queue.h, docs/gateway.md).
+ *
  * Threads: ae_gw_run owns every socket and all state on the calling thread. libnats delivers
  * command requests on its own thread; they are queued and handled by the run loop. */
 #ifndef AERIE_GW_GW_H
@@ -51,6 +56,11 @@ typedef struct ae_gw_config {
     bool require_signed;           /* with a key: drop unsigned frames */
     uint8_t key[32];
     char *name; /* client name shown by the server (default "aerie-gw <vid>") */
+    /* Commands across an outage: where the command journal lives (NULL: in memory only, and
+     * then queued commands are not fetched after a reconnect, since a restart could not
+     * tell which were already executed), and the hub's JetStream domain ("hub"). */
+    char *state_dir;
+    char *cmd_domain;
 } ae_gw_config;
 
 /* Fills defaults. Free with ae_gw_config_free. */

@@ -494,15 +494,61 @@ static void commands(void)
     AH_ASSERT_CONTAINS(r.err, "did not accept land");
     run_free(&r);
 
-    /* An offline vehicle: FLEET_CMD stores the command, the vehicle never answers. */
+    /* What a command carries: its id (also the hub's Nats-Msg-Id), TTL, issue time, sender. */
+    natsSubscription *peek = NULL;
+    AH_ASSERT_EQ_INT(natsConnection_SubscribeSync(&peek, f.nc, "fleet.prod.veh.V1.cmd.mode"),
+                     NATS_OK);
+    natsConnection_Flush(f.nc);
+    r = run_aerie(f.dir, "cmd", "V1", "mode", "HOLD", "--ttl", "90s", "--id", "V1-retry1", "--dir",
+                  f.dir, NULL);
+    RUN_OK(r);
+    run_free(&r);
+    natsMsg *seen = NULL;
+    AH_ASSERT_EQ_INT(natsSubscription_NextMsg(&seen, peek, 5000), NATS_OK);
+    const char *hv = NULL;
+    AH_ASSERT(natsMsgHeader_Get(seen, "Aerie-Cmd-Id", &hv) == NATS_OK && !strcmp(hv, "V1-retry1"));
+    AH_ASSERT(natsMsgHeader_Get(seen, "Nats-Msg-Id", &hv) == NATS_OK && !strcmp(hv, "V1-retry1"));
+    AH_ASSERT(natsMsgHeader_Get(seen, "Aerie-Cmd-Ttl-Ms", &hv) == NATS_OK && !strcmp(hv, "90000"));
+    AH_ASSERT(natsMsgHeader_Get(seen, "Aerie-Cmd-Issued", &hv) == NATS_OK && hv[4] == '-');
+    AH_ASSERT(natsMsgHeader_Get(seen, "Aerie-Cmd-Actor", &hv) == NATS_OK && strchr(hv, '@'));
+    natsMsg_Destroy(seen);
+    natsSubscription_Destroy(peek);
+
+    /* An offline vehicle: FLEET_CMD stores the command, the vehicle never answers; the
+     * answer says it is queued and how to follow it. */
     int64_t t = ah_now_ms();
     r = run_aerie(f.dir, "cmd", "V2", "rtl", "--dir", f.dir, "--timeout", "1s", NULL);
     AH_ASSERT_EQ_INT(r.code, 3);
-    AH_ASSERT_CONTAINS(r.err, "vehicle V2 did not answer within 1s: it may be offline (see "
-                              "`aerie status`)");
-    AH_ASSERT_CONTAINS(r.err, "FLEET_CMD");
+    AH_ASSERT_CONTAINS(r.err, "vehicle V2 did not answer yet; rtl is queued on the hub as V2-");
+    AH_ASSERT_CONTAINS(r.out, "\"state\":\"queued\"");
     AH_ASSERT(ah_now_ms() - t >= 900);
+    json_t *q = json_loads(r.out, 0, NULL);
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(q, "id")));
+    json_decref(q);
     run_free(&r);
+    r = run_aerie(f.dir, "cmd", "status", id, "--dir", f.dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, "rtl to V2: queued (the hub's view: no report from the vehicle yet)");
+    AH_ASSERT_CONTAINS(r.out, "TTL 30s");
+    run_free(&r);
+    r = run_aerie(f.dir, "cmd", "list", "V2", "--pending", "--json", "--dir", f.dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_CONTAINS(r.out, id);
+    run_free(&r);
+    r = run_aerie(f.dir, "cmd", "status", "V2-nosuchcmd", "--dir", f.dir, NULL);
+    AH_ASSERT_EQ_INT(r.code, 1);
+    AH_ASSERT_CONTAINS(r.err, "knows no command V2-nosuchcmd");
+    run_free(&r);
+
+    /* Bad TTLs and ids are usage errors. */
+    static const char *const bad[][2] = {
+        {"--ttl", "0s"}, {"--ttl", "2h"}, {"--id", "V9-x"}, {"--id", "nodash"}, {"--wait", "soon"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = run_aerie(f.dir, "cmd", "V1", "rtl", bad[i][0], bad[i][1], "--dir", f.dir, NULL);
+        AH_ASSERT_MSG(r.code == 2, "%s %s: exit %d", bad[i][0], bad[i][1], r.code);
+        run_free(&r);
+    }
 
     r = run_aerie(f.dir, "cmd", "V1", "takeoff", "--dir", f.dir, NULL);
     AH_ASSERT_EQ_INT(r.code, 2);
