@@ -534,7 +534,7 @@ static int deployed_leaf(parser *p, ae_topo_vehicle *ve, const char *store_tmpl)
  * listening for the autopilot on UDP mavlink_port). Ports left out stay 0 here and are
  * given by vehicle_ports once every vehicle is read. */
 static int parse_vehicle(parser *p, json_t *v, const char *where, const char *seed_tmpl,
-                         const char *store_tmpl)
+                         const char *store_tmpl, const char *gw_tmpl)
 {
     ae_topology *t = p->t;
     const char *vid = get_str(v, "vid", NULL);
@@ -573,10 +573,11 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
     if (mav && json_object_get(v, "mavlink_port"))
         return ae_err_set(p->err, AE_EINVAL, "%s: give mavlink or mavlink_port, not both", where);
     ae_topo_vehicle *ve = ae_topology_add_vehicle(t, vid, region);
-    /* The gateway's command journal where deploy/aerie-gw.service gives it a directory. */
     if (!ve || ae_topo_set(&ve->host, host) ||
-        (mav && ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, mav)) ||
-        ae_topo_set(&ve->gw.state_dir, "/var/lib/aerie/gw"))
+        (mav && ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, mav)))
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    /* The gateway's command journal, one directory per vehicle (vehicles may share a host). */
+    if (!(ve->gw.state_dir = subst(gw_tmpl, "{vid}", vid, true)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
     if (seed_tmpl && !(ve->seed_path = subst(seed_tmpl, "{vid}", vid, false)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
@@ -703,13 +704,20 @@ static int parse_vehicles(parser *p, json_t *root)
                           "%s: vehicle_store_dir must be a path (\"{vid}\" is replaced), "
                           "without quotes, backslashes or control characters",
                           p->name);
+    /* under deploy/aerie-gw.service's StateDirectory=aerie/gw */
+    const char *gw_tmpl = get_str(root, "vehicle_gw_state_dir", "/var/lib/aerie/gw/{vid}");
+    if (!*gw_tmpl || !is_safe_text(gw_tmpl))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: vehicle_gw_state_dir must be a path (\"{vid}\" is replaced), "
+                          "without quotes, backslashes or control characters",
+                          p->name);
     size_t vi;
     json_t *v;
     json_array_foreach(vs, vi, v)
     {
         char where[160];
         snprintf(where, sizeof where, "%s: vehicles[%zu]", p->name, vi);
-        int rc = parse_vehicle(p, v, where, seed_tmpl, store_tmpl);
+        int rc = parse_vehicle(p, v, where, seed_tmpl, store_tmpl, gw_tmpl);
         if (rc)
             return rc;
     }

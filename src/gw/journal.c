@@ -217,10 +217,21 @@ static int compact(ae_gw_journal *j, ae_err *err)
     return rc;
 }
 
-/* Makes DIR (one level) and fsyncs its parent, so that a new directory survives a power
- * cut. */
+/* Makes DIR and any missing parents (as `mkdir -p`; a state directory per vehicle under the
+ * service's StateDirectory). */
 static int make_dir(const char *dir, ae_err *err)
 {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return ae_err_set(err, AE_EIO, "state directory %s: mkdir %s: %s", dir, path,
+                              strerror(errno));
+        *p = '/';
+    }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return ae_err_set(err, AE_EIO, "state directory %s: mkdir: %s (create its parent first)",
                           dir, strerror(errno));

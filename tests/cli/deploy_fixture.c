@@ -85,13 +85,14 @@ void dfx_generate(dfx *d, bool per_region, bool permissions)
                       "\"operator\":{\"user\":\"operator\",\"password\":\"secret\"},"
                       "\"vehicle_permissions\":%s,"
                       "\"vehicle_store_dir\":\"%s/veh/{vid}\","
+                      "\"vehicle_gw_state_dir\":\"%s/gw/{vid}\","
                       "\"jetstream\":{\"store_dir\":\"%s/data/{name}\","
                       "\"max_file_store\":\"256MB\",\"max_memory_store\":\"64MB\"},"
                       "\"regions\":[{\"name\":\"eu\",\"fallback\":\"us\",\"hubs\":[%s]},"
                       "{\"name\":\"us\",\"fallback\":\"eu\",%s\"hubs\":[%s]}],"
                       "\"vehicles\":[%s,%s]}\n",
                       per_region ? "\"domain_per_region\":true,\"global_region\":\"us\"," : "",
-                      permissions ? "true" : "false", d->dir, d->dir, hubs[0],
+                      permissions ? "true" : "false", d->dir, d->dir, d->dir, hubs[0],
                       per_region ? "\"mirror_of\":\"eu\"," : "", hubs[1], veh[0], veh[1]),
         0);
     char vdir[800];

@@ -239,7 +239,9 @@ static void topology_gateway_commands(void)
     AH_ASSERT_MSG(ae_gw_config_load(&c, path, &err) == 0, "%s\n%s", err.msg, text);
     AH_ASSERT_EQ_STR(c.cmd_domain, t->regions[t->vehicles[0].region].domain);
     AH_ASSERT(strcmp(c.cmd_domain, "hub") != 0);
-    AH_ASSERT_EQ_STR(c.state_dir, "/var/lib/aerie/gw");
+    char want[160];
+    snprintf(want, sizeof want, "/var/lib/aerie/gw/%s", t->vehicles[0].vid);
+    AH_ASSERT_EQ_STR(c.state_dir, want);
     ae_gw_config_free(&c);
     ah_rmrf(dir);
     free(dir);
