@@ -1,58 +1,81 @@
-/* The durable forwarder; see forward.h.
+/* The durable forwarder; see forward.h and pipeline.h.
  *
- * Sections: capture (the broker hands us local messages on uplink subjects); the pump (read
- * the log, one publish in flight per subject, flow control); acks and timeouts; the resync
- * after a (re)connect (which stream holds the subject, and the Nats-Msg-Id of the newest
- * message it stored); status. Works with store/store.h and uplink.h. */
+ * Sections: subjects (registry, policy, the note kept with the log); capture (the broker
+ * hands us local messages on uplink subjects); the pump (log -> pipelines -> the hub, the
+ * window); the per-subject driver (first contact, walk, repair, ready); replies from the
+ * hub; the tick (timeouts, window, note, idle subjects); the present first (live copies);
+ * status; lifecycle. */
 #include "leaf/forward.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "leaf/jsapi.h"
+#include "leaf/msgid.h"
+#include "leaf/pipeline.h"
 #include "leaf/subject.h"
+#include "leaf/sublist.h"
 #include "leaf/uplink.h"
+#include "leaf/walk.h"
 #include "store/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
-#define HELD_LIMIT        (4 * 1024 * 1024) /* bytes of records read ahead while their subject waits */
-#define QUEUE_LIMIT       (256 * 1024)      /* bytes queued on the uplink before we stop reading */
-#define RESYNC_TIMEOUT_NS (3 * AE_NS_PER_SEC)
-#define LIVE_BACKLOG_MIN  64 /* records waiting before live copies are worth sending */
+#define HELD_LIMIT       (8 * 1024 * 1024) /* bytes of records in memory, all subjects */
+#define QUEUE_LIMIT      (256 * 1024)      /* bytes queued on the uplink before we stop */
+#define WALK_TIMEOUT_NS  (6 * AE_NS_PER_SEC)
+#define RETRY_MIN_NS     (250 * AE_NS_PER_MS)
+#define RETRY_MAX_NS     (10 * AE_NS_PER_SEC)
+#define NOTE_EVERY_NS    (250 * AE_NS_PER_MS)
+#define IDLE_RELEASE_NS  (600 * AE_NS_PER_SEC)
+#define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
+#define WINDOW_MIN       16
+#define NOTE_MAGIC       "AFN1"
 
-/* A record copied out of the log while its subject has a publish in flight. */
-typedef struct held_rec {
-    struct held_rec *next;
-    uint64_t seq;
-    int64_t time_ns;
-    size_t hdr_len, payload_len;
-    uint8_t data[]; /* hdr then payload */
-} held_rec;
+typedef enum phase {
+    PH_IDLE,   /* nothing under way; drive() decides what comes next */
+    PH_FIRST,  /* first contact: probing the subject's newest stream sequence */
+    PH_NOTE,   /* waiting for the walk start to reach the disk before the first send */
+    PH_WALK,   /* reading back what the stream holds */
+    PH_REPAIR, /* deleting copies the stream holds out of order */
+    PH_READY,  /* publishing */
+    PH_WAIT,   /* backing off after an error */
+} phase;
 
-typedef enum subj_phase {
-    SUBJ_UNKNOWN,   /* not checked against the hub since the last (re)connect */
-    SUBJ_RESYNCING, /* waiting for the stream name / the last stored message */
-    SUBJ_READY,
-} subj_phase;
+static const char *phase_name[] = {"idle",   "first-contact", "note",   "walk",
+                                   "repair", "ready",         "backoff"};
 
-typedef struct subj_state {
+typedef struct fsubj {
     char *subject;
     size_t len;
-    int id; /* index for inbox reply subjects */
-    subj_phase phase;
-    int64_t phase_since;
-    char stream[128];  /* the hub stream that captures it, learned from acks or a lookup */
-    uint64_t hub_last; /* our seq of the newest message the hub holds (this epoch), or 0 */
-    int ninflight;     /* publishes of this subject awaiting a PubAck */
-    int64_t sent_at;   /* when the subject last made progress (a send from idle, an ack) */
-    uint32_t gen;      /* bumped by every rewind; acks of older sends only retire records */
-    int64_t live_sent; /* monotonic ns of the last live copy */
-    held_rec *head, *tail;
-} subj_state;
+    int id;
+    ae_pipeline pl;
+    phase ph;
+    bool known;     /* the walk start is on disk: records may be sent */
+    bool uncertain; /* the stream may hold records of ours we do not know about */
+    char stream[128];
+    uint64_t op; /* id of the current probe/walk/repair round */
+    ae_walk walk;
+    uint64_t note_gen;
+    ae_stored_ref *disp;
+    size_t ndisp, capdisp;
+    unsigned dels_pending;
+    bool walk_after_repair; /* the deletes were of copies no walk sees: walk afterwards */
+    uint64_t last_after_repair;
+    int64_t wait_until, phase_since;
+    int failures;
+    uint64_t last_captured;
+    int64_t last_activity, live_sent;
+    bool skipping; /* records evicted from memory: re-read after a rewind */
+    bool runnable; /* on the queue of subjects waiting for window room */
+    struct fsubj *run_next;
+} fsubj;
 
 struct ae_forward {
     ae_server *srv;
@@ -61,28 +84,46 @@ struct ae_forward {
     ae_store_cursor *cur;
     ae_io notify;
     ae_timer tick;
-    char vid[128];
+    ae_msgid_key key;
+    ae_walk_env env;
     char hub_domain[64];
-    char prefix[64]; /* the uplink's inbox prefix */
+    char prefix[64];
     bool ready;
-    bool cursor_stalled; /* the cursor caught up (AE_EAGAIN) */
-    ae_hmap subjects;    /* subject -> subj_state */
-    subj_state **by_id;
-    int nids, capids;
-    size_t held_bytes;
-    uint64_t inflight;
-    int window; /* publishes in flight per subject (uplink.max_inflight_per_subject) */
+    bool cursor_stalled;
+    bool rewind_pending;
+
+    ae_sublist *policy; /* uplink.subjects as subscriptions: is a subject durable? */
+    ae_sub *policy_subs;
+    int npolicy;
+
+    ae_hmap subjects; /* subject -> fsubj */
+    fsubj **by_id;
+    int nids, capids, nsubjects;
+    fsubj *run_head, *run_tail;
+
+    size_t held;       /* bytes of records in pipelines */
+    unsigned inflight; /* publishes awaiting a reply, all subjects */
+    unsigned window;   /* current limit on inflight */
+    uint64_t next_op;
     uint64_t last_durable;
-    /* statistics */
-    uint64_t captured, forwarded, acked, duplicates, resent, skipped_stored, hub_errors;
-    uint64_t capture_errors;
-    uint64_t live_copies;
+    bool note_dirty;
+    int64_t note_at;
+
+    /* window estimation */
+    int64_t min_rtt, min_rtt_at;
+    double srtt;
     uint64_t acked_at_last_tick;
     double ack_rate;
     int64_t last_rate_at;
+
+    /* statistics */
+    uint64_t captured, forwarded, acked, duplicates, resends, resyncs, skipped_stored;
+    uint64_t retries, repairs, deleted, set_aside, hub_errors, capture_errors, live_copies;
+    uint64_t stripped_headers, forged_ids, foreign_msgs;
     char last_error[256];
 };
 
+static void drive(ae_forward *f, fsubj *ss);
 static void pump(ae_forward *f);
 
 static void fwd_error(ae_forward *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -95,31 +136,178 @@ static void fwd_error(ae_forward *f, const char *fmt, ...)
     ae_log_warn("forward: %s", f->last_error);
 }
 
-static subj_state *subject_state(ae_forward *f, const char *s, size_t n)
+static uint32_t random_inc(void)
 {
-    subj_state *ss = ae_hmap_get(&f->subjects, s, n);
-    if (ss)
+    uint32_t v = 0;
+    while (v == 0) {
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+            v = (uint32_t)ae_mono_ns();
+    }
+    return v;
+}
+
+static void set_phase(fsubj *ss, phase ph)
+{
+    if (ss->ph != ph)
+        ae_log_debug("forward: %s: %s -> %s", ss->subject, phase_name[ss->ph], phase_name[ph]);
+    ss->ph = ph;
+    ss->phase_since = ae_mono_ns();
+}
+
+/* ---- subjects ------------------------------------------------------------------------ */
+
+bool ae_forward_is_durable(const ae_forward *f, const char *subject, size_t len)
+{
+    if (!f || !f->npolicy || !ae_subject_valid_literal(subject, len))
+        return false;
+    return ae_sublist_match(f->policy, subject, len)->npsubs > 0;
+}
+
+static fsubj *subject_get(ae_forward *f, const char *s, size_t n, bool create)
+{
+    fsubj *ss = ae_hmap_get(&f->subjects, s, n);
+    if (ss || !create)
         return ss;
     ss = calloc(1, sizeof *ss);
-    if (!ss)
+    if (!ss || !(ss->subject = strndup(s, n))) {
+        free(ss);
         return NULL;
-    ss->subject = strndup(s, n);
-    ss->len = n;
-    if (f->nids == f->capids) {
-        int ncap = f->capids ? f->capids * 2 : 16;
-        subj_state **nb = realloc(f->by_id, (size_t)ncap * sizeof *nb);
-        if (!nb) {
-            free(ss->subject);
-            free(ss);
-            return NULL;
-        }
-        f->by_id = nb;
-        f->capids = ncap;
     }
-    ss->id = f->nids;
-    f->by_id[f->nids++] = ss;
+    ss->len = n;
+    int id = -1;
+    for (int i = 0; i < f->nids && id < 0; i++) {
+        if (!f->by_id[i])
+            id = i;
+    }
+    if (id < 0) {
+        if (f->nids == f->capids) {
+            int ncap = f->capids ? f->capids * 2 : 16;
+            fsubj **nb = realloc(f->by_id, (size_t)ncap * sizeof *nb);
+            if (!nb) {
+                free(ss->subject);
+                free(ss);
+                return NULL;
+            }
+            f->by_id = nb;
+            f->capids = ncap;
+        }
+        id = f->nids++;
+    }
+    ss->id = id;
+    f->by_id[id] = ss;
+    ae_pipeline_init(&ss->pl, random_inc);
+    ss->pl.gen = (uint32_t)++f->next_op;
+    ss->last_activity = ae_mono_ns();
     ae_hmap_put(&f->subjects, ss->subject, ss->len, ss);
+    f->nsubjects++;
     return ss;
+}
+
+static void subject_free(ae_forward *f, fsubj *ss)
+{
+    f->held -= ss->pl.bytes;
+    f->inflight -= ss->pl.nsent;
+    ae_hmap_del(&f->subjects, ss->subject, ss->len);
+    f->by_id[ss->id] = NULL;
+    f->nsubjects--;
+    ae_pipeline_free(&ss->pl);
+    ae_walk_free(&ss->walk);
+    free(ss->disp);
+    free(ss->subject);
+    free(ss);
+}
+
+/* The note: for every known subject, the stream it goes to and its last retired record with
+ * the stream sequence it has there. The store keeps it with the ack state; after a crash a
+ * walk starts after that sequence. Format: "AFN1", then per subject u16 subject length,
+ * subject, u8 stream length, stream, u64 retired seq, u64 retired stream seq (little
+ * endian). */
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int write_note(ae_forward *f, bool urgent, uint64_t *gen)
+{
+    size_t cap = 4;
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (ss && ss->known)
+            cap += 2 + ss->len + 1 + strlen(ss->stream) + 16;
+    }
+    uint8_t *b = malloc(cap);
+    if (!b)
+        return AE_ENOMEM;
+    memcpy(b, NOTE_MAGIC, 4);
+    size_t n = 4;
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (!ss || !ss->known)
+            continue;
+        size_t sl = strlen(ss->stream);
+        b[n] = (uint8_t)ss->len;
+        b[n + 1] = (uint8_t)(ss->len >> 8);
+        memcpy(b + n + 2, ss->subject, ss->len);
+        n += 2 + ss->len;
+        b[n++] = (uint8_t)sl;
+        memcpy(b + n, ss->stream, sl);
+        n += sl;
+        put_u64(b + n, ss->pl.retired_seq);
+        put_u64(b + n + 8, ss->pl.retired_sseq);
+        n += 16;
+    }
+    uint64_t g = 0;
+    ae_err err = {0};
+    int rc = ae_store_set_note(f->st, b, n, urgent, &g, &err);
+    free(b);
+    if (rc != 0)
+        fwd_error(f, "keeping the forwarder's note with the log: %s", err.msg);
+    else if (gen)
+        *gen = g;
+    f->note_dirty = false;
+    f->note_at = ae_mono_ns();
+    return rc;
+}
+
+/* Known subjects from the note of the last run: each starts uncertain (a crash may have
+ * left publishes in flight) and is walked before anything of it is sent. */
+static void read_note(ae_forward *f)
+{
+    const void *blob = NULL;
+    size_t len = ae_store_note(f->st, &blob);
+    const uint8_t *p = blob, *end = p + len;
+    if (len < 4 || memcmp(p, NOTE_MAGIC, 4) != 0)
+        return;
+    p += 4;
+    while (end - p >= 2) {
+        size_t sl = (size_t)p[0] | (size_t)p[1] << 8;
+        if ((size_t)(end - p) < 2 + sl + 1)
+            break;
+        const char *subj = (const char *)p + 2;
+        size_t tl = p[2 + sl];
+        if ((size_t)(end - p) < 2 + sl + 1 + tl + 16)
+            break;
+        const char *stream = (const char *)p + 3 + sl;
+        const uint8_t *nums = p + 3 + sl + tl;
+        fsubj *ss = ae_subject_valid_literal(subj, sl) ? subject_get(f, subj, sl, true) : NULL;
+        if (ss) {
+            snprintf(ss->stream, sizeof ss->stream, "%.*s", (int)tl, stream);
+            ss->pl.retired_seq = get_u64(nums);
+            ss->pl.retired_sseq = get_u64(nums + 8);
+            ss->known = true;
+            ss->uncertain = true;
+        }
+        p += 2 + sl + 1 + tl + 16;
+    }
 }
 
 /* ---- the present first ------------------------------------------------------------------
@@ -137,22 +325,20 @@ static size_t live_subject(const char *s, size_t n, char *out, size_t cap)
     return k > 0 && (size_t)k < cap ? (size_t)k : 0;
 }
 
-static void send_live_copy(ae_forward *f, const ae_msg *m, uint64_t seq)
+static void send_live_copy(ae_forward *f, fsubj *ss, const ae_msg *m, uint64_t seq)
 {
     if (!f->ready || !f->srv->opts.uplink_live)
         return;
-    /* Only while a real backlog is ahead of this record: in steady state a few records are
-     * always waiting for their PubAck, and copying those would only double the traffic. */
-    uint64_t floor = ae_store_ack_floor(f->st);
-    if (seq <= floor + LIVE_BACKLOG_MIN + (uint64_t)f->inflight)
+    /* Only while a real backlog is ahead of this record: in steady state a window of
+     * records is always waiting for PubAcks, and copying those would double the traffic. */
+    if (seq <= ae_store_ack_floor(f->st) + LIVE_BACKLOG_MIN + f->inflight)
         return;
-    subj_state *ss = subject_state(f, m->subject.ptr, m->subject.len);
     int64_t now = ae_mono_ns();
-    if (!ss || now - ss->live_sent < AE_NS_PER_SEC)
+    if (now - ss->live_sent < AE_NS_PER_SEC)
         return;
     ss->live_sent = now;
     char subj[1024], hdr[256], ts[48];
-    size_t sl = live_subject(m->subject.ptr, m->subject.len, subj, sizeof subj);
+    size_t sl = live_subject(ss->subject, ss->len, subj, sizeof subj);
     if (!sl)
         return;
     int hl = snprintf(hdr, sizeof hdr, "NATS/1.0\r\nAerie-Event-Time: %s\r\n\r\n",
@@ -167,8 +353,19 @@ static void send_live_copy(ae_forward *f, const ae_msg *m, uint64_t seq)
 static uint64_t hook_capture(void *ctx, const ae_msg *m, bool *failed)
 {
     ae_forward *f = ctx;
-    if (!ae_uplink_is_durable_subject(f->up, m->subject.ptr, m->subject.len))
+    if (!ae_forward_is_durable(f, m->subject.ptr, m->subject.len))
         return 0;
+    fsubj *ss = subject_get(f, m->subject.ptr, m->subject.len,
+                            f->nsubjects < f->srv->opts.uplink_max_subjects);
+    if (!ss) {
+        f->capture_errors++;
+        fwd_error(f,
+                  "not logging %.*s: the vehicle already has %d distinct uplink subjects "
+                  "(uplink.max_subjects); publish on fewer subjects or raise the limit",
+                  (int)m->subject.len, m->subject.ptr, f->nsubjects);
+        *failed = true;
+        return 0;
+    }
     ae_store_msg sm = {.subject = m->subject.ptr,
                        .subject_len = m->subject.len,
                        .hdr = m->payload,
@@ -186,7 +383,9 @@ static uint64_t hook_capture(void *ctx, const ae_msg *m, bool *failed)
         return 0;
     }
     f->captured++;
-    send_live_copy(f, m, seq);
+    send_live_copy(f, ss, m, seq);
+    ss->last_captured = seq;
+    ss->last_activity = ae_mono_ns();
     return seq;
 }
 
@@ -196,350 +395,586 @@ static bool hook_is_durable(void *ctx, uint64_t seq)
     return ae_store_durable_seq(f->st) >= seq || ae_store_failed(f->st);
 }
 
-/* ---- the pump --------------------------------------------------------------------------- */
+/* ---- the pump: log -> pipelines -> the hub ------------------------------------------------ */
 
-/* Builds the header block: ours first, then the publisher's own headers. */
-static size_t build_headers(ae_forward *f, uint64_t seq, int64_t time_ns, const uint8_t *orig,
-                            size_t orig_len, char *out, size_t cap)
+static void run_enqueue(ae_forward *f, fsubj *ss)
 {
-    char id[160], ts[48];
-    ae_store_msg_id(f->st, f->vid, seq, id, sizeof id);
-    ae_format_rfc3339(time_ns, ts, sizeof ts);
-    int n = snprintf(out, cap, "NATS/1.0\r\nNats-Msg-Id: %s\r\nAerie-Event-Time: %s\r\n", id, ts);
-    if (n < 0 || (size_t)n >= cap)
-        return 0;
-    size_t len = (size_t)n;
-    if (orig_len > 12) {
-        /* skip the publisher's version line, keep its header lines and the closing CRLF */
-        const uint8_t *eol = memchr(orig, '\n', orig_len);
-        if (eol) {
-            size_t rest = orig_len - (size_t)(eol + 1 - orig);
-            if (len + rest < cap) {
-                memcpy(out + len, eol + 1, rest);
-                return len + rest;
-            }
-        }
-    }
-    if (len + 2 >= cap)
-        return 0;
-    memcpy(out + len, "\r\n", 2);
-    return len + 2;
+    if (ss->runnable)
+        return;
+    ss->runnable = true;
+    ss->run_next = NULL;
+    if (f->run_tail)
+        f->run_tail->run_next = ss;
+    else
+        f->run_head = ss;
+    f->run_tail = ss;
 }
 
-static void send_record(ae_forward *f, subj_state *ss, uint64_t seq, int64_t time_ns,
-                        const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
-                        size_t payload_len)
+static bool window_open(ae_forward *f, const fsubj *ss)
 {
-    char headers[8192];
-    size_t hl = build_headers(f, seq, time_ns, hdr, hdr_len, headers, sizeof headers);
-    char reply[128];
-    int rn = snprintf(reply, sizeof reply, "%sa.%d.%u.%llu", f->prefix, ss->id, ss->gen,
-                      (unsigned long long)seq);
-    int rc = ae_uplink_publish(f->up, ss->subject, ss->len, reply, (size_t)rn, headers, hl, payload,
-                               payload_len);
-    if (rc == AE_ELIMIT) {
-        /* Larger than the hub accepts: it can never be delivered. Count it and move on. */
-        fwd_error(f, "record %llu on %s is larger than the hub's max_payload: discarded",
-                  (unsigned long long)seq, ss->subject);
-        ae_store_ack(f->st, seq, NULL);
-        return;
+    int per = f->srv->opts.uplink_window;
+    return f->inflight < f->window && ae_uplink_queued(f->up) < QUEUE_LIMIT &&
+           (per <= 0 || ss->pl.nsent < (unsigned)per);
+}
+
+static int64_t ack_timeout(const ae_forward *f)
+{
+    int64_t t = f->srv->opts.uplink_ack_timeout_ns + (int64_t)(4 * f->srtt);
+    int64_t rate = f->srv->opts.uplink_rate;
+    if (rate > 0)
+        t += (int64_t)((double)ae_uplink_queued(f->up) / (double)rate * 1e9);
+    return t;
+}
+
+/* Publishes one record of the pipeline. Returns false when nothing more can go now. */
+static bool publish(ae_forward *f, fsubj *ss, ae_prec *r)
+{
+    bool again = r->sent_at != 0;
+    bool guard = false;
+    uint64_t guard_seq = 0;
+    ae_pipeline_sent(&ss->pl, r, ae_mono_ns(), &guard, &guard_seq);
+    f->inflight++;
+    char id[AE_MSGID_MAX], ts[48], reply[128];
+    ae_msgid_format(&f->key, r->seq, r->inc, id, sizeof id);
+    ae_format_rfc3339(r->time_ns, ts, sizeof ts);
+    size_t cap = ae_js_headers_cap(r->hdr_len);
+    char stack[2048];
+    char *hdr = cap <= sizeof stack ? stack : malloc(cap);
+    int stripped = 0;
+    size_t hl = hdr ? ae_js_build_headers(hdr, cap, id, ts, guard, guard_seq, r->data, r->hdr_len,
+                                          &stripped)
+                    : 0;
+    int rn = snprintf(reply, sizeof reply, "%sa.%d.%" PRIu32 ".%" PRIu64, f->prefix, ss->id, r->gen,
+                      r->seq);
+    int rc = hl ? ae_uplink_publish(f->up, ss->subject, ss->len, reply, (size_t)rn, hdr, hl,
+                                    r->data + r->hdr_len, r->payload_len)
+                : AE_ENOMEM;
+    if (hdr != stack)
+        free(hdr);
+    if (rc == AE_ELIMIT || rc == AE_ENOMEM) {
+        /* Larger than the hub accepts: it can never be delivered. Set it aside. */
+        ae_err err = {0};
+        char why[160];
+        snprintf(why, sizeof why, "%s",
+                 rc == AE_ELIMIT ? "larger than the hub's max_payload"
+                                 : "out of memory building its headers");
+        f->inflight--;
+        if (ae_store_set_aside(f->st, r->seq, why, &err) == 0) {
+            f->set_aside++;
+            fwd_error(f, "record %" PRIu64 " on %s is %s: set aside (dead letter)", r->seq,
+                      ss->subject, why);
+            f->held -= sizeof *r + r->hdr_len + r->payload_len;
+            ae_pipeline_drop(&ss->pl, r->seq);
+        } else {
+            fwd_error(f, "record %" PRIu64 " on %s is %s and cannot be set aside: %s", r->seq,
+                      ss->subject, why, err.msg);
+        }
+        return true;
     }
     if (rc != 0)
-        return; /* the link went down: the resync after reconnect sends it again */
-    if (ss->ninflight++ == 0)
-        ss->sent_at = ae_mono_ns();
-    f->inflight++;
-    f->forwarded++;
-}
-
-static void hold(ae_forward *f, subj_state *ss, const ae_store_rec *r)
-{
-    held_rec *h = malloc(sizeof *h + r->hdr_len + r->payload_len);
-    if (!h)
-        return; /* not lost: a rewind reads it from the log again */
-    h->next = NULL;
-    h->seq = r->seq;
-    h->time_ns = r->time_ns;
-    h->hdr_len = r->hdr_len;
-    h->payload_len = r->payload_len;
-    memcpy(h->data, r->hdr, r->hdr_len);
-    memcpy(h->data + r->hdr_len, r->payload, r->payload_len);
-    if (ss->tail)
-        ss->tail->next = h;
-    else
-        ss->head = h;
-    ss->tail = h;
-    f->held_bytes += sizeof *h + r->hdr_len + r->payload_len;
-}
-
-static void start_resync(ae_forward *f, subj_state *ss);
-
-/* Sends the next held record of a subject whose publish was just acked. */
-static void advance_subject(ae_forward *f, subj_state *ss)
-{
-    while (ss->phase == SUBJ_READY && ss->ninflight < f->window && ss->head) {
-        held_rec *h = ss->head;
-        ss->head = h->next;
-        if (!ss->head)
-            ss->tail = NULL;
-        f->held_bytes -= sizeof *h + h->hdr_len + h->payload_len;
-        if (ae_store_is_acked(f->st, h->seq) || h->seq <= ss->hub_last) {
-            if (!ae_store_is_acked(f->st, h->seq)) {
-                ae_store_ack(f->st, h->seq, NULL);
-                f->skipped_stored++;
-            }
-            free(h);
-            continue;
-        }
-        send_record(f, ss, h->seq, h->time_ns, h->data, h->hdr_len, h->data + h->hdr_len,
-                    h->payload_len);
-        free(h);
+        return false; /* the link went down: on_ready(false) recalls everything */
+    if (stripped) {
+        if (!f->stripped_headers)
+            ae_log_warn("forward: a publisher on %s set JetStream control headers (Nats-Msg-Id, "
+                        "Nats-Expected-*, Nats-Rollup); they are not forwarded to the hub",
+                        ss->subject);
+        f->stripped_headers += (uint64_t)stripped;
     }
+    f->forwarded++;
+    if (again)
+        f->resends++;
+    return true;
+}
+
+/* Sends what the window allows for one subject; queues it for later when the window is
+ * full. */
+static void send_subject(ae_forward *f, fsubj *ss)
+{
+    if (ss->ph != PH_READY || !f->ready)
+        return;
+    ae_prec *r;
+    while ((r = ae_pipeline_next(&ss->pl))) {
+        if (!window_open(f, ss)) {
+            run_enqueue(f, ss);
+            return;
+        }
+        if (!publish(f, ss, r))
+            return;
+    }
+}
+
+/* Window room came back: subjects that waited for it go first, in turn. */
+static void send_runnable(ae_forward *f)
+{
+    while (f->run_head && f->inflight < f->window && ae_uplink_queued(f->up) < QUEUE_LIMIT) {
+        fsubj *ss = f->run_head;
+        f->run_head = ss->run_next;
+        if (!f->run_head)
+            f->run_tail = NULL;
+        ss->runnable = false;
+        send_subject(f, ss);
+    }
+}
+
+static void retire(ae_forward *f, fsubj *ss)
+{
+    ae_prec *r;
+    while ((r = ae_pipeline_pop_retired(&ss->pl))) {
+        int rc = ae_store_ack(f->st, r->seq, NULL);
+        if (rc == 0)
+            f->acked++;
+        f->held -= sizeof *r + r->hdr_len + r->payload_len;
+        free(r);
+        f->note_dirty = true;
+    }
+}
+
+/* Drops the records a blocked subject holds beyond its first ones, so other subjects keep
+ * moving; they are read from the log again (a rewind) once it moves. */
+static void evict(ae_forward *f)
+{
+    fsubj *worst = NULL;
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (ss && ss->ph != PH_READY && (!worst || ss->pl.bytes > worst->pl.bytes))
+            worst = ss;
+    }
+    if (!worst || worst->pl.bytes < HELD_LIMIT / 8)
+        return;
+    size_t freed = ae_pipeline_evict(&worst->pl, HELD_LIMIT / 16);
+    if (!freed)
+        return;
+    f->held -= freed;
+    worst->skipping = true;
+    ae_log_info("forward: %s is in %s: keeping only its oldest records in memory", worst->subject,
+                phase_name[worst->ph]);
 }
 
 static void pump(ae_forward *f)
 {
     if (!f->ready)
         return;
+    if (f->rewind_pending) {
+        f->rewind_pending = false;
+        ae_store_cursor_seek(f->cur, ae_store_ack_floor(f->st) + 1);
+        for (int i = 0; i < f->nids; i++) {
+            if (f->by_id[i])
+                f->by_id[i]->skipping = false;
+        }
+    }
     int budget = 4096; /* records per call, so the loop stays responsive */
-    while (budget-- > 0 && f->held_bytes < HELD_LIMIT &&
-           (int)f->inflight < f->srv->opts.uplink_max_inflight &&
-           ae_uplink_queued(f->up) < QUEUE_LIMIT) {
+    while (budget-- > 0 && ae_uplink_queued(f->up) < QUEUE_LIMIT) {
+        if (f->held >= HELD_LIMIT) {
+            evict(f);
+            if (f->held >= HELD_LIMIT)
+                break;
+        }
         ae_store_rec r;
         ae_err err = {0};
         int rc = ae_store_cursor_next(f->cur, &r, &err);
         if (rc == AE_EAGAIN) {
             f->cursor_stalled = true;
-            return;
+            break;
         }
         if (rc != 0) {
             fwd_error(f, "reading the log: %s", err.msg);
-            return;
+            break;
         }
         f->cursor_stalled = false;
-        subj_state *ss = subject_state(f, r.subject, r.subject_len);
+        fsubj *ss = subject_get(f, r.subject, r.subject_len, true);
         if (!ss)
+            break; /* out of memory: read it again later */
+        if (r.seq <= ss->pl.max_seq || ss->skipping)
+            continue; /* in memory already, or evicted until the next rewind */
+        ae_prec *p = malloc(sizeof *p + r.hdr_len + r.payload_len);
+        if (!p) {
+            f->rewind_pending = true;
+            break;
+        }
+        memset(p, 0, sizeof *p);
+        p->seq = r.seq;
+        p->time_ns = r.time_ns;
+        p->hdr_len = (uint32_t)r.hdr_len;
+        p->payload_len = (uint32_t)r.payload_len;
+        memcpy(p->data, r.hdr, r.hdr_len);
+        memcpy(p->data + r.hdr_len, r.payload, r.payload_len);
+        ae_pipeline_push(&ss->pl, p);
+        f->held += sizeof *p + r.hdr_len + r.payload_len;
+        drive(f, ss);
+    }
+    send_runnable(f);
+}
+
+/* ---- the per-subject driver ----------------------------------------------------------- */
+
+static void back_off(ae_forward *f, fsubj *ss, const char *why)
+{
+    int64_t d = RETRY_MIN_NS;
+    for (int i = 0; i < ss->failures && d < RETRY_MAX_NS; i++)
+        d *= 2;
+    if (d > RETRY_MAX_NS)
+        d = RETRY_MAX_NS;
+    ss->failures++;
+    f->retries++;
+    ss->walk_after_repair = false;
+    ss->wait_until = ae_mono_ns() + d;
+    f->inflight -= ss->pl.nsent;
+    ae_pipeline_recall(&ss->pl);
+    if (ss->known)
+        ss->uncertain = true;
+    fwd_error(f, "%s: %s; trying again in %.1fs", ss->subject, why, (double)d / 1e9);
+    set_phase(ss, PH_WAIT);
+}
+
+static void start_walk(ae_forward *f, fsubj *ss, bool first_contact)
+{
+    f->inflight -= ss->pl.nsent;
+    ae_pipeline_recall(&ss->pl);
+    ss->op = ++f->next_op;
+    if (!first_contact)
+        f->resyncs++;
+    ae_walk_begin(&ss->walk, &f->env, ss->id, ss->subject, ss->len, ss->stream, ss->pl.retired_sseq,
+                  first_contact, ss->op);
+    set_phase(ss, first_contact ? PH_FIRST : PH_WALK);
+}
+
+/* Deletes the copies a walk or a settle found out of order; the records go out again under
+ * new ids once the deletes are confirmed. */
+static void start_repair(ae_forward *f, fsubj *ss)
+{
+    ss->op = ++f->next_op;
+    f->repairs++;
+    fwd_error(f,
+              "%s: the hub stream holds %zu record(s) out of publish order (a publish lost in a "
+              "leader change while later ones got through); deleting them to publish them again "
+              "in order",
+              ss->subject, ss->ndisp);
+    for (size_t k = 0; k < ss->ndisp; k++)
+        ae_walk_send_delete(&f->env, ss->stream, ss->id, ss->op, (unsigned)k, ss->disp[k].sseq);
+    ss->dels_pending = (unsigned)ss->ndisp;
+    set_phase(ss, PH_REPAIR);
+}
+
+static bool grow_disp(fsubj *ss, size_t need)
+{
+    if (ss->capdisp >= need)
+        return true;
+    ae_stored_ref *n = realloc(ss->disp, need * sizeof *n);
+    if (!n)
+        return false;
+    ss->disp = n;
+    ss->capdisp = need;
+    return true;
+}
+
+static void walk_done(ae_forward *f, fsubj *ss)
+{
+    ae_walk *w = &ss->walk;
+    if (w->stream[0])
+        snprintf(ss->stream, sizeof ss->stream, "%s", w->stream);
+    ss->failures = 0;
+    if (ss->ph == PH_FIRST) {
+        /* Nothing of ours is in the stream yet: later walks start after its newest message.
+         * That must be on disk before the first send, or a crash could leave records at the
+         * hub that no walk would look for. */
+        ae_pipeline_deleted(&ss->pl, w->last);
+        ss->pl.retired_sseq = w->last;
+        ss->known = true;
+        if (write_note(f, true, &ss->note_gen) != 0) {
+            back_off(f, ss, "could not keep the subject's note with the log");
             return;
-        if (ss->phase == SUBJ_UNKNOWN)
-            start_resync(f, ss);
-        if (ss->phase != SUBJ_READY || ss->ninflight >= f->window || ss->head) {
-            hold(f, ss, &r);
-            continue;
         }
-        if (r.seq <= ss->hub_last) {
-            ae_store_ack(f->st, r.seq, NULL);
-            f->skipped_stored++;
-            continue;
-        }
-        send_record(f, ss, r.seq, r.time_ns, r.hdr, r.hdr_len, r.payload, r.payload_len);
-    }
-}
-
-/* Forgets everything in flight and reads the log again from the oldest unacked record. */
-static void rewind_all(ae_forward *f, bool reset_phase)
-{
-    for (int i = 0; i < f->nids; i++) {
-        subj_state *ss = f->by_id[i];
-        held_rec *h = ss->head;
-        while (h) {
-            held_rec *n = h->next;
-            free(h);
-            h = n;
-        }
-        ss->head = ss->tail = NULL;
-        ss->ninflight = 0;
-        ss->gen++;
-        if (reset_phase)
-            ss->phase = SUBJ_UNKNOWN;
-    }
-    f->held_bytes = 0;
-    f->inflight = 0;
-    ae_store_cursor_seek(f->cur, ae_store_ack_floor(f->st) + 1);
-}
-
-/* ---- resync ---------------------------------------------------------------------------- */
-
-static void send_api(ae_forward *f, subj_state *ss, char kind, const char *api, const char *body)
-{
-    char subj[512], reply[128];
-    int sn = snprintf(subj, sizeof subj, "$JS.%s.API.%s", f->hub_domain, api);
-    int rn = snprintf(reply, sizeof reply, "%s%c.%d", f->prefix, kind, ss->id);
-    if (sn <= 0 || (size_t)sn >= sizeof subj)
+        set_phase(ss, PH_NOTE);
+        drive(f, ss);
         return;
-    ae_uplink_publish(f->up, subj, (size_t)sn, reply, (size_t)rn, NULL, 0, body, strlen(body));
-}
-
-static void ask_last(ae_forward *f, subj_state *ss)
-{
-    char api[400];
-    snprintf(api, sizeof api, "DIRECT.GET.%s.%s", ss->stream, ss->subject);
-    send_api(f, ss, 'g', api, "");
-}
-
-static void start_resync(ae_forward *f, subj_state *ss)
-{
-    ss->phase = SUBJ_RESYNCING;
-    ss->phase_since = ae_mono_ns();
-    ss->hub_last = 0;
-    if (ss->stream[0]) {
-        ask_last(f, ss);
-    } else {
-        char body[600];
-        json_t *j = json_pack("{s:s}", "subject", ss->subject);
-        char *js = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        snprintf(body, sizeof body, "%s", js ? js : "{}");
-        free(js);
-        send_api(f, ss, 'n', "STREAM.NAMES", body);
     }
-}
-
-static void resync_done(ae_forward *f, subj_state *ss)
-{
-    ae_log_debug("forward: %s: the hub holds up to our seq %llu (stream %s)", ss->subject,
-                 (unsigned long long)ss->hub_last, ss->stream[0] ? ss->stream : "?");
-    ss->phase = SUBJ_READY;
-    advance_subject(f, ss);
-}
-
-/* Reads our seq out of the header "Nats-Msg-Id: <vid>.<epoch hex>.<seq>" when it is ours. */
-static uint64_t our_seq_from_headers(ae_forward *f, const char *h, size_t n)
-{
-    const char *key = "Nats-Msg-Id:";
-    const char *p = memmem(h, n, key, strlen(key));
-    if (!p)
-        return 0;
-    p += strlen(key);
-    while (p < h + n && *p == ' ')
-        p++;
-    const char *e = memchr(p, '\r', (size_t)(h + n - p));
-    if (!e)
-        return 0;
-    char id[200];
-    snprintf(id, sizeof id, "%.*s", (int)(e - p), p);
-    char mine[200];
-    int ml = ae_store_msg_id(f->st, f->vid, 0, mine, sizeof mine);
-    if (ml <= 1)
-        return 0;
-    /* compare "<vid>.<epoch>." */
-    size_t prefix_len = (size_t)ml - 1; /* mine ends with "0" */
-    if (strncmp(id, mine, prefix_len) != 0)
-        return 0;
-    return strtoull(id + prefix_len, NULL, 10);
-}
-
-static void on_names_reply(ae_forward *f, subj_state *ss, const ae_op *op)
-{
-    json_t *j =
-        json_loadb((const char *)op->payload + op->hdr_len, op->total_len - op->hdr_len, 0, NULL);
-    json_t *streams = json_object_get(j, "streams");
-    const char *name = json_string_value(json_array_get(streams, 0));
-    if (name) {
-        snprintf(ss->stream, sizeof ss->stream, "%s", name);
-        ask_last(f, ss);
-    } else {
+    if (w->forged)
         fwd_error(f,
-                  "no hub stream captures %s: publishing anyway (the hub will not ack until "
-                  "a stream exists; run `aerie hub init`)",
-                  ss->subject);
-        resync_done(f, ss);
-    }
-    json_decref(j);
-}
-
-static void on_last_reply(ae_forward *f, subj_state *ss, const ae_op *op)
-{
-    const char *h = (const char *)op->payload;
-    size_t hl = op->hdr_len;
-    if (hl >= 12 && !memcmp(h, "NATS/1.0 ", 9)) {
-        /* a status: 404 (nothing stored, or it aged out) or 408 */
-        ss->hub_last = 0;
-    } else {
-        ss->hub_last = our_seq_from_headers(f, h, hl);
-    }
-    resync_done(f, ss);
-}
-
-/* ---- acks ------------------------------------------------------------------------------ */
-
-static void on_ack(ae_forward *f, subj_state *ss, uint32_t gen, uint64_t seq, const ae_op *op)
-{
-    const char *body = (const char *)op->payload + op->hdr_len;
-    size_t blen = op->total_len - op->hdr_len;
-    json_t *j = blen ? json_loadb(body, blen, 0, NULL) : NULL;
-    json_t *e = json_object_get(j, "error");
-    if (!j || e || !json_object_get(j, "seq")) {
-        /* Not stored (JetStream not ready, no stream, a status reply): the record stays in
-         * flight, and the ack timeout resends it in order with everything after it. */
-        f->hub_errors++;
-        if (e)
-            fwd_error(f, "the hub refused %s seq %llu: %s", ss->subject, (unsigned long long)seq,
-                      json_string_value(json_object_get(e, "description")));
-        else
-            fwd_error(f, "unexpected reply to the publish of %s seq %llu: %.*s", ss->subject,
-                      (unsigned long long)seq, (int)(op->total_len > 80 ? 80 : op->total_len),
-                      (const char *)op->payload);
-        json_decref(j);
+                  "%s: %u message(s) in the hub stream carry this vehicle's message ids with a "
+                  "wrong tag: another program forged them; they are ignored",
+                  ss->subject, w->forged);
+    f->forged_ids += w->forged;
+    f->foreign_msgs += w->foreign;
+    ss->ndisp = 0;
+    if (!grow_disp(ss, w->nfound + 1)) {
+        back_off(f, ss, "out of memory applying a walk");
         return;
     }
-    const char *stream = json_string_value(json_object_get(j, "stream"));
-    if (stream)
-        snprintf(ss->stream, sizeof ss->stream, "%s", stream);
-    if (json_is_true(json_object_get(j, "duplicate")))
-        f->duplicates++;
-    if (ae_store_ack(f->st, seq, NULL) == 0)
-        f->acked++;
-    json_decref(j);
-    if (gen == ss->gen && ss->ninflight > 0) {
-        ss->ninflight--;
-        f->inflight--;
-        ss->sent_at = ae_mono_ns();
-        advance_subject(f, ss);
+    uint64_t horizon = w->seen > w->last ? w->seen : w->last;
+    uint64_t last = w->last_any > w->last ? w->last_any : w->last;
+    ae_pipeline_apply_walk(&ss->pl, w->found, w->nfound, horizon, last, ss->disp, &ss->ndisp);
+    ss->uncertain = false;
+    if (ss->ndisp) {
+        start_repair(f, ss);
+        return;
     }
+    ae_log_debug("forward: %s: walked stream %s after %" PRIu64 ": %zu of ours, %zu out of "
+                 "order, newest %" PRIu64,
+                 ss->subject, ss->stream, ss->pl.retired_sseq, w->nfound, ss->ndisp, last);
+    set_phase(ss, PH_READY);
+    drive(f, ss);
+}
+
+static void drive(ae_forward *f, fsubj *ss)
+{
+    if (!f->ready)
+        return;
+    switch (ss->ph) {
+    case PH_IDLE:
+        if (!ss->pl.head)
+            return;
+        if (!ss->known)
+            start_walk(f, ss, true);
+        else if (ss->uncertain)
+            start_walk(f, ss, false);
+        else {
+            set_phase(ss, PH_READY);
+            drive(f, ss);
+        }
+        return;
+    case PH_NOTE:
+        if (ae_store_note_durable_gen(f->st) < ss->note_gen)
+            return;
+        ss->uncertain = false;
+        set_phase(ss, PH_READY);
+        drive(f, ss);
+        return;
+    case PH_READY:
+        if (ss->pl.nahead) {
+            if (!grow_disp(ss, ss->pl.nahead + 1)) {
+                back_off(f, ss, "out of memory settling a walk");
+                return;
+            }
+            size_t matched = 0;
+            ss->ndisp = 0;
+            ae_pipeline_settle(&ss->pl, ss->disp, &ss->ndisp, ss->capdisp, &matched);
+            f->skipped_stored += matched;
+            if (ss->ndisp) {
+                retire(f, ss);
+                start_repair(f, ss);
+                return;
+            }
+        }
+        retire(f, ss);
+        if (ss->skipping && ss->pl.bytes < HELD_LIMIT / 16)
+            f->rewind_pending = true;
+        send_subject(f, ss);
+        return;
+    default:
+        return;
+    }
+}
+
+/* ---- replies from the hub ------------------------------------------------------------- */
+
+static void track_rtt(ae_forward *f, const fsubj *ss, uint64_t seq)
+{
+    for (const ae_prec *r = ss->pl.head; r && r->state != AE_PREC_WAITING; r = r->next) {
+        if (r->seq != seq)
+            continue;
+        int64_t now = ae_mono_ns(), rtt = now - r->sent_at;
+        if (r->sent_at && rtt > 0) {
+            if (!f->min_rtt || rtt < f->min_rtt || now - f->min_rtt_at > 10 * AE_NS_PER_SEC) {
+                f->min_rtt = rtt;
+                f->min_rtt_at = now;
+            }
+            f->srtt = f->srtt ? 0.875 * f->srtt + 0.125 * (double)rtt : (double)rtt;
+        }
+        return;
+    }
+}
+
+static void on_ack(ae_forward *f, fsubj *ss, uint32_t gen, uint64_t seq, const ae_op *op)
+{
+    ae_js_reply r;
+    const uint8_t *body = op->payload + op->hdr_len;
+    bool parsed =
+        ae_js_reply_parse(op->payload, op->hdr_len, body, op->total_len - op->hdr_len, &r);
+    unsigned nsent = ss->pl.nsent;
+    ae_pipe_verdict v;
+    uint64_t misplaced = 0;
+    if (parsed && r.ok) {
+        track_rtt(f, ss, seq);
+        if (r.stream[0] && strcmp(r.stream, ss->stream) != 0)
+            snprintf(ss->stream, sizeof ss->stream, "%s", r.stream);
+        v = ae_pipeline_ack(&ss->pl, gen, seq, r.seq, r.duplicate, &misplaced);
+        if (v != AE_PIPE_IGNORED && r.duplicate)
+            f->duplicates++;
+    } else {
+        uint64_t last = 0;
+        bool wrong_last = parsed && ae_js_reply_wrong_last_seq(&r, &last);
+        v = ae_pipeline_refused(&ss->pl, gen, seq, wrong_last, last,
+                                parsed && ae_js_reply_is_permanent(&r));
+        if (v != AE_PIPE_IGNORED && !wrong_last) {
+            f->hub_errors++;
+            fwd_error(f, "the hub refused %s record %" PRIu64 ": %s", ss->subject, seq, r.desc);
+        }
+    }
+    f->inflight -= nsent - ss->pl.nsent;
+    switch (v) {
+    case AE_PIPE_IGNORED:
+        return;
+    case AE_PIPE_OK:
+    case AE_PIPE_PAUSE:
+    case AE_PIPE_RETRY:
+        ss->failures = 0;
+        drive(f, ss);
+        break;
+    case AE_PIPE_RESYNC:
+        if (misplaced && grow_disp(ss, 1)) {
+            /* a copy of the record sits before records already retired: delete it first */
+            f->inflight -= ss->pl.nsent;
+            ae_pipeline_recall(&ss->pl);
+            ss->disp[0] = (ae_stored_ref){.seq = seq, .sseq = misplaced};
+            ss->ndisp = 1;
+            ss->walk_after_repair = true;
+            start_repair(f, ss);
+        } else if (parsed && !r.ok && (r.status || r.code >= 500))
+            back_off(f, ss, r.desc); /* the hub is not ready: give it a moment */
+        else
+            start_walk(f, ss, false);
+        break;
+    case AE_PIPE_SET_ASIDE: {
+        ae_err err = {0};
+        char why[200];
+        snprintf(why, sizeof why, "the hub refused it for good: %s", r.desc);
+        if (ae_store_set_aside(f->st, seq, why, &err) == 0) {
+            f->set_aside++;
+            for (ae_prec *p = ss->pl.head; p; p = p->next) {
+                if (p->seq == seq) {
+                    f->held -= sizeof *p + p->hdr_len + p->payload_len;
+                    break;
+                }
+            }
+            unsigned before = ss->pl.nsent;
+            ae_pipeline_drop(&ss->pl, seq);
+            f->inflight -= before - ss->pl.nsent;
+            fwd_error(f, "%s record %" PRIu64 " set aside (dead letter): %s", ss->subject, seq,
+                      why);
+            drive(f, ss);
+        } else {
+            back_off(f, ss, err.msg);
+        }
+        break;
+    }
+    }
+    send_runnable(f);
     pump(f);
 }
 
+static void on_delete_reply(ae_forward *f, fsubj *ss, const ae_op *op)
+{
+    ae_js_reply r;
+    const uint8_t *body = op->payload + op->hdr_len;
+    bool parsed =
+        ae_js_reply_parse(op->payload, op->hdr_len, body, op->total_len - op->hdr_len, &r);
+    if (!parsed || (!r.ok && r.err_code != AE_JS_ERR_NO_MESSAGE)) {
+        back_off(f, ss,
+                 parsed && r.desc[0]
+                     ? r.desc
+                     : "the hub did not delete an out-of-order copy (does the vehicle's "
+                       "account allow STREAM.MSG.DELETE on its stream?)");
+        return;
+    }
+    f->deleted++;
+    if (ss->dels_pending && --ss->dels_pending == 0) {
+        uint64_t last = ss->pl.retired_sseq;
+        for (size_t i = 0; i < ss->walk.nfound; i++) {
+            bool gone = false;
+            for (size_t k = 0; k < ss->ndisp && !gone; k++)
+                gone = ss->disp[k].sseq == ss->walk.found[i].sseq;
+            if (!gone && ss->walk.found[i].sseq > last)
+                last = ss->walk.found[i].sseq;
+        }
+        ss->ndisp = 0;
+        if (ss->walk_after_repair) {
+            ss->walk_after_repair = false;
+            start_walk(f, ss, false);
+            return;
+        }
+        ae_pipeline_deleted(&ss->pl, last);
+        set_phase(ss, PH_READY);
+        drive(f, ss);
+    }
+}
+
+static void on_walk_reply(ae_forward *f, fsubj *ss, char kind, const ae_op *op)
+{
+    ae_walk_status st = ae_walk_reply(&ss->walk, &f->env, kind, op);
+    if (st == AE_WALK_DONE)
+        walk_done(f, ss);
+    else if (st == AE_WALK_FAILED)
+        back_off(f, ss, ss->walk.error);
+}
+
+/* Reply subjects: <prefix><kind>.<subject id>.<op or generation>[.<seq or index>]. */
 static void on_inbox(void *ctx, const ae_op *op)
 {
     ae_forward *f = ctx;
     size_t pl = strlen(f->prefix);
-    if (op->subject.len < pl + 3)
+    if (op->subject.len < pl + 4 || op->subject.len - pl > 100)
         return;
     char rest[128];
     snprintf(rest, sizeof rest, "%.*s", (int)(op->subject.len - pl), op->subject.ptr + pl);
     char kind = rest[0];
     char *end;
     long id = strtol(rest + 2, &end, 10);
-    if (id < 0 || id >= f->nids)
+    if (rest[1] != '.' || *end != '.' || id < 0 || id >= f->nids || !f->by_id[id])
         return;
-    subj_state *ss = f->by_id[id];
-    if (kind == 'a' && *end == '.') {
-        char *end2;
-        unsigned long gen = strtoul(end + 1, &end2, 10);
-        if (*end2 == '.')
-            on_ack(f, ss, (uint32_t)gen, strtoull(end2 + 1, NULL, 10), op);
-    } else if (kind == 'n' && ss->phase == SUBJ_RESYNCING) {
-        on_names_reply(f, ss, op);
-        pump(f);
-    } else if (kind == 'g' && ss->phase == SUBJ_RESYNCING) {
-        on_last_reply(f, ss, op);
-        pump(f);
+    fsubj *ss = f->by_id[id];
+    char *end2;
+    unsigned long long num = strtoull(end + 1, &end2, 10);
+    if (kind == 'a' && *end2 == '.') {
+        on_ack(f, ss, (uint32_t)num, strtoull(end2 + 1, NULL, 10), op);
+        return;
     }
+    if (num != ss->op)
+        return; /* a reply of an earlier round */
+    if ((kind == 'p' || kind == 'c' || kind == 'w' || kind == 'n') &&
+        (ss->ph == PH_FIRST || ss->ph == PH_WALK))
+        on_walk_reply(f, ss, kind, op);
+    else if (kind == 'd' && ss->ph == PH_REPAIR)
+        on_delete_reply(f, ss, op);
+    pump(f);
 }
 
 static void on_ready(void *ctx, bool ready)
 {
     ae_forward *f = ctx;
     f->ready = ready;
-    rewind_all(f, true);
-    if (ready)
+    f->run_head = f->run_tail = NULL;
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (!ss)
+            continue;
+        ss->runnable = false;
+        if (!ready) {
+            /* Whatever was in flight may or may not have reached the stream. */
+            if (ss->pl.nsent || ss->ph == PH_WALK || ss->ph == PH_REPAIR || ss->ph == PH_READY ||
+                ss->ph == PH_WAIT)
+                ss->uncertain = ss->known;
+            f->inflight -= ss->pl.nsent;
+            ae_pipeline_recall(&ss->pl);
+            if (ss->ph != PH_NOTE)
+                set_phase(ss, PH_IDLE);
+        }
+    }
+    if (ready) {
+        for (int i = 0; i < f->nids; i++) {
+            if (f->by_id[i])
+                drive(f, f->by_id[i]);
+        }
         pump(f);
+    }
 }
 
 static void on_writable(void *ctx)
 {
     ae_forward *f = ctx;
-    if (f->ready && (!f->cursor_stalled || f->inflight == 0))
+    if (!f->ready)
+        return;
+    send_runnable(f);
+    if (!f->cursor_stalled)
         pump(f);
 }
 
@@ -556,8 +991,91 @@ static void on_notify(ae_loop *loop, ae_io *io, unsigned events)
         f->last_durable = d;
         ae_server_durable_advanced(f->srv);
         f->cursor_stalled = false;
-        pump(f);
     }
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (ss && ss->ph == PH_NOTE)
+            drive(f, ss);
+    }
+    pump(f);
+}
+
+/* The window follows the link: twice the records acked per round trip, so a fast link is
+ * kept busy and a slow one does not collect a long queue of publishes it will time out. */
+static void adapt_window(ae_forward *f, int64_t now)
+{
+    if (now - f->last_rate_at < AE_NS_PER_SEC)
+        return;
+    f->ack_rate =
+        (double)(f->acked - f->acked_at_last_tick) * 1e9 / (double)(now - f->last_rate_at);
+    f->acked_at_last_tick = f->acked;
+    f->last_rate_at = now;
+    unsigned max = (unsigned)f->srv->opts.uplink_max_inflight;
+    double bdp = f->ack_rate * (double)f->min_rtt / 1e9;
+    unsigned w = (unsigned)(2 * bdp);
+    if (f->inflight >= f->window && w < 2 * f->window)
+        w = 2 * f->window; /* the window was the limit: grow */
+    if (w < WINDOW_MIN)
+        w = WINDOW_MIN;
+    f->window = w > max ? max : w;
+}
+
+static void check_subject(ae_forward *f, fsubj *ss, int64_t now)
+{
+    switch (ss->ph) {
+    case PH_READY: {
+        const ae_prec *oldest = ae_pipeline_oldest_sent(&ss->pl);
+        int64_t limit = ack_timeout(f);
+        if (oldest && now - oldest->sent_at > limit) {
+            fwd_error(f,
+                      "no PubAck within %.1fs for %s record %" PRIu64
+                      " (stream %s): reading the stream back before sending again",
+                      (double)limit / 1e9, ss->subject, oldest->seq,
+                      ss->stream[0] ? ss->stream : "?");
+            start_walk(f, ss, false);
+        }
+        break;
+    }
+    case PH_FIRST:
+    case PH_WALK: {
+        ae_walk_status st = ae_walk_tick(&ss->walk, &f->env, now, WALK_TIMEOUT_NS);
+        if (st == AE_WALK_DONE)
+            walk_done(f, ss);
+        else if (st == AE_WALK_FAILED) {
+            char why[512];
+            snprintf(why, sizeof why, "%s%s", ss->walk.error,
+                     ss->walk.probed ? ""
+                                     : "; is there a hub stream capturing it? (run `aerie hub "
+                                       "init`)");
+            back_off(f, ss, why);
+        }
+        break;
+    }
+    case PH_REPAIR:
+        if (now - ss->phase_since > WALK_TIMEOUT_NS)
+            back_off(f, ss, "no answer to the deletes of out-of-order copies");
+        break;
+    case PH_WAIT:
+        if (now >= ss->wait_until) {
+            set_phase(ss, PH_IDLE);
+            drive(f, ss);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* A subject nothing was published on for a while, with everything retired, is forgotten
+ * (and leaves the note); it is met again by a first contact. */
+static void release_idle(ae_forward *f, fsubj *ss, int64_t now)
+{
+    if (ss->pl.head || (ss->ph != PH_READY && ss->ph != PH_IDLE) || ss->uncertain ||
+        now - ss->last_activity < IDLE_RELEASE_NS || ss->last_captured > ae_store_ack_floor(f->st))
+        return;
+    ae_log_debug("forward: %s idle, forgetting it", ss->subject);
+    subject_free(f, ss);
+    f->note_dirty = true;
 }
 
 static void on_tick(ae_loop *loop, ae_timer *t)
@@ -567,54 +1085,29 @@ static void on_tick(ae_loop *loop, ae_timer *t)
     ae_err err = {0};
     if (ae_store_tick(f->st, ae_now_ns(), &err) != 0)
         fwd_error(f, "log maintenance: %s", err.msg);
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (ss && f->ready)
+            check_subject(f, ss, now);
+        if (f->by_id[i])
+            release_idle(f, f->by_id[i], now);
+    }
+    if (f->note_dirty && now - f->note_at >= NOTE_EVERY_NS)
+        write_note(f, false, NULL);
+    adapt_window(f, now);
     if (f->ready) {
-        subj_state *late = NULL; /* the first subject whose PubAck is overdue */
-        for (int i = 0; i < f->nids; i++) {
-            subj_state *ss = f->by_id[i];
-            if (ss->ninflight && now - ss->sent_at > f->srv->opts.uplink_ack_timeout_ns && !late)
-                late = ss;
-            if (ss->phase == SUBJ_RESYNCING && now - ss->phase_since > RESYNC_TIMEOUT_NS) {
-                /* No answer (no direct get on that stream?): rely on the duplicate window. */
-                fwd_error(f, "no answer from the hub about %s: resending with dedup only",
-                          ss->subject);
-                resync_done(f, ss);
-            }
-        }
-        if (late) {
-            /* A publish was lost (leader change, a dropped link): resend in order from the
-             * oldest unacked record; the hub's dedup absorbs what did arrive. When no stream
-             * is known for the subject, say so again: that is why nothing is acked, and the
-             * operator needs that cause, not only the symptom. */
-            f->resent++;
-            double secs = (double)f->srv->opts.uplink_ack_timeout_ns / 1e9;
-            if (!late->stream[0])
-                fwd_error(f,
-                          "no PubAck within %.1fs for %s: no hub stream captures it (run "
-                          "`aerie hub init`); resending from the oldest unacked record",
-                          secs, late->subject);
-            else
-                fwd_error(f,
-                          "no PubAck within %.1fs for %s (stream %s): resending from the oldest "
-                          "unacked record",
-                          secs, late->subject, late->stream);
-            rewind_all(f, false);
-        }
+        send_runnable(f);
         pump(f);
     }
-    if (now - f->last_rate_at >= AE_NS_PER_SEC) {
-        f->ack_rate =
-            (double)(f->acked - f->acked_at_last_tick) * 1e9 / (double)(now - f->last_rate_at);
-        f->acked_at_last_tick = f->acked;
-        f->last_rate_at = now;
-    }
-    ae_loop_timer_start(loop, t, 250 * AE_NS_PER_MS);
+    ae_loop_timer_start(loop, t, 100 * AE_NS_PER_MS);
 }
 
 /* ---- status ---------------------------------------------------------------------------- */
 
-static void status(void *ctx, json_t *j)
+void ae_forward_status(ae_forward *f, json_t *j)
 {
-    ae_forward *f = ctx;
+    if (!f)
+        return;
     ae_store_stats st;
     ae_store_stats_get(f->st, &st);
     json_object_set_new(j, "backlog_msgs", json_integer((json_int_t)st.records));
@@ -626,7 +1119,17 @@ static void status(void *ctx, json_t *j)
     json_object_set_new(j, "acked", json_integer((json_int_t)f->acked));
     json_object_set_new(j, "duplicates", json_integer((json_int_t)f->duplicates));
     json_object_set_new(j, "skipped_stored", json_integer((json_int_t)f->skipped_stored));
-    json_object_set_new(j, "resends", json_integer((json_int_t)f->resent));
+    json_object_set_new(j, "resends", json_integer((json_int_t)f->resends));
+    json_object_set_new(j, "resyncs", json_integer((json_int_t)f->resyncs));
+    json_object_set_new(j, "retries", json_integer((json_int_t)f->retries));
+    json_object_set_new(j, "order_repairs", json_integer((json_int_t)f->repairs));
+    json_object_set_new(j, "deleted_copies", json_integer((json_int_t)f->deleted));
+    json_object_set_new(j, "set_aside", json_integer((json_int_t)f->set_aside));
+    json_object_set_new(j, "inflight", json_integer((json_int_t)f->inflight));
+    json_object_set_new(j, "window", json_integer((json_int_t)f->window));
+    json_object_set_new(j, "uplink_subjects", json_integer((json_int_t)f->nsubjects));
+    json_object_set_new(j, "stripped_headers", json_integer((json_int_t)f->stripped_headers));
+    json_object_set_new(j, "forged_ids", json_integer((json_int_t)f->forged_ids));
     json_object_set_new(j, "discarded_msgs", json_integer((json_int_t)st.discarded_records));
     json_object_set_new(j, "discarded_bytes", json_integer((json_int_t)st.discarded_bytes));
     json_object_set_new(j, "lost_msgs", json_integer((json_int_t)st.lost_records));
@@ -637,19 +1140,58 @@ static void status(void *ctx, json_t *j)
         json_object_set_new(j, "last_hub_error", json_string(f->last_error));
 }
 
+static void status_hook(void *ctx, json_t *j)
+{
+    ae_forward_status(ctx, j);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
-int ae_forward_start(ae_server *s, ae_err *err)
+static int make_policy(ae_forward *f, const ae_opts *o, ae_err *err)
+{
+    f->policy = ae_sublist_new(256);
+    f->policy_subs = calloc((size_t)o->nuplink_subjects + 1, sizeof *f->policy_subs);
+    if (!f->policy || !f->policy_subs)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    for (int i = 0; i < o->nuplink_subjects; i++) {
+        const char *p = o->uplink_subjects[i];
+        f->policy_subs[i] = (ae_sub){.subject = p, .subject_len = strlen(p), .owner = f};
+        int rc = ae_sublist_insert(f->policy, &f->policy_subs[i]);
+        if (rc != 0 && rc != AE_EEXIST)
+            return ae_err_set(err, AE_EINVAL, "uplink.subjects: \"%s\" is not a valid subject", p);
+        f->npolicy++;
+    }
+    return 0;
+}
+
+static void forward_free(ae_forward *f)
+{
+    for (int i = 0; i < f->nids; i++) {
+        if (f->by_id[i])
+            subject_free(f, f->by_id[i]);
+    }
+    free(f->by_id);
+    ae_hmap_free(&f->subjects);
+    ae_sublist_free(f->policy);
+    free(f->policy_subs);
+    free(f);
+}
+
+int ae_forward_start(ae_server *s, ae_uplink *up, ae_err *err)
 {
     const ae_opts *o = &s->opts;
-    if (!s->uplink)
+    if (!up)
         return ae_err_set(err, AE_EINVAL, "uplink subjects need a leafnodes remote");
     ae_forward *f = calloc(1, sizeof *f);
     if (!f)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
     f->srv = s;
-    f->up = s->uplink;
-    f->window = o->uplink_window > 0 ? o->uplink_window : 1;
+    f->up = up;
+    f->window = o->uplink_max_inflight < 256 ? (unsigned)o->uplink_max_inflight : 256;
+    if (make_policy(f, o, err) != 0) {
+        forward_free(f);
+        return err ? err->code : AE_EINVAL;
+    }
     ae_store_opts so;
     ae_store_opts_default(&so);
     so.sync = o->sync_mode == AE_OPT_SYNC_ALWAYS     ? AE_SYNC_ALWAYS
@@ -659,29 +1201,33 @@ int ae_forward_start(ae_server *s, ae_err *err)
     so.max_bytes = (uint64_t)o->store_max_bytes;
     so.max_age_ns = o->store_max_age_ns;
     if (ae_store_open(o->store_dir, &so, &f->st, err) != 0) {
-        free(f);
+        forward_free(f);
         return err ? err->code : AE_EIO;
     }
     if (ae_store_cursor_new(f->st, &f->cur, err) != 0) {
         ae_store_close(f->st, NULL);
-        free(f);
+        forward_free(f);
         return AE_ENOMEM;
     }
-    snprintf(f->vid, sizeof f->vid, "%s", o->vid ? o->vid : s->server_name);
+    snprintf(f->key.vid, sizeof f->key.vid, "%s", o->vid ? o->vid : s->server_name);
+    f->key.epoch = ae_store_epoch(f->st);
+    memcpy(f->key.secret, ae_store_secret(f->st), AE_MSGID_KEY_LEN);
     snprintf(f->hub_domain, sizeof f->hub_domain, "%s", o->hub_domain ? o->hub_domain : "hub");
-    snprintf(f->prefix, sizeof f->prefix, "%s", ae_uplink_inbox_prefix(f->up));
+    snprintf(f->prefix, sizeof f->prefix, "%s", ae_uplink_inbox_prefix(up));
+    f->env = (ae_walk_env){.up = up, .inbox = f->prefix, .domain = f->hub_domain, .key = &f->key};
+    read_note(f);
     f->last_durable = ae_store_durable_seq(f->st);
     f->notify = (ae_io){.fd = ae_store_notify_fd(f->st), .cb = on_notify, .ctx = f};
     ae_loop_add(s->loop, &f->notify, AE_IO_READ);
     f->tick = (ae_timer){.cb = on_tick, .ctx = f};
     f->last_rate_at = ae_mono_ns();
-    ae_loop_timer_start(s->loop, &f->tick, 250 * AE_NS_PER_MS);
+    ae_loop_timer_start(s->loop, &f->tick, 100 * AE_NS_PER_MS);
     ae_uplink_client uc = {.ctx = f,
                            .on_ready = on_ready,
                            .on_inbox = on_inbox,
                            .on_writable = on_writable,
-                           .status = status};
-    ae_uplink_set_client(f->up, &uc);
+                           .status = status_hook};
+    ae_uplink_set_client(up, &uc);
     s->durable_hooks.ctx = f;
     s->durable_hooks.capture = hook_capture;
     s->durable_hooks.is_durable = hook_is_durable;
@@ -689,10 +1235,10 @@ int ae_forward_start(ae_server *s, ae_err *err)
     ae_store_stats st;
     ae_store_stats_get(f->st, &st);
     ae_log_info("store: %s: %llu records waiting for the hub (seq %llu..%llu), %llu recovered, "
-                "%llu bytes dropped in recovery",
+                "%llu bytes dropped in recovery, %d subjects known",
                 o->store_dir, (unsigned long long)st.records, (unsigned long long)st.first_seq,
                 (unsigned long long)st.last_seq, (unsigned long long)st.recovered_records,
-                (unsigned long long)st.recovery_dropped_bytes);
+                (unsigned long long)st.recovery_dropped_bytes, f->nsubjects);
     return 0;
 }
 
@@ -704,20 +1250,15 @@ void ae_forward_stop(ae_server *s)
     /* main() stops the uplink after us, and its disconnect calls the client's status and
      * on_ready hooks: unplug them first, or they run on the freed forwarder. */
     ae_uplink_set_client(f->up, &(ae_uplink_client){0});
-    rewind_all(f, true);
+    if (f->note_dirty)
+        write_note(f, false, NULL);
     ae_loop_del(s->loop, &f->notify);
     ae_loop_timer_stop(s->loop, &f->tick);
     ae_store_cursor_free(f->cur);
     ae_err err = {0};
     if (ae_store_close(f->st, &err) != 0)
         ae_log_error("store: closing: %s", err.msg);
-    for (int i = 0; i < f->nids; i++) {
-        free(f->by_id[i]->subject);
-        free(f->by_id[i]);
-    }
-    free(f->by_id);
-    ae_hmap_free(&f->subjects);
     memset(&s->durable_hooks, 0, sizeof s->durable_hooks);
     s->forward = NULL;
-    free(f);
+    forward_free(f);
 }

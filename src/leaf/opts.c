@@ -3,6 +3,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "leaf/subject.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,9 @@ void ae_opts_defaults(ae_opts *o)
     o->sync_mode = AE_OPT_SYNC_INTERVAL;
     o->sync_interval_ns = 10 * AE_NS_PER_MS;
     o->hub_domain = strdup("hub");
-    o->uplink_max_inflight = 256;
-    o->uplink_window = 1;
+    o->uplink_max_inflight = 4096;
+    o->uplink_window = 0;
+    o->uplink_max_subjects = 1024;
     o->uplink_ack_timeout_ns = 2 * AE_NS_PER_SEC;
     o->env = strdup("prod");
     o->link_status_interval_ns = 10 * AE_NS_PER_SEC;
@@ -454,6 +456,39 @@ static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
     return rc;
 }
 
+/* vid and env become one token of every fleet subject: fleet.<env>.veh.<vid>.... */
+static bool valid_token(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int check_uplink_value(ae_opts *o, const ae_conf_node *n, ae_err *err)
+{
+    if (key_is(n, "subjects")) {
+        for (int i = 0; i < o->nuplink_subjects; i++) {
+            const char *p = o->uplink_subjects[i];
+            if (!ae_subject_valid(p, strlen(p)))
+                return bad(err, n,
+                           "not a valid subject pattern (tokens separated by dots, `*` "
+                           "and `>` only as whole tokens, `>` last)");
+        }
+    } else if ((key_is(n, "vid") || key_is(n, "vehicle")) && !valid_token(o->vid)) {
+        return bad(err, n, "a vehicle id is one subject token of letters, digits, `_` and `-`");
+    } else if (key_is(n, "env") && !valid_token(o->env)) {
+        return bad(err, n, "env is one subject token of letters, digits, `_` and `-`");
+    }
+    return 0;
+}
+
 static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
@@ -468,11 +503,14 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         else if (key_is(n, "domain") || key_is(n, "hub_domain"))
             rc = get_string(n, &o->hub_domain, err);
         else if (key_is(n, "max_inflight")) {
-            rc = get_int(n, 1, 65536, &v, err);
+            rc = get_int(n, 16, 65536, &v, err);
             o->uplink_max_inflight = (int)v;
         } else if (key_is(n, "max_inflight_per_subject")) {
-            rc = get_int(n, 1, 4096, &v, err);
+            rc = get_int(n, 0, 65536, &v, err);
             o->uplink_window = (int)v;
+        } else if (key_is(n, "max_subjects")) {
+            rc = get_int(n, 1, 1000000, &v, err);
+            o->uplink_max_subjects = (int)v;
         } else if (key_is(n, "ack_timeout"))
             rc = get_duration(n, &o->uplink_ack_timeout_ns, err);
         else if (key_is(n, "vid") || key_is(n, "vehicle"))
@@ -486,8 +524,10 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         else
             rc = unknown(err, n, "uplink",
                          "subjects, rate, domain, max_inflight, max_inflight_per_subject, "
-                         "ack_timeout, vid, env, "
+                         "max_subjects, ack_timeout, vid, env, "
                          "status_interval, live");
+        if (rc == 0)
+            rc = check_uplink_value(o, n, err);
     }
     return rc;
 }

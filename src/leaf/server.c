@@ -136,7 +136,6 @@ static bool queue_listed(ae_slice queues, const char *name, size_t len)
 
 size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
 {
-    const ae_match *r = ae_sublist_match(s->sl, m->subject.ptr, m->subject.len);
     bool from_uplink = m->from_uplink;
     bool uplink_plain = false;
     ae_slice fwdq[MAX_FWD_QUEUES];
@@ -165,6 +164,9 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
             n++; /* the hub stream is a receiver: no 503 for requests on uplink subjects */
         }
     }
+    /* Matched only now: the capture may change the sublist (an uplink that gives up on
+     * out-of-memory removes the hub's interest), which would leave an earlier match stale. */
+    const ae_match *r = ae_sublist_match(s->sl, m->subject.ptr, m->subject.len);
     for (size_t i = 0; i < r->npsubs; i++) {
         ae_ssub *sub = (ae_ssub *)r->psubs[i];
         if (sub->kind == AE_EP_CLIENT) {

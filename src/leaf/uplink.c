@@ -80,8 +80,6 @@ struct ae_uplink {
     ae_tls_ctx *tls_ctx;
     char vid[128], env[64];
     char name[128];
-    char **durable;
-    int ndurable;
 
     /* connection */
     ae_io io;
@@ -1360,15 +1358,6 @@ const char *ae_uplink_state_name(ae_uplink_state st)
     return "?";
 }
 
-bool ae_uplink_is_durable_subject(const ae_uplink *u, const char *subject, size_t len)
-{
-    for (int i = 0; i < u->ndurable; i++) {
-        if (ae_subject_matches(u->durable[i], strlen(u->durable[i]), subject, len))
-            return true;
-    }
-    return false;
-}
-
 int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, const char *reply,
                       size_t reply_len, const void *hdr, size_t hdr_len, const void *payload,
                       size_t payload_len)
@@ -1438,10 +1427,6 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     snprintf(u->vid, sizeof u->vid, "%s", o->vid ? o->vid : s->server_name);
     snprintf(u->env, sizeof u->env, "%s", o->env ? o->env : "prod");
     snprintf(u->name, sizeof u->name, "%s", s->server_name);
-    u->durable = calloc((size_t)o->nuplink_subjects + 1, sizeof(char *));
-    for (int i = 0; i < o->nuplink_subjects; i++)
-        u->durable[i] = strdup(o->uplink_subjects[i]);
-    u->ndurable = o->nuplink_subjects;
     char rnd[24];
     rand_token(rnd, 22);
     snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
@@ -1496,9 +1481,6 @@ void ae_uplink_stop(ae_server *s)
         free(u->urls[i].user);
         free(u->urls[i].pass);
     }
-    for (int i = 0; i < u->ndurable; i++)
-        free(u->durable[i]);
-    free(u->durable);
     free(u->user);
     free(u->pass);
     free(u->token);

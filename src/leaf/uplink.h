@@ -68,10 +68,6 @@ int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, con
 /* Bytes queued for the hub and not yet written (for flow control). */
 size_t ae_uplink_queued(const ae_uplink *u);
 
-/* True if subject is one of the durable uplink subjects (opts.uplink.subjects), which are
- * never forwarded as plain leafnode traffic. */
-bool ae_uplink_is_durable_subject(const ae_uplink *u, const char *subject, size_t len);
-
 /* Publishes the link status message now (state changes call it by themselves). */
 void ae_uplink_publish_status(ae_uplink *u);
 
