@@ -130,8 +130,9 @@ struct ae_uplink {
     int64_t next_status;
 
     ae_uplink_client client;
-    bool notifying;      /* inside client.on_writable */
-    bool readers_paused; /* some client was paused because the data queue was full */
+    bool notifying; /* inside client.on_writable */
+    bool above_hwm; /* the data queue passed DATA_QUEUE_HWM since it last drained: publishers
+                       feeding it may be paused (route) and are resumed below LOW_WATER */
 };
 
 static void schedule_reconnect(ae_uplink *u);
@@ -566,8 +567,8 @@ static void flush(ae_uplink *u)
 static void flush_and_notify(ae_uplink *u)
 {
     flush(u);
-    if (u->readers_paused && u->data.pending < LOW_WATER) {
-        u->readers_paused = false;
+    if (u->above_hwm && u->data.pending < LOW_WATER) {
+        u->above_hwm = false;
         ae_server_resume_readers(u->srv);
     }
     if (u->state == AE_UPLINK_READY && u->data.pending < LOW_WATER && u->client.on_writable &&
@@ -592,6 +593,8 @@ static int queue_data(ae_uplink *u, const char *line, size_t line_len, const voi
     }
     u->out_msgs++;
     u->out_bytes += hdr_len + payload_len;
+    if (u->data.pending > DATA_QUEUE_HWM)
+        u->above_hwm = true;
     /* One write per loop pass, not per message: the timer fires after this pass's events. */
     if (!u->flush_timer.armed)
         ae_loop_timer_start(u->srv->loop, &u->flush_timer, 0);
@@ -1213,7 +1216,8 @@ static void hook_tick(void *ctx, int64_t now)
         ae_uplink_publish_status(u);
 }
 
-static json_t *status_json(ae_uplink *u)
+/* The link's own fields; with_client adds the forwarder's (the link status message). */
+static json_t *status_json(ae_uplink *u, bool with_client)
 {
     json_t *j = json_object();
     char ts[48];
@@ -1239,7 +1243,7 @@ static json_t *status_json(ae_uplink *u)
     json_object_set_new(j, "dropped_msgs", json_integer((json_int_t)u->dropped_msgs));
     if (u->last_error[0])
         json_object_set_new(j, "last_error", json_string(u->last_error));
-    if (u->client.status)
+    if (with_client && u->client.status)
         u->client.status(u->client.ctx, j);
     return j;
 }
@@ -1247,7 +1251,7 @@ static json_t *status_json(ae_uplink *u)
 void ae_uplink_publish_status(ae_uplink *u)
 {
     u->next_status = ae_now_ns() + u->srv->opts.link_status_interval_ns;
-    json_t *j = status_json(u);
+    json_t *j = status_json(u, true);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!body)
@@ -1264,25 +1268,20 @@ void ae_uplink_publish_status(ae_uplink *u)
 
 static bool hook_congested(void *ctx)
 {
-    ae_uplink *u = ctx;
-    if (u->data.pending <= DATA_QUEUE_HWM)
-        return false;
-    u->readers_paused = true;
-    return true;
+    const ae_uplink *u = ctx;
+    return u->data.pending > DATA_QUEUE_HWM;
 }
 
-static int hook_leaf_count(void *ctx)
+int ae_uplink_leaf_count(const ae_uplink *u)
 {
-    ae_uplink *u = ctx;
-    return u->state == AE_UPLINK_READY ? 1 : 0;
+    return u && u->state == AE_UPLINK_READY ? 1 : 0;
 }
 
-static json_t *hook_leafz(void *ctx)
+json_t *ae_uplink_leafz(ae_uplink *u)
 {
-    ae_uplink *u = ctx;
     json_t *j = json_object();
     json_t *leafs = json_array();
-    json_t *l = status_json(u);
+    json_t *l = status_json(u, false);
     if (u->cur) {
         json_object_set_new(l, "ip", json_string(u->cur->host));
         json_object_set_new(l, "port", json_integer(u->cur->port));
@@ -1304,16 +1303,15 @@ static json_t *hook_leafz(void *ctx)
     return j;
 }
 
-static void hook_varz(void *ctx, json_t *varz)
+void ae_uplink_varz(ae_uplink *u, json_t *varz)
 {
-    ae_uplink *u = ctx;
     json_t *leaf = json_object();
     if (u->cur) {
         json_object_set_new(leaf, "host", json_string(u->cur->host));
         json_object_set_new(leaf, "port", json_integer(u->cur->port));
     }
     json_object_set_new(varz, "leaf", leaf);
-    json_object_set_new(varz, "uplink", status_json(u));
+    json_object_set_new(varz, "uplink", status_json(u, false));
 }
 
 static void hook_drain(void *ctx)
@@ -1447,10 +1445,7 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     s->uplink_hooks.interest = hook_interest;
     s->uplink_hooks.tick = hook_tick;
     s->uplink_hooks.drain = hook_drain;
-    s->uplink_hooks.leaf_count = hook_leaf_count;
     s->uplink_hooks.congested = hook_congested;
-    s->uplink_hooks.leafz = hook_leafz;
-    s->uplink_hooks.varz = hook_varz;
     /* Local subscriptions made before the uplink existed (none at start-up, but keep it
      * honest for a restart of the uplink) are picked up by the first interest hook. */
     ae_loop_timer_start(s->loop, &u->reconnect, 0);
