@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -117,9 +118,11 @@ struct ae_uplink {
     ae_hmap hub;   /* key -> hub_interest */
 
     /* keepalive */
-    int pings_out;
+    int pings_out;    /* PINGs written to the socket and not answered */
+    bool ping_queued; /* a PING waits in the control queue (behind a large message) */
     int64_t next_ping;
-    int64_t ping_sent_at;
+    int64_t ping_sent_at;  /* when the outstanding PING left, for the RTT */
+    int64_t last_progress; /* when bytes last went out to the hub (monotonic) */
     int64_t rtt_ns;
     int64_t ping_every;
 
@@ -140,17 +143,38 @@ static void flush(ae_uplink *u);
 static void flush_and_notify(ae_uplink *u);
 static void on_io(ae_loop *loop, ae_io *io, unsigned events);
 
+/* Fills buf from the kernel's random source. Identical vehicles must not draw the same
+ * reconnect delays or inbox names, so there is no fixed-seed fallback: the clock differs
+ * between vehicles restarted together by at least its nanoseconds. */
+static void random_bytes(void *buf, size_t n)
+{
+    if (getrandom(buf, n, 0) == (ssize_t)n)
+        return;
+    uint64_t x = (uint64_t)ae_now_ns() ^ (uint64_t)getpid() << 32;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ((unsigned char *)buf)[i] = (unsigned char)x;
+    }
+}
+
 static void rand_token(char *out, size_t n)
 {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, raw, n) : -1;
-    if (fd >= 0)
-        close(fd);
+    random_bytes(raw, n);
     for (size_t i = 0; i < n; i++)
-        out[i] = al[(got == (ssize_t)n ? raw[i] : (unsigned)rand()) % (sizeof al - 1)];
+        out[i] = al[raw[i] % (sizeof al - 1)];
     out[n] = 0;
+}
+
+/* Uniform in [-1, 1]. */
+static double rand_sym(void)
+{
+    uint32_t v;
+    random_bytes(&v, sizeof v);
+    return (double)v / (double)UINT32_MAX * 2.0 - 1.0;
 }
 
 static void set_state(ae_uplink *u, ae_uplink_state st)
@@ -269,7 +293,7 @@ static int64_t backoff_delay(ae_uplink *u)
     if (d > (double)o->reconnect_max_ns)
         d = (double)o->reconnect_max_ns;
     /* Jitter spreads a fleet's reconnects after a hub outage. */
-    double j = o->reconnect_jitter * d * ((double)rand() / RAND_MAX * 2.0 - 1.0);
+    double j = o->reconnect_jitter * d * rand_sym();
     d += j;
     if (d < 50e6)
         d = 50e6;
@@ -331,6 +355,7 @@ static void disconnect(ae_uplink *u, const char *why)
     u->import_perm = u->export_perm = NULL;
     u->connected_since = 0;
     u->pings_out = 0;
+    u->ping_queued = false;
     set_state(u, AE_UPLINK_DISCONNECTED);
     if (was_ready && u->client.on_ready)
         u->client.on_ready(u->client.ctx, false);
@@ -547,6 +572,14 @@ static void flush(ae_uplink *u)
             return;
         }
         ae_outq_consume(q, (size_t)w);
+        if (w > 0)
+            u->last_progress = ae_mono_ns();
+        if (!is_data && u->ping_queued && u->ctrl.pending == 0) {
+            /* the PING left: from now on the hub owes us a PONG */
+            u->ping_queued = false;
+            u->pings_out++;
+            u->ping_sent_at = u->last_progress;
+        }
         if (is_data) {
             data_written(u, (size_t)w);
             if (rate > 0)
@@ -1025,6 +1058,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
         u->connected_since = ae_now_ns();
         u->last_error[0] = 0;
         u->next_ping = ae_mono_ns() + AE_NS_PER_SEC;
+        u->last_progress = ae_mono_ns();
         ae_log_info("uplink: connected to hub %s (%s:%d, cluster %s)", u->hub_name, u->cur->host,
                     u->cur->port, u->hub_cluster[0] ? u->hub_cluster : "-");
         send_all_interest(u);
@@ -1201,16 +1235,25 @@ static void hook_tick(void *ctx, int64_t now)
         return;
     }
     if (u->state == AE_UPLINK_READY && now >= u->next_ping) {
+        /* Only PINGs that left count: one queued behind a large message at a low uplink.rate
+         * is not the hub's silence. A queue that makes no progress at all is. */
         if (u->pings_out >= u->srv->opts.ping_max) {
             set_error(u, "the link to hub %s is dead: %d PINGs unanswered in %.1fs", u->hub_name,
                       u->pings_out, (double)(u->pings_out * u->ping_every) / 1e9);
             disconnect(u, "Stale Connection");
             return;
         }
-        u->pings_out++;
-        u->ping_sent_at = now;
+        if (u->ping_queued && now - u->last_progress > u->srv->opts.dead_link_ns) {
+            set_error(u, "the link to hub %s is dead: nothing could be written for %.1fs",
+                      u->hub_name, (double)(now - u->last_progress) / 1e9);
+            disconnect(u, "Stale Connection");
+            return;
+        }
         u->next_ping = now + u->ping_every;
-        send_ctrl(u, "PING\r\n", 6);
+        if (!u->ping_queued) {
+            u->ping_queued = true;
+            send_ctrl(u, "PING\r\n", 6);
+        }
     }
     if (ae_now_ns() >= u->next_status)
         ae_uplink_publish_status(u);
