@@ -1154,12 +1154,15 @@ static int make_policy(ae_forward *f, const ae_opts *o, ae_err *err)
     if (!f->policy || !f->policy_subs)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
     for (int i = 0; i < o->nuplink_subjects; i++) {
-        const char *p = o->uplink_subjects[i];
+        /* a copy: a reload replaces the options' strings */
+        char *p = strdup(o->uplink_subjects[i]);
+        if (!p)
+            return ae_err_set(err, AE_ENOMEM, "out of memory");
         f->policy_subs[i] = (ae_sub){.subject = p, .subject_len = strlen(p), .owner = f};
+        f->npolicy++;
         int rc = ae_sublist_insert(f->policy, &f->policy_subs[i]);
         if (rc != 0 && rc != AE_EEXIST)
             return ae_err_set(err, AE_EINVAL, "uplink.subjects: \"%s\" is not a valid subject", p);
-        f->npolicy++;
     }
     return 0;
 }
@@ -1173,6 +1176,8 @@ static void forward_free(ae_forward *f)
     free(f->by_id);
     ae_hmap_free(&f->subjects);
     ae_sublist_free(f->policy);
+    for (int i = 0; i < f->npolicy; i++)
+        free((char *)f->policy_subs[i].subject);
     free(f->policy_subs);
     free(f);
 }

@@ -808,3 +808,78 @@ int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err)
     }
     return 0;
 }
+
+/* ---- reload ------------------------------------------------------------------------------ */
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static bool strv_differs(char **a, int na, char **b, int nb)
+{
+    if (na != nb)
+        return true;
+    for (int i = 0; i < na; i++) {
+        if (str_differs(a[i], b[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool remote_differs(const ae_remote *a, const ae_remote *b)
+{
+    return strv_differs(a->urls, a->nurls, b->urls, b->nurls) ||
+           str_differs(a->account, b->account) || str_differs(a->credentials, b->credentials) ||
+           str_differs(a->nkey_seed_file, b->nkey_seed_file) || str_differs(a->user, b->user) ||
+           str_differs(a->password, b->password) || str_differs(a->token, b->token) ||
+           a->tls != b->tls || str_differs(a->tls_ca_file, b->tls_ca_file) ||
+           str_differs(a->tls_cert_file, b->tls_cert_file) ||
+           str_differs(a->tls_key_file, b->tls_key_file) || a->tls_insecure != b->tls_insecure ||
+           str_differs(a->tls_server_name, b->tls_server_name) ||
+           a->ignore_discovered_urls != b->ignore_discovered_urls;
+}
+
+static void add_key(char *buf, size_t cap, int *n, const char *key)
+{
+    size_t len = strlen(buf);
+    snprintf(buf + len, cap - len, "%s%s", *n ? ", " : "", key);
+    (*n)++;
+}
+
+int ae_opts_restart_changes(const ae_opts *a, const ae_opts *b, char *buf, size_t cap)
+{
+    int n = 0;
+    if (cap)
+        buf[0] = 0;
+    bool remotes = a->nremotes != b->nremotes;
+    for (int i = 0; i < a->nremotes && !remotes; i++)
+        remotes = remote_differs(&a->remotes[i], &b->remotes[i]);
+    struct {
+        bool changed;
+        const char *key;
+    } keys[] = {
+        {a->port != b->port || str_differs(a->host, b->host), "listen"},
+        {a->http_port != b->http_port || str_differs(a->http_host, b->http_host), "http"},
+        {str_differs(a->server_name, b->server_name), "server_name"},
+        {str_differs(a->log_file, b->log_file), "logfile"},
+        {str_differs(a->pid_file, b->pid_file), "pid_file"},
+        {remotes, "leafnodes.remotes"},
+        {strv_differs(a->uplink_subjects, a->nuplink_subjects, b->uplink_subjects,
+                      b->nuplink_subjects),
+         "uplink.subjects"},
+        {str_differs(a->vid, b->vid), "uplink.vid"},
+        {str_differs(a->env, b->env), "uplink.env"},
+        {str_differs(a->hub_domain, b->hub_domain), "uplink.domain"},
+        {a->uplink_max_subjects != b->uplink_max_subjects, "uplink.max_subjects"},
+        {str_differs(a->store_dir, b->store_dir), "store.dir"},
+        {a->store_max_bytes != b->store_max_bytes, "store.max_bytes"},
+        {a->store_max_age_ns != b->store_max_age_ns, "store.max_age"},
+        {a->sync_mode != b->sync_mode || a->sync_interval_ns != b->sync_interval_ns, "store.sync"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (keys[i].changed)
+            add_key(buf, cap, &n, keys[i].key);
+    }
+    return n;
+}

@@ -7,6 +7,7 @@
 #include "common/err.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct ae_user {
@@ -101,5 +102,12 @@ int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err);
 
 /* Checks cross-field rules (max_payload <= max_pending, ...). */
 int ae_opts_validate(const ae_opts *o, ae_err *err);
+
+/* Settings a running aerie-leaf took at start and cannot change by a reload (sockets,
+ * identity, the uplink's remotes and credentials, the durable log): writes the config keys
+ * that differ between `running` and `fresh` into buf as a comma-separated list and returns
+ * how many. A reload that would change any of them is refused whole, so none is ignored
+ * silently. */
+int ae_opts_restart_changes(const ae_opts *running, const ae_opts *fresh, char *buf, size_t cap);
 
 #endif

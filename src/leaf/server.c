@@ -538,21 +538,16 @@ int ae_server_reload(ae_server *s, ae_err *err)
         ae_opts_free(&fresh);
         return rc < 0 ? rc : AE_EINVAL;
     }
-    if (fresh.port != s->opts.port || strcmp(fresh.host, s->opts.host) != 0)
-        ae_log_warn("reload: the listen address cannot change while running; restart to apply");
-    if (fresh.http_port != s->opts.http_port)
-        ae_log_warn("reload: the monitoring port cannot change while running; restart to apply");
-    /* Keep what cannot change at run time (the sockets); take everything else. */
+    char keys[512];
+    if (ae_opts_restart_changes(&s->opts, &fresh, keys, sizeof keys) > 0) {
+        ae_opts_free(&fresh);
+        return ae_err_set(err, AE_EINVAL,
+                          "%s changed: these take effect only at a restart (restart aerie-leaf "
+                          "to apply them; nothing of this reload was applied)",
+                          keys);
+    }
     ae_opts old = s->opts;
     s->opts = fresh;
-    free(s->opts.host);
-    s->opts.host = old.host;
-    old.host = NULL;
-    free(s->opts.http_host);
-    s->opts.http_host = old.http_host;
-    old.http_host = NULL;
-    s->opts.port = old.port;
-    s->opts.http_port = old.http_port;
     ae_opts_free(&old);
     ae_log_set_level(s->opts.log_level);
     s->config_load_ns = ae_now_ns();

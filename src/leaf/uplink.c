@@ -124,7 +124,6 @@ struct ae_uplink {
     int64_t ping_sent_at;  /* when the outstanding PING left, for the RTT */
     int64_t last_progress; /* when bytes last went out to the hub (monotonic) */
     int64_t rtt_ns;
-    int64_t ping_every;
 
     /* statistics and status */
     uint64_t in_msgs, out_msgs, in_bytes, out_bytes, dropped_msgs;
@@ -1222,6 +1221,17 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
 
 /* ---- keepalive and status ------------------------------------------------------------- */
 
+/* How often the uplink PINGs: often enough that ping_max unanswered ones fit in the
+ * dead-link timeout. Read from the options each time, so a reload applies. */
+static int64_t ping_every(const ae_uplink *u)
+{
+    const ae_opts *o = &u->srv->opts;
+    int64_t every = o->dead_link_ns / (o->ping_max + 1);
+    if (every > o->ping_interval_ns)
+        every = o->ping_interval_ns;
+    return every < 100 * AE_NS_PER_MS ? 100 * AE_NS_PER_MS : every;
+}
+
 static void hook_tick(void *ctx, int64_t now)
 {
     ae_uplink *u = ctx;
@@ -1239,7 +1249,7 @@ static void hook_tick(void *ctx, int64_t now)
          * is not the hub's silence. A queue that makes no progress at all is. */
         if (u->pings_out >= u->srv->opts.ping_max) {
             set_error(u, "the link to hub %s is dead: %d PINGs unanswered in %.1fs", u->hub_name,
-                      u->pings_out, (double)(u->pings_out * u->ping_every) / 1e9);
+                      u->pings_out, (double)(u->pings_out * ping_every(u)) / 1e9);
             disconnect(u, "Stale Connection");
             return;
         }
@@ -1249,7 +1259,7 @@ static void hook_tick(void *ctx, int64_t now)
             disconnect(u, "Stale Connection");
             return;
         }
-        u->next_ping = now + u->ping_every;
+        u->next_ping = now + ping_every(u);
         if (!u->ping_queued) {
             u->ping_queued = true;
             send_ctrl(u, "PING\r\n", 6);
@@ -1473,10 +1483,6 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
     rand_token(rnd, 22);
     snprintf(u->inbox_prefix, sizeof u->inbox_prefix, "_INBOX.%s.", rnd);
-    int64_t every = o->dead_link_ns / (o->ping_max + 1);
-    u->ping_every = every < o->ping_interval_ns ? every : o->ping_interval_ns;
-    if (u->ping_every < 100 * AE_NS_PER_MS)
-        u->ping_every = 100 * AE_NS_PER_MS;
     u->tokens_at = ae_mono_ns();
     u->reconnect = (ae_timer){.cb = on_reconnect_timer, .ctx = u};
     u->retry_write = (ae_timer){.cb = on_retry_write, .ctx = u};
