@@ -33,7 +33,6 @@
 #define RETRY_MIN_NS     (250 * AE_NS_PER_MS)
 #define RETRY_MAX_NS     (10 * AE_NS_PER_SEC)
 #define NOTE_EVERY_NS    (250 * AE_NS_PER_MS)
-#define IDLE_RELEASE_NS  (600 * AE_NS_PER_SEC)
 #define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
 #define WINDOW_MIN       16
 #define NOTE_MAGIC       "AFN1"
@@ -1071,7 +1070,7 @@ static void check_subject(ae_forward *f, fsubj *ss, int64_t now)
 static void release_idle(ae_forward *f, fsubj *ss, int64_t now)
 {
     if (ss->pl.head || (ss->ph != PH_READY && ss->ph != PH_IDLE) || ss->uncertain ||
-        now - ss->last_activity < IDLE_RELEASE_NS || ss->last_captured > ae_store_ack_floor(f->st))
+        now - ss->last_activity < f->srv->opts.uplink_subject_idle_ns || ss->last_captured > ae_store_ack_floor(f->st))
         return;
     ae_log_debug("forward: %s idle, forgetting it", ss->subject);
     subject_free(f, ss);

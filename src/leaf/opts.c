@@ -39,6 +39,7 @@ void ae_opts_defaults(ae_opts *o)
     o->uplink_max_inflight = 4096;
     o->uplink_window = 0;
     o->uplink_max_subjects = 1024;
+    o->uplink_subject_idle_ns = 600 * AE_NS_PER_SEC;
     o->uplink_ack_timeout_ns = 2 * AE_NS_PER_SEC;
     o->env = strdup("prod");
     o->link_status_interval_ns = 10 * AE_NS_PER_SEC;
@@ -511,7 +512,9 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         } else if (key_is(n, "max_subjects")) {
             rc = get_int(n, 1, 1000000, &v, err);
             o->uplink_max_subjects = (int)v;
-        } else if (key_is(n, "ack_timeout"))
+        } else if (key_is(n, "subject_idle"))
+            rc = get_duration(n, &o->uplink_subject_idle_ns, err);
+        else if (key_is(n, "ack_timeout"))
             rc = get_duration(n, &o->uplink_ack_timeout_ns, err);
         else if (key_is(n, "vid") || key_is(n, "vehicle"))
             rc = get_string(n, &o->vid, err);
@@ -524,7 +527,7 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         else
             rc = unknown(err, n, "uplink",
                          "subjects, rate, domain, max_inflight, max_inflight_per_subject, "
-                         "max_subjects, ack_timeout, vid, env, "
+                         "max_subjects, subject_idle, ack_timeout, vid, env, "
                          "status_interval, live");
         if (rc == 0)
             rc = check_uplink_value(o, n, err);

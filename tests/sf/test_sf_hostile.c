@@ -11,7 +11,10 @@
  *                   Nats-Msg-Id on an uplink subject (the hub used to refuse every resend,
  *                   blocking the subject for good)
  *   big_headers     header blocks of 9 KB and 60 KB reach the hub intact (they used to be
- *                   stripped above 8 KB) */
+ *                   stripped above 8 KB)
+ *   subject_flood   publishes on ever new uplink subjects are capped, with an error, and
+ *                   idle subjects are forgotten (per-subject state used to grow without
+ *                   bound) */
 #include "sf_util.h"
 
 #include <stdlib.h>
@@ -272,12 +275,60 @@ static void test_big_headers(void)
     sf_net_stop(&n);
 }
 
+/* A program publishing on ever new uplink subjects: the forwarder tracks at most
+ * uplink.max_subjects of them and refuses the rest with a clear error (nothing it accepted
+ * is lost); drained subjects unused for uplink.subject_idle are forgotten, so the limit is
+ * on subjects in use, not on all subjects ever seen. */
+static void test_subject_flood(void)
+{
+    sf_net n;
+    sf_net_start(&n, 1, false);
+    sf_stream_create(&n.hub, "VEH", 1, 0);
+    sf_leaf l;
+    sf_leaf_init(&l, "v1", n.urls, NULL, NULL, "max_subjects: 100\n  subject_idle: \"1s\"", NULL);
+    sf_leaf_start(&l);
+    SF_ASSERT(sf_wait_state(&l, "connected", 15000), "leaf did not connect");
+    sf_pub p;
+    sf_pub_open(&p, l.port, "v1", 150, 32, 1000);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 150; i++)
+            SF_ASSERT(sf_pub_send(&p, true) == 0, "publisher lost the leaf");
+        SF_ASSERT(sf_pub_flush(&p, 10000), "not flushed");
+        SF_ASSERT(sf_wait_drained(&l, 20000), "not drained");
+        char err[512] = "";
+        sf_leafz_str(&l, "last_hub_error", err, sizeof err);
+        printf("  round %d: refused %ld, capture_errors %lld, subjects %lld; %s\n", round,
+               p.refused, sf_leafz_int(&l, "capture_errors"), sf_leafz_int(&l, "uplink_subjects"),
+               err);
+        SF_ASSERT(p.refused == 50L * (round + 1), "%ld publishes refused, expected %d", p.refused,
+                  50 * (round + 1));
+        SF_ASSERT(strstr(err, "uplink.max_subjects"), "the error does not name the limit: %s", err);
+        /* once idle and drained, the subjects are forgotten */
+        int64_t deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
+        while (sf_leafz_int(&l, "uplink_subjects") != 0 && ah_now_ms() < deadline)
+            ah_sleep_ms(200);
+        SF_ASSERT(sf_leafz_int(&l, "uplink_subjects") == 0, "%lld subjects still tracked",
+                  sf_leafz_int(&l, "uplink_subjects"));
+    }
+    sf_check c;
+    sf_check_stream(&n.hub, 0, "VEH", &p, &c);
+    sf_check_print("subject_flood", &c);
+    SF_ASSERT(c.lost == p.refused && c.duplicated == 0 && c.reordered == 0 && c.unknown == 0,
+              "lost %ld (refused %ld), duplicated %ld, reordered %ld", c.lost, p.refused,
+              c.duplicated, c.reordered);
+    sf_check_free(&c);
+    sf_pub_close(&p);
+    sf_leaf_stop(&l, false);
+    sf_net_stop(&n);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
         {"forged_ids", test_forged_ids, 120},
         {"poison_headers", test_poison_headers, 90},
         {"big_headers", test_big_headers, 90},
+        {"subject_flood", test_subject_flood, 120},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
