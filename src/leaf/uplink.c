@@ -11,6 +11,7 @@
 #include "common/nkeys.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/interest.h"
 #include "leaf/outq.h"
 #include "leaf/subject.h"
 #include "leaf/tls.h"
@@ -45,16 +46,6 @@ typedef struct hub_url {
     bool tls;          /* tls:// scheme */
     bool learned;      /* from the hub's leafnode_urls */
 } hub_url;
-
-/* Local interest advertised to the hub, reference-counted by subject (+ queue). */
-typedef struct local_interest {
-    char *key; /* "subject" or "subject queue" */
-    size_t key_len;
-    char *subject;
-    char *queue;
-    int count;
-    bool sent;
-} local_interest;
 
 /* Hub interest: one LS+ key, mirrored into the broker's sublist. */
 typedef struct hub_interest {
@@ -114,8 +105,8 @@ struct ae_uplink {
     char lds[40];                      /* our loop-detection subject */
     char inbox_prefix[48];             /* "_INBOX.<random>." */
 
-    ae_hmap local; /* key -> local_interest */
-    ae_hmap hub;   /* key -> hub_interest */
+    ae_interest local; /* what we advertise to the hub */
+    ae_hmap hub;       /* key -> hub_interest */
 
     /* keepalive */
     int pings_out;    /* PINGs written to the socket and not answered */
@@ -343,12 +334,7 @@ static void disconnect(ae_uplink *u, const char *why)
     ae_loop_timer_stop(u->srv->loop, &u->retry_write);
     ae_loop_timer_stop(u->srv->loop, &u->flush_timer);
     remove_hub_interest(u);
-    for (size_t pos = 0;;) {
-        ae_hmap_ent *e = ae_hmap_next(&u->local, &pos);
-        if (!e)
-            break;
-        ((local_interest *)e->val)->sent = false;
-    }
+    ae_interest_disconnected(&u->local);
     json_decref(u->import_perm);
     json_decref(u->export_perm);
     u->import_perm = u->export_perm = NULL;
@@ -633,118 +619,25 @@ static int queue_data(ae_uplink *u, const char *line, size_t line_len, const voi
     return 0;
 }
 
-/* ---- permissions --------------------------------------------------------------------- */
-
-static bool perm_list_covers(json_t *list, const char *subj, bool subset)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-        const char *p = json_string_value(v);
-        if (!p)
-            continue;
-        bool ok = subset ? ae_subject_subset(subj, strlen(subj), p, strlen(p))
-                         : ae_subject_matches(p, strlen(p), subj, strlen(subj));
-        if (ok)
-            return true;
-    }
-    return false;
-}
-
-/* May `subj` pass a hub permission block? Literal subjects are matched; wildcard interest
- * must lie wholly inside an allow entry (a literal LS+ outside the hub's subscribe
- * permission makes the hub close the uplink). */
-static bool permitted(json_t *perm, const char *subj)
-{
-    if (!perm)
-        return true;
-    bool literal = ae_subject_valid_literal(subj, strlen(subj));
-    json_t *allow = json_object_get(perm, "allow");
-    json_t *deny = json_object_get(perm, "deny");
-    if (json_is_array(allow) && json_array_size(allow) > 0 &&
-        !perm_list_covers(allow, subj, !literal))
-        return false;
-    if (json_is_array(deny) && perm_list_covers(deny, subj, false))
-        return false;
-    return true;
-}
-
-/* Subjects the hub denies on every leaf connection of a non-system account. */
-static bool hub_denies(const char *subj)
-{
-    return !strncmp(subj, "$JS.API.", 8) || !strcmp(subj, "$JS.API.>") ||
-           !strncmp(subj, "$KV.", 4) || !strncmp(subj, "$OBJ.", 5) || !strcmp(subj, ">");
-}
-
 /* ---- interest: local -> hub ------------------------------------------------------------ */
 
-static void send_local_interest(ae_uplink *u, local_interest *li)
+static void emit_ctrl(void *ctx, const char *line, size_t len)
 {
-    if (u->state != AE_UPLINK_READY)
-        return;
-    if (hub_denies(li->subject) || !permitted(u->import_perm, li->subject))
-        return;
-    if (li->count > 0) {
-        if (li->queue)
-            send_ctrlf(u, "LS+ %s %s %d\r\n", li->subject, li->queue, li->count);
-        else if (!li->sent)
-            send_ctrlf(u, "LS+ %s\r\n", li->subject);
-        li->sent = true;
-    } else if (li->sent) {
-        if (li->queue)
-            send_ctrlf(u, "LS- %s %s\r\n", li->subject, li->queue);
-        else
-            send_ctrlf(u, "LS- %s\r\n", li->subject);
-        li->sent = false;
-    }
+    send_ctrl(ctx, line, len);
 }
 
 static void hook_interest(void *ctx, const ae_ssub *sub, bool added)
 {
     ae_uplink *u = ctx;
-    char key[4096];
-    int kn = snprintf(key, sizeof key, "%s%s%s", sub->subject, sub->queue ? " " : "",
-                      sub->queue ? sub->queue : "");
-    if (kn <= 0 || (size_t)kn >= sizeof key)
-        return;
-    local_interest *li = ae_hmap_get(&u->local, key, (size_t)kn);
-    if (!li) {
-        if (!added)
-            return;
-        li = calloc(1, sizeof *li);
-        if (!li)
-            return;
-        li->key = strndup(key, (size_t)kn);
-        li->key_len = (size_t)kn;
-        li->subject = strdup(sub->subject);
-        li->queue = sub->queue ? strdup(sub->queue) : NULL;
-        ae_hmap_put(&u->local, li->key, li->key_len, li);
-    }
-    li->count += added ? 1 : -1;
-    /* Plain interest changes the hub's view only on 0<->1; queue weights on every change. */
-    if (li->queue || li->count == 0 || (added && li->count == 1))
-        send_local_interest(u, li);
-    if (li->count <= 0) {
-        ae_hmap_del(&u->local, li->key, li->key_len);
-        free(li->key);
-        free(li->subject);
-        free(li->queue);
-        free(li);
-    }
+    ae_interest_change(&u->local, sub->subject, sub->queue, added, u->state == AE_UPLINK_READY,
+                       emit_ctrl, u);
 }
 
 static void send_all_interest(ae_uplink *u)
 {
     send_ctrlf(u, "LS+ %s\r\n", u->lds);
     send_ctrlf(u, "LS+ %s>\r\n", u->inbox_prefix);
-    size_t pos = 0;
-    ae_hmap_ent *e;
-    while ((e = ae_hmap_next(&u->local, &pos))) {
-        local_interest *li = e->val;
-        li->sent = false;
-        send_local_interest(u, li);
-    }
+    ae_interest_connected(&u->local, u->import_perm, emit_ctrl, u);
 }
 
 /* ---- interest: hub -> local ------------------------------------------------------------ */
@@ -825,7 +718,7 @@ static void hook_forward(void *ctx, const ae_msg *m, const ae_slice *queues, siz
         return;
     char subj[1024];
     snprintf(subj, sizeof subj, "%.*s", (int)m->subject.len, m->subject.ptr);
-    if (!permitted(u->export_perm, subj))
+    if (!ae_interest_permitted(u->export_perm, subj))
         return;
     if (u->hub_max_payload > 0 && (int64_t)m->total_len > u->hub_max_payload) {
         u->dropped_msgs++;
@@ -1441,6 +1334,7 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     if (!u)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
     u->kind = AE_EP_UPLINK;
+    ae_interest_init(&u->local);
     u->srv = s;
     u->io.fd = -1;
     for (int i = 0; i < r->nurls && u->nurls < MAX_URLS; i++) {
@@ -1511,16 +1405,7 @@ void ae_uplink_stop(ae_server *s)
     ae_loop_timer_stop(s->loop, &u->reconnect);
     ae_loop_timer_stop(s->loop, &u->retry_write);
     ae_loop_timer_stop(s->loop, &u->flush_timer);
-    size_t pos = 0;
-    ae_hmap_ent *e;
-    while ((e = ae_hmap_next(&u->local, &pos))) {
-        local_interest *li = e->val;
-        free(li->key);
-        free(li->subject);
-        free(li->queue);
-        free(li);
-    }
-    ae_hmap_free(&u->local);
+    ae_interest_free(&u->local);
     for (int i = 0; i < u->nurls; i++) {
         free(u->urls[i].user);
         free(u->urls[i].pass);
