@@ -11,6 +11,7 @@
 #include "common/nkeys.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/hub_urls.h"
 #include "leaf/interest.h"
 #include "leaf/outq.h"
 #include "leaf/subject.h"
@@ -31,21 +32,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_URLS             32
 #define READ_CHUNK           (64 * 1024)
 #define HANDSHAKE_TIMEOUT_NS (5 * AE_NS_PER_SEC)
 #define LOOP_DELAY_NS        (30 * AE_NS_PER_SEC) /* as nats-server after loop/permission errors */
 #define DATA_QUEUE_HWM       (1024 * 1024) /* above this, publishers feeding the link are paused */
 #define DATA_QUEUE_LIMIT     (64 * 1024 * 1024) /* best-effort traffic beyond this is dropped */
 #define LOW_WATER            (256 * 1024)
-
-typedef struct hub_url {
-    char host[256];
-    int port;
-    char *user, *pass; /* from the URL, or NULL */
-    bool tls;          /* tls:// scheme */
-    bool learned;      /* from the hub's leafnode_urls */
-} hub_url;
 
 /* Hub interest: one LS+ key, mirrored into the broker's sublist. */
 typedef struct hub_interest {
@@ -60,15 +52,12 @@ struct ae_uplink {
     ae_uplink_state state;
 
     /* configuration (copied) */
-    hub_url urls[MAX_URLS];
-    int nurls, nconfigured;
-    int url_idx;
+    ae_hub_urls urls;
     char *user, *pass, *token;
     ae_nkey nkey;
     bool have_nkey;
     char *jwt;
     bool want_tls;
-    bool ignore_discovered;
     ae_tls_ctx *tls_ctx;
     char vid[128], env[64];
     char name[128];
@@ -76,7 +65,7 @@ struct ae_uplink {
     /* connection */
     ae_io io;
     ae_tls *tls;
-    const hub_url *cur;
+    const ae_hub_url *cur;
     int64_t state_since; /* monotonic */
     uint8_t *rbuf;
     size_t rlen, rcap;
@@ -190,83 +179,11 @@ static void set_error(ae_uplink *u, const char *fmt, ...)
 
 /* ---- URLs and backoff ------------------------------------------------------------------ */
 
-static int parse_url(const char *url, hub_url *out, ae_err *err)
-{
-    memset(out, 0, sizeof *out);
-    const char *p = url;
-    const char *sep = strstr(url, "://");
-    if (sep) {
-        size_t sl = (size_t)(sep - url);
-        if (sl == 3 && !strncasecmp(url, "tls", 3))
-            out->tls = true;
-        else if (!((sl == 9 && !strncasecmp(url, "nats-leaf", 9)) ||
-                   (sl == 4 && !strncasecmp(url, "nats", 4))))
-            return ae_err_set(err, AE_EINVAL,
-                              "leafnodes remote url %s: unsupported scheme (use nats-leaf://, "
-                              "nats:// or tls://)",
-                              url);
-        p = sep + 3;
-    }
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            out->user = strndup(p, (size_t)(colon - p));
-            out->pass = strndup(colon + 1, (size_t)(at - colon - 1));
-        } else {
-            out->user = strndup(p, (size_t)(at - p));
-        }
-        p = at + 1;
-    }
-    const char *end = p + strcspn(p, "/?");
-    const char *pc = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb)
-            return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: bad IPv6 address", url);
-        snprintf(out->host, sizeof out->host, "%.*s", (int)(rb - p - 1), p + 1);
-        pc = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-    } else {
-        pc = memchr(p, ':', (size_t)(end - p));
-        snprintf(out->host, sizeof out->host, "%.*s", (int)((pc ? pc : end) - p), p);
-    }
-    out->port = 7422;
-    if (pc) {
-        char *e;
-        long port = strtol(pc + 1, &e, 10);
-        if (e != end || port <= 0 || port > 65535)
-            return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: bad port", url);
-        out->port = (int)port;
-    }
-    if (!out->host[0])
-        return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: no host", url);
-    return 0;
-}
-
 /* Adds a hub URL the cluster advertised ("host:port"), unless known. */
 static void learn_url(ae_uplink *u, const char *hostport)
 {
-    if (u->ignore_discovered)
-        return;
-    hub_url h;
-    if (parse_url(hostport, &h, NULL) != 0)
-        return;
-    for (int i = 0; i < u->nurls; i++) {
-        if (u->urls[i].port == h.port && !strcmp(u->urls[i].host, h.host)) {
-            free(h.user);
-            free(h.pass);
-            return;
-        }
-    }
-    if (u->nurls >= MAX_URLS) {
-        free(h.user);
-        free(h.pass);
-        return;
-    }
-    h.learned = true;
-    h.tls = u->nconfigured ? u->urls[0].tls : false;
-    u->urls[u->nurls++] = h;
-    ae_log_debug("uplink: learned hub url %s:%d", h.host, h.port);
+    if (ae_hub_urls_learn(&u->urls, hostport))
+        ae_log_debug("uplink: learned hub url %s", hostport);
 }
 
 static int64_t backoff_delay(ae_uplink *u)
@@ -360,10 +277,9 @@ static void schedule_reconnect(ae_uplink *u)
 
 static void dial(ae_uplink *u)
 {
-    if (u->nurls == 0)
+    u->cur = ae_hub_urls_next(&u->urls);
+    if (!u->cur)
         return;
-    u->cur = &u->urls[u->url_idx % u->nurls];
-    u->url_idx++;
     char port[16];
     snprintf(port, sizeof port, "%d", u->cur->port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -1337,15 +1253,15 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     ae_interest_init(&u->local);
     u->srv = s;
     u->io.fd = -1;
-    for (int i = 0; i < r->nurls && u->nurls < MAX_URLS; i++) {
-        int rc = parse_url(r->urls[i], &u->urls[u->nurls], err);
+    u->urls.ignore_discovered = r->ignore_discovered_urls;
+    for (int i = 0; i < r->nurls; i++) {
+        int rc = ae_hub_urls_add(&u->urls, r->urls[i], err);
         if (rc) {
+            ae_hub_urls_free(&u->urls);
             free(u);
             return rc;
         }
-        u->nurls++;
     }
-    u->nconfigured = u->nurls;
     u->user = r->user ? strdup(r->user) : NULL;
     u->pass = r->password ? strdup(r->password) : NULL;
     u->token = r->token ? strdup(r->token) : NULL;
@@ -1358,7 +1274,6 @@ int ae_uplink_start(ae_server *s, ae_err *err)
         u->have_nkey = true;
     }
     u->want_tls = r->tls;
-    u->ignore_discovered = r->ignore_discovered_urls;
     if (r->tls) {
         ae_tls_config cfg = {.ca_file = r->tls_ca_file,
                              .cert_file = r->tls_cert_file,
@@ -1406,10 +1321,7 @@ void ae_uplink_stop(ae_server *s)
     ae_loop_timer_stop(s->loop, &u->retry_write);
     ae_loop_timer_stop(s->loop, &u->flush_timer);
     ae_interest_free(&u->local);
-    for (int i = 0; i < u->nurls; i++) {
-        free(u->urls[i].user);
-        free(u->urls[i].pass);
-    }
+    ae_hub_urls_free(&u->urls);
     free(u->user);
     free(u->pass);
     free(u->token);
