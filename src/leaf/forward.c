@@ -6,6 +6,7 @@
  * hub; the tick (timeouts, window, note, idle subjects); the present first (live copies);
  * status; lifecycle. */
 #include "leaf/forward.h"
+#include "leaf/fwdnote.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -35,7 +36,6 @@
 #define NOTE_EVERY_NS    (250 * AE_NS_PER_MS)
 #define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
 #define WINDOW_MIN       16
-#define NOTE_MAGIC       "AFN1"
 
 typedef enum phase {
     PH_IDLE,   /* nothing under way; drive() decides what comes next */
@@ -216,57 +216,30 @@ static void subject_free(ae_forward *f, fsubj *ss)
     free(ss);
 }
 
-/* The note: for every known subject, the stream it goes to and its last retired record with
- * the stream sequence it has there. The store keeps it with the ack state; after a crash a
- * walk starts after that sequence. Format: "AFN1", then per subject u16 subject length,
- * subject, u8 stream length, stream, u64 retired seq, u64 retired stream seq (little
- * endian). */
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
+/* The note (fwdnote.h): for every known subject, its stream and where a walk starts. */
 static int write_note(ae_forward *f, bool urgent, uint64_t *gen)
 {
-    size_t cap = 4;
+    ae_fwdnote_entry *e = calloc((size_t)f->nids + 1, sizeof *e);
+    if (!e)
+        return AE_ENOMEM;
+    size_t n = 0;
     for (int i = 0; i < f->nids; i++) {
         fsubj *ss = f->by_id[i];
         if (ss && ss->known)
-            cap += 2 + ss->len + 1 + strlen(ss->stream) + 16;
+            e[n++] = (ae_fwdnote_entry){.subject = ss->subject,
+                                        .subject_len = ss->len,
+                                        .stream = ss->stream,
+                                        .retired_seq = ss->pl.retired_seq,
+                                        .retired_sseq = ss->pl.retired_sseq};
     }
-    uint8_t *b = malloc(cap);
+    size_t len = 0;
+    uint8_t *b = ae_fwdnote_encode(e, n, &len);
+    free(e);
     if (!b)
         return AE_ENOMEM;
-    memcpy(b, NOTE_MAGIC, 4);
-    size_t n = 4;
-    for (int i = 0; i < f->nids; i++) {
-        fsubj *ss = f->by_id[i];
-        if (!ss || !ss->known)
-            continue;
-        size_t sl = strlen(ss->stream);
-        b[n] = (uint8_t)ss->len;
-        b[n + 1] = (uint8_t)(ss->len >> 8);
-        memcpy(b + n + 2, ss->subject, ss->len);
-        n += 2 + ss->len;
-        b[n++] = (uint8_t)sl;
-        memcpy(b + n, ss->stream, sl);
-        n += sl;
-        put_u64(b + n, ss->pl.retired_seq);
-        put_u64(b + n + 8, ss->pl.retired_sseq);
-        n += 16;
-    }
     uint64_t g = 0;
     ae_err err = {0};
-    int rc = ae_store_set_note(f->st, b, n, urgent, &g, &err);
+    int rc = ae_store_set_note(f->st, b, len, urgent, &g, &err);
     free(b);
     if (rc != 0)
         fwd_error(f, "keeping the forwarder's note with the log: %s", err.msg);
@@ -277,36 +250,27 @@ static int write_note(ae_forward *f, bool urgent, uint64_t *gen)
     return rc;
 }
 
-/* Known subjects from the note of the last run: each starts uncertain (a crash may have
- * left publishes in flight) and is walked before anything of it is sent. */
+/* A subject of the last run's note: it starts uncertain (a crash may have left publishes in
+ * flight) and is walked before anything of it is sent. */
+static void note_entry(void *ctx, const char *subj, size_t sl, const char *stream, size_t tl,
+                       uint64_t retired_seq, uint64_t retired_sseq)
+{
+    ae_forward *f = ctx;
+    fsubj *ss = ae_subject_valid_literal(subj, sl) ? subject_get(f, subj, sl, true) : NULL;
+    if (!ss)
+        return;
+    snprintf(ss->stream, sizeof ss->stream, "%.*s", (int)tl, stream);
+    ss->pl.retired_seq = retired_seq;
+    ss->pl.retired_sseq = retired_sseq;
+    ss->known = true;
+    ss->uncertain = true;
+}
+
 static void read_note(ae_forward *f)
 {
     const void *blob = NULL;
     size_t len = ae_store_note(f->st, &blob);
-    const uint8_t *p = blob, *end = p + len;
-    if (len < 4 || memcmp(p, NOTE_MAGIC, 4) != 0)
-        return;
-    p += 4;
-    while (end - p >= 2) {
-        size_t sl = (size_t)p[0] | (size_t)p[1] << 8;
-        if ((size_t)(end - p) < 2 + sl + 1)
-            break;
-        const char *subj = (const char *)p + 2;
-        size_t tl = p[2 + sl];
-        if ((size_t)(end - p) < 2 + sl + 1 + tl + 16)
-            break;
-        const char *stream = (const char *)p + 3 + sl;
-        const uint8_t *nums = p + 3 + sl + tl;
-        fsubj *ss = ae_subject_valid_literal(subj, sl) ? subject_get(f, subj, sl, true) : NULL;
-        if (ss) {
-            snprintf(ss->stream, sizeof ss->stream, "%.*s", (int)tl, stream);
-            ss->pl.retired_seq = get_u64(nums);
-            ss->pl.retired_sseq = get_u64(nums + 8);
-            ss->known = true;
-            ss->uncertain = true;
-        }
-        p += 2 + sl + 1 + tl + 16;
-    }
+    ae_fwdnote_decode(blob, len, note_entry, f);
 }
 
 /* ---- the present first ------------------------------------------------------------------
@@ -1070,7 +1034,8 @@ static void check_subject(ae_forward *f, fsubj *ss, int64_t now)
 static void release_idle(ae_forward *f, fsubj *ss, int64_t now)
 {
     if (ss->pl.head || (ss->ph != PH_READY && ss->ph != PH_IDLE) || ss->uncertain ||
-        now - ss->last_activity < f->srv->opts.uplink_subject_idle_ns || ss->last_captured > ae_store_ack_floor(f->st))
+        now - ss->last_activity < f->srv->opts.uplink_subject_idle_ns ||
+        ss->last_captured > ae_store_ack_floor(f->st))
         return;
     ae_log_debug("forward: %s idle, forgetting it", ss->subject);
     subject_free(f, ss);
