@@ -658,6 +658,23 @@ static void walk_done(ae_forward *f, fsubj *ss)
                   ss->subject, w->forged);
     f->forged_ids += w->forged;
     f->foreign_msgs += w->foreign;
+    /* Ids with our secret but a seq this log never wrote: a store directory restored from a
+     * copy, or a second leaf with the same directory. Never a reason to retire anything. */
+    uint64_t last_seq = ae_store_last_seq(f->st);
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nfound; i++) {
+        if (w->found[i].seq <= last_seq)
+            w->found[kept++] = w->found[i];
+    }
+    if (kept != w->nfound) {
+        f->forged_ids += w->nfound - kept;
+        fwd_error(f,
+                  "%s: the hub stream holds %zu message(s) with this vehicle's ids beyond its log "
+                  "(seq > %" PRIu64 "): is another leaf using a copy of this store directory? "
+                  "They are ignored",
+                  ss->subject, w->nfound - kept, last_seq);
+        w->nfound = kept;
+    }
     ss->ndisp = 0;
     if (!grow_disp(ss, w->nfound + 1)) {
         back_off(f, ss, "out of memory applying a walk");
