@@ -1,11 +1,13 @@
 /* The ack state of the log: a floor (every seq at or below it is acked) plus a bitmap of
  * seqs acked above the floor, because the forwarder has many publishes in flight and their
- * PubAcks arrive in any order. See ae_ackset in store_internal.h. Owner-thread data; store.c
- * takes st->mu around the mutating calls because the sync thread snapshots it. */
-#include "store/store_internal.h"
+ * PubAcks arrive in any order. See ackset.h. Owner-thread data; the store takes st->mu
+ * around the mutating calls because the sync thread snapshots it. */
+#include "store/ackset.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/err.h"
 
 void ae_ackset_init(ae_ackset *a, uint64_t floor)
 {

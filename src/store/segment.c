@@ -10,7 +10,7 @@
  *   0 u32 record length (header + body) | 4 u32 CRC32C of bytes 0..3 and 8..len-1
  *   8 u64 seq | 16 i64 event time (ns) | 24 u16 subject length | 26 u16 flags (0)
  *   28 u32 header-block length | 32 u32 payload length | 36 subject, header block, payload */
-#include "store/store_internal.h"
+#include "store/segment.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@ void ae_seg_hdr_encode(uint8_t *b, uint64_t epoch, uint64_t first_seq, int64_t c
 {
     memset(b, 0, AE_SEG_HDR_SIZE);
     memcpy(b, AE_SEG_MAGIC, 8);
-    ae_put32(b + 8, AE_FORMAT_VERSION);
+    ae_put32(b + 8, AE_SEG_VERSION);
     ae_put32(b + 12, AE_SEG_HDR_SIZE);
     ae_put64(b + 16, epoch);
     ae_put64(b + 24, first_seq);
@@ -33,7 +33,7 @@ void ae_seg_hdr_encode(uint8_t *b, uint64_t epoch, uint64_t first_seq, int64_t c
 
 int ae_seg_hdr_decode(const uint8_t *b, uint64_t *epoch, uint64_t *first_seq)
 {
-    if (memcmp(b, AE_SEG_MAGIC, 8) != 0 || ae_get32(b + 8) != AE_FORMAT_VERSION ||
+    if (memcmp(b, AE_SEG_MAGIC, 8) != 0 || ae_get32(b + 8) != AE_SEG_VERSION ||
         ae_get32(b + 12) != AE_SEG_HDR_SIZE || ae_get32(b + 44) != ae_crc32c(0, b, 44))
         return AE_ECORRUPT;
     *epoch = ae_get64(b + 16);

@@ -1,10 +1,16 @@
-/* Private state shared by the store's files: store.c (open, append, ack, bounds, sync
- * thread), segment.c (on-disk format: headers, records, buffered reads), ackset.c (the
- * acked-above-floor bitmap) and cursor.c (reading the backlog). Nothing here is API.
+/* Private state shared by the store's files. Nothing here is API (store.h is).
+ *
+ *   store.c     open and close, append, acks and bounds, stats, the live segment list
+ *   recovery.c  reading a directory back at open: segments verified, floor and next seq
+ *   sync.c      the sync thread (fsyncs, removals, meta writes) and ae_store_flush
+ *   meta.c      the meta file (ack floor, high-water mark)
+ *   cursor.c    reading the backlog
+ *   segment.c   the format on disk (segment.h), ackset.c the ack bitmap (ackset.h)
  *
  * Threads. The owner thread (the broker loop) owns everything except the fields marked
  * [mu], which it shares with the sync thread under st->mu. Fields marked [atomic] may be
- * read from any thread without the lock. */
+ * read from any thread without the lock. Open runs before the sync thread starts and
+ * close after it stopped, so both may touch anything. */
 #ifndef AERIE_STORE_STORE_INTERNAL_H
 #define AERIE_STORE_STORE_INTERNAL_H
 
@@ -13,109 +19,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store/ackset.h"
+#include "store/segment.h"
 #include "store/store.h"
 
-/* ---- on-disk format (docs/store.md) --------------------------------------------------- */
+#define AE_IDX_STRIDE    (64u << 10) /* one sparse-index entry per this many segment bytes */
+#define AE_META_NAME     "meta"
+#define AE_META_TMP_NAME "meta.tmp"
 
-#define AE_SEG_MAGIC      "AERIELOG"
-#define AE_META_MAGIC     "AERIEMTA"
-#define AE_FORMAT_VERSION 1u
-#define AE_SEG_HDR_SIZE   48u
-#define AE_REC_HDR_SIZE   36u
-/* Largest record recovery accepts whatever max_record_bytes says now, so a lowered limit
- * never turns stored records into "corruption". Appends are capped far below. */
-#define AE_REC_HARD_MAX   (64u * 1024 * 1024 + AE_REC_HDR_SIZE + 65535u)
-#define AE_META_MAX_ACKED 1024u       /* acked-above-floor seqs kept in the meta file */
-#define AE_IDX_STRIDE     (64u << 10) /* one sparse-index entry per this many segment bytes */
-#define AE_META_NAME      "meta"
-#define AE_META_TMP_NAME  "meta.tmp"
-
-static inline void ae_put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static inline void ae_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void ae_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t ae_get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static inline uint32_t ae_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t ae_get64(const uint8_t *p)
-{
-    return (uint64_t)ae_get32(p) | (uint64_t)ae_get32(p + 4) << 32;
-}
-
-/* Writes a segment header into buf[AE_SEG_HDR_SIZE]. */
-void ae_seg_hdr_encode(uint8_t *buf, uint64_t epoch, uint64_t first_seq, int64_t created_ns);
-/* Checks a segment header. Returns 0 with *epoch and *first_seq, or AE_ECORRUPT. */
-int ae_seg_hdr_decode(const uint8_t *buf, uint64_t *epoch, uint64_t *first_seq);
-
-/* Encoded size of a record for m (header + subject + hdr + payload). */
-uint64_t ae_rec_size(const ae_store_msg *m);
-/* Encodes the record into buf (ae_rec_size(m) bytes). */
-void ae_rec_encode(uint8_t *buf, uint64_t seq, int64_t time_ns, const ae_store_msg *m);
-/* The length field of a record header at p (AE_REC_HDR_SIZE bytes available), or 0 when it
- * is out of bounds. */
-uint32_t ae_rec_len(const uint8_t *p);
-/* Verifies a whole record (len bytes at p: checksum, field sizes) and fills *rec with
- * pointers into p. Returns 0 or AE_ECORRUPT. */
-int ae_rec_decode(const uint8_t *p, uint32_t len, ae_store_rec *rec);
-
-/* A read-ahead window over one file, used by recovery and cursors. */
-typedef struct ae_rbuf {
-    uint8_t *buf;
-    size_t cap;
-    uint64_t off; /* file offset of buf[0] */
-    size_t len;   /* valid bytes in buf */
-} ae_rbuf;
-
-/* Makes bytes [pos, pos+n) of fd available at *p, reading ahead up to `limit` (the file's
- * logical end). Returns 0, AE_ECORRUPT if pos+n > limit, AE_ENOMEM, or AE_EIO (errno kept). */
-int ae_rbuf_get(const ae_os *os, int fd, ae_rbuf *rb, uint64_t pos, size_t n, uint64_t limit,
-                const uint8_t **p);
-void ae_rbuf_reset(ae_rbuf *rb); /* forget the window (the file changed or moved) */
-void ae_rbuf_free(ae_rbuf *rb);
-
-/* ---- the acked-above-floor set -------------------------------------------------------- */
-
-/* Every seq <= floor is acked. Bits above the floor: bit (s - base) of w is set when s is
- * acked. base is a multiple of 64 and <= floor + 1; words wholly below the floor are dropped
- * as it advances, so memory follows the spread of outstanding acks, not the backlog. */
-typedef struct ae_ackset {
-    uint64_t floor;
-    uint64_t base;
-    uint64_t *w;
-    size_t nw, cap;
-} ae_ackset;
-
-void ae_ackset_init(ae_ackset *a, uint64_t floor);
-void ae_ackset_free(ae_ackset *a);
-bool ae_ackset_has(const ae_ackset *a, uint64_t s);
-/* Marks s acked and advances the floor over any run of acked seqs. Returns 0, AE_EEXIST if
- * it already was, or AE_ENOMEM. */
-int ae_ackset_add(ae_ackset *a, uint64_t s);
-/* Marks every seq in [lo, hi] acked. Returns how many were not acked before (or
- * UINT64_MAX on ENOMEM, when nothing changed). */
-uint64_t ae_ackset_add_range(ae_ackset *a, uint64_t lo, uint64_t hi);
-/* Number of acked seqs in [lo, hi]. */
-uint64_t ae_ackset_count(const ae_ackset *a, uint64_t lo, uint64_t hi);
-/* Copies up to max acked seqs above the floor, lowest first. Returns how many. */
-size_t ae_ackset_list(const ae_ackset *a, uint64_t *out, size_t max);
-
-/* ---- segments ------------------------------------------------------------------------- */
+/* ---- segments in memory --------------------------------------------------------------- */
 
 /* An open segment file. Shared between the owner and the sync thread by reference count
  * ([mu]): the owner holds one while the segment is live, the sync thread one while it has
@@ -131,6 +43,7 @@ typedef struct ae_seg_idx {
     uint64_t seq, off;
 } ae_seg_idx;
 
+/* A live segment. Owner thread only (the sync thread sees only its ae_seg_file). */
 typedef struct ae_seg {
     uint64_t first_seq; /* from the header; seqs in the file are first_seq, first_seq+1, ... */
     uint64_t last_seq;  /* last record's seq, first_seq - 1 when empty */
@@ -177,15 +90,84 @@ struct ae_store {
     bool dirsync;       /* [mu] a file was created; the directory needs an fsync */
     ae_seg_file **dead; /* [mu] files to unlink, one ref each */
     size_t ndead, cdead;
-    bool meta_dirty;      /* [mu] ack state changed since the last meta write */
-    uint64_t sync_errors; /* [mu] */
-    char fail_msg[256];   /* [mu] */
-    _Atomic uint64_t durable_seq;
-    _Atomic int failed;
+    bool meta_dirty;              /* [mu] ack state changed since the last meta write */
+    uint64_t sync_errors;         /* [mu] */
+    char fail_msg[256];           /* [mu] */
+    _Atomic uint64_t durable_seq; /* [atomic] */
+    _Atomic int failed;           /* [atomic] */
     int efd;
 };
 
-/* Cursor internals live in cursor.c; store.c only needs to know segments can vanish. */
+/* ---- helpers (store.c) ---------------------------------------------------------------- */
+
+/* AE_ENOSPC for the errnos of a full disk or quota, AE_EIO for the rest. */
+int ae_store_errcode(int e);
+/* "<dir>/<name>", malloc'ed; NULL on ENOMEM. */
+char *ae_store_path(const ae_store *s, const char *name);
+/* Path of the segment whose first seq is first_seq (20 digits + ".seg"); NULL on ENOMEM. */
+char *ae_store_seg_path(const ae_store *s, uint64_t first_seq);
+/* Makes the notify fd readable. Any thread. */
+void ae_store_notify(ae_store *s);
+/* Enters the failed state (the first failure wins), logs it, wakes flush waiters and the
+ * notify fd. Returns code. The _locked form expects s->mu held. Any thread. */
+int ae_store_fail_locked(ae_store *s, int code, const char *msg);
+int ae_store_fail(ae_store *s, int code, const char *msg);
+/* Drops one reference to f, closing and freeing it with the last. Caller holds s->mu (or
+ * is alone in open/close). */
+void ae_store_file_unref_locked(ae_store *s, ae_seg_file *f);
+/* Appends f to a growable array of files. Returns 0 or AE_ENOMEM. */
+int ae_store_push_file(ae_seg_file ***arr, size_t *n, size_t *cap, ae_seg_file *f);
+/* Frees an in-memory segment (not its file); NULL is a no-op. */
+void ae_seg_free(ae_seg *g);
+/* Records (seq, off) in g's sparse index when off is AE_IDX_STRIDE past the last entry (or
+ * it is the first). Returns 0 or AE_ENOMEM. */
+int ae_seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off);
+/* Appends g to the live list (owner). Returns 0 or AE_ENOMEM. */
+int ae_store_segs_push(ae_store *s, ae_seg *g);
+/* Creates a new empty active segment whose first record will be first_seq. Owner (or open).
+ * Returns 0 or AE_E* with a message. */
+int ae_store_seg_create(ae_store *s, uint64_t first_seq, ae_err *err);
+/* After the floor moved: removes every non-active segment wholly at or below it. Owner. */
+void ae_store_retire_acked(ae_store *s);
+
+/* ---- recovery (recovery.c) ------------------------------------------------------------ */
+
+/* Reads the directory back into s (called by ae_store_open with s->dir, s->o and s->os
+ * set, before the sync thread starts): meta file, segments verified and cut at damage,
+ * epoch, ack floor, next seq, the acked gaps, and fully acked leftovers removed. Leaves the
+ * active segment to the caller (see ae_store_recover_needs_segment). Returns 0 or AE_E*. */
+int ae_store_recover(ae_store *s, ae_err *err);
+/* True when appends need a new active segment: there is none, or the last one does not end
+ * just before the next seq. */
+bool ae_store_needs_segment(const ae_store *s);
+
+/* ---- meta file (meta.c) --------------------------------------------------------------- */
+
+#define AE_META_MAGIC     "AERIEMTA"
+#define AE_META_VERSION   1u
+#define AE_META_MAX_ACKED 1024u /* acked-above-floor seqs kept in the meta file */
+
+typedef struct ae_meta {
+    uint64_t epoch, floor, last;
+    uint32_t n;
+    uint64_t acked[AE_META_MAX_ACKED];
+} ae_meta;
+
+/* Reads "<dir>/meta". Returns 0, AE_ENOENT (none), AE_ECORRUPT, AE_EIO or AE_ENOMEM. */
+int ae_meta_read(ae_store *s, ae_meta *m);
+/* Writes the meta file atomically (meta.tmp, rename); `durable` adds the fsyncs of the file
+ * and the directory. Called by open before the sync thread starts, then only by the sync
+ * thread. Returns 0 or AE_E* with a message in err. */
+int ae_meta_write(ae_store *s, const ae_meta *m, bool durable, ae_err *err);
+/* Snapshot of the ack state for the meta file. Caller holds s->mu (or is alone). */
+void ae_meta_snapshot_locked(ae_store *s, ae_meta *m);
+
+/* ---- the sync thread (sync.c) --------------------------------------------------------- */
+
+/* The sync thread's body; arg is the store. Started by open, stopped by close. */
+void *ae_store_sync_main(void *arg);
+
+/* ---- lookups shared with cursor.c (store.c) ------------------------------------------- */
 
 /* Finds the live segment holding seq (first_seq <= seq <= last_seq), or the first one after
  * it. Returns its index, or nsegs when none. */
