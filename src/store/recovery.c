@@ -4,7 +4,11 @@
  * gone. The rules are in docs/store.md ("Recovery"); ae_store_open (store.c) calls
  * ae_store_recover before it creates the active segment, syncs and starts the sync thread.
  *
- * Sections: listing the directory | one segment | the whole directory */
+ * After open, a cursor that finds a damaged record calls ae_store_damage (the last section),
+ * which applies the same salvage rule to the live segment.
+ *
+ * Sections: listing the directory | one segment | the whole directory | damage found after
+ * open */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -91,6 +95,7 @@ typedef struct seg_load_ctx {
     uint64_t name_seq;  /* the first seq its name says */
     bool is_last;       /* the last segment file of the directory */
     uint64_t prev_last; /* last seq of the segment before it (0: none) */
+    uint64_t max_seq;   /* no record in it can have a higher seq (the next file's name) */
     bool *have_epoch;   /* in: s->epoch is known; out: set once a header told it */
     const char *path;
     int fd;
@@ -116,6 +121,8 @@ static int seg_check_header(ae_store *s, seg_load_ctx *c, uint64_t *first, const
         *bad = "belongs to another store (epoch differs)";
     else if (*first <= c->prev_last)
         *bad = "overlaps the previous segment";
+    else if (c->prev_last && *first - c->prev_last > AE_RECOVERY_MAX_GAP)
+        *bad = "starts implausibly far after the previous segment";
     if (!*bad && !*c->have_epoch) {
         s->epoch = epoch;
         *c->have_epoch = true;
@@ -123,47 +130,92 @@ static int seg_check_header(ae_store *s, seg_load_ctx *c, uint64_t *first, const
     return 0;
 }
 
-/* Reads the records of g from its header on, building the sparse index, and stops at the
- * first bad one. Returns 0 with *end (the offset after the last good record) and *why
- * (NULL when the whole file was good), or AE_EIO / AE_ENOMEM. */
+/* Reads and verifies the record at off, which should be seq `want`. Returns 0 with *rec and
+ * *len, or 0 with *bad saying what is wrong with it; AE_EIO / AE_ENOMEM. */
+static int read_one(ae_store *s, seg_load_ctx *c, uint64_t off, uint64_t want, ae_store_rec *rec,
+                    uint32_t *len, const char **bad)
+{
+    const uint8_t *p;
+    *bad = NULL;
+    if (c->fsize - off < AE_REC_HDR_SIZE) {
+        *bad = "partial record header";
+        return 0;
+    }
+    int rc = ae_rbuf_get(s->os, c->fd, &c->rb, off, AE_REC_HDR_SIZE, c->fsize, &p);
+    if (rc)
+        return rc == AE_ENOMEM ? AE_ENOMEM : AE_EIO;
+    *len = ae_rec_len(p);
+    if (!*len) {
+        *bad = "bad record length";
+        return 0;
+    }
+    if (*len > c->fsize - off) {
+        *bad = "record runs past the end of the file";
+        return 0;
+    }
+    if ((rc = ae_rbuf_get(s->os, c->fd, &c->rb, off, *len, c->fsize, &p)) != 0)
+        return rc == AE_ENOMEM ? AE_ENOMEM : AE_EIO;
+    if (ae_rec_decode(p, *len, rec) != 0)
+        *bad = "checksum or field mismatch";
+    else if (rec->seq != want)
+        *bad = "sequence out of order";
+    return 0;
+}
+
+/* Damage at off in g: looks for the next valid record. When there is one, records the hole
+ * and moves g and *off on to it (returns 0); AE_ENOENT when the damage runs to the end. */
+static int salvage(ae_store *s, seg_load_ctx *c, ae_seg *g, uint64_t *off, const char *bad)
+{
+    uint64_t at, q;
+    int rc =
+        ae_rec_scan(s->os, c->fd, &c->rb, *off, c->fsize, g->last_seq + 1, c->max_seq, &at, &q);
+    if (rc)
+        return rc == AE_ENOENT || rc == AE_ENOMEM ? rc : AE_EIO;
+    ae_seg_hole h = {.lo = g->last_seq + 1, .hi = q - 1, .bad_off = *off, .resume_off = at};
+    if (ae_seg_hole_add(g, &h) != 0 || ae_seg_idx_put(g, q, at) != 0)
+        return AE_ENOMEM;
+    ae_log_error("store %s: segment %s: corrupt at offset %" PRIu64 " (%s): skipped %" PRIu64
+                 " bytes to the next valid record, seq %" PRIu64 " at offset %" PRIu64,
+                 s->dir, c->path, *off, bad, at - *off, q, at);
+    s->st.recovery_dropped_bytes += at - *off;
+    g->last_seq = q - 1;
+    *off = at;
+    return 0;
+}
+
+/* Reads the records of g from its header on, building the sparse index. Damage followed by
+ * valid records becomes a hole (salvage); damage that runs to the end stops the scan.
+ * Returns 0 with *end (the offset after the last good record) and *why (NULL when the file
+ * ended cleanly), or AE_EIO / AE_ENOMEM. */
 static int seg_scan_records(ae_store *s, seg_load_ctx *c, ae_seg *g, uint64_t *end,
                             const char **why)
 {
     uint64_t off = AE_SEG_HDR_SIZE;
-    const uint8_t *p;
+    bool any = false;
     int rc = 0;
     *why = NULL;
     while (off < c->fsize) {
-        if (c->fsize - off < AE_REC_HDR_SIZE) {
-            *why = "partial record header";
-            break;
-        }
-        if ((rc = ae_rbuf_get(s->os, c->fd, &c->rb, off, AE_REC_HDR_SIZE, c->fsize, &p)) != 0)
-            break;
-        uint32_t len = ae_rec_len(p);
-        if (!len) {
-            *why = "bad record length";
-            break;
-        }
-        if (len > c->fsize - off) {
-            *why = "record runs past the end of the file";
-            break;
-        }
-        if ((rc = ae_rbuf_get(s->os, c->fd, &c->rb, off, len, c->fsize, &p)) != 0)
-            break;
         ae_store_rec rec;
-        if (ae_rec_decode(p, len, &rec) != 0) {
-            *why = "checksum or field mismatch";
+        uint32_t len = 0;
+        const char *bad;
+        if ((rc = read_one(s, c, off, g->last_seq + 1, &rec, &len, &bad)) != 0)
             break;
-        }
-        if (rec.seq != g->last_seq + 1) {
-            *why = "sequence out of order";
-            break;
+        if (bad) {
+            rc = salvage(s, c, g, &off, bad);
+            if (rc == AE_ENOENT) {
+                *why = bad;
+                rc = 0;
+                break;
+            }
+            if (rc)
+                break;
+            continue;
         }
         if ((rc = ae_seg_idx_add(g, rec.seq, off)) != 0)
             break;
-        if (g->last_seq < g->first_seq)
+        if (!any)
             g->first_time = rec.time_ns;
+        any = true;
         if (rec.time_ns > g->last_time)
             g->last_time = rec.time_ns;
         g->last_seq = rec.seq;
@@ -171,12 +223,13 @@ static int seg_scan_records(ae_store *s, seg_load_ctx *c, ae_seg *g, uint64_t *e
         s->st.recovered_records++;
     }
     *end = off;
-    return rc == AE_ENOMEM ? AE_ENOMEM : rc ? AE_EIO : 0;
+    return rc;
 }
 
-/* Opens and verifies one segment file, cutting it at its first bad record. Sets *out to the
- * loaded segment, or NULL when the file was set aside or removed. A bad record in the last
- * segment is a torn tail (normal after a crash); elsewhere it is damage. */
+/* Opens and verifies one segment file, salvaging past damage and cutting off damage that runs
+ * to its end. Sets *out to the loaded segment, or NULL when the file was set aside or
+ * removed. Damage at the end of the last segment is a torn tail (normal after a crash);
+ * at the end of any other segment it is corruption. */
 static int seg_load(ae_store *s, seg_load_ctx *c, ae_seg **out, ae_err *err)
 {
     *out = NULL;
@@ -281,35 +334,41 @@ static uint64_t random_epoch(void)
     return v ? v : 1;
 }
 
-/* Loads every listed segment in order into s->segs, counting the seqs lost between two
- * segments (a corrupt end was cut). */
-static int load_segments(ae_store *s, const namelist *nl, const ae_meta *m, bool have_meta,
-                         bool *have_epoch, ae_err *err)
+/* What recovery learned beyond the segments themselves. */
+typedef struct recov {
+    ae_meta *m;
+    bool have_meta;
+    bool have_epoch;
+    uint64_t last_hint; /* seqs up to here may have been handed out (quarantined files) */
+} recov;
+
+/* Loads every listed segment in order into s->segs. */
+static int load_segments(ae_store *s, const namelist *nl, recov *rv, ae_err *err)
 {
     uint64_t prev_last = 0;
     for (size_t i = 0; i < nl->n; i++) {
         seg_load_ctx c = {.name_seq = nl->seqs[i],
                           .is_last = i + 1 == nl->n,
                           .prev_last = prev_last,
-                          .have_epoch = have_epoch,
+                          .max_seq = i + 1 < nl->n ? nl->seqs[i + 1] - 1 : UINT64_MAX / 2,
+                          .have_epoch = &rv->have_epoch,
                           .fd = -1};
         ae_seg *g;
         int rc = seg_load(s, &c, &g, err);
         if (rc)
             return rc;
-        if (!g)
+        if (!g) {
+            /* Set aside (or an empty torn header): its seqs may have been handed out, as
+             * many as its bytes could hold (and fewer than the next file's name says), so
+             * they are never handed out again. */
+            uint64_t most =
+                c.fsize > AE_SEG_HDR_SIZE ? (c.fsize - AE_SEG_HDR_SIZE) / AE_REC_MIN_SIZE : 0;
+            uint64_t top = c.name_seq - 1 + (most < c.max_seq ? most : c.max_seq);
+            if (top > c.max_seq)
+                top = c.max_seq;
+            if (top > rv->last_hint)
+                rv->last_hint = top;
             continue;
-        if (s->nsegs) {
-            /* Records between two segments are gone (a corrupt tail was cut). */
-            ae_seg *pg = s->segs[s->nsegs - 1];
-            if (g->first_seq > pg->last_seq + 1) {
-                uint64_t lost = g->first_seq - pg->last_seq - 1;
-                if (pg->last_seq + 1 > m->floor || !have_meta) {
-                    ae_log_error("store %s: seqs %" PRIu64 "..%" PRIu64 " are lost", s->dir,
-                                 pg->last_seq + 1, g->first_seq - 1);
-                    s->st.lost_records += lost;
-                }
-            }
         }
         prev_last = g->last_seq;
         s->bytes += g->size;
@@ -322,13 +381,95 @@ static int load_segments(ae_store *s, const namelist *nl, const ae_meta *m, bool
     return 0;
 }
 
-/* The floor, the next seq and the gaps. Seqs are never reused, so the next seq is past
- * everything any file remembers. */
-static int set_floor_and_next(ae_store *s, const ae_meta *m, bool have_meta, ae_err *err)
+/* Formats what part of seqs lo..hi is lost: `fresh` of them were not acked before. */
+static void describe_lost(char *buf, size_t cap, uint64_t lo, uint64_t hi, uint64_t fresh)
 {
-    uint64_t floor = have_meta ? m->floor : 0;
-    uint64_t last = have_meta ? m->last : 0;
-    if (s->nsegs && s->segs[0]->first_seq - 1 > floor)
+    uint64_t n = hi - lo + 1;
+    int k = lo == hi
+                ? snprintf(buf, cap, "seq %" PRIu64 " (1 record) is lost", lo)
+                : snprintf(buf, cap, "seqs %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records) are lost",
+                           lo, hi, n);
+    if (fresh < n && k > 0 && (size_t)k < cap)
+        snprintf(buf + k, cap - (size_t)k,
+                 "; %" PRIu64 " of them unacked, the other %" PRIu64 " were already acked", fresh,
+                 n - fresh);
+}
+
+/* Marks seqs lo..hi acked because they are gone; those not acked before are lost records,
+ * counted and logged as an error saying `where`. Returns 0 or AE_ENOMEM. */
+static int account_lost(ae_store *s, uint64_t lo, uint64_t hi, const char *where)
+{
+    if (hi < lo)
+        return 0;
+    uint64_t fresh = ae_ackset_add_range(&s->acks, lo, hi);
+    if (fresh == UINT64_MAX)
+        return AE_ENOMEM;
+    s->st.lost_records += fresh;
+    if (fresh) {
+        char what[200];
+        describe_lost(what, sizeof what, lo, hi, fresh);
+        ae_log_error("store %s: %s %s", s->dir, what, where);
+    }
+    return 0;
+}
+
+/* The seqs past the last record of the last segment: never written, or never durable (a
+ * torn tail) -- except those the meta file had seen durable, which damage destroyed. */
+static int account_tail(ae_store *s, const recov *rv, uint64_t last)
+{
+    char where[600];
+    ae_seg *tail = s->segs[s->nsegs - 1];
+    uint64_t lo = tail->last_seq + 1, durable = rv->have_meta ? rv->m->durable : 0;
+    if (durable > last)
+        durable = last;
+    snprintf(where, sizeof where,
+             "from the end of segment %s although the meta file had them durable", tail->f->path);
+    int rc = account_lost(s, lo, durable, where);
+    if (!rc && last >= lo &&
+        ae_ackset_add_range(&s->acks, lo > durable ? lo : durable + 1, last) == UINT64_MAX)
+        rc = AE_ENOMEM;
+    return rc;
+}
+
+/* Every seq that is gone is marked acked; those not acked before are lost, counted and
+ * logged: seqs before the first segment (its files are gone: the meta file's floor says
+ * they were not all acked), holes, gaps between segments, and the tail. */
+static int account_gone(ae_store *s, const recov *rv, uint64_t last)
+{
+    char where[600];
+    int rc = 0;
+    if (!s->nsegs)
+        return rv->have_meta ? account_lost(s, s->acks.floor + 1, last, "(no segment file is left)")
+                             : 0;
+    snprintf(where, sizeof where, "before the first segment %s (their segment files are gone)",
+             s->segs[0]->f->path);
+    if (rv->have_meta)
+        rc = account_lost(s, s->acks.floor + 1, s->segs[0]->first_seq - 1, where);
+    for (size_t i = 0; i < s->nsegs && !rc; i++) {
+        ae_seg *g = s->segs[i];
+        snprintf(where, sizeof where, "to damage in segment %s", g->f->path);
+        for (size_t k = 0; k < g->nholes && !rc; k++)
+            rc = account_lost(s, g->holes[k].lo, g->holes[k].hi, where);
+        if (i > 0 && !rc) {
+            snprintf(where, sizeof where, "between segments %s and %s (damage or a file set aside)",
+                     s->segs[i - 1]->f->path, g->f->path);
+            rc = account_lost(s, s->segs[i - 1]->last_seq + 1, g->first_seq - 1, where);
+        }
+    }
+    return rc ? rc : account_tail(s, rv, last);
+}
+
+/* The floor, the next seq and what is gone. Seqs are never reused, so the next seq is past
+ * everything any file remembers. */
+static int set_floor_and_next(ae_store *s, const recov *rv, ae_err *err)
+{
+    const ae_meta *m = rv->m;
+    uint64_t floor = rv->have_meta ? m->floor : 0;
+    uint64_t last = rv->have_meta ? m->last : 0;
+    if (rv->last_hint > last)
+        last = rv->last_hint;
+    /* Without a meta file nothing is known about seqs before the first segment. */
+    if (!rv->have_meta && s->nsegs)
         floor = s->segs[0]->first_seq - 1;
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i]->last_seq > last)
@@ -338,25 +479,26 @@ static int set_floor_and_next(ae_store *s, const ae_meta *m, bool have_meta, ae_
     }
     if (floor > last)
         last = floor;
+    if (s->nsegs && last - s->segs[s->nsegs - 1]->last_seq > AE_RECOVERY_MAX_GAP) {
+        /* Only a damaged or foreign meta file says so: no store hands out that many seqs
+         * without writing them. */
+        ae_log_error("store %s: the meta file's last seq %" PRIu64 " is implausibly far past the "
+                     "last record (%" PRIu64 "); ignoring it",
+                     s->dir, last, s->segs[s->nsegs - 1]->last_seq);
+        last = s->segs[s->nsegs - 1]->last_seq;
+        if (floor > last)
+            floor = last;
+    }
     s->next_seq = last + 1;
+    /* The acks the meta file kept come first, so that what was acked is never called lost. */
     ae_ackset_init(&s->acks, floor);
-    for (size_t i = 1; i < s->nsegs; i++) {
-        uint64_t lo = s->segs[i - 1]->last_seq + 1, hi = s->segs[i]->first_seq - 1;
-        if (hi >= lo && ae_ackset_add_range(&s->acks, lo, hi) == UINT64_MAX)
-            return ae_err_set(err, AE_ENOMEM, "store: out of memory");
-    }
-    if (s->nsegs) {
-        /* Seqs past the last record of the last segment up to `last` were never written
-         * (or never durable); mark them so they are neither counted nor waited for. */
-        uint64_t lo = s->segs[s->nsegs - 1]->last_seq + 1;
-        if (last >= lo && ae_ackset_add_range(&s->acks, lo, last) == UINT64_MAX)
-            return ae_err_set(err, AE_ENOMEM, "store: out of memory");
-    }
-    if (have_meta) {
+    if (rv->have_meta) {
         for (uint32_t i = 0; i < m->n; i++)
             if (m->acked[i] <= last)
                 ae_ackset_add(&s->acks, m->acked[i]);
     }
+    if (account_gone(s, rv, last) != 0)
+        return ae_err_set(err, AE_ENOMEM, "store: out of memory");
     return 0;
 }
 
@@ -382,21 +524,20 @@ int ae_store_recover(ae_store *s, ae_err *err)
 {
     const char *dir = s->dir;
     namelist nl = {0};
-    ae_meta *m = calloc(1, sizeof *m);
+    recov rv = {.m = calloc(1, sizeof *rv.m)};
     int rc = 0;
-    if (!m)
+    if (!rv.m)
         return ae_err_set(err, AE_ENOMEM, "store: out of memory");
-    int mrc = ae_meta_read(s, m);
+    int mrc = ae_meta_read(s, rv.m);
     if (mrc == AE_ENOMEM || mrc == AE_EIO) {
         rc = ae_err_set(err, mrc, "store: cannot read %s/meta: %s", dir, strerror(errno));
         goto out;
     }
     if (mrc == AE_ECORRUPT)
         ae_log_error("store %s: meta file is corrupt; rebuilding it from the segments", dir);
-    bool have_meta = mrc == 0;
-    bool have_epoch = have_meta;
-    if (have_meta)
-        s->epoch = m->epoch;
+    rv.have_meta = rv.have_epoch = mrc == 0;
+    if (rv.have_meta)
+        s->epoch = rv.m->epoch;
 
     if (s->os->listdir(s->os->ctx, dir, collect_name, &nl) != 0) {
         rc = ae_err_set(err, AE_EIO, "store: cannot list %s: %s", dir, strerror(errno));
@@ -411,24 +552,69 @@ int ae_store_recover(ae_store *s, ae_err *err)
     }
     if (nl.n)
         qsort(nl.seqs, nl.n, sizeof *nl.seqs, cmp_u64);
-    if ((rc = load_segments(s, &nl, m, have_meta, &have_epoch, err)) != 0)
+    if ((rc = load_segments(s, &nl, &rv, err)) != 0)
         goto out;
-    if (!have_epoch) {
+    if (!rv.have_epoch) {
         if (mrc == AE_ECORRUPT)
             ae_log_warn("store %s: no segment tells the old epoch; starting a new one", dir);
         s->epoch = random_epoch();
         ae_log_info("store %s: initialised with epoch %016" PRIx64, dir, s->epoch);
     }
-    if ((rc = set_floor_and_next(s, m, have_meta, err)) != 0)
+    if ((rc = set_floor_and_next(s, &rv, err)) != 0)
         goto out;
     remove_acked_leftovers(s);
 out:
     free(nl.seqs);
-    free(m);
+    free(rv.m);
     return rc;
 }
 
 bool ae_store_needs_segment(const ae_store *s)
 {
     return s->nsegs == 0 || s->segs[s->nsegs - 1]->last_seq + 1 != s->next_seq;
+}
+
+/* ==== damage found after open ========================================================== */
+
+int ae_store_damage(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, ae_rbuf *rb,
+                    const char *why)
+{
+    uint64_t at = g->size, q = g->last_seq + 1;
+    int rc = ae_rec_scan(s->os, g->f->fd, rb, off, g->size, seq, g->last_seq, &at, &q);
+    if (rc == AE_ECORRUPT) /* the file is shorter than it should be: the rest is gone */
+        rc = AE_ENOENT;
+    if (rc && rc != AE_ENOENT)
+        return rc;
+    bool to_end = rc == AE_ENOENT;
+    ae_seg_hole h = {.lo = seq,
+                     .hi = to_end ? g->last_seq : q - 1,
+                     .bad_off = off,
+                     .resume_off = to_end ? g->size : at};
+    if (ae_seg_hole_add(g, &h) != 0 || (!to_end && ae_seg_idx_put(g, q, at) != 0))
+        return AE_ENOMEM;
+    pthread_mutex_lock(&s->mu);
+    uint64_t fresh = ae_ackset_add_range(&s->acks, h.lo, h.hi);
+    s->meta_dirty = true;
+    pthread_mutex_unlock(&s->mu);
+    if (fresh == UINT64_MAX)
+        return AE_ENOMEM;
+    s->records -= fresh;
+    s->st.lost_records += fresh;
+    char what[200], next[120];
+    if (h.lo <= h.hi)
+        describe_lost(what, sizeof what, h.lo, h.hi, fresh);
+    else
+        snprintf(what, sizeof what, "no record is lost");
+    if (to_end)
+        snprintf(next, sizeof next, "nothing valid follows it in the segment");
+    else
+        snprintf(next, sizeof next, "reading on from seq %" PRIu64 " at offset %" PRIu64, q, at);
+    ae_log_error("store %s: segment %s: record seq %" PRIu64 " at offset %" PRIu64
+                 " is damaged (%s); %s; %s",
+                 s->dir, g->f->path, seq, off, why, what, next);
+    /* Nothing more may go behind damage at the end of the active segment. */
+    if (to_end && g == s->segs[s->nsegs - 1])
+        s->roll_pending = true;
+    ae_store_retire_acked(s);
+    return 0;
 }

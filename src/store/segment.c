@@ -1,7 +1,8 @@
 /* The on-disk format of the durable log (docs/store.md has the same tables): segment
- * headers, record encoding and verification, and the read-ahead window used by recovery and
- * cursors. Pure format code: no store state, no policy. All integers little-endian with
- * explicit widths, so a log written on one machine reads on any other.
+ * headers, record encoding and verification, the read-ahead window used by recovery and
+ * cursors, and the scan that finds the next valid record after damage. Pure format code: no
+ * store state, no policy. All integers little-endian with explicit widths, so a log written
+ * on one machine reads on any other.
  *
  * Segment header, 48 bytes:
  *   0 magic "AERIELOG" | 8 u32 version | 12 u32 header size (48) | 16 u64 store epoch
@@ -82,6 +83,13 @@ uint32_t ae_rec_len(const uint8_t *p)
     if (len < AE_REC_HDR_SIZE + 1 || len > AE_REC_HARD_MAX)
         return 0;
     return len;
+}
+
+bool ae_rec_hdr_plausible(const uint8_t *p)
+{
+    uint32_t len = ae_rec_len(p);
+    uint64_t sl = ae_get16(p + 24), hl = ae_get32(p + 28), pl = ae_get32(p + 32);
+    return len && sl && ae_get16(p + 26) == 0 && AE_REC_HDR_SIZE + sl + hl + pl == len;
 }
 
 int ae_rec_decode(const uint8_t *p, uint32_t len, ae_store_rec *rec)
@@ -169,4 +177,33 @@ void ae_rbuf_free(ae_rbuf *rb)
     free(rb->buf);
     rb->buf = NULL;
     rb->cap = rb->len = 0;
+}
+
+/* ---- salvage ---------------------------------------------------------------------------- */
+
+int ae_rec_scan(const ae_os *os, int fd, ae_rbuf *rb, uint64_t from, uint64_t limit, uint64_t base,
+                uint64_t max_seq, uint64_t *at, uint64_t *seq)
+{
+    for (uint64_t p = from + 1; p < limit && limit - p >= AE_REC_MIN_SIZE; p++) {
+        const uint8_t *h;
+        int rc = ae_rbuf_get(os, fd, rb, p, AE_REC_HDR_SIZE, limit, &h);
+        if (rc)
+            return rc;
+        /* The cheap tests first: almost every offset fails one of them. */
+        uint64_t q = ae_get64(h + 8);
+        if (q < base || q > max_seq || q - base > (p - from) / AE_REC_MIN_SIZE)
+            continue;
+        if (!ae_rec_hdr_plausible(h) || ae_get32(h) > limit - p)
+            continue;
+        uint32_t n = ae_get32(h);
+        if ((rc = ae_rbuf_get(os, fd, rb, p, n, limit, &h)) != 0)
+            return rc;
+        ae_store_rec rec;
+        if (ae_rec_decode(h, n, &rec) != 0)
+            continue;
+        *at = p;
+        *seq = q;
+        return 0;
+    }
+    return AE_ENOENT;
 }

@@ -5,6 +5,7 @@
 #ifndef AERIE_STORE_SEGMENT_H
 #define AERIE_STORE_SEGMENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@
 #define AE_SEG_VERSION  1u
 #define AE_SEG_HDR_SIZE 48u
 #define AE_REC_HDR_SIZE 36u
+#define AE_REC_MIN_SIZE (AE_REC_HDR_SIZE + 1u) /* a one-byte subject, nothing else */
 /* Largest record recovery accepts whatever max_record_bytes says now, so a lowered limit
  * never turns stored records into "corruption". Appends are capped far below. */
 #define AE_REC_HARD_MAX (64u * 1024 * 1024 + AE_REC_HDR_SIZE + 65535u)
@@ -63,7 +65,11 @@ uint32_t ae_rec_len(const uint8_t *p);
  * pointers into p. Returns 0 or AE_ECORRUPT. */
 int ae_rec_decode(const uint8_t *p, uint32_t len, ae_store_rec *rec);
 
-/* A read-ahead window over one file, used by recovery and cursors. */
+/* True when the header at p (AE_REC_HDR_SIZE bytes) is self-consistent: its length is in
+ * bounds and equals the header plus the three body lengths, the subject is not empty and
+ * the flags are 0. Cheap (no checksum); a flipped bit in any length field fails it. */
+bool ae_rec_hdr_plausible(const uint8_t *p);
+
 typedef struct ae_rbuf {
     uint8_t *buf;
     size_t cap;
@@ -77,5 +83,16 @@ int ae_rbuf_get(const ae_os *os, int fd, ae_rbuf *rb, uint64_t pos, size_t n, ui
                 const uint8_t **p);
 void ae_rbuf_reset(ae_rbuf *rb); /* forget the window (the file changed or moved) */
 void ae_rbuf_free(ae_rbuf *rb);
+
+/* Salvage after damage: finds the first offset p in (from, limit) of fd that holds a whole
+ * valid record (plausible header, checksum, field sizes) whose seq q fits where it was
+ * found. Damage starts at `from`, where seq `base` was expected, so a real record there has
+ * base <= q <= max_seq, and the records base..q-1 it skipped must fit in the bytes skipped:
+ * (q - base) * AE_REC_MIN_SIZE <= p - from. Random bytes, or a record copied into another
+ * one's payload, almost never satisfy all of that. Returns 0 with *at = p and *seq = q,
+ * AE_ENOENT when no record fits (the damage runs to the end), or AE_EIO / AE_ENOMEM /
+ * AE_ECORRUPT (the file is shorter than limit) from reading. */
+int ae_rec_scan(const ae_os *os, int fd, ae_rbuf *rb, uint64_t from, uint64_t limit, uint64_t base,
+                uint64_t max_seq, uint64_t *at, uint64_t *seq);
 
 #endif

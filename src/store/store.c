@@ -117,13 +117,19 @@ void ae_seg_free(ae_seg *g)
     if (!g)
         return;
     free(g->idx);
+    free(g->holes);
     free(g);
 }
 
-int ae_seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off)
+int ae_seg_idx_put(ae_seg *g, uint64_t seq, uint64_t off)
 {
-    if (g->nidx && off < g->idx[g->nidx - 1].off + AE_IDX_STRIDE)
+    size_t i = g->nidx;
+    while (i > 0 && g->idx[i - 1].seq >= seq)
+        i--;
+    if (i < g->nidx && g->idx[i].seq == seq) {
+        g->idx[i].off = off;
         return 0;
+    }
     if (g->nidx == g->cidx) {
         size_t c = g->cidx ? g->cidx * 2 : 4;
         ae_seg_idx *x = realloc(g->idx, c * sizeof *x);
@@ -132,10 +138,49 @@ int ae_seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off)
         g->idx = x;
         g->cidx = c;
     }
-    g->idx[g->nidx].seq = seq;
-    g->idx[g->nidx].off = off;
+    memmove(g->idx + i + 1, g->idx + i, (g->nidx - i) * sizeof *g->idx);
+    g->idx[i].seq = seq;
+    g->idx[i].off = off;
     g->nidx++;
     return 0;
+}
+
+int ae_seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off)
+{
+    if (g->nidx && off < g->idx[g->nidx - 1].off + AE_IDX_STRIDE)
+        return 0;
+    return ae_seg_idx_put(g, seq, off);
+}
+
+int ae_seg_hole_add(ae_seg *g, const ae_seg_hole *h)
+{
+    ae_seg_hole *a = realloc(g->holes, (g->nholes + 1) * sizeof *a);
+    if (!a)
+        return AE_ENOMEM;
+    g->holes = a;
+    size_t i = g->nholes;
+    while (i > 0 && a[i - 1].bad_off > h->bad_off)
+        i--;
+    memmove(a + i + 1, a + i, (g->nholes - i) * sizeof *a);
+    a[i] = *h;
+    g->nholes++;
+    return 0;
+}
+
+const ae_seg_hole *ae_seg_hole_at(const ae_seg *g, uint64_t off)
+{
+    for (size_t i = 0; i < g->nholes; i++)
+        if (g->holes[i].bad_off == off)
+            return &g->holes[i];
+    return NULL;
+}
+
+const ae_seg_hole *ae_seg_hole_of(const ae_seg *g, uint64_t seq)
+{
+    for (size_t i = 0; i < g->nholes; i++)
+        if (g->holes[i].lo <= seq && seq <= g->holes[i].hi)
+            return &g->holes[i];
+    return NULL;
 }
 
 int ae_store_segs_push(ae_store *s, ae_seg *g)
@@ -724,7 +769,7 @@ size_t ae_store_find_seg(const ae_store *s, uint64_t seq)
 
 int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t *off, ae_err *err)
 {
-    if (seq < g->first_seq || seq > g->last_seq || !g->nidx)
+    if (seq < g->first_seq || seq > g->last_seq || !g->nidx || ae_seg_hole_of(g, seq))
         return ae_err_set(err, AE_ENOENT, "store: seq %" PRIu64 " is not in %s", seq, g->f->path);
     size_t lo = 0, hi = g->nidx;
     while (hi - lo > 1) {
@@ -738,41 +783,24 @@ int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t 
     while (s_at < seq) {
         const uint8_t *p;
         int rc = ae_rbuf_get(s->os, g->f->fd, rb, o, AE_REC_HDR_SIZE, g->size, &p);
-        if (rc)
-            return ae_err_set(err, rc == AE_ECORRUPT ? AE_ECORRUPT : AE_EIO,
-                              "store: reading %s at %" PRIu64 ": %s", g->f->path, o,
+        const char *why = NULL;
+        if (rc == AE_ECORRUPT)
+            why = "record header runs past the segment's end";
+        else if (rc)
+            return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, o,
                               strerror(errno));
-        uint32_t len = ae_rec_len(p);
-        if (!len || len > g->size - o)
-            return ae_err_set(err, AE_ECORRUPT, "store: bad record length in %s at %" PRIu64,
-                              g->f->path, o);
-        o += len;
+        else if (ae_get64(p + 8) != s_at)
+            why = "unexpected seq";
+        else if (!ae_rec_hdr_plausible(p) || ae_get32(p) > g->size - o)
+            why = "bad record length";
+        if (why) {
+            rc = ae_store_damage(s, g, s_at, o, rb, why); /* g may be gone now */
+            return ae_err_set(err, rc ? rc : AE_ECORRUPT,
+                              "store: seq %" PRIu64 " is damaged (%s); see the log", s_at, why);
+        }
+        o += ae_get32(p);
         s_at++;
     }
     *off = o;
     return 0;
-}
-
-void ae_store_lost_tail(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, const char *why)
-{
-    if (seq > g->last_seq)
-        return;
-    uint64_t n = g->last_seq - seq + 1;
-    uint64_t acked = ae_ackset_count(&s->acks, seq, g->last_seq);
-    ae_log_error("store %s: segment %s: record seq %" PRIu64 " at offset %" PRIu64
-                 " is damaged (%s); %" PRIu64 " records from there to the segment's end are "
-                 "lost",
-                 s->dir, g->f->path, seq, off, why, n);
-    pthread_mutex_lock(&s->mu);
-    uint64_t fresh = ae_ackset_add_range(&s->acks, seq, g->last_seq);
-    s->meta_dirty = true;
-    pthread_mutex_unlock(&s->mu);
-    if (fresh != UINT64_MAX) {
-        s->records -= n - acked;
-        s->st.lost_records += n - acked;
-    }
-    /* Nothing more may go into a segment with a hole in it. */
-    if (g == s->segs[s->nsegs - 1])
-        s->roll_pending = true;
-    ae_store_retire_acked(s);
 }

@@ -23,9 +23,12 @@
 #include "store/segment.h"
 #include "store/store.h"
 
-#define AE_IDX_STRIDE    (64u << 10) /* one sparse-index entry per this many segment bytes */
-#define AE_META_NAME     "meta"
-#define AE_META_TMP_NAME "meta.tmp"
+#define AE_IDX_STRIDE (64u << 10) /* one sparse-index entry per this many segment bytes */
+/* The widest run of seqs recovery marks acked in the middle of the log (8 MiB of bitmap);
+ * anything wider can only come from a damaged or foreign file and is refused. */
+#define AE_RECOVERY_MAX_GAP (1ull << 26)
+#define AE_META_NAME        "meta"
+#define AE_META_TMP_NAME    "meta.tmp"
 
 /* ---- segments in memory --------------------------------------------------------------- */
 
@@ -43,6 +46,15 @@ typedef struct ae_seg_idx {
     uint64_t seq, off;
 } ae_seg_idx;
 
+/* Damage inside a segment that recovery or a cursor stepped over: the bytes from bad_off on
+ * were not a valid record; the next valid one (seq hi + 1) starts at resume_off (the
+ * segment's end when none followed). Seqs lo..hi are lost; lo == hi + 1 when only bytes
+ * were skipped. Damaged bytes stay in the file: a segment is never rewritten. */
+typedef struct ae_seg_hole {
+    uint64_t lo, hi;
+    uint64_t bad_off, resume_off;
+} ae_seg_hole;
+
 /* A live segment. Owner thread only (the sync thread sees only its ae_seg_file). */
 typedef struct ae_seg {
     uint64_t first_seq; /* from the header; seqs in the file are first_seq, first_seq+1, ... */
@@ -50,8 +62,11 @@ typedef struct ae_seg {
     uint64_t size;      /* logical end of the file: header + whole records */
     int64_t first_time, last_time;
     ae_seg_file *f;
-    ae_seg_idx *idx; /* sparse index: first record, then every AE_IDX_STRIDE bytes */
+    ae_seg_idx *idx; /* sparse index: first record, then every AE_IDX_STRIDE bytes, and the
+                        first record after each hole (so no index walk crosses one) */
     size_t nidx, cidx;
+    ae_seg_hole *holes; /* sorted by bad_off; almost always none */
+    size_t nholes;
 } ae_seg;
 
 struct ae_store {
@@ -122,6 +137,15 @@ void ae_seg_free(ae_seg *g);
 /* Records (seq, off) in g's sparse index when off is AE_IDX_STRIDE past the last entry (or
  * it is the first). Returns 0 or AE_ENOMEM. */
 int ae_seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off);
+/* Puts (seq, off) into g's sparse index whatever the stride, keeping it sorted. Returns 0 or
+ * AE_ENOMEM. */
+int ae_seg_idx_put(ae_seg *g, uint64_t seq, uint64_t off);
+/* Records a hole in g, keeping them sorted. Returns 0 or AE_ENOMEM. */
+int ae_seg_hole_add(ae_seg *g, const ae_seg_hole *h);
+/* The hole whose damage starts at file offset off, or NULL. */
+const ae_seg_hole *ae_seg_hole_at(const ae_seg *g, uint64_t off);
+/* The hole that lost seq, or NULL. */
+const ae_seg_hole *ae_seg_hole_of(const ae_seg *g, uint64_t seq);
 /* Appends g to the live list (owner). Returns 0 or AE_ENOMEM. */
 int ae_store_segs_push(ae_store *s, ae_seg *g);
 /* Creates a new empty active segment whose first record will be first_seq. Owner (or open).
@@ -149,6 +173,7 @@ bool ae_store_needs_segment(const ae_store *s);
 
 typedef struct ae_meta {
     uint64_t epoch, floor, last;
+    uint64_t durable; /* the durable seq when written (0: not known) */
     uint32_t n;
     uint64_t acked[AE_META_MAX_ACKED];
 } ae_meta;
@@ -173,12 +198,23 @@ void *ae_store_sync_main(void *arg);
  * it. Returns its index, or nsegs when none. */
 size_t ae_store_find_seg(const ae_store *s, uint64_t seq);
 
-/* Locates the record with sequence `seq` in segment g using its sparse index and a scan.
- * Returns 0 with *off, or AE_ECORRUPT / AE_EIO. rb is the caller's read window. */
+/* Locates the record with sequence `seq` in segment g: the nearest sparse-index entry, then a
+ * walk over record headers, each checked (its seq, ae_rec_hdr_plausible). Returns 0 with
+ * *off; AE_ENOENT when seq is not in g or was lost in a hole; AE_EIO; or AE_ECORRUPT when
+ * the walk met a damaged header: ae_store_damage has then dealt with it, and g may be gone
+ * (the caller looks the segment up again). rb is the caller's read window over g. */
 int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t *off, ae_err *err);
 
-/* Called when a record in g fails its checksum after open: logs it, counts everything from
- * seq to the segment's end as lost, marks those seqs acked and cuts the segment there. */
-void ae_store_lost_tail(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, const char *why);
+/* ---- damage found after open (recovery.c) --------------------------------------------- */
+
+/* Record `seq` of g, at file offset off, turned out bad after open (`why`: checksum, length,
+ * seq). Scans for the next valid record (ae_rec_scan), marks seq up to its seq - 1 lost (acked,
+ * counted in lost_records, logged as an error with the seq range) and records the hole so
+ * cursors step over it. When nothing valid follows, seq up to the segment's end is lost and
+ * an active segment is rolled before the next append. Returns 0, or AE_EIO / AE_ENOMEM when
+ * the scan could not read (nothing changed; try again later). Owner thread. The floor may
+ * move and segments be retired, g among them. rb is a read window over g. */
+int ae_store_damage(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, ae_rbuf *rb,
+                    const char *why);
 
 #endif

@@ -4,9 +4,9 @@
  *
  * One loop: wait until something is due, take a snapshot of the work under st->mu, do the
  * slow calls without it, publish the result. Order within a round matters: data files and
- * the directory are synced before the durable seq moves, and only then are retired files
- * unlinked (a new active segment must be on disk before the one it replaces disappears);
- * the meta file comes last. */
+ * the directory are synced before the durable seq moves; then the meta file is written,
+ * and only then are retired files unlinked (a new active segment must be on disk before the
+ * one it replaces disappears, and the meta file must have their seqs acked). */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -46,8 +46,10 @@ static void decide_locked(ae_store *s, round *r, int64_t next_sync, int64_t next
     r->sync_due = !failed && s->o.sync != AE_SYNC_NEVER && dirty &&
                   (s->o.sync == AE_SYNC_ALWAYS || r->flush_now || s->stop || now >= next_sync);
     r->dead_due = !failed && s->ndead > 0;
-    r->meta_due =
-        !failed && r->mt && s->meta_dirty && (s->stop || r->flush_now || now >= next_meta);
+    /* Segments are removed only after a meta file that has their seqs acked, so recovery can
+     * tell a removed segment from a lost one. */
+    r->meta_due = !failed && r->mt && s->meta_dirty &&
+                  (s->stop || r->flush_now || r->dead_due || now >= next_meta);
 }
 
 /* Sleeps until the next interval sync or meta write is due or someone signals. Caller holds
@@ -165,17 +167,20 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
             atomic_store(&s->durable_seq, r->target);
         ae_store_notify(s);
     }
+    bool meta_failed = false;
+    ae_err e = {0};
+    if (!code && r->meta_due)
+        meta_failed = ae_meta_write(s, r->mt, s->o.sync != AE_SYNC_NEVER, &e) != 0;
     if (!code)
         errs += remove_dead(s, r);
-    bool meta_failed = false;
-    if (!code && r->meta_due) {
-        ae_err e = {0};
-        if (ae_meta_write(s, r->mt, s->o.sync != AE_SYNC_NEVER, &e) != 0) {
-            /* Not fatal either: the log is intact, only the ack state is older; retry. */
-            ae_log_warn("store %s: %s (ack state will be retried)", s->dir, e.msg);
-            errs++;
-            meta_failed = true;
-        }
+    if (meta_failed && e.code == AE_ENOSPC && r->nd) {
+        /* The removals may have made the room the meta file needed. */
+        meta_failed = ae_meta_write(s, r->mt, s->o.sync != AE_SYNC_NEVER, &e) != 0;
+    }
+    if (meta_failed) {
+        /* Not fatal either: the log is intact, only the ack state is older; retry. */
+        ae_log_warn("store %s: %s (ack state will be retried)", s->dir, e.msg);
+        errs++;
     }
 
     pthread_mutex_lock(&s->mu);
