@@ -32,5 +32,10 @@ uint64_t ae_ackset_add_range(ae_ackset *a, uint64_t lo, uint64_t hi);
 uint64_t ae_ackset_count(const ae_ackset *a, uint64_t lo, uint64_t hi);
 /* Copies up to max acked seqs above the floor, lowest first. Returns how many. */
 size_t ae_ackset_list(const ae_ackset *a, uint64_t *out, size_t max);
+/* Marks acked every seq s with bit (s - base) set in w[0..nw) (base a multiple of 64), for
+ * floor < s <= max_seq, then advances the floor. This is how a bitmap read back from the
+ * meta file is applied. Returns 0, AE_EINVAL (base not a multiple of 64) or AE_ENOMEM
+ * (nothing changed then). */
+int ae_ackset_or_words(ae_ackset *a, uint64_t base, const uint64_t *w, size_t nw, uint64_t max_seq);
 
 #endif

@@ -336,7 +336,7 @@ static uint64_t random_epoch(void)
 
 /* What recovery learned beyond the segments themselves. */
 typedef struct recov {
-    ae_meta *m;
+    ae_meta *m; /* as read; version 1 or 2 */
     bool have_meta;
     bool have_epoch;
     uint64_t last_hint; /* seqs up to here may have been handed out (quarantined files) */
@@ -493,9 +493,11 @@ static int set_floor_and_next(ae_store *s, const recov *rv, ae_err *err)
     /* The acks the meta file kept come first, so that what was acked is never called lost. */
     ae_ackset_init(&s->acks, floor);
     if (rv->have_meta) {
-        for (uint32_t i = 0; i < m->n; i++)
+        for (size_t i = 0; i < m->nacked; i++) /* version 1 */
             if (m->acked[i] <= last)
                 ae_ackset_add(&s->acks, m->acked[i]);
+        if (m->nw && ae_ackset_or_words(&s->acks, m->base, m->words, m->nw, last) != 0)
+            return ae_err_set(err, AE_ENOMEM, "store: out of memory");
     }
     if (account_gone(s, rv, last) != 0)
         return ae_err_set(err, AE_ENOMEM, "store: out of memory");
@@ -520,7 +522,7 @@ static void remove_acked_leftovers(ae_store *s)
     }
 }
 
-int ae_store_recover(ae_store *s, ae_err *err)
+int ae_store_recover(ae_store *s, bool *fresh_dir, ae_err *err)
 {
     const char *dir = s->dir;
     namelist nl = {0};
@@ -554,6 +556,7 @@ int ae_store_recover(ae_store *s, ae_err *err)
         qsort(nl.seqs, nl.n, sizeof *nl.seqs, cmp_u64);
     if ((rc = load_segments(s, &nl, &rv, err)) != 0)
         goto out;
+    *fresh_dir = !rv.have_epoch;
     if (!rv.have_epoch) {
         if (mrc == AE_ECORRUPT)
             ae_log_warn("store %s: no segment tells the old epoch; starting a new one", dir);
@@ -563,8 +566,14 @@ int ae_store_recover(ae_store *s, ae_err *err)
     if ((rc = set_floor_and_next(s, &rv, err)) != 0)
         goto out;
     remove_acked_leftovers(s);
+    /* The owner's note of the last meta write that reached the disk. */
+    s->note = rv.m->note;
+    rv.m->note = NULL;
+    s->note_gen = s->note ? s->note->gen : 0;
+    atomic_store(&s->note_durable_gen, s->note_gen);
 out:
     free(nl.seqs);
+    ae_meta_clear_locked(rv.m);
     free(rv.m);
     return rc;
 }

@@ -327,6 +327,10 @@ static int check_opts(ae_store_opts *o, ae_err *err)
         o->segment_bytes = 1024;
     if (o->max_age_ns < 0)
         return ae_err_set(err, AE_EINVAL, "store: negative max_age");
+    if (o->meta_max_ack_spread == 0)
+        o->meta_max_ack_spread = 64u << 20;
+    if (o->meta_max_ack_spread > (uint64_t)AE_META_MAX_WORDS * 64)
+        o->meta_max_ack_spread = (uint64_t)AE_META_MAX_WORDS * 64;
     if (!o->os)
         o->os = ae_os_posix();
     return 0;
@@ -348,6 +352,8 @@ static void store_free(ae_store *s)
     free(s->dirty);
     free(s->dead);
     ae_ackset_free(&s->acks);
+    ae_note_unref_locked(s->note);
+    memset(s->secret, 0, sizeof s->secret);
     free(s->wbuf);
     if (s->efd >= 0)
         close(s->efd);
@@ -401,6 +407,22 @@ static int sync_recovered(ae_store *s, ae_err *err)
     return 0;
 }
 
+/* The meta file as open leaves it (the sync thread is not running yet). */
+static int write_meta_now(ae_store *s, ae_err *err)
+{
+    ae_meta *m = calloc(1, sizeof *m);
+    if (!m)
+        return ae_err_set(err, AE_ENOMEM, "store: out of memory");
+    int rc = ae_meta_snapshot_locked(s, m, s->next_seq - 1);
+    if (rc)
+        ae_err_set(err, rc, "store: out of memory");
+    else
+        rc = ae_meta_write(s, m, s->o.sync != AE_SYNC_NEVER, err);
+    ae_meta_clear_locked(m);
+    free(m);
+    return rc;
+}
+
 int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae_err *err)
 {
     *out = NULL;
@@ -427,7 +449,9 @@ int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae
                         strerror(errno));
         goto fail;
     }
-    if ((rc = ae_store_recover(s, err)) != 0)
+    bool fresh, secret_new;
+    if ((rc = ae_store_recover(s, &fresh, err)) != 0 ||
+        (rc = ae_secret_load(s, fresh, &secret_new, err)) != 0)
         goto fail;
     if (ae_store_needs_segment(s) && (rc = ae_store_seg_create(s, s->next_seq, err)) != 0)
         goto fail;
@@ -435,15 +459,7 @@ int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae
                  ae_ackset_count(&s->acks, s->acks.floor + 1, s->next_seq - 1);
     if ((rc = sync_recovered(s, err)) != 0)
         goto fail;
-    ae_meta *nm = malloc(sizeof *nm);
-    if (!nm) {
-        rc = ae_err_set(err, AE_ENOMEM, "store: out of memory");
-        goto fail;
-    }
-    ae_meta_snapshot_locked(s, nm);
-    rc = ae_meta_write(s, nm, s->o.sync != AE_SYNC_NEVER, err);
-    free(nm);
-    if (rc)
+    if ((secret_new && (rc = ae_secret_write(s, err)) != 0) || (rc = write_meta_now(s, err)) != 0)
         goto fail;
     if (pthread_create(&s->thr, NULL, ae_store_sync_main, s) != 0) {
         rc = ae_err_set(err, AE_ENOMEM, "store: cannot start the sync thread");
@@ -492,6 +508,52 @@ int ae_store_msg_id(const ae_store *s, const char *vid, uint64_t seq, char *buf,
     if (n < 0 || (size_t)n >= cap)
         return AE_EINVAL;
     return n;
+}
+
+/* ==== the owner's note and the secret =================================================== */
+
+int ae_store_set_note(ae_store *s, const void *blob, size_t len, bool urgent, uint64_t *gen,
+                      ae_err *err)
+{
+    if (len > AE_STORE_NOTE_MAX || (len && !blob))
+        return ae_err_set(err, AE_EINVAL, "store: a note of %zu bytes%s; the limit is %u bytes",
+                          len, len && !blob ? " without its bytes" : "", AE_STORE_NOTE_MAX);
+    ae_note *n = ae_note_new(blob, len, s->note_gen + 1);
+    if (!n)
+        return ae_err_set(err, AE_ENOMEM, "store: out of memory for a note of %zu bytes", len);
+    pthread_mutex_lock(&s->mu);
+    ae_note_unref_locked(s->note);
+    s->note = n;
+    s->meta_dirty = true;
+    if (urgent) {
+        s->meta_urgent = true;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    s->note_gen = n->gen;
+    if (gen)
+        *gen = n->gen;
+    return 0;
+}
+
+size_t ae_store_note(const ae_store *s, const void **blob)
+{
+    if (!s->note || !s->note->len) {
+        *blob = NULL;
+        return 0;
+    }
+    *blob = s->note->data;
+    return s->note->len;
+}
+
+uint64_t ae_store_note_durable_gen(const ae_store *s)
+{
+    return atomic_load(&((ae_store *)s)->note_durable_gen);
+}
+
+const uint8_t *ae_store_secret(const ae_store *s)
+{
+    return s->secret;
 }
 
 /* ==== acks and bounds ================================================================== */

@@ -48,16 +48,22 @@ typedef enum {
 
 typedef struct ae_store_opts {
     ae_sync_policy sync;
-    int64_t sync_interval_ns;  /* AE_SYNC_INTERVAL period; 0: 10 ms */
-    uint64_t max_bytes;        /* bound on segment bytes on disk; 0: none; else >= 16 KiB */
-    int64_t max_age_ns;        /* discard segments whose newest record is older; 0: none */
-    uint64_t segment_bytes;    /* roll to a new segment past this size; 0: 16 MiB. With
-                                  max_bytes set it is capped at max_bytes / 4 so discards
-                                  come in quarters, not the whole log */
-    uint32_t max_record_bytes; /* largest subject + headers + payload accepted; 0: 8 MiB */
-    int64_t meta_interval_ns;  /* how often a changed ack state is persisted; 0: 1 s */
-    const ae_os *os;           /* borrowed, must outlive the store; NULL: ae_os_posix() */
+    int64_t sync_interval_ns;     /* AE_SYNC_INTERVAL period; 0: 10 ms */
+    uint64_t max_bytes;           /* bound on segment bytes on disk; 0: none; else >= 16 KiB */
+    int64_t max_age_ns;           /* discard segments whose newest record is older; 0: none */
+    uint64_t segment_bytes;       /* roll to a new segment past this size; 0: 16 MiB. With
+                                     max_bytes set it is capped at max_bytes / 4 so discards
+                                     come in quarters, not the whole log */
+    uint32_t max_record_bytes;    /* largest subject + headers + payload accepted; 0: 8 MiB */
+    int64_t meta_interval_ns;     /* how often a changed ack state is persisted; 0: 1 s */
+    uint64_t meta_max_ack_spread; /* widest spread of acks above the floor the meta file
+                                     keeps, in seqs; 0: 64 Mi (8 MiB of bitmap), at most 1 Gi.
+                                     Acks beyond it live in memory only (logged once) */
+    const ae_os *os;              /* borrowed, must outlive the store; NULL: ae_os_posix() */
 } ae_store_opts;
+
+#define AE_STORE_NOTE_MAX   (256u << 10) /* the largest owner note (ae_store_set_note) */
+#define AE_STORE_SECRET_LEN 32u          /* bytes of ae_store_secret() */
 
 /* A message to append. All pointers are borrowed for the call. subject_len must be 1..65535;
  * hdr (NATS header block, may be NULL with hdr_len 0) and payload are opaque bytes. */
@@ -184,6 +190,38 @@ int ae_store_failed(const ae_store *st);
 
 /* Fills *out. May read one record header from disk (for oldest_time_ns). Owner thread. */
 void ae_store_stats_get(ae_store *st, ae_store_stats *out);
+
+/* Sets the owner's note: a small blob (at most AE_STORE_NOTE_MAX bytes; len 0 means no note)
+ * kept with the ack state and written in the same atomic meta-file write as the ack floor
+ * and the acked-above-floor bitmap. Acks and note are snapshotted under one lock, so a note
+ * on disk never comes without the acks made before it was set: ack first, then set the
+ * note. The blob is copied. *gen (may be NULL) gets the note's generation, one more than the
+ * last one set or recovered. `urgent` asks the sync thread to write the meta file now rather
+ * than at the next meta_interval_ns. When a meta write holding generation g has reached the
+ * disk (under AE_SYNC_NEVER: the page cache), ae_store_note_durable_gen() is >= g and the
+ * notify fd fires. Returns 0, or AE_EINVAL (len over the limit, or blob NULL with len > 0),
+ * AE_ENOMEM. Owner thread only. */
+int ae_store_set_note(ae_store *st, const void *blob, size_t len, bool urgent, uint64_t *gen,
+                      ae_err *err);
+
+/* The current note: sets *blob to its bytes (NULL when there is none), which belong to the
+ * store and stay valid until the next ae_store_set_note or the close, and returns its length
+ * (0: no note). After open it is the note of the last meta write that reached the disk, so
+ * after a crash it may be older than the last one set. Owner thread only. */
+size_t ae_store_note(const ae_store *st, const void **blob);
+
+/* The highest note generation known to be on disk (after open: the recovered note's, 0 when
+ * none). Callable from any thread. */
+uint64_t ae_store_note_durable_gen(const ae_store *st);
+
+/* The store's secret: AE_STORE_SECRET_LEN random bytes (getrandom) made when the directory
+ * was first set up -- or at the first open by a version that has secrets -- and kept in
+ * "<dir>/secret", written atomically and fsynced. The owner keys message ids with it so that
+ * other programs cannot forge them; it never leaves the vehicle and is never logged. The
+ * bytes belong to the store and stay valid until close. If the disk was too full to write
+ * it at open, it is written as soon as space returns (see read_only in ae_store_stats); a
+ * crash before that replaces it. Callable from any thread. */
+const uint8_t *ae_store_secret(const ae_store *st);
 
 /* A cursor over unacked durable records in seq order, starting at the oldest. It holds a
  * read buffer (64 KiB, or the largest record read) and never the backlog, and survives

@@ -3,7 +3,7 @@
  *   store.c     open and close, append, acks and bounds, stats, the live segment list
  *   recovery.c  reading a directory back at open: segments verified, floor and next seq
  *   sync.c      the sync thread (fsyncs, removals, meta writes) and ae_store_flush
- *   meta.c      the meta file (ack floor, high-water mark)
+ *   meta.c      the meta file (ack floor and bitmap, high-water marks, note), the secret
  *   cursor.c    reading the backlog
  *   segment.c   the format on disk (segment.h), ackset.c the ack bitmap (ackset.h)
  *
@@ -29,6 +29,8 @@
 #define AE_RECOVERY_MAX_GAP (1ull << 26)
 #define AE_META_NAME        "meta"
 #define AE_META_TMP_NAME    "meta.tmp"
+
+typedef struct ae_note ae_note; /* the owner's note (meta.c) */
 
 /* ---- segments in memory --------------------------------------------------------------- */
 
@@ -105,7 +107,12 @@ struct ae_store {
     bool dirsync;       /* [mu] a file was created; the directory needs an fsync */
     ae_seg_file **dead; /* [mu] files to unlink, one ref each */
     size_t ndead, cdead;
-    bool meta_dirty;              /* [mu] ack state changed since the last meta write */
+    bool meta_dirty;   /* [mu] ack state or note changed since the last meta write */
+    bool meta_urgent;  /* [mu] the owner asked for a meta write now */
+    ae_note *note;     /* [mu] for writes; the owner reads without the lock */
+    uint64_t note_gen; /* the generation of the last note set or recovered */
+    _Atomic uint64_t note_durable_gen; /* [atomic] */
+    uint8_t secret[AE_STORE_SECRET_LEN];
     uint64_t sync_errors;         /* [mu] */
     char fail_msg[256];           /* [mu] */
     _Atomic uint64_t durable_seq; /* [atomic] */
@@ -158,34 +165,73 @@ void ae_store_retire_acked(ae_store *s);
 
 /* Reads the directory back into s (called by ae_store_open with s->dir, s->o and s->os
  * set, before the sync thread starts): meta file, segments verified and cut at damage,
- * epoch, ack floor, next seq, the acked gaps, and fully acked leftovers removed. Leaves the
- * active segment to the caller (see ae_store_recover_needs_segment). Returns 0 or AE_E*. */
-int ae_store_recover(ae_store *s, ae_err *err);
+ * epoch, ack floor, next seq, the acked gaps, the note, and fully acked leftovers removed.
+ * *fresh_dir tells that nothing said the directory was used before. Leaves the active
+ * segment to the caller (see ae_store_needs_segment). Returns 0 or AE_E*. */
+int ae_store_recover(ae_store *s, bool *fresh_dir, ae_err *err);
 /* True when appends need a new active segment: there is none, or the last one does not end
  * just before the next seq. */
 bool ae_store_needs_segment(const ae_store *s);
 
-/* ---- meta file (meta.c) --------------------------------------------------------------- */
+/* ---- meta file, note and secret (meta.c) --------------------------------------------- */
 
-#define AE_META_MAGIC     "AERIEMTA"
-#define AE_META_VERSION   1u
-#define AE_META_MAX_ACKED 1024u /* acked-above-floor seqs kept in the meta file */
+#define AE_META_MAGIC      "AERIEMTA"
+#define AE_META_VERSION    2u         /* version 1 files are still read */
+#define AE_META_MAX_WORDS  (1u << 24) /* the most bitmap words a meta file may hold (1 Gi seqs) */
+#define AE_SECRET_MAGIC    "AERIESEC"
+#define AE_SECRET_NAME     "secret"
+#define AE_SECRET_TMP_NAME "secret.tmp"
 
+/* The owner's note (ae_store_set_note): immutable once made, shared by the store and meta
+ * snapshots by reference count ([mu]). */
+struct ae_note {
+    int refs; /* [mu] */
+    uint64_t gen;
+    size_t len;
+    uint8_t data[];
+};
+
+/* A copy of len bytes of blob with generation gen, one reference; NULL on ENOMEM. */
+ae_note *ae_note_new(const void *blob, size_t len, uint64_t gen);
+/* Drops a reference (NULL is a no-op). Caller holds s->mu, or is alone. */
+void ae_note_unref_locked(ae_note *n);
+
+/* The meta file's contents: read at open, or a snapshot for the sync thread to write. */
 typedef struct ae_meta {
+    uint32_t version; /* as read: 1 or 2 */
     uint64_t epoch, floor, last;
-    uint64_t durable; /* the durable seq when written (0: not known) */
-    uint32_t n;
-    uint64_t acked[AE_META_MAX_ACKED];
+    uint64_t durable;       /* the durable seq when written (0: not known, version 1) */
+    uint64_t base;          /* bitmap: bit i of words[i / 64] is seq base + i (version 2) */
+    uint64_t *words;        /* owned */
+    size_t nw, wcap;        /* words used, allocated */
+    uint64_t *acked;        /* version 1: acked seqs above the floor (owned) */
+    size_t nacked;          /* version 1 */
+    ae_note *note;          /* one reference; NULL: no note */
+    uint64_t dropped_above; /* snapshot: acks from this seq on did not fit the spread cap */
 } ae_meta;
 
-/* Reads "<dir>/meta". Returns 0, AE_ENOENT (none), AE_ECORRUPT, AE_EIO or AE_ENOMEM. */
+/* Reads "<dir>/meta" into *m (zeroed first). Returns 0, AE_ENOENT (none), AE_ECORRUPT,
+ * AE_EIO or AE_ENOMEM; m holds nothing on failure. Open only. */
 int ae_meta_read(ae_store *s, ae_meta *m);
-/* Writes the meta file atomically (meta.tmp, rename); `durable` adds the fsyncs of the file
- * and the directory. Called by open before the sync thread starts, then only by the sync
- * thread. Returns 0 or AE_E* with a message in err. */
+/* Frees what m holds and zeroes it. Caller holds s->mu, or is alone. */
+void ae_meta_clear_locked(ae_meta *m);
+/* Copies the ack state, the note (a reference) and the high-water marks into m, reusing
+ * its buffers; `durable` is the durable seq the write will stand for. The bitmap is cut at
+ * o.meta_max_ack_spread seqs (m->dropped_above says where). Caller holds s->mu (or is
+ * alone). Returns 0 or AE_ENOMEM (m unchanged). */
+int ae_meta_snapshot_locked(ae_store *s, ae_meta *m, uint64_t durable);
+/* Writes m as the meta file (version 2) atomically; `durable` adds the fsyncs of the file
+ * and the directory. Open (before the sync thread starts), then only the sync thread.
+ * Returns 0 or AE_E* with a message in err. */
 int ae_meta_write(ae_store *s, const ae_meta *m, bool durable, ae_err *err);
-/* Snapshot of the ack state for the meta file. Caller holds s->mu (or is alone). */
-void ae_meta_snapshot_locked(ae_store *s, ae_meta *m);
+
+/* Reads "<dir>/secret" into s->secret when it is there, intact and of this epoch; else makes
+ * a new one (getrandom) and sets *need_write. fresh_dir: the directory was just set up (a
+ * new secret is then no news). Returns 0, or AE_EIO / AE_ENOMEM. Open only. */
+int ae_secret_load(ae_store *s, bool fresh_dir, bool *need_write, ae_err *err);
+/* Writes s->secret to "<dir>/secret" atomically and durably (whatever the sync policy).
+ * Open, then only the sync thread. Returns 0 or AE_E* with a message. */
+int ae_secret_write(ae_store *s, ae_err *err);
 
 /* ---- the sync thread (sync.c) --------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include "store/store_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ typedef struct round {
     ae_seg_file **files, **dead; /* reused across rounds */
     size_t nf, nd;
     ae_meta *mt;
+    bool spread_warned; /* the last meta write had to cut the bitmap (and said so) */
 } round;
 
 /* Decides what is due now. Caller holds s->mu. */
@@ -49,7 +51,7 @@ static void decide_locked(ae_store *s, round *r, int64_t next_sync, int64_t next
     /* Segments are removed only after a meta file that has their seqs acked, so recovery can
      * tell a removed segment from a lost one. */
     r->meta_due = !failed && r->mt && s->meta_dirty &&
-                  (s->stop || r->flush_now || r->dead_due || now >= next_meta);
+                  (s->stop || r->flush_now || r->dead_due || s->meta_urgent || now >= next_meta);
 }
 
 /* Sleeps until the next interval sync or meta write is due or someone signals. Caller holds
@@ -111,8 +113,14 @@ static void snapshot_locked(ae_store *s, round *r)
         }
     }
     if (r->meta_due) {
-        ae_meta_snapshot_locked(s, r->mt);
-        s->meta_dirty = false;
+        /* The meta file stands for the durable seq this round will have published. */
+        uint64_t durable = r->sync_due ? r->target : atomic_load(&s->durable_seq);
+        if (ae_meta_snapshot_locked(s, r->mt, durable) == 0) {
+            s->meta_dirty = s->meta_urgent = false;
+        } else {
+            r->meta_due = false;
+            r->partial = true;
+        }
     }
     r->gen = s->flush_gen_req;
 }
@@ -156,6 +164,23 @@ static uint64_t remove_dead(ae_store *s, round *r)
     return errs;
 }
 
+/* After a meta write reached the disk: the note's generation is durable, and a bitmap cut
+ * at the spread cap is reported (once per stretch of time it stays cut). */
+static void meta_written(ae_store *s, round *r)
+{
+    uint64_t gen = r->mt->note ? r->mt->note->gen : 0;
+    if (gen > atomic_load(&s->note_durable_gen)) {
+        atomic_store(&s->note_durable_gen, gen);
+        ae_store_notify(s);
+    }
+    if (r->mt->dropped_above && !r->spread_warned)
+        ae_log_warn("store %s: acks above the floor spread over more than %" PRIu64
+                    " seqs; acks of seq %" PRIu64 " and above are kept in memory only, so "
+                    "after a crash those records are sent again",
+                    s->dir, s->o.meta_max_ack_spread, r->mt->dropped_above);
+    r->spread_warned = r->mt->dropped_above != 0;
+}
+
 /* Does one round's slow work without the lock and publishes it under the lock. */
 static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_meta)
 {
@@ -181,6 +206,8 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
         /* Not fatal either: the log is intact, only the ack state is older; retry. */
         ae_log_warn("store %s: %s (ack state will be retried)", s->dir, e.msg);
         errs++;
+    } else if (!code && r->meta_due) {
+        meta_written(s, r);
     }
 
     pthread_mutex_lock(&s->mu);
@@ -207,9 +234,10 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
 void *ae_store_sync_main(void *arg)
 {
     ae_store *s = arg;
-    int64_t next_sync = 0, next_meta = 0;
+    /* Open has just written the meta file: the next one is due an interval from now. */
+    int64_t next_sync = 0, next_meta = ae_mono_ns() + s->o.meta_interval_ns;
     round r = {0};
-    r.mt = malloc(sizeof *r.mt);
+    r.mt = calloc(1, sizeof *r.mt);
     pthread_mutex_lock(&s->mu);
     for (;;) {
         decide_locked(s, &r, next_sync, next_meta);
@@ -230,6 +258,8 @@ void *ae_store_sync_main(void *arg)
         run_round(s, &r, &next_sync, &next_meta); /* returns with s->mu held */
     }
     s->thr_idle = false;
+    if (r.mt)
+        ae_meta_clear_locked(r.mt);
     pthread_cond_broadcast(&s->done);
     pthread_mutex_unlock(&s->mu);
     free(r.files);

@@ -369,12 +369,19 @@ static int f_rename(void *ctx, const char *from, const char *to)
         LEAVE(f, -1, e);
     int r = rename(from, to);
     e = r ? errno : 0;
-    if (!r)
-        for (created *c = f->created; c; c = c->next)
-            if (!strcmp(c->path, from)) {
-                free(c->path);
-                c->path = strdup(to);
-            }
+    /* A rename counts as durable at once (see faultos.h), so the renamed file is no longer
+     * a new entry that a crash may take away: removing it would leave neither the old file
+     * nor the new one under `to`, which no real file system does. */
+    for (created **pc = &f->created; !r && *pc;) {
+        created *c = *pc;
+        if (!strcmp(c->path, from)) {
+            *pc = c->next;
+            free(c->path);
+            free(c);
+        } else {
+            pc = &c->next;
+        }
+    }
     LEAVE(f, r, e);
 }
 

@@ -11,7 +11,8 @@
  * every file created since the last fsync of its directory. fos_crash then applies a random
  * fate to each unsynced write (kept, dropped, or overwritten with garbage), removes some
  * unsynced new files, and makes every later call fail with EIO, as if the machine had lost
- * power. Renames and unlinks are treated as durable at once (a simplification).
+ * power. Renames and unlinks are treated as durable at once (a simplification), so a file
+ * that was renamed is never among the new files a crash removes.
  *
  * fsync and fdatasync do not reach the disk unless real_sync is set: these tests are about
  * the store's logic, and a real fsync per call would make them slow. Thread-safe. */

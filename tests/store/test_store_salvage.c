@@ -357,7 +357,7 @@ static void t_embedded_record_not_salvaged(void)
 }
 
 /* Damage that runs to the end of the data is a torn tail: a warning, nothing counted lost
- * when nothing says the cut records were durable... */
+ * when nothing says the cut records were durable (a kill -9 before any meta write). */
 static void t_torn_tail_is_only_at_the_end(void)
 {
     char *dir = ah_mkdtemp("store-salvage");
@@ -378,6 +378,43 @@ static void t_torn_tail_is_only_at_the_end(void)
     AH_ASSERT_EQ_INT(tu_file_size(seg), rec_off(1, 50));
     ae_store_close(st, NULL);
 
+    free(seg);
+    ah_rmrf(dir);
+    free(dir);
+}
+
+/* A torn tail that cuts records the meta file had seen durable (here: after a clean close)
+ * is a loss of confirmed records, counted and logged as an error with the seq range. */
+static void t_cut_durable_tail_is_lost(void)
+{
+    char *dir = ah_mkdtemp("store-salvage");
+    ae_store_opts o;
+    ae_store_opts_default(&o);
+    ae_store *st = tu_open(dir, &o);
+    for (int i = 0; i < 52; i++)
+        AH_ASSERT_EQ_INT(tu_append(st, NULL, NULL), 0);
+    AH_ASSERT_EQ_INT(ae_store_close(st, NULL), 0);
+    char *seg = tu_seg_path(dir, true);
+    long end = tu_file_size(seg);
+    AH_ASSERT_EQ_INT(truncate(seg, end - 5), 0);
+    const char *logp = log_to(dir);
+    st = tu_open(dir, &o);
+    log_off();
+    ae_store_stats ss;
+    ae_store_stats_get(st, &ss);
+    AH_ASSERT_EQ_INT(ss.lost_records, 1);
+    AH_ASSERT_EQ_INT(tu_read_all(st, seqs, MAXR), 51);
+    AH_ASSERT_EQ_INT(ah_count_in_file(logp, "torn tail"), 1);
+    AH_ASSERT_EQ_INT(ah_count_in_file(logp, "seq 52 (1 record) is lost"), 1);
+    uint64_t s;
+    AH_ASSERT_EQ_INT(tu_append(st, &s, NULL), 0);
+    AH_ASSERT_EQ_INT(s, 53);
+    ae_store_close(st, NULL);
+    /* Counted once: the next open finds nothing new. */
+    st = tu_open(dir, &o);
+    ae_store_stats_get(st, &ss);
+    AH_ASSERT_EQ_INT(ss.lost_records, 0);
+    ae_store_close(st, NULL);
     free(seg);
     ah_rmrf(dir);
     free(dir);
@@ -458,6 +495,7 @@ int main(int argc, char **argv)
         {"several_holes", t_several_holes, 30},
         {"embedded_record_not_salvaged", t_embedded_record_not_salvaged, 30},
         {"torn_tail_is_only_at_the_end", t_torn_tail_is_only_at_the_end, 30},
+        {"cut_durable_tail_is_lost", t_cut_durable_tail_is_lost, 30},
         {"bitrot_while_open", t_bitrot_while_open, 30},
     };
     ae_log_set_level(AE_LOG_FATAL); /* recovery logs loudly by design; keep output readable */
