@@ -82,9 +82,15 @@ static int quarantine(ae_store *s, const char *path, const char *why, ae_err *er
     snprintf(to, n, "%s.corrupt", path);
     ae_log_error("store %s: segment %s %s; moved aside to %s", s->dir, path, why, to);
     int rc = 0;
-    if (s->os->rename(s->os->ctx, path, to) != 0)
-        rc = ae_err_set(err, AE_EIO, "store: cannot move bad segment %s aside: %s", path,
-                        strerror(errno));
+    if (s->os->rename(s->os->ctx, path, to) != 0) {
+        if (ae_store_is_full_errno(errno))
+            ae_log_error("store %s: cannot move %s aside now (%s); it is skipped and moved "
+                         "at the next open",
+                         s->dir, path, strerror(errno));
+        else
+            rc = ae_err_set(err, AE_EIO, "store: cannot move bad segment %s aside: %s", path,
+                            strerror(errno));
+    }
     free(to);
     s->st.quarantined_segments++;
     return rc;
@@ -541,7 +547,8 @@ int ae_store_recover(ae_store *s, bool *fresh_dir, ae_err *err)
     if (rv.have_meta)
         s->epoch = rv.m->epoch;
 
-    if (s->os->listdir(s->os->ctx, dir, collect_name, &nl) != 0) {
+    if (s->os->listdir(s->os->ctx, dir, collect_name, &nl) != 0 &&
+        !(errno == ENOENT && s->ro_need_dir)) { /* no directory: nothing to recover */
         rc = ae_err_set(err, AE_EIO, "store: cannot list %s: %s", dir, strerror(errno));
         goto out;
     }

@@ -29,9 +29,14 @@
 
 /* ==== helpers ========================================================================== */
 
+bool ae_store_is_full_errno(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
 int ae_store_errcode(int e)
 {
-    return (e == ENOSPC || e == EDQUOT) ? AE_ENOSPC : AE_EIO;
+    return ae_store_is_full_errno(e) ? AE_ENOSPC : AE_EIO;
 }
 
 char *ae_store_path(const ae_store *s, const char *name)
@@ -281,6 +286,7 @@ static void seg_retire_oldest(ae_store *s)
         pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
     ae_seg_free(g);
+    s->ro_retry_at = 0; /* the removal frees space: a read-only store tries again at once */
 }
 
 /* After the floor moved: removes every non-active segment wholly at or below it. */
@@ -288,6 +294,64 @@ void ae_store_retire_acked(ae_store *s)
 {
     while (s->nsegs > 1 && s->segs[0]->last_seq <= s->acks.floor)
         seg_retire_oldest(s);
+}
+
+/* ==== read-only mode =================================================================== */
+
+void ae_store_enter_read_only(ae_store *s, const char *detail)
+{
+    if (s->read_only)
+        return; /* the first cause is the one reported */
+    if (!strncmp(detail, "store: ", 7))
+        detail += 7;
+    /* Files are named relative to the directory, which the sentence names once: the reason
+     * has to fit an ae_err message. */
+    char brief[160];
+    size_t n = 0, dl = strlen(s->dir);
+    while (*detail && n + 1 < sizeof brief) {
+        if (!strncmp(detail, s->dir, dl) && detail[dl] == '/')
+            detail += dl + 1;
+        else
+            brief[n++] = *detail++;
+    }
+    brief[n] = 0;
+    snprintf(s->ro_reason, sizeof s->ro_reason,
+             "the disk of %s is full: %s; messages are not logged until space is freed", s->dir,
+             brief);
+    s->read_only = true;
+    s->ro_retry_at = ae_mono_ns() + AE_NS_PER_SEC;
+    ae_log_error("store %s: read-only: %s (records already logged can still be read and acked)",
+                 s->dir, s->ro_reason);
+}
+
+bool ae_store_try_writable(ae_store *s)
+{
+    if (!s->read_only)
+        return true;
+    s->ro_retry_at = ae_mono_ns() + AE_NS_PER_SEC;
+    if (s->ro_need_dir) {
+        if (s->os->mkdir(s->os->ctx, s->dir, 0700) != 0 && errno != EEXIST)
+            return false;
+        s->ro_need_dir = false;
+    }
+    if (s->ro_need_seg || ae_store_needs_segment(s)) {
+        if (ae_store_seg_create(s, s->next_seq, NULL) != 0)
+            return false;
+        s->ro_need_seg = s->roll_pending = false;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool pending = s->ro_need_meta || s->ro_need_secret;
+    if (pending) {
+        /* The sync thread writes those; ask it to try now rather than at its next turn. */
+        s->meta_dirty = s->meta_urgent = true;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (pending)
+        return false;
+    s->read_only = false;
+    ae_log_info("store %s: there is space again: messages are logged again", s->dir);
+    return true;
 }
 
 /* ==== open and close =================================================================== */
@@ -392,7 +456,7 @@ static int sync_recovered(ae_store *s, ae_err *err)
                 return ae_err_set(err, ae_store_errcode(errno), "store: fdatasync of %s failed: %s",
                                   s->segs[i]->f->path, strerror(errno));
         }
-        if (ae_os_sync_dir(s->os, s->dir) != 0)
+        if (!s->ro_need_dir && ae_os_sync_dir(s->os, s->dir) != 0)
             return ae_err_set(err, ae_store_errcode(errno),
                               "store: fsync of directory %s failed: %s", s->dir, strerror(errno));
     }
@@ -423,6 +487,52 @@ static int write_meta_now(ae_store *s, ae_err *err)
     return rc;
 }
 
+/* Runs one of the writes open must make. A full disk puts the store in read-only mode
+ * (sets *pending, returns 0) instead of failing; any other error is returned with err. */
+static int own_write(ae_store *s, int rc, const ae_err *e, bool *pending, ae_err *err)
+{
+    if (rc == AE_ENOSPC) {
+        *pending = true;
+        ae_store_enter_read_only(s, e->msg);
+        return 0;
+    }
+    if (rc && err)
+        *err = *e;
+    return rc;
+}
+
+/* The files open writes after recovery: the active segment, the secret, the meta file.
+ * Everything recovered is made durable in between. */
+static int write_own_files(ae_store *s, bool secret_new, ae_err *err)
+{
+    ae_err e = {0};
+    int rc = 0;
+    if (ae_store_needs_segment(s)) {
+        if (s->ro_need_dir)
+            s->ro_need_seg = true;
+        else if ((rc = own_write(s, ae_store_seg_create(s, s->next_seq, &e), &e, &s->ro_need_seg,
+                                 err)) != 0)
+            return rc;
+    }
+    s->records = (s->next_seq - 1 - s->acks.floor) -
+                 ae_ackset_count(&s->acks, s->acks.floor + 1, s->next_seq - 1);
+    if ((rc = sync_recovered(s, err)) != 0)
+        return rc;
+    if (secret_new) {
+        if (s->ro_need_dir)
+            s->ro_need_secret = true;
+        else if ((rc = own_write(s, ae_secret_write(s, &e), &e, &s->ro_need_secret, err)) != 0)
+            return rc;
+    }
+    if (s->ro_need_dir)
+        s->ro_need_meta = true;
+    else if ((rc = own_write(s, write_meta_now(s, &e), &e, &s->ro_need_meta, err)) != 0)
+        return rc;
+    /* While read-only the sync thread keeps trying the meta file (and the secret with it). */
+    s->meta_dirty = s->ro_need_meta || s->ro_need_secret;
+    return 0;
+}
+
 int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae_err *err)
 {
     *out = NULL;
@@ -445,30 +555,26 @@ int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae
         goto fail;
     }
     if (s->os->mkdir(s->os->ctx, dir, 0700) != 0 && errno != EEXIST) {
-        rc = ae_err_set(err, ae_store_errcode(errno), "store: cannot create directory %s: %s", dir,
+        ae_err e = {0};
+        rc = ae_err_set(&e, ae_store_errcode(errno), "store: cannot create directory %s: %s", dir,
                         strerror(errno));
-        goto fail;
+        if ((rc = own_write(s, rc, &e, &s->ro_need_dir, err)) != 0)
+            goto fail;
     }
     bool fresh, secret_new;
     if ((rc = ae_store_recover(s, &fresh, err)) != 0 ||
-        (rc = ae_secret_load(s, fresh, &secret_new, err)) != 0)
-        goto fail;
-    if (ae_store_needs_segment(s) && (rc = ae_store_seg_create(s, s->next_seq, err)) != 0)
-        goto fail;
-    s->records = (s->next_seq - 1 - s->acks.floor) -
-                 ae_ackset_count(&s->acks, s->acks.floor + 1, s->next_seq - 1);
-    if ((rc = sync_recovered(s, err)) != 0)
-        goto fail;
-    if ((secret_new && (rc = ae_secret_write(s, err)) != 0) || (rc = write_meta_now(s, err)) != 0)
+        (rc = ae_secret_load(s, fresh, &secret_new, err)) != 0 ||
+        (rc = write_own_files(s, secret_new, err)) != 0)
         goto fail;
     if (pthread_create(&s->thr, NULL, ae_store_sync_main, s) != 0) {
         rc = ae_err_set(err, AE_ENOMEM, "store: cannot start the sync thread");
         goto fail;
     }
     s->thr_started = true;
-    ae_log_info("store %s: opened: epoch %016" PRIx64 ", %zu segments, %" PRIu64
+    ae_log_info("store %s: opened%s: epoch %016" PRIx64 ", %zu segments, %" PRIu64
                 " unacked records, seqs %" PRIu64 "..%" PRIu64,
-                dir, s->epoch, s->nsegs, s->records, s->acks.floor + 1, s->next_seq - 1);
+                dir, s->read_only ? " read-only" : "", s->epoch, s->nsegs, s->records,
+                s->acks.floor + 1, s->next_seq - 1);
     *out = s;
     return 0;
 fail:
@@ -627,14 +733,16 @@ uint64_t ae_store_ack_floor(const ae_store *s)
 
 int ae_store_tick(ae_store *s, int64_t now_ns, ae_err *err)
 {
+    if (s->read_only)
+        ae_store_try_writable(s);
     if (!s->o.max_age_ns)
         return 0;
     if (!now_ns)
         now_ns = ae_now_ns();
     int64_t cutoff = now_ns - s->o.max_age_ns;
     while (s->nsegs && seg_count(s->segs[0]) && s->segs[0]->last_time < cutoff) {
-        if (atomic_load(&s->failed) && s->nsegs == 1)
-            break; /* cannot roll a failed store */
+        if ((atomic_load(&s->failed) || s->read_only) && s->nsegs == 1)
+            break; /* cannot roll a failed store, nor one on a full disk */
         int rc = discard_oldest(s, "max_age", err);
         if (rc)
             return rc;
@@ -648,6 +756,8 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
 {
     if (atomic_load(&s->failed))
         return failed_err(s, err);
+    if (s->read_only && (ae_mono_ns() < s->ro_retry_at || !ae_store_try_writable(s)))
+        return ae_err_set(err, AE_ENOSPC, "store: %s", s->ro_reason);
     if (!m->subject || m->subject_len == 0 || m->subject_len > 65535)
         return ae_err_set(err, AE_EINVAL, "store: subject length %zu is not 1..65535",
                           m->subject_len);
@@ -787,6 +897,9 @@ void ae_store_stats_get(ae_store *s, ae_store_stats *out)
     out->sync_errors = s->sync_errors;
     pthread_mutex_unlock(&s->mu);
     out->failed = atomic_load(&s->failed);
+    out->read_only = s->read_only;
+    snprintf(out->read_only_reason, sizeof out->read_only_reason, "%s",
+             s->read_only ? s->ro_reason : "");
     out->oldest_time_ns = 0;
     /* The oldest unacked record's time, read from disk and cached per floor. */
     uint64_t q = s->acks.floor + 1;

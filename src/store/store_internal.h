@@ -91,6 +91,15 @@ struct ae_store {
     int64_t oldest_cache_floor; /* stats: floor for which oldest_cache_time is valid, -1 */
     int64_t oldest_cache_time;
 
+    /* Read-only mode: the disk was full (ENOSPC, EDQUOT, EFBIG) when open had to write the
+     * store's own files. Appends are refused until each of those writes has been done;
+     * ae_store_try_writable (store.c) retries the owner's, the sync thread the others. */
+    bool read_only;
+    char ro_reason[400]; /* "the disk of <dir> is full: ...; messages are not logged ..." */
+    bool ro_need_dir;    /* the directory itself could not be created */
+    bool ro_need_seg;    /* the active segment could not be created */
+    int64_t ro_retry_at; /* monotonic time of the next try from an append */
+
     pthread_mutex_t mu;
     pthread_cond_t wake; /* wakes the sync thread */
     pthread_cond_t done; /* wakes flush waiters after each sync round */
@@ -107,10 +116,12 @@ struct ae_store {
     bool dirsync;       /* [mu] a file was created; the directory needs an fsync */
     ae_seg_file **dead; /* [mu] files to unlink, one ref each */
     size_t ndead, cdead;
-    bool meta_dirty;   /* [mu] ack state or note changed since the last meta write */
-    bool meta_urgent;  /* [mu] the owner asked for a meta write now */
-    ae_note *note;     /* [mu] for writes; the owner reads without the lock */
-    uint64_t note_gen; /* the generation of the last note set or recovered */
+    bool meta_dirty;     /* [mu] ack state or note changed since the last meta write */
+    bool meta_urgent;    /* [mu] the owner asked for a meta write now */
+    bool ro_need_meta;   /* [mu] read-only until a meta write succeeds */
+    bool ro_need_secret; /* [mu] the secret file is still to be written */
+    ae_note *note;       /* [mu] for writes; the owner reads without the lock */
+    uint64_t note_gen;   /* the generation of the last note set or recovered */
     _Atomic uint64_t note_durable_gen; /* [atomic] */
     uint8_t secret[AE_STORE_SECRET_LEN];
     uint64_t sync_errors;         /* [mu] */
@@ -160,6 +171,18 @@ int ae_store_segs_push(ae_store *s, ae_seg *g);
 int ae_store_seg_create(ae_store *s, uint64_t first_seq, ae_err *err);
 /* After the floor moved: removes every non-active segment wholly at or below it. Owner. */
 void ae_store_retire_acked(ae_store *s);
+
+/* ---- read-only mode (store.c) ---------------------------------------------------------- */
+
+/* True for the errnos of a full disk: ENOSPC, EDQUOT, EFBIG. */
+bool ae_store_is_full_errno(int e);
+/* Enters read-only mode (owner, or open), logging the reason once; `detail` says what
+ * failed ("write of <path> failed: No space left on device"). */
+void ae_store_enter_read_only(ae_store *s, const char *detail);
+/* Retries what keeps the store read-only: the directory and the active segment here (owner
+ * thread), and asks the sync thread to retry the secret and meta files at once; leaves
+ * read-only mode when nothing is pending any more. Returns true when writable. Owner. */
+bool ae_store_try_writable(ae_store *s);
 
 /* ---- recovery (recovery.c) ------------------------------------------------------------ */
 

@@ -35,7 +35,10 @@ typedef struct round {
     ae_seg_file **files, **dead; /* reused across rounds */
     size_t nf, nd;
     ae_meta *mt;
-    bool spread_warned; /* the last meta write had to cut the bitmap (and said so) */
+    bool secret_due, secret_ok; /* the secret file is still owed (read-only mode) */
+    bool spread_warned;         /* the last meta write had to cut the bitmap (and said so) */
+    bool failing;               /* the last meta or secret write failed */
+    int64_t warned_at;          /* when that was last logged */
 } round;
 
 /* Decides what is due now. Caller holds s->mu. */
@@ -117,6 +120,8 @@ static void snapshot_locked(ae_store *s, round *r)
         uint64_t durable = r->sync_due ? r->target : atomic_load(&s->durable_seq);
         if (ae_meta_snapshot_locked(s, r->mt, durable) == 0) {
             s->meta_dirty = s->meta_urgent = false;
+            r->secret_due = s->ro_need_secret;
+            r->secret_ok = false;
         } else {
             r->meta_due = false;
             r->partial = true;
@@ -182,6 +187,62 @@ static void meta_written(ae_store *s, round *r)
 }
 
 /* Does one round's slow work without the lock and publishes it under the lock. */
+/* A failed meta or secret write is not fatal: the log is intact, only the ack state on disk
+ * is older, and the write is retried. On a full disk that may last: say so at the first
+ * failure and then once a minute, and say when it works again. */
+static void report_write(ae_store *s, round *r, const ae_err *e)
+{
+    int64_t now = ae_mono_ns();
+    if (!e) {
+        if (r->failing)
+            ae_log_info("store %s: the meta file is written again", s->dir);
+        r->failing = false;
+        return;
+    }
+    if (!r->failing || now - r->warned_at >= 60 * AE_NS_PER_SEC) {
+        ae_log_warn("store %s: %s (retried; acks since the last meta write would be sent "
+                    "again after a crash)",
+                    s->dir, e->msg);
+        r->warned_at = now;
+    }
+    r->failing = true;
+}
+
+/* The secret (while it is owed) and the meta file, then the removals; a meta write that
+ * failed for want of space is tried once more after them. Returns true when the meta file
+ * was written. */
+static bool write_meta_and_remove(ae_store *s, round *r, uint64_t *errs)
+{
+    bool durable = s->o.sync != AE_SYNC_NEVER, ok = false;
+    ae_err e = {0}, se = {0};
+    if (r->secret_due)
+        r->secret_ok = ae_secret_write(s, &se) == 0;
+    if (r->meta_due)
+        ok = ae_meta_write(s, r->mt, durable, &e) == 0;
+    *errs += remove_dead(s, r);
+    if (r->nd && ((r->meta_due && !ok && e.code == AE_ENOSPC) ||
+                  (r->secret_due && !r->secret_ok && se.code == AE_ENOSPC))) {
+        /* The removals may have made the room that was missing. */
+        if (r->secret_due && !r->secret_ok)
+            r->secret_ok = ae_secret_write(s, &se) == 0;
+        if (r->meta_due && !ok)
+            ok = ae_meta_write(s, r->mt, durable, &e) == 0;
+    }
+    if (r->secret_due && !r->secret_ok) {
+        report_write(s, r, &se);
+        (*errs)++;
+    }
+    if (r->meta_due && !ok) {
+        report_write(s, r, &e);
+        (*errs)++;
+    } else if (ok) {
+        report_write(s, r, NULL);
+        meta_written(s, r);
+    }
+    return ok;
+}
+
+/* Does one round's slow work without the lock and publishes it under the lock. */
 static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_meta)
 {
     char msg[256];
@@ -192,23 +253,7 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
             atomic_store(&s->durable_seq, r->target);
         ae_store_notify(s);
     }
-    bool meta_failed = false;
-    ae_err e = {0};
-    if (!code && r->meta_due)
-        meta_failed = ae_meta_write(s, r->mt, s->o.sync != AE_SYNC_NEVER, &e) != 0;
-    if (!code)
-        errs += remove_dead(s, r);
-    if (meta_failed && e.code == AE_ENOSPC && r->nd) {
-        /* The removals may have made the room the meta file needed. */
-        meta_failed = ae_meta_write(s, r->mt, s->o.sync != AE_SYNC_NEVER, &e) != 0;
-    }
-    if (meta_failed) {
-        /* Not fatal either: the log is intact, only the ack state is older; retry. */
-        ae_log_warn("store %s: %s (ack state will be retried)", s->dir, e.msg);
-        errs++;
-    } else if (!code && r->meta_due) {
-        meta_written(s, r);
-    }
+    bool meta_ok = !code && write_meta_and_remove(s, r, &errs);
 
     pthread_mutex_lock(&s->mu);
     s->sync_errors += errs;
@@ -218,8 +263,14 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
         ae_store_file_unref_locked(s, r->files[i]);
     for (size_t i = 0; i < r->nd; i++)
         ae_store_file_unref_locked(s, r->dead[i]);
+    if (r->secret_due && !r->secret_ok && !s->stop)
+        s->meta_dirty = true; /* the secret goes with the next meta write */
+    if (r->secret_due && r->secret_ok)
+        s->ro_need_secret = false;
     if (r->meta_due) {
-        if (meta_failed && !s->stop)
+        if (meta_ok)
+            s->ro_need_meta = false;
+        else if (!s->stop)
             s->meta_dirty = true;
         *next_meta = ae_mono_ns() + s->o.meta_interval_ns;
     }
