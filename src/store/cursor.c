@@ -49,35 +49,6 @@ void ae_store_cursor_seek(ae_store_cursor *c, uint64_t seq)
     c->pos_seg = 0;
 }
 
-/* Reads the record at off in g into *rec and checks it is seq c->next. Returns 0 with *len;
- * AE_ECORRUPT with *why when it is damaged; AE_EIO / AE_ENOMEM. */
-static int read_record(ae_store_cursor *c, ae_seg *g, uint64_t off, ae_store_rec *rec,
-                       uint32_t *len, const char **why, ae_err *err)
-{
-    ae_store *s = c->st;
-    const uint8_t *p;
-    *len = 0;
-    *why = NULL;
-    int rc = ae_rbuf_get(s->os, g->f->fd, &c->rb, off, AE_REC_HDR_SIZE, g->size, &p);
-    if (rc == 0) {
-        *len = ae_rec_len(p);
-        if (!*len)
-            *why = "bad length";
-        else
-            rc = ae_rbuf_get(s->os, g->f->fd, &c->rb, off, *len, g->size, &p);
-    }
-    if (rc == AE_EIO || rc == AE_ENOMEM)
-        return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, off,
-                          strerror(errno));
-    if (rc == AE_ECORRUPT)
-        *why = "record runs past the segment's end";
-    if (!*why && ae_rec_decode(p, *len, rec) != 0)
-        *why = "checksum or field mismatch";
-    if (!*why && rec->seq != c->next)
-        *why = "unexpected seq";
-    return *why ? AE_ECORRUPT : 0;
-}
-
 /* Where c->next starts in g: from the cursor's own position (stepping over a hole there)
  * or by a lookup. Returns 0 with *off; AE_EAGAIN to go round the loop again (the cursor
  * moved, or damage was dealt with); AE_EIO / AE_ENOMEM. */
@@ -148,7 +119,7 @@ int ae_store_cursor_next(ae_store_cursor *c, ae_store_rec *rec, ae_err *err)
             return rc;
         uint32_t len;
         const char *why;
-        rc = read_record(c, g, off, rec, &len, &why, err);
+        rc = ae_store_read(s, g, off, c->next, &c->rb, rec, &len, &why, err);
         if (rc == AE_ECORRUPT) {
             c->pos_seg = 0;
             if ((rc = ae_store_damage(s, g, c->next, off, &c->rb, why)) != 0)

@@ -412,6 +412,8 @@ static void store_free(ae_store *s)
         ae_store_file_unref_locked(s, s->dirty[i]);
     for (size_t i = 0; i < s->ndead; i++)
         ae_store_file_unref_locked(s, s->dead[i]);
+    if (s->dl)
+        ae_store_file_unref_locked(s, s->dl);
     free(s->segs);
     free(s->dirty);
     free(s->dead);
@@ -978,4 +980,30 @@ int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t 
     }
     *off = o;
     return 0;
+}
+
+int ae_store_read(ae_store *s, ae_seg *g, uint64_t off, uint64_t seq, ae_rbuf *rb,
+                  ae_store_rec *rec, uint32_t *len, const char **why, ae_err *err)
+{
+    const uint8_t *p;
+    *len = 0;
+    *why = NULL;
+    int rc = ae_rbuf_get(s->os, g->f->fd, rb, off, AE_REC_HDR_SIZE, g->size, &p);
+    if (rc == 0) {
+        *len = ae_rec_len(p);
+        if (!*len)
+            *why = "bad length";
+        else
+            rc = ae_rbuf_get(s->os, g->f->fd, rb, off, *len, g->size, &p);
+    }
+    if (rc == AE_EIO || rc == AE_ENOMEM)
+        return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, off,
+                          strerror(errno));
+    if (rc == AE_ECORRUPT)
+        *why = "record runs past the segment's end";
+    if (!*why && ae_rec_decode(p, *len, rec) != 0)
+        *why = "checksum or field mismatch";
+    if (!*why && rec->seq != seq)
+        *why = "unexpected seq";
+    return *why ? AE_ECORRUPT : 0;
 }

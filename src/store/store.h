@@ -250,6 +250,21 @@ uint64_t ae_store_note_durable_gen(const ae_store *st);
  * crash before that replaces it. Callable from any thread. */
 const uint8_t *ae_store_secret(const ae_store *st);
 
+/* Sets record seq aside: for a record the hub refuses for good. Copies it, with `reason` (a
+ * sentence, say the hub's error; NULL: none) and the wall time, as one line to the
+ * dead-letter file "<dir>/deadletter.log" (JSON lines, see docs/store.md; `jq` reads it),
+ * then acks it, counted in set_aside_records and logged. The copy is made durable under the
+ * store's sync policy before the ack can reach the disk: under AE_SYNC_ALWAYS and
+ * AE_SYNC_INTERVAL the sync thread syncs the file at once, and neither the meta file with
+ * the ack nor the removal of the record's segment comes before that. The copy is never lost
+ * silently: when it cannot be written, the record is not acked and the error is returned.
+ * The record must be unacked and durable. Returns 0, or AE_ENOENT (never appended, or no
+ * longer in the log), AE_EEXIST (already acked), AE_EAGAIN (not durable yet), AE_ECORRUPT
+ * (the record is damaged: counted lost instead), AE_ENOSPC / AE_EIO (the copy could not be
+ * written; the record stays unacked), AE_ENOMEM, or the failed-state code. Blocks on no
+ * fsync. Owner thread only. */
+int ae_store_set_aside(ae_store *st, uint64_t seq, const char *reason, ae_err *err);
+
 /* A cursor over unacked durable records in seq order, starting at the oldest. It holds a
  * read buffer (64 KiB, or the largest record read) and never the backlog, and survives
  * segments being removed under it. Returns 0 and *out, or AE_ENOMEM. Owner thread only. */

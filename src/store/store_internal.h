@@ -5,6 +5,7 @@
  *   sync.c      the sync thread (fsyncs, removals, meta writes) and ae_store_flush
  *   meta.c      the meta file (ack floor and bitmap, high-water marks, note), the secret
  *   cursor.c    reading the backlog
+ *   deadletter.c  setting records aside into deadletter.log
  *   segment.c   the format on disk (segment.h), ackset.c the ack bitmap (ackset.h)
  *
  * Threads. The owner thread (the broker loop) owns everything except the fields marked
@@ -29,6 +30,7 @@
 #define AE_RECOVERY_MAX_GAP (1ull << 26)
 #define AE_META_NAME        "meta"
 #define AE_META_TMP_NAME    "meta.tmp"
+#define AE_DEADLETTER_NAME  "deadletter.log"
 
 typedef struct ae_note ae_note; /* the owner's note (meta.c) */
 
@@ -91,6 +93,9 @@ struct ae_store {
     int64_t oldest_cache_floor; /* stats: floor for which oldest_cache_time is valid, -1 */
     int64_t oldest_cache_time;
 
+    ae_seg_file *dl;  /* the dead-letter file once opened (deadletter.c); NULL before */
+    uint64_t dl_size; /* its length: whole lines */
+
     /* Read-only mode: the disk was full (ENOSPC, EDQUOT, EFBIG) when open had to write the
      * store's own files. Appends are refused until each of those writes has been done;
      * ae_store_try_writable (store.c) retries the owner's, the sync thread the others. */
@@ -120,6 +125,7 @@ struct ae_store {
     bool meta_urgent;    /* [mu] the owner asked for a meta write now */
     bool ro_need_meta;   /* [mu] read-only until a meta write succeeds */
     bool ro_need_secret; /* [mu] the secret file is still to be written */
+    bool sync_soon;      /* [mu] a set-aside copy waits for its sync: sync now */
     ae_note *note;       /* [mu] for writes; the owner reads without the lock */
     uint64_t note_gen;   /* the generation of the last note set or recovered */
     _Atomic uint64_t note_durable_gen; /* [atomic] */
@@ -273,6 +279,12 @@ size_t ae_store_find_seg(const ae_store *s, uint64_t seq);
  * the walk met a damaged header: ae_store_damage has then dealt with it, and g may be gone
  * (the caller looks the segment up again). rb is the caller's read window over g. */
 int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t *off, ae_err *err);
+
+/* Reads the record at off in g, which should be seq `seq`, into *rec (pointers into rb) and
+ * verifies it. Returns 0 with *len; AE_ECORRUPT with *why when it is damaged (the caller
+ * hands it to ae_store_damage); AE_EIO / AE_ENOMEM with a message. */
+int ae_store_read(ae_store *s, ae_seg *g, uint64_t off, uint64_t seq, ae_rbuf *rb,
+                  ae_store_rec *rec, uint32_t *len, const char **why, ae_err *err);
 
 /* ---- damage found after open (recovery.c) --------------------------------------------- */
 

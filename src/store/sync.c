@@ -49,7 +49,8 @@ static void decide_locked(ae_store *s, round *r, int64_t next_sync, int64_t next
     bool dirty = s->ndirty > 0 || s->dirsync;
     r->flush_now = s->flush_gen_req != s->flush_gen_done;
     r->sync_due = !failed && s->o.sync != AE_SYNC_NEVER && dirty &&
-                  (s->o.sync == AE_SYNC_ALWAYS || r->flush_now || s->stop || now >= next_sync);
+                  (s->o.sync == AE_SYNC_ALWAYS || r->flush_now || s->stop || s->sync_soon ||
+                   now >= next_sync);
     r->dead_due = !failed && s->ndead > 0;
     /* Segments are removed only after a meta file that has their seqs acked, so recovery can
      * tell a removed segment from a lost one. */
@@ -98,7 +99,7 @@ static void snapshot_locked(ae_store *s, round *r)
                 r->files[i]->dirty = false;
             s->ndirty = 0;
             r->dsync = s->dirsync;
-            s->dirsync = false;
+            s->dirsync = s->sync_soon = false;
         } else {
             r->sync_due = false;
             r->partial = true;
