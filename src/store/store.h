@@ -284,12 +284,4 @@ void ae_store_cursor_seek(ae_store_cursor *c, uint64_t seq);
  * seqs in between are counted lost (lost_records) and logged as an error. */
 int ae_store_cursor_next(ae_store_cursor *c, ae_store_rec *rec, ae_err *err);
 
-/* ---- TEMPORARY declarations (lead's branch; the store branch brings the real ones) ---- */
-int ae_store_set_note(ae_store *st, const void *blob, size_t len, bool urgent, uint64_t *gen,
-                      ae_err *err);
-size_t ae_store_note(const ae_store *st, const void **blob);
-uint64_t ae_store_note_durable_gen(const ae_store *st);
-const uint8_t *ae_store_secret(const ae_store *st);
-int ae_store_set_aside(ae_store *st, uint64_t seq, const char *reason, ae_err *err);
-
 #endif
