@@ -34,6 +34,7 @@
 #define RETRY_MIN_NS     (250 * AE_NS_PER_MS)
 #define RETRY_MAX_NS     (10 * AE_NS_PER_SEC)
 #define NOTE_EVERY_NS    (250 * AE_NS_PER_MS)
+#define NOTE_WAIT_NS     (3 * AE_NS_PER_SEC) /* longest wait for a first contact's note */
 #define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
 #define WINDOW_MIN       16
 
@@ -713,8 +714,16 @@ static void drive(ae_forward *f, fsubj *ss)
         }
         return;
     case PH_NOTE:
-        if (ae_store_note_durable_gen(f->st) < ss->note_gen)
-            return;
+        if (ae_store_note_durable_gen(f->st) < ss->note_gen) {
+            /* A full disk cannot take the note: waiting would keep the backlog from draining
+             * (which is what frees space). Go on, and say what a crash would cost. */
+            if (ae_mono_ns() - ss->phase_since < NOTE_WAIT_NS)
+                return;
+            fwd_error(f,
+                      "%s: the note could not be written (disk full?); forwarding anyway: a crash "
+                      "before it is written may store this subject's first records twice",
+                      ss->subject);
+        }
         ss->uncertain = false;
         set_phase(ss, PH_READY);
         drive(f, ss);
@@ -1068,6 +1077,8 @@ static void on_tick(ae_loop *loop, ae_timer *t)
         fwd_error(f, "log maintenance: %s", err.msg);
     for (int i = 0; i < f->nids; i++) {
         fsubj *ss = f->by_id[i];
+        if (ss && f->ready && ss->ph == PH_NOTE)
+            drive(f, ss);
         if (ss && f->ready)
             check_subject(f, ss, now);
         if (f->by_id[i])
