@@ -5,17 +5,34 @@
  * hub's disks can. Reading back uses an ordered consumer that starts at --since, so the
  * hub sends only the window asked for. */
 #include "cli/audit.h"
-#include "cli/cmd_creds.h"
 #include "common/timeutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+void ae_audit_actor(char *out, size_t cap)
+{
+    const char *user = getenv("USER");
+    if (!user || !*user)
+        user = getenv("LOGNAME");
+    /* Services and CI often run without $USER; the account name is the next best thing. */
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if ((!user || !*user) && getpwuid_r(getuid(), &pw, pwbuf, sizeof pwbuf, &res) == 0 && res)
+        user = res->pw_name;
+    char host[256] = "";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = 0;
+    snprintf(out, cap, "%s@%s", user && *user ? user : "unknown", host);
+}
 
 /* Appends one line with a single write (O_APPEND keeps concurrent writers' lines whole) and
  * makes it durable before returning. */
@@ -89,7 +106,7 @@ int ae_audit_ensure_stream(ae_cli *c, ae_err *err)
 int ae_audit(ae_cli *c, const char *action, const char *vid, json_t *details, const char *result)
 {
     char actor[300], ts[48];
-    ae_sec_actor(actor, sizeof actor);
+    ae_audit_actor(actor, sizeof actor);
     ae_err err = {0};
     /* Connecting first fills in the env from the fleet; an unreachable hub is not a reason
      * to lose the local record. */

@@ -20,6 +20,7 @@
 #include "common/err.h"
 
 #include <jansson.h>
+#include <stddef.h>
 
 #define AE_STREAM_AUDIT "AUDIT"
 
@@ -33,6 +34,10 @@
  * The one line another command adds, after it knows its outcome:
  *     ae_audit(c, "cmd", vid, details_or_NULL, rc == 0 ? "ok" : "error");          */
 int ae_audit(ae_cli *c, const char *action, const char *vid, json_t *details, const char *result);
+
+/* Who is acting, for the "actor" of an entry: $USER (else $LOGNAME, else the account name
+ * of the uid) @ the host name. */
+void ae_audit_actor(char *out, size_t cap);
 
 /* Creates the AUDIT stream if it does not exist (replicas: min(3, number of hub URLs)),
  * retrying while a new cluster elects its JetStream leader. Returns 0 or an AE_E*. */

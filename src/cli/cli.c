@@ -1,8 +1,10 @@
 /* Shared CLI plumbing: global options, the hub connection and counted JetStream requests.
  * See cli.h. */
 #include "cli/cli.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +28,8 @@ void ae_cli_close(ae_cli *c)
         natsConnection_Destroy(c->nc);
         c->nc = NULL;
     }
-    ae_fleet_state_free(c->fleet);
+    ae_fleet_free(c->fleet);
     c->fleet = NULL;
-}
-
-bool ae_cli_valid_token(const char *s)
-{
-    if (!s || !*s || strlen(s) > 128)
-        return false;
-    for (const char *p = s; *p; p++) {
-        char ch = *p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
 }
 
 /* Matches "--name value" and "--name=value". */
@@ -87,7 +76,7 @@ int ae_cli_global_opt(ae_cli *c, int argc, char **argv, int *i, ae_err *err)
         return r;
     }
     if ((r = opt_value(argc, argv, i, "--env", &v, err)) != 0) {
-        if (r > 0 && !ae_cli_valid_token(v))
+        if (r > 0 && !ae_ident_valid(v))
             return ae_err_set(err, AE_EINVAL,
                               "--env %s: an env is one token of letters, digits, '_' or '-'", v);
         c->env = v;
@@ -102,7 +91,7 @@ int ae_cli_global_opt(ae_cli *c, int argc, char **argv, int *i, ae_err *err)
         return r;
     }
     if ((r = opt_value(argc, argv, i, "--js-domain", &v, err)) != 0) {
-        if (r > 0 && !ae_cli_valid_token(v))
+        if (r > 0 && !ae_ident_valid(v))
             return ae_err_set(err, AE_EINVAL, "--js-domain %s: must be one token", v);
         c->js_domain = v;
         return r;
@@ -116,6 +105,15 @@ int ae_cli_global_opt(ae_cli *c, int argc, char **argv, int *i, ae_err *err)
         return r;
     }
     return 0;
+}
+
+const char *ae_cli_fleet_dir(ae_cli *c, char abs[PATH_MAX])
+{
+    if (!c->dir && access(".fleet/fleet.json", F_OK) == 0)
+        c->dir = ".fleet";
+    if (c->dir && realpath(c->dir, abs))
+        c->dir = abs;
+    return c->dir;
 }
 
 /* Copies a URL for messages with any password replaced by "***". */
@@ -141,7 +139,7 @@ int ae_cli_connect(ae_cli *c, ae_err *err)
     if (!c->dir && !c->server && access(".fleet/fleet.json", F_OK) == 0)
         c->dir = ".fleet";
     if (c->dir && !c->fleet) {
-        if ((rc = ae_fleet_state_load(c->dir, &c->fleet, err)) != 0 && !c->server)
+        if ((rc = ae_fleet_load(c->dir, &c->fleet, err)) != 0 && !c->server)
             return rc;
     }
     if (!c->env)
@@ -321,14 +319,6 @@ int64_t ae_cli_msg_event_ns(natsMsg *m)
         ae_parse_rfc3339(v, &ns) == 0)
         return ns;
     return ae_cli_msg_stored_ns(m);
-}
-
-const char *ae_cli_msg_subject(natsMsg *m)
-{
-    const char *v = NULL;
-    if (natsMsgHeader_Get(m, "Nats-Subject", &v) != NATS_OK || !v)
-        return "";
-    return v;
 }
 
 int ae_cli_stream_subjects(ae_cli *c, const char *stream, const char *filter, char ***subjects,

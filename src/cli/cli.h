@@ -10,12 +10,13 @@
 #ifndef AERIE_CLI_CLI_H
 #define AERIE_CLI_CLI_H
 
-#include "cli/fleet_state.h"
+#include "cli/fleet.h"
 #include "common/err.h"
 
 #include <jansson.h>
 #include <nats/nats.h>
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -46,9 +47,9 @@ typedef struct ae_cli {
     int64_t timeout_ns;    /* --timeout: per request (default 5 s; `cmd` defaults to 10 s) */
     bool timeout_set;
 
-    ae_fleet_state *fleet; /* loaded from --dir, or NULL */
-    natsConnection *nc;    /* NULL until ae_cli_connect */
-    char api_prefix[64];   /* "$JS.API" or "$JS.<domain>.API" */
+    ae_fleet *fleet;     /* loaded from --dir, or NULL */
+    natsConnection *nc;  /* NULL until ae_cli_connect */
+    char api_prefix[64]; /* "$JS.API" or "$JS.<domain>.API" */
 
     /* counters for --stats */
     long req_direct; /* direct-get requests */
@@ -70,6 +71,12 @@ int ae_cli_global_opt(ae_cli *c, int argc, char **argv, int *i, ae_err *err);
  * to point the CLI at a fleet. */
 int ae_cli_connect(ae_cli *c, ae_err *err);
 
+/* The fleet directory of a command that edits one (creds, revoke): --dir / --out /
+ * AERIE_DIR, else ./.fleet when it holds a fleet.json, made absolute in abs when it exists
+ * (the seed paths written into configs and printed must not depend on where the command
+ * ran). Sets and returns c->dir, or NULL when there is none. */
+const char *ae_cli_fleet_dir(ae_cli *c, char abs[PATH_MAX]);
+
 /* Sends a JetStream API request `<prefix>.<api>` (e.g. "STREAM.INFO.TWIN_STATE") with a JSON
  * body (may be NULL) and parses the JSON reply. On success returns 0 and a new reference in
  * *out (caller decrefs); an API error reply is returned as AE_ENOENT (err_code 10059/10037)
@@ -90,8 +97,6 @@ int64_t ae_cli_msg_stored_ns(natsMsg *m);
 /* When the vehicle published the message: its Aerie-Event-Time header, falling back to the
  * stored time when the header is absent or malformed. */
 int64_t ae_cli_msg_event_ns(natsMsg *m);
-/* The stream subject of a direct-get reply (Nats-Subject), or "" (borrowed from m). */
-const char *ae_cli_msg_subject(natsMsg *m);
 
 /* The subjects of `stream` that match `filter`, with their message counts, from stream info
  * (the server's per-subject index, not a message scan). On success returns 0, a new array in
@@ -106,9 +111,5 @@ json_t *ae_cli_payload_json(const char *data, int len);
 
 /* Prints the --stats line ("requests: direct_get=N api=M") to stderr if --stats was given. */
 void ae_cli_print_stats(const ae_cli *c, const char *what);
-
-/* True if `vid` is one token of [A-Za-z0-9_-] (the architecture's rule for vehicle ids and
- * env names); commands check user input with it before building subjects. */
-bool ae_cli_valid_token(const char *vid);
 
 #endif

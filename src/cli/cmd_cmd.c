@@ -8,6 +8,7 @@
 #include "cli/cmd_cmd.h"
 #include "cli/audit.h"
 #include "cli/cmd_hub.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <ctype.h>
@@ -155,12 +156,20 @@ static int usage(void)
     return 2;
 }
 
-int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
+/* The command line of `aerie cmd`: vid, command, and its body from ARGS or --body. */
+typedef struct cmd_req {
+    const char *vid, *name;
+    json_t *body;
+} cmd_req;
+
+/* Returns -1 with req filled when the arguments are good, else the exit code. */
+static int parse_cmd(ae_cli *c, int argc, char **argv, cmd_req *req)
 {
     ae_err err = {0};
-    const char *vid = NULL, *name = NULL, *raw_body = NULL;
+    const char *raw_body = NULL;
     char *rest[64];
     int nrest = 0;
+    *req = (cmd_req){0};
     for (int i = 1; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
         if (r < 0) {
@@ -180,114 +189,93 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
             fprintf(stderr, "aerie cmd: unknown option %s\n", argv[i]);
             return usage();
         }
-        if (!vid)
-            vid = argv[i];
-        else if (!name)
-            name = argv[i];
+        if (!req->vid)
+            req->vid = argv[i];
+        else if (!req->name)
+            req->name = argv[i];
         else if (nrest < 64)
             rest[nrest++] = argv[i];
         i++;
     }
-    if (!vid || !name)
+    if (!req->vid || !req->name)
         return usage();
-    if (!ae_cli_valid_token(vid) || !ae_cli_valid_token(name)) {
+    if (!ae_ident_valid(req->vid) || !ae_ident_valid(req->name)) {
         fprintf(stderr, "aerie cmd: vehicle id and command must each be one token of letters, "
                         "digits, '_' or '-'\n");
         return 2;
     }
-    json_t *body = NULL;
     if (raw_body) {
         json_error_t je;
-        body = json_loads(raw_body, 0, &je);
-        if (!json_is_object(body) || nrest) {
+        req->body = json_loads(raw_body, 0, &je);
+        if (!json_is_object(req->body) || nrest) {
             fprintf(stderr, "aerie cmd: --body must be a JSON object and replaces ARGS (%s)\n",
-                    body ? "extra arguments given" : je.text);
-            json_decref(body);
+                    req->body ? "extra arguments given" : je.text);
+            json_decref(req->body);
             return 2;
         }
-    } else if (ae_cmd_build_body(name, nrest, rest, &body, &err) != 0) {
+    } else if (ae_cmd_build_body(req->name, nrest, rest, &req->body, &err) != 0) {
         fprintf(stderr, "aerie cmd: %s\n", err.msg);
         return 2;
     }
-    if (!c->timeout_set)
-        c->timeout_ns = 10 * AE_NS_PER_SEC;
-    char subj[300];
-    char *payload = json_dumps(body, AE_CLI_JSON_FLAGS);
-    json_decref(body);
-    const char *outcome = "error";
-    natsInbox *inbox = NULL;
-    natsSubscription *sub = NULL;
-    int rc = 1;
-    natsStatus s;
-    if (ae_cli_connect(c, &err) != 0) {
-        fprintf(stderr, "aerie cmd: %s\n", err.msg);
-        outcome = "hub unreachable";
-        goto out;
-    }
-    snprintf(subj, sizeof subj, "fleet.%s.veh.%s.cmd.%s", c->env, vid, name);
-    s = natsInbox_Create(&inbox);
-    if (s == NATS_OK)
-        s = natsConnection_SubscribeSync(&sub, c->nc, inbox);
-    if (s == NATS_OK)
-        s = natsConnection_PublishRequestString(c->nc, subj, inbox, payload);
-    if (s == NATS_OK)
-        s = natsConnection_Flush(c->nc);
-    if (s != NATS_OK) {
-        fprintf(stderr, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
-        goto out;
-    }
+    return -1;
+}
+
+/* The vehicle is not reachable: nothing listens and no stream keeps the command. */
+static int unreachable(const char *vid, const char *subj, const char **outcome)
+{
+    fprintf(stderr,
+            "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
+            "and the hub has no %s stream; see `aerie status`)\n",
+            vid, subj, AE_STREAM_CMD);
+    *outcome = "unreachable";
+    return 3;
+}
+
+static int no_answer(const ae_cli *c, const char *vid, uint64_t queued_seq, const char **outcome)
+{
+    char d[32];
+    ae_cli_fmt_duration(c->timeout_ns, d, sizeof d);
+    fprintf(stderr,
+            "vehicle %s did not answer within %s: it may be offline (see `aerie "
+            "status`)\n",
+            vid, d);
+    if (queued_seq)
+        fprintf(stderr,
+                "the command is stored in the hub stream %s (seq %llu); a vehicle that "
+                "reconnects before it expires can still fetch it\n",
+                AE_STREAM_CMD, (unsigned long long)queued_seq);
+    *outcome = queued_seq ? "no answer, queued" : "no answer";
+    return 3;
+}
+
+/* Waits on the inbox for the vehicle's reply, noting the FLEET_CMD PubAck on the way.
+ * Returns the exit code and the outcome for the audit entry. */
+static int await_reply(ae_cli *c, natsSubscription *sub, const cmd_req *req, const char *subj,
+                       const char **outcome)
+{
     int64_t deadline = ae_mono_ns() + c->timeout_ns;
     uint64_t queued_seq = 0;
     for (;;) {
         int64_t left = deadline - ae_mono_ns();
         natsMsg *m = NULL;
-        if (left > 0)
-            s = natsSubscription_NextMsg(&m, sub, left / AE_NS_PER_MS + 1);
-        else
-            s = NATS_TIMEOUT;
-        if (s == NATS_TIMEOUT) {
-            char d[32];
-            ae_cli_fmt_duration(c->timeout_ns, d, sizeof d);
-            fprintf(stderr,
-                    "vehicle %s did not answer within %s: it may be offline (see `aerie "
-                    "status`)\n",
-                    vid, d);
-            if (queued_seq)
-                fprintf(stderr,
-                        "the command is stored in the hub stream %s (seq %llu); a vehicle that "
-                        "reconnects before it expires can still fetch it\n",
-                        AE_STREAM_CMD, (unsigned long long)queued_seq);
-            rc = 3;
-            outcome = queued_seq ? "no answer, queued" : "no answer";
-            goto out;
-        }
-        if (s == NATS_NO_RESPONDERS) {
-            /* libnats turns the server's 503 status into this status on a sync subscription. */
-            fprintf(stderr,
-                    "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
-                    "and the hub has no %s stream; see `aerie status`)\n",
-                    vid, subj, AE_STREAM_CMD);
-            rc = 3;
-            outcome = "unreachable";
-            goto out;
-        }
+        natsStatus s =
+            left > 0 ? natsSubscription_NextMsg(&m, sub, left / AE_NS_PER_MS + 1) : NATS_TIMEOUT;
+        if (s == NATS_TIMEOUT)
+            return no_answer(c, req->vid, queued_seq, outcome);
+        /* libnats turns the server's 503 status into this status on a sync subscription. */
+        if (s == NATS_NO_RESPONDERS)
+            return unreachable(req->vid, subj, outcome);
         if (s != NATS_OK) {
             fprintf(stderr, "aerie cmd: waiting for the reply failed: %s\n", natsStatus_GetText(s));
-            goto out;
+            return 1;
         }
         const char *status = NULL;
+        uint64_t seq = 0;
         if (natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status &&
             strcmp(status, "503") == 0) {
-            fprintf(stderr,
-                    "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
-                    "and the hub has no %s stream; see `aerie status`)\n",
-                    vid, subj, AE_STREAM_CMD);
             natsMsg_Destroy(m);
-            rc = 3;
-            outcome = "unreachable";
-            goto out;
+            return unreachable(req->vid, subj, outcome);
         }
-        uint64_t seq = 0;
         if (is_puback(m, &seq)) {
             queued_seq = seq ? seq : queued_seq;
             natsMsg_Destroy(m);
@@ -299,22 +287,60 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
         fflush(stdout);
         bool ok = ae_cmd_reply_accepted(data, len);
         if (!ok)
-            fprintf(stderr, "aerie cmd: vehicle %s did not accept %s\n", vid, name);
-        rc = ok ? 0 : 1;
-        outcome = ok ? "accepted" : "not accepted";
+            fprintf(stderr, "aerie cmd: vehicle %s did not accept %s\n", req->vid, req->name);
+        *outcome = ok ? "accepted" : "not accepted";
         natsMsg_Destroy(m);
-        break;
+        return ok ? 0 : 1;
     }
-out:
+}
+
+/* Publishes the command with a reply inbox and waits for the answer. */
+static int send_cmd(ae_cli *c, const cmd_req *req, const char *payload, const char **outcome)
+{
+    ae_err err = {0};
+    if (ae_cli_connect(c, &err) != 0) {
+        fprintf(stderr, "aerie cmd: %s\n", err.msg);
+        *outcome = "hub unreachable";
+        return 1;
+    }
+    char subj[300];
+    snprintf(subj, sizeof subj, "fleet.%s.veh.%s.cmd.%s", c->env, req->vid, req->name);
+    natsInbox *inbox = NULL;
+    natsSubscription *sub = NULL;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s == NATS_OK)
+        s = natsConnection_SubscribeSync(&sub, c->nc, inbox);
+    if (s == NATS_OK)
+        s = natsConnection_PublishRequestString(c->nc, subj, inbox, payload);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(c->nc);
+    int rc = 1;
+    if (s != NATS_OK)
+        fprintf(stderr, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
+    else
+        rc = await_reply(c, sub, req, subj, outcome);
     natsSubscription_Destroy(sub);
     natsInbox_Destroy(inbox);
-    {
-        /* Who sent which command to which vehicle, and what came of it (audit.h). */
-        json_t *details = json_pack("{s:s, s:s, s:s}", "command", name, "outcome", outcome, "body",
-                                    payload ? payload : "");
-        ae_audit(c, "cmd", vid, details, rc == 0 ? "ok" : "error");
-        json_decref(details);
-    }
+    return rc;
+}
+
+int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
+{
+    cmd_req req;
+    int rc = parse_cmd(c, argc, argv, &req);
+    if (rc >= 0)
+        return rc;
+    if (!c->timeout_set)
+        c->timeout_ns = 10 * AE_NS_PER_SEC;
+    char *payload = json_dumps(req.body, AE_CLI_JSON_FLAGS);
+    json_decref(req.body);
+    const char *outcome = "error";
+    rc = payload ? send_cmd(c, &req, payload, &outcome) : 1;
+    /* Who sent which command to which vehicle, and what came of it (audit.h). */
+    json_t *details = json_pack("{s:s, s:s, s:s}", "command", req.name, "outcome", outcome, "body",
+                                payload ? payload : "");
+    ae_audit(c, "cmd", req.vid, details, rc == 0 ? "ok" : "error");
+    json_decref(details);
     free(payload);
     return rc;
 }

@@ -10,6 +10,7 @@
  * The requests are raw JetStream API calls (cli.c), so the same code works on a hub client
  * connection and, with --js-domain, through a vehicle leaf. */
 #include "cli/cmd_hub.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <inttypes.h>
@@ -47,7 +48,7 @@ typedef struct hub_opts {
     bool dry_run;
     const char *global_domains; /* --global: comma-separated region domains to aggregate */
     const char *mirror_domain;  /* --mirror: the region domain whose twin streams to mirror */
-    char local_domain[80];      /* the connected hub's own domain ("" if none) */
+    char local_domain[AE_IDENT_MAX + 1]; /* the connected hub's own domain ("" if none) */
 } hub_opts;
 
 /* The configuration Aerie wants for one stream. Only these keys are compared and set. */
@@ -141,18 +142,6 @@ static void mirror_name(const char *base, const char *domain, char *out, size_t 
     }
     if (n >= 0 && (size_t)n < cap)
         out[n] = 0;
-}
-
-/* A comma-separated list of domains, each one token (they become subject tokens). */
-static bool domain_list_ok(const char *s)
-{
-    if (!*s)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == ','))
-            return false;
-    return strstr(s, ",,") == NULL && s[0] != ',' && s[strlen(s) - 1] != ',';
 }
 
 /* One source or mirror as the report shows it: STREAM@$JS.domain.API. */
@@ -386,22 +375,22 @@ int ae_hub_init_defaults(ae_cli *c, int replicas, int counts[3], ae_err *err)
     return rc;
 }
 
-int ae_cmd_hub(ae_cli *c, int argc, char **argv)
+/* Returns -1 when the options are good, else the exit code. */
+static int parse_hub_args(ae_cli *c, int argc, char **argv, hub_opts *o)
 {
-    hub_opts o = default_opts();
     ae_err err = {0};
-    if (argc < 2 || strcmp(argv[1], "init") != 0)
-        return usage();
     for (int i = 2; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
-        if (r < 0)
-            goto bad;
+        if (r < 0) {
+            fprintf(stderr, "aerie hub init: %s\n", err.msg);
+            return 2;
+        }
         if (r > 0)
             continue;
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--dry-run") == 0) {
-            o.dry_run = true;
+            o->dry_run = true;
             i++;
             continue;
         }
@@ -414,31 +403,31 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
             char *end;
             long n = strtol(v, &end, 10);
             bad = *end || n < 1 || n > 5;
-            o.replicas = (int)n;
+            o->replicas = (int)n;
         } else if (strcmp(a, "--state-max-age") == 0) {
-            bad = ae_parse_duration(v, &o.state_age) != 0 || o.state_age < 0;
+            bad = ae_parse_duration(v, &o->state_age) != 0 || o->state_age < 0;
         } else if (strcmp(a, "--events-max-age") == 0) {
-            bad = ae_parse_duration(v, &o.events_age) != 0 || o.events_age < 0;
+            bad = ae_parse_duration(v, &o->events_age) != 0 || o->events_age < 0;
         } else if (strcmp(a, "--cmd-max-age") == 0) {
-            bad = ae_parse_duration(v, &o.cmd_age) != 0 || o.cmd_age < 0;
+            bad = ae_parse_duration(v, &o->cmd_age) != 0 || o->cmd_age < 0;
         } else if (strcmp(a, "--live-max-age") == 0) {
-            bad = ae_parse_duration(v, &o.live_age) != 0 || o.live_age < 0;
+            bad = ae_parse_duration(v, &o->live_age) != 0 || o->live_age < 0;
         } else if (strcmp(a, "--link-max-age") == 0) {
-            bad = ae_parse_duration(v, &o.link_age) != 0 || o.link_age < 0;
+            bad = ae_parse_duration(v, &o->link_age) != 0 || o->link_age < 0;
         } else if (strcmp(a, "--link-history") == 0) {
             char *end;
-            o.link_history = strtoll(v, &end, 10);
-            bad = *end || o.link_history < 1;
+            o->link_history = strtoll(v, &end, 10);
+            bad = *end || o->link_history < 1;
         } else if (strcmp(a, "--state-max-bytes") == 0) {
-            bad = ae_parse_size(v, &o.state_bytes) != 0 || o.state_bytes < 1;
+            bad = ae_parse_size(v, &o->state_bytes) != 0 || o->state_bytes < 1;
         } else if (strcmp(a, "--global") == 0) {
-            bad = !domain_list_ok(v);
-            o.global_domains = v;
+            bad = !ae_ident_list_valid(v);
+            o->global_domains = v;
         } else if (strcmp(a, "--mirror") == 0) {
-            bad = !domain_list_ok(v) || strchr(v, ',');
-            o.mirror_domain = v;
+            bad = !ae_ident_list_valid(v) || strchr(v, ',');
+            o->mirror_domain = v;
         } else if (strcmp(a, "--events-max-bytes") == 0) {
-            bad = ae_parse_size(v, &o.events_bytes) != 0 || o.events_bytes < 1;
+            bad = ae_parse_size(v, &o->events_bytes) != 0 || o->events_bytes < 1;
         } else {
             fprintf(stderr, "aerie hub init: unknown option %s\n", a);
             return usage();
@@ -449,60 +438,52 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
         }
         i += 2;
     }
-    if (ae_cli_connect(c, &err) != 0)
-        goto fail;
-    json_t *report = json_array();
-    int counts[3] = {0, 0, 0};
-    int rc = 0;
-    json_t *wants = json_array();
-    if (o.mirror_domain || o.global_domains) {
-        json_t *info = NULL;
-        if (ae_cli_api(c, "INFO", NULL, &info, &err) != 0) {
-            json_decref(wants);
-            json_decref(report);
-            goto fail;
-        }
-        const char *d = json_string_value(json_object_get(info, "domain"));
-        snprintf(o.local_domain, sizeof o.local_domain, "%s", d ? d : "");
-        json_decref(info);
-        if (o.mirror_domain && strcmp(o.mirror_domain, o.local_domain) == 0) {
-            fprintf(stderr,
-                    "aerie hub init: --mirror %s: that is this hub's own domain; a mirror for "
-                    "disaster recovery belongs in another region\n",
-                    o.mirror_domain);
-            json_decref(wants);
-            json_decref(report);
-            return 2;
-        }
-        /* The global tier only: the region's own streams are a plain `hub init`. */
-        static const char *const bases[] = {AE_STREAM_STATE, AE_STREAM_EVENTS};
-        for (size_t k = 0; k < 2; k++) {
-            char name[160];
-            if (o.mirror_domain) {
-                mirror_name(bases[k], o.mirror_domain, name, sizeof name);
-                json_array_append_new(wants,
-                                      desired_copy(&o, name, bases[k], o.mirror_domain, true));
-            }
-            if (o.global_domains) {
-                snprintf(name, sizeof name, "%s_ALL", bases[k]);
-                json_array_append_new(wants,
-                                      desired_copy(&o, name, bases[k], o.global_domains, false));
-            }
-        }
-    } else {
+    return -1;
+}
+
+/* The streams to bring about, appended to wants: the region's own five, or with --mirror /
+ * --global only the copies of the global tier. Returns 0, 1 (error, printed) or 2 (a mirror
+ * of the hub's own domain, printed). */
+static int wanted_streams(ae_cli *c, hub_opts *o, json_t *wants)
+{
+    if (!o->mirror_domain && !o->global_domains) {
         for (size_t k = 0; k < N_STREAMS; k++)
-            json_array_append_new(wants, desired(&o, stream_names[k]));
+            json_array_append_new(wants, desired(o, stream_names[k]));
+        return 0;
     }
-    size_t wi;
-    json_t *want;
-    json_array_foreach(wants, wi, want)
-    {
-        if (one_stream(c, &o, json_incref(want), report, counts, &err) != 0) {
-            fprintf(stderr, "aerie hub init: %s\n", err.msg);
-            rc = 1;
+    ae_err err = {0};
+    json_t *info = NULL;
+    if (ae_cli_api(c, "INFO", NULL, &info, &err) != 0) {
+        fprintf(stderr, "aerie hub init: %s\n", err.msg);
+        return 1;
+    }
+    const char *d = json_string_value(json_object_get(info, "domain"));
+    snprintf(o->local_domain, sizeof o->local_domain, "%s", d ? d : "");
+    json_decref(info);
+    if (o->mirror_domain && strcmp(o->mirror_domain, o->local_domain) == 0) {
+        fprintf(stderr,
+                "aerie hub init: --mirror %s: that is this hub's own domain; a mirror for "
+                "disaster recovery belongs in another region\n",
+                o->mirror_domain);
+        return 2;
+    }
+    static const char *const bases[] = {AE_STREAM_STATE, AE_STREAM_EVENTS};
+    for (size_t k = 0; k < 2; k++) {
+        char name[AE_IDENT_MAX + 64];
+        if (o->mirror_domain) {
+            mirror_name(bases[k], o->mirror_domain, name, sizeof name);
+            json_array_append_new(wants, desired_copy(o, name, bases[k], o->mirror_domain, true));
+        }
+        if (o->global_domains) {
+            snprintf(name, sizeof name, "%s_ALL", bases[k]);
+            json_array_append_new(wants, desired_copy(o, name, bases[k], o->global_domains, false));
         }
     }
-    json_decref(wants);
+    return 0;
+}
+
+static void print_report(const ae_cli *c, json_t *report, const int counts[3], bool dry_run)
+{
     if (c->json) {
         json_t *out = json_pack("{s:O, s:i, s:i, s:i}", "streams", report, "created", counts[0],
                                 "updated", counts[1], "unchanged", counts[2]);
@@ -510,38 +491,61 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
         printf("%s\n", d);
         free(d);
         json_decref(out);
-    } else {
-        size_t idx;
-        json_t *it;
-        json_array_foreach(report, idx, it)
-        {
-            const char *action = json_string_value(json_object_get(it, "action"));
-            const char *summary = json_string_value(json_object_get(it, "summary"));
-            json_t *ch = json_object_get(it, "changes");
-            printf("%-12s %s", json_string_value(json_object_get(it, "stream")), action);
-            if (summary)
-                printf(" (%s)", summary);
-            size_t j;
-            json_t *one;
-            json_array_foreach(ch, j, one)
-            {
-                printf("%s %s %s -> %s", j ? "," : ":",
-                       json_string_value(json_object_get(one, "field")),
-                       json_string_value(json_object_get(one, "from")),
-                       json_string_value(json_object_get(one, "to")));
-            }
-            printf("\n");
-        }
-        printf("hub init: %d created, %d updated, %d unchanged%s\n", counts[0], counts[1],
-               counts[2], o.dry_run ? " (dry run: nothing applied)" : "");
+        return;
     }
+    size_t idx;
+    json_t *it;
+    json_array_foreach(report, idx, it)
+    {
+        const char *action = json_string_value(json_object_get(it, "action"));
+        const char *summary = json_string_value(json_object_get(it, "summary"));
+        printf("%-12s %s", json_string_value(json_object_get(it, "stream")), action);
+        if (summary)
+            printf(" (%s)", summary);
+        size_t j;
+        json_t *one;
+        json_array_foreach(json_object_get(it, "changes"), j, one)
+        {
+            printf("%s %s %s -> %s", j ? "," : ":",
+                   json_string_value(json_object_get(one, "field")),
+                   json_string_value(json_object_get(one, "from")),
+                   json_string_value(json_object_get(one, "to")));
+        }
+        printf("\n");
+    }
+    printf("hub init: %d created, %d updated, %d unchanged%s\n", counts[0], counts[1], counts[2],
+           dry_run ? " (dry run: nothing applied)" : "");
+}
+
+int ae_cmd_hub(ae_cli *c, int argc, char **argv)
+{
+    hub_opts o = default_opts();
+    ae_err err = {0};
+    if (argc < 2 || strcmp(argv[1], "init") != 0)
+        return usage();
+    int rc = parse_hub_args(c, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (ae_cli_connect(c, &err) != 0) {
+        fprintf(stderr, "aerie hub init: %s\n", err.msg);
+        return 1;
+    }
+    json_t *wants = json_array(), *report = json_array();
+    int counts[3] = {0, 0, 0};
+    if ((rc = wanted_streams(c, &o, wants)) == 0) {
+        size_t wi;
+        json_t *want;
+        json_array_foreach(wants, wi, want)
+        {
+            if (one_stream(c, &o, json_incref(want), report, counts, &err) != 0) {
+                fprintf(stderr, "aerie hub init: %s\n", err.msg);
+                rc = 1;
+            }
+        }
+        print_report(c, report, counts, o.dry_run);
+        ae_cli_print_stats(c, "hub init");
+    }
+    json_decref(wants);
     json_decref(report);
-    ae_cli_print_stats(c, "hub init");
     return rc;
-bad:
-    fprintf(stderr, "aerie hub init: %s\n", err.msg);
-    return 2;
-fail:
-    fprintf(stderr, "aerie hub init: %s\n", err.msg);
-    return 1;
 }

@@ -17,6 +17,7 @@
  * hub's store time (Nats-Time-Stamp) for messages without it. */
 #include "cli/cmd_replay.h"
 #include "cli/replay_search.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <inttypes.h>
@@ -314,13 +315,19 @@ static int usage(void)
     return 2;
 }
 
-int ae_cmd_replay(ae_cli *c, int argc, char **argv)
+/* The options of `aerie replay`. */
+typedef struct replay_opts {
+    const char *vid, *filter_rel, *republish;
+    const char *since, *start_s, *end_s;
+    bool csv;
+    double speed;
+    int64_t start_ns, end_ns;
+} replay_opts;
+
+/* Returns -1 when the arguments are good, else the exit code. */
+static int parse_replay_args(ae_cli *c, int argc, char **argv, replay_opts *o)
 {
     ae_err err = {0};
-    const char *vid = NULL, *filter_rel = "state.>", *republish = NULL;
-    const char *since = NULL, *start_s = NULL, *end_s = NULL;
-    bool csv = false;
-    double speed = 1.0;
     for (int i = 1; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
         if (r < 0) {
@@ -331,16 +338,16 @@ int ae_cmd_replay(ae_cli *c, int argc, char **argv)
             continue;
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--csv") == 0) {
-            csv = true;
+            o->csv = true;
             i++;
             continue;
         }
         if (a[0] != '-') {
-            if (vid) {
+            if (o->vid) {
                 fprintf(stderr, "aerie replay: unexpected argument %s\n", a);
                 return usage();
             }
-            vid = a;
+            o->vid = a;
             i++;
             continue;
         }
@@ -349,19 +356,19 @@ int ae_cmd_replay(ae_cli *c, int argc, char **argv)
             return usage();
         }
         if (strcmp(a, "--since") == 0)
-            since = v;
+            o->since = v;
         else if (strcmp(a, "--start") == 0)
-            start_s = v;
+            o->start_s = v;
         else if (strcmp(a, "--end") == 0)
-            end_s = v;
+            o->end_s = v;
         else if (strcmp(a, "--subject") == 0)
-            filter_rel = v;
+            o->filter_rel = v;
         else if (strcmp(a, "--republish") == 0)
-            republish = v;
+            o->republish = v;
         else if (strcmp(a, "--speed") == 0) {
             char *e;
-            speed = strtod(v, &e);
-            if (*e || speed < 0) {
+            o->speed = strtod(v, &e);
+            if (*e || o->speed < 0) {
                 fprintf(stderr,
                         "aerie replay: --speed %s: expected a factor such as 1 or 10 "
                         "(0: as fast as possible)\n",
@@ -374,91 +381,116 @@ int ae_cmd_replay(ae_cli *c, int argc, char **argv)
         }
         i += 2;
     }
-    if (!vid)
-        return usage();
-    if (!ae_cli_valid_token(vid)) {
-        fprintf(stderr, "aerie replay: '%s' is not a vehicle id\n", vid);
-        return 2;
-    }
-    if (since && start_s) {
+    return -1;
+}
+
+/* The window [start_ns, end_ns) from --since / --start / --end. Returns -1 or the exit code. */
+static int replay_window(replay_opts *o)
+{
+    if (o->since && o->start_s) {
         fprintf(stderr, "aerie replay: give --since or --start, not both\n");
         return 2;
     }
-    int64_t now = ae_now_ns(), start_ns = INT64_MIN, end_ns = INT64_MAX, d;
-    if (since) {
-        if (ae_parse_duration(since, &d) != 0 || d < 0) {
-            fprintf(stderr, "aerie replay: --since %s: expected a duration such as 10m\n", since);
+    int64_t now = ae_now_ns(), d;
+    o->start_ns = INT64_MIN;
+    o->end_ns = INT64_MAX;
+    if (o->since) {
+        if (ae_parse_duration(o->since, &d) != 0 || d < 0) {
+            fprintf(stderr, "aerie replay: --since %s: expected a duration such as 10m\n",
+                    o->since);
             return 2;
         }
-        start_ns = now - d;
+        o->start_ns = now - d;
     }
-    if (start_s && parse_when(start_s, now, &start_ns) != 0) {
+    if (o->start_s && parse_when(o->start_s, now, &o->start_ns) != 0) {
         fprintf(stderr, "aerie replay: --start %s: expected RFC 3339, \"now\" or a duration\n",
-                start_s);
+                o->start_s);
         return 2;
     }
-    if (end_s && parse_when(end_s, now, &end_ns) != 0) {
+    if (o->end_s && parse_when(o->end_s, now, &o->end_ns) != 0) {
         fprintf(stderr, "aerie replay: --end %s: expected RFC 3339, \"now\" or a duration\n",
-                end_s);
+                o->end_s);
         return 2;
     }
-    if (end_ns <= start_ns) {
+    if (o->end_ns <= o->start_ns) {
         fprintf(stderr, "aerie replay: the window is empty: --end is not after the start\n");
         return 2;
     }
-    if (republish) {
-        /* A prefix of valid tokens, and never one whose subjects a hub stream would capture:
-         * replaying into TWIN_STATE would rewrite the history being replayed. */
-        bool ok = *republish && republish[strlen(republish) - 1] != '.' && republish[0] != '.' &&
-                  !strpbrk(republish, " *>\t") && !strstr(republish, "..");
-        char probe[512];
-        snprintf(probe, sizeof probe, "%s.fleet.%s.veh.%s.state.x", republish, "e", vid);
-        static const char *captured[] = {"fleet.*.veh.*.state.>", "fleet.*.veh.*.event.>",
-                                         "fleet.*.veh.*.cmd.>", "fleet.*.veh.*.link",
-                                         "fleet.*.veh.*.live.>"};
-        for (int k = 0; k < 5 && ok; k++)
-            if (ae_subject_matches(captured[k], probe))
-                ok = false;
-        if (!ok) {
-            fprintf(stderr,
-                    "aerie replay: --republish %s: need a subject prefix (tokens "
-                    "without wildcards) whose subjects no hub stream stores, e.g. "
-                    "replay or sim.replay\n",
-                    republish);
-            return 2;
-        }
-    }
+    return -1;
+}
+
+/* A prefix of valid tokens, and never one whose subjects a hub stream would capture:
+ * replaying into TWIN_STATE would rewrite the history being replayed. */
+static bool republish_ok(const char *republish, const char *vid)
+{
+    bool ok = *republish && republish[strlen(republish) - 1] != '.' && republish[0] != '.' &&
+              !strpbrk(republish, " *>\t") && !strstr(republish, "..");
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s.fleet.%s.veh.%s.state.x", republish, "e", vid);
+    static const char *captured[] = {"fleet.*.veh.*.state.>", "fleet.*.veh.*.event.>",
+                                     "fleet.*.veh.*.cmd.>", "fleet.*.veh.*.link",
+                                     "fleet.*.veh.*.live.>"};
+    for (int k = 0; k < 5 && ok; k++)
+        if (ae_subject_matches(captured[k], probe))
+            ok = false;
+    return ok;
+}
+
+/* Streams the window and prints the end-of-run lines. Returns the exit code. */
+static int run_replay(ae_cli *c, const replay_opts *o)
+{
+    ae_err err = {0};
     if (ae_cli_connect(c, &err) != 0) {
         fprintf(stderr, "aerie replay: %s\n", err.msg);
         return 1;
     }
-    emit_ctx ec = {.c = c, .csv = csv, .republish = republish, .speed = speed, .t0 = ae_mono_ns()};
+    emit_ctx ec = {
+        .c = c, .csv = o->csv, .republish = o->republish, .speed = o->speed, .t0 = ae_mono_ns()};
     ec.last_progress = ec.t0;
     int nk = 0;
     long search_requests = 0;
-    int rc = 1;
-    if (csv)
+    if (o->csv)
         printf("event_time,subject,seq,payload\n");
-    if (ae_replay_each(c, vid, filter_rel, start_ns, end_ns, emit_line, &ec, &nk, &search_requests,
-                       &err) != 0) {
+    if (ae_replay_each(c, o->vid, o->filter_rel, o->start_ns, o->end_ns, emit_line, &ec, &nk,
+                       &search_requests, &err) != 0) {
         fprintf(stderr, "aerie replay: %s\n", err.msg);
-        goto out;
+        return 1;
     }
-    long count = ec.count;
-    int64_t t0 = ec.t0;
-    bool progressed = ec.progressed;
     fflush(stdout);
-    if (republish && c->nc)
+    if (o->republish && c->nc)
         natsConnection_FlushTimeout(c->nc, 5000);
-    if (progressed)
-        fprintf(stderr, "replay: done, %ld messages in %.1fs\n", count,
-                (double)(ae_mono_ns() - t0) / 1e9);
+    if (ec.progressed)
+        fprintf(stderr, "replay: done, %ld messages in %.1fs\n", ec.count,
+                (double)(ae_mono_ns() - ec.t0) / 1e9);
     if (c->stats)
         fprintf(stderr,
                 "replay stats: subjects=%d messages=%ld search_requests=%ld read_requests=%ld "
                 "api_requests=%ld\n",
-                nk, count, search_requests, c->req_direct - search_requests, c->req_api);
-    rc = 0;
-out:
-    return rc;
+                nk, ec.count, search_requests, c->req_direct - search_requests, c->req_api);
+    return 0;
+}
+
+int ae_cmd_replay(ae_cli *c, int argc, char **argv)
+{
+    replay_opts o = {.filter_rel = "state.>", .speed = 1.0};
+    int rc = parse_replay_args(c, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.vid)
+        return usage();
+    if (!ae_ident_valid(o.vid)) {
+        fprintf(stderr, "aerie replay: '%s' is not a vehicle id\n", o.vid);
+        return 2;
+    }
+    if ((rc = replay_window(&o)) >= 0)
+        return rc;
+    if (o.republish && !republish_ok(o.republish, o.vid)) {
+        fprintf(stderr,
+                "aerie replay: --republish %s: need a subject prefix (tokens "
+                "without wildcards) whose subjects no hub stream stores, e.g. "
+                "replay or sim.replay\n",
+                o.republish);
+        return 2;
+    }
+    return run_replay(c, &o);
 }

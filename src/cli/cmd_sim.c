@@ -808,6 +808,104 @@ static int parse_args(sim *s, int argc, char **argv, const char **url)
     return 0;
 }
 
+/* Reads every datagram waiting on the link (up to wait_ms for the first) and parses it,
+ * unless a staged outage drops it. */
+static void receive(sim *s, int wait_ms)
+{
+    struct pollfd pf = {.fd = s->fd, .events = POLLIN};
+    if (poll(&pf, 1, wait_ms) <= 0 || !(pf.revents & POLLIN))
+        return;
+    uint8_t buf[2048];
+    struct sockaddr_storage from;
+    for (;;) {
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(s->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n <= 0)
+            break;
+        if (s->in_outage)
+            continue; /* the radio is down: nothing gets through */
+        if (s->listen) {
+            s->peer = from;
+            s->peer_len = fl;
+        }
+        ae_mav_parse(&s->parser, buf, (size_t)n);
+    }
+}
+
+/* The mission script: the first flight after --mission-delay, and with --loop another one
+ * 8 s after each landing, on a fresh battery when it ran low. */
+static void mission_script(sim *s, uint64_t tick)
+{
+    bool first_start = s->landed_at < 0 && tick == (uint64_t)(s->mission_delay * TICK_HZ);
+    bool again =
+        s->loop && s->landed_at >= 0 && s->ph == PH_GROUND && elapsed_s(s) - s->landed_at >= 8.0;
+    if (!s->auto_mission || s->armed || !(first_start || again))
+        return;
+    if (again && s->battery < 0.3) {
+        s->consumed_mah = 0;
+        s->battery = 1.0;
+        statustext(s, 6, "Battery swapped");
+    }
+    s->landed_at = -1;
+    s->armed = true;
+    statustext(s, 6, "Armed by mission script");
+    start_takeoff(s, 30);
+}
+
+/* The telemetry of one tick, each message at its own rate. */
+static void send_telemetry(sim *s, uint64_t tick)
+{
+    if (tick % (TICK_HZ / 10) == 0) {
+        send_position(s);
+        send_attitude(s);
+    }
+    if (tick % (TICK_HZ / 5) == 0)
+        send_gps(s);
+    if (tick % (TICK_HZ / 4) == 0)
+        send_vfr_hud(s);
+    if (tick % TICK_HZ == 0) {
+        send_heartbeat(s);
+        send_sys_status(s);
+        send_battery(s);
+        send_slow_set(s);
+    }
+    if (tick % (TICK_HZ * 2) == 0)
+        send_home(s);
+}
+
+/* Ticks at TICK_HZ until stopped or --duration passes. */
+static void run(sim *s)
+{
+    int64_t tick_ns = AE_NS_PER_SEC / TICK_HZ;
+    int64_t next = ae_mono_ns();
+    uint64_t tick = 0;
+    while (!*sim_stop_flag()) {
+        double t = elapsed_s(s);
+        if (s->duration_s > 0 && t >= s->duration_s)
+            break;
+        bool out = s->outage_for > 0 && t >= s->outage_at && t < s->outage_at + s->outage_for;
+        if (out != s->in_outage) {
+            s->in_outage = out;
+            if (out)
+                say(s, "link outage for %.1f s", s->outage_for);
+            else
+                say(s, "link back");
+        }
+        int64_t now = ae_mono_ns();
+        receive(s, next > now ? (int)((next - now + AE_NS_PER_MS - 1) / AE_NS_PER_MS) : 0);
+        now = ae_mono_ns();
+        if (now < next)
+            continue;
+        next += tick_ns;
+        if (next < now)
+            next = now + tick_ns; /* we fell behind (stopped in a debugger): do not burst */
+        step(s, 1.0 / TICK_HZ);
+        mission_script(s, tick);
+        send_telemetry(s, tick);
+        tick++;
+    }
+}
+
 int aerie_cmd_sim(int argc, char **argv)
 {
     sim *s = calloc(1, sizeof *s);
@@ -851,80 +949,7 @@ int aerie_cmd_sim(int argc, char **argv)
 
     say(s, "%s quadrotor at %.6f,%.6f, MAVLink %s", s->px4 ? "PX4" : "ArduPilot", s->home_lat,
         s->home_lon, url);
-    int64_t tick_ns = AE_NS_PER_SEC / TICK_HZ;
-    int64_t next = ae_mono_ns();
-    uint64_t tick = 0;
-    while (!*sim_stop_flag()) {
-        double t = elapsed_s(s);
-        if (s->duration_s > 0 && t >= s->duration_s)
-            break;
-        bool out = s->outage_for > 0 && t >= s->outage_at && t < s->outage_at + s->outage_for;
-        if (out != s->in_outage) {
-            s->in_outage = out;
-            if (out)
-                say(s, "link outage for %.1f s", s->outage_for);
-            else
-                say(s, "link back");
-        }
-        int64_t now = ae_mono_ns();
-        int wait_ms = next > now ? (int)((next - now + AE_NS_PER_MS - 1) / AE_NS_PER_MS) : 0;
-        struct pollfd pf = {.fd = s->fd, .events = POLLIN};
-        if (poll(&pf, 1, wait_ms) > 0 && (pf.revents & POLLIN)) {
-            uint8_t buf[2048];
-            struct sockaddr_storage from;
-            for (;;) {
-                socklen_t fl = sizeof from;
-                ssize_t n = recvfrom(s->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-                if (n <= 0)
-                    break;
-                if (s->in_outage)
-                    continue; /* the radio is down: nothing gets through */
-                if (s->listen) {
-                    s->peer = from;
-                    s->peer_len = fl;
-                }
-                ae_mav_parse(&s->parser, buf, (size_t)n);
-            }
-        }
-        now = ae_mono_ns();
-        if (now < next)
-            continue;
-        next += tick_ns;
-        if (next < now)
-            next = now + tick_ns; /* we fell behind (stopped in a debugger): do not burst */
-        step(s, 1.0 / TICK_HZ);
-        bool first_start = s->landed_at < 0 && tick == (uint64_t)(s->mission_delay * TICK_HZ);
-        bool again = s->loop && s->landed_at >= 0 && s->ph == PH_GROUND &&
-                     elapsed_s(s) - s->landed_at >= 8.0;
-        if (s->auto_mission && !s->armed && (first_start || again)) {
-            if (again && s->battery < 0.3) {
-                s->consumed_mah = 0;
-                s->battery = 1.0;
-                statustext(s, 6, "Battery swapped");
-            }
-            s->landed_at = -1;
-            s->armed = true;
-            statustext(s, 6, "Armed by mission script");
-            start_takeoff(s, 30);
-        }
-        if (tick % (TICK_HZ / 10) == 0) {
-            send_position(s);
-            send_attitude(s);
-        }
-        if (tick % (TICK_HZ / 5) == 0)
-            send_gps(s);
-        if (tick % (TICK_HZ / 4) == 0)
-            send_vfr_hud(s);
-        if (tick % TICK_HZ == 0) {
-            send_heartbeat(s);
-            send_sys_status(s);
-            send_battery(s);
-            send_slow_set(s);
-        }
-        if (tick % (TICK_HZ * 2) == 0)
-            send_home(s);
-        tick++;
-    }
+    run(s);
     say(s, "stopping after %.1f s: %llu frames sent, %llu commands received", elapsed_s(s),
         (unsigned long long)s->frames_tx, (unsigned long long)s->cmds_rx);
     close(s->fd);

@@ -19,6 +19,7 @@
  * dashboard (dashboard.c) render, so the two views never disagree. */
 #include "cli/cmd_twin.h"
 #include "cli/cmd_hub.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <math.h>
@@ -187,7 +188,7 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
             continue;
         if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc) {
             stream = argv[i + 1];
-            if (!ae_cli_valid_token(stream)) {
+            if (!ae_ident_valid(stream)) {
                 fprintf(stderr, "aerie twin: --stream %s: a stream name is one token\n", stream);
                 return 2;
             }
@@ -202,7 +203,7 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
     }
     if (!vid)
         return usage_twin();
-    if (!ae_cli_valid_token(vid)) {
+    if (!ae_ident_valid(vid)) {
         fprintf(stderr,
                 "aerie twin: '%s' is not a vehicle id (one token of letters, digits, "
                 "'_' or '-')\n",
@@ -353,8 +354,8 @@ int ae_status_collect(ae_cli *c, int64_t stale, json_t **out, ae_err *err)
     char **vids = NULL;
     int n = 0, cap = 0;
     if (c->fleet && !c->server)
-        for (size_t i = 0; i < c->fleet->n_vids; i++)
-            add_vid(&vids, &n, &cap, c->fleet->vids[i], strlen(c->fleet->vids[i]));
+        for (size_t i = 0; i < c->fleet->n_vehicles; i++)
+            add_vid(&vids, &n, &cap, c->fleet->vehicles[i].vid, strlen(c->fleet->vehicles[i].vid));
     static const char *const streams[] = {AE_STREAM_LINK, AE_STREAM_STATE, AE_STREAM_LIVE};
     static const char *const suffix[] = {"link", "state.>", "live.>"};
     char **live_subs = NULL;

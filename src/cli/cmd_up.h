@@ -1,7 +1,7 @@
-/* `aerie up`, `aerie down` and `aerie link`: a whole fleet on this machine (a 3-node
- * nats-server hub with JetStream, and per vehicle aerie-leaf + aerie-gw + a simulated drone,
- * with its uplink through an aerie-relay so that outages can be staged), kept under one
- * directory. See docs/cli.md "aerie up". */
+/* `aerie up` and `aerie down`: a whole fleet on this machine (a 3-node nats-server hub with
+ * JetStream, and per vehicle aerie-leaf + aerie-gw + a simulated drone, with its uplink
+ * through an aerie-relay so that outages can be staged), kept under one directory
+ * (local_fleet.h). See docs/cli.md "aerie up". */
 #ifndef AERIE_CLI_CMD_UP_H
 #define AERIE_CLI_CMD_UP_H
 
@@ -15,13 +15,5 @@ int ae_cmd_up(int argc, char **argv);
  * (only those still verifiably ours), and with --purge removes the directory's configs,
  * data and logs. Returns 0, 1, or 2 (usage). */
 int ae_cmd_down(int argc, char **argv);
-
-/* `aerie link [status] | link cut VID [--for 30s] | link heal VID [--dir DIR]`: the WAN
- * link of a vehicle, through its relay. Returns 0, 1, or 2 (usage). */
-int ae_cmd_link(int argc, char **argv);
-
-/* The fleet directory the commands use when none is given: $AERIE_DIR, else ".fleet" (in
- * the current directory). Never NULL. */
-const char *ae_fleet_default_dir(void);
 
 #endif

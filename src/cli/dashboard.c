@@ -12,6 +12,7 @@
 #include "cli/dashboard.h"
 #include "cli/cmd_replay.h"
 #include "cli/cmd_twin.h"
+#include "common/ident.h"
 #include "common/timeutil.h"
 
 #include <arpa/inet.h>
@@ -253,8 +254,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         /* What the page may show about the fleet: never the passwords. */
         json_t *f = json_pack("{s:s}", "env", d->c->env);
         json_t *v = json_array();
-        for (size_t i = 0; d->c->fleet && i < d->c->fleet->n_vids; i++)
-            json_array_append_new(v, json_string(d->c->fleet->vids[i]));
+        for (size_t i = 0; d->c->fleet && i < d->c->fleet->n_vehicles; i++)
+            json_array_append_new(v, json_string(d->c->fleet->vehicles[i].vid));
         json_object_set_new(f, "vehicles", v);
         return reply_json(conn, 200, f);
     }
@@ -268,7 +269,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (!vid)
         return reply_error(conn, 404, "unknown endpoint; see /api/status");
-    if (!ae_cli_valid_token(vid))
+    if (!ae_ident_valid(vid))
         return reply_error(conn, 400, "not a vehicle id");
     if (!twin)
         return api_replay(d, conn, vid);

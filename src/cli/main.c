@@ -7,20 +7,22 @@
  *   aerie replay VID --since 10m       history by event time (cmd_replay.c)
  *   aerie cmd VID COMMAND [ARGS]       commands with the vehicle's reply (cmd_cmd.c)
  *   aerie sim ...                      the simulator (cmd_sim.c)
- *   aerie up | down | link             a local fleet (cmd_up.c)
+ *   aerie up | down                    a local fleet (cmd_up.c, planned by local_fleet.c)
+ *   aerie link                         stage an uplink outage (cmd_link.c)
  *   aerie dashboard                    the fleet web page (dashboard.c) */
+#include "cli/audit.h"
 #include "cli/cli.h"
 #include "cli/cmd_cmd.h"
+#include "cli/cmd_creds.h"
 #include "cli/cmd_hub.h"
+#include "cli/cmd_link.h"
 #include "cli/cmd_replay.h"
+#include "cli/cmd_revoke.h"
 #include "cli/cmd_sim.h"
 #include "cli/cmd_topology.h"
 #include "cli/cmd_twin.h"
 #include "cli/cmd_up.h"
 #include "cli/dashboard.h"
-#include "cli/audit.h"
-#include "cli/cmd_creds.h"
-#include "cli/cmd_revoke.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -5,6 +5,8 @@
  * controlling terminal. An exec failure travels back over a close-on-exec pipe, so `up` can
  * say "cannot run X: No such file" instead of finding a dead PID later. */
 #include "cli/proc.h"
+#include "common/random.h"
+#include "common/tcp.h"
 #include "common/timeutil.h"
 
 #include <arpa/inet.h>
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -245,8 +246,7 @@ int ae_proc_stop_all(const pid_t *pids, const char *const *progs, size_t n, cons
                 }
             if (!any || ae_mono_ns() > deadline)
                 break;
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+            ae_sleep_ms(20);
         }
         if (round == 0)
             for (size_t i = 0; i < n; i++)
@@ -257,11 +257,17 @@ int ae_proc_stop_all(const pid_t *pids, const char *const *progs, size_t n, cons
     return signalled;
 }
 
+/* Whether our programs could listen on 127.0.0.1:port. They all set SO_REUSEADDR on TCP
+ * listeners (nats-server, aerie-leaf, aerie-relay), so a port whose last connection is in
+ * TIME_WAIT (a fleet that was just stopped) counts as free; a port with a listener does
+ * not. UDP is checked without it: there SO_REUSEADDR would let two sockets share a port. */
 static bool can_bind(int socktype, int port)
 {
-    int fd = socket(AF_INET, socktype | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, socktype | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0)
         return false;
+    if (socktype == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
@@ -275,9 +281,9 @@ int ae_proc_free_port(int socktype, int prefer, const int *avoid, size_t navoid)
         return prefer;
     for (int tries = 0; tries < 2000; tries++) {
         uint32_t r = 0;
-        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-            r = (uint32_t)ae_mono_ns();
-        int port = 20000 + (int)(r % 10000);
+        if (ae_random_below(10000, &r, NULL) != 0)
+            return AE_EIO;
+        int port = 20000 + (int)r;
         bool taken = false;
         for (size_t i = 0; i < navoid && !taken; i++)
             taken = avoid[i] == port;
@@ -289,104 +295,13 @@ int ae_proc_free_port(int socktype, int prefer, const int *avoid, size_t navoid)
     return AE_EIO;
 }
 
-static int connect_to(int port, int timeout_ms)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int soerr = 0;
-    socklen_t sl = sizeof soerr;
-    if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
-        soerr != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 bool ae_proc_tcp_ready(int port, int timeout_ms)
 {
-    int fd = connect_to(port, timeout_ms);
+    int fd = ae_tcp_connect("127.0.0.1", port, timeout_ms, NULL);
     if (fd < 0)
         return false;
     close(fd);
     return true;
-}
-
-/* Sends all of s, then reads until `until` returns true or the peer closes or time is up. */
-static ssize_t exchange(int fd, const char *s, char *buf, size_t cap, int timeout_ms,
-                        bool (*until)(const char *, size_t))
-{
-    size_t len = strlen(s), off = 0;
-    int64_t deadline = ae_mono_ns() + (int64_t)timeout_ms * AE_NS_PER_MS;
-    while (off < len) {
-        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, 100) < 0 || ae_mono_ns() > deadline)
-            return -1;
-    }
-    size_t got = 0;
-    buf[0] = 0;
-    while (got < cap - 1) {
-        int64_t left = (deadline - ae_mono_ns()) / AE_NS_PER_MS;
-        if (left <= 0)
-            break;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, (int)left) <= 0)
-            break;
-        ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        buf[got] = 0;
-        if (until && until(buf, got))
-            break;
-    }
-    return (ssize_t)got;
-}
-
-int ae_proc_http_get(int port, const char *path, char **body, int timeout_ms)
-{
-    if (body)
-        *body = NULL;
-    int fd = connect_to(port, timeout_ms);
-    if (fd < 0)
-        return AE_EIO;
-    char req[1024];
-    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
-             path, port);
-    size_t cap = 4 << 20;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return AE_ENOMEM;
-    }
-    ssize_t n = exchange(fd, req, buf, cap, timeout_ms, NULL);
-    close(fd);
-    int status = 0;
-    if (n < 12 || sscanf(buf, "HTTP/%*d.%*d %d", &status) != 1) {
-        free(buf);
-        return AE_EPROTO;
-    }
-    if (body) {
-        char *b = strstr(buf, "\r\n\r\n");
-        *body = strdup(b ? b + 4 : "");
-    }
-    free(buf);
-    return status;
 }
 
 static bool has_newline(const char *s, size_t n)
@@ -396,14 +311,17 @@ static bool has_newline(const char *s, size_t n)
 
 int ae_proc_line_cmd(int port, const char *line, char *reply, size_t cap, int timeout_ms)
 {
-    int fd = connect_to(port, timeout_ms);
+    int64_t deadline = ae_mono_ns() + (int64_t)timeout_ms * AE_NS_PER_MS;
+    int fd = ae_tcp_connect("127.0.0.1", port, timeout_ms, NULL);
     if (fd < 0)
         return AE_EIO;
     char req[512], buf[4096];
-    snprintf(req, sizeof req, "%s\n", line);
-    ssize_t n = exchange(fd, req, buf, sizeof buf, timeout_ms, has_newline);
+    int n = snprintf(req, sizeof req, "%s\n", line);
+    ssize_t got = -1;
+    if (n > 0 && (size_t)n < sizeof req && ae_tcp_send_all(fd, req, (size_t)n, deadline) == 0)
+        got = ae_tcp_read_until(fd, buf, sizeof buf, 0, has_newline, deadline);
     close(fd);
-    if (n <= 0 || !has_newline(buf, (size_t)n))
+    if (got <= 0 || !has_newline(buf, (size_t)got))
         return AE_EIO;
     buf[strcspn(buf, "\r\n")] = 0;
     if (reply)
@@ -425,32 +343,5 @@ int ae_proc_mkdirs(const char *path, ae_err *err)
     }
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
         return ae_err_set(err, AE_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    return 0;
-}
-
-int ae_proc_write_file(const char *path, const char *text, ae_err *err)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return ae_err_set(err, AE_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return ae_err_set(err, AE_EIO, "cannot write %s: %s", tmp, strerror(e));
-        }
-        off += (size_t)n;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ae_err_set(err, AE_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
-    }
     return 0;
 }

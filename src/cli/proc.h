@@ -1,7 +1,7 @@
 /* Processes and ports of a local fleet (`aerie up` / `down`): finding our programs, starting
  * them as daemons that outlive `aerie up`, telling whether a recorded PID is still the
- * process we started, stopping it, choosing free ports, and a tiny HTTP GET for readiness
- * checks against monitoring ports.
+ * process we started, stopping it, choosing free ports, and readiness and control-port
+ * exchanges on loopback (HTTP readiness checks use common/http.h).
  *
  * Ownership rule: every process `aerie up` starts carries AERIE_FLEET_DIR=<fleet dir> in its
  * environment. `down` signals a PID only when /proc/PID/environ still holds that exact entry
@@ -56,18 +56,11 @@ int ae_proc_free_port(int socktype, int prefer, const int *avoid, size_t navoid)
 /* True when 127.0.0.1:port accepts a TCP connection within timeout_ms. */
 bool ae_proc_tcp_ready(int port, int timeout_ms);
 
-/* GET http://127.0.0.1:port/path with a deadline. Returns the HTTP status (> 0) and, when
- * body is non-NULL, a malloc'd NUL-terminated body (caller frees); or a negative AE_E*. */
-int ae_proc_http_get(int port, const char *path, char **body, int timeout_ms);
-
 /* Sends one line to a TCP control port and reads one answer line into reply (no newline).
  * Returns 0, or AE_EIO when nothing answered. */
 int ae_proc_line_cmd(int port, const char *line, char *reply, size_t cap, int timeout_ms);
 
 /* mkdir -p with mode 0700 for what it creates. Returns 0 or AE_EIO with a message. */
 int ae_proc_mkdirs(const char *path, ae_err *err);
-
-/* Writes `text` to `path` through a temporary file and rename, mode 0600. Returns 0 or AE_EIO. */
-int ae_proc_write_file(const char *path, const char *text, ae_err *err);
 
 #endif

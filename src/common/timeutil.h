@@ -12,6 +12,9 @@
 int64_t ae_now_ns(void);
 /* Monotonic time in nanoseconds, for timers and intervals. */
 int64_t ae_mono_ns(void);
+/* Sleeps ms milliseconds, resuming after signals (EINTR). For tools that poll; the daemons
+ * wait in their event loops instead. */
+void ae_sleep_ms(int ms);
 
 /* Parses a duration: a number with a unit ns, us, ms, s, m, h or d ("1.5s", "90m"), also
  * chained Go-style ("1m30s"). A bare number is taken as seconds, as nats-server does for

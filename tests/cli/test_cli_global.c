@@ -198,13 +198,13 @@ static void global_tier(void)
      * vehicle's uplink naming its region's domain, and the provisioning steps. */
     snprintf(path, sizeof path, "%s/hub-eu1.conf", out);
     char *eu = ah_read_file(path);
-    AH_ASSERT_CONTAINS(eu, "domain: hub-eu\n");
+    AH_ASSERT_CONTAINS(eu, "domain: \"hub-eu\"\n");
     AH_ASSERT_CONTAINS(eu, "remotes = [");
     AH_ASSERT(!strstr(eu, "gateway {"));
     free(eu);
     snprintf(path, sizeof path, "%s/hub-us1.conf", out);
     char *us = ah_read_file(path);
-    AH_ASSERT_CONTAINS(us, "domain: hub-us\n");
+    AH_ASSERT_CONTAINS(us, "domain: \"hub-us\"\n");
     AH_ASSERT_CONTAINS(us, "user: \"aerie-hublink\"");
     AH_ASSERT(!strstr(us, "remotes") && !strstr(us, "gateway {"));
     free(us);

@@ -3,6 +3,7 @@
  * direct-get requests bounded), commands against a responder and against nobody, and
  * topology: generated configs accepted by nats-server, and a two-region supercluster started
  * from them that routes a request across regions and through a vehicle leaf. */
+#include "gw/gw.h"
 #include "harness/harness.h"
 
 #include <jansson.h>
@@ -583,6 +584,24 @@ static int leaf_check(const char *conf, const char *logdir)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* aerie-gw's own config loader accepts the generated gateway config, and it names the
+ * vehicle and the local leaf. */
+static void gw_conf_loads(const char *path, const char *vid, int leaf_port)
+{
+    ae_gw_config cfg;
+    ae_gw_config_init(&cfg);
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_gw_config_load(&cfg, path, &err) == 0, "aerie-gw rejects %s: %s", path,
+                  err.msg);
+    AH_ASSERT_MSG(ae_gw_config_check(&cfg, &err) == 0, "aerie-gw rejects %s: %s", path, err.msg);
+    AH_ASSERT_EQ_STR(cfg.vid, vid);
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", leaf_port);
+    AH_ASSERT_EQ_STR(cfg.nats_url, url);
+    AH_ASSERT_EQ_INT(cfg.nmavlink, 1);
+    ae_gw_config_free(&cfg);
+}
+
 /* The public key creds.json records for vid, or "" (caller frees). */
 static char *registry_public(const char *out, const char *vid)
 {
@@ -624,14 +643,19 @@ static void topology_configs_load(void)
         AH_ASSERT_MSG(leaf_check(path, dir) == 0, "aerie-leaf -t rejects %s", leaves[i]);
     }
     char path[800];
+    /* The gateway configs load in aerie-gw as written (they once named options it has not). */
+    snprintf(path, sizeof path, "%s/gw-VID-001.conf", out);
+    gw_conf_loads(path, "VID-001", p.veh_port);
+    snprintf(path, sizeof path, "%s/gw-VID-002.conf", out);
+    gw_conf_loads(path, "VID-002", 4222);
     snprintf(path, sizeof path, "%s/hub-eu2.conf", out);
     char *eu2 = ah_read_file(path);
     AH_ASSERT_CONTAINS(eu2, "gateway {");
-    AH_ASSERT_CONTAINS(eu2, "{ name: us, urls: [");
+    AH_ASSERT_CONTAINS(eu2, "{ name: \"us\", urls: [");
     /* Secure by default: anonymous connections refused, the operator only as a client,
      * each vehicle its own public key, in its own region only, and no secret of it. */
     AH_ASSERT_CONTAINS(eu2, "no_auth_user: \"aerie-nobody\"");
-    AH_ASSERT_CONTAINS(eu2, "{ user: operator, password: \"secret\", allowed_connection_types: "
+    AH_ASSERT_CONTAINS(eu2, "{ user: \"operator\", password: \"secret\", allowed_connection_types: "
                             "[\"STANDARD\"] }");
     char *pub1 = registry_public(out, "VID-001"), *pub2 = registry_public(out, "VID-002");
     AH_ASSERT(pub1[0] == 'U' && pub2[0] == 'U');

@@ -4,12 +4,26 @@
 #include "cli/cmd_cmd.h"
 #include "cli/cmd_replay.h"
 #include "cli/cmd_topology.h"
-#include "cli/fleet_state.h"
+#include "cli/fleet.h"
+#include "cli/local_fleet.h"
+#include "cli/proc.h"
+#include "cli/render.h"
+#include "common/conf.h"
+#include "common/fileio.h"
+#include "common/http.h"
+#include "common/ident.h"
+#include "common/random.h"
 #include "cli/replay_search.h"
 #include "harness/harness.h"
 
 #include <math.h>
+#include <signal.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- window search ------------------------------------------------------------------ */
 
@@ -170,32 +184,326 @@ static void subject_matching(void)
 
 static void fleet_state_files(void)
 {
-    ae_fleet_state *fs = NULL;
+    ae_fleet *fs = NULL;
     ae_err err = {0};
     const char *good = "{\"env\":\"dev\",\"hub\":{\"urls\":[\"nats://a:b@127.0.0.1:1\"]},"
                        "\"vehicles\":[{\"vid\":\"V1\",\"x\":1},{\"vid\":\"V2\"}]}";
-    AH_ASSERT_EQ_INT(ae_fleet_state_parse(good, "f.json", &fs, &err), 0);
+    AH_ASSERT_EQ_INT(ae_fleet_parse(good, "f.json", NULL, &fs, &err), 0);
     AH_ASSERT_EQ_STR(fs->env, "dev");
     AH_ASSERT_EQ_INT(fs->n_hub_urls, 1);
-    AH_ASSERT_EQ_INT(fs->n_vids, 2);
-    AH_ASSERT_EQ_STR(fs->vids[1], "V2");
+    AH_ASSERT_EQ_INT(fs->n_vehicles, 2);
+    AH_ASSERT_EQ_STR(fs->vehicles[1].vid, "V2");
     AH_ASSERT(fs->js_domain == NULL);
-    ae_fleet_state_free(fs);
+    ae_fleet_free(fs);
     fs = NULL;
-    AH_ASSERT_EQ_INT(ae_fleet_state_parse("{\"hub\":{\"urls\":[]}}", "f.json", &fs, &err),
+    AH_ASSERT_EQ_INT(ae_fleet_parse("{\"hub\":{\"urls\":[]}}", "f.json", NULL, &fs, &err),
                      AE_EINVAL);
     AH_ASSERT_CONTAINS(err.msg, "hub.urls");
     AH_ASSERT_EQ_INT(
-        ae_fleet_state_parse("{\"hub\":{\"urls\":[\"u\"]},\"vehicles\":[{}]}", "f.json", &fs, &err),
+        ae_fleet_parse("{\"hub\":{\"urls\":[\"u\"]},\"vehicles\":[{}]}", "f.json", NULL, &fs, &err),
         AE_EINVAL);
     AH_ASSERT_CONTAINS(err.msg, "vehicles[0].vid");
-    AH_ASSERT_EQ_INT(ae_fleet_state_parse("{\"hub\":", "f.json", &fs, &err), AE_EINVAL);
+    AH_ASSERT_EQ_INT(ae_fleet_parse("{\"hub\":", "f.json", NULL, &fs, &err), AE_EINVAL);
     AH_ASSERT_CONTAINS(err.msg, "f.json:1");
     char *dir = ah_mkdtemp("cli-fs");
-    AH_ASSERT_EQ_INT(ae_fleet_state_load(dir, &fs, &err), AE_ENOENT);
+    AH_ASSERT_EQ_INT(ae_fleet_load(dir, &fs, &err), AE_ENOENT);
     AH_ASSERT_CONTAINS(err.msg, "aerie up");
     ah_rmrf(dir);
     free(dir);
+}
+
+/* ---- shared pieces (common/) -------------------------------------------------------- */
+
+static void identifier_rule(void)
+{
+    char longest[AE_IDENT_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[AE_IDENT_MAX] = 0;
+    AH_ASSERT(ae_ident_valid("VID-001") && ae_ident_valid("hub_eu-1") && ae_ident_valid(longest));
+    longest[AE_IDENT_MAX] = 'a';
+    longest[AE_IDENT_MAX + 1] = 0;
+    AH_ASSERT(!ae_ident_valid(longest));
+    static const char *bad[] = {"", "a.b", "a b", "a*", ">", "a/b", "a\"b", "ü", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        AH_ASSERT_MSG(!ae_ident_valid(bad[i]), "\"%s\" accepted", bad[i]);
+    AH_ASSERT(!ae_ident_valid(NULL));
+    AH_ASSERT(ae_ident_list_valid("hub-eu") && ae_ident_list_valid("hub-eu,hub-us"));
+    static const char *bad_lists[] = {"", ",a", "a,", "a,,b", "a, b", "a.b,c", NULL};
+    for (size_t i = 0; bad_lists[i]; i++)
+        AH_ASSERT_MSG(!ae_ident_list_valid(bad_lists[i]), "\"%s\" accepted", bad_lists[i]);
+}
+
+static void secret_generator(void)
+{
+    char a[AE_SECRET_LEN + 1], b[AE_SECRET_LEN + 1];
+    ae_err err = {0};
+    AH_ASSERT_EQ_INT(ae_random_secret(a, sizeof a, &err), 0);
+    AH_ASSERT_EQ_INT(ae_random_secret(b, sizeof b, &err), 0);
+    AH_ASSERT_EQ_INT(strlen(a), AE_SECRET_LEN);
+    AH_ASSERT(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+              AE_SECRET_LEN);
+    AH_ASSERT(strcmp(a, b) != 0);
+    AH_ASSERT_EQ_INT(ae_random_secret(a, 1, &err), AE_EINVAL);
+    /* Every value below the bound turns up, none above it. */
+    int seen[7] = {0};
+    for (int i = 0; i < 700; i++) {
+        uint32_t r = 99;
+        AH_ASSERT_EQ_INT(ae_random_below(7, &r, &err), 0);
+        AH_ASSERT(r < 7);
+        seen[r]++;
+    }
+    for (int k = 0; k < 7; k++)
+        AH_ASSERT_MSG(seen[k] > 0, "%d never drawn in 700 draws", k);
+}
+
+/* A one-shot HTTP server on 127.0.0.1:port in a child: answers the first request with
+ * `answer` (NULL: closes without a word; "": accepts and stays silent). */
+static pid_t serve_once(int port, const char *answer)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    AH_ASSERT(bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = accept(ls, NULL, NULL);
+        char req[2048];
+        ssize_t n = recv(fd, req, sizeof req - 1, 0);
+        if (answer && *answer && n > 0 && strstr(req, "GET /varz HTTP/1.0\r\n"))
+            ah_send(fd, answer);
+        if (answer && !*answer)
+            ah_sleep_ms(5000);
+        close(fd);
+        _exit(0);
+    }
+    close(ls);
+    return pid;
+}
+
+static void http_client(void)
+{
+    int port = ah_free_port();
+    pid_t pid = serve_once(port, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+                                 "{\"config_load_time\":\"x\"}");
+    char *body = NULL;
+    AH_ASSERT_EQ_INT(ae_http_get("127.0.0.1", port, "/varz", &body, 3000), 200);
+    AH_ASSERT_EQ_STR(body, "{\"config_load_time\":\"x\"}");
+    free(body);
+    waitpid(pid, NULL, 0);
+    /* A peer that closes without an answer, one that never answers (bounded by the
+     * deadline), and nobody listening. */
+    pid = serve_once(port, NULL);
+    AH_ASSERT_EQ_INT(ae_http_get("127.0.0.1", port, "/varz", &body, 3000), AE_EPROTO);
+    AH_ASSERT(body == NULL);
+    waitpid(pid, NULL, 0);
+    pid = serve_once(port, "");
+    int64_t t0 = ah_now_ms();
+    AH_ASSERT_EQ_INT(ae_http_get("127.0.0.1", port, "/varz", NULL, 300), AE_EPROTO);
+    AH_ASSERT(ah_now_ms() - t0 < 3000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    AH_ASSERT_EQ_INT(ae_http_get("127.0.0.1", port, "/varz", NULL, 1000), AE_EIO);
+}
+
+static void atomic_files(void)
+{
+    char *dir = ah_mkdtemp("cli-file");
+    char path[600];
+    snprintf(path, sizeof path, "%s/f.conf", dir);
+    ae_err err = {0};
+    char *text = NULL;
+    AH_ASSERT_EQ_INT(ae_file_read(path, &text, NULL, &err), AE_ENOENT);
+    AH_ASSERT_CONTAINS(err.msg, path);
+    AH_ASSERT_EQ_INT(ae_file_write_atomic(path, "one\n", AE_FILE_DURABLE, &err), 0);
+    AH_ASSERT_EQ_INT(ae_file_write_atomic(path, "two\n", 0, &err), 0);
+    size_t len = 0;
+    AH_ASSERT_EQ_INT(ae_file_read(path, &text, &len, &err), 0);
+    AH_ASSERT_EQ_STR(text, "two\n");
+    AH_ASSERT_EQ_INT(len, 4);
+    free(text);
+    struct stat st;
+    AH_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(path, sizeof path, "%s/missing/f.conf", dir);
+    AH_ASSERT_EQ_INT(ae_file_write_atomic(path, "x", 0, &err), AE_EIO);
+    AH_ASSERT_CONTAINS(err.msg, "missing");
+    ah_rmrf(dir);
+    free(dir);
+}
+
+/* A port whose last connection is in TIME_WAIT is free for a server (they all set
+ * SO_REUSEADDR), so `aerie up` after `aerie down` keeps it, as docs/cli.md promises. */
+static void free_port_keeps_time_wait_port(void)
+{
+    int port = ah_free_port();
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    AH_ASSERT(bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0);
+    /* While it listens, it is taken. */
+    AH_ASSERT(ae_proc_free_port(SOCK_STREAM, port, NULL, 0) != port);
+    int cl = ah_connect(port);
+    int srv = accept(ls, NULL, NULL);
+    AH_ASSERT(cl >= 0 && srv >= 0);
+    /* The server side closes first, as nats-server does on shutdown: its end of the
+     * connection, on `port`, goes to TIME_WAIT. */
+    close(srv);
+    close(ls);
+    char buf[16];
+    AH_ASSERT(ah_wait_closed(cl, buf, sizeof buf, 2000));
+    close(cl);
+    AH_ASSERT_EQ_INT(ae_proc_free_port(SOCK_STREAM, port, NULL, 0), port);
+}
+
+/* ---- the fleet model and the one renderer --------------------------------------------- */
+
+/* A local fleet's record as `aerie up` writes it, with everything the model holds. */
+static const char *LOCAL_FLEET =
+    "{\"env\":\"prod\",\"created\":\"2026-01-01T00:00:00Z\",\"hub\":{\"urls\":["
+    "\"nats://operator:pw@127.0.0.1:21001\",\"nats://operator:pw@127.0.0.1:21011\"],"
+    "\"js_domain\":\"hub\",\"cluster\":\"aerie\",\"nodes\":["
+    "{\"name\":\"hub1\",\"client_port\":21001,\"cluster_port\":21002,\"leaf_port\":21003,"
+    "\"http_port\":21004,\"conf\":\"/f/conf/hub1.conf\"},"
+    "{\"name\":\"hub2\",\"client_port\":21011,\"cluster_port\":21012,\"leaf_port\":21013,"
+    "\"http_port\":21014,\"conf\":\"/f/conf/hub2.conf\"}]},"
+    "\"operator\":{\"user\":\"operator\",\"password\":\"pw\"},"
+    "\"dashboard\":{\"port\":21099,\"url\":\"http://127.0.0.1:21099/\"},"
+    "\"vehicles\":[{\"vid\":\"VID-001\",\"leaf_port\":22001,\"leaf_http_port\":22002,"
+    "\"mavlink_port\":22003,\"relay_port\":22004,\"relay_control_port\":22005,\"hub\":\"hub2\","
+    "\"seed\":\"/f/creds/VID-001.nk\",\"home\":[47.3977,8.5456,488.0],\"autopilot\":\"px4\","
+    "\"mission_size\":80,\"mission_delay_s\":2}],\"stale\":\"6s\","
+    "\"processes\":[{\"name\":\"hub1\",\"kind\":\"hub\",\"prog\":\"nats-server\",\"pid\":0,"
+    "\"argv\":[\"/usr/sbin/nats-server\",\"-c\",\"/f/conf/hub1.conf\"],"
+    "\"log\":\"/f/logs/hub1.log\",\"ready_port\":21004},"
+    "{\"name\":\"leaf-VID-001\",\"kind\":\"leaf\",\"prog\":\"aerie-leaf\",\"pid\":42,"
+    "\"argv\":[\"/b/aerie-leaf\",\"-c\",\"/f/conf/leaf-VID-001.conf\"],"
+    "\"log\":\"/f/logs/leaf-VID-001.log\",\"ready_port\":22001,\"vid\":\"VID-001\","
+    "\"started\":\"2026-01-01T00:00:01Z\"}]}";
+
+static void fleet_round_trip(void)
+{
+    ae_fleet *f = NULL, *g = NULL;
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_fleet_parse(LOCAL_FLEET, "f.json", "/f", &f, &err) == 0, "%s", err.msg);
+    AH_ASSERT_EQ_INT(f->n_hubs, 2);
+    AH_ASSERT_EQ_INT(ae_fleet_hub_find(f, "hub2")->leaf_port, 21013);
+    AH_ASSERT_EQ_STR(ae_fleet_hub_find(f, "hub1")->conf, "/f/conf/hub1.conf");
+    const ae_fleet_vehicle *v = ae_fleet_vehicle_find(f, "VID-001");
+    AH_ASSERT(v && v->relay_control_port == 22005 && v->drone.mission_size == 80);
+    AH_ASSERT_EQ_STR(v->seed, "/f/creds/VID-001.nk");
+    AH_ASSERT(fabs(v->drone.home[1] - 8.5456) < 1e-9);
+    const ae_fleet_proc *p = ae_fleet_proc_find(f, "leaf-VID-001");
+    AH_ASSERT(p && p->pid == 42 && p->ready_port == 22001);
+    AH_ASSERT_EQ_STR(p->argv[2], "/f/conf/leaf-VID-001.conf");
+    AH_ASSERT(p->argv[3] == NULL);
+    AH_ASSERT(ae_fleet_is_local(f));
+    AH_ASSERT_EQ_INT(f->stale_ns, 6000000000LL);
+    /* Written out and read back, nothing is lost or changed. */
+    char *one = ae_fleet_dump(f);
+    AH_ASSERT_MSG(ae_fleet_parse(one, "dump", "/f", &g, &err) == 0, "%s", err.msg);
+    char *two = ae_fleet_dump(g);
+    AH_ASSERT_EQ_STR(two, one);
+    json_t *a = json_loads(LOCAL_FLEET, 0, NULL), *b = json_loads(one, 0, NULL);
+    AH_ASSERT_MSG(json_equal(a, b), "the dump differs from the input: %s", one);
+    json_decref(a);
+    json_decref(b);
+    free(one);
+    free(two);
+    ae_fleet_free(g);
+    /* A process added later starts unstarted and logs under the fleet's logs/. */
+    const char *argv[] = {"/b/aerie", "dashboard", NULL};
+    ae_fleet_proc *d = ae_fleet_proc_add(f, "dash", AE_KIND_DASHBOARD, "aerie", NULL, 1, argv);
+    AH_ASSERT(d && d->pid == 0);
+    AH_ASSERT_EQ_STR(d->log, "/f/logs/dash.log");
+    ae_fleet_free(f);
+    /* Wrong types are named. */
+    AH_ASSERT_EQ_INT(ae_fleet_parse("{\"hub\":{\"urls\":[\"u\"],\"nodes\":[{\"name\":\"h\","
+                                    "\"leaf_port\":\"x\"}]}}",
+                                    "f.json", NULL, &f, &err),
+                     AE_EINVAL);
+    AH_ASSERT_CONTAINS(err.msg, "hub.nodes[0].leaf_port");
+}
+
+static ae_conf_node *parse_conf(const char *text, const char *name)
+{
+    ae_conf_node *root = NULL;
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_conf_parse_string(text, strlen(text), name, &root, &err) == 0, "%s: %s", name,
+                  err.msg);
+    return root;
+}
+
+static const char *conf_str(const ae_conf_node *map, const char *path)
+{
+    char key[128];
+    const ae_conf_node *n = map;
+    for (const char *p = path; n && *p;) {
+        size_t len = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)len, p);
+        n = ae_conf_get(n, key);
+        p += len + (p[len] == '.');
+    }
+    return n && n->type == AE_CONF_STRING ? n->str : NULL;
+}
+
+/* `aerie up`'s configs come from the local fleet's record through the topology model: the
+ * hub's cluster without route credentials, the leaf behind its relay with the store, the
+ * gateway on the drone's port. */
+static void local_fleet_configs(void)
+{
+    ae_fleet *f = NULL;
+    ae_err err = {0};
+    AH_ASSERT(ae_fleet_parse(LOCAL_FLEET, "f.json", "/f", &f, &err) == 0);
+    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
+                            "public", "UEVICT");
+    ae_topology *t = ae_local_topology(f, reg);
+    AH_ASSERT(t && t->n_hubs == 2 && t->n_vehicles == 1);
+    char *hub = ae_render_hub_conf(t, &t->hubs[1]);
+    ae_conf_node *h = parse_conf(hub, "hub2.conf");
+    AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "hub2");
+    AH_ASSERT_EQ_STR(conf_str(h, "listen"), "127.0.0.1:21011");
+    AH_ASSERT_EQ_STR(conf_str(h, "jetstream.domain"), "hub");
+    AH_ASSERT_EQ_STR(conf_str(h, "jetstream.store_dir"), "/f/data/hub2");
+    AH_ASSERT_EQ_STR(conf_str(h, "cluster.name"), "aerie");
+    AH_ASSERT_EQ_STR(conf_str(h, "no_auth_user"), "aerie-nobody");
+    AH_ASSERT_EQ_STR(conf_str(h, "leafnodes.listen"), "127.0.0.1:21013");
+    const ae_conf_node *routes = ae_conf_get(ae_conf_get(h, "cluster"), "routes");
+    AH_ASSERT(routes && routes->child && routes->child->next && !routes->child->next->next);
+    AH_ASSERT_EQ_STR(routes->child->str, "nats-route://127.0.0.1:21002");
+    AH_ASSERT(!ae_conf_get(ae_conf_get(h, "cluster"), "authorization"));
+    AH_ASSERT(!ae_conf_get(h, "accounts") && !ae_conf_get(h, "gateway"));
+    AH_ASSERT(!strstr(hub, "aerie-region")); /* one region: identities are not scoped */
+    AH_ASSERT_CONTAINS(hub, "{ user: \"operator\", password: \"pw\", allowed_connection_types: "
+                            "[\"STANDARD\"] }");
+    AH_ASSERT_CONTAINS(hub, "# BEGIN aerie-creds");
+    ae_conf_free(h);
+    free(hub);
+    char *leaf = ae_render_leaf_conf(t, &t->vehicles[0]);
+    ae_conf_node *l = parse_conf(leaf, "leaf.conf");
+    AH_ASSERT_EQ_STR(conf_str(l, "listen"), "127.0.0.1:22001");
+    AH_ASSERT_EQ_STR(conf_str(l, "http"), "127.0.0.1:22002");
+    AH_ASSERT_EQ_STR(conf_str(l, "store.dir"), "/f/data/VID-001");
+    AH_ASSERT_EQ_STR(conf_str(l, "uplink.vid"), "VID-001");
+    AH_ASSERT_EQ_STR(conf_str(l, "leafnodes.dead_link_timeout"), "6s");
+    const ae_conf_node *remote = ae_conf_get(ae_conf_get(l, "leafnodes"), "remotes")->child;
+    AH_ASSERT_EQ_STR(conf_str(remote, "nkey"), "/f/creds/VID-001.nk");
+    AH_ASSERT_EQ_STR(ae_conf_get(remote, "urls")->child->str, "nats-leaf://127.0.0.1:22004");
+    AH_ASSERT(ae_conf_get(remote, "ignore_discovered_urls")->b);
+    AH_ASSERT_EQ_STR(ae_conf_get(ae_conf_get(l, "uplink"), "subjects")->child->str,
+                     "fleet.prod.veh.VID-001.state.>");
+    ae_conf_free(l);
+    free(leaf);
+    char *gw = ae_render_gw_conf(t, &t->vehicles[0]);
+    ae_conf_node *g = parse_conf(gw, "gw.conf");
+    AH_ASSERT_EQ_STR(conf_str(g, "nats"), "nats://127.0.0.1:22001");
+    AH_ASSERT_EQ_STR(ae_conf_get(g, "mavlink")->child->str, "udp://127.0.0.1:22003");
+    AH_ASSERT_EQ_INT(ae_conf_get(ae_conf_get(g, "rate_limits"), "position")->i, 5);
+    ae_conf_free(g);
+    free(gw);
+    ae_topology_free(t);
+    json_decref(reg);
+    ae_fleet_free(f);
 }
 
 /* ---- topology checks ---------------------------------------------------------------- */
@@ -239,6 +547,14 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}],"
          "\"vehicles\":[{\"vid\":\"aerie-evict\"}]}",
          "reserved"},
+        /* Sizes go into the hub config unquoted: one that would not read back is refused
+         * (found by fuzz_topology: "12{vid}8MB" made a hub config nothing could load). */
+        {"{\"jetstream\":{\"max_memory_store\":\"12{vid}8MB\"},\"regions\":[{\"name\":"
+         "\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "jetstream.max_memory_store"},
+        {"{\"jetstream\":{\"max_file_store\":\"10 GB\"},\"regions\":[{\"name\":"
+         "\"eu\",\"hubs\":[{\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "is not a size"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
@@ -250,6 +566,53 @@ static void topology_rejects_bad_descriptions(void)
     free(dir);
 }
 
+/* Names that look like numbers, sizes or booleans to the config parser stay strings in
+ * every generated config (found by fuzz_topology: a hub named 666...7 made a config that
+ * nothing could load, and a region "on" would have been a boolean cluster name). */
+static void topology_names_stay_strings(void)
+{
+    const char *desc = "{\"env\":\"2024\",\"js_domain\":\"10m\",\"operator\":{\"user\":\"007\"},"
+                       "\"regions\":[{\"name\":\"on\",\"hubs\":[{\"name\":"
+                       "\"66666666666666666666666\",\"host\":\"a.example\"}]},{\"name\":\"1k\","
+                       "\"hubs\":[{\"name\":\"true\",\"host\":\"b.example\"}]}],"
+                       "\"vehicles\":[{\"vid\":\"42\",\"region\":\"on\"}]}";
+    json_t *secrets = json_object();
+    ae_topology *t = NULL;
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_topology_parse(desc, "t.json", secrets, &t, &err) == 0, "%s", err.msg);
+    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
+                            "public", "UEVICT");
+    t->creds = reg;
+    AH_ASSERT(ae_topo_set(&t->vehicles[0].seed_path, "/s/42.nk") == 0);
+    char *hub = ae_render_hub_conf(t, &t->hubs[0]);
+    ae_conf_node *h = parse_conf(hub, "hub.conf");
+    AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "66666666666666666666666");
+    AH_ASSERT_EQ_STR(conf_str(h, "cluster.name"), "on");
+    AH_ASSERT_EQ_STR(conf_str(h, "jetstream.domain"), "10m");
+    AH_ASSERT_EQ_STR(conf_str(h, "gateway.name"), "on");
+    const ae_conf_node *gws = ae_conf_get(ae_conf_get(h, "gateway"), "gateways");
+    AH_ASSERT_EQ_STR(conf_str(gws->child, "name"), "1k");
+    const ae_conf_node *op = ae_conf_get(ae_conf_get(h, "authorization"), "users")->child;
+    AH_ASSERT_EQ_STR(conf_str(op, "user"), "007");
+    ae_conf_free(h);
+    free(hub);
+    hub = ae_render_hub_conf(t, &t->hubs[1]);
+    h = parse_conf(hub, "hub2.conf");
+    AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "true");
+    ae_conf_free(h);
+    free(hub);
+    char *leaf = ae_render_leaf_conf(t, &t->vehicles[0]);
+    ae_conf_node *l = parse_conf(leaf, "leaf.conf");
+    AH_ASSERT_EQ_STR(conf_str(l, "server_name"), "42");
+    AH_ASSERT_EQ_STR(conf_str(l, "uplink.domain"), "10m");
+    ae_conf_free(l);
+    free(leaf);
+    t->creds = NULL;
+    ae_topology_free(t);
+    json_decref(reg);
+    json_decref(secrets);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -259,6 +622,14 @@ int main(int argc, char **argv)
         {"subject_matching", subject_matching, 10},
         {"fleet_state_files", fleet_state_files, 10},
         {"topology_rejects_bad_descriptions", topology_rejects_bad_descriptions, 10},
+        {"identifier_rule", identifier_rule, 10},
+        {"secret_generator", secret_generator, 10},
+        {"http_client", http_client, 20},
+        {"atomic_files", atomic_files, 10},
+        {"free_port_keeps_time_wait_port", free_port_keeps_time_wait_port, 10},
+        {"fleet_round_trip", fleet_round_trip, 10},
+        {"local_fleet_configs", local_fleet_configs, 10},
+        {"topology_names_stay_strings", topology_names_stay_strings, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -12,7 +12,9 @@
  *   exchanging messages; V1 stays out across its reconnect attempts (aerie-leaf waits 30 s
  *   after the hub's duplicate-connection error, then is refused with Authorization
  *   Violation); the audit entries are in DIR/audit.log and in the hub's AUDIT stream (R3). */
-#include "cli/cmd_creds.h"
+#include "cli/creds_conf.h"
+#include "cli/fleet.h"
+#include "cli/hub_reload.h"
 #include "common/nkeys.h"
 #include "harness/harness.h"
 
@@ -227,24 +229,23 @@ static void t_fleet_dir_parsing(void)
     snprintf(path, sizeof path, "%s/hub-eu2.conf", dir);
     AH_ASSERT(ah_write_file(path, "server_name: eu2\nhttp: 127.0.0.1:24823\n"
                                   "leafnodes { listen: 0.0.0.0:24423 }\n") == 0);
-    ae_sec_fleet f;
+    ae_fleet *f = NULL;
     ae_err err = {0};
-    AH_ASSERT_MSG(ae_sec_fleet_load(dir, &f, &err) == 0, "%s", err.msg);
-    AH_ASSERT_EQ_INT(f.n_hubs, 2);
-    AH_ASSERT(!f.local);
-    AH_ASSERT_EQ_STR(f.hubs[0].name, "eu1");
-    AH_ASSERT_EQ_INT(f.hubs[0].leaf_port, 24422);
-    AH_ASSERT_EQ_INT(f.hubs[0].http_port, 24822);
-    AH_ASSERT_EQ_STR(f.hubs[1].leaf_host, "127.0.0.1"); /* wildcard listener: dial loopback */
-    AH_ASSERT_EQ_INT(f.hubs[1].leaf_port, 24423);
-    ae_sec_fleet_free(&f);
+    AH_ASSERT_MSG(ae_fleet_open_hubs(dir, &f, &err) == 0, "%s", err.msg);
+    AH_ASSERT_EQ_INT(f->n_hubs, 2);
+    AH_ASSERT(!ae_fleet_is_local(f));
+    AH_ASSERT_EQ_STR(f->hubs[0].name, "eu1");
+    AH_ASSERT_EQ_INT(f->hubs[0].leaf_port, 24422);
+    AH_ASSERT_EQ_INT(f->hubs[0].http_port, 24822);
+    AH_ASSERT_EQ_STR(f->hubs[1].leaf_host, "127.0.0.1"); /* wildcard listener: dial loopback */
+    AH_ASSERT_EQ_INT(f->hubs[1].leaf_port, 24423);
+    ae_fleet_free(f);
     /* An empty directory says what it looked for. */
     char *empty = ah_mkdtemp("secempty");
-    AH_ASSERT(ae_sec_fleet_load(empty, &f, &err) == AE_ENOENT);
+    AH_ASSERT(ae_fleet_open_hubs(empty, &f, &err) == AE_ENOENT);
     AH_ASSERT_CONTAINS(err.msg, "hub-<node>.conf");
-    ae_sec_fleet_free(&f);
     /* Our own PID is not a hub. */
-    AH_ASSERT(!ae_sec_pid_is_hub(getpid(), path));
+    AH_ASSERT(!ae_hub_pid_runs_conf(getpid(), path));
     ah_rmrf(dir);
     ah_rmrf(empty);
     free(dir);
@@ -277,18 +278,23 @@ static void t_fleet(void)
         "  ]\n}\n";
     AH_ASSERT_MSG(ah_hub_start_opts(&hub, &o) == 0, "hub cluster did not start");
 
-    /* The fleet directory in `aerie up`'s layout: hub processes with PID, argv and log. */
+    /* The fleet directory in `aerie up`'s layout: hub nodes with their configs and ports,
+     * hub processes with PID, argv and log. */
     vehicle v1 = {.vid = "V1"}, v2 = {.vid = "V2"}, v3 = {.vid = "V3"};
     vehicle *vs[] = {&v1, &v2, &v3};
     for (int i = 0; i < 3; i++) {
         vs[i]->port = ah_free_port();
         vs[i]->http_port = ah_free_port();
     }
-    json_t *procs = json_array(), *urls = json_array();
+    json_t *procs = json_array(), *urls = json_array(), *nodes = json_array();
     for (int i = 0; i < 3; i++) {
         char name[16], log[700];
         snprintf(name, sizeof name, "hub%d", i + 1);
         snprintf(log, sizeof log, "%s/hub%d.log", hub.dir, i + 1);
+        json_array_append_new(nodes, json_pack("{s:s, s:s, s:i, s:i, s:i}", "name", name, "conf",
+                                               hub.conf_path[i], "client_port", hub.client_port[i],
+                                               "leaf_port", hub.leaf_port[i], "http_port",
+                                               hub.http_port[i]));
         json_array_append_new(procs, json_pack("{s:s, s:s, s:s, s:i, s:[s,s,s], s:s}", "name", name,
                                                "kind", "hub", "prog", "nats-server", "pid",
                                                (int)hub.proc[i].pid, "argv", ah_nats_server(), "-c",
@@ -296,10 +302,10 @@ static void t_fleet(void)
         json_array_append_new(
             urls, json_sprintf("nats://operator:secret@127.0.0.1:%d", hub.client_port[i]));
     }
-    json_t *fj =
-        json_pack("{s:s, s:{s:o, s:s}, s:o, s:[{s:s, s:i}, {s:s, s:i}]}", "env", "test", "hub",
-                  "urls", urls, "js_domain", "hub", "processes", procs, "vehicles", "vid", "V1",
-                  "leaf_http_port", v1.http_port, "vid", "V2", "leaf_http_port", v2.http_port);
+    json_t *fj = json_pack("{s:s, s:{s:o, s:s, s:o}, s:o, s:[{s:s, s:i}, {s:s, s:i}]}", "env",
+                           "test", "hub", "urls", urls, "js_domain", "hub", "nodes", nodes,
+                           "processes", procs, "vehicles", "vid", "V1", "leaf_http_port",
+                           v1.http_port, "vid", "V2", "leaf_http_port", v2.http_port);
     char fpath[700];
     snprintf(fpath, sizeof fpath, "%s/fleet.json", dir);
     AH_ASSERT(json_dump_file(fj, fpath, JSON_INDENT(2)) == 0);

@@ -270,7 +270,7 @@ static void check_hub_configs(bool vid2_revoked)
         char *conf = ah_read_file(path);
         AH_ASSERT_MSG(conf, "no %s", path);
         AH_ASSERT_CONTAINS(conf, "\nno_auth_user: \"aerie-nobody\"\n");
-        AH_ASSERT_CONTAINS(conf, "{ user: operator, password: \"");
+        AH_ASSERT_CONTAINS(conf, "{ user: \"operator\", password: \"");
         AH_ASSERT_CONTAINS(conf, "allowed_connection_types: [\"STANDARD\"] }");
         AH_ASSERT_MSG(!strstr(conf, "user: vehicle") && !strstr(conf, "vehicle:"),
                       "%s still has a shared vehicle user", path);

@@ -1,0 +1,763 @@
+/* The fleet model: fleet.json in and out, finding and adding parts, and a fleet directory's
+ * hub nodes read from their configs. See fleet.h for the format. */
+#include "cli/fleet.h"
+#include "cli/proc.h"
+#include "common/conf.h"
+#include "common/fileio.h"
+#include "common/timeutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *ae_fleet_default_dir(void)
+{
+    const char *d = getenv("AERIE_DIR");
+    return d && *d ? d : ".fleet";
+}
+
+/* ---- memory ------------------------------------------------------------------------ */
+
+/* Grows an array of `size`-byte items by one zeroed item. Returns the new item or NULL. */
+static void *grow(void **arr, size_t *n, size_t size)
+{
+    char *na = realloc(*arr, (*n + 1) * size);
+    if (!na)
+        return NULL;
+    *arr = na;
+    memset(na + *n * size, 0, size);
+    return na + (*n)++ * size;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void free_hub(ae_fleet_hub *h)
+{
+    free(h->name);
+    free(h->conf);
+    free(h->region);
+    free(h->leaf_host);
+    free(h->http_host);
+}
+
+static void free_vehicle(ae_fleet_vehicle *v)
+{
+    free(v->vid);
+    free(v->hub);
+    free(v->seed);
+    free(v->drone.autopilot);
+}
+
+static void free_proc(ae_fleet_proc *p)
+{
+    free(p->name);
+    free(p->kind);
+    free(p->prog);
+    free_strv(p->argv);
+    free(p->log);
+    free(p->vid);
+    free(p->started);
+}
+
+void ae_fleet_free(ae_fleet *f)
+{
+    if (!f)
+        return;
+    free(f->dir);
+    free(f->env);
+    free(f->region);
+    free(f->created);
+    for (size_t i = 0; i < f->n_hub_urls; i++)
+        free(f->hub_urls[i]);
+    free(f->hub_urls);
+    free(f->js_domain);
+    free(f->cluster);
+    for (size_t i = 0; i < f->n_hubs; i++)
+        free_hub(&f->hubs[i]);
+    free(f->hubs);
+    free(f->op_user);
+    free(f->op_password);
+    free(f->dashboard_url);
+    for (size_t i = 0; i < f->n_vehicles; i++)
+        free_vehicle(&f->vehicles[i]);
+    free(f->vehicles);
+    free(f->stale);
+    for (size_t i = 0; i < f->n_procs; i++)
+        free_proc(&f->procs[i]);
+    free(f->procs);
+    free(f);
+}
+
+ae_fleet *ae_fleet_new(const char *dir)
+{
+    ae_fleet *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->dir = dir ? strdup(dir) : NULL;
+    f->env = strdup("prod");
+    if ((dir && !f->dir) || !f->env) {
+        ae_fleet_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* ---- finding and adding ------------------------------------------------------------ */
+
+ae_fleet_vehicle *ae_fleet_vehicle_find(const ae_fleet *f, const char *vid)
+{
+    for (size_t i = 0; f && vid && i < f->n_vehicles; i++)
+        if (strcmp(f->vehicles[i].vid, vid) == 0)
+            return &f->vehicles[i];
+    return NULL;
+}
+
+ae_fleet_vehicle *ae_fleet_vehicle_add(ae_fleet *f, const char *vid)
+{
+    ae_fleet_vehicle *v = grow((void **)&f->vehicles, &f->n_vehicles, sizeof *v);
+    if (v && !(v->vid = strdup(vid))) {
+        f->n_vehicles--;
+        return NULL;
+    }
+    return v;
+}
+
+ae_fleet_hub *ae_fleet_hub_find(const ae_fleet *f, const char *name)
+{
+    for (size_t i = 0; f && name && i < f->n_hubs; i++)
+        if (strcmp(f->hubs[i].name, name) == 0)
+            return &f->hubs[i];
+    return NULL;
+}
+
+ae_fleet_hub *ae_fleet_hub_add(ae_fleet *f, const char *name)
+{
+    ae_fleet_hub *h = grow((void **)&f->hubs, &f->n_hubs, sizeof *h);
+    if (h && !(h->name = strdup(name))) {
+        f->n_hubs--;
+        return NULL;
+    }
+    return h;
+}
+
+int ae_fleet_hub_url_add(ae_fleet *f, const char *url)
+{
+    char **slot = grow((void **)&f->hub_urls, &f->n_hub_urls, sizeof *slot);
+    if (!slot)
+        return AE_ENOMEM;
+    if (!(*slot = strdup(url))) {
+        f->n_hub_urls--;
+        return AE_ENOMEM;
+    }
+    return 0;
+}
+
+ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name)
+{
+    for (size_t i = 0; f && name && i < f->n_procs; i++)
+        if (strcmp(f->procs[i].name, name) == 0)
+            return &f->procs[i];
+    return NULL;
+}
+
+ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind)
+{
+    for (size_t i = 0; f && vid && i < f->n_procs; i++)
+        if (f->procs[i].vid && strcmp(f->procs[i].vid, vid) == 0 &&
+            strcmp(f->procs[i].kind, kind) == 0)
+            return &f->procs[i];
+    return NULL;
+}
+
+static char **copy_strv(const char *const *argv)
+{
+    size_t n = 0;
+    while (argv && argv[n])
+        n++;
+    char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        if (!(v[i] = strdup(argv[i]))) {
+            free_strv(v);
+            return NULL;
+        }
+    return v;
+}
+
+ae_fleet_proc *ae_fleet_proc_add(ae_fleet *f, const char *name, const char *kind, const char *prog,
+                                 const char *vid, int ready_port, const char *const *argv)
+{
+    ae_fleet_proc *p = grow((void **)&f->procs, &f->n_procs, sizeof *p);
+    if (!p)
+        return NULL;
+    f->has_procs = true;
+    p->ready_port = ready_port;
+    p->name = strdup(name);
+    p->kind = strdup(kind);
+    p->prog = strdup(prog);
+    p->vid = vid ? strdup(vid) : NULL;
+    p->argv = copy_strv(argv);
+    bool ok = asprintf(&p->log, "%s/logs/%s.log", f->dir, name) >= 0;
+    if (!ok)
+        p->log = NULL;
+    if (!ok || !p->name || !p->kind || !p->prog || (vid && !p->vid) || !p->argv) {
+        free_proc(p);
+        f->n_procs--;
+        return NULL;
+    }
+    return p;
+}
+
+bool ae_fleet_proc_running(const ae_fleet *f, const ae_fleet_proc *p)
+{
+    return p && p->pid > 0 && ae_proc_owned(p->pid, p->prog, f->dir);
+}
+
+bool ae_fleet_is_local(const ae_fleet *f)
+{
+    for (size_t i = 0; i < f->n_procs; i++)
+        if (strcmp(f->procs[i].kind, AE_KIND_HUB) == 0)
+            return true;
+    return false;
+}
+
+/* ---- reading fleet.json ------------------------------------------------------------ */
+
+/* A parse in progress: the file name for messages and the first error. */
+typedef struct reader {
+    const char *name;
+    ae_err *err;
+    int rc;
+} reader;
+
+static int bad(reader *r, const char *fmt, const char *a, const char *b)
+{
+    if (r->rc == 0) {
+        char what[200];
+        snprintf(what, sizeof what, fmt, a, b);
+        r->rc = ae_err_set(r->err, AE_EINVAL, "%s: %s", r->name, what);
+    }
+    return r->rc;
+}
+
+/* The string at o.key copied to *out (NULL when absent); `where` prefixes the key in
+ * messages ("vehicles[2]."). */
+static void read_str(reader *r, json_t *o, const char *where, const char *key, char **out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || r->rc)
+        return;
+    if (!json_is_string(v)) {
+        bad(r, "\"%s%s\" must be a string", where, key);
+        return;
+    }
+    free(*out);
+    if (!(*out = strdup(json_string_value(v))))
+        r->rc = ae_err_set(r->err, AE_ENOMEM, "out of memory reading %s", r->name);
+}
+
+static void read_int(reader *r, json_t *o, const char *where, const char *key, int *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || r->rc)
+        return;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+        bad(r, "\"%s%s\" must be a non-negative integer", where, key);
+    else
+        *out = (int)json_integer_value(v);
+}
+
+static void read_hub(reader *r, ae_fleet *f, json_t *hub)
+{
+    json_t *urls = json_object_get(hub, "urls");
+    if (!json_is_array(urls) || json_array_size(urls) == 0) {
+        bad(r, "\"hub.urls\" must be a non-empty array of NATS URLs%s%s", "", "");
+        return;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(urls, i, u)
+    {
+        char where[64];
+        snprintf(where, sizeof where, "hub.urls[%zu]", i);
+        if (!json_is_string(u) || json_string_length(u) == 0)
+            bad(r, "%s must be a non-empty string%s", where, "");
+        else if (!r->rc && ae_fleet_hub_url_add(f, json_string_value(u)) != 0)
+            r->rc = ae_err_set(r->err, AE_ENOMEM, "out of memory reading %s", r->name);
+    }
+    json_t *dom = json_object_get(hub, "js_domain");
+    if (json_is_string(dom) && json_string_length(dom) > 0)
+        read_str(r, hub, "hub.", "js_domain", &f->js_domain);
+    read_str(r, hub, "hub.", "cluster", &f->cluster);
+    json_t *n;
+    json_array_foreach(json_object_get(hub, "nodes"), i, n)
+    {
+        char where[64];
+        snprintf(where, sizeof where, "hub.nodes[%zu].", i);
+        json_t *name = json_object_get(n, "name");
+        if (!json_is_string(name) || json_string_length(name) == 0) {
+            bad(r, "%sname must be a non-empty string%s", where, "");
+            return;
+        }
+        ae_fleet_hub *h = r->rc ? NULL : ae_fleet_hub_add(f, json_string_value(name));
+        if (!h) {
+            r->rc = r->rc ? r->rc : ae_err_set(r->err, AE_ENOMEM, "out of memory");
+            return;
+        }
+        read_str(r, n, where, "conf", &h->conf);
+        read_int(r, n, where, "client_port", &h->client_port);
+        read_int(r, n, where, "cluster_port", &h->cluster_port);
+        read_int(r, n, where, "leaf_port", &h->leaf_port);
+        read_int(r, n, where, "http_port", &h->http_port);
+        /* A local fleet's hub nodes listen on loopback. */
+        h->leaf_host = strdup("127.0.0.1");
+        h->http_host = strdup("127.0.0.1");
+    }
+}
+
+static void read_drone(reader *r, json_t *v, const char *where, ae_fleet_drone *d)
+{
+    json_t *home = json_object_get(v, "home");
+    if (home) {
+        for (size_t k = 0; k < 3 && !r->rc; k++)
+            if (json_array_size(home) != 3 || !json_is_number(json_array_get(home, k)))
+                bad(r, "\"%shome\" must be [lat, lon, alt]%s", where, "");
+            else
+                d->home[k] = json_number_value(json_array_get(home, k));
+        d->has_home = true;
+    }
+    read_str(r, v, where, "autopilot", &d->autopilot);
+    read_int(r, v, where, "mission_size", &d->mission_size);
+    read_int(r, v, where, "mission_delay_s", &d->mission_delay_s);
+}
+
+static void read_vehicles(reader *r, ae_fleet *f, json_t *veh)
+{
+    if (!veh)
+        return;
+    if (!json_is_array(veh)) {
+        bad(r, "\"vehicles\" must be an array%s%s", "", "");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(veh, i, v)
+    {
+        char where[64];
+        snprintf(where, sizeof where, "vehicles[%zu].", i);
+        json_t *vid = json_is_object(v) ? json_object_get(v, "vid") : NULL;
+        if (!json_is_string(vid) || json_string_length(vid) == 0) {
+            bad(r, "%svid must be a non-empty string%s", where, "");
+            return;
+        }
+        ae_fleet_vehicle *fv = r->rc ? NULL : ae_fleet_vehicle_add(f, json_string_value(vid));
+        if (!fv) {
+            r->rc = r->rc ? r->rc : ae_err_set(r->err, AE_ENOMEM, "out of memory");
+            return;
+        }
+        read_str(r, v, where, "hub", &fv->hub);
+        read_str(r, v, where, "seed", &fv->seed);
+        read_int(r, v, where, "leaf_port", &fv->leaf_port);
+        read_int(r, v, where, "leaf_http_port", &fv->leaf_http_port);
+        read_int(r, v, where, "mavlink_port", &fv->mavlink_port);
+        read_int(r, v, where, "relay_port", &fv->relay_port);
+        read_int(r, v, where, "relay_control_port", &fv->relay_control_port);
+        read_drone(r, v, where, &fv->drone);
+    }
+}
+
+static void read_procs(reader *r, ae_fleet *f, json_t *procs)
+{
+    if (!procs)
+        return;
+    if (!json_is_array(procs)) {
+        bad(r, "\"processes\" must be an array%s%s", "", "");
+        return;
+    }
+    f->has_procs = true;
+    size_t i;
+    json_t *p;
+    json_array_foreach(procs, i, p)
+    {
+        char where[64];
+        snprintf(where, sizeof where, "processes[%zu].", i);
+        ae_fleet_proc *fp = grow((void **)&f->procs, &f->n_procs, sizeof *fp);
+        if (!fp || r->rc) {
+            r->rc = r->rc ? r->rc : ae_err_set(r->err, AE_ENOMEM, "out of memory");
+            return;
+        }
+        read_str(r, p, where, "name", &fp->name);
+        read_str(r, p, where, "kind", &fp->kind);
+        read_str(r, p, where, "prog", &fp->prog);
+        read_str(r, p, where, "log", &fp->log);
+        read_str(r, p, where, "vid", &fp->vid);
+        read_str(r, p, where, "started", &fp->started);
+        read_int(r, p, where, "ready_port", &fp->ready_port);
+        json_t *pid = json_object_get(p, "pid");
+        fp->pid = json_is_integer(pid) ? (pid_t)json_integer_value(pid) : 0;
+        json_t *av = json_object_get(p, "argv");
+        size_t n = json_array_size(av);
+        fp->argv = calloc(n + 1, sizeof *fp->argv);
+        for (size_t k = 0; fp->argv && k < n; k++) {
+            const char *a = json_string_value(json_array_get(av, k));
+            if (!a) {
+                bad(r, "%sargv must be an array of strings%s", where, "");
+                return;
+            }
+            fp->argv[k] = strdup(a);
+        }
+        if (!r->rc && (!fp->name || !fp->kind || !fp->prog))
+            bad(r, "%sname, kind and prog must be strings%s", where, "");
+        /* Optional text fields default to "" so that users need no NULL checks. */
+        if (!fp->log)
+            fp->log = strdup("");
+    }
+}
+
+int ae_fleet_parse(const char *text, const char *name, const char *dir, ae_fleet **out, ae_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je);
+    if (!root)
+        return ae_err_set(err, AE_EINVAL, "%s:%d: not valid JSON: %s", name, je.line, je.text);
+    reader r = {.name = name, .err = err};
+    ae_fleet *f = ae_fleet_new(dir);
+    if (!f)
+        r.rc = ae_err_set(err, AE_ENOMEM, "out of memory reading %s", name);
+    else if (!json_is_object(root))
+        bad(&r, "the top level must be an object%s%s", "", "");
+    if (!r.rc) {
+        read_str(&r, root, "", "env", &f->env);
+        read_str(&r, root, "", "region", &f->region);
+        read_str(&r, root, "", "created", &f->created);
+        read_hub(&r, f, json_object_get(root, "hub"));
+        json_t *op = json_object_get(root, "operator");
+        read_str(&r, op, "operator.", "user", &f->op_user);
+        read_str(&r, op, "operator.", "password", &f->op_password);
+        json_t *dash = json_object_get(root, "dashboard");
+        read_int(&r, dash, "dashboard.", "port", &f->dashboard_port);
+        read_str(&r, dash, "dashboard.", "url", &f->dashboard_url);
+        read_vehicles(&r, f, json_object_get(root, "vehicles"));
+        read_str(&r, root, "", "stale", &f->stale);
+        if (!r.rc && f->stale &&
+            (ae_parse_duration(f->stale, &f->stale_ns) != 0 || f->stale_ns <= 0))
+            bad(&r, "\"stale\" must be a duration such as \"6s\"%s%s", "", "");
+        read_procs(&r, f, json_object_get(root, "processes"));
+    }
+    json_decref(root);
+    if (r.rc) {
+        ae_fleet_free(f);
+        return r.rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int ae_fleet_load(const char *dir, ae_fleet **out, ae_err *err)
+{
+    char *path = NULL, *text = NULL;
+    if (asprintf(&path, "%s/fleet.json", dir) < 0)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    int rc = ae_file_read(path, &text, NULL, err);
+    if (rc == AE_ENOENT)
+        ae_err_set(err, AE_ENOENT,
+                   "%s does not exist: is a fleet running there? Start one with "
+                   "`aerie up --dir %s`, or use --server URL for a real hub",
+                   path, dir);
+    if (rc == 0)
+        rc = ae_fleet_parse(text, path, dir, out, err);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* ---- writing fleet.json ------------------------------------------------------------ */
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+static void set_int(json_t *o, const char *key, int v)
+{
+    if (v > 0)
+        json_object_set_new(o, key, json_integer(v));
+}
+
+static json_t *dump_hub(const ae_fleet *f)
+{
+    json_t *hub = json_object(), *urls = json_array();
+    for (size_t i = 0; i < f->n_hub_urls; i++)
+        json_array_append_new(urls, json_string(f->hub_urls[i]));
+    json_object_set_new(hub, "urls", urls);
+    set_str(hub, "js_domain", f->js_domain);
+    set_str(hub, "cluster", f->cluster);
+    if (f->n_hubs) {
+        json_t *nodes = json_array();
+        for (size_t i = 0; i < f->n_hubs; i++) {
+            const ae_fleet_hub *h = &f->hubs[i];
+            json_t *n = json_pack("{s:s}", "name", h->name);
+            set_int(n, "client_port", h->client_port);
+            set_int(n, "cluster_port", h->cluster_port);
+            set_int(n, "leaf_port", h->leaf_port);
+            set_int(n, "http_port", h->http_port);
+            set_str(n, "conf", h->conf);
+            json_array_append_new(nodes, n);
+        }
+        json_object_set_new(hub, "nodes", nodes);
+    }
+    return hub;
+}
+
+static json_t *dump_vehicle(const ae_fleet_vehicle *v)
+{
+    json_t *o = json_pack("{s:s}", "vid", v->vid);
+    set_int(o, "leaf_port", v->leaf_port);
+    set_int(o, "leaf_http_port", v->leaf_http_port);
+    set_int(o, "mavlink_port", v->mavlink_port);
+    set_int(o, "relay_port", v->relay_port);
+    set_int(o, "relay_control_port", v->relay_control_port);
+    set_str(o, "hub", v->hub);
+    set_str(o, "seed", v->seed);
+    const ae_fleet_drone *d = &v->drone;
+    if (d->has_home)
+        json_object_set_new(o, "home", json_pack("[f,f,f]", d->home[0], d->home[1], d->home[2]));
+    if (d->autopilot) {
+        set_str(o, "autopilot", d->autopilot);
+        json_object_set_new(o, "mission_size", json_integer(d->mission_size));
+        json_object_set_new(o, "mission_delay_s", json_integer(d->mission_delay_s));
+    }
+    return o;
+}
+
+static json_t *dump_proc(const ae_fleet_proc *p)
+{
+    json_t *av = json_array();
+    for (size_t k = 0; p->argv && p->argv[k]; k++)
+        json_array_append_new(av, json_string(p->argv[k]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:i}", "name", p->name, "kind", p->kind,
+                          "prog", p->prog, "pid", (int)p->pid, "argv", av, "log",
+                          p->log ? p->log : "", "ready_port", p->ready_port);
+    set_str(o, "vid", p->vid);
+    set_str(o, "started", p->started);
+    return o;
+}
+
+char *ae_fleet_dump(const ae_fleet *f)
+{
+    json_t *root = json_object();
+    set_str(root, "env", f->env);
+    set_str(root, "region", f->region);
+    set_str(root, "created", f->created);
+    json_object_set_new(root, "hub", dump_hub(f));
+    if (f->op_user || f->op_password) {
+        json_t *op = json_object();
+        set_str(op, "user", f->op_user);
+        set_str(op, "password", f->op_password);
+        json_object_set_new(root, "operator", op);
+    }
+    if (f->dashboard_port > 0) {
+        json_t *d = json_pack("{s:i}", "port", f->dashboard_port);
+        set_str(d, "url", f->dashboard_url);
+        json_object_set_new(root, "dashboard", d);
+    }
+    json_t *veh = json_array();
+    for (size_t i = 0; i < f->n_vehicles; i++)
+        json_array_append_new(veh, dump_vehicle(&f->vehicles[i]));
+    json_object_set_new(root, "vehicles", veh);
+    set_str(root, "stale", f->stale);
+    if (f->has_procs) {
+        json_t *procs = json_array();
+        for (size_t i = 0; i < f->n_procs; i++)
+            json_array_append_new(procs, dump_proc(&f->procs[i]));
+        json_object_set_new(root, "processes", procs);
+    }
+    char *d = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    char *text = NULL;
+    if (d && asprintf(&text, "%s\n", d) < 0)
+        text = NULL;
+    free(d);
+    return text;
+}
+
+int ae_fleet_save(const ae_fleet *f, int flags, ae_err *err)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/fleet.json", f->dir) < 0)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    char *text = ae_fleet_dump(f);
+    int rc = text ? ae_file_write_atomic(path, text, flags, err)
+                  : ae_err_set(err, AE_ENOMEM, "out of memory writing %s", path);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* ---- hub nodes from their configs -------------------------------------------------- */
+
+/* "host:port", "port" or "[v6]:port" into host (127.0.0.1 for a wildcard or no host: the
+ * tools dial the node from where it runs) and port. */
+static bool split_hostport(const char *v, char **host, int *port)
+{
+    const char *colon = strrchr(v, ':');
+    const char *ps = colon ? colon + 1 : v;
+    char *end = NULL;
+    long p = strtol(ps, &end, 10);
+    if (!*ps || *end || p < 1 || p > 65535)
+        return false;
+    *port = (int)p;
+    free(*host);
+    if (!colon || colon == v || strncmp(v, "0.0.0.0:", 8) == 0 || strncmp(v, "[::]:", 5) == 0)
+        *host = strdup("127.0.0.1");
+    else if (v[0] == '[')
+        *host = strndup(v + 1, (size_t)(colon - v - 2));
+    else
+        *host = strndup(v, (size_t)(colon - v));
+    return *host != NULL;
+}
+
+/* A listener given as "host:port" text or as a bare port number. */
+static bool listener(const ae_conf_node *n, char **host, int *port)
+{
+    if (n && n->type == AE_CONF_STRING)
+        return split_hostport(n->str, host, port);
+    if (n && n->type == AE_CONF_INT && n->i > 0 && n->i <= 65535) {
+        *port = (int)n->i;
+        free(*host);
+        *host = strdup("127.0.0.1");
+        return *host != NULL;
+    }
+    return false;
+}
+
+/* The region mark `aerie topology` writes, "# aerie-region: NAME" (a comment, which the
+ * config parser skips by design), or NULL. */
+static char *region_mark(const char *text)
+{
+    static const char mark[] = "\n# aerie-region:";
+    const char *p = strstr(text, mark);
+    if (!p)
+        return NULL;
+    p += strlen(mark);
+    p += strspn(p, " ");
+    return strndup(p, strcspn(p, " \r\n"));
+}
+
+/* Fills a hub node's name, listeners and region from its config file. */
+static int hub_from_conf(ae_fleet_hub *h, ae_err *err)
+{
+    char *text = NULL;
+    ae_conf_node *root = NULL;
+    int rc = ae_file_read(h->conf, &text, NULL, err);
+    if (rc)
+        return rc;
+    if ((rc = ae_conf_parse_string(text, strlen(text), h->conf, &root, err)) != 0) {
+        free(text);
+        return rc;
+    }
+    const ae_conf_node *sn = ae_conf_get(root, "server_name");
+    if (!h->name && sn && sn->type == AE_CONF_STRING)
+        h->name = strdup(sn->str);
+    const char *http_keys[] = {"http", "http_port", "monitor_port"};
+    for (size_t k = 0; k < 3 && !h->http_port; k++)
+        listener(ae_conf_get(root, http_keys[k]), &h->http_host, &h->http_port);
+    const ae_conf_node *leaf = ae_conf_get(root, "leafnodes");
+    if (leaf && leaf->type == AE_CONF_MAP &&
+        !listener(ae_conf_get(leaf, "listen"), &h->leaf_host, &h->leaf_port) &&
+        listener(ae_conf_get(leaf, "port"), &h->leaf_host, &h->leaf_port)) {
+        const ae_conf_node *lh = ae_conf_get(leaf, "host");
+        if (lh && lh->type == AE_CONF_STRING && strcmp(lh->str, "0.0.0.0") != 0) {
+            free(h->leaf_host);
+            h->leaf_host = strdup(lh->str);
+        }
+    }
+    h->region = region_mark(text);
+    ae_conf_free(root);
+    free(text);
+    if (!h->name)
+        h->name = strdup("?");
+    if (!h->leaf_port)
+        return ae_err_set(err, AE_EINVAL,
+                          "%s: no leafnodes listener found (expected `leafnodes { listen: ... }`)",
+                          h->conf);
+    return 0;
+}
+
+static int cmp_conf(const void *a, const void *b)
+{
+    return strcmp(((const ae_fleet_hub *)a)->conf, ((const ae_fleet_hub *)b)->conf);
+}
+
+/* Adds a hub node for every prefix*.conf in `sub`, sorted by path. Returns how many. */
+static size_t glob_confs(ae_fleet *f, const char *sub, const char *prefix)
+{
+    DIR *d = opendir(sub);
+    if (!d)
+        return 0;
+    size_t start = f->n_hubs;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || n < 6 ||
+            strcmp(e->d_name + n - 5, ".conf") != 0)
+            continue;
+        ae_fleet_hub *h = grow((void **)&f->hubs, &f->n_hubs, sizeof *h);
+        if (h && asprintf(&h->conf, "%s/%s", sub, e->d_name) < 0) {
+            h->conf = NULL;
+            f->n_hubs--;
+        }
+    }
+    closedir(d);
+    if (f->n_hubs > start)
+        qsort(f->hubs + start, f->n_hubs - start, sizeof f->hubs[0], cmp_conf);
+    return f->n_hubs - start;
+}
+
+int ae_fleet_open_hubs(const char *dir, ae_fleet **out, ae_err *err)
+{
+    if (!dir || !*dir)
+        return ae_err_set(err, AE_EINVAL, "no fleet directory: give --dir DIR (or AERIE_DIR)");
+    ae_fleet *f = NULL;
+    int rc = ae_fleet_load(dir, &f, err);
+    if (rc == AE_ENOENT)
+        f = ae_fleet_new(dir), rc = f ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
+    if (rc)
+        return rc;
+    /* A local fleet records its hub nodes with their ports; only a node written before the
+     * conf path was recorded needs the layout `aerie up` uses. */
+    for (size_t i = 0; i < f->n_hubs && !rc; i++)
+        if (!f->hubs[i].conf &&
+            asprintf(&f->hubs[i].conf, "%s/conf/%s.conf", dir, f->hubs[i].name) < 0) {
+            f->hubs[i].conf = NULL;
+            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+        }
+    if (!rc && f->n_hubs == 0) {
+        char *sub = NULL;
+        if (!glob_confs(f, dir, "hub-") && asprintf(&sub, "%s/conf", dir) >= 0)
+            glob_confs(f, sub, "hub");
+        free(sub);
+        for (size_t i = 0; i < f->n_hubs && !rc; i++)
+            rc = hub_from_conf(&f->hubs[i], err);
+        if (!rc && f->n_hubs == 0)
+            rc = ae_err_set(err, AE_ENOENT,
+                            "no hub found in %s: expected fleet.json with hub processes (`aerie "
+                            "up`) or hub-<node>.conf files (`aerie topology --out`)",
+                            dir);
+    }
+    if (rc) {
+        ae_fleet_free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}

@@ -1,0 +1,68 @@
+/* A local fleet, as `aerie up` lays it out under one directory DIR: which ports and
+ * passwords it uses, which configs it writes and which processes it runs. `cmd_up.c` starts
+ * and stops what this plans.
+ *
+ * Layout of DIR:
+ *   fleet.json        the fleet record (fleet.h): hub nodes, vehicles, ports, processes
+ *   conf/             hub1..3.conf (nats-server), leaf-<vid>.conf, gw-<vid>.conf
+ *   creds/            per-vehicle nkey seeds and the registry creds.json (creds_registry.h)
+ *   data/             JetStream stores of the hub nodes, each vehicle leaf's uplink store
+ *   logs/             one log per process
+ *
+ * Topology: a 3-node nats-server cluster "aerie" with JetStream domain "hub" on 127.0.0.1,
+ * and per vehicle: aerie sim --UDP MAVLink--> aerie-gw --NATS--> aerie-leaf --leafnode-->
+ * aerie-relay --> one hub node. The leaf dials only its relay (`ignore_discovered_urls`), so
+ * `aerie link cut VID` really cuts that vehicle off, and the leaf's store-and-forward shows
+ * its catch-up after `heal`.
+ *
+ * Security (docs/security.md): every vehicle logs in with its own nkey from the registry
+ * that `aerie creds` and `aerie revoke` keep; a vehicle revoked there gets no key and keeps
+ * its revocation across `down` and `up`. */
+#ifndef AERIE_CLI_LOCAL_FLEET_H
+#define AERIE_CLI_LOCAL_FLEET_H
+
+#include "cli/fleet.h"
+#include "cli/topology.h"
+#include "common/err.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+
+#define AE_LOCAL_HUB_NODES 3
+
+/* The programs a local fleet runs, as absolute paths. */
+typedef struct ae_local_programs {
+    char nats_server[PATH_MAX], leaf[PATH_MAX], gw[PATH_MAX], relay[PATH_MAX], self[PATH_MAX];
+} ae_local_programs;
+
+/* Finds nats-server and our programs (next to the running `aerie`, then on PATH). Returns 0,
+ * or AE_ENOENT / AE_EIO with a message saying how to install or build what is missing. */
+int ae_local_find_programs(ae_local_programs *p, ae_err *err);
+
+/* Opens the local fleet in `dir`: resolves it to an absolute path into abs (creating the
+ * directory first when `create`) and loads DIR/fleet.json. Returns 0 and the record in *out;
+ * AE_ENOENT with *out NULL when there is no fleet.json (abs is "" when the directory itself
+ * is missing, and the message says how to start a fleet there); or AE_EINVAL / AE_EIO. */
+int ae_local_fleet_open(const char *dir, bool create, char abs[PATH_MAX], ae_fleet **out,
+                        ae_err *err);
+
+/* The id of the i-th vehicle (0-based) of a local fleet: VID-001, VID-002, ... */
+void ae_local_vid(int i, char *out, size_t cap);
+
+/* Plans a fleet of n vehicles in `dir` (absolute): creates conf/, data/ and logs/, gives
+ * every vehicle that is not revoked in `reg` a key (saving the registry), picks ports
+ * (those of `old`, the previous record, when they are still free; old may be NULL), writes
+ * every config, and returns the new record with its processes (none started) in *out,
+ * saved as DIR/fleet.json. The operator's password is old's, or new. Returns 0 or an AE_E*
+ * with a message. */
+int ae_local_fleet_plan(const char *dir, int n, const char *env, bool dashboard,
+                        const ae_fleet *old, json_t *reg, const ae_local_programs *progs,
+                        ae_fleet **out, ae_err *err);
+
+/* The topology model of a planned local fleet (one region, its hubs and vehicles as the
+ * record has them); `reg` is borrowed into it as the source of the hubs' managed users.
+ * Returns NULL when out of memory. */
+ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg);
+
+#endif

@@ -1,0 +1,578 @@
+/* The topology model and its builder from a fleet description (see topology.h and
+ * docs/deploy.md). The description is checked completely before anything is generated:
+ * names are identifiers, every vehicle's region exists, no host:port is used twice, and no
+ * text that goes inside a quoted config string can break out of it. */
+#include "cli/topology.h"
+#include "common/conf.h"
+#include "common/ident.h"
+#include "common/random.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- memory ------------------------------------------------------------------------ */
+
+static void *grow(void **arr, int *n, size_t size)
+{
+    char *na = realloc(*arr, (size_t)(*n + 1) * size);
+    if (!na)
+        return NULL;
+    *arr = na;
+    memset(na + (size_t)*n * size, 0, size);
+    return na + (size_t)(*n)++ * size;
+}
+
+int ae_topo_set(char **slot, const char *s)
+{
+    char *c = s ? strdup(s) : NULL;
+    if (s && !c)
+        return AE_ENOMEM;
+    free(*slot);
+    *slot = c;
+    return 0;
+}
+
+int ae_topo_push(char ***arr, size_t *n, const char *s)
+{
+    char **na = realloc(*arr, (*n + 1) * sizeof *na);
+    if (!na)
+        return AE_ENOMEM;
+    *arr = na;
+    if (!(na[*n] = strdup(s)))
+        return AE_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static void free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void free_vehicle(ae_topo_vehicle *v)
+{
+    free(v->vid);
+    free(v->password);
+    free(v->seed_path);
+    ae_topo_leaf *l = &v->leaf;
+    free(l->ping_interval);
+    free_strs(l->remotes, l->n_remotes);
+    free(l->reconnect);
+    free(l->reconnect_max);
+    free(l->dead_link_timeout);
+    free(l->store_dir);
+    free(l->store_sync);
+    free(l->status_interval);
+    free(l->note);
+    free_strs(v->gw.mavlink, v->gw.n_mavlink);
+}
+
+void ae_topology_free(ae_topology *t)
+{
+    if (!t)
+        return;
+    char *strs[] = {t->origin,          t->env,
+                    t->op_user,         t->op_password,
+                    t->route_password,  t->gateway_password,
+                    t->system_password, t->hublink_password,
+                    t->tls_cert,        t->tls_key,
+                    t->tls_ca,          t->max_memory,
+                    t->max_file};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(strs[i]);
+    for (int i = 0; i < t->n_regions; i++) {
+        free(t->regions[i].name);
+        free(t->regions[i].domain);
+    }
+    free(t->regions);
+    for (int i = 0; i < t->n_hubs; i++) {
+        free(t->hubs[i].name);
+        free(t->hubs[i].host);
+        free(t->hubs[i].listen_host);
+        free(t->hubs[i].store_dir);
+    }
+    free(t->hubs);
+    for (int i = 0; i < t->n_vehicles; i++)
+        free_vehicle(&t->vehicles[i]);
+    free(t->vehicles);
+    free(t);
+}
+
+ae_topology *ae_topology_new(void)
+{
+    return calloc(1, sizeof(ae_topology));
+}
+
+ae_topo_region *ae_topology_add_region(ae_topology *t, const char *name, const char *domain)
+{
+    ae_topo_region *r = grow((void **)&t->regions, &t->n_regions, sizeof *r);
+    if (!r)
+        return NULL;
+    r->first_hub = t->n_hubs;
+    r->mirror_of = -1;
+    if (ae_topo_set(&r->name, name) || ae_topo_set(&r->domain, domain))
+        return NULL;
+    return r;
+}
+
+ae_topo_hub *ae_topology_add_hub(ae_topology *t, const char *name)
+{
+    ae_topo_hub *h = grow((void **)&t->hubs, &t->n_hubs, sizeof *h);
+    if (!h)
+        return NULL;
+    h->region = t->n_regions - 1;
+    if (h->region >= 0)
+        t->regions[h->region].n_hubs++;
+    return ae_topo_set(&h->name, name) ? NULL : h;
+}
+
+ae_topo_vehicle *ae_topology_add_vehicle(ae_topology *t, const char *vid, int region)
+{
+    ae_topo_vehicle *v = grow((void **)&t->vehicles, &t->n_vehicles, sizeof *v);
+    if (!v)
+        return NULL;
+    v->region = region;
+    return ae_topo_set(&v->vid, vid) ? NULL : v;
+}
+
+int ae_topology_region_index(const ae_topology *t, const char *name)
+{
+    for (int k = 0; name && k < t->n_regions; k++)
+        if (strcmp(t->regions[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+json_t *ae_topology_vehicle_permissions(const ae_topology *t, const ae_topo_vehicle *v)
+{
+    return json_pack("{s:{s:[s++++, s++, s, s, s, s]}, s:{s:[s++++, s, s, s]}}", "publish", "allow",
+                     "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.", t->regions[v->region].domain,
+                     ".API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "_GR_.>", "subscribe", "allow",
+                     "fleet.", t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>", "$LDS.>");
+}
+
+/* ---- reading the description ------------------------------------------------------- */
+
+/* A parse in progress: the model, the secrets store and where messages point. */
+typedef struct parser {
+    ae_topology *t;
+    json_t *secrets;
+    const char *name;   /* the description's file name */
+    const char *domain; /* the fleet's js_domain */
+    ae_err *err;
+} parser;
+
+static bool is_host(const char *s)
+{
+    if (!s || !*s || strlen(s) > 253)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '-' || *s == ':'))
+            return false;
+    return true;
+}
+
+/* Strings that go into a config inside double quotes must not break out of them. */
+static bool is_safe_text(const char *s)
+{
+    for (; s && *s; s++)
+        if (*s == '"' || *s == '\\' || *s == '\n' || *s == '\r' || (unsigned char)*s < 0x20)
+            return false;
+    return true;
+}
+
+/* A JetStream limit goes into the hub config unquoted, as nats-server's size syntax: it must
+ * read back as one integer (digits with an optional K/M/G/T, KB.., KiB.. suffix). */
+static bool is_size(const char *s)
+{
+    char *text = NULL;
+    ae_conf_node *root = NULL;
+    bool ok = s && strlen(s) <= 32 && asprintf(&text, "v: %s\n", s) > 0 &&
+              ae_conf_parse_string_noinclude(text, strlen(text), NULL, &root, NULL) == 0;
+    const ae_conf_node *v = ok ? ae_conf_get(root, "v") : NULL;
+    ok = v && !v->next && v->type == AE_CONF_INT && v->i > 0;
+    ae_conf_free(root);
+    free(text);
+    return ok;
+}
+
+static const char *get_str(json_t *o, const char *key, const char *def)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+static int get_port(parser *p, json_t *o, const char *key, int def, const char *where, int *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+        return ae_err_set(p->err, AE_EINVAL, "%s.%s: must be a port number 1..65535", where, key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* The secret named `key` into *slot: from the description (given), else the secrets store,
+ * else a new one (added to the store, which the caller saves). */
+static int secret(parser *p, const char *key, const char *given, char **slot)
+{
+    const char *v = given;
+    json_t *have = json_object_get(p->secrets, key);
+    char pw[AE_SECRET_LEN + 1];
+    if (!v && json_is_string(have))
+        v = json_string_value(have);
+    if (!v) {
+        int rc = ae_random_secret(pw, sizeof pw, p->err);
+        if (rc)
+            return rc;
+        v = pw;
+    }
+    /* Copy before storing: v may be the string the store is about to replace. */
+    if (ae_topo_set(slot, v))
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    json_object_set_new(p->secrets, key, json_string(*slot));
+    return 0;
+}
+
+static int set_or_oom(parser *p, char **slot, const char *v)
+{
+    return ae_topo_set(slot, v) ? ae_err_set(p->err, AE_ENOMEM, "out of memory") : 0;
+}
+
+/* env, js_domain, operator, the service passwords, TLS, JetStream limits, auth mode. */
+static int parse_settings(parser *p, json_t *root)
+{
+    ae_topology *t = p->t;
+    const char *name = p->name;
+    p->domain = get_str(root, "js_domain", "hub");
+    if (set_or_oom(p, &t->env, get_str(root, "env", "prod")))
+        return AE_ENOMEM;
+    if (!ae_ident_valid(t->env) || !ae_ident_valid(p->domain))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: env and js_domain must be tokens of letters, "
+                          "digits, '_' or '-'",
+                          name);
+    json_t *op = json_object_get(root, "operator");
+    if (set_or_oom(p, &t->op_user, get_str(op, "user", "operator")))
+        return AE_ENOMEM;
+    if (!ae_ident_valid(t->op_user))
+        return ae_err_set(p->err, AE_EINVAL, "%s: operator.user must be a token", name);
+    int rc;
+    if ((rc = secret(p, "operator", get_str(op, "password", NULL), &t->op_password)) ||
+        (rc = secret(p, "routes", NULL, &t->route_password)) ||
+        (rc = secret(p, "gateways", NULL, &t->gateway_password)) ||
+        (rc = secret(p, "system", NULL, &t->system_password)))
+        return rc;
+    json_t *tls = json_object_get(root, "tls");
+    if (set_or_oom(p, &t->tls_cert, get_str(tls, "cert_file", NULL)) ||
+        set_or_oom(p, &t->tls_key, get_str(tls, "key_file", NULL)) ||
+        set_or_oom(p, &t->tls_ca, get_str(tls, "ca_file", NULL)))
+        return AE_ENOMEM;
+    if (tls && (!t->tls_cert || !t->tls_key))
+        return ae_err_set(p->err, AE_EINVAL, "%s: tls needs both cert_file and key_file", name);
+    json_t *js = json_object_get(root, "jetstream");
+    if (set_or_oom(p, &t->max_memory, get_str(js, "max_memory_store", "256MB")) ||
+        set_or_oom(p, &t->max_file, get_str(js, "max_file_store", "10GB")))
+        return AE_ENOMEM;
+    const char *sizes[] = {"max_memory_store", t->max_memory, "max_file_store", t->max_file};
+    for (size_t i = 0; i < 4; i += 2)
+        if (!is_size(sizes[i + 1]))
+            return ae_err_set(p->err, AE_EINVAL,
+                              "%s: jetstream.%s: \"%s\" is not a size such as 256MB or 10GB", name,
+                              sizes[i], sizes[i + 1]);
+    t->vehicle_permissions = json_is_true(json_object_get(root, "vehicle_permissions"));
+    const char *va = get_str(root, "vehicle_auth", "nkey");
+    if (strcmp(va, "nkey") != 0 && strcmp(va, "password") != 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s: vehicle_auth must be \"nkey\" or \"password\"",
+                          name);
+    t->vehicle_auth = strcmp(va, "nkey") == 0 ? AE_TOPO_AUTH_NKEY : AE_TOPO_AUTH_PASSWORD;
+    json_t *dpr = json_object_get(root, "domain_per_region");
+    if (dpr && !json_is_boolean(dpr))
+        return ae_err_set(p->err, AE_EINVAL, "%s: domain_per_region must be true or false", name);
+    t->per_region = json_is_true(dpr);
+    if (t->per_region && (rc = secret(p, "hublink", NULL, &t->hublink_password)))
+        return rc;
+    const char *seed = get_str(root, "vehicle_seed_path", NULL);
+    if (seed && (!*seed || !is_safe_text(seed)))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: vehicle_seed_path must be a path (\"{vid}\" is replaced), "
+                          "without quotes, backslashes or control characters",
+                          name);
+    const char *texts[] = {
+        t->op_password, t->tls_cert, t->tls_key, t->tls_ca, get_str(js, "store_dir", NULL),
+        t->max_memory,  t->max_file};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (!is_safe_text(texts[i]))
+            return ae_err_set(p->err, AE_EINVAL,
+                              "%s: a path, size or password contains a quote, "
+                              "backslash or control character",
+                              name);
+    return 0;
+}
+
+/* `tmpl` with "{key}" replaced by value; without "{key}", `dir_default` decides: tmpl/value
+ * (a directory under which each one gets its own) or tmpl as it is. Returns a malloc'd
+ * string or NULL. */
+static char *subst(const char *tmpl, const char *key, const char *value, bool dir_default)
+{
+    char *out = NULL;
+    const char *p = strstr(tmpl, key);
+    int n;
+    if (p)
+        n = asprintf(&out, "%.*s%s%s", (int)(p - tmpl), tmpl, value, p + strlen(key));
+    else if (dir_default)
+        n = asprintf(&out, "%s/%s", tmpl, value);
+    else
+        n = asprintf(&out, "%s", tmpl);
+    return n < 0 ? NULL : out;
+}
+
+static int parse_hub(parser *p, json_t *h, const char *where, const char *store_tmpl)
+{
+    ae_topology *t = p->t;
+    if (t->n_hubs == AE_TOPO_MAX_HUBS)
+        return ae_err_set(p->err, AE_EINVAL, "%s: at most %d hub nodes", p->name, AE_TOPO_MAX_HUBS);
+    const char *name = get_str(h, "name", NULL), *host = get_str(h, "host", NULL);
+    const char *listen = get_str(h, "listen_host", host);
+    if (!ae_ident_valid(name))
+        return ae_err_set(p->err, AE_EINVAL, "%s.name: missing or not a token", where);
+    if (!is_host(host) || !is_host(listen))
+        return ae_err_set(p->err, AE_EINVAL, "%s.host: missing or not a host name/address", where);
+    for (int k = 0; k < t->n_hubs; k++)
+        if (strcmp(t->hubs[k].name, name) == 0)
+            return ae_err_set(p->err, AE_EINVAL, "%s.name: hub %s is listed twice", where, name);
+    ae_topo_hub *n = ae_topology_add_hub(t, name);
+    if (!n || ae_topo_set(&n->host, host) || ae_topo_set(&n->listen_host, listen) ||
+        !(n->store_dir = subst(store_tmpl, "{name}", name, true)))
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    int rc;
+    if ((rc = get_port(p, h, "client_port", 4222, where, &n->client_port)) ||
+        (rc = get_port(p, h, "cluster_port", 6222, where, &n->cluster_port)) ||
+        (rc = get_port(p, h, "leaf_port", 7422, where, &n->leaf_port)) ||
+        (rc = get_port(p, h, "gateway_port", 7222, where, &n->gateway_port)) ||
+        (rc = get_port(p, h, "http_port", 8222, where, &n->http_port)))
+        return rc;
+    return 0;
+}
+
+static int parse_regions(parser *p, json_t *root)
+{
+    ae_topology *t = p->t;
+    json_t *regions = json_object_get(root, "regions");
+    if (!json_is_array(regions) || json_array_size(regions) == 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s: \"regions\" must be a non-empty array", p->name);
+    if (json_array_size(regions) > AE_TOPO_MAX_REGIONS)
+        return ae_err_set(p->err, AE_EINVAL, "%s: at most %d regions", p->name,
+                          AE_TOPO_MAX_REGIONS);
+    const char *store_tmpl =
+        get_str(json_object_get(root, "jetstream"), "store_dir", "/var/lib/aerie/{name}");
+    size_t ri;
+    json_t *r;
+    json_array_foreach(regions, ri, r)
+    {
+        char where[160];
+        snprintf(where, sizeof where, "%s: regions[%zu]", p->name, ri);
+        const char *name = get_str(r, "name", NULL);
+        if (!ae_ident_valid(name))
+            return ae_err_set(p->err, AE_EINVAL, "%s.name: missing or not a token", where);
+        if (ae_topology_region_index(t, name) >= 0)
+            return ae_err_set(p->err, AE_EINVAL, "%s.name: region %s is listed twice", where, name);
+        json_t *hubs = json_object_get(r, "hubs");
+        if (!json_is_array(hubs) || json_array_size(hubs) == 0)
+            return ae_err_set(p->err, AE_EINVAL, "%s.hubs: must be a non-empty array", where);
+        char *domain = NULL;
+        if (asprintf(&domain, t->per_region ? "%s-%s" : "%s", p->domain, name) < 0)
+            return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+        ae_topo_region *rg = ae_topology_add_region(t, name, domain);
+        free(domain);
+        if (!rg)
+            return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+        rg->scoped = true;
+        size_t hi;
+        json_t *h;
+        json_array_foreach(hubs, hi, h)
+        {
+            char hw[200];
+            snprintf(hw, sizeof hw, "%s.hubs[%zu]", where, hi);
+            int rc = parse_hub(p, h, hw, store_tmpl);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* The global tier of per-region domains: which region aggregates (global_region, default
+ * the first) and which region each region mirrors (regions[].mirror_of). Both only make
+ * sense with domain_per_region, so they are refused without it rather than ignored. */
+static int parse_global(parser *p, json_t *root)
+{
+    ae_topology *t = p->t;
+    json_t *g = json_object_get(root, "global_region");
+    if (g && !t->per_region)
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: global_region needs \"domain_per_region\": true (with one domain "
+                          "for all regions every stream is already fleet-wide)",
+                          p->name);
+    t->global_region = 0;
+    if (g && (t->global_region = ae_topology_region_index(t, json_string_value(g))) < 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s: global_region: no such region", p->name);
+    size_t ri;
+    json_t *r;
+    json_array_foreach(json_object_get(root, "regions"), ri, r)
+    {
+        json_t *m = json_object_get(r, "mirror_of");
+        if (!m)
+            continue;
+        if (!t->per_region)
+            return ae_err_set(p->err, AE_EINVAL,
+                              "%s: regions[%zu].mirror_of needs \"domain_per_region\": true",
+                              p->name, ri);
+        int k = ae_topology_region_index(t, json_string_value(m));
+        if (k < 0 || k == (int)ri)
+            return ae_err_set(p->err, AE_EINVAL,
+                              "%s: regions[%zu].mirror_of: must name another region", p->name, ri);
+        t->regions[ri].mirror_of = k;
+    }
+    return 0;
+}
+
+/* No two listeners on one host may share a port (a common slip when all nodes of a test
+ * topology run on one machine). Gateway ports count only with several regions. */
+static int check_ports(parser *p)
+{
+    const ae_topology *t = p->t;
+    for (int a = 0; a < t->n_hubs; a++) {
+        const ae_topo_hub *ha = &t->hubs[a];
+        int pa[] = {ha->client_port, ha->cluster_port, ha->leaf_port, ha->gateway_port,
+                    ha->http_port};
+        for (int b = a; b < t->n_hubs; b++) {
+            const ae_topo_hub *hb = &t->hubs[b];
+            if (strcmp(ha->host, hb->host) != 0)
+                continue;
+            int pb[] = {hb->client_port, hb->cluster_port, hb->leaf_port, hb->gateway_port,
+                        hb->http_port};
+            for (int i = 0; i < 5; i++)
+                for (int j = (a == b ? i + 1 : 0); j < 5; j++)
+                    if (pa[i] == pb[j] && (t->n_regions > 1 || (i != 3 && j != 3)))
+                        return ae_err_set(p->err, AE_EINVAL, "%s: hubs %s and %s both use %s:%d",
+                                          p->name, ha->name, hb->name, ha->host, pa[i]);
+        }
+    }
+    return 0;
+}
+
+static bool reserved_vid(const ae_topology *t, const char *vid)
+{
+    static const char *const names[] = {"routes", "gateways", "system", "route", "gateway"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(vid, names[i]) == 0)
+            return true;
+    return strcmp(vid, t->op_user) == 0;
+}
+
+/* A vehicle as the description gives it: the defaults of a deployed vehicle (its leaf on
+ * 127.0.0.1:leaf_port dialling its region's hubs, its gateway listening for the autopilot
+ * on UDP 14550). */
+static int parse_vehicle(parser *p, json_t *v, const char *where, const char *seed_tmpl)
+{
+    ae_topology *t = p->t;
+    const char *vid = get_str(v, "vid", NULL);
+    if (!ae_ident_valid(vid))
+        return ae_err_set(p->err, AE_EINVAL, "%s.vid: missing or not a token", where);
+    if (reserved_vid(t, vid))
+        return ae_err_set(p->err, AE_EINVAL, "%s.vid: %s is a reserved name", where, vid);
+    for (int k = 0; k < t->n_vehicles; k++)
+        if (strcmp(t->vehicles[k].vid, vid) == 0)
+            return ae_err_set(p->err, AE_EINVAL, "%s.vid: %s is listed twice", where, vid);
+    const char *rn = get_str(v, "region", t->n_regions == 1 ? t->regions[0].name : NULL);
+    int region = ae_topology_region_index(t, rn);
+    if (region < 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s.region: %s", where,
+                          rn ? "no such region" : "required when there are several regions");
+    if (strncmp(vid, "aerie-", 6) == 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s.vid: names starting with aerie- are reserved",
+                          where);
+    const char *given = get_str(v, "password", NULL);
+    if (given && !is_safe_text(given))
+        return ae_err_set(p->err, AE_EINVAL, "%s.password: contains a quote or backslash", where);
+    bool nkeys = t->vehicle_auth == AE_TOPO_AUTH_NKEY;
+    if (given && nkeys)
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.password: vehicles sign in with nkeys; set \"vehicle_auth\": "
+                          "\"password\" to use passwords",
+                          where);
+    ae_topo_vehicle *ve = ae_topology_add_vehicle(t, vid, region);
+    if (!ve || ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, "udp://0.0.0.0:14550"))
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    if (seed_tmpl && !(ve->seed_path = subst(seed_tmpl, "{vid}", vid, false)))
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    char key[AE_IDENT_MAX + 16];
+    snprintf(key, sizeof key, "vehicle:%s", vid);
+    int rc = nkeys ? 0 : secret(p, key, given, &ve->password);
+    return rc ? rc : get_port(p, v, "leaf_port", 4222, where, &ve->leaf.port);
+}
+
+static int parse_vehicles(parser *p, json_t *root)
+{
+    json_t *vs = json_object_get(root, "vehicles");
+    if (vs && !json_is_array(vs))
+        return ae_err_set(p->err, AE_EINVAL, "%s: \"vehicles\" must be an array", p->name);
+    if (json_array_size(vs) > AE_TOPO_MAX_VEHICLES)
+        return ae_err_set(p->err, AE_EINVAL, "%s: at most %d vehicles", p->name,
+                          AE_TOPO_MAX_VEHICLES);
+    const char *seed_tmpl = get_str(root, "vehicle_seed_path", NULL);
+    size_t vi;
+    json_t *v;
+    json_array_foreach(vs, vi, v)
+    {
+        char where[160];
+        snprintf(where, sizeof where, "%s: vehicles[%zu]", p->name, vi);
+        int rc = parse_vehicle(p, v, where, seed_tmpl);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int ae_topology_parse(const char *json_text, const char *name, json_t *secrets, ae_topology **out,
+                      ae_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(json_text, 0, &je);
+    if (!root)
+        return ae_err_set(err, AE_EINVAL, "%s:%d:%d: not valid JSON: %s", name, je.line, je.column,
+                          je.text);
+    parser p = {.t = ae_topology_new(), .secrets = secrets, .name = name, .err = err};
+    int rc = 0;
+    if (!p.t)
+        rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+    else if (!json_is_object(root))
+        rc = ae_err_set(err, AE_EINVAL, "%s: the top level must be a JSON object", name);
+    if (!rc && asprintf(&p.t->origin, "`aerie topology` from %s", name) < 0)
+        rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+    if (!rc)
+        rc = parse_settings(&p, root);
+    if (!rc)
+        rc = parse_regions(&p, root);
+    if (!rc)
+        rc = parse_global(&p, root);
+    if (!rc)
+        rc = check_ports(&p);
+    if (!rc)
+        rc = parse_vehicles(&p, root);
+    json_decref(root);
+    if (rc) {
+        ae_topology_free(p.t);
+        return rc;
+    }
+    *out = p.t;
+    return 0;
+}
