@@ -9,6 +9,7 @@
 #include "leaf/fwdnote.h"
 #include "common/hmap.h"
 #include "common/log.h"
+#include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/jsapi.h"
 #include "leaf/msgid.h"
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define HELD_LIMIT       (8 * 1024 * 1024) /* bytes of records in memory, all subjects */
@@ -140,7 +140,7 @@ static uint32_t random_inc(void)
 {
     uint32_t v = 0;
     while (v == 0) {
-        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        if (ae_random_bytes(&v, sizeof v, NULL) != 0)
             v = (uint32_t)ae_mono_ns();
     }
     return v;

@@ -9,6 +9,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/nkeys.h"
+#include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
 #include "leaf/hub_urls.h"
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -122,12 +122,12 @@ static void flush(ae_uplink *u);
 static void flush_and_notify(ae_uplink *u);
 static void on_io(ae_loop *loop, ae_io *io, unsigned events);
 
-/* Fills buf from the kernel's random source. Identical vehicles must not draw the same
- * reconnect delays or inbox names, so there is no fixed-seed fallback: the clock differs
- * between vehicles restarted together by at least its nanoseconds. */
+/* Identical vehicles must not draw the same reconnect delays or inbox names: the kernel's
+ * random source (common/random.h). Should it ever fail, the clock's nanoseconds still differ
+ * between vehicles restarted together. */
 static void random_bytes(void *buf, size_t n)
 {
-    if (getrandom(buf, n, 0) == (ssize_t)n)
+    if (ae_random_bytes(buf, n, NULL) == 0)
         return;
     uint64_t x = (uint64_t)ae_now_ns() ^ (uint64_t)getpid() << 32;
     for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 /* The probe and the walk; see walk.h. */
 #include "leaf/walk.h"
+#include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/jsapi.h"
 #include "leaf/uplink.h"
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define PULL_BATCH   100000
 #define PULL_EXPIRES (2 * AE_NS_PER_SEC)
@@ -71,7 +71,7 @@ static void consumer_name(char *out, size_t cap)
 {
     static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char raw[16] = {0};
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+    if (ae_random_bytes(raw, sizeof raw, NULL) != 0) {
         for (size_t i = 0; i < sizeof raw; i++)
             raw[i] = (unsigned char)(ae_mono_ns() >> (i % 8)); /* names need not be secret */
     }
