@@ -201,9 +201,10 @@ static void report_write(ae_store *s, round *r, const ae_err *e)
         return;
     }
     if (!r->failing || now - r->warned_at >= 60 * AE_NS_PER_SEC) {
+        const char *msg = strncmp(e->msg, "store: ", 7) ? e->msg : e->msg + 7;
         ae_log_warn("store %s: %s (retried; acks since the last meta write would be sent "
                     "again after a crash)",
-                    s->dir, e->msg);
+                    s->dir, msg);
         r->warned_at = now;
     }
     r->failing = true;
