@@ -324,11 +324,31 @@ void ae_store_enter_read_only(ae_store *s, const char *detail)
                  s->dir, s->ro_reason);
 }
 
+/* For appends: a read-only store tries again at most once a second, at once after a removal
+ * freed space, and as soon as the sync thread has written what it was asked to. */
+static bool ro_retry_due(ae_store *s)
+{
+    if (ae_mono_ns() >= s->ro_retry_at)
+        return true;
+    if (s->ro_need_dir || s->ro_need_seg)
+        return false;
+    pthread_mutex_lock(&s->mu);
+    bool done = !s->ro_need_meta && !s->ro_need_secret;
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}
+
 bool ae_store_try_writable(ae_store *s)
 {
     if (!s->read_only)
         return true;
-    s->ro_retry_at = ae_mono_ns() + AE_NS_PER_SEC;
+    /* The owner's own writes are cheap to try (a mkdir, a 48-byte header); the meta and
+     * secret files are the sync thread's, which is asked at most once a second (it also
+     * retries by itself at every meta interval). */
+    int64_t now = ae_mono_ns();
+    bool ask = now >= s->ro_retry_at;
+    if (ask)
+        s->ro_retry_at = now + AE_NS_PER_SEC;
     if (s->ro_need_dir) {
         if (s->os->mkdir(s->os->ctx, s->dir, 0700) != 0 && errno != EEXIST)
             return false;
@@ -341,8 +361,7 @@ bool ae_store_try_writable(ae_store *s)
     }
     pthread_mutex_lock(&s->mu);
     bool pending = s->ro_need_meta || s->ro_need_secret;
-    if (pending) {
-        /* The sync thread writes those; ask it to try now rather than at its next turn. */
+    if (pending && ask) {
         s->meta_dirty = s->meta_urgent = true;
         pthread_cond_signal(&s->wake);
     }
@@ -758,7 +777,7 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
 {
     if (atomic_load(&s->failed))
         return failed_err(s, err);
-    if (s->read_only && (ae_mono_ns() < s->ro_retry_at || !ae_store_try_writable(s)))
+    if (s->read_only && (!ro_retry_due(s) || !ae_store_try_writable(s)))
         return ae_err_set(err, AE_ENOSPC, "store: %s", s->ro_reason);
     if (!m->subject || m->subject_len == 0 || m->subject_len > 65535)
         return ae_err_set(err, AE_EINVAL, "store: subject length %zu is not 1..65535",
