@@ -63,11 +63,12 @@ static void copy_file(const char *src, const char *dst)
     free(data);
 }
 
-/* Sends the store's log lines to a fresh file in dir; returns its path (static buffer). */
+/* Sends the store's log lines to a fresh file in dir (which the store ignores, and removing
+ * the directory removes); returns its path (static buffer). */
 static const char *log_to(const char *dir)
 {
     static char path[600];
-    snprintf(path, sizeof path, "%s.log", dir);
+    snprintf(path, sizeof path, "%s/test.log", dir);
     unlink(path);
     ae_log_set_level(AE_LOG_INFO);
     AH_ASSERT_EQ_INT(ae_log_set_file(path), 0);
