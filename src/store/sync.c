@@ -287,8 +287,8 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
 void *ae_store_sync_main(void *arg)
 {
     ae_store *s = arg;
-    /* Open has just written the meta file: the next one is due an interval from now. */
-    int64_t next_sync = 0, next_meta = ae_mono_ns() + s->o.meta_interval_ns;
+    /* The first change after open is written at once, then at most one per interval. */
+    int64_t next_sync = 0, next_meta = 0;
     round r = {0};
     r.mt = calloc(1, sizeof *r.mt);
     pthread_mutex_lock(&s->mu);
