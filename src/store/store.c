@@ -1,7 +1,8 @@
 /* The durable uplink log: opening and closing a store, appending, acking, bounds,
- * statistics, and the live segment list. Recovery is in recovery.c, the sync thread in
- * sync.c, the meta file in meta.c, the format in segment.c, the ack bitmap in ackset.c,
- * reading in cursor.c; the contract is in store.h and the whole design in docs/store.md.
+ * read-only mode, statistics, and the live segment list. Recovery is in recovery.c, the sync
+ * thread in sync.c, the meta and secret files and the note in meta.c, set-aside in
+ * deadletter.c, the format in segment.c, the ack bitmap in ackset.c, reading in cursor.c;
+ * the contract is in store.h and the whole design in docs/store.md.
  *
  * Why the owner thread writes and the sync thread syncs: a write() of a small record into
  * the page cache costs about a microsecond and makes the record immediately readable by
@@ -10,8 +11,8 @@
  * unlinks and meta-file writes are handed to the sync thread. Appends made while an fsync
  * runs are covered by the next one, which is group commit for free.
  *
- * Sections: helpers | segments | open and close | acks and bounds | append | stats |
- * lookups shared with cursor.c */
+ * Sections: helpers | segments | read-only mode | open and close | acks and bounds | append |
+ * stats | lookups shared with cursor.c and deadletter.c */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -637,52 +638,6 @@ int ae_store_msg_id(const ae_store *s, const char *vid, uint64_t seq, char *buf,
     return n;
 }
 
-/* ==== the owner's note and the secret =================================================== */
-
-int ae_store_set_note(ae_store *s, const void *blob, size_t len, bool urgent, uint64_t *gen,
-                      ae_err *err)
-{
-    if (len > AE_STORE_NOTE_MAX || (len && !blob))
-        return ae_err_set(err, AE_EINVAL, "store: a note of %zu bytes%s; the limit is %u bytes",
-                          len, len && !blob ? " without its bytes" : "", AE_STORE_NOTE_MAX);
-    ae_note *n = ae_note_new(blob, len, s->note_gen + 1);
-    if (!n)
-        return ae_err_set(err, AE_ENOMEM, "store: out of memory for a note of %zu bytes", len);
-    pthread_mutex_lock(&s->mu);
-    ae_note_unref_locked(s->note);
-    s->note = n;
-    s->meta_dirty = true;
-    if (urgent) {
-        s->meta_urgent = true;
-        pthread_cond_signal(&s->wake);
-    }
-    pthread_mutex_unlock(&s->mu);
-    s->note_gen = n->gen;
-    if (gen)
-        *gen = n->gen;
-    return 0;
-}
-
-size_t ae_store_note(const ae_store *s, const void **blob)
-{
-    if (!s->note || !s->note->len) {
-        *blob = NULL;
-        return 0;
-    }
-    *blob = s->note->data;
-    return s->note->len;
-}
-
-uint64_t ae_store_note_durable_gen(const ae_store *s)
-{
-    return atomic_load(&((ae_store *)s)->note_durable_gen);
-}
-
-const uint8_t *ae_store_secret(const ae_store *s)
-{
-    return s->secret;
-}
-
 /* ==== acks and bounds ================================================================== */
 
 /* Throws away the oldest segment to make room or because it aged out, counting its unacked
@@ -948,7 +903,7 @@ void ae_store_stats_get(ae_store *s, ae_store_stats *out)
     ae_rbuf_free(&rb);
 }
 
-/* ==== lookups shared with cursor.c ===================================================== */
+/* ==== lookups shared with cursor.c and deadletter.c ==================================== */
 
 size_t ae_store_find_seg(const ae_store *s, uint64_t seq)
 {
