@@ -352,7 +352,7 @@ int ae_store_set_note(ae_store *s, const void *blob, size_t len, bool urgent, ui
     pthread_mutex_lock(&s->mu);
     ae_note_unref_locked(s->note);
     s->note = n;
-    s->meta_dirty = true;
+    ae_store_meta_dirty_locked(s);
     if (urgent) {
         s->meta_urgent = true;
         pthread_cond_signal(&s->wake);

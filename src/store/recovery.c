@@ -615,7 +615,7 @@ int ae_store_damage(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, ae_rbuf 
         return AE_ENOMEM;
     pthread_mutex_lock(&s->mu);
     uint64_t fresh = ae_ackset_add_range(&s->acks, h.lo, h.hi);
-    s->meta_dirty = true;
+    ae_store_meta_dirty_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (fresh == UINT64_MAX)
         return AE_ENOMEM;

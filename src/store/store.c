@@ -84,6 +84,15 @@ int ae_store_fail(ae_store *s, int code, const char *msg)
     return code;
 }
 
+void ae_store_meta_dirty_locked(ae_store *s)
+{
+    /* A sync thread asleep without a deadline would not look again until something else
+     * woke it, and the change would reach the disk only then (or at close). */
+    if (!s->meta_dirty && s->thr_idle)
+        pthread_cond_signal(&s->wake);
+    s->meta_dirty = true;
+}
+
 static int failed_err(ae_store *s, ae_err *err)
 {
     pthread_mutex_lock(&s->mu);
@@ -658,7 +667,7 @@ static int discard_oldest(ae_store *s, const char *why, ae_err *err)
         unacked = seg_count(g) - acked;
         pthread_mutex_lock(&s->mu);
         ae_ackset_add_range(&s->acks, g->first_seq, g->last_seq);
-        s->meta_dirty = true;
+        ae_store_meta_dirty_locked(s);
         pthread_mutex_unlock(&s->mu);
     }
     s->records -= unacked;
@@ -684,7 +693,7 @@ int ae_store_ack(ae_store *s, uint64_t seq, ae_err *err)
     pthread_mutex_lock(&s->mu);
     int rc = ae_ackset_add(&s->acks, seq);
     if (rc == 0)
-        s->meta_dirty = true;
+        ae_store_meta_dirty_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (rc == AE_EEXIST)
         return AE_EEXIST;

@@ -157,6 +157,10 @@ void ae_store_notify(ae_store *s);
  * notify fd. Returns code. The _locked form expects s->mu held. Any thread. */
 int ae_store_fail_locked(ae_store *s, int code, const char *msg);
 int ae_store_fail(ae_store *s, int code, const char *msg);
+/* The ack state or the note changed: marks the meta file for the sync thread's next meta
+ * write (within meta_interval_ns), waking the thread if it sleeps without a deadline.
+ * Caller holds s->mu. */
+void ae_store_meta_dirty_locked(ae_store *s);
 /* Drops one reference to f, closing and freeing it with the last. Caller holds s->mu (or
  * is alone in open/close). */
 void ae_store_file_unref_locked(ae_store *s, ae_seg_file *f);

@@ -191,6 +191,62 @@ static void t_ack_spread_cap(void)
     free(dir);
 }
 
+/* The child of t_quiet_acks_reach_disk: acks while nothing else happens, then waits for
+ * its SIGKILL without a flush or a close. */
+static void quiet_child(const char *dir, int w)
+{
+    ae_store_opts o;
+    ae_store_opts_default(&o);
+    o.meta_interval_ns = 50 * AE_NS_PER_MS;
+    ae_store *st = NULL;
+    if (ae_store_open(dir, &o, &st, NULL) != 0)
+        _exit(3);
+    for (int i = 0; i < 10; i++)
+        if (tu_append(st, NULL, NULL) != 0)
+            _exit(4);
+    if (ae_store_flush(st, 10000, NULL) != 0)
+        _exit(5);
+    ah_sleep_ms(200); /* the sync thread has nothing to do and sleeps */
+    for (uint64_t s = 1; s <= 5; s++)
+        ae_store_ack(st, s, NULL);
+    ae_store_set_note(st, "quiet", 5, false, NULL, NULL);
+    ah_sleep_ms(500); /* ten meta intervals */
+    char c = 'd';
+    if (write(w, &c, 1) != 1)
+        _exit(6);
+    for (;;)
+        pause();
+}
+
+/* Acks (and a note) made while the store is otherwise idle reach the disk within the meta
+ * interval, not only when an append, a flush or the close next wakes the sync thread. */
+static void t_quiet_acks_reach_disk(void)
+{
+    char *dir = ah_mkdtemp("store-meta");
+    int pfd[2];
+    AH_ASSERT_EQ_INT(pipe(pfd), 0);
+    pid_t pid = fork();
+    AH_ASSERT(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        quiet_child(dir, pfd[1]);
+    }
+    close(pfd[1]);
+    char c;
+    AH_ASSERT_MSG(read(pfd[0], &c, 1) == 1, "the child died before it was done");
+    close(pfd[0]);
+    kill(pid, SIGKILL);
+    AH_ASSERT_EQ_INT(waitpid(pid, NULL, 0), pid);
+    ae_store *st = tu_open(dir, NULL);
+    AH_ASSERT_EQ_INT(ae_store_ack_floor(st), 5);
+    const void *blob;
+    AH_ASSERT_EQ_INT(ae_store_note(st, &blob), 5);
+    AH_ASSERT(!memcmp(blob, "quiet", 5));
+    ae_store_close(st, NULL);
+    ah_rmrf(dir);
+    free(dir);
+}
+
 static void wait_gen(ae_store *st, uint64_t gen)
 {
     int64_t until = ae_mono_ns() + 5 * AE_NS_PER_SEC;
@@ -428,6 +484,7 @@ int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
         {"acks_survive_restart", t_acks_survive_restart, 60},
+        {"quiet_acks_reach_disk", t_quiet_acks_reach_disk, 30},
         {"meta_version_1_is_read", t_meta_version_1_is_read, 30},
         {"ack_spread_cap", t_ack_spread_cap, 60},
         {"note_roundtrip", t_note_roundtrip, 30},
