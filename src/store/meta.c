@@ -10,7 +10,9 @@
  * "secret": 32 random bytes made once per store directory, written the same way and never
  * changed. It keys message ids; it is never logged.
  *
- * Sections: notes | reading meta | writing meta | the secret */
+ * Sections: notes | reading meta | writing meta | the secret | the owner's note and the
+ * secret (the API: ae_store_set_note, ae_store_note, ae_store_note_durable_gen,
+ * ae_store_secret) */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -334,4 +336,50 @@ int ae_secret_write(ae_store *s, ae_err *err)
     int rc = replace_file(s, AE_SECRET_NAME, AE_SECRET_TMP_NAME, b, sizeof b, true, err);
     memset(b, 0, sizeof b);
     return rc;
+}
+
+/* ==== the owner's note and the secret =================================================== */
+
+int ae_store_set_note(ae_store *s, const void *blob, size_t len, bool urgent, uint64_t *gen,
+                      ae_err *err)
+{
+    if (len > AE_STORE_NOTE_MAX || (len && !blob))
+        return ae_err_set(err, AE_EINVAL, "store: a note of %zu bytes%s; the limit is %u bytes",
+                          len, len && !blob ? " without its bytes" : "", AE_STORE_NOTE_MAX);
+    ae_note *n = ae_note_new(blob, len, s->note_gen + 1);
+    if (!n)
+        return ae_err_set(err, AE_ENOMEM, "store: out of memory for a note of %zu bytes", len);
+    pthread_mutex_lock(&s->mu);
+    ae_note_unref_locked(s->note);
+    s->note = n;
+    ae_store_meta_dirty_locked(s);
+    if (urgent) {
+        s->meta_urgent = true;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    s->note_gen = n->gen;
+    if (gen)
+        *gen = n->gen;
+    return 0;
+}
+
+size_t ae_store_note(const ae_store *s, const void **blob)
+{
+    if (!s->note || !s->note->len) {
+        *blob = NULL;
+        return 0;
+    }
+    *blob = s->note->data;
+    return s->note->len;
+}
+
+uint64_t ae_store_note_durable_gen(const ae_store *s)
+{
+    return atomic_load(&((ae_store *)s)->note_durable_gen);
+}
+
+const uint8_t *ae_store_secret(const ae_store *s)
+{
+    return s->secret;
 }

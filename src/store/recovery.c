@@ -28,14 +28,14 @@
 typedef struct namelist {
     uint64_t *seqs;
     size_t n, cap;
-    bool tmp_meta;
+    bool tmp_files; /* meta.tmp or secret.tmp: a replacement that crashed before its rename */
 } namelist;
 
 static int collect_name(void *arg, const char *name)
 {
     namelist *nl = arg;
-    if (!strcmp(name, AE_META_TMP_NAME)) {
-        nl->tmp_meta = true;
+    if (!strcmp(name, AE_META_TMP_NAME) || !strcmp(name, AE_SECRET_TMP_NAME)) {
+        nl->tmp_files = true;
         return 0;
     }
     /* Segments are exactly 20 digits + ".seg"; anything else (quarantined files, editor
@@ -419,17 +419,20 @@ static int account_lost(ae_store *s, uint64_t lo, uint64_t hi, const char *where
     return 0;
 }
 
-/* The seqs past the last record of the last segment: never written, or never durable (a
- * torn tail) -- except those the meta file had seen durable, which damage destroyed. */
-static int account_tail(ae_store *s, const recov *rv, uint64_t last)
+/* The seqs past the last record (lo on): never written, or never durable (a torn tail) --
+ * except those the meta file had seen durable, which damage destroyed. */
+static int account_tail(ae_store *s, const recov *rv, uint64_t lo, uint64_t last)
 {
     char where[600];
-    ae_seg *tail = s->segs[s->nsegs - 1];
-    uint64_t lo = tail->last_seq + 1, durable = rv->have_meta ? rv->m->durable : 0;
+    uint64_t durable = rv->have_meta ? rv->m->durable : 0;
     if (durable > last)
         durable = last;
-    snprintf(where, sizeof where,
-             "from the end of segment %s although the meta file had them durable", tail->f->path);
+    if (s->nsegs)
+        snprintf(where, sizeof where,
+                 "from the end of segment %s although the meta file had them durable",
+                 s->segs[s->nsegs - 1]->f->path);
+    else
+        snprintf(where, sizeof where, "(no segment file is left)");
     int rc = account_lost(s, lo, durable, where);
     if (!rc && last >= lo &&
         ae_ackset_add_range(&s->acks, lo > durable ? lo : durable + 1, last) == UINT64_MAX)
@@ -445,8 +448,7 @@ static int account_gone(ae_store *s, const recov *rv, uint64_t last)
     char where[600];
     int rc = 0;
     if (!s->nsegs)
-        return rv->have_meta ? account_lost(s, s->acks.floor + 1, last, "(no segment file is left)")
-                             : 0;
+        return account_tail(s, rv, s->acks.floor + 1, last);
     snprintf(where, sizeof where, "before the first segment %s (their segment files are gone)",
              s->segs[0]->f->path);
     if (rv->have_meta)
@@ -462,7 +464,7 @@ static int account_gone(ae_store *s, const recov *rv, uint64_t last)
             rc = account_lost(s, s->segs[i - 1]->last_seq + 1, g->first_seq - 1, where);
         }
     }
-    return rc ? rc : account_tail(s, rv, last);
+    return rc ? rc : account_tail(s, rv, s->segs[s->nsegs - 1]->last_seq + 1, last);
 }
 
 /* The floor, the next seq and what is gone. Seqs are never reused, so the next seq is past
@@ -552,12 +554,15 @@ int ae_store_recover(ae_store *s, bool *fresh_dir, ae_err *err)
         rc = ae_err_set(err, AE_EIO, "store: cannot list %s: %s", dir, strerror(errno));
         goto out;
     }
-    if (nl.tmp_meta) {
-        /* A meta write that crashed before its rename; the old meta is authoritative. */
-        char *tmp = ae_store_path(s, AE_META_TMP_NAME);
-        if (tmp)
-            s->os->unlink(s->os->ctx, tmp);
-        free(tmp);
+    if (nl.tmp_files) {
+        /* Writes that crashed before their rename; the old files are authoritative. */
+        const char *names[] = {AE_META_TMP_NAME, AE_SECRET_TMP_NAME};
+        for (int i = 0; i < 2; i++) {
+            char *tmp = ae_store_path(s, names[i]);
+            if (tmp)
+                s->os->unlink(s->os->ctx, tmp);
+            free(tmp);
+        }
     }
     if (nl.n)
         qsort(nl.seqs, nl.n, sizeof *nl.seqs, cmp_u64);
@@ -610,7 +615,7 @@ int ae_store_damage(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, ae_rbuf 
         return AE_ENOMEM;
     pthread_mutex_lock(&s->mu);
     uint64_t fresh = ae_ackset_add_range(&s->acks, h.lo, h.hi);
-    s->meta_dirty = true;
+    ae_store_meta_dirty_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (fresh == UINT64_MAX)
         return AE_ENOMEM;

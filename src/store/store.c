@@ -1,7 +1,8 @@
 /* The durable uplink log: opening and closing a store, appending, acking, bounds,
- * statistics, and the live segment list. Recovery is in recovery.c, the sync thread in
- * sync.c, the meta file in meta.c, the format in segment.c, the ack bitmap in ackset.c,
- * reading in cursor.c; the contract is in store.h and the whole design in docs/store.md.
+ * read-only mode, statistics, and the live segment list. Recovery is in recovery.c, the sync
+ * thread in sync.c, the meta and secret files and the note in meta.c, set-aside in
+ * deadletter.c, the format in segment.c, the ack bitmap in ackset.c, reading in cursor.c;
+ * the contract is in store.h and the whole design in docs/store.md.
  *
  * Why the owner thread writes and the sync thread syncs: a write() of a small record into
  * the page cache costs about a microsecond and makes the record immediately readable by
@@ -10,8 +11,8 @@
  * unlinks and meta-file writes are handed to the sync thread. Appends made while an fsync
  * runs are covered by the next one, which is group commit for free.
  *
- * Sections: helpers | segments | open and close | acks and bounds | append | stats |
- * lookups shared with cursor.c */
+ * Sections: helpers | segments | read-only mode | open and close | acks and bounds | append |
+ * stats | lookups shared with cursor.c and deadletter.c */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -81,6 +82,15 @@ int ae_store_fail(ae_store *s, int code, const char *msg)
     ae_store_fail_locked(s, code, msg);
     pthread_mutex_unlock(&s->mu);
     return code;
+}
+
+void ae_store_meta_dirty_locked(ae_store *s)
+{
+    /* A sync thread asleep without a deadline would not look again until something else
+     * woke it, and the change would reach the disk only then (or at close). */
+    if (!s->meta_dirty && s->thr_idle)
+        pthread_cond_signal(&s->wake);
+    s->meta_dirty = true;
 }
 
 static int failed_err(ae_store *s, ae_err *err)
@@ -324,11 +334,31 @@ void ae_store_enter_read_only(ae_store *s, const char *detail)
                  s->dir, s->ro_reason);
 }
 
+/* For appends: a read-only store tries again at most once a second, at once after a removal
+ * freed space, and as soon as the sync thread has written what it was asked to. */
+static bool ro_retry_due(ae_store *s)
+{
+    if (ae_mono_ns() >= s->ro_retry_at)
+        return true;
+    if (s->ro_need_dir || s->ro_need_seg)
+        return false;
+    pthread_mutex_lock(&s->mu);
+    bool done = !s->ro_need_meta && !s->ro_need_secret;
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}
+
 bool ae_store_try_writable(ae_store *s)
 {
     if (!s->read_only)
         return true;
-    s->ro_retry_at = ae_mono_ns() + AE_NS_PER_SEC;
+    /* The owner's own writes are cheap to try (a mkdir, a 48-byte header); the meta and
+     * secret files are the sync thread's, which is asked at most once a second (it also
+     * retries by itself at every meta interval). */
+    int64_t now = ae_mono_ns();
+    bool ask = now >= s->ro_retry_at;
+    if (ask)
+        s->ro_retry_at = now + AE_NS_PER_SEC;
     if (s->ro_need_dir) {
         if (s->os->mkdir(s->os->ctx, s->dir, 0700) != 0 && errno != EEXIST)
             return false;
@@ -341,8 +371,7 @@ bool ae_store_try_writable(ae_store *s)
     }
     pthread_mutex_lock(&s->mu);
     bool pending = s->ro_need_meta || s->ro_need_secret;
-    if (pending) {
-        /* The sync thread writes those; ask it to try now rather than at its next turn. */
+    if (pending && ask) {
         s->meta_dirty = s->meta_urgent = true;
         pthread_cond_signal(&s->wake);
     }
@@ -618,52 +647,6 @@ int ae_store_msg_id(const ae_store *s, const char *vid, uint64_t seq, char *buf,
     return n;
 }
 
-/* ==== the owner's note and the secret =================================================== */
-
-int ae_store_set_note(ae_store *s, const void *blob, size_t len, bool urgent, uint64_t *gen,
-                      ae_err *err)
-{
-    if (len > AE_STORE_NOTE_MAX || (len && !blob))
-        return ae_err_set(err, AE_EINVAL, "store: a note of %zu bytes%s; the limit is %u bytes",
-                          len, len && !blob ? " without its bytes" : "", AE_STORE_NOTE_MAX);
-    ae_note *n = ae_note_new(blob, len, s->note_gen + 1);
-    if (!n)
-        return ae_err_set(err, AE_ENOMEM, "store: out of memory for a note of %zu bytes", len);
-    pthread_mutex_lock(&s->mu);
-    ae_note_unref_locked(s->note);
-    s->note = n;
-    s->meta_dirty = true;
-    if (urgent) {
-        s->meta_urgent = true;
-        pthread_cond_signal(&s->wake);
-    }
-    pthread_mutex_unlock(&s->mu);
-    s->note_gen = n->gen;
-    if (gen)
-        *gen = n->gen;
-    return 0;
-}
-
-size_t ae_store_note(const ae_store *s, const void **blob)
-{
-    if (!s->note || !s->note->len) {
-        *blob = NULL;
-        return 0;
-    }
-    *blob = s->note->data;
-    return s->note->len;
-}
-
-uint64_t ae_store_note_durable_gen(const ae_store *s)
-{
-    return atomic_load(&((ae_store *)s)->note_durable_gen);
-}
-
-const uint8_t *ae_store_secret(const ae_store *s)
-{
-    return s->secret;
-}
-
 /* ==== acks and bounds ================================================================== */
 
 /* Throws away the oldest segment to make room or because it aged out, counting its unacked
@@ -684,7 +667,7 @@ static int discard_oldest(ae_store *s, const char *why, ae_err *err)
         unacked = seg_count(g) - acked;
         pthread_mutex_lock(&s->mu);
         ae_ackset_add_range(&s->acks, g->first_seq, g->last_seq);
-        s->meta_dirty = true;
+        ae_store_meta_dirty_locked(s);
         pthread_mutex_unlock(&s->mu);
     }
     s->records -= unacked;
@@ -710,7 +693,7 @@ int ae_store_ack(ae_store *s, uint64_t seq, ae_err *err)
     pthread_mutex_lock(&s->mu);
     int rc = ae_ackset_add(&s->acks, seq);
     if (rc == 0)
-        s->meta_dirty = true;
+        ae_store_meta_dirty_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (rc == AE_EEXIST)
         return AE_EEXIST;
@@ -758,7 +741,7 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
 {
     if (atomic_load(&s->failed))
         return failed_err(s, err);
-    if (s->read_only && (ae_mono_ns() < s->ro_retry_at || !ae_store_try_writable(s)))
+    if (s->read_only && (!ro_retry_due(s) || !ae_store_try_writable(s)))
         return ae_err_set(err, AE_ENOSPC, "store: %s", s->ro_reason);
     if (!m->subject || m->subject_len == 0 || m->subject_len > 65535)
         return ae_err_set(err, AE_EINVAL, "store: subject length %zu is not 1..65535",
@@ -929,7 +912,7 @@ void ae_store_stats_get(ae_store *s, ae_store_stats *out)
     ae_rbuf_free(&rb);
 }
 
-/* ==== lookups shared with cursor.c ===================================================== */
+/* ==== lookups shared with cursor.c and deadletter.c ==================================== */
 
 size_t ae_store_find_seg(const ae_store *s, uint64_t seq)
 {

@@ -1,17 +1,20 @@
 /* Private state shared by the store's files. Nothing here is API (store.h is).
  *
- *   store.c     open and close, append, acks and bounds, stats, the live segment list
- *   recovery.c  reading a directory back at open: segments verified, floor and next seq
- *   sync.c      the sync thread (fsyncs, removals, meta writes) and ae_store_flush
- *   meta.c      the meta file (ack floor and bitmap, high-water marks, note), the secret
- *   cursor.c    reading the backlog
+ *   store.c       open and close, append, acks and bounds, read-only mode, stats, the live
+ *                 segment list, record lookups
+ *   recovery.c    reading a directory back at open (verify, salvage, floor, next seq,
+ *                 losses) and damage found after open
+ *   sync.c        the sync thread (fsyncs, removals, meta and secret writes), ae_store_flush
+ *   meta.c        the meta file (ack floor and bitmap, high-water marks, note), the secret
  *   deadletter.c  setting records aside into deadletter.log
- *   segment.c   the format on disk (segment.h), ackset.c the ack bitmap (ackset.h)
+ *   cursor.c      reading the backlog
+ *   segment.c     the format on disk (segment.h); ackset.c the ack bitmap (ackset.h)
  *
  * Threads. The owner thread (the broker loop) owns everything except the fields marked
  * [mu], which it shares with the sync thread under st->mu. Fields marked [atomic] may be
  * read from any thread without the lock. Open runs before the sync thread starts and
- * close after it stopped, so both may touch anything. */
+ * close after it stopped, so both may touch anything. Each function below says which
+ * thread calls it. */
 #ifndef AERIE_STORE_STORE_INTERNAL_H
 #define AERIE_STORE_STORE_INTERNAL_H
 
@@ -74,11 +77,15 @@ typedef struct ae_seg {
 } ae_seg;
 
 struct ae_store {
+    /* Set by open, then read-only: any thread. */
     char *dir;
     ae_store_opts o;
     const ae_os *os;
     uint64_t epoch;
+    uint8_t secret[AE_STORE_SECRET_LEN];
+    int efd;
 
+    /* The owner's (unless marked). */
     ae_seg **segs; /* sorted by first_seq; the last one is the active segment */
     size_t nsegs, csegs;
     uint64_t next_seq;
@@ -105,6 +112,7 @@ struct ae_store {
     bool ro_need_seg;    /* the active segment could not be created */
     int64_t ro_retry_at; /* monotonic time of the next try from an append */
 
+    /* Shared with the sync thread. */
     pthread_mutex_t mu;
     pthread_cond_t wake; /* wakes the sync thread */
     pthread_cond_t done; /* wakes flush waiters after each sync round */
@@ -121,20 +129,18 @@ struct ae_store {
     bool dirsync;       /* [mu] a file was created; the directory needs an fsync */
     ae_seg_file **dead; /* [mu] files to unlink, one ref each */
     size_t ndead, cdead;
-    bool meta_dirty;     /* [mu] ack state or note changed since the last meta write */
-    bool meta_urgent;    /* [mu] the owner asked for a meta write now */
-    bool ro_need_meta;   /* [mu] read-only until a meta write succeeds */
-    bool ro_need_secret; /* [mu] the secret file is still to be written */
-    bool sync_soon;      /* [mu] a set-aside copy waits for its sync: sync now */
-    ae_note *note;       /* [mu] for writes; the owner reads without the lock */
-    uint64_t note_gen;   /* the generation of the last note set or recovered */
+    bool meta_dirty;      /* [mu] ack state or note changed since the last meta write */
+    bool meta_urgent;     /* [mu] the owner asked for a meta write now */
+    bool ro_need_meta;    /* [mu] read-only until a meta write succeeds */
+    bool ro_need_secret;  /* [mu] the secret file is still to be written */
+    bool sync_soon;       /* [mu] a set-aside copy waits for its sync: sync now */
+    ae_note *note;        /* [mu] for writes; the owner reads without the lock */
+    uint64_t note_gen;    /* owner: the generation of the last note set or recovered */
+    uint64_t sync_errors; /* [mu] */
+    char fail_msg[256];   /* [mu] */
     _Atomic uint64_t note_durable_gen; /* [atomic] */
-    uint8_t secret[AE_STORE_SECRET_LEN];
-    uint64_t sync_errors;         /* [mu] */
-    char fail_msg[256];           /* [mu] */
-    _Atomic uint64_t durable_seq; /* [atomic] */
-    _Atomic int failed;           /* [atomic] */
-    int efd;
+    _Atomic uint64_t durable_seq;      /* [atomic] */
+    _Atomic int failed;                /* [atomic] */
 };
 
 /* ---- helpers (store.c) ---------------------------------------------------------------- */
@@ -151,6 +157,10 @@ void ae_store_notify(ae_store *s);
  * notify fd. Returns code. The _locked form expects s->mu held. Any thread. */
 int ae_store_fail_locked(ae_store *s, int code, const char *msg);
 int ae_store_fail(ae_store *s, int code, const char *msg);
+/* The ack state or the note changed: marks the meta file for the sync thread's next meta
+ * write (within meta_interval_ns), waking the thread if it sleeps without a deadline.
+ * Caller holds s->mu. */
+void ae_store_meta_dirty_locked(ae_store *s);
 /* Drops one reference to f, closing and freeing it with the last. Caller holds s->mu (or
  * is alone in open/close). */
 void ae_store_file_unref_locked(ae_store *s, ae_seg_file *f);
@@ -267,7 +277,7 @@ int ae_secret_write(ae_store *s, ae_err *err);
 /* The sync thread's body; arg is the store. Started by open, stopped by close. */
 void *ae_store_sync_main(void *arg);
 
-/* ---- lookups shared with cursor.c (store.c) ------------------------------------------- */
+/* ---- record lookups (store.c; owner thread) ------------------------------------------- */
 
 /* Finds the live segment holding seq (first_seq <= seq <= last_seq), or the first one after
  * it. Returns its index, or nsegs when none. */

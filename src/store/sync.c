@@ -201,9 +201,10 @@ static void report_write(ae_store *s, round *r, const ae_err *e)
         return;
     }
     if (!r->failing || now - r->warned_at >= 60 * AE_NS_PER_SEC) {
+        const char *msg = strncmp(e->msg, "store: ", 7) ? e->msg : e->msg + 7;
         ae_log_warn("store %s: %s (retried; acks since the last meta write would be sent "
                     "again after a crash)",
-                    s->dir, e->msg);
+                    s->dir, msg);
         r->warned_at = now;
     }
     r->failing = true;
@@ -286,8 +287,8 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
 void *ae_store_sync_main(void *arg)
 {
     ae_store *s = arg;
-    /* Open has just written the meta file: the next one is due an interval from now. */
-    int64_t next_sync = 0, next_meta = ae_mono_ns() + s->o.meta_interval_ns;
+    /* The first change after open is written at once, then at most one per interval. */
+    int64_t next_sync = 0, next_meta = 0;
     round r = {0};
     r.mt = calloc(1, sizeof *r.mt);
     pthread_mutex_lock(&s->mu);

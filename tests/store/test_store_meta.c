@@ -191,6 +191,62 @@ static void t_ack_spread_cap(void)
     free(dir);
 }
 
+/* The child of t_quiet_acks_reach_disk: acks while nothing else happens, then waits for
+ * its SIGKILL without a flush or a close. */
+static void quiet_child(const char *dir, int w)
+{
+    ae_store_opts o;
+    ae_store_opts_default(&o);
+    o.meta_interval_ns = 50 * AE_NS_PER_MS;
+    ae_store *st = NULL;
+    if (ae_store_open(dir, &o, &st, NULL) != 0)
+        _exit(3);
+    for (int i = 0; i < 10; i++)
+        if (tu_append(st, NULL, NULL) != 0)
+            _exit(4);
+    if (ae_store_flush(st, 10000, NULL) != 0)
+        _exit(5);
+    ah_sleep_ms(200); /* the sync thread has nothing to do and sleeps */
+    for (uint64_t s = 1; s <= 5; s++)
+        ae_store_ack(st, s, NULL);
+    ae_store_set_note(st, "quiet", 5, false, NULL, NULL);
+    ah_sleep_ms(500); /* ten meta intervals */
+    char c = 'd';
+    if (write(w, &c, 1) != 1)
+        _exit(6);
+    for (;;)
+        pause();
+}
+
+/* Acks (and a note) made while the store is otherwise idle reach the disk within the meta
+ * interval, not only when an append, a flush or the close next wakes the sync thread. */
+static void t_quiet_acks_reach_disk(void)
+{
+    char *dir = ah_mkdtemp("store-meta");
+    int pfd[2];
+    AH_ASSERT_EQ_INT(pipe(pfd), 0);
+    pid_t pid = fork();
+    AH_ASSERT(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        quiet_child(dir, pfd[1]);
+    }
+    close(pfd[1]);
+    char c;
+    AH_ASSERT_MSG(read(pfd[0], &c, 1) == 1, "the child died before it was done");
+    close(pfd[0]);
+    kill(pid, SIGKILL);
+    AH_ASSERT_EQ_INT(waitpid(pid, NULL, 0), pid);
+    ae_store *st = tu_open(dir, NULL);
+    AH_ASSERT_EQ_INT(ae_store_ack_floor(st), 5);
+    const void *blob;
+    AH_ASSERT_EQ_INT(ae_store_note(st, &blob), 5);
+    AH_ASSERT(!memcmp(blob, "quiet", 5));
+    ae_store_close(st, NULL);
+    ah_rmrf(dir);
+    free(dir);
+}
+
 static void wait_gen(ae_store *st, uint64_t gen)
 {
     int64_t until = ae_mono_ns() + 5 * AE_NS_PER_SEC;
@@ -214,23 +270,27 @@ static void t_note_roundtrip(void)
     AH_ASSERT_EQ_INT(ae_store_note(st, &blob), 0);
     AH_ASSERT(blob == NULL);
     AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 0);
-    /* Not urgent: stays in memory until the next meta write. */
+    /* The first change after open is written at once (as acks are); after that, a note that
+     * is not urgent stays in memory until the next meta write, an interval later. */
+    uint64_t g0, g1, g2;
+    AH_ASSERT_EQ_INT(ae_store_set_note(st, "first", 5, false, &g0, NULL), 0);
+    AH_ASSERT_EQ_INT(g0, 1);
+    wait_gen(st, g0);
     char text[] = "cursor=17;subjects=3";
-    uint64_t g1, g2;
     AH_ASSERT_EQ_INT(ae_store_set_note(st, text, sizeof text, false, &g1, NULL), 0);
-    AH_ASSERT_EQ_INT(g1, 1);
+    AH_ASSERT_EQ_INT(g1, 2);
     text[0] = 'X'; /* the store keeps its own copy */
     AH_ASSERT_EQ_INT(ae_store_note(st, &blob), sizeof text);
     AH_ASSERT_EQ_STR((const char *)blob, "cursor=17;subjects=3");
     ah_sleep_ms(200);
-    AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 0);
+    AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 1);
     /* Urgent: written now, and the notify fd says so. */
     static uint8_t big[AE_STORE_NOTE_MAX];
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (uint8_t)(i * 7);
     ae_store_notify_drain(st);
     AH_ASSERT_EQ_INT(ae_store_set_note(st, big, sizeof big, true, &g2, NULL), 0);
-    AH_ASSERT_EQ_INT(g2, 2);
+    AH_ASSERT_EQ_INT(g2, 3);
     wait_gen(st, g2);
     ae_err e = {0};
     AH_ASSERT_EQ_INT(ae_store_set_note(st, big, sizeof big + 1, true, NULL, &e), AE_EINVAL);
@@ -240,18 +300,18 @@ static void t_note_roundtrip(void)
     st = tu_open(dir, &o);
     AH_ASSERT_EQ_INT(ae_store_note(st, &blob), sizeof big);
     AH_ASSERT(!memcmp(blob, big, sizeof big));
-    AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 2);
+    AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 3);
     /* An empty note clears it; its generation still counts. */
     uint64_t g3;
     AH_ASSERT_EQ_INT(ae_store_set_note(st, NULL, 0, true, &g3, NULL), 0);
-    AH_ASSERT_EQ_INT(g3, 3);
+    AH_ASSERT_EQ_INT(g3, 4);
     wait_gen(st, g3);
     AH_ASSERT_EQ_INT(ae_store_note(st, &blob), 0);
     AH_ASSERT_EQ_INT(ae_store_close(st, NULL), 0);
     st = tu_open(dir, &o);
     AH_ASSERT_EQ_INT(ae_store_note(st, &blob), 0);
     AH_ASSERT(blob == NULL);
-    AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 3);
+    AH_ASSERT_EQ_INT(ae_store_note_durable_gen(st), 4);
     ae_store_close(st, NULL);
     /* Under sync never a write to the page cache counts. */
     ah_rmrf(dir);
@@ -387,9 +447,13 @@ static void t_secret(void)
     st = tu_open(dir, &o);
     AH_ASSERT(!memcmp(ae_store_secret(st), s2, 32));
     ae_store_close(st, NULL);
-    /* A damaged one is replaced, with a warning. */
+    /* A damaged one is replaced, with a warning. (The byte is flipped, not overwritten: a
+     * random secret holds any given byte value one time in 256.) */
     int fd = open(spath, O_RDWR);
-    AH_ASSERT(fd >= 0 && pwrite(fd, "x", 1, 30) == 1);
+    uint8_t b;
+    AH_ASSERT(fd >= 0 && pread(fd, &b, 1, 30) == 1);
+    b ^= 0xff;
+    AH_ASSERT(pwrite(fd, &b, 1, 30) == 1);
     close(fd);
     st = tu_open(dir, &o);
     AH_ASSERT(memcmp(ae_store_secret(st), s2, 32) != 0);
@@ -424,6 +488,7 @@ int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
         {"acks_survive_restart", t_acks_survive_restart, 60},
+        {"quiet_acks_reach_disk", t_quiet_acks_reach_disk, 30},
         {"meta_version_1_is_read", t_meta_version_1_is_read, 30},
         {"ack_spread_cap", t_ack_spread_cap, 60},
         {"note_roundtrip", t_note_roundtrip, 30},

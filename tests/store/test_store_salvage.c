@@ -63,11 +63,12 @@ static void copy_file(const char *src, const char *dst)
     free(data);
 }
 
-/* Sends the store's log lines to a fresh file in dir; returns its path (static buffer). */
+/* Sends the store's log lines to a fresh file in dir (which the store ignores, and removing
+ * the directory removes); returns its path (static buffer). */
 static const char *log_to(const char *dir)
 {
     static char path[600];
-    snprintf(path, sizeof path, "%s.log", dir);
+    snprintf(path, sizeof path, "%s/test.log", dir);
     unlink(path);
     ae_log_set_level(AE_LOG_INFO);
     AH_ASSERT_EQ_INT(ae_log_set_file(path), 0);
@@ -254,13 +255,13 @@ static void t_several_holes(void)
     /* The second segment and its first seq. */
     DIR *d = opendir(dir);
     struct dirent *de;
-    char names[16][64];
+    char names[16][32];
     int k = 0;
     while ((de = readdir(d)) && k < 16)
         if (strlen(de->d_name) == 24 && strstr(de->d_name, ".seg"))
-            snprintf(names[k++], 64, "%s", de->d_name);
+            memcpy(names[k++], de->d_name, 25);
     closedir(d);
-    qsort(names, (size_t)k, 64, (int (*)(const void *, const void *))strcmp);
+    qsort(names, (size_t)k, sizeof names[0], (int (*)(const void *, const void *))strcmp);
     AH_ASSERT(k >= 3);
     uint64_t first = strtoull(names[1], NULL, 10);
     char path[700];
