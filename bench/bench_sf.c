@@ -700,7 +700,7 @@ static void cellular_table(int rtt_ms, const cell *a, const cell *b, int n)
         char sa[32], sb[32], sr[32] = "";
         fmt_s(sa, sizeof sa, va, oa, rows[r].decimals);
         fmt_s(sb, sizeof sb, vb, ob, rows[r].decimals);
-        if (!oa && !ob && !isinf(va) && !isinf(vb) && vb > 0)
+        if (!oa && !ob && !isinf(va) && !isinf(vb) && va >= 0.01 && vb >= 0.01)
             snprintf(sr, sizeof sr, "%.2f", va / vb);
         printf("%-52s %14s %14s %8s\n", rows[r].label, sa, sb, sr);
     }

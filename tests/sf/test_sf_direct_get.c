@@ -107,6 +107,5 @@ int main(int argc, char **argv)
     static const ah_case cases[] = {
         {"leader_read_after_ack", test_leader_read_after_ack, 120},
     };
-    int rc = ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
-    return rc;
+    return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
