@@ -762,13 +762,14 @@ static void cellular(void)
     }
 }
 
-int main(int argc, char **argv)
+/* Reads the options into the opt_ globals. Returns false (after the usage) on anything
+ * unknown. */
+static bool parse_args(int argc, char **argv, bool *runs_given)
 {
-    bool runs_given = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             opt_runs = atoi(argv[++i]);
-            runs_given = true;
+            *runs_given = true;
         } else if (!strcmp(argv[i], "--append-msgs") && i + 1 < argc)
             opt_append = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--catchup-msgs") && i + 1 < argc)
@@ -796,11 +797,19 @@ int main(int argc, char **argv)
                             "[--realtime] [--backlog-mib N] [--skip-nats]\n"
                             "       bench_sf --rtt-ms N | --rtt-sweep [--runs N] [--steady-s N] "
                             "[--outage-s N] [--after-s N] [--drain-cap-s N] [--skip-nats]\n");
-            return 2;
+            return false;
         }
     }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    bool runs_given = false;
+    if (!parse_args(argc, argv, &runs_given))
+        return 2;
     bool cell_mode = opt_rtt_sweep || opt_rtt_ms >= 0;
-    if (cell_mode && (opt_rtt_ms > 10000 || opt_steady_s < 2 || opt_outage_s < 1 ||
+    if (cell_mode && (opt_runs < 1 || opt_rtt_ms > 10000 || opt_steady_s < 2 || opt_outage_s < 1 ||
                       opt_after_s < 0 || opt_drain_cap_s < 1)) {
         fprintf(stderr, "bench_sf: bad option value\n");
         return 2;
