@@ -206,6 +206,10 @@ void ae_forward_status(ae_forward *f, json_t *j)
     json_object_set_new(j, "capture_errors", json_integer((json_int_t)f->capture_errors));
     json_object_set_new(j, "live_copies", json_integer((json_int_t)f->live_copies));
     json_object_set_new(j, "store_failed", json_boolean(st.failed != 0));
+    json_object_set_new(j, "store_read_only", json_boolean(st.read_only));
+    if (st.read_only)
+        json_object_set_new(j, "store_read_only_reason", json_string(st.read_only_reason));
+    json_object_set_new(j, "set_aside_records", json_integer((json_int_t)st.set_aside_records));
     if (f->last_error[0])
         json_object_set_new(j, "last_hub_error", json_string(f->last_error));
 }
