@@ -221,6 +221,14 @@ static void status_hook(void *ctx, json_t *j)
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
+static int uplink_send(void *ctx, const char *subject, size_t subject_len, const char *reply,
+                       size_t reply_len, const void *hdr, size_t hdr_len, const void *payload,
+                       size_t payload_len)
+{
+    return ae_uplink_publish(ctx, subject, subject_len, reply, reply_len, hdr, hdr_len, payload,
+                             payload_len);
+}
+
 static int make_policy(ae_forward *f, const ae_opts *o, ae_err *err)
 {
     f->policy = ae_sublist_new(256);
@@ -293,7 +301,11 @@ int ae_forward_start(ae_server *s, ae_uplink *up, ae_err *err)
     memcpy(f->key.secret, ae_store_secret(f->st), AE_MSGID_KEY_LEN);
     snprintf(f->hub_domain, sizeof f->hub_domain, "%s", o->hub_domain ? o->hub_domain : "hub");
     snprintf(f->prefix, sizeof f->prefix, "%s", ae_uplink_inbox_prefix(up));
-    f->env = (ae_walk_env){.up = up, .inbox = f->prefix, .domain = f->hub_domain, .key = &f->key};
+    f->env = (ae_walk_env){.send = uplink_send,
+                           .ctx = up,
+                           .inbox = f->prefix,
+                           .domain = f->hub_domain,
+                           .key = &f->key};
     fwd_read_note(f);
     f->last_durable = ae_store_durable_seq(f->st);
     f->notify = (ae_io){.fd = ae_store_notify_fd(f->st), .cb = on_notify, .ctx = f};

@@ -3,7 +3,6 @@
 #include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/jsapi.h"
-#include "leaf/uplink.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,7 +21,7 @@ static void api_send(const ae_walk_env *e, const char *api, char kind, int id, u
     int rn = snprintf(reply, sizeof reply, "%s%c.%d.%" PRIu64, e->inbox, kind, id, op);
     if (sn <= 0 || (size_t)sn >= sizeof subj || rn <= 0 || (size_t)rn >= sizeof reply)
         return;
-    ae_uplink_publish(e->up, subj, (size_t)sn, reply, (size_t)rn, NULL, 0, body, strlen(body));
+    e->send(e->ctx, subj, (size_t)sn, reply, (size_t)rn, NULL, 0, body, strlen(body));
 }
 
 static void send_probe(ae_walk *w, const ae_walk_env *e)
@@ -31,8 +30,7 @@ static void send_probe(ae_walk *w, const ae_walk_env *e)
                               "\r\nAerie-Probe: 1\r\n\r\n";
     char reply[160];
     int rn = snprintf(reply, sizeof reply, "%sp.%d.%" PRIu64, e->inbox, w->subj_id, w->op);
-    ae_uplink_publish(e->up, w->subject, w->subject_len, reply, (size_t)rn, hdr, sizeof hdr - 1,
-                      NULL, 0);
+    e->send(e->ctx, w->subject, w->subject_len, reply, (size_t)rn, hdr, sizeof hdr - 1, NULL, 0);
 }
 
 static void send_consumer(ae_walk *w, const ae_walk_env *e)
@@ -287,5 +285,5 @@ void ae_walk_send_delete(const ae_walk_env *e, const char *stream, int subj_id, 
     int sn = snprintf(subj, sizeof subj, "$JS.%s.API.%s", e->domain, api);
     int rn = snprintf(reply, sizeof reply, "%sd.%d.%" PRIu64 ".%u", e->inbox, subj_id, op, k);
     if (sn > 0 && (size_t)sn < sizeof subj && rn > 0 && (size_t)rn < sizeof reply)
-        ae_uplink_publish(e->up, subj, (size_t)sn, reply, (size_t)rn, NULL, 0, body, strlen(body));
+        e->send(e->ctx, subj, (size_t)sn, reply, (size_t)rn, NULL, 0, body, strlen(body));
 }

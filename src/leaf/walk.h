@@ -28,13 +28,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct ae_uplink ae_uplink;
-
 #define AE_WALK_PROBE_SEQ 999999999999999ULL
 
 /* What a walk needs from its owner; borrowed for the walk's life. */
 typedef struct ae_walk_env {
-    ae_uplink *up;
+    /* sends one message to the hub (the uplink's publish; a test's recorder) */
+    int (*send)(void *ctx, const char *subject, size_t subject_len, const char *reply,
+                size_t reply_len, const void *hdr, size_t hdr_len, const void *payload,
+                size_t payload_len);
+    void *ctx;
     const char *inbox;  /* the uplink's inbox prefix, "_INBOX.<rand>." */
     const char *domain; /* the hub's JetStream domain */
     const ae_msgid_key *key;

@@ -8,6 +8,7 @@
 #include "leaf/jsapi.h"
 #include "leaf/msgid.h"
 #include "leaf/pipeline.h"
+#include "leaf/walk.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -712,6 +713,114 @@ static void test_pipeline_simulated_hub(void)
         sim_run((uint64_t)i, 300, 1 + i % 40);
 }
 
+/* ---- the walk, against a recorded hub -------------------------------------------------------
+ * The walk must never finish on an answer older than the stream leader's: a consumer placed
+ * on a follower that is behind delivers less than the probe said the subject holds, and the
+ * walk keeps pulling until it has seen that sequence. */
+
+typedef struct sent_msg {
+    char subject[256], reply[160];
+    char body[512];
+} sent_msg;
+static sent_msg sent_log[32];
+static int nsent_log;
+
+static int record_send(void *ctx, const char *subject, size_t sl, const char *reply, size_t rl,
+                       const void *hdr, size_t hl, const void *payload, size_t pl)
+{
+    (void)ctx;
+    (void)hdr;
+    (void)hl;
+    if (nsent_log < 32) {
+        sent_msg *m = &sent_log[nsent_log++];
+        snprintf(m->subject, sizeof m->subject, "%.*s", (int)sl, subject);
+        snprintf(m->reply, sizeof m->reply, "%.*s", (int)rl, reply);
+        snprintf(m->body, sizeof m->body, "%.*s", (int)pl, (const char *)payload);
+    }
+    return 0;
+}
+
+static const sent_msg *sent_to(const char *prefix)
+{
+    for (int i = nsent_log - 1; i >= 0; i--) {
+        if (!strncmp(sent_log[i].subject, prefix, strlen(prefix)))
+            return &sent_log[i];
+    }
+    return NULL;
+}
+
+/* A reply or delivery as the uplink hands it over (hdr then body). */
+static ae_op reply_op(const char *reply_subject, const char *hdr, const char *body, char *buf)
+{
+    size_t hl = hdr ? strlen(hdr) : 0, bl = body ? strlen(body) : 0;
+    memcpy(buf, hdr ? hdr : "", hl);
+    memcpy(buf + hl, body ? body : "", bl);
+    ae_op op;
+    memset(&op, 0, sizeof op);
+    op.reply = (ae_slice){reply_subject, reply_subject ? strlen(reply_subject) : 0};
+    op.hdr_len = hl;
+    op.total_len = hl + bl;
+    op.payload = (const uint8_t *)buf;
+    return op;
+}
+
+static void test_walk_waits_for_the_leader(void)
+{
+    ae_msgid_key k = test_key("V1", 0xabcULL, 3);
+    ae_walk_env env = {.send = record_send, .inbox = "_INBOX.t.", .domain = "hub", .key = &k};
+    ae_walk w;
+    memset(&w, 0, sizeof w);
+    nsent_log = 0;
+    const char *subj = "fleet.p.veh.V1.state.pos";
+    ae_walk_begin(&w, &env, 3, subj, strlen(subj), "VEH", 100, false, 7);
+    const sent_msg *probe = sent_to(subj);
+    AH_ASSERT(probe && !strcmp(probe->reply, "_INBOX.t.p.3.7"));
+    const sent_msg *cc = sent_to("$JS.hub.API.CONSUMER.CREATE.VEH.");
+    AH_ASSERT(cc);
+    AH_ASSERT_CONTAINS(cc->subject, ".fleet.p.veh.V1.state.pos");
+    AH_ASSERT_CONTAINS(cc->body, "\"opt_start_seq\":101");
+    AH_ASSERT_CONTAINS(cc->body, "\"filter_subject\":\"fleet.p.veh.V1.state.pos\"");
+    char buf[1024];
+    /* the leader: the subject's newest message is stream seq 110 */
+    ae_op op = reply_op(NULL, NULL,
+                        "{\"error\":{\"code\":400,\"err_code\":10071,\"description\":\"wrong last "
+                        "sequence: 110\"},\"stream\":\"VEH\",\"seq\":0}",
+                        buf);
+    AH_ASSERT_EQ_INT(ae_walk_reply(&w, &env, 'p', &op), AE_WALK_PENDING);
+    op = reply_op(NULL, NULL, "{\"type\":\"io.nats.jetstream.api.v1.consumer_create_response\"}",
+                  buf);
+    AH_ASSERT_EQ_INT(ae_walk_reply(&w, &env, 'c', &op), AE_WALK_PENDING);
+    AH_ASSERT(sent_to("$JS.hub.API.CONSUMER.MSG.NEXT.VEH."));
+    /* a follower behind the leader: delivers 105 and says nothing is pending */
+    char id[AE_MSGID_MAX], hdr[300];
+    ae_msgid_format(&k, 41, 0, id, sizeof id);
+    snprintf(hdr, sizeof hdr, "NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n", id);
+    op = reply_op("$JS.ACK.VEH.aw1.1.105.1.1795666552696582546.0", hdr, "", buf);
+    AH_ASSERT_EQ_INT(ae_walk_reply(&w, &env, 'w', &op), AE_WALK_PENDING);
+    int before = nsent_log;
+    op = reply_op(NULL, "NATS/1.0 408 Request Timeout\r\n\r\n", "", buf);
+    AH_ASSERT_EQ_INT(ae_walk_reply(&w, &env, 'w', &op), AE_WALK_PENDING);
+    AH_ASSERT_MSG(nsent_log == before + 1 && sent_to("$JS.hub.API.CONSUMER.MSG.NEXT.VEH."),
+                  "the walk did not pull again after a short answer");
+    /* the follower caught up: 110 arrives, the walk is done with both of ours */
+    ae_msgid_format(&k, 42, 0, id, sizeof id);
+    snprintf(hdr, sizeof hdr, "NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n", id);
+    op = reply_op("$JS.ACK.VEH.aw1.1.110.2.1795666552696582546.0", hdr, "", buf);
+    AH_ASSERT_EQ_INT(ae_walk_reply(&w, &env, 'w', &op), AE_WALK_DONE);
+    AH_ASSERT_EQ_INT(w.nfound, 2);
+    AH_ASSERT(w.found[0].seq == 41 && w.found[0].sseq == 105);
+    AH_ASSERT(w.found[1].seq == 42 && w.found[1].sseq == 110);
+    /* a walk whose probe says nothing is after the start is done at once */
+    ae_walk_begin(&w, &env, 3, subj, strlen(subj), "VEH", 100, false, 8);
+    op = reply_op(NULL, NULL,
+                  "{\"error\":{\"code\":400,\"err_code\":10071,\"description\":\"wrong last "
+                  "sequence: 100\"},\"stream\":\"VEH\",\"seq\":0}",
+                  buf);
+    AH_ASSERT_EQ_INT(ae_walk_reply(&w, &env, 'p', &op), AE_WALK_DONE);
+    AH_ASSERT_EQ_INT(w.nfound, 0);
+    ae_walk_free(&w);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -725,6 +834,7 @@ int main(int argc, char **argv)
         {"pipeline_anomalies", test_pipeline_anomalies, 10},
         {"pipeline_walk_ahead_of_reading", test_pipeline_walk_ahead_of_reading, 10},
         {"pipeline_simulated_hub", test_pipeline_simulated_hub, 120},
+        {"walk_waits_for_the_leader", test_walk_waits_for_the_leader, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
