@@ -25,11 +25,31 @@
  * is what is compared, and one node keeps the runs short. The hub is reached through
  * aerie-relay (cut/heal) in both cases; the hub advertises the relay.
  *
+ *   bench_sf --rtt-ms N | --rtt-sweep  [--runs N] [--steady-s N] [--outage-s N]
+ *            [--after-s N] [--drain-cap-s N]
+ *
+ * The cellular comparison (issue 9) instead of the four measurements above: a 3-node hub
+ * (R3 streams) behind aerie-relays that hold every chunk N/2 ms each way (round trip +N
+ * ms; --rtt-sweep runs N = 0, 100 and 300), both vehicles behind the same relays. One
+ * vehicle publishes 4 subjects at 50 Hz each with its wall-clock time in every payload:
+ * until the first message reaches the hub stream and 1 s more (warm-up, not measured),
+ * --steady-s (10) connected, --outage-s (20) with every relay cut, --after-s (10) after
+ * the heal, then stops. Reported per way, medians over --runs (1): the steady lag from the
+ * payload's time to the time the hub stream stored it, over the steady phase but its last
+ * second (p50, p99; a message not stored by the end counts as infinitely late), the catch-up time
+ * from the heal until the hub holds as many messages as were published before it, the rate it
+ * stored them at meanwhile, the drain time from the publishers stopping until it holds them all
+ * (given up after
+ * --drain-cap-s, 60), the vehicle's RSS at the end of the outage and its peak, and
+ * lost/duplicated/reordered over all runs with what was still undelivered at the cap.
+ *
  * sf_util.c (tests/sf) is compiled in: bench/CMakeLists.txt links every benchmark with the
  * same fixed libraries, and the helpers are the ones the tests use. */
 #include "sf/sf_util.c"
 
+#include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +60,9 @@ static int opt_catchup = 60000;
 static bool opt_realtime;
 static int opt_backlog_mib = 256;
 static bool opt_skip_nats;
+static int opt_rtt_ms = -1; /* >= 0: the cellular comparison at this round trip */
+static bool opt_rtt_sweep;  /* the cellular comparison at 0, 100 and 300 ms */
+static int opt_steady_s = 10, opt_outage_s = 20, opt_after_s = 10, opt_drain_cap_s = 60;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -160,8 +183,9 @@ static void add_stream(natsConnection *nc, jsStreamConfig *cfg)
     jsCtx_Destroy(js);
 }
 
-/* Local stream VEH on the nats-server leaf, and HUBVEH on the hub sourcing from it. */
-static void nats_way_streams(natsleaf *l, ah_hub *h)
+/* Local stream VEH on the nats-server leaf, and HUBVEH on the hub (`replicas`) sourcing
+ * from it. */
+static void nats_way_streams(natsleaf *l, ah_hub *h, int replicas)
 {
     natsConnection *lc = plain_conn(l->port, NULL);
     const char *subjects[] = {"fleet.*.veh.*.state.>"};
@@ -190,6 +214,7 @@ static void nats_way_streams(natsleaf *l, ah_hub *h)
     hcfg.Storage = js_FileStorage;
     hcfg.Sources = srcs;
     hcfg.SourcesLen = 1;
+    hcfg.Replicas = replicas;
     add_stream(hc, &hcfg);
     natsConnection_Destroy(hc);
 }
@@ -271,7 +296,7 @@ static double nats_append(void)
     sf_net_cmd(&n, "cut");
     natsleaf l;
     natsleaf_start(&l, n.urls);
-    nats_way_streams(&l, &n.hub);
+    nats_way_streams(&l, &n.hub, 1);
     natsConnection *lc = plain_conn(l.port, NULL);
     sf_pub p;
     sf_pub_open(&p, l.port, "v1", 4, 128, (size_t)opt_append + 10);
@@ -342,7 +367,7 @@ static catchup nats_catchup(void)
     natsleaf l;
     natsleaf_start(&l, n.urls);
     wait_hub_leaf(&n.hub);
-    nats_way_streams(&l, &n.hub);
+    nats_way_streams(&l, &n.hub, 1);
     sf_net_cmd(&n, "cut");
     sf_pub p;
     sf_pub_open(&p, l.port, "v1", 4, 128, (size_t)opt_catchup + 10);
@@ -398,7 +423,7 @@ static void rss_backlog(long *aerie_rss, long *aerie_hwm, long *nats_rss, long *
         sf_net_start(&n, 1, true);
         natsleaf l;
         natsleaf_start(&l, n.urls);
-        nats_way_streams(&l, &n.hub);
+        nats_way_streams(&l, &n.hub, 1);
         sf_net_cmd(&n, "cut");
         natsConnection *lc = plain_conn(l.port, NULL);
         sf_pub p;
@@ -423,12 +448,329 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
-int main(int argc, char **argv)
+/* ---- the cellular comparison (--rtt-ms, --rtt-sweep) ---------------------------------- */
+
+#define CELL_SUBJ 4
+#define CELL_HZ   (CELL_SUBJ * 50)
+
+typedef struct cell {
+    double lag_p50_ms, lag_p99_ms; /* steady phase; INFINITY when not stored by the end */
+    double catchup_s;              /* heal -> the hub holds everything published before it */
+    bool caught_up;
+    double rate;    /* msgs/s stored while catching up */
+    double drain_s; /* publishers stopped -> the hub holds every message */
+    bool drained;
+    long left; /* messages not in the hub at the drain cap */
+    long rss_kib, hwm_kib;
+    long lost, dup, reordered, published;
+} cell;
+
+/* Waits until the hub leaf count over all nodes is 1 (the nats-server leaf joined). */
+static void wait_hub_leaf_any(ah_hub *h)
+{
+    for (int i = 0; i < 300; i++) {
+        long total = 0;
+        for (int k = 0; k < h->nodes; k++) {
+            int st = 0;
+            char *b = ah_http_get(h->http_port[k], "/leafz", &st);
+            json_t *j = b ? json_loads(b, 0, NULL) : NULL;
+            free(b);
+            total += (long)json_integer_value(json_object_get(j, "leafnodes"));
+            json_decref(j);
+        }
+        if (total == 1)
+            return;
+        ah_sleep_ms(100);
+    }
+    AH_ASSERT_MSG(0, "the nats-server leaf did not join the hub");
+}
+
+static int cmp_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Reads the hub stream and fills the steady phase's lag percentiles (messages from <= g <
+ * to; a message never stored counts as infinitely late). */
+static void steady_lag(ah_hub *h, const char *stream, uint64_t from, uint64_t to, cell *c)
+{
+    uint64_t steady_n = to - from;
+    int64_t *lag = malloc((size_t)steady_n * sizeof *lag);
+    AH_ASSERT(lag && steady_n > 0);
+    for (uint64_t i = 0; i < steady_n; i++)
+        lag[i] = INT64_MAX;
+    natsConnection *nc = sf_hub_conn(h, 0);
+    jsCtx *js = NULL;
+    natsConnection_JetStream(&js, nc, NULL);
+    long total = stream_msgs(nc, stream);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Ordered = true;
+    natsSubscription *sub = NULL;
+    AH_ASSERT(js_SubscribeSync(&sub, js, "fleet.*.veh.*.state.>", NULL, &so, NULL) == NATS_OK);
+    for (long i = 0; i < total; i++) {
+        natsMsg *m = NULL;
+        if (natsSubscription_NextMsg(&m, sub, 10000) != NATS_OK)
+            break;
+        const char *d = natsMsg_GetData(m);
+        int dl = natsMsg_GetDataLength(m);
+        long g = dl > 2 && d[0] == 'g' ? strtol(d + 2, NULL, 10) : -1;
+        int64_t sent = sf_payload_time(d, dl);
+        jsMsgMetaData *md = NULL;
+        if (g >= 0 && (uint64_t)g >= from && (uint64_t)g < to && sent > 0 &&
+            natsMsg_GetMetaData(&md, m) == NATS_OK && md->Timestamp - sent < lag[g - from])
+            lag[g - from] = md->Timestamp - sent;
+        jsMsgMetaData_Destroy(md);
+        natsMsg_Destroy(m);
+    }
+    natsSubscription_Destroy(sub);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    qsort(lag, (size_t)steady_n, sizeof *lag, cmp_int64);
+    int64_t p50 = lag[steady_n / 2], p99 = lag[steady_n * 99 / 100];
+    c->lag_p50_ms = p50 == INT64_MAX ? INFINITY : (double)p50 / 1e6;
+    c->lag_p99_ms = p99 == INT64_MAX ? INFINITY : (double)p99 / 1e6;
+    free(lag);
+}
+
+/* Publishes at CELL_HZ for ms, polling the hub stream's count every 50 ms; records when it
+ * first reaches `target` (seconds since `since`) in *reached_at if that is still < 0. */
+static void publish_watching(sf_pub *p, natsConnection *hc, const char *stream, int ms, long target,
+                             double since, double *reached_at)
+{
+    double end = now_s() + ms / 1000.0;
+    while (now_s() < end) {
+        sf_pub_run(p, CELL_HZ, 50);
+        if (*reached_at < 0 && stream_msgs(hc, stream) >= target)
+            *reached_at = now_s() - since;
+    }
+}
+
+/* One run of the scenario for one way. `nats_way` picks the nats-server leaf. */
+static cell cellular_run(int rtt_ms, bool nats_way)
+{
+    cell c = {0};
+    sf_net n;
+    sf_net_start(&n, 3, true);
+    char delay[32];
+    snprintf(delay, sizeof delay, "delay %d", rtt_ms / 2);
+    sf_net_cmd(&n, delay);
+    sf_leaf l;
+    natsleaf nl;
+    const char *stream = nats_way ? "HUBVEH" : "VEH";
+    pid_t pid;
+    int port;
+    if (nats_way) {
+        natsleaf_start(&nl, n.urls);
+        wait_hub_leaf_any(&n.hub);
+        nats_way_streams(&nl, &n.hub, 3);
+        pid = nl.proc.pid;
+        port = nl.port;
+    } else {
+        sf_stream_create(&n.hub, "VEH", 3, 0);
+        sf_leaf_init(&l, "v1", n.urls, NULL, "sync: \"10ms\"", NULL, NULL);
+        sf_leaf_start(&l);
+        AH_ASSERT_MSG(sf_wait_state(&l, "connected", 15000), "aerie-leaf did not connect");
+        pid = l.proc.pid;
+        port = l.port;
+    }
+    natsConnection *hc = sf_hub_conn(&n.hub, 0);
+    sf_pub p;
+    size_t total = (size_t)(opt_steady_s + opt_outage_s + opt_after_s + 5) * CELL_HZ;
+    sf_pub_open(&p, port, "v1", CELL_SUBJ, 64, total);
+    p.stamp = true;
+
+    /* Warm-up, not measured: the first message takes a while to reach the hub stream (the
+     * nats-server way sets up its source consumer first). */
+    double w0 = now_s();
+    while (stream_msgs(hc, stream) < 1 && now_s() - w0 < 30)
+        sf_pub_run(&p, CELL_HZ, 100);
+    sf_pub_run(&p, CELL_HZ, 1000);
+    uint64_t steady_from = p.next_g;
+    sf_pub_run(&p, CELL_HZ, (opt_steady_s - 1) * 1000);
+    uint64_t steady_n = p.next_g;
+    /* The steady phase's last second is not measured: what is still on the link when the cut
+     * comes waits for the outage, which is no steady-state lag. */
+    sf_pub_run(&p, CELL_HZ, 1000);
+    sf_net_cmd(&n, "cut");
+    sf_pub_run(&p, CELL_HZ, opt_outage_s * 1000);
+    c.rss_kib = rss_kib(pid, "VmRSS:");
+    long before_heal = (long)p.next_g;
+    long stored_at_heal = stream_msgs(hc, stream);
+    double heal = now_s();
+    sf_net_cmd(&n, "heal");
+    double caught = -1;
+    publish_watching(&p, hc, stream, opt_after_s * 1000, before_heal, heal, &caught);
+    AH_ASSERT_MSG(sf_pub_flush(&p, 10000), "the vehicle did not answer the last PINGs");
+    double stop = now_s();
+    long all = (long)p.next_g, stored = 0;
+    double drained = -1;
+    while (now_s() - stop < opt_drain_cap_s) {
+        stored = stream_msgs(hc, stream);
+        if (caught < 0 && stored >= before_heal)
+            caught = now_s() - heal;
+        if (stored >= all) {
+            drained = now_s() - stop;
+            break;
+        }
+        ah_sleep_ms(50);
+    }
+    c.caught_up = caught >= 0;
+    c.catchup_s = c.caught_up ? caught : now_s() - heal;
+    c.rate = (double)((c.caught_up ? before_heal : stored) - stored_at_heal) / c.catchup_s;
+    c.drained = drained >= 0;
+    c.drain_s = c.drained ? drained : now_s() - stop;
+    if (!nats_way && c.drained)
+        sf_wait_drained(&l, 10000); /* the last acks: the stream holds them already */
+    ah_sleep_ms(500);               /* duplicates, if any, would land now */
+    c.hwm_kib = rss_kib(pid, "VmHWM:");
+    natsConnection_Destroy(hc);
+
+    steady_lag(&n.hub, stream, steady_from, steady_n, &c);
+    sf_check ck;
+    sf_check_stream(&n.hub, 0, stream, &p, &ck);
+    c.published = all;
+    c.left = ck.lost + ck.unflushed_lost;
+    c.dup = ck.duplicated;
+    c.reordered = ck.reordered;
+    c.lost = c.drained ? c.left : 0; /* undelivered at the cap is not a loss (yet) */
+    sf_check_free(&ck);
+    sf_pub_close(&p);
+    if (nats_way)
+        natsleaf_stop(&nl);
+    else
+        sf_leaf_stop(&l, false);
+    sf_net_stop(&n);
+    fprintf(stderr,
+            "%s rtt %d ms: lag p50 %.0f ms p99 %.0f ms, catch-up %s%.2f s, rate %.0f/s, drain "
+            "%s%.2f s, left %ld, dup %ld, reordered %ld, RSS %ld KiB\n",
+            nats_way ? "nats-server" : "aerie-leaf", rtt_ms, c.lag_p50_ms, c.lag_p99_ms,
+            c.caught_up ? "" : ">", c.catchup_s, c.rate, c.drained ? "" : ">", c.drain_s, c.left,
+            c.dup, c.reordered, c.rss_kib);
+    return c;
+}
+
+/* Median of one field over runs; `over` is set when the median run never got there. */
+static double cell_median(const cell *v, int n, size_t off, size_t flag_off, bool *over)
+{
+    double x[16];
+    int nover = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = *(const double *)((const char *)&v[i] + off);
+        if (flag_off != (size_t)-1 && !*(const bool *)((const char *)&v[i] + flag_off))
+            nover++;
+    }
+    if (over)
+        *over = nover * 2 > n;
+    return median(x, n);
+}
+
+static void fmt_s(char *out, size_t cap, double v, bool over, int decimals)
+{
+    if (isinf(v))
+        snprintf(out, cap, "never");
+    else
+        snprintf(out, cap, "%s%.*f", over ? ">" : "", decimals, v);
+}
+
+static void cellular_table(int rtt_ms, const cell *a, const cell *b, int n)
+{
+    printf("\nround trip %d ms (relay delay %d ms each way), medians of %d\n", rtt_ms, rtt_ms / 2,
+           n);
+    printf("%-52s %14s %14s %8s\n", "measure", "aerie-leaf", "nats-server", "ratio");
+    struct {
+        const char *label;
+        size_t off, flag;
+        int decimals;
+    } rows[] = {
+        {"steady lag publish -> hub stream p50 (ms)", offsetof(cell, lag_p50_ms), (size_t)-1, 1},
+        {"steady lag publish -> hub stream p99 (ms)", offsetof(cell, lag_p99_ms), (size_t)-1, 1},
+        {"catch-up after the link returned (s)", offsetof(cell, catchup_s),
+         offsetof(cell, caught_up), 2},
+        {"forwarding rate while catching up (msgs/s)", offsetof(cell, rate), (size_t)-1, 0},
+        {"drain after the publishers stopped (s)", offsetof(cell, drain_s), offsetof(cell, drained),
+         2},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        bool oa = false, ob = false;
+        double va = cell_median(a, n, rows[r].off, rows[r].flag, &oa);
+        double vb = cell_median(b, n, rows[r].off, rows[r].flag, &ob);
+        char sa[32], sb[32], sr[32] = "";
+        fmt_s(sa, sizeof sa, va, oa, rows[r].decimals);
+        fmt_s(sb, sizeof sb, vb, ob, rows[r].decimals);
+        if (!oa && !ob && !isinf(va) && !isinf(vb) && va >= 0.01 && vb >= 0.01)
+            snprintf(sr, sizeof sr, "%.2f", va / vb);
+        printf("%-52s %14s %14s %8s\n", rows[r].label, sa, sb, sr);
+    }
+    double ra[16], rb[16], ha[16], hb[16];
+    long pub = 0, pubn = 0, la = 0, lb = 0, da = 0, db = 0, oa_ = 0, ob_ = 0, lfa = 0, lfb = 0;
+    for (int i = 0; i < n; i++) {
+        ra[i] = a[i].rss_kib / 1024.0;
+        rb[i] = b[i].rss_kib / 1024.0;
+        ha[i] = a[i].hwm_kib / 1024.0;
+        hb[i] = b[i].hwm_kib / 1024.0;
+        pub += a[i].published;
+        pubn += b[i].published;
+        la += a[i].lost, lb += b[i].lost, da += a[i].dup, db += b[i].dup;
+        oa_ += a[i].reordered, ob_ += b[i].reordered;
+        lfa += a[i].drained ? 0 : a[i].left, lfb += b[i].drained ? 0 : b[i].left;
+    }
+    double mra = median(ra, n), mrb = median(rb, n), mha = median(ha, n), mhb = median(hb, n);
+    printf("%-52s %14.1f %14.1f %8.2f\n", "vehicle RSS at the end of the outage (MiB)", mra, mrb,
+           ratio(mra, mrb));
+    printf("%-52s %14.1f %14.1f %8.2f\n", "vehicle peak RSS (VmHWM, MiB)", mha, mhb,
+           ratio(mha, mhb));
+    char sa[48], sb[48];
+    snprintf(sa, sizeof sa, "%ld/%ld/%ld", la, da, oa_);
+    snprintf(sb, sizeof sb, "%ld/%ld/%ld", lb, db, ob_);
+    printf("%-52s %14s %14s\n", "lost/duplicated/reordered (all runs)", sa, sb);
+    printf("%-52s %14ld %14ld\n", "undelivered at the drain cap (all runs)", lfa, lfb);
+    printf("%-52s %14ld %14ld\n", "messages published (all runs)", pub, pubn);
+    fflush(stdout);
+}
+
+static void cellular(void)
+{
+    int rtts[3] = {0, 100, 300}, nrtt = 3;
+    if (!opt_rtt_sweep) {
+        rtts[0] = opt_rtt_ms;
+        nrtt = 1;
+    }
+    int R = opt_runs > 16 ? 16 : opt_runs;
+    cell a[16][3], b[16][3];
+    for (int r = 0; r < R; r++) {
+        for (int k = 0; k < nrtt; k++) {
+            a[r][k] = cellular_run(rtts[k], false);
+            if (!opt_skip_nats)
+                b[r][k] = cellular_run(rtts[k], true);
+            else
+                b[r][k] = (cell){0};
+        }
+    }
+    printf("\nbench_sf cellular: %d subjects x 50 Hz, %d s connected, %d s cut, %d s after the "
+           "heal, drain given up after %d s; 3-node hub, R3 streams\n",
+           CELL_SUBJ, opt_steady_s, opt_outage_s, opt_after_s, opt_drain_cap_s);
+    for (int k = 0; k < nrtt; k++) {
+        cell ca[16], cb[16];
+        for (int r = 0; r < R; r++) {
+            ca[r] = a[r][k];
+            cb[r] = b[r][k];
+        }
+        cellular_table(rtts[k], ca, cb, R);
+    }
+}
+
+/* Reads the options into the opt_ globals. Returns false (after the usage) on anything
+ * unknown. */
+static bool parse_args(int argc, char **argv, bool *runs_given)
 {
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             opt_runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--append-msgs") && i + 1 < argc)
+            *runs_given = true;
+        } else if (!strcmp(argv[i], "--append-msgs") && i + 1 < argc)
             opt_append = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--catchup-msgs") && i + 1 < argc)
             opt_catchup = atoi(argv[++i]);
@@ -438,11 +780,48 @@ int main(int argc, char **argv)
             opt_realtime = true;
         else if (!strcmp(argv[i], "--skip-nats"))
             opt_skip_nats = true;
+        else if (!strcmp(argv[i], "--rtt-ms") && i + 1 < argc)
+            opt_rtt_ms = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rtt-sweep"))
+            opt_rtt_sweep = true;
+        else if (!strcmp(argv[i], "--steady-s") && i + 1 < argc)
+            opt_steady_s = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--outage-s") && i + 1 < argc)
+            opt_outage_s = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--after-s") && i + 1 < argc)
+            opt_after_s = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--drain-cap-s") && i + 1 < argc)
+            opt_drain_cap_s = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_sf [--runs N] [--append-msgs N] [--catchup-msgs N] "
-                            "[--realtime] [--backlog-mib N] [--skip-nats]\n");
-            return 2;
+                            "[--realtime] [--backlog-mib N] [--skip-nats]\n"
+                            "       bench_sf --rtt-ms N | --rtt-sweep [--runs N] [--steady-s N] "
+                            "[--outage-s N] [--after-s N] [--drain-cap-s N] [--skip-nats]\n");
+            return false;
         }
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    bool runs_given = false;
+    if (!parse_args(argc, argv, &runs_given))
+        return 2;
+    bool cell_mode = opt_rtt_sweep || opt_rtt_ms >= 0;
+    if (cell_mode && (opt_runs < 1 || opt_rtt_ms > 10000 || opt_steady_s < 2 || opt_outage_s < 1 ||
+                      opt_after_s < 0 || opt_drain_cap_s < 1)) {
+        fprintf(stderr, "bench_sf: bad option value\n");
+        return 2;
+    }
+    if (cell_mode) {
+        if (!runs_given)
+            opt_runs = 1;
+        signal(SIGPIPE, SIG_IGN);
+        nats_Open(-1);
+        cellular();
+        nats_Close();
+        return 0;
     }
     if (opt_runs < 1 || opt_append < 1000 || opt_catchup < 100 || opt_backlog_mib < 1) {
         fprintf(stderr, "bench_sf: bad option value\n");

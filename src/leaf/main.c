@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         ae_server_free(s);
         return 1;
     }
-    if (s->opts.nuplink_subjects > 0 && ae_forward_start(s, &err) != 0) {
+    if (s->opts.nuplink_subjects > 0 && ae_forward_start(s, s->uplink, &err) != 0) {
         ae_log(AE_LOG_FATAL, "%s", err.msg);
         ae_uplink_stop(s);
         ae_server_free(s);

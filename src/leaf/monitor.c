@@ -3,7 +3,9 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/forward.h"
 #include "leaf/subject.h"
+#include "leaf/uplink.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -147,10 +149,7 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(j, "total_connections", json_integer((json_int_t)s->total_connections));
     json_object_set_new(j, "routes", json_integer(0));
     json_object_set_new(j, "remotes", json_integer(0));
-    json_object_set_new(j, "leafnodes",
-                        json_integer(s->uplink_hooks.leaf_count
-                                         ? s->uplink_hooks.leaf_count(s->uplink_hooks.ctx)
-                                         : 0));
+    json_object_set_new(j, "leafnodes", json_integer(ae_uplink_leaf_count(s->uplink)));
     json_object_set_new(j, "in_msgs", json_integer((json_int_t)s->in_msgs));
     json_object_set_new(j, "out_msgs", json_integer((json_int_t)s->out_msgs));
     json_object_set_new(j, "in_bytes", json_integer((json_int_t)s->in_bytes));
@@ -166,8 +165,10 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(j, "http_req_stats", reqs);
     json_object_set_new(j, "config_load_time", rfc3339(s->config_load_ns));
     json_object_set_new(j, "system_account", json_string(""));
-    if (s->uplink_hooks.varz)
-        s->uplink_hooks.varz(s->uplink_hooks.ctx, j);
+    if (s->uplink) {
+        ae_uplink_varz(s->uplink, j);
+        ae_forward_status(s->forward, json_object_get(j, "uplink"));
+    }
     return j;
 }
 
@@ -407,8 +408,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (!strcmp(url, "/leafz")) {
         m->req_leafz++;
         ae_server *s = m->srv;
-        json_t *j = s->uplink_hooks.leafz ? s->uplink_hooks.leafz(s->uplink_hooks.ctx) : NULL;
-        if (!j) {
+        json_t *j = s->uplink ? ae_uplink_leafz(s->uplink) : NULL;
+        if (j)
+            ae_forward_status(s->forward, json_array_get(json_object_get(j, "leafs"), 0));
+        else {
             j = json_object();
             json_object_set_new(j, "leafnodes", json_integer(0));
             json_object_set_new(j, "leafs", json_array());

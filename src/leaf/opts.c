@@ -3,6 +3,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "leaf/subject.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,10 @@ void ae_opts_defaults(ae_opts *o)
     o->sync_mode = AE_OPT_SYNC_INTERVAL;
     o->sync_interval_ns = 10 * AE_NS_PER_MS;
     o->hub_domain = strdup("hub");
-    o->uplink_max_inflight = 256;
-    o->uplink_window = 1;
+    o->uplink_max_inflight = 4096;
+    o->uplink_window = 0;
+    o->uplink_max_subjects = 1024;
+    o->uplink_subject_idle_ns = 600 * AE_NS_PER_SEC;
     o->uplink_ack_timeout_ns = 2 * AE_NS_PER_SEC;
     o->env = strdup("prod");
     o->link_status_interval_ns = 10 * AE_NS_PER_SEC;
@@ -454,6 +457,39 @@ static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
     return rc;
 }
 
+/* vid and env become one token of every fleet subject: fleet.<env>.veh.<vid>.... */
+static bool valid_token(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int check_uplink_value(ae_opts *o, const ae_conf_node *n, ae_err *err)
+{
+    if (key_is(n, "subjects")) {
+        for (int i = 0; i < o->nuplink_subjects; i++) {
+            const char *p = o->uplink_subjects[i];
+            if (!ae_subject_valid(p, strlen(p)))
+                return bad(err, n,
+                           "not a valid subject pattern (tokens separated by dots, `*` "
+                           "and `>` only as whole tokens, `>` last)");
+        }
+    } else if ((key_is(n, "vid") || key_is(n, "vehicle")) && !valid_token(o->vid)) {
+        return bad(err, n, "a vehicle id is one subject token of letters, digits, `_` and `-`");
+    } else if (key_is(n, "env") && !valid_token(o->env)) {
+        return bad(err, n, "env is one subject token of letters, digits, `_` and `-`");
+    }
+    return 0;
+}
+
 static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
@@ -468,12 +504,17 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         else if (key_is(n, "domain") || key_is(n, "hub_domain"))
             rc = get_string(n, &o->hub_domain, err);
         else if (key_is(n, "max_inflight")) {
-            rc = get_int(n, 1, 65536, &v, err);
+            rc = get_int(n, 16, 65536, &v, err);
             o->uplink_max_inflight = (int)v;
         } else if (key_is(n, "max_inflight_per_subject")) {
-            rc = get_int(n, 1, 4096, &v, err);
+            rc = get_int(n, 0, 65536, &v, err);
             o->uplink_window = (int)v;
-        } else if (key_is(n, "ack_timeout"))
+        } else if (key_is(n, "max_subjects")) {
+            rc = get_int(n, 1, 1000000, &v, err);
+            o->uplink_max_subjects = (int)v;
+        } else if (key_is(n, "subject_idle"))
+            rc = get_duration(n, &o->uplink_subject_idle_ns, err);
+        else if (key_is(n, "ack_timeout"))
             rc = get_duration(n, &o->uplink_ack_timeout_ns, err);
         else if (key_is(n, "vid") || key_is(n, "vehicle"))
             rc = get_string(n, &o->vid, err);
@@ -486,8 +527,10 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
         else
             rc = unknown(err, n, "uplink",
                          "subjects, rate, domain, max_inflight, max_inflight_per_subject, "
-                         "ack_timeout, vid, env, "
+                         "max_subjects, subject_idle, ack_timeout, vid, env, "
                          "status_interval, live");
+        if (rc == 0)
+            rc = check_uplink_value(o, n, err);
     }
     return rc;
 }
@@ -767,4 +810,79 @@ int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err)
         return 1;
     }
     return 0;
+}
+
+/* ---- reload ------------------------------------------------------------------------------ */
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static bool strv_differs(char **a, int na, char **b, int nb)
+{
+    if (na != nb)
+        return true;
+    for (int i = 0; i < na; i++) {
+        if (str_differs(a[i], b[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool remote_differs(const ae_remote *a, const ae_remote *b)
+{
+    return strv_differs(a->urls, a->nurls, b->urls, b->nurls) ||
+           str_differs(a->account, b->account) || str_differs(a->credentials, b->credentials) ||
+           str_differs(a->nkey_seed_file, b->nkey_seed_file) || str_differs(a->user, b->user) ||
+           str_differs(a->password, b->password) || str_differs(a->token, b->token) ||
+           a->tls != b->tls || str_differs(a->tls_ca_file, b->tls_ca_file) ||
+           str_differs(a->tls_cert_file, b->tls_cert_file) ||
+           str_differs(a->tls_key_file, b->tls_key_file) || a->tls_insecure != b->tls_insecure ||
+           str_differs(a->tls_server_name, b->tls_server_name) ||
+           a->ignore_discovered_urls != b->ignore_discovered_urls;
+}
+
+static void add_key(char *buf, size_t cap, int *n, const char *key)
+{
+    size_t len = strlen(buf);
+    snprintf(buf + len, cap - len, "%s%s", *n ? ", " : "", key);
+    (*n)++;
+}
+
+int ae_opts_restart_changes(const ae_opts *a, const ae_opts *b, char *buf, size_t cap)
+{
+    int n = 0;
+    if (cap)
+        buf[0] = 0;
+    bool remotes = a->nremotes != b->nremotes;
+    for (int i = 0; i < a->nremotes && !remotes; i++)
+        remotes = remote_differs(&a->remotes[i], &b->remotes[i]);
+    struct {
+        bool changed;
+        const char *key;
+    } keys[] = {
+        {a->port != b->port || str_differs(a->host, b->host), "listen"},
+        {a->http_port != b->http_port || str_differs(a->http_host, b->http_host), "http"},
+        {str_differs(a->server_name, b->server_name), "server_name"},
+        {str_differs(a->log_file, b->log_file), "logfile"},
+        {str_differs(a->pid_file, b->pid_file), "pid_file"},
+        {remotes, "leafnodes.remotes"},
+        {strv_differs(a->uplink_subjects, a->nuplink_subjects, b->uplink_subjects,
+                      b->nuplink_subjects),
+         "uplink.subjects"},
+        {str_differs(a->vid, b->vid), "uplink.vid"},
+        {str_differs(a->env, b->env), "uplink.env"},
+        {str_differs(a->hub_domain, b->hub_domain), "uplink.domain"},
+        {a->uplink_max_subjects != b->uplink_max_subjects, "uplink.max_subjects"},
+        {str_differs(a->store_dir, b->store_dir), "store.dir"},
+        {a->store_max_bytes != b->store_max_bytes, "store.max_bytes"},
+        {a->store_max_age_ns != b->store_max_age_ns, "store.max_age"},
+        {a->sync_mode != b->sync_mode || a->sync_interval_ns != b->sync_interval_ns, "store.sync"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (keys[i].changed)
+            add_key(buf, cap, &n, keys[i].key);
+    }
+    return n;
 }

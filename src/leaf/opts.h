@@ -7,6 +7,7 @@
 #include "common/err.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct ae_user {
@@ -75,8 +76,10 @@ typedef struct ae_opts {
     int nuplink_subjects;
     int64_t uplink_rate; /* bytes/s, 0 = unlimited */
     char *hub_domain;
-    int uplink_max_inflight;
-    int uplink_window; /* per subject; 1 keeps per-subject order through hub fail-overs */
+    int uplink_max_inflight; /* publishes awaiting a PubAck, all subjects (an upper bound) */
+    int uplink_window;       /* the same per subject; 0: no limit of its own */
+    int uplink_max_subjects; /* distinct uplink subjects the forwarder tracks at once */
+    int64_t uplink_subject_idle_ns; /* a drained subject unused this long is forgotten */
     int64_t uplink_ack_timeout_ns;
     char *vid; /* vehicle id for status subjects; default server_name */
     char *env; /* fleet environment; default "prod" */
@@ -100,5 +103,12 @@ int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err);
 
 /* Checks cross-field rules (max_payload <= max_pending, ...). */
 int ae_opts_validate(const ae_opts *o, ae_err *err);
+
+/* Settings a running aerie-leaf took at start and cannot change by a reload (sockets,
+ * identity, the uplink's remotes and credentials, the durable log): writes the config keys
+ * that differ between `running` and `fresh` into buf as a comma-separated list and returns
+ * how many. A reload that would change any of them is refused whole, so none is ignored
+ * silently. */
+int ae_opts_restart_changes(const ae_opts *running, const ae_opts *fresh, char *buf, size_t cap);
 
 #endif

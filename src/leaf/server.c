@@ -136,7 +136,6 @@ static bool queue_listed(ae_slice queues, const char *name, size_t len)
 
 size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
 {
-    const ae_match *r = ae_sublist_match(s->sl, m->subject.ptr, m->subject.len);
     bool from_uplink = m->from_uplink;
     bool uplink_plain = false;
     ae_slice fwdq[MAX_FWD_QUEUES];
@@ -165,6 +164,9 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
             n++; /* the hub stream is a receiver: no 503 for requests on uplink subjects */
         }
     }
+    /* Matched only now: the capture may change the sublist (an uplink that gives up on
+     * out-of-memory removes the hub's interest), which would leave an earlier match stale. */
+    const ae_match *r = ae_sublist_match(s->sl, m->subject.ptr, m->subject.len);
     for (size_t i = 0; i < r->npsubs; i++) {
         ae_ssub *sub = (ae_ssub *)r->psubs[i];
         if (sub->kind == AE_EP_CLIENT) {
@@ -536,21 +538,16 @@ int ae_server_reload(ae_server *s, ae_err *err)
         ae_opts_free(&fresh);
         return rc < 0 ? rc : AE_EINVAL;
     }
-    if (fresh.port != s->opts.port || strcmp(fresh.host, s->opts.host) != 0)
-        ae_log_warn("reload: the listen address cannot change while running; restart to apply");
-    if (fresh.http_port != s->opts.http_port)
-        ae_log_warn("reload: the monitoring port cannot change while running; restart to apply");
-    /* Keep what cannot change at run time (the sockets); take everything else. */
+    char keys[512];
+    if (ae_opts_restart_changes(&s->opts, &fresh, keys, sizeof keys) > 0) {
+        ae_opts_free(&fresh);
+        return ae_err_set(err, AE_EINVAL,
+                          "%s changed: these take effect only at a restart (restart aerie-leaf "
+                          "to apply them; nothing of this reload was applied)",
+                          keys);
+    }
     ae_opts old = s->opts;
     s->opts = fresh;
-    free(s->opts.host);
-    s->opts.host = old.host;
-    old.host = NULL;
-    free(s->opts.http_host);
-    s->opts.http_host = old.http_host;
-    old.http_host = NULL;
-    s->opts.port = old.port;
-    s->opts.http_port = old.http_port;
     ae_opts_free(&old);
     ae_log_set_level(s->opts.log_level);
     s->config_load_ns = ae_now_ns();

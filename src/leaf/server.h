@@ -7,6 +7,7 @@
 #ifndef AERIE_LEAF_SERVER_H
 #define AERIE_LEAF_SERVER_H
 
+#include "leaf/hooks.h"
 #include "leaf/loop.h"
 #include "leaf/opts.h"
 #include "leaf/proto.h"
@@ -103,32 +104,11 @@ struct ae_server {
     int64_t drain_deadline;
     int exit_code;
 
-    /* The uplink plugs in through these hooks so the broker core does not depend on it.
-     * forward: a local message matched hub interest (plain, and/or the listed hub queue
-     * groups). interest: a local subscription came or went. */
-    struct {
-        void *ctx;
-        void (*forward)(void *ctx, const ae_msg *m, const ae_slice *queues, size_t nqueues);
-        void (*interest)(void *ctx, const ae_ssub *sub, bool added);
-        void (*tick)(void *ctx, int64_t now);
-        void (*drain)(void *ctx);
-        int (*leaf_count)(void *ctx);
-        bool (*congested)(void *ctx);       /* the hub link's queue is above its high-water mark */
-        struct json_t *(*leafz)(void *ctx); /* the whole /leafz body */
-        void (*varz)(void *ctx, struct json_t *varz); /* adds uplink and store fields */
-    } uplink_hooks;
+    /* The optional modules (hooks.h says who calls what). */
+    ae_uplink_hooks uplink_hooks;
     ae_uplink *uplink; /* NULL when no leafnodes remote is configured */
-
-    /* The durable forwarder (forward.c). capture: logs a local message on an uplink subject
-     * and returns its log seq (0: not an uplink subject, or *failed when it could not be
-     * logged: disk full, I/O error). is_durable: true once
-     * that seq is on disk; a client's PONG waits for it (the flush contract). */
-    struct {
-        void *ctx;
-        uint64_t (*capture)(void *ctx, const ae_msg *m, bool *failed);
-        bool (*is_durable)(void *ctx, uint64_t seq);
-    } durable_hooks;
-    struct ae_forward *forward;
+    ae_durable_hooks durable_hooks;
+    struct ae_forward *forward; /* NULL without uplink subjects */
     ae_monitor *monitor;
 
     /* argv to re-apply on reload */

@@ -9,8 +9,11 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/nkeys.h"
+#include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/hub_urls.h"
+#include "leaf/interest.h"
 #include "leaf/outq.h"
 #include "leaf/subject.h"
 #include "leaf/tls.h"
@@ -29,31 +32,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_URLS             32
 #define READ_CHUNK           (64 * 1024)
 #define HANDSHAKE_TIMEOUT_NS (5 * AE_NS_PER_SEC)
 #define LOOP_DELAY_NS        (30 * AE_NS_PER_SEC) /* as nats-server after loop/permission errors */
 #define DATA_QUEUE_HWM       (1024 * 1024) /* above this, publishers feeding the link are paused */
 #define DATA_QUEUE_LIMIT     (64 * 1024 * 1024) /* best-effort traffic beyond this is dropped */
 #define LOW_WATER            (256 * 1024)
-
-typedef struct hub_url {
-    char host[256];
-    int port;
-    char *user, *pass; /* from the URL, or NULL */
-    bool tls;          /* tls:// scheme */
-    bool learned;      /* from the hub's leafnode_urls */
-} hub_url;
-
-/* Local interest advertised to the hub, reference-counted by subject (+ queue). */
-typedef struct local_interest {
-    char *key; /* "subject" or "subject queue" */
-    size_t key_len;
-    char *subject;
-    char *queue;
-    int count;
-    bool sent;
-} local_interest;
 
 /* Hub interest: one LS+ key, mirrored into the broker's sublist. */
 typedef struct hub_interest {
@@ -68,25 +52,20 @@ struct ae_uplink {
     ae_uplink_state state;
 
     /* configuration (copied) */
-    hub_url urls[MAX_URLS];
-    int nurls, nconfigured;
-    int url_idx;
+    ae_hub_urls urls;
     char *user, *pass, *token;
     ae_nkey nkey;
     bool have_nkey;
     char *jwt;
     bool want_tls;
-    bool ignore_discovered;
     ae_tls_ctx *tls_ctx;
     char vid[128], env[64];
     char name[128];
-    char **durable;
-    int ndurable;
 
     /* connection */
     ae_io io;
     ae_tls *tls;
-    const hub_url *cur;
+    const ae_hub_url *cur;
     int64_t state_since; /* monotonic */
     uint8_t *rbuf;
     size_t rlen, rcap;
@@ -115,15 +94,16 @@ struct ae_uplink {
     char lds[40];                      /* our loop-detection subject */
     char inbox_prefix[48];             /* "_INBOX.<random>." */
 
-    ae_hmap local; /* key -> local_interest */
-    ae_hmap hub;   /* key -> hub_interest */
+    ae_interest local; /* what we advertise to the hub */
+    ae_hmap hub;       /* key -> hub_interest */
 
     /* keepalive */
-    int pings_out;
+    int pings_out;    /* PINGs written to the socket and not answered */
+    bool ping_queued; /* a PING waits in the control queue (behind a large message) */
     int64_t next_ping;
-    int64_t ping_sent_at;
+    int64_t ping_sent_at;  /* when the outstanding PING left, for the RTT */
+    int64_t last_progress; /* when bytes last went out to the hub (monotonic) */
     int64_t rtt_ns;
-    int64_t ping_every;
 
     /* statistics and status */
     uint64_t in_msgs, out_msgs, in_bytes, out_bytes, dropped_msgs;
@@ -132,8 +112,9 @@ struct ae_uplink {
     int64_t next_status;
 
     ae_uplink_client client;
-    bool notifying;      /* inside client.on_writable */
-    bool readers_paused; /* some client was paused because the data queue was full */
+    bool notifying; /* inside client.on_writable */
+    bool above_hwm; /* the data queue passed DATA_QUEUE_HWM since it last drained: publishers
+                       feeding it may be paused (route) and are resumed below LOW_WATER */
 };
 
 static void schedule_reconnect(ae_uplink *u);
@@ -141,17 +122,38 @@ static void flush(ae_uplink *u);
 static void flush_and_notify(ae_uplink *u);
 static void on_io(ae_loop *loop, ae_io *io, unsigned events);
 
+/* Identical vehicles must not draw the same reconnect delays or inbox names: the kernel's
+ * random source (common/random.h). Should it ever fail, the clock's nanoseconds still differ
+ * between vehicles restarted together. */
+static void random_bytes(void *buf, size_t n)
+{
+    if (ae_random_bytes(buf, n, NULL) == 0)
+        return;
+    uint64_t x = (uint64_t)ae_now_ns() ^ (uint64_t)getpid() << 32;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ((unsigned char *)buf)[i] = (unsigned char)x;
+    }
+}
+
 static void rand_token(char *out, size_t n)
 {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, raw, n) : -1;
-    if (fd >= 0)
-        close(fd);
+    random_bytes(raw, n);
     for (size_t i = 0; i < n; i++)
-        out[i] = al[(got == (ssize_t)n ? raw[i] : (unsigned)rand()) % (sizeof al - 1)];
+        out[i] = al[raw[i] % (sizeof al - 1)];
     out[n] = 0;
+}
+
+/* Uniform in [-1, 1]. */
+static double rand_sym(void)
+{
+    uint32_t v;
+    random_bytes(&v, sizeof v);
+    return (double)v / (double)UINT32_MAX * 2.0 - 1.0;
 }
 
 static void set_state(ae_uplink *u, ae_uplink_state st)
@@ -177,83 +179,11 @@ static void set_error(ae_uplink *u, const char *fmt, ...)
 
 /* ---- URLs and backoff ------------------------------------------------------------------ */
 
-static int parse_url(const char *url, hub_url *out, ae_err *err)
-{
-    memset(out, 0, sizeof *out);
-    const char *p = url;
-    const char *sep = strstr(url, "://");
-    if (sep) {
-        size_t sl = (size_t)(sep - url);
-        if (sl == 3 && !strncasecmp(url, "tls", 3))
-            out->tls = true;
-        else if (!((sl == 9 && !strncasecmp(url, "nats-leaf", 9)) ||
-                   (sl == 4 && !strncasecmp(url, "nats", 4))))
-            return ae_err_set(err, AE_EINVAL,
-                              "leafnodes remote url %s: unsupported scheme (use nats-leaf://, "
-                              "nats:// or tls://)",
-                              url);
-        p = sep + 3;
-    }
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            out->user = strndup(p, (size_t)(colon - p));
-            out->pass = strndup(colon + 1, (size_t)(at - colon - 1));
-        } else {
-            out->user = strndup(p, (size_t)(at - p));
-        }
-        p = at + 1;
-    }
-    const char *end = p + strcspn(p, "/?");
-    const char *pc = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb)
-            return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: bad IPv6 address", url);
-        snprintf(out->host, sizeof out->host, "%.*s", (int)(rb - p - 1), p + 1);
-        pc = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-    } else {
-        pc = memchr(p, ':', (size_t)(end - p));
-        snprintf(out->host, sizeof out->host, "%.*s", (int)((pc ? pc : end) - p), p);
-    }
-    out->port = 7422;
-    if (pc) {
-        char *e;
-        long port = strtol(pc + 1, &e, 10);
-        if (e != end || port <= 0 || port > 65535)
-            return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: bad port", url);
-        out->port = (int)port;
-    }
-    if (!out->host[0])
-        return ae_err_set(err, AE_EINVAL, "leafnodes remote url %s: no host", url);
-    return 0;
-}
-
 /* Adds a hub URL the cluster advertised ("host:port"), unless known. */
 static void learn_url(ae_uplink *u, const char *hostport)
 {
-    if (u->ignore_discovered)
-        return;
-    hub_url h;
-    if (parse_url(hostport, &h, NULL) != 0)
-        return;
-    for (int i = 0; i < u->nurls; i++) {
-        if (u->urls[i].port == h.port && !strcmp(u->urls[i].host, h.host)) {
-            free(h.user);
-            free(h.pass);
-            return;
-        }
-    }
-    if (u->nurls >= MAX_URLS) {
-        free(h.user);
-        free(h.pass);
-        return;
-    }
-    h.learned = true;
-    h.tls = u->nconfigured ? u->urls[0].tls : false;
-    u->urls[u->nurls++] = h;
-    ae_log_debug("uplink: learned hub url %s:%d", h.host, h.port);
+    if (ae_hub_urls_learn(&u->urls, hostport))
+        ae_log_debug("uplink: learned hub url %s", hostport);
 }
 
 static int64_t backoff_delay(ae_uplink *u)
@@ -270,7 +200,7 @@ static int64_t backoff_delay(ae_uplink *u)
     if (d > (double)o->reconnect_max_ns)
         d = (double)o->reconnect_max_ns;
     /* Jitter spreads a fleet's reconnects after a hub outage. */
-    double j = o->reconnect_jitter * d * ((double)rand() / RAND_MAX * 2.0 - 1.0);
+    double j = o->reconnect_jitter * d * rand_sym();
     d += j;
     if (d < 50e6)
         d = 50e6;
@@ -321,17 +251,13 @@ static void disconnect(ae_uplink *u, const char *why)
     ae_loop_timer_stop(u->srv->loop, &u->retry_write);
     ae_loop_timer_stop(u->srv->loop, &u->flush_timer);
     remove_hub_interest(u);
-    for (size_t pos = 0;;) {
-        ae_hmap_ent *e = ae_hmap_next(&u->local, &pos);
-        if (!e)
-            break;
-        ((local_interest *)e->val)->sent = false;
-    }
+    ae_interest_disconnected(&u->local);
     json_decref(u->import_perm);
     json_decref(u->export_perm);
     u->import_perm = u->export_perm = NULL;
     u->connected_since = 0;
     u->pings_out = 0;
+    u->ping_queued = false;
     set_state(u, AE_UPLINK_DISCONNECTED);
     if (was_ready && u->client.on_ready)
         u->client.on_ready(u->client.ctx, false);
@@ -351,10 +277,9 @@ static void schedule_reconnect(ae_uplink *u)
 
 static void dial(ae_uplink *u)
 {
-    if (u->nurls == 0)
+    u->cur = ae_hub_urls_next(&u->urls);
+    if (!u->cur)
         return;
-    u->cur = &u->urls[u->url_idx % u->nurls];
-    u->url_idx++;
     char port[16];
     snprintf(port, sizeof port, "%d", u->cur->port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -548,6 +473,14 @@ static void flush(ae_uplink *u)
             return;
         }
         ae_outq_consume(q, (size_t)w);
+        if (w > 0)
+            u->last_progress = ae_mono_ns();
+        if (!is_data && u->ping_queued && u->ctrl.pending == 0) {
+            /* the PING left: from now on the hub owes us a PONG */
+            u->ping_queued = false;
+            u->pings_out++;
+            u->ping_sent_at = u->last_progress;
+        }
         if (is_data) {
             data_written(u, (size_t)w);
             if (rate > 0)
@@ -568,8 +501,8 @@ static void flush(ae_uplink *u)
 static void flush_and_notify(ae_uplink *u)
 {
     flush(u);
-    if (u->readers_paused && u->data.pending < LOW_WATER) {
-        u->readers_paused = false;
+    if (u->above_hwm && u->data.pending < LOW_WATER) {
+        u->above_hwm = false;
         ae_server_resume_readers(u->srv);
     }
     if (u->state == AE_UPLINK_READY && u->data.pending < LOW_WATER && u->client.on_writable &&
@@ -594,124 +527,33 @@ static int queue_data(ae_uplink *u, const char *line, size_t line_len, const voi
     }
     u->out_msgs++;
     u->out_bytes += hdr_len + payload_len;
+    if (u->data.pending > DATA_QUEUE_HWM)
+        u->above_hwm = true;
     /* One write per loop pass, not per message: the timer fires after this pass's events. */
     if (!u->flush_timer.armed)
         ae_loop_timer_start(u->srv->loop, &u->flush_timer, 0);
     return 0;
 }
 
-/* ---- permissions --------------------------------------------------------------------- */
-
-static bool perm_list_covers(json_t *list, const char *subj, bool subset)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-        const char *p = json_string_value(v);
-        if (!p)
-            continue;
-        bool ok = subset ? ae_subject_subset(subj, strlen(subj), p, strlen(p))
-                         : ae_subject_matches(p, strlen(p), subj, strlen(subj));
-        if (ok)
-            return true;
-    }
-    return false;
-}
-
-/* May `subj` pass a hub permission block? Literal subjects are matched; wildcard interest
- * must lie wholly inside an allow entry (a literal LS+ outside the hub's subscribe
- * permission makes the hub close the uplink). */
-static bool permitted(json_t *perm, const char *subj)
-{
-    if (!perm)
-        return true;
-    bool literal = ae_subject_valid_literal(subj, strlen(subj));
-    json_t *allow = json_object_get(perm, "allow");
-    json_t *deny = json_object_get(perm, "deny");
-    if (json_is_array(allow) && json_array_size(allow) > 0 &&
-        !perm_list_covers(allow, subj, !literal))
-        return false;
-    if (json_is_array(deny) && perm_list_covers(deny, subj, false))
-        return false;
-    return true;
-}
-
-/* Subjects the hub denies on every leaf connection of a non-system account. */
-static bool hub_denies(const char *subj)
-{
-    return !strncmp(subj, "$JS.API.", 8) || !strcmp(subj, "$JS.API.>") ||
-           !strncmp(subj, "$KV.", 4) || !strncmp(subj, "$OBJ.", 5) || !strcmp(subj, ">");
-}
-
 /* ---- interest: local -> hub ------------------------------------------------------------ */
 
-static void send_local_interest(ae_uplink *u, local_interest *li)
+static void emit_ctrl(void *ctx, const char *line, size_t len)
 {
-    if (u->state != AE_UPLINK_READY)
-        return;
-    if (hub_denies(li->subject) || !permitted(u->import_perm, li->subject))
-        return;
-    if (li->count > 0) {
-        if (li->queue)
-            send_ctrlf(u, "LS+ %s %s %d\r\n", li->subject, li->queue, li->count);
-        else if (!li->sent)
-            send_ctrlf(u, "LS+ %s\r\n", li->subject);
-        li->sent = true;
-    } else if (li->sent) {
-        if (li->queue)
-            send_ctrlf(u, "LS- %s %s\r\n", li->subject, li->queue);
-        else
-            send_ctrlf(u, "LS- %s\r\n", li->subject);
-        li->sent = false;
-    }
+    send_ctrl(ctx, line, len);
 }
 
 static void hook_interest(void *ctx, const ae_ssub *sub, bool added)
 {
     ae_uplink *u = ctx;
-    char key[4096];
-    int kn = snprintf(key, sizeof key, "%s%s%s", sub->subject, sub->queue ? " " : "",
-                      sub->queue ? sub->queue : "");
-    if (kn <= 0 || (size_t)kn >= sizeof key)
-        return;
-    local_interest *li = ae_hmap_get(&u->local, key, (size_t)kn);
-    if (!li) {
-        if (!added)
-            return;
-        li = calloc(1, sizeof *li);
-        if (!li)
-            return;
-        li->key = strndup(key, (size_t)kn);
-        li->key_len = (size_t)kn;
-        li->subject = strdup(sub->subject);
-        li->queue = sub->queue ? strdup(sub->queue) : NULL;
-        ae_hmap_put(&u->local, li->key, li->key_len, li);
-    }
-    li->count += added ? 1 : -1;
-    /* Plain interest changes the hub's view only on 0<->1; queue weights on every change. */
-    if (li->queue || li->count == 0 || (added && li->count == 1))
-        send_local_interest(u, li);
-    if (li->count <= 0) {
-        ae_hmap_del(&u->local, li->key, li->key_len);
-        free(li->key);
-        free(li->subject);
-        free(li->queue);
-        free(li);
-    }
+    ae_interest_change(&u->local, sub->subject, sub->queue, added, u->state == AE_UPLINK_READY,
+                       emit_ctrl, u);
 }
 
 static void send_all_interest(ae_uplink *u)
 {
     send_ctrlf(u, "LS+ %s\r\n", u->lds);
     send_ctrlf(u, "LS+ %s>\r\n", u->inbox_prefix);
-    size_t pos = 0;
-    ae_hmap_ent *e;
-    while ((e = ae_hmap_next(&u->local, &pos))) {
-        local_interest *li = e->val;
-        li->sent = false;
-        send_local_interest(u, li);
-    }
+    ae_interest_connected(&u->local, u->import_perm, emit_ctrl, u);
 }
 
 /* ---- interest: hub -> local ------------------------------------------------------------ */
@@ -792,7 +634,7 @@ static void hook_forward(void *ctx, const ae_msg *m, const ae_slice *queues, siz
         return;
     char subj[1024];
     snprintf(subj, sizeof subj, "%.*s", (int)m->subject.len, m->subject.ptr);
-    if (!permitted(u->export_perm, subj))
+    if (!ae_interest_permitted(u->export_perm, subj))
         return;
     if (u->hub_max_payload > 0 && (int64_t)m->total_len > u->hub_max_payload) {
         u->dropped_msgs++;
@@ -1024,6 +866,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
         u->connected_since = ae_now_ns();
         u->last_error[0] = 0;
         u->next_ping = ae_mono_ns() + AE_NS_PER_SEC;
+        u->last_progress = ae_mono_ns();
         ae_log_info("uplink: connected to hub %s (%s:%d, cluster %s)", u->hub_name, u->cur->host,
                     u->cur->port, u->hub_cluster[0] ? u->hub_cluster : "-");
         send_all_interest(u);
@@ -1187,6 +1030,17 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
 
 /* ---- keepalive and status ------------------------------------------------------------- */
 
+/* How often the uplink PINGs: often enough that ping_max unanswered ones fit in the
+ * dead-link timeout. Read from the options each time, so a reload applies. */
+static int64_t ping_every(const ae_uplink *u)
+{
+    const ae_opts *o = &u->srv->opts;
+    int64_t every = o->dead_link_ns / (o->ping_max + 1);
+    if (every > o->ping_interval_ns)
+        every = o->ping_interval_ns;
+    return every < 100 * AE_NS_PER_MS ? 100 * AE_NS_PER_MS : every;
+}
+
 static void hook_tick(void *ctx, int64_t now)
 {
     ae_uplink *u = ctx;
@@ -1200,22 +1054,32 @@ static void hook_tick(void *ctx, int64_t now)
         return;
     }
     if (u->state == AE_UPLINK_READY && now >= u->next_ping) {
+        /* Only PINGs that left count: one queued behind a large message at a low uplink.rate
+         * is not the hub's silence. A queue that makes no progress at all is. */
         if (u->pings_out >= u->srv->opts.ping_max) {
             set_error(u, "the link to hub %s is dead: %d PINGs unanswered in %.1fs", u->hub_name,
-                      u->pings_out, (double)(u->pings_out * u->ping_every) / 1e9);
+                      u->pings_out, (double)(u->pings_out * ping_every(u)) / 1e9);
             disconnect(u, "Stale Connection");
             return;
         }
-        u->pings_out++;
-        u->ping_sent_at = now;
-        u->next_ping = now + u->ping_every;
-        send_ctrl(u, "PING\r\n", 6);
+        if (u->ping_queued && now - u->last_progress > u->srv->opts.dead_link_ns) {
+            set_error(u, "the link to hub %s is dead: nothing could be written for %.1fs",
+                      u->hub_name, (double)(now - u->last_progress) / 1e9);
+            disconnect(u, "Stale Connection");
+            return;
+        }
+        u->next_ping = now + ping_every(u);
+        if (!u->ping_queued) {
+            u->ping_queued = true;
+            send_ctrl(u, "PING\r\n", 6);
+        }
     }
     if (ae_now_ns() >= u->next_status)
         ae_uplink_publish_status(u);
 }
 
-static json_t *status_json(ae_uplink *u)
+/* The link's own fields; with_client adds the forwarder's (the link status message). */
+static json_t *status_json(ae_uplink *u, bool with_client)
 {
     json_t *j = json_object();
     char ts[48];
@@ -1241,7 +1105,7 @@ static json_t *status_json(ae_uplink *u)
     json_object_set_new(j, "dropped_msgs", json_integer((json_int_t)u->dropped_msgs));
     if (u->last_error[0])
         json_object_set_new(j, "last_error", json_string(u->last_error));
-    if (u->client.status)
+    if (with_client && u->client.status)
         u->client.status(u->client.ctx, j);
     return j;
 }
@@ -1249,7 +1113,7 @@ static json_t *status_json(ae_uplink *u)
 void ae_uplink_publish_status(ae_uplink *u)
 {
     u->next_status = ae_now_ns() + u->srv->opts.link_status_interval_ns;
-    json_t *j = status_json(u);
+    json_t *j = status_json(u, true);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!body)
@@ -1266,25 +1130,20 @@ void ae_uplink_publish_status(ae_uplink *u)
 
 static bool hook_congested(void *ctx)
 {
-    ae_uplink *u = ctx;
-    if (u->data.pending <= DATA_QUEUE_HWM)
-        return false;
-    u->readers_paused = true;
-    return true;
+    const ae_uplink *u = ctx;
+    return u->data.pending > DATA_QUEUE_HWM;
 }
 
-static int hook_leaf_count(void *ctx)
+int ae_uplink_leaf_count(const ae_uplink *u)
 {
-    ae_uplink *u = ctx;
-    return u->state == AE_UPLINK_READY ? 1 : 0;
+    return u && u->state == AE_UPLINK_READY ? 1 : 0;
 }
 
-static json_t *hook_leafz(void *ctx)
+json_t *ae_uplink_leafz(ae_uplink *u)
 {
-    ae_uplink *u = ctx;
     json_t *j = json_object();
     json_t *leafs = json_array();
-    json_t *l = status_json(u);
+    json_t *l = status_json(u, false);
     if (u->cur) {
         json_object_set_new(l, "ip", json_string(u->cur->host));
         json_object_set_new(l, "port", json_integer(u->cur->port));
@@ -1306,16 +1165,15 @@ static json_t *hook_leafz(void *ctx)
     return j;
 }
 
-static void hook_varz(void *ctx, json_t *varz)
+void ae_uplink_varz(ae_uplink *u, json_t *varz)
 {
-    ae_uplink *u = ctx;
     json_t *leaf = json_object();
     if (u->cur) {
         json_object_set_new(leaf, "host", json_string(u->cur->host));
         json_object_set_new(leaf, "port", json_integer(u->cur->port));
     }
     json_object_set_new(varz, "leaf", leaf);
-    json_object_set_new(varz, "uplink", status_json(u));
+    json_object_set_new(varz, "uplink", status_json(u, false));
 }
 
 static void hook_drain(void *ctx)
@@ -1360,15 +1218,6 @@ const char *ae_uplink_state_name(ae_uplink_state st)
     return "?";
 }
 
-bool ae_uplink_is_durable_subject(const ae_uplink *u, const char *subject, size_t len)
-{
-    for (int i = 0; i < u->ndurable; i++) {
-        if (ae_subject_matches(u->durable[i], strlen(u->durable[i]), subject, len))
-            return true;
-    }
-    return false;
-}
-
 int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, const char *reply,
                       size_t reply_len, const void *hdr, size_t hdr_len, const void *payload,
                       size_t payload_len)
@@ -1401,17 +1250,18 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     if (!u)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
     u->kind = AE_EP_UPLINK;
+    ae_interest_init(&u->local);
     u->srv = s;
     u->io.fd = -1;
-    for (int i = 0; i < r->nurls && u->nurls < MAX_URLS; i++) {
-        int rc = parse_url(r->urls[i], &u->urls[u->nurls], err);
+    u->urls.ignore_discovered = r->ignore_discovered_urls;
+    for (int i = 0; i < r->nurls; i++) {
+        int rc = ae_hub_urls_add(&u->urls, r->urls[i], err);
         if (rc) {
+            ae_hub_urls_free(&u->urls);
             free(u);
             return rc;
         }
-        u->nurls++;
     }
-    u->nconfigured = u->nurls;
     u->user = r->user ? strdup(r->user) : NULL;
     u->pass = r->password ? strdup(r->password) : NULL;
     u->token = r->token ? strdup(r->token) : NULL;
@@ -1424,7 +1274,6 @@ int ae_uplink_start(ae_server *s, ae_err *err)
         u->have_nkey = true;
     }
     u->want_tls = r->tls;
-    u->ignore_discovered = r->ignore_discovered_urls;
     if (r->tls) {
         ae_tls_config cfg = {.ca_file = r->tls_ca_file,
                              .cert_file = r->tls_cert_file,
@@ -1438,19 +1287,11 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     snprintf(u->vid, sizeof u->vid, "%s", o->vid ? o->vid : s->server_name);
     snprintf(u->env, sizeof u->env, "%s", o->env ? o->env : "prod");
     snprintf(u->name, sizeof u->name, "%s", s->server_name);
-    u->durable = calloc((size_t)o->nuplink_subjects + 1, sizeof(char *));
-    for (int i = 0; i < o->nuplink_subjects; i++)
-        u->durable[i] = strdup(o->uplink_subjects[i]);
-    u->ndurable = o->nuplink_subjects;
     char rnd[24];
     rand_token(rnd, 22);
     snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
     rand_token(rnd, 22);
     snprintf(u->inbox_prefix, sizeof u->inbox_prefix, "_INBOX.%s.", rnd);
-    int64_t every = o->dead_link_ns / (o->ping_max + 1);
-    u->ping_every = every < o->ping_interval_ns ? every : o->ping_interval_ns;
-    if (u->ping_every < 100 * AE_NS_PER_MS)
-        u->ping_every = 100 * AE_NS_PER_MS;
     u->tokens_at = ae_mono_ns();
     u->reconnect = (ae_timer){.cb = on_reconnect_timer, .ctx = u};
     u->retry_write = (ae_timer){.cb = on_retry_write, .ctx = u};
@@ -1462,10 +1303,7 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     s->uplink_hooks.interest = hook_interest;
     s->uplink_hooks.tick = hook_tick;
     s->uplink_hooks.drain = hook_drain;
-    s->uplink_hooks.leaf_count = hook_leaf_count;
     s->uplink_hooks.congested = hook_congested;
-    s->uplink_hooks.leafz = hook_leafz;
-    s->uplink_hooks.varz = hook_varz;
     /* Local subscriptions made before the uplink existed (none at start-up, but keep it
      * honest for a restart of the uplink) are picked up by the first interest hook. */
     ae_loop_timer_start(s->loop, &u->reconnect, 0);
@@ -1482,23 +1320,8 @@ void ae_uplink_stop(ae_server *s)
     ae_loop_timer_stop(s->loop, &u->reconnect);
     ae_loop_timer_stop(s->loop, &u->retry_write);
     ae_loop_timer_stop(s->loop, &u->flush_timer);
-    size_t pos = 0;
-    ae_hmap_ent *e;
-    while ((e = ae_hmap_next(&u->local, &pos))) {
-        local_interest *li = e->val;
-        free(li->key);
-        free(li->subject);
-        free(li->queue);
-        free(li);
-    }
-    ae_hmap_free(&u->local);
-    for (int i = 0; i < u->nurls; i++) {
-        free(u->urls[i].user);
-        free(u->urls[i].pass);
-    }
-    for (int i = 0; i < u->ndurable; i++)
-        free(u->durable[i]);
-    free(u->durable);
+    ae_interest_free(&u->local);
+    ae_hub_urls_free(&u->urls);
     free(u->user);
     free(u->pass);
     free(u->token);

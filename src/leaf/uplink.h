@@ -14,6 +14,7 @@
 #ifndef AERIE_LEAF_UPLINK_H
 #define AERIE_LEAF_UPLINK_H
 
+#include "leaf/hooks.h"
 #include "leaf/proto.h"
 #include "leaf/server.h"
 
@@ -40,18 +41,7 @@ const char *ae_uplink_state_name(ae_uplink_state st);
 
 /* ---- for the durable forwarder ------------------------------------------------------- */
 
-/* Callbacks into the forwarder. on_ready(true) after interest is exchanged on a new
- * connection, on_ready(false) when it is lost. on_inbox: a message arrived on the
- * forwarder's inbox prefix (a PubAck); `op` is valid for the call. status: add fields to the
- * link status message and /leafz. */
-typedef struct ae_uplink_client {
-    void *ctx;
-    void (*on_ready)(void *ctx, bool ready);
-    void (*on_inbox)(void *ctx, const ae_op *op);
-    void (*on_writable)(void *ctx); /* data queue drained below the low-water mark */
-    void (*status)(void *ctx, struct json_t *obj);
-} ae_uplink_client;
-
+/* Plugs the forwarder in (hooks.h: ae_uplink_client); a zeroed table unplugs it. */
 void ae_uplink_set_client(ae_uplink *u, const ae_uplink_client *c);
 
 /* "_INBOX.<random>." (with the trailing dot): reply subjects under it come back through
@@ -68,11 +58,17 @@ int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, con
 /* Bytes queued for the hub and not yet written (for flow control). */
 size_t ae_uplink_queued(const ae_uplink *u);
 
-/* True if subject is one of the durable uplink subjects (opts.uplink.subjects), which are
- * never forwarded as plain leafnode traffic. */
-bool ae_uplink_is_durable_subject(const ae_uplink *u, const char *subject, size_t len);
-
 /* Publishes the link status message now (state changes call it by themselves). */
 void ae_uplink_publish_status(ae_uplink *u);
+
+/* ---- for monitoring (monitor.c) ------------------------------------------------------- */
+
+/* 1 while the link is up, else 0 (/varz "leafnodes"). u may be NULL. */
+int ae_uplink_leaf_count(const ae_uplink *u);
+/* The /leafz body: leafs[0] describes the link (state, hub, rtt, counters, hub interest).
+ * Caller owns the result. */
+struct json_t *ae_uplink_leafz(ae_uplink *u);
+/* Adds "leaf" (host, port) and "uplink" (the link's state and counters) to a /varz body. */
+void ae_uplink_varz(ae_uplink *u, struct json_t *varz);
 
 #endif

@@ -1,11 +1,13 @@
 /* The ack state of the log: a floor (every seq at or below it is acked) plus a bitmap of
  * seqs acked above the floor, because the forwarder has many publishes in flight and their
- * PubAcks arrive in any order. See ae_ackset in store_internal.h. Owner-thread data; store.c
- * takes st->mu around the mutating calls because the sync thread snapshots it. */
-#include "store/store_internal.h"
+ * PubAcks arrive in any order. See ackset.h. Owner-thread data; the store takes st->mu
+ * around the mutating calls because the sync thread snapshots it. */
+#include "store/ackset.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/err.h"
 
 void ae_ackset_init(ae_ackset *a, uint64_t floor)
 {
@@ -161,4 +163,35 @@ size_t ae_ackset_list(const ae_ackset *a, uint64_t *out, size_t max)
         }
     }
     return n;
+}
+
+int ae_ackset_or_words(ae_ackset *a, uint64_t base, const uint64_t *w, size_t nw, uint64_t max_seq)
+{
+    if (base % 64)
+        return AE_EINVAL;
+    /* Trim to the words that can hold a seq in (floor, max_seq]. */
+    while (nw && (w[nw - 1] == 0 || base + 64 * (uint64_t)(nw - 1) > max_seq))
+        nw--;
+    size_t skip = 0;
+    while (skip < nw && base + 64 * (uint64_t)skip + 63 <= a->floor)
+        skip++;
+    if (skip == nw)
+        return 0;
+    /* base + 64 * skip > floor - 63 and is a multiple of 64, so it is >= a->base. */
+    uint64_t first = base + 64 * (uint64_t)skip;
+    size_t at = (size_t)((first - a->base) / 64);
+    if (grow(a, at + (nw - skip)) != 0)
+        return AE_ENOMEM;
+    for (size_t i = skip; i < nw; i++) {
+        uint64_t s0 = base + 64 * (uint64_t)i, m = w[i];
+        if (s0 <= a->floor)
+            m &= ~(uint64_t)0 << (a->floor - s0 + 1); /* floor - s0 + 1 <= 63 here */
+        if (max_seq < s0 + 63)                        /* then 0 <= max_seq - s0 < 63 */
+            m &= ((uint64_t)1 << (max_seq - s0 + 1)) - 1;
+        a->w[at + (i - skip)] |= m;
+    }
+    /* The words past the highest set bit stay allocated but zero; harmless. */
+    if (ae_ackset_has(a, a->floor + 1))
+        advance(a);
+    return 0;
 }

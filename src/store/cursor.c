@@ -2,7 +2,9 @@
  * memory. A cursor remembers only the next seq it wants and, as a shortcut, the file offset
  * where that seq starts; everything else is looked up again in the store's live segment
  * list, so segments may be removed (acked, discarded) between calls. Records are read with
- * pread into a 64 KiB read-ahead window (bigger only while a bigger record is read). */
+ * pread into a 64 KiB read-ahead window (bigger only while a bigger record is read). A
+ * record that fails its checks is handed to ae_store_damage (recovery.c), which salvages
+ * what follows it; known holes are stepped over without reading them again. */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -47,6 +49,41 @@ void ae_store_cursor_seek(ae_store_cursor *c, uint64_t seq)
     c->pos_seg = 0;
 }
 
+/* Where c->next starts in g: from the cursor's own position (stepping over a hole there)
+ * or by a lookup. Returns 0 with *off; AE_EAGAIN to go round the loop again (the cursor
+ * moved, or damage was dealt with); AE_EIO / AE_ENOMEM. */
+static int find_offset(ae_store_cursor *c, ae_seg *g, uint64_t *off, ae_err *err)
+{
+    ae_store *s = c->st;
+    if (c->pos_seg == g->first_seq && c->pos_seq == c->next) {
+        const ae_seg_hole *h = ae_seg_hole_at(g, c->pos_off);
+        if (!h) {
+            *off = c->pos_off;
+            return 0;
+        }
+        /* Known damage right here: continue with the record after it. */
+        c->next = h->hi + 1;
+        c->pos_seq = c->next;
+        c->pos_off = h->resume_off;
+        if (c->next > g->last_seq)
+            c->pos_seg = 0;
+        return AE_EAGAIN;
+    }
+    if (ae_store_is_acked(s, c->next)) {
+        /* Skip acked records without reading them when we have no position anyway. */
+        const ae_seg_hole *h = ae_seg_hole_of(g, c->next);
+        c->next = h ? h->hi + 1 : c->next + 1;
+        return AE_EAGAIN;
+    }
+    int rc = ae_store_locate(s, g, c->next, &c->rb, off, err);
+    if (rc == AE_ECORRUPT || rc == AE_ENOENT) {
+        if (rc == AE_ENOENT)
+            c->next++; /* not there (cannot happen for an unacked seq; never loop on it) */
+        return AE_EAGAIN;
+    }
+    return rc;
+}
+
 int ae_store_cursor_next(ae_store_cursor *c, ae_store_rec *rec, ae_err *err)
 {
     ae_store *s = c->st;
@@ -70,53 +107,28 @@ int ae_store_cursor_next(ae_store_cursor *c, ae_store_rec *rec, ae_err *err)
             c->pos_seg = 0;
             continue;
         }
-        if (ae_store_is_acked(s, c->next) && c->pos_seg != g->first_seq) {
-            /* Skip acked records without reading them when we have no position anyway. */
-            c->next++;
-            continue;
-        }
         if (c->rb_seg != g->first_seq) {
             ae_rbuf_reset(&c->rb);
             c->rb_seg = g->first_seq;
         }
         uint64_t off;
-        if (c->pos_seg == g->first_seq && c->pos_seq == c->next) {
-            off = c->pos_off;
-        } else {
-            int rc = ae_store_locate(s, g, c->next, &c->rb, &off, err);
-            if (rc == AE_ECORRUPT) {
-                ae_store_lost_tail(s, g, c->next, 0, "cannot find it: bad length before it");
-                c->pos_seg = 0;
-                continue;
-            }
-            if (rc)
-                return rc;
-        }
-        const uint8_t *p;
-        const char *why = NULL;
-        int rc = ae_rbuf_get(s->os, g->f->fd, &c->rb, off, AE_REC_HDR_SIZE, g->size, &p);
-        uint32_t len = 0;
-        if (rc == 0) {
-            len = ae_rec_len(p);
-            if (!len)
-                why = "bad length";
-            else
-                rc = ae_rbuf_get(s->os, g->f->fd, &c->rb, off, len, g->size, &p);
-        }
-        if (rc == AE_EIO || rc == AE_ENOMEM)
-            return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, off,
-                              strerror(errno));
-        if (rc == AE_ECORRUPT)
-            why = "record runs past the segment's end";
-        if (!why && ae_rec_decode(p, len, rec) != 0)
-            why = "checksum or field mismatch";
-        if (!why && rec->seq != c->next)
-            why = "unexpected seq";
-        if (why) {
-            ae_store_lost_tail(s, g, c->next, off, why);
+        int rc = find_offset(c, g, &off, err);
+        if (rc == AE_EAGAIN)
+            continue;
+        if (rc)
+            return rc;
+        uint32_t len;
+        const char *why;
+        rc = ae_store_read(s, g, off, c->next, &c->rb, rec, &len, &why, err);
+        if (rc == AE_ECORRUPT) {
             c->pos_seg = 0;
+            if ((rc = ae_store_damage(s, g, c->next, off, &c->rb, why)) != 0)
+                return ae_err_set(err, rc, "store: cannot read past damage at seq %" PRIu64,
+                                  c->next);
             continue;
         }
+        if (rc)
+            return rc;
         c->pos_seg = g->first_seq;
         c->pos_seq = c->next + 1;
         c->pos_off = off + len;

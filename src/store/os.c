@@ -1,10 +1,12 @@
 /* The real OS table (see os.h): thin forwards to the POSIX calls, which are already
- * thread-safe. EINTR is retried here so the store never has to care about signals. */
+ * thread-safe. EINTR is retried here so the store never has to care about signals. Also
+ * the two helpers every table shares: write-all and directory fsync. */
 #include "store/os.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -129,4 +131,36 @@ static const ae_os posix_os = {
 const ae_os *ae_os_posix(void)
 {
     return &posix_os;
+}
+
+/* ---- helpers on any table ------------------------------------------------------------- */
+
+int ae_os_write_all(const ae_os *os, int fd, const void *buf, size_t n, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t r = os->pwrite(os->ctx, fd, p, n, (off_t)off);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            errno = ENOSPC; /* a zero-byte write makes no progress; treat as full */
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int ae_os_sync_dir(const ae_os *os, const char *dir)
+{
+    int fd = os->open(os->ctx, dir, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return -1;
+    int r = os->fsync(os->ctx, fd);
+    int e = errno;
+    os->close(os->ctx, fd);
+    errno = e;
+    return r;
 }

@@ -10,6 +10,7 @@
 #ifndef AERIE_STORE_OS_H
 #define AERIE_STORE_OS_H
 
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -35,5 +36,14 @@ typedef struct ae_os {
 /* The table that calls the real system calls. Returns a pointer to a static constant
  * table; never NULL. */
 const ae_os *ae_os_posix(void);
+
+/* Helpers built on any table (os.c). */
+
+/* Writes all n bytes at off with os->pwrite, looping over short writes (a write of zero
+ * bytes counts as ENOSPC). Returns 0, or -1 with errno. */
+int ae_os_write_all(const ae_os *os, int fd, const void *buf, size_t n, uint64_t off);
+/* fsync of directory `dir` itself, so that entries created, renamed or removed in it survive
+ * a power cut (SQLite's UNIXFILE_DIRSYNC). Returns 0, or -1 with errno. */
+int ae_os_sync_dir(const ae_os *os, const char *dir);
 
 #endif

@@ -1,7 +1,8 @@
 /* The on-disk format of the durable log (docs/store.md has the same tables): segment
- * headers, record encoding and verification, and the read-ahead window used by recovery and
- * cursors. Pure format code: no store state, no policy. All integers little-endian with
- * explicit widths, so a log written on one machine reads on any other.
+ * headers, record encoding and verification, the read-ahead window used by recovery and
+ * cursors, and the scan that finds the next valid record after damage. Pure format code: no
+ * store state, no policy. All integers little-endian with explicit widths, so a log written
+ * on one machine reads on any other.
  *
  * Segment header, 48 bytes:
  *   0 magic "AERIELOG" | 8 u32 version | 12 u32 header size (48) | 16 u64 store epoch
@@ -10,7 +11,7 @@
  *   0 u32 record length (header + body) | 4 u32 CRC32C of bytes 0..3 and 8..len-1
  *   8 u64 seq | 16 i64 event time (ns) | 24 u16 subject length | 26 u16 flags (0)
  *   28 u32 header-block length | 32 u32 payload length | 36 subject, header block, payload */
-#include "store/store_internal.h"
+#include "store/segment.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ void ae_seg_hdr_encode(uint8_t *b, uint64_t epoch, uint64_t first_seq, int64_t c
 {
     memset(b, 0, AE_SEG_HDR_SIZE);
     memcpy(b, AE_SEG_MAGIC, 8);
-    ae_put32(b + 8, AE_FORMAT_VERSION);
+    ae_put32(b + 8, AE_SEG_VERSION);
     ae_put32(b + 12, AE_SEG_HDR_SIZE);
     ae_put64(b + 16, epoch);
     ae_put64(b + 24, first_seq);
@@ -33,7 +34,7 @@ void ae_seg_hdr_encode(uint8_t *b, uint64_t epoch, uint64_t first_seq, int64_t c
 
 int ae_seg_hdr_decode(const uint8_t *b, uint64_t *epoch, uint64_t *first_seq)
 {
-    if (memcmp(b, AE_SEG_MAGIC, 8) != 0 || ae_get32(b + 8) != AE_FORMAT_VERSION ||
+    if (memcmp(b, AE_SEG_MAGIC, 8) != 0 || ae_get32(b + 8) != AE_SEG_VERSION ||
         ae_get32(b + 12) != AE_SEG_HDR_SIZE || ae_get32(b + 44) != ae_crc32c(0, b, 44))
         return AE_ECORRUPT;
     *epoch = ae_get64(b + 16);
@@ -82,6 +83,13 @@ uint32_t ae_rec_len(const uint8_t *p)
     if (len < AE_REC_HDR_SIZE + 1 || len > AE_REC_HARD_MAX)
         return 0;
     return len;
+}
+
+bool ae_rec_hdr_plausible(const uint8_t *p)
+{
+    uint32_t len = ae_rec_len(p);
+    uint64_t sl = ae_get16(p + 24), hl = ae_get32(p + 28), pl = ae_get32(p + 32);
+    return len && sl && ae_get16(p + 26) == 0 && AE_REC_HDR_SIZE + sl + hl + pl == len;
 }
 
 int ae_rec_decode(const uint8_t *p, uint32_t len, ae_store_rec *rec)
@@ -169,4 +177,33 @@ void ae_rbuf_free(ae_rbuf *rb)
     free(rb->buf);
     rb->buf = NULL;
     rb->cap = rb->len = 0;
+}
+
+/* ---- salvage ---------------------------------------------------------------------------- */
+
+int ae_rec_scan(const ae_os *os, int fd, ae_rbuf *rb, uint64_t from, uint64_t limit, uint64_t base,
+                uint64_t max_seq, uint64_t *at, uint64_t *seq)
+{
+    for (uint64_t p = from + 1; p < limit && limit - p >= AE_REC_MIN_SIZE; p++) {
+        const uint8_t *h;
+        int rc = ae_rbuf_get(os, fd, rb, p, AE_REC_HDR_SIZE, limit, &h);
+        if (rc)
+            return rc;
+        /* The cheap tests first: almost every offset fails one of them. */
+        uint64_t q = ae_get64(h + 8);
+        if (q < base || q > max_seq || q - base > (p - from) / AE_REC_MIN_SIZE)
+            continue;
+        if (!ae_rec_hdr_plausible(h) || ae_get32(h) > limit - p)
+            continue;
+        uint32_t n = ae_get32(h);
+        if ((rc = ae_rbuf_get(os, fd, rb, p, n, limit, &h)) != 0)
+            return rc;
+        ae_store_rec rec;
+        if (ae_rec_decode(h, n, &rec) != 0)
+            continue;
+        *at = p;
+        *seq = q;
+        return 0;
+    }
+    return AE_ENOENT;
 }

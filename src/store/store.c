@@ -1,7 +1,8 @@
-/* The durable uplink log: opening and recovering a store directory, appending, acking,
- * bounds, statistics, and the sync thread that makes writes durable off the event loop.
- * Format code is in segment.c, the ack bitmap in ackset.c, reading in cursor.c; the
- * contract is in store.h and the whole design in docs/store.md.
+/* The durable uplink log: opening and closing a store, appending, acking, bounds,
+ * read-only mode, statistics, and the live segment list. Recovery is in recovery.c, the sync
+ * thread in sync.c, the meta and secret files and the note in meta.c, set-aside in
+ * deadletter.c, the format in segment.c, the ack bitmap in ackset.c, reading in cursor.c;
+ * the contract is in store.h and the whole design in docs/store.md.
  *
  * Why the owner thread writes and the sync thread syncs: a write() of a small record into
  * the page cache costs about a microsecond and makes the record immediately readable by
@@ -10,8 +11,8 @@
  * unlinks and meta-file writes are handed to the sync thread. Appends made while an fsync
  * runs are covered by the next one, which is group commit for free.
  *
- * Sections: helpers | meta file | segments | recovery (open) | append | acks and bounds |
- * sync thread | flush, close, stats | lookups shared with cursor.c */
+ * Sections: helpers | segments | read-only mode | open and close | acks and bounds | append |
+ * stats | lookups shared with cursor.c and deadletter.c */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -21,70 +22,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "store/crc32c.h"
 
 /* ==== helpers ========================================================================== */
 
-static int errno_code(int e)
+bool ae_store_is_full_errno(int e)
 {
-    return (e == ENOSPC || e == EDQUOT) ? AE_ENOSPC : AE_EIO;
+    return e == ENOSPC || e == EDQUOT || e == EFBIG;
 }
 
-static char *path_join(const char *dir, const char *name)
+int ae_store_errcode(int e)
 {
-    size_t n = strlen(dir) + strlen(name) + 2;
+    return ae_store_is_full_errno(e) ? AE_ENOSPC : AE_EIO;
+}
+
+char *ae_store_path(const ae_store *s, const char *name)
+{
+    size_t n = strlen(s->dir) + strlen(name) + 2;
     char *p = malloc(n);
     if (p)
-        snprintf(p, n, "%s/%s", dir, name);
+        snprintf(p, n, "%s/%s", s->dir, name);
     return p;
 }
 
-static char *seg_path(const ae_store *s, uint64_t first_seq)
+char *ae_store_seg_path(const ae_store *s, uint64_t first_seq)
 {
     char name[40];
     snprintf(name, sizeof name, "%020" PRIu64 ".seg", first_seq);
-    return path_join(s->dir, name);
+    return ae_store_path(s, name);
 }
 
-static int write_all(const ae_os *os, int fd, const void *buf, size_t n, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t r = os->pwrite(os->ctx, fd, p, n, (off_t)off);
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            errno = ENOSPC; /* a zero-byte write makes no progress; treat as full */
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-/* fsync of the directory itself, so that created, renamed and removed entries survive a
- * power cut (SQLite's UNIXFILE_DIRSYNC). */
-static int sync_dir(const ae_os *os, const char *dir)
-{
-    int fd = os->open(os->ctx, dir, O_RDONLY | O_DIRECTORY, 0);
-    if (fd < 0)
-        return -1;
-    int r = os->fsync(os->ctx, fd);
-    int e = errno;
-    os->close(os->ctx, fd);
-    errno = e;
-    return r;
-}
-
-static void notify(ae_store *s)
+void ae_store_notify(ae_store *s)
 {
     uint64_t one = 1;
     /* EAGAIN means the counter is already nonzero, which is all a watcher needs. */
@@ -92,8 +64,7 @@ static void notify(ae_store *s)
     (void)r;
 }
 
-/* Enters the failed state (first failure wins). Caller holds s->mu. */
-static int fail_locked(ae_store *s, int code, const char *msg)
+int ae_store_fail_locked(ae_store *s, int code, const char *msg)
 {
     int expect = 0;
     if (atomic_compare_exchange_strong(&s->failed, &expect, code)) {
@@ -101,16 +72,25 @@ static int fail_locked(ae_store *s, int code, const char *msg)
         ae_log_error("store %s: %s; the store stops accepting appends until reopened", s->dir, msg);
     }
     pthread_cond_broadcast(&s->done);
-    notify(s);
+    ae_store_notify(s);
     return code;
 }
 
-static int fail(ae_store *s, int code, const char *msg)
+int ae_store_fail(ae_store *s, int code, const char *msg)
 {
     pthread_mutex_lock(&s->mu);
-    fail_locked(s, code, msg);
+    ae_store_fail_locked(s, code, msg);
     pthread_mutex_unlock(&s->mu);
     return code;
+}
+
+void ae_store_meta_dirty_locked(ae_store *s)
+{
+    /* A sync thread asleep without a deadline would not look again until something else
+     * woke it, and the change would reach the disk only then (or at close). */
+    if (!s->meta_dirty && s->thr_idle)
+        pthread_cond_signal(&s->wake);
+    s->meta_dirty = true;
 }
 
 static int failed_err(ae_store *s, ae_err *err)
@@ -122,7 +102,7 @@ static int failed_err(ae_store *s, ae_err *err)
     return code;
 }
 
-static void file_unref_locked(ae_store *s, ae_seg_file *f)
+void ae_store_file_unref_locked(ae_store *s, ae_seg_file *f)
 {
     if (--f->refs > 0)
         return;
@@ -131,7 +111,7 @@ static void file_unref_locked(ae_store *s, ae_seg_file *f)
     free(f);
 }
 
-static int push_file(ae_seg_file ***arr, size_t *n, size_t *cap, ae_seg_file *f)
+int ae_store_push_file(ae_seg_file ***arr, size_t *n, size_t *cap, ae_seg_file *f)
 {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 8;
@@ -145,18 +125,26 @@ static int push_file(ae_seg_file ***arr, size_t *n, size_t *cap, ae_seg_file *f)
     return 0;
 }
 
-static void seg_free(ae_seg *g)
+/* ==== segments ========================================================================= */
+
+void ae_seg_free(ae_seg *g)
 {
     if (!g)
         return;
     free(g->idx);
+    free(g->holes);
     free(g);
 }
 
-static int seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off)
+int ae_seg_idx_put(ae_seg *g, uint64_t seq, uint64_t off)
 {
-    if (g->nidx && off < g->idx[g->nidx - 1].off + AE_IDX_STRIDE)
+    size_t i = g->nidx;
+    while (i > 0 && g->idx[i - 1].seq >= seq)
+        i--;
+    if (i < g->nidx && g->idx[i].seq == seq) {
+        g->idx[i].off = off;
         return 0;
+    }
     if (g->nidx == g->cidx) {
         size_t c = g->cidx ? g->cidx * 2 : 4;
         ae_seg_idx *x = realloc(g->idx, c * sizeof *x);
@@ -165,13 +153,52 @@ static int seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off)
         g->idx = x;
         g->cidx = c;
     }
-    g->idx[g->nidx].seq = seq;
-    g->idx[g->nidx].off = off;
+    memmove(g->idx + i + 1, g->idx + i, (g->nidx - i) * sizeof *g->idx);
+    g->idx[i].seq = seq;
+    g->idx[i].off = off;
     g->nidx++;
     return 0;
 }
 
-static int segs_push(ae_store *s, ae_seg *g)
+int ae_seg_idx_add(ae_seg *g, uint64_t seq, uint64_t off)
+{
+    if (g->nidx && off < g->idx[g->nidx - 1].off + AE_IDX_STRIDE)
+        return 0;
+    return ae_seg_idx_put(g, seq, off);
+}
+
+int ae_seg_hole_add(ae_seg *g, const ae_seg_hole *h)
+{
+    ae_seg_hole *a = realloc(g->holes, (g->nholes + 1) * sizeof *a);
+    if (!a)
+        return AE_ENOMEM;
+    g->holes = a;
+    size_t i = g->nholes;
+    while (i > 0 && a[i - 1].bad_off > h->bad_off)
+        i--;
+    memmove(a + i + 1, a + i, (g->nholes - i) * sizeof *a);
+    a[i] = *h;
+    g->nholes++;
+    return 0;
+}
+
+const ae_seg_hole *ae_seg_hole_at(const ae_seg *g, uint64_t off)
+{
+    for (size_t i = 0; i < g->nholes; i++)
+        if (g->holes[i].bad_off == off)
+            return &g->holes[i];
+    return NULL;
+}
+
+const ae_seg_hole *ae_seg_hole_of(const ae_seg *g, uint64_t seq)
+{
+    for (size_t i = 0; i < g->nholes; i++)
+        if (g->holes[i].lo <= seq && seq <= g->holes[i].hi)
+            return &g->holes[i];
+    return NULL;
+}
+
+int ae_store_segs_push(ae_store *s, ae_seg *g)
 {
     if (s->nsegs == s->csegs) {
         size_t c = s->csegs ? s->csegs * 2 : 8;
@@ -190,139 +217,14 @@ static uint64_t seg_count(const ae_seg *g)
     return g->last_seq + 1 - g->first_seq;
 }
 
-/* ==== meta file ========================================================================
- * "meta" holds the epoch, the ack floor, the highest seq known when it was written and up
- * to AE_META_MAX_ACKED acked seqs above the floor:
- *   0 magic "AERIEMTA" | 8 u32 version | 12 u32 n | 16 u64 epoch | 24 u64 ack floor
- *   32 u64 last seq | 40 u64 acked[n] | u32 CRC32C of everything before
- * It is replaced atomically: write meta.tmp, fsync, rename over meta, fsync the directory. */
-
-typedef struct meta {
-    uint64_t epoch, floor, last;
-    uint32_t n;
-    uint64_t acked[AE_META_MAX_ACKED];
-} meta;
-
-static int meta_read(ae_store *s, meta *m)
-{
-    char *path = path_join(s->dir, AE_META_NAME);
-    if (!path)
-        return AE_ENOMEM;
-    int fd = s->os->open(s->os->ctx, path, O_RDONLY, 0);
-    free(path);
-    if (fd < 0)
-        return errno == ENOENT ? AE_ENOENT : AE_EIO;
-    uint8_t buf[44 + 8 * AE_META_MAX_ACKED + 1];
-    size_t got = 0;
-    int rc = 0;
-    while (got < sizeof buf) {
-        ssize_t r = s->os->pread(s->os->ctx, fd, buf + got, sizeof buf - got, (off_t)got);
-        if (r < 0) {
-            rc = AE_EIO;
-            break;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    s->os->close(s->os->ctx, fd);
-    if (rc)
-        return rc;
-    if (got < 44 || memcmp(buf, AE_META_MAGIC, 8) != 0 || ae_get32(buf + 8) != AE_FORMAT_VERSION)
-        return AE_ECORRUPT;
-    uint32_t n = ae_get32(buf + 12);
-    if (n > AE_META_MAX_ACKED || got != 44 + 8 * (size_t)n)
-        return AE_ECORRUPT;
-    if (ae_get32(buf + 40 + 8 * n) != ae_crc32c(0, buf, 40 + 8 * n))
-        return AE_ECORRUPT;
-    m->epoch = ae_get64(buf + 16);
-    m->floor = ae_get64(buf + 24);
-    m->last = ae_get64(buf + 32);
-    if (m->floor > UINT64_MAX / 2 || m->last > UINT64_MAX / 2)
-        return AE_ECORRUPT;
-    m->n = n;
-    for (uint32_t i = 0; i < n; i++)
-        m->acked[i] = ae_get64(buf + 40 + 8 * i);
-    return 0;
-}
-
-/* Writes the meta file atomically. `durable` adds the fsyncs. Thread-agnostic: called by
- * open before the sync thread starts, then only by the sync thread. Returns 0 or AE_E*
- * with a message in err. */
-static int meta_write(ae_store *s, const meta *m, bool durable, ae_err *err)
-{
-    uint8_t buf[44 + 8 * AE_META_MAX_ACKED];
-    memcpy(buf, AE_META_MAGIC, 8);
-    ae_put32(buf + 8, AE_FORMAT_VERSION);
-    ae_put32(buf + 12, m->n);
-    ae_put64(buf + 16, m->epoch);
-    ae_put64(buf + 24, m->floor);
-    ae_put64(buf + 32, m->last);
-    for (uint32_t i = 0; i < m->n; i++)
-        ae_put64(buf + 40 + 8 * i, m->acked[i]);
-    size_t len = 40 + 8 * (size_t)m->n;
-    ae_put32(buf + len, ae_crc32c(0, buf, len));
-    len += 4;
-
-    char *tmp = path_join(s->dir, AE_META_TMP_NAME), *dst = path_join(s->dir, AE_META_NAME);
-    int rc = 0;
-    const char *what = NULL;
-    if (!tmp || !dst) {
-        rc = ae_err_set(err, AE_ENOMEM, "store: out of memory writing meta");
-        goto out;
-    }
-    int fd = s->os->open(s->os->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) {
-        what = "open";
-        goto oserr;
-    }
-    if (write_all(s->os, fd, buf, len, 0) != 0) {
-        what = "write";
-    } else if (durable && s->os->fsync(s->os->ctx, fd) != 0) {
-        what = "fsync";
-    }
-    int e = errno;
-    s->os->close(s->os->ctx, fd);
-    errno = e;
-    if (what)
-        goto oserr;
-    if (s->os->rename(s->os->ctx, tmp, dst) != 0) {
-        what = "rename";
-        goto oserr;
-    }
-    if (durable && sync_dir(s->os, s->dir) != 0) {
-        what = "fsync of directory after rename";
-        goto oserr;
-    }
-    goto out;
-oserr:
-    rc = ae_err_set(err, errno_code(errno), "store: %s of %s failed: %s", what, tmp,
-                    strerror(errno));
-out:
-    free(tmp);
-    free(dst);
-    return rc;
-}
-
-/* Snapshot of the ack state for the meta file. Caller holds s->mu (or is alone). */
-static void meta_snapshot_locked(ae_store *s, meta *m)
-{
-    m->epoch = s->epoch;
-    m->floor = s->acks.floor;
-    m->last = s->written_seq;
-    m->n = (uint32_t)ae_ackset_list(&s->acks, m->acked, AE_META_MAX_ACKED);
-}
-
-/* ==== segments ========================================================================= */
-
 /* Creates a new empty segment whose first record will be first_seq and makes it the
  * active one. Nothing is fsynced here: the sync thread syncs the file and the directory
  * before any record in it counts as durable. Owner thread (or open). */
-static int seg_create(ae_store *s, uint64_t first_seq, ae_err *err)
+int ae_store_seg_create(ae_store *s, uint64_t first_seq, ae_err *err)
 {
     ae_seg *g = calloc(1, sizeof *g);
     ae_seg_file *f = calloc(1, sizeof *f);
-    char *path = seg_path(s, first_seq);
+    char *path = ae_store_seg_path(s, first_seq);
     uint8_t hdr[AE_SEG_HDR_SIZE];
     int rc;
     if (!g || !f || !path) {
@@ -333,15 +235,15 @@ static int seg_create(ae_store *s, uint64_t first_seq, ae_err *err)
      * create that failed before any record went in. */
     f->fd = s->os->open(s->os->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (f->fd < 0) {
-        rc = ae_err_set(err, errno_code(errno), "store: cannot create segment %s: %s", path,
+        rc = ae_err_set(err, ae_store_errcode(errno), "store: cannot create segment %s: %s", path,
                         strerror(errno));
         goto fail;
     }
     ae_seg_hdr_encode(hdr, s->epoch, first_seq, ae_now_ns());
-    if (write_all(s->os, f->fd, hdr, sizeof hdr, 0) != 0) {
+    if (ae_os_write_all(s->os, f->fd, hdr, sizeof hdr, 0) != 0) {
         int e = errno;
-        rc = ae_err_set(err, errno_code(e), "store: cannot write header of segment %s: %s", path,
-                        strerror(e));
+        rc = ae_err_set(err, ae_store_errcode(e), "store: cannot write header of segment %s: %s",
+                        path, strerror(e));
         s->os->close(s->os->ctx, f->fd);
         s->os->unlink(s->os->ctx, path);
         goto fail;
@@ -352,7 +254,7 @@ static int seg_create(ae_store *s, uint64_t first_seq, ae_err *err)
     g->first_seq = first_seq;
     g->last_seq = first_seq - 1;
     g->size = AE_SEG_HDR_SIZE;
-    if (segs_push(s, g) != 0) {
+    if (ae_store_segs_push(s, g) != 0) {
         s->os->close(s->os->ctx, f->fd);
         s->os->unlink(s->os->ctx, path);
         rc = ae_err_set(err, AE_ENOMEM, "store: out of memory creating a segment");
@@ -362,7 +264,8 @@ static int seg_create(ae_store *s, uint64_t first_seq, ae_err *err)
     s->bytes += AE_SEG_HDR_SIZE;
     pthread_mutex_lock(&s->mu);
     s->dirsync = true;
-    if (s->o.sync != AE_SYNC_NEVER && push_file(&s->dirty, &s->ndirty, &s->cdirty, f) == 0) {
+    if (s->o.sync != AE_SYNC_NEVER &&
+        ae_store_push_file(&s->dirty, &s->ndirty, &s->cdirty, f) == 0) {
         f->refs++;
         f->dirty = true;
     }
@@ -385,255 +288,102 @@ static void seg_retire_oldest(ae_store *s)
     s->nsegs--;
     s->bytes -= g->size;
     pthread_mutex_lock(&s->mu);
-    if (push_file(&s->dead, &s->ndead, &s->cdead, g->f) != 0) {
+    if (ae_store_push_file(&s->dead, &s->ndead, &s->cdead, g->f) != 0) {
         /* Cannot queue: leave the file for the next open, which removes acked segments. */
-        file_unref_locked(s, g->f);
+        ae_store_file_unref_locked(s, g->f);
     }
     if (s->thr_idle)
         pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
-    seg_free(g);
+    ae_seg_free(g);
+    s->ro_retry_at = 0; /* the removal frees space: a read-only store tries again at once */
 }
 
 /* After the floor moved: removes every non-active segment wholly at or below it. */
-static void retire_acked(ae_store *s)
+void ae_store_retire_acked(ae_store *s)
 {
     while (s->nsegs > 1 && s->segs[0]->last_seq <= s->acks.floor)
         seg_retire_oldest(s);
 }
 
-/* ==== recovery (open) ================================================================== */
+/* ==== read-only mode =================================================================== */
 
-typedef struct namelist {
-    uint64_t *seqs;
-    size_t n, cap;
-    bool tmp_meta;
-} namelist;
-
-static int collect_name(void *arg, const char *name)
+void ae_store_enter_read_only(ae_store *s, const char *detail)
 {
-    namelist *nl = arg;
-    if (!strcmp(name, AE_META_TMP_NAME)) {
-        nl->tmp_meta = true;
-        return 0;
-    }
-    /* Segments are exactly 20 digits + ".seg"; anything else (quarantined files, editor
-     * droppings) is left alone. */
-    if (strlen(name) != 24 || strcmp(name + 20, ".seg") != 0)
-        return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return 0;
-        uint64_t d = (uint64_t)(name[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    if (nl->n == nl->cap) {
-        size_t c = nl->cap ? nl->cap * 2 : 16;
-        uint64_t *a = realloc(nl->seqs, c * sizeof *a);
-        if (!a)
-            return AE_ENOMEM;
-        nl->seqs = a;
-        nl->cap = c;
-    }
-    nl->seqs[nl->n++] = v;
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Renames a segment that cannot be used to "<name>.corrupt" so it is kept for inspection
- * but never read again. */
-static int quarantine(ae_store *s, const char *path, const char *why, ae_err *err)
-{
-    size_t n = strlen(path) + 9;
-    char *to = malloc(n);
-    if (!to)
-        return ae_err_set(err, AE_ENOMEM, "store: out of memory");
-    snprintf(to, n, "%s.corrupt", path);
-    ae_log_error("store %s: segment %s %s; moved aside to %s", s->dir, path, why, to);
-    int rc = 0;
-    if (s->os->rename(s->os->ctx, path, to) != 0)
-        rc = ae_err_set(err, AE_EIO, "store: cannot move bad segment %s aside: %s", path,
-                        strerror(errno));
-    free(to);
-    s->st.quarantined_segments++;
-    return rc;
-}
-
-/* Opens and verifies one segment file, cutting it at its first bad record. Sets *g to the
- * loaded segment, or NULL when the file was set aside or removed. `is_last` selects the
- * wording of the log line (a torn tail is normal after a crash; elsewhere it is damage). */
-static int seg_load(ae_store *s, uint64_t name_seq, bool is_last, uint64_t prev_last,
-                    bool *have_epoch, ae_seg **out, ae_err *err)
-{
-    *out = NULL;
-    char *path = seg_path(s, name_seq);
-    if (!path)
-        return ae_err_set(err, AE_ENOMEM, "store: out of memory");
-    int rc = 0;
-    ae_rbuf rb = {0};
-    ae_seg *g = NULL;
-    ae_seg_file *f = NULL;
-    int fd = s->os->open(s->os->ctx, path, O_RDWR, 0);
-    if (fd < 0) {
-        rc = ae_err_set(err, AE_EIO, "store: cannot open segment %s: %s", path, strerror(errno));
-        goto out;
-    }
-    struct stat sb;
-    if (s->os->fstat(s->os->ctx, fd, &sb) != 0) {
-        rc = ae_err_set(err, AE_EIO, "store: fstat of %s failed: %s", path, strerror(errno));
-        goto out;
-    }
-    uint64_t fsize = (uint64_t)sb.st_size;
-    const uint8_t *p;
-    uint64_t epoch = 0, first = 0;
-    const char *bad = NULL;
-    if (fsize < AE_SEG_HDR_SIZE) {
-        if (is_last) {
-            /* A crash between creating the file and writing its header: nothing in it
-             * could have been durable. */
-            ae_log_warn("store %s: removing segment %s with a torn header (%" PRIu64
-                        " bytes); it never held a durable record",
-                        s->dir, path, fsize);
-            s->st.recovery_dropped_bytes += fsize;
-            if (s->os->unlink(s->os->ctx, path) != 0)
-                rc = ae_err_set(err, AE_EIO, "store: cannot remove %s: %s", path, strerror(errno));
-            goto out;
-        }
-        bad = "is shorter than a segment header";
-    } else {
-        rc = ae_rbuf_get(s->os, fd, &rb, 0, AE_SEG_HDR_SIZE, fsize, &p);
-        if (rc == AE_EIO || rc == AE_ENOMEM) {
-            rc = ae_err_set(err, rc, "store: cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        rc = 0;
-        if (ae_seg_hdr_decode(p, &epoch, &first) != 0)
-            bad = "has a bad header";
-        else if (first != name_seq)
-            bad = "has a header that does not match its name";
-        else if (*have_epoch && epoch != s->epoch)
-            bad = "belongs to another store (epoch differs)";
-        else if (first <= prev_last)
-            bad = "overlaps the previous segment";
-    }
-    if (bad) {
-        rc = quarantine(s, path, bad, err);
-        goto out;
-    }
-    if (!*have_epoch) {
-        s->epoch = epoch;
-        *have_epoch = true;
-    }
-
-    g = calloc(1, sizeof *g);
-    f = calloc(1, sizeof *f);
-    if (!g || !f) {
-        rc = ae_err_set(err, AE_ENOMEM, "store: out of memory");
-        goto out;
-    }
-    g->first_seq = first;
-    g->last_seq = first - 1;
-    uint64_t off = AE_SEG_HDR_SIZE;
-    const char *why = NULL;
-    while (off < fsize) {
-        if (fsize - off < AE_REC_HDR_SIZE) {
-            why = "partial record header";
-            break;
-        }
-        rc = ae_rbuf_get(s->os, fd, &rb, off, AE_REC_HDR_SIZE, fsize, &p);
-        if (rc)
-            break;
-        uint32_t len = ae_rec_len(p);
-        if (!len) {
-            why = "bad record length";
-            break;
-        }
-        if (len > fsize - off) {
-            why = "record runs past the end of the file";
-            break;
-        }
-        rc = ae_rbuf_get(s->os, fd, &rb, off, len, fsize, &p);
-        if (rc)
-            break;
-        ae_store_rec rec;
-        if (ae_rec_decode(p, len, &rec) != 0) {
-            why = "checksum or field mismatch";
-            break;
-        }
-        if (rec.seq != g->last_seq + 1) {
-            why = "sequence out of order";
-            break;
-        }
-        if (seg_idx_add(g, rec.seq, off) != 0) {
-            rc = AE_ENOMEM;
-            break;
-        }
-        if (g->last_seq < g->first_seq)
-            g->first_time = rec.time_ns;
-        if (rec.time_ns > g->last_time)
-            g->last_time = rec.time_ns;
-        g->last_seq = rec.seq;
-        off += len;
-        s->st.recovered_records++;
-    }
-    if (rc) {
-        rc = ae_err_set(err, rc == AE_ENOMEM ? AE_ENOMEM : AE_EIO,
-                        "store: cannot read segment %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (why) {
-        uint64_t cut = fsize - off;
-        if (is_last)
-            ae_log_warn("store %s: segment %s: torn tail at offset %" PRIu64 " (%s): dropped "
-                        "%" PRIu64 " bytes after seq %" PRIu64,
-                        s->dir, path, off, why, cut, g->last_seq);
+    if (s->read_only)
+        return; /* the first cause is the one reported */
+    if (!strncmp(detail, "store: ", 7))
+        detail += 7;
+    /* Files are named relative to the directory, which the sentence names once: the reason
+     * has to fit an ae_err message. */
+    char brief[160];
+    size_t n = 0, dl = strlen(s->dir);
+    while (*detail && n + 1 < sizeof brief) {
+        if (!strncmp(detail, s->dir, dl) && detail[dl] == '/')
+            detail += dl + 1;
         else
-            ae_log_error("store %s: segment %s: corrupt at offset %" PRIu64 " (%s): dropped "
-                         "%" PRIu64 " bytes after seq %" PRIu64 " to the end of the segment",
-                         s->dir, path, off, why, cut, g->last_seq);
-        s->st.recovery_dropped_bytes += cut;
-        if (s->os->ftruncate(s->os->ctx, fd, (off_t)off) != 0) {
-            rc = ae_err_set(err, AE_EIO, "store: cannot truncate %s: %s", path, strerror(errno));
-            goto out;
-        }
+            brief[n++] = *detail++;
     }
-    g->size = off;
-    f->fd = fd;
-    f->refs = 1;
-    f->path = path;
-    g->f = f;
-    *out = g;
-    ae_rbuf_free(&rb);
-    return 0;
-out:
-    ae_rbuf_free(&rb);
-    if (fd >= 0)
-        s->os->close(s->os->ctx, fd);
-    free(path);
-    free(f);
-    seg_free(g);
-    return rc;
+    brief[n] = 0;
+    snprintf(s->ro_reason, sizeof s->ro_reason,
+             "the disk of %s is full: %s; messages are not logged until space is freed", s->dir,
+             brief);
+    s->read_only = true;
+    s->ro_retry_at = ae_mono_ns() + AE_NS_PER_SEC;
+    ae_log_error("store %s: read-only: %s (records already logged can still be read and acked)",
+                 s->dir, s->ro_reason);
 }
 
-static uint64_t random_epoch(void)
+/* For appends: a read-only store tries again at most once a second, at once after a removal
+ * freed space, and as soon as the sync thread has written what it was asked to. */
+static bool ro_retry_due(ae_store *s)
 {
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
-        /* No entropy source: mix clocks and pid; still distinct across wipes in practice. */
-        v = (uint64_t)ae_now_ns() ^ ((uint64_t)ae_mono_ns() << 21) ^ ((uint64_t)getpid() << 40);
-    }
-    return v ? v : 1;
+    if (ae_mono_ns() >= s->ro_retry_at)
+        return true;
+    if (s->ro_need_dir || s->ro_need_seg)
+        return false;
+    pthread_mutex_lock(&s->mu);
+    bool done = !s->ro_need_meta && !s->ro_need_secret;
+    pthread_mutex_unlock(&s->mu);
+    return done;
 }
 
-static void *sync_main(void *arg);
+bool ae_store_try_writable(ae_store *s)
+{
+    if (!s->read_only)
+        return true;
+    /* The owner's own writes are cheap to try (a mkdir, a 48-byte header); the meta and
+     * secret files are the sync thread's, which is asked at most once a second (it also
+     * retries by itself at every meta interval). */
+    int64_t now = ae_mono_ns();
+    bool ask = now >= s->ro_retry_at;
+    if (ask)
+        s->ro_retry_at = now + AE_NS_PER_SEC;
+    if (s->ro_need_dir) {
+        if (s->os->mkdir(s->os->ctx, s->dir, 0700) != 0 && errno != EEXIST)
+            return false;
+        s->ro_need_dir = false;
+    }
+    if (s->ro_need_seg || ae_store_needs_segment(s)) {
+        if (ae_store_seg_create(s, s->next_seq, NULL) != 0)
+            return false;
+        s->ro_need_seg = s->roll_pending = false;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool pending = s->ro_need_meta || s->ro_need_secret;
+    if (pending && ask) {
+        s->meta_dirty = s->meta_urgent = true;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (pending)
+        return false;
+    s->read_only = false;
+    ae_log_info("store %s: there is space again: messages are logged again", s->dir);
+    return true;
+}
+
+/* ==== open and close =================================================================== */
 
 void ae_store_opts_default(ae_store_opts *o)
 {
@@ -670,6 +420,10 @@ static int check_opts(ae_store_opts *o, ae_err *err)
         o->segment_bytes = 1024;
     if (o->max_age_ns < 0)
         return ae_err_set(err, AE_EINVAL, "store: negative max_age");
+    if (o->meta_max_ack_spread == 0)
+        o->meta_max_ack_spread = 64u << 20;
+    if (o->meta_max_ack_spread > (uint64_t)AE_META_MAX_WORDS * 64)
+        o->meta_max_ack_spread = (uint64_t)AE_META_MAX_WORDS * 64;
     if (!o->os)
         o->os = ae_os_posix();
     return 0;
@@ -679,18 +433,22 @@ static void store_free(ae_store *s)
 {
     for (size_t i = 0; i < s->nsegs; i++) {
         pthread_mutex_lock(&s->mu);
-        file_unref_locked(s, s->segs[i]->f);
+        ae_store_file_unref_locked(s, s->segs[i]->f);
         pthread_mutex_unlock(&s->mu);
-        seg_free(s->segs[i]);
+        ae_seg_free(s->segs[i]);
     }
     for (size_t i = 0; i < s->ndirty; i++)
-        file_unref_locked(s, s->dirty[i]);
+        ae_store_file_unref_locked(s, s->dirty[i]);
     for (size_t i = 0; i < s->ndead; i++)
-        file_unref_locked(s, s->dead[i]);
+        ae_store_file_unref_locked(s, s->dead[i]);
+    if (s->dl)
+        ae_store_file_unref_locked(s, s->dl);
     free(s->segs);
     free(s->dirty);
     free(s->dead);
     ae_ackset_free(&s->acks);
+    ae_note_unref_locked(s->note);
+    memset(s->secret, 0, sizeof s->secret);
     free(s->wbuf);
     if (s->efd >= 0)
         close(s->efd);
@@ -701,26 +459,117 @@ static void store_free(ae_store *s)
     free(s);
 }
 
+/* Allocates the store and its eventfd, locks and condition variables (monotonic clock). */
+static ae_store *store_alloc(void)
+{
+    ae_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->efd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->done, &ca);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    s->oldest_cache_floor = -1;
+    return s;
+}
+
+/* Makes everything kept durable now: recovered bytes may still be only in the page cache (a
+ * kill -9 leaves them there), and cursors will hand them out as durable. */
+static int sync_recovered(ae_store *s, ae_err *err)
+{
+    if (s->o.sync != AE_SYNC_NEVER) {
+        for (size_t i = 0; i < s->nsegs; i++) {
+            if (s->os->fdatasync(s->os->ctx, s->segs[i]->f->fd) != 0)
+                return ae_err_set(err, ae_store_errcode(errno), "store: fdatasync of %s failed: %s",
+                                  s->segs[i]->f->path, strerror(errno));
+        }
+        if (!s->ro_need_dir && ae_os_sync_dir(s->os, s->dir) != 0)
+            return ae_err_set(err, ae_store_errcode(errno),
+                              "store: fsync of directory %s failed: %s", s->dir, strerror(errno));
+    }
+    for (size_t i = 0; i < s->ndirty; i++) {
+        s->dirty[i]->dirty = false;
+        ae_store_file_unref_locked(s, s->dirty[i]);
+    }
+    s->ndirty = 0;
+    s->dirsync = false;
+    s->written_seq = s->next_seq - 1;
+    atomic_store(&s->durable_seq, s->next_seq - 1);
+    return 0;
+}
+
+/* The meta file as open leaves it (the sync thread is not running yet). */
+static int write_meta_now(ae_store *s, ae_err *err)
+{
+    ae_meta *m = calloc(1, sizeof *m);
+    if (!m)
+        return ae_err_set(err, AE_ENOMEM, "store: out of memory");
+    int rc = ae_meta_snapshot_locked(s, m, s->next_seq - 1);
+    if (rc)
+        ae_err_set(err, rc, "store: out of memory");
+    else
+        rc = ae_meta_write(s, m, s->o.sync != AE_SYNC_NEVER, err);
+    ae_meta_clear_locked(m);
+    free(m);
+    return rc;
+}
+
+/* Runs one of the writes open must make. A full disk puts the store in read-only mode
+ * (sets *pending, returns 0) instead of failing; any other error is returned with err. */
+static int own_write(ae_store *s, int rc, const ae_err *e, bool *pending, ae_err *err)
+{
+    if (rc == AE_ENOSPC) {
+        *pending = true;
+        ae_store_enter_read_only(s, e->msg);
+        return 0;
+    }
+    if (rc && err)
+        *err = *e;
+    return rc;
+}
+
+/* The files open writes after recovery: the active segment, the secret, the meta file.
+ * Everything recovered is made durable in between. */
+static int write_own_files(ae_store *s, bool secret_new, ae_err *err)
+{
+    ae_err e = {0};
+    int rc = 0;
+    if (ae_store_needs_segment(s)) {
+        if (s->ro_need_dir)
+            s->ro_need_seg = true;
+        else if ((rc = own_write(s, ae_store_seg_create(s, s->next_seq, &e), &e, &s->ro_need_seg,
+                                 err)) != 0)
+            return rc;
+    }
+    s->records = (s->next_seq - 1 - s->acks.floor) -
+                 ae_ackset_count(&s->acks, s->acks.floor + 1, s->next_seq - 1);
+    if ((rc = sync_recovered(s, err)) != 0)
+        return rc;
+    if (secret_new) {
+        if (s->ro_need_dir)
+            s->ro_need_secret = true;
+        else if ((rc = own_write(s, ae_secret_write(s, &e), &e, &s->ro_need_secret, err)) != 0)
+            return rc;
+    }
+    if (s->ro_need_dir)
+        s->ro_need_meta = true;
+    else if ((rc = own_write(s, write_meta_now(s, &e), &e, &s->ro_need_meta, err)) != 0)
+        return rc;
+    /* While read-only the sync thread keeps trying the meta file (and the secret with it). */
+    s->meta_dirty = s->ro_need_meta || s->ro_need_secret;
+    return 0;
+}
+
 int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae_err *err)
 {
     *out = NULL;
-    ae_store *s = calloc(1, sizeof *s);
+    ae_store *s = store_alloc();
     if (!s)
         return ae_err_set(err, AE_ENOMEM, "store: out of memory");
-    s->efd = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&s->done, &ca);
-        pthread_cond_destroy(&s->wake);
-        pthread_cond_init(&s->wake, &ca);
-        pthread_condattr_destroy(&ca);
-    }
-    s->oldest_cache_floor = -1;
-    namelist nl = {0};
     int rc;
     if (opts)
         s->o = *opts;
@@ -737,177 +586,50 @@ int ae_store_open(const char *dir, const ae_store_opts *opts, ae_store **out, ae
         goto fail;
     }
     if (s->os->mkdir(s->os->ctx, dir, 0700) != 0 && errno != EEXIST) {
-        rc = ae_err_set(err, errno_code(errno), "store: cannot create directory %s: %s", dir,
+        ae_err e = {0};
+        rc = ae_err_set(&e, ae_store_errcode(errno), "store: cannot create directory %s: %s", dir,
                         strerror(errno));
+        if ((rc = own_write(s, rc, &e, &s->ro_need_dir, err)) != 0)
+            goto fail;
+    }
+    bool fresh, secret_new;
+    if ((rc = ae_store_recover(s, &fresh, err)) != 0 ||
+        (rc = ae_secret_load(s, fresh, &secret_new, err)) != 0 ||
+        (rc = write_own_files(s, secret_new, err)) != 0)
         goto fail;
-    }
-
-    meta m = {0};
-    int mrc = meta_read(s, &m);
-    if (mrc == AE_ENOMEM || mrc == AE_EIO) {
-        rc = ae_err_set(err, mrc, "store: cannot read %s/meta: %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (mrc == AE_ECORRUPT)
-        ae_log_error("store %s: meta file is corrupt; rebuilding it from the segments", dir);
-    bool have_meta = mrc == 0;
-    bool have_epoch = have_meta;
-    if (have_meta)
-        s->epoch = m.epoch;
-
-    if (s->os->listdir(s->os->ctx, dir, collect_name, &nl) != 0) {
-        rc = ae_err_set(err, AE_EIO, "store: cannot list %s: %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (nl.tmp_meta) {
-        /* A meta write that crashed before its rename; the old meta is authoritative. */
-        char *tmp = path_join(dir, AE_META_TMP_NAME);
-        if (tmp)
-            s->os->unlink(s->os->ctx, tmp);
-        free(tmp);
-    }
-    if (nl.n)
-        qsort(nl.seqs, nl.n, sizeof *nl.seqs, cmp_u64);
-
-    uint64_t prev_last = 0;
-    for (size_t i = 0; i < nl.n; i++) {
-        ae_seg *g;
-        rc = seg_load(s, nl.seqs[i], i + 1 == nl.n, prev_last, &have_epoch, &g, err);
-        if (rc)
-            goto fail;
-        if (!g)
-            continue;
-        if (s->nsegs) {
-            /* Records between two segments are gone (a corrupt tail was cut). */
-            ae_seg *pg = s->segs[s->nsegs - 1];
-            if (g->first_seq > pg->last_seq + 1) {
-                uint64_t lost = g->first_seq - pg->last_seq - 1;
-                if (pg->last_seq + 1 > m.floor || !have_meta) {
-                    ae_log_error("store %s: seqs %" PRIu64 "..%" PRIu64 " are lost", dir,
-                                 pg->last_seq + 1, g->first_seq - 1);
-                    s->st.lost_records += lost;
-                }
-            }
-        }
-        prev_last = g->last_seq;
-        s->bytes += g->size;
-        if (segs_push(s, g) != 0) {
-            pthread_mutex_lock(&s->mu);
-            file_unref_locked(s, g->f);
-            pthread_mutex_unlock(&s->mu);
-            seg_free(g);
-            rc = ae_err_set(err, AE_ENOMEM, "store: out of memory");
-            goto fail;
-        }
-    }
-    if (!have_epoch) {
-        if (mrc == AE_ECORRUPT)
-            ae_log_warn("store %s: no segment tells the old epoch; starting a new one", dir);
-        s->epoch = random_epoch();
-        ae_log_info("store %s: initialised with epoch %016" PRIx64, dir, s->epoch);
-    }
-
-    /* The floor, the next seq and the gaps. Seqs are never reused, so the next seq is past
-     * everything any file remembers. */
-    uint64_t floor = have_meta ? m.floor : 0;
-    uint64_t last = have_meta ? m.last : 0;
-    if (s->nsegs && s->segs[0]->first_seq - 1 > floor)
-        floor = s->segs[0]->first_seq - 1;
-    for (size_t i = 0; i < s->nsegs; i++) {
-        if (s->segs[i]->last_seq > last)
-            last = s->segs[i]->last_seq;
-        if (s->segs[i]->first_seq - 1 > last)
-            last = s->segs[i]->first_seq - 1;
-    }
-    if (floor > last)
-        last = floor;
-    s->next_seq = last + 1;
-    ae_ackset_init(&s->acks, floor);
-    for (size_t i = 1; i < s->nsegs; i++) {
-        uint64_t lo = s->segs[i - 1]->last_seq + 1, hi = s->segs[i]->first_seq - 1;
-        if (hi >= lo && ae_ackset_add_range(&s->acks, lo, hi) == UINT64_MAX) {
-            rc = ae_err_set(err, AE_ENOMEM, "store: out of memory");
-            goto fail;
-        }
-    }
-    if (s->nsegs) {
-        /* Seqs past the last record of the last segment up to `last` were never written
-         * (or never durable); mark them so they are neither counted nor waited for. */
-        uint64_t lo = s->segs[s->nsegs - 1]->last_seq + 1;
-        if (last >= lo && ae_ackset_add_range(&s->acks, lo, last) == UINT64_MAX) {
-            rc = ae_err_set(err, AE_ENOMEM, "store: out of memory");
-            goto fail;
-        }
-    }
-    if (have_meta) {
-        for (uint32_t i = 0; i < m.n; i++)
-            if (m.acked[i] <= last)
-                ae_ackset_add(&s->acks, m.acked[i]);
-    }
-    /* Segments wholly acked whose removal did not happen before the last shutdown. */
-    while (s->nsegs && s->segs[0]->last_seq <= s->acks.floor &&
-           (s->nsegs > 1 || s->segs[0]->last_seq + 1 != s->next_seq)) {
-        ae_seg *g = s->segs[0];
-        ae_log_debug("store %s: removing acked segment %s", dir, g->f->path);
-        if (s->os->unlink(s->os->ctx, g->f->path) != 0)
-            ae_log_warn("store %s: cannot remove acked segment %s: %s", dir, g->f->path,
-                        strerror(errno));
-        s->bytes -= g->size;
-        file_unref_locked(s, g->f);
-        seg_free(g);
-        memmove(s->segs, s->segs + 1, (s->nsegs - 1) * sizeof *s->segs);
-        s->nsegs--;
-    }
-    if (s->nsegs == 0 || s->segs[s->nsegs - 1]->last_seq + 1 != s->next_seq) {
-        if ((rc = seg_create(s, s->next_seq, err)) != 0)
-            goto fail;
-    }
-    s->records = (s->next_seq - 1 - s->acks.floor) -
-                 ae_ackset_count(&s->acks, s->acks.floor + 1, s->next_seq - 1);
-
-    /* Make everything kept durable now: recovered bytes may still be only in the page cache
-     * (a kill -9 leaves them there), and cursors will hand them out as durable. */
-    if (s->o.sync != AE_SYNC_NEVER) {
-        for (size_t i = 0; i < s->nsegs; i++) {
-            if (s->os->fdatasync(s->os->ctx, s->segs[i]->f->fd) != 0) {
-                rc = ae_err_set(err, errno_code(errno), "store: fdatasync of %s failed: %s",
-                                s->segs[i]->f->path, strerror(errno));
-                goto fail;
-            }
-        }
-        if (sync_dir(s->os, dir) != 0) {
-            rc = ae_err_set(err, errno_code(errno), "store: fsync of directory %s failed: %s", dir,
-                            strerror(errno));
-            goto fail;
-        }
-    }
-    for (size_t i = 0; i < s->ndirty; i++) {
-        s->dirty[i]->dirty = false;
-        file_unref_locked(s, s->dirty[i]);
-    }
-    s->ndirty = 0;
-    s->dirsync = false;
-    s->written_seq = s->next_seq - 1;
-    atomic_store(&s->durable_seq, s->next_seq - 1);
-    {
-        meta nm;
-        meta_snapshot_locked(s, &nm);
-        if ((rc = meta_write(s, &nm, s->o.sync != AE_SYNC_NEVER, err)) != 0)
-            goto fail;
-    }
-    if (pthread_create(&s->thr, NULL, sync_main, s) != 0) {
+    if (pthread_create(&s->thr, NULL, ae_store_sync_main, s) != 0) {
         rc = ae_err_set(err, AE_ENOMEM, "store: cannot start the sync thread");
         goto fail;
     }
     s->thr_started = true;
-    ae_log_info("store %s: opened: epoch %016" PRIx64 ", %zu segments, %" PRIu64
+    ae_log_info("store %s: opened%s: epoch %016" PRIx64 ", %zu segments, %" PRIu64
                 " unacked records, seqs %" PRIu64 "..%" PRIu64,
-                dir, s->epoch, s->nsegs, s->records, s->acks.floor + 1, s->next_seq - 1);
-    free(nl.seqs);
+                dir, s->read_only ? " read-only" : "", s->epoch, s->nsegs, s->records,
+                s->acks.floor + 1, s->next_seq - 1);
     *out = s;
     return 0;
 fail:
-    free(nl.seqs);
+    store_free(s);
+    return rc;
+}
+
+int ae_store_close(ae_store *s, ae_err *err)
+{
+    if (!s)
+        return 0;
+    if (s->ncursors)
+        ae_log_error("store %s: closed with %d cursors still open", s->dir, s->ncursors);
+    if (s->thr_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        s->meta_dirty = true; /* a clean shutdown leaves a fresh high-water mark */
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thr, NULL);
+    }
+    int rc = atomic_load(&s->failed);
+    if (rc)
+        ae_err_set(err, rc, "store %s failed: %s", s->dir, s->fail_msg);
     store_free(s);
     return rc;
 }
@@ -934,7 +656,7 @@ static int discard_oldest(ae_store *s, const char *why, ae_err *err)
     if (s->nsegs == 1) {
         if (seg_count(s->segs[0]) == 0)
             return ae_err_set(err, AE_ELIMIT, "store: nothing left to discard");
-        int rc = seg_create(s, s->next_seq, err);
+        int rc = ae_store_seg_create(s, s->next_seq, err);
         if (rc)
             return rc;
     }
@@ -945,7 +667,7 @@ static int discard_oldest(ae_store *s, const char *why, ae_err *err)
         unacked = seg_count(g) - acked;
         pthread_mutex_lock(&s->mu);
         ae_ackset_add_range(&s->acks, g->first_seq, g->last_seq);
-        s->meta_dirty = true;
+        ae_store_meta_dirty_locked(s);
         pthread_mutex_unlock(&s->mu);
     }
     s->records -= unacked;
@@ -956,7 +678,7 @@ static int discard_oldest(ae_store *s, const char *why, ae_err *err)
                     " unacked records (seqs %" PRIu64 "..%" PRIu64 ", %" PRIu64 " bytes)",
                     s->dir, why, g->f->path, unacked, g->first_seq, g->last_seq, g->size);
     seg_retire_oldest(s);
-    retire_acked(s);
+    ae_store_retire_acked(s);
     return 0;
 }
 
@@ -971,7 +693,7 @@ int ae_store_ack(ae_store *s, uint64_t seq, ae_err *err)
     pthread_mutex_lock(&s->mu);
     int rc = ae_ackset_add(&s->acks, seq);
     if (rc == 0)
-        s->meta_dirty = true;
+        ae_store_meta_dirty_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (rc == AE_EEXIST)
         return AE_EEXIST;
@@ -980,7 +702,7 @@ int ae_store_ack(ae_store *s, uint64_t seq, ae_err *err)
     s->records--;
     s->st.acked++;
     if (s->acks.floor != old_floor)
-        retire_acked(s);
+        ae_store_retire_acked(s);
     return 0;
 }
 
@@ -996,14 +718,16 @@ uint64_t ae_store_ack_floor(const ae_store *s)
 
 int ae_store_tick(ae_store *s, int64_t now_ns, ae_err *err)
 {
+    if (s->read_only)
+        ae_store_try_writable(s);
     if (!s->o.max_age_ns)
         return 0;
     if (!now_ns)
         now_ns = ae_now_ns();
     int64_t cutoff = now_ns - s->o.max_age_ns;
     while (s->nsegs && seg_count(s->segs[0]) && s->segs[0]->last_time < cutoff) {
-        if (atomic_load(&s->failed) && s->nsegs == 1)
-            break; /* cannot roll a failed store */
+        if ((atomic_load(&s->failed) || s->read_only) && s->nsegs == 1)
+            break; /* cannot roll a failed store, nor one on a full disk */
         int rc = discard_oldest(s, "max_age", err);
         if (rc)
             return rc;
@@ -1017,6 +741,8 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
 {
     if (atomic_load(&s->failed))
         return failed_err(s, err);
+    if (s->read_only && (!ro_retry_due(s) || !ae_store_try_writable(s)))
+        return ae_err_set(err, AE_ENOSPC, "store: %s", s->ro_reason);
     if (!m->subject || m->subject_len == 0 || m->subject_len > 65535)
         return ae_err_set(err, AE_EINVAL, "store: subject length %zu is not 1..65535",
                           m->subject_len);
@@ -1047,7 +773,7 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
             return rc;
     }
     if (roll) {
-        if ((rc = seg_create(s, s->next_seq, err)) != 0) {
+        if ((rc = ae_store_seg_create(s, s->next_seq, err)) != 0) {
             s->st.write_errors++;
             return rc;
         }
@@ -1064,11 +790,11 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
         s->wbuf = b;
         s->wcap = c;
     }
-    if (seg_idx_add(g, s->next_seq, g->size) != 0)
+    if (ae_seg_idx_add(g, s->next_seq, g->size) != 0)
         return ae_err_set(err, AE_ENOMEM, "store: out of memory");
     int64_t t = m->time_ns ? m->time_ns : ae_now_ns();
     ae_rec_encode(s->wbuf, s->next_seq, t, m);
-    if (write_all(s->os, g->f->fd, s->wbuf, len, g->size) != 0) {
+    if (ae_os_write_all(s->os, g->f->fd, s->wbuf, len, g->size) != 0) {
         int e = errno;
         s->st.write_errors++;
         if (g->nidx && g->idx[g->nidx - 1].seq == s->next_seq)
@@ -1079,9 +805,9 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
             char msg[200];
             snprintf(msg, sizeof msg, "ftruncate of %s after a failed write failed: %s", g->f->path,
                      strerror(errno));
-            fail(s, AE_EIO, msg);
+            ae_store_fail(s, AE_EIO, msg);
         }
-        return ae_err_set(err, errno_code(e), "store: write to %s failed: %s%s", g->f->path,
+        return ae_err_set(err, ae_store_errcode(e), "store: write to %s failed: %s%s", g->f->path,
                           strerror(e), e == ENOSPC ? " (disk full; record not stored)" : "");
     }
     uint64_t seq = s->next_seq++;
@@ -1098,7 +824,7 @@ int ae_store_append(ae_store *s, const ae_store_msg *m, uint64_t *seq_out, ae_er
     pthread_mutex_lock(&s->mu);
     s->written_seq = seq;
     if (s->o.sync != AE_SYNC_NEVER) {
-        if (!g->f->dirty && push_file(&s->dirty, &s->ndirty, &s->cdirty, g->f) == 0) {
+        if (!g->f->dirty && ae_store_push_file(&s->dirty, &s->ndirty, &s->cdirty, g->f) == 0) {
             g->f->refs++;
             g->f->dirty = true;
         }
@@ -1140,226 +866,7 @@ int ae_store_failed(const ae_store *s)
     return atomic_load(&((ae_store *)s)->failed);
 }
 
-/* ==== sync thread ======================================================================
- * One loop: wait until something is due, take a snapshot of the work under the lock, do the
- * slow calls without it, publish the result. Order within a round matters: data files and
- * the directory are synced before the durable seq moves, and only then are retired files
- * unlinked (a new active segment must be on disk before the one it replaces disappears). */
-
-static void timespec_at(struct timespec *ts, int64_t mono_ns)
-{
-    ts->tv_sec = (time_t)(mono_ns / AE_NS_PER_SEC);
-    ts->tv_nsec = (long)(mono_ns % AE_NS_PER_SEC);
-}
-
-static void *sync_main(void *arg)
-{
-    ae_store *s = arg;
-    const ae_os *os = s->os;
-    int64_t next_sync = 0, next_meta = 0;
-    ae_seg_file **files = NULL, **dead = NULL;
-    meta *mt = malloc(sizeof *mt);
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        int64_t now = ae_mono_ns();
-        bool failed = atomic_load(&s->failed) != 0;
-        bool dirty = s->ndirty > 0 || s->dirsync;
-        bool flush_now = s->flush_gen_req != s->flush_gen_done;
-        bool sync_due = !failed && s->o.sync != AE_SYNC_NEVER && dirty &&
-                        (s->o.sync == AE_SYNC_ALWAYS || flush_now || s->stop || now >= next_sync);
-        bool dead_due = !failed && s->ndead > 0;
-        bool meta_due =
-            !failed && mt && s->meta_dirty && (s->stop || flush_now || now >= next_meta);
-        if (!sync_due && !dead_due && !meta_due) {
-            if (flush_now) {
-                /* Nothing (more) to do for the flush waiters: release them. */
-                s->flush_gen_done = s->flush_gen_req;
-                pthread_cond_broadcast(&s->done);
-                continue;
-            }
-            if (s->stop)
-                break;
-            int64_t deadline = INT64_MAX;
-            s->thr_sync_armed = false;
-            if (!failed && dirty && s->o.sync == AE_SYNC_INTERVAL) {
-                deadline = next_sync;
-                s->thr_sync_armed = true;
-            }
-            if (!failed && s->meta_dirty && next_meta < deadline)
-                deadline = next_meta;
-            s->thr_idle = true;
-            if (deadline == INT64_MAX) {
-                pthread_cond_wait(&s->wake, &s->mu);
-            } else {
-                struct timespec ts;
-                timespec_at(&ts, deadline);
-                pthread_cond_timedwait(&s->wake, &s->mu, &ts);
-            }
-            s->thr_idle = false;
-            continue;
-        }
-        /* Snapshot. */
-        size_t nf = 0, nd = 0;
-        uint64_t target = s->written_seq;
-        bool dsync = false, partial = false;
-        if (sync_due) {
-            ae_seg_file **nfiles = realloc(files, (s->ndirty + 1) * sizeof *files);
-            if (nfiles) {
-                files = nfiles;
-                nf = s->ndirty;
-                memcpy(files, s->dirty, nf * sizeof *files);
-                for (size_t i = 0; i < nf; i++)
-                    files[i]->dirty = false;
-                s->ndirty = 0;
-                dsync = s->dirsync;
-                s->dirsync = false;
-            } else {
-                sync_due = false;
-                partial = true;
-            }
-        }
-        if (dead_due) {
-            ae_seg_file **ndead = realloc(dead, (s->ndead + 1) * sizeof *dead);
-            if (ndead) {
-                dead = ndead;
-                nd = s->ndead;
-                memcpy(dead, s->dead, nd * sizeof *dead);
-                s->ndead = 0;
-            } else {
-                partial = true;
-            }
-        }
-        if (meta_due) {
-            meta_snapshot_locked(s, mt);
-            s->meta_dirty = false;
-        }
-        uint64_t gen = s->flush_gen_req;
-        pthread_mutex_unlock(&s->mu);
-
-        char msg[256];
-        int code = 0;
-        for (size_t i = 0; i < nf && !code; i++) {
-            if (os->fdatasync(os->ctx, files[i]->fd) != 0) {
-                code = errno_code(errno);
-                snprintf(msg, sizeof msg, "fdatasync of %s failed: %s", files[i]->path,
-                         strerror(errno));
-            }
-        }
-        if (!code && dsync && sync_dir(os, s->dir) != 0) {
-            code = errno_code(errno);
-            snprintf(msg, sizeof msg, "fsync of directory %s failed: %s", s->dir, strerror(errno));
-        }
-        uint64_t errs = code ? 1 : 0;
-        if (!code && sync_due) {
-            if (target > atomic_load(&s->durable_seq))
-                atomic_store(&s->durable_seq, target);
-            notify(s);
-        }
-        if (!code && nd) {
-            for (size_t i = 0; i < nd; i++) {
-                if (os->unlink(os->ctx, dead[i]->path) != 0 && errno != ENOENT) {
-                    ae_log_warn("store %s: cannot remove segment %s: %s (retried at next "
-                                "open)",
-                                s->dir, dead[i]->path, strerror(errno));
-                    errs++;
-                }
-            }
-            if (s->o.sync != AE_SYNC_NEVER && sync_dir(os, s->dir) != 0) {
-                /* Not fatal: a removal lost to a power cut only brings back acked records. */
-                ae_log_warn("store %s: fsync of directory after removals failed: %s", s->dir,
-                            strerror(errno));
-                errs++;
-            }
-        }
-        bool meta_failed = false;
-        if (!code && meta_due) {
-            ae_err e = {0};
-            if (meta_write(s, mt, s->o.sync != AE_SYNC_NEVER, &e) != 0) {
-                /* Not fatal either: the log is intact, only the ack state is older; retry. */
-                ae_log_warn("store %s: %s (ack state will be retried)", s->dir, e.msg);
-                errs++;
-                meta_failed = true;
-            }
-        }
-
-        pthread_mutex_lock(&s->mu);
-        s->sync_errors += errs;
-        if (code)
-            fail_locked(s, code, msg);
-        for (size_t i = 0; i < nf; i++)
-            file_unref_locked(s, files[i]);
-        for (size_t i = 0; i < nd; i++)
-            file_unref_locked(s, dead[i]);
-        if (meta_due) {
-            if (meta_failed && !s->stop)
-                s->meta_dirty = true;
-            next_meta = ae_mono_ns() + s->o.meta_interval_ns;
-        }
-        if (sync_due)
-            next_sync = ae_mono_ns() + s->o.sync_interval_ns;
-        /* Everything due when this round took its snapshot is done, flushes included. */
-        if (!code && !partial)
-            s->flush_gen_done = gen;
-        pthread_cond_broadcast(&s->done);
-    }
-    s->thr_idle = false;
-    pthread_cond_broadcast(&s->done);
-    pthread_mutex_unlock(&s->mu);
-    free(files);
-    free(dead);
-    free(mt);
-    return NULL;
-}
-
-/* ==== flush, close, stats ============================================================== */
-
-int ae_store_flush(ae_store *s, int timeout_ms, ae_err *err)
-{
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : ae_mono_ns() + timeout_ms * AE_NS_PER_MS;
-    pthread_mutex_lock(&s->mu);
-    uint64_t gen = ++s->flush_gen_req;
-    pthread_cond_signal(&s->wake);
-    int rc = 0;
-    while (s->flush_gen_done < gen && !atomic_load(&s->failed)) {
-        if (deadline == INT64_MAX) {
-            pthread_cond_wait(&s->done, &s->mu);
-        } else {
-            struct timespec ts;
-            timespec_at(&ts, deadline);
-            if (pthread_cond_timedwait(&s->done, &s->mu, &ts) != 0 && ae_mono_ns() >= deadline) {
-                rc = ae_err_set(err, AE_ETIMEOUT, "store %s: flush timed out after %d ms", s->dir,
-                                timeout_ms);
-                break;
-            }
-        }
-    }
-    int f = atomic_load(&s->failed);
-    if (!rc && f)
-        rc = ae_err_set(err, f, "store %s failed: %s", s->dir, s->fail_msg);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
-}
-
-int ae_store_close(ae_store *s, ae_err *err)
-{
-    if (!s)
-        return 0;
-    if (s->ncursors)
-        ae_log_error("store %s: closed with %d cursors still open", s->dir, s->ncursors);
-    if (s->thr_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = true;
-        s->meta_dirty = true; /* a clean shutdown leaves a fresh high-water mark */
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thr, NULL);
-    }
-    int rc = atomic_load(&s->failed);
-    if (rc)
-        ae_err_set(err, rc, "store %s failed: %s", s->dir, s->fail_msg);
-    store_free(s);
-    return rc;
-}
+/* ==== stats ============================================================================ */
 
 void ae_store_stats_get(ae_store *s, ae_store_stats *out)
 {
@@ -1375,6 +882,9 @@ void ae_store_stats_get(ae_store *s, ae_store_stats *out)
     out->sync_errors = s->sync_errors;
     pthread_mutex_unlock(&s->mu);
     out->failed = atomic_load(&s->failed);
+    out->read_only = s->read_only;
+    snprintf(out->read_only_reason, sizeof out->read_only_reason, "%s",
+             s->read_only ? s->ro_reason : "");
     out->oldest_time_ns = 0;
     /* The oldest unacked record's time, read from disk and cached per floor. */
     uint64_t q = s->acks.floor + 1;
@@ -1402,7 +912,7 @@ void ae_store_stats_get(ae_store *s, ae_store_stats *out)
     ae_rbuf_free(&rb);
 }
 
-/* ==== lookups shared with cursor.c ===================================================== */
+/* ==== lookups shared with cursor.c and deadletter.c ==================================== */
 
 size_t ae_store_find_seg(const ae_store *s, uint64_t seq)
 {
@@ -1419,7 +929,7 @@ size_t ae_store_find_seg(const ae_store *s, uint64_t seq)
 
 int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t *off, ae_err *err)
 {
-    if (seq < g->first_seq || seq > g->last_seq || !g->nidx)
+    if (seq < g->first_seq || seq > g->last_seq || !g->nidx || ae_seg_hole_of(g, seq))
         return ae_err_set(err, AE_ENOENT, "store: seq %" PRIu64 " is not in %s", seq, g->f->path);
     size_t lo = 0, hi = g->nidx;
     while (hi - lo > 1) {
@@ -1433,41 +943,50 @@ int ae_store_locate(ae_store *s, ae_seg *g, uint64_t seq, ae_rbuf *rb, uint64_t 
     while (s_at < seq) {
         const uint8_t *p;
         int rc = ae_rbuf_get(s->os, g->f->fd, rb, o, AE_REC_HDR_SIZE, g->size, &p);
-        if (rc)
-            return ae_err_set(err, rc == AE_ECORRUPT ? AE_ECORRUPT : AE_EIO,
-                              "store: reading %s at %" PRIu64 ": %s", g->f->path, o,
+        const char *why = NULL;
+        if (rc == AE_ECORRUPT)
+            why = "record header runs past the segment's end";
+        else if (rc)
+            return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, o,
                               strerror(errno));
-        uint32_t len = ae_rec_len(p);
-        if (!len || len > g->size - o)
-            return ae_err_set(err, AE_ECORRUPT, "store: bad record length in %s at %" PRIu64,
-                              g->f->path, o);
-        o += len;
+        else if (ae_get64(p + 8) != s_at)
+            why = "unexpected seq";
+        else if (!ae_rec_hdr_plausible(p) || ae_get32(p) > g->size - o)
+            why = "bad record length";
+        if (why) {
+            rc = ae_store_damage(s, g, s_at, o, rb, why); /* g may be gone now */
+            return ae_err_set(err, rc ? rc : AE_ECORRUPT,
+                              "store: seq %" PRIu64 " is damaged (%s); see the log", s_at, why);
+        }
+        o += ae_get32(p);
         s_at++;
     }
     *off = o;
     return 0;
 }
 
-void ae_store_lost_tail(ae_store *s, ae_seg *g, uint64_t seq, uint64_t off, const char *why)
+int ae_store_read(ae_store *s, ae_seg *g, uint64_t off, uint64_t seq, ae_rbuf *rb,
+                  ae_store_rec *rec, uint32_t *len, const char **why, ae_err *err)
 {
-    if (seq > g->last_seq)
-        return;
-    uint64_t n = g->last_seq - seq + 1;
-    uint64_t acked = ae_ackset_count(&s->acks, seq, g->last_seq);
-    ae_log_error("store %s: segment %s: record seq %" PRIu64 " at offset %" PRIu64
-                 " is damaged (%s); %" PRIu64 " records from there to the segment's end are "
-                 "lost",
-                 s->dir, g->f->path, seq, off, why, n);
-    pthread_mutex_lock(&s->mu);
-    uint64_t fresh = ae_ackset_add_range(&s->acks, seq, g->last_seq);
-    s->meta_dirty = true;
-    pthread_mutex_unlock(&s->mu);
-    if (fresh != UINT64_MAX) {
-        s->records -= n - acked;
-        s->st.lost_records += n - acked;
+    const uint8_t *p;
+    *len = 0;
+    *why = NULL;
+    int rc = ae_rbuf_get(s->os, g->f->fd, rb, off, AE_REC_HDR_SIZE, g->size, &p);
+    if (rc == 0) {
+        *len = ae_rec_len(p);
+        if (!*len)
+            *why = "bad length";
+        else
+            rc = ae_rbuf_get(s->os, g->f->fd, rb, off, *len, g->size, &p);
     }
-    /* Nothing more may go into a segment with a hole in it. */
-    if (g == s->segs[s->nsegs - 1])
-        s->roll_pending = true;
-    retire_acked(s);
+    if (rc == AE_EIO || rc == AE_ENOMEM)
+        return ae_err_set(err, rc, "store: reading %s at %" PRIu64 ": %s", g->f->path, off,
+                          strerror(errno));
+    if (rc == AE_ECORRUPT)
+        *why = "record runs past the segment's end";
+    if (!*why && ae_rec_decode(p, *len, rec) != 0)
+        *why = "checksum or field mismatch";
+    if (!*why && rec->seq != seq)
+        *why = "unexpected seq";
+    return *why ? AE_ECORRUPT : 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Whose logs a failing assertion prints. One case per process, so plain globals do. */
@@ -190,10 +191,15 @@ int sf_log_count(sf_leaf *l, const char *needle)
 
 void sf_net_start(sf_net *n, int nodes, bool relayed)
 {
+    sf_net_start_conf(n, nodes, relayed, NULL);
+}
+
+void sf_net_start_conf(sf_net *n, int nodes, bool relayed, const char *extra_conf)
+{
     memset(n, 0, sizeof *n);
     n->nodes = nodes;
     n->relayed = relayed;
-    ah_hub_opts o = {.nodes = nodes};
+    ah_hub_opts o = {.nodes = nodes, .extra_conf = extra_conf};
     char adv[AH_HUB_MAX][64];
     size_t ul = 0;
     for (int i = 0; i < nodes; i++) {
@@ -284,6 +290,73 @@ void sf_stream_create(ah_hub *h, const char *name, int replicas, int64_t dup_ms)
               (int)jerr, nats_GetLastError(NULL));
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
+}
+
+void sf_stream_delete(ah_hub *h, const char *name)
+{
+    natsConnection *nc = sf_hub_conn(h, 0);
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    SF_ASSERT(natsConnection_JetStream(&js, nc, &jo) == NATS_OK, "no JetStream context");
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteStream(js, name, NULL, &jerr);
+    SF_ASSERT(s == NATS_OK || jerr == JSStreamNotFoundErr, "deleting stream %s: %s (err_code %d)",
+              name, natsStatus_GetText(s), (int)jerr);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/* "hub2" -> 1 */
+static int hub_node_index(const char *name)
+{
+    return name && !strncmp(name, "hub", 3) ? atoi(name + 3) - 1 : -1;
+}
+
+int sf_stream_leader(ah_hub *h, const char *stream)
+{
+    int64_t deadline = ah_now_ms() + (int64_t)(15000 * ah_timeout_scale());
+    for (int i = 0;; i++) {
+        natsConnection *nc = sf_hub_conn(h, i % h->nodes);
+        jsCtx *js = NULL;
+        jsStreamInfo *si = NULL;
+        int leader = -1;
+        if (natsConnection_JetStream(&js, nc, NULL) == NATS_OK &&
+            js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK && si->Cluster)
+            leader = hub_node_index(si->Cluster->Leader);
+        if (si)
+            jsStreamInfo_Destroy(si);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        if (leader >= 0 || ah_now_ms() > deadline)
+            return leader;
+        ah_sleep_ms(200);
+    }
+}
+
+int sf_stream_stepdown(ah_hub *h, int via, const char *stream, char *err, size_t cap)
+{
+    natsConnection *nc = sf_hub_conn(h, via);
+    char subj[256];
+    snprintf(subj, sizeof subj, "$JS.API.STREAM.LEADER.STEPDOWN.%s", stream);
+    natsMsg *reply = NULL;
+    natsStatus s = natsConnection_RequestString(&reply, nc, subj, "", 5000);
+    int rc = -1;
+    if (s != NATS_OK) {
+        snprintf(err, cap, "request %s: %s", subj, natsStatus_GetText(s));
+    } else {
+        json_t *j =
+            json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+        if (json_is_true(json_object_get(j, "success")))
+            rc = 0;
+        else
+            snprintf(err, cap, "%.*s", natsMsg_GetDataLength(reply), natsMsg_GetData(reply));
+        json_decref(j);
+    }
+    natsMsg_Destroy(reply);
+    natsConnection_Destroy(nc);
+    return rc;
 }
 
 /* ---- the publisher ------------------------------------------------------------------- */
@@ -388,7 +461,11 @@ int sf_pub_send(sf_pub *p, bool ping)
     uint64_t g = p->next_g;
     char payload[8192], out[9000];
     size_t pl = p->payload_len < sizeof payload ? p->payload_len : sizeof payload - 1;
-    int k = snprintf(payload, sizeof payload, "g=%llu;", (unsigned long long)g);
+    int k = p->stamp ? snprintf(payload, sizeof payload, "g=%llu;t=%lld;", (unsigned long long)g,
+                                (long long)sf_wall_ns())
+                     : snprintf(payload, sizeof payload, "g=%llu;", (unsigned long long)g);
+    if ((size_t)k > pl)
+        pl = (size_t)k; /* a stamp longer than the payload asked for: send it whole */
     memset(payload + k, 'x', pl - (size_t)k);
     int n = snprintf(out, sizeof out, "PUB fleet.test.veh.%s.state.s%d %zu\r\n", p->vid,
                      (int)(g % (uint64_t)p->nsubj), pl);
@@ -464,6 +541,25 @@ void sf_pub_run(sf_pub *p, int hz, int ms)
     }
 }
 
+int64_t sf_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t sf_payload_time(const char *data, int len)
+{
+    const char *t = len > 4 ? memchr(data, ';', (size_t)len) : NULL;
+    if (!t || data + len - t < 4 || memcmp(t, ";t=", 3) != 0)
+        return -1;
+    int64_t v = 0;
+    const char *q = t + 3;
+    for (; q < data + len && *q >= '0' && *q <= '9'; q++)
+        v = v * 10 + (*q - '0');
+    return q > t + 3 && q < data + len && *q == ';' ? v : -1;
+}
+
 /* ---- the checker --------------------------------------------------------------------- */
 
 static long parse_g(const char *data, int len)
@@ -480,7 +576,8 @@ static long parse_g(const char *data, int len)
 void sf_check_stream(ah_hub *h, int node, const char *stream, const sf_pub *p, sf_check *c)
 {
     memset(c, 0, sizeof *c);
-    c->count = calloc(p->cap ? p->cap : 1, 1);
+    c->ncount = p->cap ? p->cap : 1;
+    c->count = calloc(c->ncount, 1);
     AH_ASSERT(c->count);
     natsConnection *nc = sf_hub_conn(h, node);
     jsCtx *js = NULL;
@@ -527,8 +624,8 @@ void sf_check_stream(ah_hub *h, int node, const char *stream, const sf_pub *p, s
             if (c->count[g] < 255)
                 c->count[g]++;
             if (c->count[g] > 1)
-                c->duplicated++;
-            if (g <= last[si_])
+                c->duplicated++; /* only a duplicate, even when it lands after newer ones */
+            else if (g <= last[si_])
                 c->reordered++;
             else
                 last[si_] = g;
@@ -553,6 +650,59 @@ void sf_check_stream(ah_hub *h, int node, const char *stream, const sf_pub *p, s
             c->unflushed_lost++;
         }
     }
+}
+
+void sf_check_print_duplicates(ah_hub *h, int node, const char *stream, const sf_check *c, int max)
+{
+    if (c->duplicated == 0 || !c->count)
+        return;
+    natsConnection *nc = sf_hub_conn(h, node);
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    SF_ASSERT(natsConnection_JetStream(&js, nc, &jo) == NATS_OK, "no JetStream context");
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Ordered = true;
+    natsSubscription *sub = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_SubscribeSync(&sub, js, "fleet.*.veh.*.state.>", NULL, &so, &jerr);
+    SF_ASSERT(s == NATS_OK, "ordered consumer on %s: %s", stream, natsStatus_GetText(s));
+    int shown = 0;
+    for (long i = 0; i < c->read && shown < max * 2; i++) {
+        natsMsg *m = NULL;
+        if (natsSubscription_NextMsg(&m, sub, (int)(10000 * ah_timeout_scale())) != NATS_OK)
+            break;
+        long g = parse_g(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+        if (g >= 0 && (size_t)g < c->ncount && c->count[g] > 1) {
+            jsMsgMetaData *md = NULL;
+            const char *id = NULL, *ev = NULL;
+            natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+            natsMsgHeader_Get(m, "Aerie-Event-Time", &ev);
+            char ts[48] = "?";
+            if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+                time_t secs = (time_t)(md->Timestamp / 1000000000);
+                struct tm tm;
+                gmtime_r(&secs, &tm);
+                size_t k = strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+                snprintf(ts + k, sizeof ts - k, ".%06lld",
+                         (long long)(md->Timestamp % 1000000000) / 1000);
+            }
+            printf("  duplicate g=%ld: stream seq %llu stored %s  %s  Nats-Msg-Id %s  "
+                   "Aerie-Event-Time %s\n",
+                   g, md ? (unsigned long long)md->Sequence.Stream : 0ULL, ts,
+                   natsMsg_GetSubject(m), id ? id : "-", ev ? ev : "-");
+            jsMsgMetaData_Destroy(md);
+            shown++;
+        }
+        natsMsg_Destroy(m);
+    }
+    fflush(stdout);
+    natsSubscription_Destroy(sub);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
 }
 
 void sf_check_free(sf_check *c)

@@ -93,6 +93,9 @@ typedef struct sf_net {
  * node advertises its relay's address, so every URL the leaf can learn goes through a
  * relay; net->urls then lists the relays. Fails the case on error. */
 void sf_net_start(sf_net *n, int nodes, bool relayed);
+/* sf_net_start with `extra_conf` appended to every hub node's config (NULL: nothing), e.g.
+ * "debug: true\ntrace: true" to see in the nodes' logs which one answered what. */
+void sf_net_start_conf(sf_net *n, int nodes, bool relayed, const char *extra_conf);
 /* Sends a command ("cut", "blackhole", "heal", ...) to every relay; fails on error. */
 void sf_net_cmd(sf_net *n, const char *cmd);
 void sf_net_stop(sf_net *n);
@@ -103,6 +106,16 @@ void sf_net_stop(sf_net *n);
 void sf_stream_create(ah_hub *h, const char *name, int replicas, int64_t dup_ms);
 /* A libnats connection to hub node i as operator. Fails the case on error. */
 natsConnection *sf_hub_conn(ah_hub *h, int node);
+/* Deletes stream `name` (through node 0); a stream that does not exist is not an error.
+ * Fails the case on any other error. */
+void sf_stream_delete(ah_hub *h, const char *name);
+/* Node index (0-based) of the stream's leader, asking the nodes in turn until one names
+ * it; -1 when none does within 15 s (scaled). */
+int sf_stream_leader(ah_hub *h, const char *stream);
+/* Asks the leader of `stream` to step down ($JS.API.STREAM.LEADER.STEPDOWN.<stream>),
+ * through node `via`. Returns 0, or -1 with the hub's answer (or the request's error) in
+ * err. A new leader is elected among the other replicas. */
+int sf_stream_stepdown(ah_hub *h, int via, const char *stream, char *err, size_t cap);
 
 /* ---- the publisher ------------------------------------------------------------------ */
 
@@ -123,6 +136,7 @@ typedef struct sf_pub {
     uint64_t nflushed;
     int reconnects;
     long refused; /* -ERR '... not stored for the hub ...' notices received */
+    bool stamp;   /* payloads start "g=<g>;t=<wall-clock ns>;" (set after sf_pub_open) */
     char rbuf[4096];
     size_t rlen;
 } sf_pub;
@@ -146,6 +160,10 @@ void sf_pub_close(sf_pub *p);
  * in between; reconnects if the leaf goes away. */
 void sf_pub_run(sf_pub *p, int hz, int ms);
 
+/* The wall-clock ns a stamped payload carries ("g=<g>;t=<ns>;"), or -1. */
+int64_t sf_payload_time(const char *data, int len);
+int64_t sf_wall_ns(void); /* CLOCK_REALTIME, the clock nats-server stamps stored messages with */
+
 /* ---- the checker -------------------------------------------------------------------- */
 
 typedef struct sf_check {
@@ -155,11 +173,12 @@ typedef struct sf_check {
     long lost;            /* flushed g never seen */
     long unflushed_lost;  /* unflushed g never seen (allowed) */
     long duplicated;      /* extra copies of a g */
-    long reordered;       /* a g not above the previous one of its subject */
+    long reordered;       /* a first copy of g not above the previous one of its subject */
     long unknown;         /* not one of ours */
     long missing_headers; /* no Nats-Msg-Id or Aerie-Event-Time */
     uint64_t first_lost, last_lost;
     uint8_t *count; /* per g: copies seen (caller frees with sf_check_free) */
+    size_t ncount;  /* entries in count[] */
 } sf_check;
 
 /* Reads every message of `stream` (through hub node `node`) with an ordered consumer and
@@ -168,6 +187,10 @@ void sf_check_stream(ah_hub *h, int node, const char *stream, const sf_pub *p, s
 void sf_check_free(sf_check *c);
 /* One line: "msgs=... lost=... dup=... reordered=...". */
 void sf_check_print(const char *label, const sf_check *c);
+/* For up to `max` duplicated messages: one line per copy in the stream, with its stream
+ * sequence, the time the stream stored it, Nats-Msg-Id and Aerie-Event-Time -- the first
+ * thing to look at when a copy appears. Reads `stream` through hub node `node` again. */
+void sf_check_print_duplicates(ah_hub *h, int node, const char *stream, const sf_check *c, int max);
 /* Asserts lost, duplicated, reordered, unknown and missing_headers are all 0, and that
  * every message read is a flushed or unflushed one of ours. */
 void sf_check_assert_clean(const sf_check *c);

@@ -355,12 +355,12 @@ static void test_no_stream(void)
     SF_ASSERT(named, "last_hub_error does not say the stream is missing: '%s'", err);
     SF_ASSERT(strstr(err, "fleet.test.veh.v1.state.") != NULL, "the error names no subject");
     /* retries keep going, and the error keeps saying why */
-    long long r0 = sf_leafz_int(&l, "resends");
+    long long r0 = sf_leafz_int(&l, "retries");
     sf_pub_run(&p, 100, 3000);
-    long long r1 = sf_leafz_int(&l, "resends");
+    long long r1 = sf_leafz_int(&l, "retries");
     sf_leafz_str(&l, "last_hub_error", err, sizeof err);
-    printf("  resends %lld -> %lld; last_hub_error after retries: %s\n", r0, r1, err);
-    SF_ASSERT(r1 > r0, "no retries while the stream is missing (resends %lld -> %lld)", r0, r1);
+    printf("  retries %lld -> %lld; last_hub_error after retries: %s\n", r0, r1, err);
+    SF_ASSERT(r1 > r0, "no retries while the stream is missing (retries %lld -> %lld)", r0, r1);
     SF_ASSERT(strstr(err, "no hub stream") != NULL,
               "after retries last_hub_error no longer says the stream is missing: '%s'", err);
     SF_ASSERT(sf_leafz_int(&l, "backlog_msgs") >= 300, "backlog %lld while nothing can be stored",

@@ -51,6 +51,10 @@ struct fos {
     unsigned crash_seed;
     track *tracks;
     created *created;
+    long space_calls;    /* calls that need free space (see fos_full_at) */
+    long full_at;        /* the disk is full from this space call on; 0: never */
+    int full_err;        /* ENOSPC, EDQUOT or EFBIG */
+    bool free_on_unlink; /* an unlink makes the disk no longer full */
 };
 
 /* ---- crash tracking ------------------------------------------------------------------- */
@@ -238,6 +242,18 @@ static int enter(fos *f, bool is_write, bool *short_write)
     return 0;
 }
 
+/* For a call that needs free space (a write, creating a file or directory, a rename): the
+ * errno of a full disk, or 0. Caller holds f->mu. */
+static int space(fos *f)
+{
+    long n = ++f->space_calls;
+    if (f->full_at && n >= f->full_at) {
+        f->fired = true;
+        return f->full_err;
+    }
+    return 0;
+}
+
 #define LEAVE(f, ret, e)                                                                           \
     do {                                                                                           \
         int e_ = (e);                                                                              \
@@ -255,6 +271,8 @@ static int f_open(void *ctx, const char *path, int flags, mode_t mode)
         LEAVE(f, -1, e);
     struct stat sb;
     bool existed = stat(path, &sb) == 0;
+    if (!existed && (flags & O_CREAT) && (e = space(f)) != 0)
+        LEAVE(f, -1, e);
     int fd = open(path, flags | O_CLOEXEC, mode);
     e = fd < 0 ? errno : 0;
     if (fd >= 0 && f->crash_mode) {
@@ -295,7 +313,7 @@ static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
     fos *f = ctx;
     bool sw;
     int e = enter(f, true, &sw);
-    if (e)
+    if (e || (e = space(f)) != 0)
         LEAVE(f, -1, e);
     if (sw)
         n = n / 2;
@@ -365,16 +383,23 @@ static int f_rename(void *ctx, const char *from, const char *to)
 {
     fos *f = ctx;
     int e = enter(f, false, NULL);
-    if (e)
+    if (e || (e = space(f)) != 0)
         LEAVE(f, -1, e);
     int r = rename(from, to);
     e = r ? errno : 0;
-    if (!r)
-        for (created *c = f->created; c; c = c->next)
-            if (!strcmp(c->path, from)) {
-                free(c->path);
-                c->path = strdup(to);
-            }
+    /* A rename counts as durable at once (see faultos.h), so the renamed file is no longer
+     * a new entry that a crash may take away: removing it would leave neither the old file
+     * nor the new one under `to`, which no real file system does. */
+    for (created **pc = &f->created; !r && *pc;) {
+        created *c = *pc;
+        if (!strcmp(c->path, from)) {
+            *pc = c->next;
+            free(c->path);
+            free(c);
+        } else {
+            pc = &c->next;
+        }
+    }
     LEAVE(f, r, e);
 }
 
@@ -385,13 +410,19 @@ static int f_unlink(void *ctx, const char *path)
     if (e)
         LEAVE(f, -1, e);
     int r = unlink(path);
-    LEAVE(f, r, r ? errno : 0);
+    e = r ? errno : 0;
+    if (!r && f->free_on_unlink)
+        f->full_at = 0;
+    LEAVE(f, r, e);
 }
 
 static int f_mkdir(void *ctx, const char *path, mode_t mode)
 {
     fos *f = ctx;
     int e = enter(f, false, NULL);
+    struct stat sb;
+    if (!e && stat(path, &sb) != 0)
+        e = space(f);
     if (e)
         LEAVE(f, -1, e);
     int r = mkdir(path, mode);
@@ -460,7 +491,34 @@ void fos_clear(fos *f)
     pthread_mutex_lock(&f->mu);
     f->fail_at = 0;
     f->disk_full = false;
+    f->full_at = 0;
     pthread_mutex_unlock(&f->mu);
+}
+
+void fos_full_at(fos *f, long n, int err, bool free_on_unlink)
+{
+    pthread_mutex_lock(&f->mu);
+    f->full_at = f->space_calls + n;
+    f->full_err = err;
+    f->free_on_unlink = free_on_unlink;
+    f->fired = false;
+    pthread_mutex_unlock(&f->mu);
+}
+
+long fos_space_calls(fos *f)
+{
+    pthread_mutex_lock(&f->mu);
+    long n = f->space_calls;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+bool fos_full(fos *f)
+{
+    pthread_mutex_lock(&f->mu);
+    bool r = f->full_at && f->space_calls >= f->full_at;
+    pthread_mutex_unlock(&f->mu);
+    return r;
 }
 
 long fos_calls(fos *f)

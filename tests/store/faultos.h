@@ -7,11 +7,15 @@
  * bytes and return that count, and every later pwrite fail with ENOSPC (a disk filling up
  * mid-record).
  *
+ * Full-disk mode (fos_full_at) fails only the calls that need free space, as a full file
+ * system does: reads, fsyncs, truncates and unlinks keep working.
+ *
  * Crash mode remembers, per file, every write and truncate since the file's last fsync, and
  * every file created since the last fsync of its directory. fos_crash then applies a random
  * fate to each unsynced write (kept, dropped, or overwritten with garbage), removes some
  * unsynced new files, and makes every later call fail with EIO, as if the machine had lost
- * power. Renames and unlinks are treated as durable at once (a simplification).
+ * power. Renames and unlinks are treated as durable at once (a simplification), so a file
+ * that was renamed is never among the new files a crash removes.
  *
  * fsync and fdatasync do not reach the disk unless real_sync is set: these tests are about
  * the store's logic, and a real fsync per call would make them slow. Thread-safe. */
@@ -32,8 +36,17 @@ void fos_free(fos *f);
 const ae_os *fos_os(fos *f);
 /* Arms a fault at the nth call from now (n >= 1) with errno err, in mode FOS_FAIL_*. */
 void fos_fail_at(fos *f, long n, int err, int mode);
-/* Disarms any fault (and short-write's disk-full state). */
+/* Disarms any fault (and short-write's and fos_full_at's disk-full state). */
 void fos_clear(fos *f);
+/* A full disk: from the nth call from now that needs free space (a pwrite, an open that
+ * creates a file, a mkdir of a new directory, a rename) on, every such call fails with err
+ * (ENOSPC, EDQUOT or EFBIG) while the others work, until fos_clear -- or, with
+ * free_on_unlink, until the first successful unlink frees some space. */
+void fos_full_at(fos *f, long n, int err, bool free_on_unlink);
+/* Calls that needed free space since creation. */
+long fos_space_calls(fos *f);
+/* True while the disk is full (fos_full_at reached and not cleared). */
+bool fos_full(fos *f);
 /* Calls made since creation. */
 long fos_calls(fos *f);
 /* True once an armed fault has fired. */

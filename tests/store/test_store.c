@@ -441,14 +441,14 @@ static void t_corrupt_middle(void)
     ae_store_stats ss;
     ae_store_stats_get(st, &ss);
     AH_ASSERT(ss.recovery_dropped_bytes > 0);
-    AH_ASSERT(ss.lost_records > 0);
+    AH_ASSERT_EQ_INT(ss.lost_records, 1); /* only the damaged record: the rest is salvaged */
     size_t n = tu_read_all(st, seqs, MAXR);
     AH_ASSERT_EQ_INT(n + ss.lost_records, 200);
     AH_ASSERT_EQ_INT(seqs[3], 4);
-    AH_ASSERT_EQ_INT(seqs[4], 4 + ss.lost_records + 1);
+    AH_ASSERT_EQ_INT(seqs[4], 6);
     AH_ASSERT_EQ_INT(seqs[n - 1], 200);
     AH_ASSERT_EQ_INT(ss.records, n);
-    AH_ASSERT_EQ_INT(tu_file_size(first), off);
+    AH_ASSERT(tu_file_size(first) > off); /* damage in the middle is not cut off */
     ae_store_close(st, NULL);
 
     /* A damaged segment header: the file is set aside, the rest kept. */

@@ -944,6 +944,70 @@ static void case_slow_link(void)
     nats_CloseAndWait(5000);
 }
 
+/* ---- big_message_paced --------------------------------------------------------------- */
+
+/* One message that takes seconds to send at the configured uplink.rate (256 KiB at
+ * 32 KB/s: 8 s, against a dead-link timeout of 3 s). Keepalive PINGs queued behind it must
+ * not count as unanswered: the link stays up and everything after it arrives. Before the
+ * fix the leaf declared the link dead every few seconds and dropped what was queued. */
+static void case_big_message_paced(void)
+{
+    ah_hub h;
+    start_hub(&h, 1);
+    char remote[512];
+    remote_for(remote, sizeof remote, &h.leaf_port[0], 1, "vehicle:secret");
+    ut_leaf l;
+    ut_leaf_start(&l, "veh1", remote, "rate: \"32KB\"", NULL);
+    UT_ASSERT(ut_wait_state(&l, "connected", 15000), "the uplink did not connect");
+    natsConnection *hub = ut_nc_hub(&h, 0);
+    natsConnection *leaf = ut_nc_leaf(&l);
+    natsSubscription *up = NULL;
+    sub_sync(&up, hub, "big.up", NULL);
+    ut_await_flow(leaf, "big.up", &up, 1, FLOW_MS);
+    long long reconnects0 = ut_uplink_int(&l, "reconnects");
+    enum { BIG = 256 * 1024, SMALL = 20 };
+    char *big = malloc(BIG);
+    memset(big, 'b', BIG);
+    memcpy(big, "m0 ", 3);
+    UT_ASSERT(natsConnection_Publish(leaf, "big.up", big, BIG) == NATS_OK, "publish failed");
+    free(big);
+    for (int i = 1; i <= SMALL; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "m%d", i);
+        natsConnection_PublishString(leaf, "big.up", p);
+    }
+    natsConnection_FlushTimeout(leaf, 5000);
+    int got = 0;
+    int64_t start = ah_now_ms(), deadline = start + (int64_t)(40000 * ah_timeout_scale());
+    while (got <= SMALL && ah_now_ms() < deadline) {
+        natsMsg *m = ut_next(up, 100);
+        if (!m)
+            continue;
+        int k = -1;
+        sscanf(natsMsg_GetData(m), "m%d", &k);
+        UT_ASSERT(k == got, "message m%d arrived as #%d", k, got);
+        if (k == 0)
+            UT_ASSERT(natsMsg_GetDataLength(m) == BIG, "the big message arrived with %d bytes",
+                      natsMsg_GetDataLength(m));
+        got++;
+        natsMsg_Destroy(m);
+    }
+    fprintf(stderr, "big_message_paced: %d of %d in %lld ms\n", got, SMALL + 1,
+            (long long)(ah_now_ms() - start));
+    UT_ASSERT(got == SMALL + 1, "%d of %d messages arrived", got, SMALL + 1);
+    UT_ASSERT(ut_uplink_int(&l, "reconnects") == reconnects0,
+              "the link was dropped while the big message went out (reconnects %lld -> %lld)",
+              reconnects0, ut_uplink_int(&l, "reconnects"));
+    UT_ASSERT(ut_leaf_log_count(&l, "uplink: disconnected from") == 0,
+              "the leaf logged a disconnect");
+    natsSubscription_Destroy(up);
+    natsConnection_Destroy(hub);
+    natsConnection_Destroy(leaf);
+    ut_leaf_stop(&l);
+    ah_hub_stop(&h);
+    nats_CloseAndWait(5000);
+}
+
 /* ---- auth_failures ------------------------------------------------------------------- */
 
 /* Wrong password against the seed's hub shape (top-level users). The credentials-less leaf
@@ -1171,6 +1235,7 @@ int main(int argc, char **argv)
         {"blackhole", case_blackhole, 90},
         {"link_down_local", case_link_down_local, 90},
         {"slow_link", case_slow_link, 90},
+        {"big_message_paced", case_big_message_paced, 120},
         {"auth_failures", case_auth_failures, 60},
         {"tls", case_tls, 90},
     };
