@@ -551,6 +551,12 @@ static void hook_interest(void *ctx, const ae_ssub *sub, bool added)
 
 static void send_all_interest(ae_uplink *u)
 {
+    /* A loop-detection subject of this connection only: a previous connection that the hub
+     * has not noticed dead yet (a black-holed link that came back) still holds the old one,
+     * and the hub would otherwise hand it back to us as a loop. */
+    char rnd[24];
+    rand_token(rnd, 22);
+    snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
     send_ctrlf(u, "LS+ %s\r\n", u->lds);
     send_ctrlf(u, "LS+ %s>\r\n", u->inbox_prefix);
     ae_interest_connected(&u->local, u->import_perm, emit_ctrl, u);
@@ -1288,8 +1294,6 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     snprintf(u->env, sizeof u->env, "%s", o->env ? o->env : "prod");
     snprintf(u->name, sizeof u->name, "%s", s->server_name);
     char rnd[24];
-    rand_token(rnd, 22);
-    snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
     rand_token(rnd, 22);
     snprintf(u->inbox_prefix, sizeof u->inbox_prefix, "_INBOX.%s.", rnd);
     u->tokens_at = ae_mono_ns();
