@@ -101,6 +101,7 @@ void fwd_subject_free(ae_forward *f, fsubj *ss)
     ae_pipeline_free(&ss->pl);
     ae_walk_free(&ss->walk);
     free(ss->disp);
+    free(ss->away);
     free(ss->subject);
     free(ss);
 }
@@ -108,18 +109,31 @@ void fwd_subject_free(ae_forward *f, fsubj *ss)
 /* The note (fwdnote.h): for every known subject, its stream and where a walk starts. */
 int fwd_write_note(ae_forward *f, bool urgent, uint64_t *gen)
 {
-    ae_fwdnote_entry *e = calloc((size_t)f->nids + 1, sizeof *e);
+    size_t cap = 1;
+    for (int i = 0; i < f->nids; i++)
+        cap += f->by_id[i] ? 1 + f->by_id[i]->naway : 0;
+    ae_fwdnote_entry *e = calloc(cap, sizeof *e);
     if (!e)
         return AE_ENOMEM;
     size_t n = 0;
     for (int i = 0; i < f->nids; i++) {
         fsubj *ss = f->by_id[i];
-        if (ss && ss->known)
+        if (!ss)
+            continue;
+        if (ss->known)
             e[n++] = (ae_fwdnote_entry){.subject = ss->subject,
                                         .subject_len = ss->len,
+                                        .domain = f->hub_domain,
                                         .stream = ss->stream,
                                         .retired_seq = ss->pl.retired_seq,
                                         .retired_sseq = ss->pl.retired_sseq};
+        for (size_t k = 0; k < ss->naway; k++)
+            e[n++] = (ae_fwdnote_entry){.subject = ss->subject,
+                                        .subject_len = ss->len,
+                                        .domain = ss->away[k].domain,
+                                        .stream = ss->away[k].stream,
+                                        .retired_seq = ss->away[k].retired_seq,
+                                        .retired_sseq = ss->away[k].retired_sseq};
     }
     size_t len = 0;
     uint8_t *b = ae_fwdnote_encode(e, n, &len);
@@ -139,18 +153,48 @@ int fwd_write_note(ae_forward *f, bool urgent, uint64_t *gen)
     return rc;
 }
 
+/* Remembers (or replaces) the subject's note for a domain it leaves. */
+static void keep_away(fsubj *ss, const char *domain, const char *stream, uint64_t retired_seq,
+                      uint64_t retired_sseq)
+{
+    fdomain_note *slot = NULL;
+    for (size_t k = 0; k < ss->naway && !slot; k++) {
+        if (!strcmp(ss->away[k].domain, domain))
+            slot = &ss->away[k];
+    }
+    if (!slot) {
+        fdomain_note *n = realloc(ss->away, (ss->naway + 1) * sizeof *n);
+        if (!n)
+            return; /* the next visit there is a first contact: safe, only slower */
+        ss->away = n;
+        slot = &ss->away[ss->naway++];
+    }
+    snprintf(slot->domain, sizeof slot->domain, "%s", domain);
+    snprintf(slot->stream, sizeof slot->stream, "%s", stream);
+    slot->retired_seq = retired_seq;
+    slot->retired_sseq = retired_sseq;
+}
+
 /* A subject of the last run's note: it starts uncertain (a crash may have left publishes in
- * flight) and is walked before anything of it is sent. */
-static void note_entry(void *ctx, const char *subj, size_t sl, const char *stream, size_t tl,
-                       uint64_t retired_seq, uint64_t retired_sseq)
+ * flight) and is walked before anything of it is sent. Notes of other domains wait. */
+static void note_entry(void *ctx, const ae_fwdnote_entry *e)
 {
     ae_forward *f = ctx;
-    fsubj *ss = ae_subject_valid_literal(subj, sl) ? fwd_subject_get(f, subj, sl, true) : NULL;
+    fsubj *ss = ae_subject_valid_literal(e->subject, e->subject_len)
+                    ? fwd_subject_get(f, e->subject, e->subject_len, true)
+                    : NULL;
     if (!ss)
         return;
-    snprintf(ss->stream, sizeof ss->stream, "%.*s", (int)tl, stream);
-    ss->pl.retired_seq = retired_seq;
-    ss->pl.retired_sseq = retired_sseq;
+    if (e->domain[0] && strcmp(e->domain, f->hub_domain) != 0) {
+        keep_away(ss, e->domain, e->stream, e->retired_seq, e->retired_sseq);
+        if (e->retired_seq > ss->pl.retired_seq)
+            ss->pl.retired_seq = e->retired_seq;
+        return;
+    }
+    snprintf(ss->stream, sizeof ss->stream, "%s", e->stream);
+    if (e->retired_seq > ss->pl.retired_seq)
+        ss->pl.retired_seq = e->retired_seq;
+    ss->pl.retired_sseq = e->retired_sseq;
     ss->known = true;
     ss->uncertain = true;
 }
@@ -160,6 +204,40 @@ void fwd_read_note(ae_forward *f)
     const void *blob = NULL;
     size_t len = ae_store_note(f->st, &blob);
     ae_fwdnote_decode(blob, len, note_entry, f);
+}
+
+void fwd_enter_domain(ae_forward *f, const char *domain)
+{
+    if (!strcmp(domain, f->hub_domain))
+        return;
+    ae_log_info("forward: the hub's JetStream domain is %s (was %s): forwarding there", domain,
+                f->hub_domain);
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (!ss)
+            continue;
+        if (ss->known)
+            keep_away(ss, f->hub_domain, ss->stream, ss->pl.retired_seq, ss->pl.retired_sseq);
+        ss->known = false;
+        ss->uncertain = false;
+        ss->stream[0] = 0;
+        ss->pl.retired_sseq = 0;
+        for (size_t k = 0; k < ss->naway; k++) {
+            if (strcmp(ss->away[k].domain, domain) != 0)
+                continue;
+            /* been there before: walk from where we stood */
+            snprintf(ss->stream, sizeof ss->stream, "%s", ss->away[k].stream);
+            ss->pl.retired_sseq = ss->away[k].retired_sseq;
+            ss->known = true;
+            ss->uncertain = true;
+            ss->away[k] = ss->away[--ss->naway];
+            break;
+        }
+        if (ss->ph == PH_NOTE)
+            set_phase(ss, PH_IDLE);
+    }
+    snprintf(f->hub_domain, sizeof f->hub_domain, "%s", domain);
+    f->note_dirty = true;
 }
 
 static void run_enqueue(ae_forward *f, fsubj *ss)
@@ -744,6 +822,10 @@ void fwd_on_ready(void *ctx, bool ready)
             if (ss->ph != PH_NOTE)
                 set_phase(ss, PH_IDLE);
         }
+    }
+    if (ready) {
+        const char *d = ae_uplink_hub_domain(f->up);
+        fwd_enter_domain(f, d[0] ? d : f->conf_domain);
     }
     if (ready) {
         for (int i = 0; i < f->nids; i++) {

@@ -76,9 +76,9 @@ typedef struct ae_opts {
     int nuplink_subjects;
     int64_t uplink_rate; /* bytes/s, 0 = unlimited */
     char *hub_domain;
-    int uplink_max_inflight; /* publishes awaiting a PubAck, all subjects (an upper bound) */
-    int uplink_window;       /* the same per subject; 0: no limit of its own */
-    int uplink_max_subjects; /* distinct uplink subjects the forwarder tracks at once */
+    int uplink_max_inflight;        /* publishes awaiting a PubAck, all subjects (an upper bound) */
+    int uplink_window;              /* the same per subject; 0: no limit of its own */
+    int uplink_max_subjects;        /* distinct uplink subjects the forwarder tracks at once */
     int64_t uplink_subject_idle_ns; /* a drained subject unused this long is forgotten */
     int64_t uplink_ack_timeout_ns;
     char *vid; /* vehicle id for status subjects; default server_name */

@@ -841,6 +841,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
     if (json_is_integer(mp))
         u->hub_max_payload = json_integer_value(mp);
     if (u->state == AE_UPLINK_WAIT_INFO) {
+        u->hub_id[0] = u->hub_name[0] = u->hub_cluster[0] = u->hub_domain[0] = 0;
         json_strcpy(u->hub_id, sizeof u->hub_id, o, "server_id");
         json_strcpy(u->hub_name, sizeof u->hub_name, o, "server_name");
         json_strcpy(u->hub_cluster, sizeof u->hub_cluster, o, "cluster");
@@ -1198,6 +1199,11 @@ void ae_uplink_set_client(ae_uplink *u, const ae_uplink_client *c)
 const char *ae_uplink_inbox_prefix(const ae_uplink *u)
 {
     return u->inbox_prefix;
+}
+
+const char *ae_uplink_hub_domain(const ae_uplink *u)
+{
+    return u->state == AE_UPLINK_DISCONNECTED ? "" : u->hub_domain;
 }
 
 size_t ae_uplink_queued(const ae_uplink *u)

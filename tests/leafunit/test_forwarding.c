@@ -5,6 +5,7 @@
  * publishes dropped while later ones are stored), which must always end with every record
  * in the stream exactly once and in order. */
 #include "harness/harness.h"
+#include "leaf/fwdnote.h"
 #include "leaf/jsapi.h"
 #include "leaf/msgid.h"
 #include "leaf/pipeline.h"
@@ -821,6 +822,68 @@ static void test_walk_waits_for_the_leader(void)
     ae_walk_free(&w);
 }
 
+/* ---- the note ------------------------------------------------------------------------------ */
+
+typedef struct note_seen {
+    char text[512];
+    int n;
+} note_seen;
+
+static void note_collect(void *ctx, const ae_fwdnote_entry *e)
+{
+    note_seen *ns = ctx;
+    size_t l = strlen(ns->text);
+    snprintf(ns->text + l, sizeof ns->text - l, "%s|%s|%s|%llu|%llu;", e->subject, e->domain,
+             e->stream, (unsigned long long)e->retired_seq, (unsigned long long)e->retired_sseq);
+    ns->n++;
+}
+
+static void test_note_roundtrip(void)
+{
+    ae_fwdnote_entry e[] = {
+        {.subject = "a.b",
+         .subject_len = 3,
+         .domain = "hub-eu",
+         .stream = "TWIN",
+         .retired_seq = 5,
+         .retired_sseq = 70},
+        {.subject = "a.b",
+         .subject_len = 3,
+         .domain = "hub-us",
+         .stream = "TWIN_US",
+         .retired_seq = 3,
+         .retired_sseq = 9},
+        {.subject = "c",
+         .subject_len = 1,
+         .domain = "",
+         .stream = "",
+         .retired_seq = 0,
+         .retired_sseq = 0},
+    };
+    size_t len = 0;
+    uint8_t *b = ae_fwdnote_encode(e, 3, &len);
+    AH_ASSERT(b && len > 4);
+    note_seen ns = {.text = ""};
+    AH_ASSERT_EQ_INT(ae_fwdnote_decode(b, len, note_collect, &ns), 3);
+    AH_ASSERT_EQ_STR(ns.text, "a.b|hub-eu|TWIN|5|70;a.b|hub-us|TWIN_US|3|9;c|||0|0;");
+    /* every truncation yields a prefix of the entries, never garbage */
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *t = malloc(cut ? cut : 1);
+        memcpy(t, b, cut);
+        note_seen part = {.text = ""};
+        size_t n = ae_fwdnote_decode(t, cut, note_collect, &part);
+        AH_ASSERT(n < 3 && strncmp(ns.text, part.text, strlen(part.text)) == 0);
+        free(t);
+    }
+    free(b);
+    /* the first format, without domains */
+    uint8_t v1[] = {'A', 'F', 'N', '1', 1, 0, 'x', 1, 'S', 2, 0, 0, 0,
+                    0,   0,   0,   0,   9, 0, 0,   0, 0,   0, 0, 0};
+    note_seen old = {.text = ""};
+    AH_ASSERT_EQ_INT(ae_fwdnote_decode(v1, sizeof v1, note_collect, &old), 1);
+    AH_ASSERT_EQ_STR(old.text, "x||S|2|9;");
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -835,6 +898,7 @@ int main(int argc, char **argv)
         {"pipeline_walk_ahead_of_reading", test_pipeline_walk_ahead_of_reading, 10},
         {"pipeline_simulated_hub", test_pipeline_simulated_hub, 120},
         {"walk_waits_for_the_leader", test_walk_waits_for_the_leader, 10},
+        {"note_roundtrip", test_note_roundtrip, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
