@@ -1127,11 +1127,18 @@ void ae_uplink_publish_status(ae_uplink *u)
         return;
     char subj[300];
     int sn = snprintf(subj, sizeof subj, "fleet.%s.veh.%s.link", u->env, u->vid);
+    /* Local subscribers get it through the broker (marked as not for the hub); the hub gets
+     * it directly, whether or not it has shown interest yet: right after a reconnect, across
+     * a gateway, or with per-vehicle permissions the interest arrives late or never, and the
+     * FLEET_LINK stream must still hear that the vehicle is back. */
     ae_msg m = {.subject = {subj, (size_t)sn},
                 .deliver_subject = {subj, (size_t)sn},
                 .total_len = strlen(body),
-                .payload = (const uint8_t *)body};
+                .payload = (const uint8_t *)body,
+                .from_uplink = true};
     ae_server_route(u->srv, NULL, &m);
+    if (u->state == AE_UPLINK_READY)
+        ae_uplink_publish(u, subj, (size_t)sn, NULL, 0, NULL, 0, body, strlen(body));
     free(body);
 }
 
