@@ -28,6 +28,8 @@ typedef struct ae_remote {
     bool tls_insecure; /* skip verification (tests only; logged loudly) */
     char *tls_server_name;
     bool ignore_discovered_urls; /* dial only the configured urls (relays, fixed paths) */
+    int home_urls;               /* the first home_urls urls are the home region's (0: none) */
+    int64_t home_check_ns;       /* away from home, how often to look whether it is back */
 } ae_remote;
 
 enum ae_sync_mode { AE_OPT_SYNC_ALWAYS, AE_OPT_SYNC_INTERVAL, AE_OPT_SYNC_NEVER };

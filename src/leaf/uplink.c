@@ -12,6 +12,7 @@
 #include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/homeprobe.h"
 #include "leaf/hub_urls.h"
 #include "leaf/interest.h"
 #include "leaf/outq.h"
@@ -79,6 +80,13 @@ struct ae_uplink {
     int64_t tokens_at;
     ae_timer retry_write;
     ae_timer flush_timer; /* coalesces data writes to one per loop pass */
+
+    /* going home: the first home_n urls are the home region's */
+    int home_n;
+    int64_t home_check_ns;
+    int64_t next_home_check;
+    int home_next;
+    ae_homeprobe home;
 
     /* reconnect */
     ae_timer reconnect;
@@ -871,6 +879,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
         u->failures = 0;
         u->reconnects++;
         u->connected_since = ae_now_ns();
+        u->next_home_check = ae_mono_ns() + u->home_check_ns;
         u->last_error[0] = 0;
         u->next_ping = ae_mono_ns() + AE_NS_PER_SEC;
         u->last_progress = ae_mono_ns();
@@ -1035,6 +1044,35 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
         flush_and_notify(u);
 }
 
+/* ---- going home ------------------------------------------------------------------------- */
+
+static bool away_from_home(const ae_uplink *u)
+{
+    return u->home_n > 0 && u->cur && u->cur - u->urls.url >= u->home_n;
+}
+
+static void home_probed(void *ctx, bool reachable)
+{
+    ae_uplink *u = ctx;
+    if (!reachable || u->state != AE_UPLINK_READY || !away_from_home(u))
+        return;
+    const ae_hub_url *h = &u->urls.url[(u->home_next - 1 + u->home_n) % u->home_n];
+    ae_log_info("uplink: home hub %s:%d answers again: leaving %s:%d for it", h->host, h->port,
+                u->cur->host, u->cur->port);
+    u->urls.next = (int)(h - u->urls.url);
+    disconnect(u, "going back to the home region");
+}
+
+/* While failed over to a fallback region, looks now and then whether home answers. */
+static void check_home(ae_uplink *u, int64_t now)
+{
+    if (u->state != AE_UPLINK_READY || !away_from_home(u) || now < u->next_home_check)
+        return;
+    u->next_home_check = now + u->home_check_ns;
+    const ae_hub_url *h = &u->urls.url[u->home_next++ % u->home_n];
+    ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, 2 * AE_NS_PER_SEC, home_probed, u);
+}
+
 /* ---- keepalive and status ------------------------------------------------------------- */
 
 /* How often the uplink PINGs: often enough that ping_max unanswered ones fit in the
@@ -1081,6 +1119,7 @@ static void hook_tick(void *ctx, int64_t now)
             send_ctrl(u, "PING\r\n", 6);
         }
     }
+    check_home(u, now);
     if (ae_now_ns() >= u->next_status)
         ae_uplink_publish_status(u);
 }
@@ -1273,6 +1312,9 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     u->srv = s;
     u->io.fd = -1;
     u->urls.ignore_discovered = r->ignore_discovered_urls;
+    u->home_n = r->home_urls < r->nurls ? r->home_urls : 0;
+    u->home_check_ns = r->home_check_ns > 0 ? r->home_check_ns : 30 * AE_NS_PER_SEC;
+    u->home.io.fd = -1;
     for (int i = 0; i < r->nurls; i++) {
         int rc = ae_hub_urls_add(&u->urls, r->urls[i], err);
         if (rc) {
@@ -1333,6 +1375,7 @@ void ae_uplink_stop(ae_server *s)
     if (!u)
         return;
     u->srv->draining = true; /* no reconnect from disconnect() */
+    ae_homeprobe_stop(&u->home);
     disconnect(u, NULL);
     ae_loop_timer_stop(s->loop, &u->reconnect);
     ae_loop_timer_stop(s->loop, &u->retry_write);
