@@ -273,9 +273,7 @@ static int64_t ack_timeout(const ae_forward *f)
 static bool publish(ae_forward *f, fsubj *ss, ae_prec *r)
 {
     bool again = r->sent_at != 0;
-    bool guard = false;
-    uint64_t guard_seq = 0;
-    ae_pipeline_sent(&ss->pl, r, ae_mono_ns(), &guard, &guard_seq);
+    ae_pipeline_sent(&ss->pl, r, ae_mono_ns());
     f->inflight++;
     char id[AE_MSGID_MAX], ts[48], reply[128];
     ae_msgid_format(&f->key, r->seq, r->inc, id, sizeof id);
@@ -284,9 +282,7 @@ static bool publish(ae_forward *f, fsubj *ss, ae_prec *r)
     char stack[2048];
     char *hdr = cap <= sizeof stack ? stack : malloc(cap);
     int stripped = 0;
-    size_t hl = hdr ? ae_js_build_headers(hdr, cap, id, ts, guard, guard_seq, r->data, r->hdr_len,
-                                          &stripped)
-                    : 0;
+    size_t hl = hdr ? ae_js_build_headers(hdr, cap, id, ts, r->data, r->hdr_len, &stripped) : 0;
     int rn = snprintf(reply, sizeof reply, "%sa.%d.%" PRIu32 ".%" PRIu64, f->prefix, ss->id, r->gen,
                       r->seq);
     int rc = hl ? ae_uplink_publish(f->up, ss->subject, ss->len, reply, (size_t)rn, hdr, hl,
@@ -518,7 +514,6 @@ static void walk_done(ae_forward *f, fsubj *ss)
         /* Nothing of ours is in the stream yet: later walks start after its newest message.
          * That must be on disk before the first send, or a crash could leave records at the
          * hub that no walk would look for. */
-        ae_pipeline_deleted(&ss->pl, w->last);
         ss->pl.retired_sseq = w->last;
         ss->known = true;
         if (fwd_write_note(f, true, &ss->note_gen) != 0) {
@@ -560,7 +555,7 @@ static void walk_done(ae_forward *f, fsubj *ss)
     }
     uint64_t horizon = w->seen > w->last ? w->seen : w->last;
     uint64_t last = w->last_any > w->last ? w->last_any : w->last;
-    ae_pipeline_apply_walk(&ss->pl, w->found, w->nfound, horizon, last, ss->disp, &ss->ndisp);
+    ae_pipeline_apply_walk(&ss->pl, w->found, w->nfound, horizon, ss->disp, &ss->ndisp);
     ss->uncertain = false;
     if (ss->ndisp) {
         start_repair(f, ss);
@@ -665,11 +660,8 @@ static void on_ack(ae_forward *f, fsubj *ss, uint32_t gen, uint64_t seq, const a
         if (v != AE_PIPE_IGNORED && r.duplicate)
             f->duplicates++;
     } else {
-        uint64_t last = 0;
-        bool wrong_last = parsed && ae_js_reply_wrong_last_seq(&r, &last);
-        v = ae_pipeline_refused(&ss->pl, gen, seq, wrong_last, last,
-                                parsed && ae_js_reply_is_permanent(&r));
-        if (v != AE_PIPE_IGNORED && !wrong_last) {
+        v = ae_pipeline_refused(&ss->pl, gen, seq, parsed && ae_js_reply_is_permanent(&r));
+        if (v != AE_PIPE_IGNORED) {
             f->hub_errors++;
             fwd_error(f, "the hub refused %s record %" PRIu64 ": %s", ss->subject, seq, r.desc);
         }
@@ -680,7 +672,6 @@ static void on_ack(ae_forward *f, fsubj *ss, uint32_t gen, uint64_t seq, const a
         return;
     case AE_PIPE_OK:
     case AE_PIPE_PAUSE:
-    case AE_PIPE_RETRY:
         ss->failures = 0;
         fwd_drive(f, ss);
         break;
@@ -742,21 +733,12 @@ static void on_delete_reply(ae_forward *f, fsubj *ss, const ae_op *op)
     }
     f->deleted++;
     if (ss->dels_pending && --ss->dels_pending == 0) {
-        uint64_t last = ss->pl.retired_sseq;
-        for (size_t i = 0; i < ss->walk.nfound; i++) {
-            bool gone = false;
-            for (size_t k = 0; k < ss->ndisp && !gone; k++)
-                gone = ss->disp[k].sseq == ss->walk.found[i].sseq;
-            if (!gone && ss->walk.found[i].sseq > last)
-                last = ss->walk.found[i].sseq;
-        }
         ss->ndisp = 0;
         if (ss->walk_after_repair) {
             ss->walk_after_repair = false;
             start_walk(f, ss, false);
             return;
         }
-        ae_pipeline_deleted(&ss->pl, last);
         set_phase(ss, PH_READY);
         fwd_drive(f, ss);
     }
