@@ -237,6 +237,16 @@ static int list_vids(const ae_cli *c, const ae_copies *cps, int ncps, char ***ou
     return (int)w;
 }
 
+bool ae_status_link_draining(json_t *link)
+{
+    /* A record or two is always in flight; a backlog is draining when the oldest record the
+     * leaf still holds is older than AE_DRAIN_LAG_NS (reports without that age: any). */
+    json_t *backlog = json_object_get(link, "backlog_msgs");
+    json_t *oldest = json_object_get(link, "backlog_oldest_s");
+    return json_integer_value(backlog) > 0 &&
+           (!json_is_number(oldest) || json_number_value(oldest) * 1e9 >= (double)AE_DRAIN_LAG_NS);
+}
+
 static json_t *first_number(json_t *obj, const char *const *keys)
 {
     for (; *keys; keys++) {
@@ -269,12 +279,10 @@ static json_t *vehicle_status(const char *vid, natsMsg *link, natsMsg *const sto
 {
     natsMsg *m[4] = {link, NULL, NULL, NULL};
     const char *src[4] = {NULL, NULL, NULL, NULL};
-    bool any_live = false;
     for (int k = G_BATTERY; k <= G_HEARTBEAT; k++) {
         bool is_live;
         m[k] = newer(stored[k], live[k], &is_live);
         src[k] = m[k] ? (is_live ? "live" : "state") : NULL;
-        any_live = any_live || (m[k] && is_live);
     }
     json_t *linkj = msg_json(link), *batj = msg_json(m[G_BATTERY]), *posj = msg_json(m[G_POSITION]),
            *hbj = msg_json(m[G_HEARTBEAT]);
@@ -291,8 +299,9 @@ static json_t *vehicle_status(const char *vid, natsMsg *link, natsMsg *const sto
                              now - ae_cli_msg_stored_ns(link) <= stale
                        : seen > 0 && now - seen <= stale;
     json_t *backlog = json_object_get(linkj, "backlog_msgs");
+    bool draining = ae_status_link_draining(linkj);
     const char *state = !online                                            ? "offline"
-                        : (json_integer_value(backlog) > 0 || any_live)    ? "draining"
+                        : draining                                         ? "draining"
                         : (newest_event > 0 && now - newest_event > stale) ? "stale"
                                                                            : "online";
     static const char *const pct_keys[] = {"remaining_pct",     "pct",   "percent", "remaining",

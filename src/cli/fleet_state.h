@@ -21,6 +21,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
+/* How far behind a leaf's forwarding may be before its vehicle counts as draining a
+ * backlog: a record or two is always in flight for a few milliseconds. */
+#define AE_DRAIN_LAG_NS (2LL * 1000000000LL)
+
 /* The twin of one vehicle on a connected ae_cli: a new object (caller decrefs)
  * {"vid","env","states":{NAME:{"value","event_time","stored","source":"state"|"live"}}}
  * where each state is the newer of TWIN_STATE and TWIN_LIVE by event time. An unknown
@@ -43,8 +47,8 @@ int ae_twin_collect_from(ae_cli *c, const char *stream, const char *vid, json_t 
  * and is not older than `stale` (without link reports: its newest state arrived within
  * `stale`). `state`, what the dashboard colours by:
  *   "offline"   not online;
- *   "draining"  online, and its leaf still forwards a backlog (backlog_msgs > 0, or a state
- *               shown is a live value newer than the stored history);
+ *   "draining"  online, and its leaf is still forwarding a backlog: the oldest record it
+ *               holds is older than AE_DRAIN_LAG_NS (backlog_oldest_s of its link report);
  *   "stale"     online, but its newest position, heartbeat and battery are all older than
  *               `stale` by event time (the leaf is up, the autopilot or gateway is silent);
  *   "online"    otherwise.
@@ -54,6 +58,10 @@ int ae_status_collect(ae_cli *c, int64_t stale, json_t **out, ae_err *err);
 /* As ae_status_collect with at most `window` direct gets in flight (1: one at a time, the
  * way the collector used to read; 0: the default). For the benchmark. */
 int ae_status_collect_window(ae_cli *c, int64_t stale, int window, json_t **out, ae_err *err);
+
+/* True when a link report (the JSON a vehicle's leaf publishes on ...link) says its
+ * backlog is draining, as "state" above decides it. */
+bool ae_status_link_draining(json_t *link);
 
 /* The stale time the readers use on c: the fleet's (fleet.json "stale", a local fleet's
  * leaves report every 2 s) when reading a fleet directory, else `fallback`. */
