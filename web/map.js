@@ -192,7 +192,7 @@ export class FleetMap {
   drawOverlay() {
     const { w, h, s } = this.view;
     this.svg.querySelector('#north').setAttribute('transform', `translate(${w - 24},28)`);
-    const meters = niceLength(110 / s), px = meters * s;
+    const meters = niceLength(160 / s), px = meters * s;
     const x = 16, y = h - 18;
     this.svg.querySelector('#scale-bar').setAttribute('d',
       `M${x},${y - 5} v5 h${px.toFixed(1)} v-5`);
