@@ -15,7 +15,11 @@
  *
  * "all" says whether every run returned every vehicle with its position.
  *
- *   bench_dash_poll [--vehicles 1000] [--runs 5]
+ * With --page, Debian's headless Chromium then loads the dashboard for 15 s
+ * (bench/dash_page.mjs, needs `npm ci` in tests/browser) and reports what each poll costs
+ * the page: the wait for its answer and the drawing of map and table.
+ *
+ *   bench_dash_poll [--vehicles 1000] [--runs 5] [--page]
  */
 #include "cli/direct_batch.h"
 #include "cli/fleet_state.h"
@@ -120,11 +124,14 @@ static bool complete(json_t *vehicles, int nveh)
 int main(int argc, char **argv)
 {
     int nveh = 1000, runs = 5;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--vehicles") == 0)
-            nveh = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--runs") == 0)
-            runs = atoi(argv[i + 1]);
+    bool page = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--page") == 0)
+            page = true;
+        else if (strcmp(argv[i], "--vehicles") == 0 && i + 1 < argc)
+            nveh = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+            runs = atoi(argv[++i]);
     }
     if (nveh < 1 || runs < 1 || runs > MAXRUNS) {
         fprintf(stderr, "usage: bench_dash_poll [--vehicles 1000] [--runs 5 (1..%d)]\n", MAXRUNS);
@@ -206,6 +213,16 @@ int main(int argc, char **argv)
         bytes = body ? strlen(body) : 0;
         json_decref(j);
         free(body);
+    }
+    if (page && http_all) {
+        char url_s[64], n_s[16];
+        snprintf(url_s, sizeof url_s, "http://127.0.0.1:%d/", port);
+        snprintf(n_s, sizeof n_s, "%d", nveh);
+        char *nargv[] = {"/usr/bin/node", AERIE_SOURCE_DIR "/bench/dash_page.mjs", url_s, n_s,
+                         NULL};
+        ah_output po = ah_run_capture(hub.dir, nargv, 120000);
+        printf("%s", po.code == 0 ? po.out : po.err);
+        ah_output_free(&po);
     }
     ah_stop(&dash, SIGTERM, 5000);
 

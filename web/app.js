@@ -53,7 +53,7 @@ function cells(v) {
 function renderTable() {
   const tbody = $('rows');
   const seen = new Set();
-  for (const v of state.vehicles) {
+  state.vehicles.forEach((v, i) => {
     seen.add(v.vid);
     let tr = state.rows.get(v.vid);
     if (!tr) {
@@ -68,8 +68,9 @@ function renderTable() {
     for (let i = 0; i < 7; i++) if (tr.cells[i].textContent !== String(c[i])) tr.cells[i].textContent = c[i];
     tr.cells[1].className = 'state ' + v.state;
     tr.classList.toggle('selected', v.vid === state.selected);
-    tbody.appendChild(tr); // keeps the poll's order (by vid)
-  }
+    // the poll's order (by vid); rows already in place are not moved
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
+  });
   for (const [vid, tr] of state.rows) if (!seen.has(vid)) { tr.remove(); state.rows.delete(vid); }
 }
 
@@ -123,9 +124,14 @@ async function poll() {
     $('summary').textContent = `${f.env}: ${f.vehicles.length} vehicles, ` +
       ['online', 'draining', 'stale', 'offline'].filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') +
       ` · updated ${new Date().toLocaleTimeString()}`;
+    const r0 = performance.now();
     map.update(f.vehicles, state.tracks);
     renderTable();
     renderDetail();
+    // what a poll cost the page, for bench/dash_page.mjs and anyone curious
+    $('map').dataset.renderMs = (performance.now() - r0).toFixed(1);
+    $('map').dataset.pollMs = (r0 - t0).toFixed(1);
+    $('map').dataset.polls = String(Number($('map').dataset.polls || 0) + 1);
   } catch (e) {
     $('error').textContent = `poll failed: ${e.message}`;
   }

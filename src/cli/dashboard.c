@@ -146,6 +146,9 @@ int ae_cmd_dashboard(ae_cli *c, int argc, char **argv)
         fprintf(stderr, "aerie dashboard: %s\n", err.msg);
         return 1;
     }
+    /* That connection only proved the hub answers: requests use the dashboard's own. */
+    natsConnection_Destroy(c->nc);
+    c->nc = NULL;
     ae_dash_auth auth = {0};
     char token[256];
     if (setup_auth(c, &o, loopback, &auth, token, sizeof token) != 0)
