@@ -349,8 +349,15 @@ static void t_journal_memory_and_errors(void)
     AH_ASSERT_EQ_INT(ae_gw_journal_mark_flushed(j, &err), 0);
     ae_gw_journal_close(j);
     j = NULL;
-    AH_ASSERT_EQ_INT(ae_gw_journal_open("/nonexistent-aerie/x/y", &j, &err), AE_EIO);
-    AH_ASSERT_CONTAINS(err.msg, "/nonexistent-aerie/x/y");
+    /* a directory that cannot be made, even by root: its parent is a regular file */
+    char *dir = ah_mkdtemp("gwjournal"), blocked[600];
+    snprintf(blocked, sizeof blocked, "%s/file", dir);
+    AH_ASSERT(ah_write_file(blocked, "not a directory\n") == 0);
+    snprintf(blocked, sizeof blocked, "%s/file/x/y", dir);
+    AH_ASSERT_EQ_INT(ae_gw_journal_open(blocked, &j, &err), AE_EIO);
+    AH_ASSERT_CONTAINS(err.msg, blocked);
+    ah_rmrf(dir);
+    free(dir);
     AH_ASSERT(j == NULL);
 }
 
