@@ -16,7 +16,7 @@ struct ae_loop {
     int64_t now;
     ae_timer **heap;
     size_t nheap, capheap;
-    void (*before_sleep)(ae_loop *, void *);
+    bool (*before_sleep)(ae_loop *, void *);
     void *before_sleep_ctx;
     struct epoll_event events[MAX_EVENTS];
     int nready, cursor; /* events of the pass being dispatched */
@@ -161,7 +161,7 @@ void ae_loop_timer_start(ae_loop *l, ae_timer *t, int64_t delay_ns)
     heap_up(l, t->heap_idx);
 }
 
-void ae_loop_set_before_sleep(ae_loop *l, void (*fn)(ae_loop *, void *), void *ctx)
+void ae_loop_set_before_sleep(ae_loop *l, bool (*fn)(ae_loop *, void *), void *ctx)
 {
     l->before_sleep = fn;
     l->before_sleep_ctx = ctx;
@@ -181,12 +181,13 @@ int ae_loop_run(ae_loop *l)
 {
     l->stop = false;
     while (!l->stop) {
-        if (l->before_sleep)
-            l->before_sleep(l, l->before_sleep_ctx);
+        bool more = l->before_sleep && l->before_sleep(l, l->before_sleep_ctx);
         if (l->stop)
             break;
         int timeout = -1;
-        if (l->nheap > 0) {
+        if (more) {
+            timeout = 0;
+        } else if (l->nheap > 0) {
             int64_t d = l->heap[0]->due_ns - ae_mono_ns();
             timeout = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
         }
@@ -204,12 +205,12 @@ int ae_loop_run(ae_loop *l)
             if (!io)
                 continue;
             unsigned ev = 0;
-            if (e->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+            if (e->events & (EPOLLIN | EPOLLRDHUP))
                 ev |= AE_IO_READ;
+            if (e->events & (EPOLLHUP | EPOLLERR))
+                ev |= AE_IO_READ | AE_IO_HUP; /* the read reports EOF or the error */
             if (e->events & EPOLLOUT)
                 ev |= AE_IO_WRITE;
-            if (e->events & (EPOLLERR | EPOLLHUP))
-                ev |= AE_IO_ERROR;
             io->cb(l, io, ev);
         }
         l->nready = l->cursor = 0;

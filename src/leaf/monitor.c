@@ -4,6 +4,7 @@
 #include "common/timeutil.h"
 #include "leaf/client.h"
 #include "leaf/subject.h"
+#include "leaf/tls.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -143,8 +144,8 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(j, "cores", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
     json_object_set_new(j, "gomaxprocs", json_integer(1));
     json_object_set_new(j, "cpu", json_real(0));
-    json_object_set_new(j, "connections", json_integer((json_int_t)s->nclients));
-    json_object_set_new(j, "total_connections", json_integer((json_int_t)s->total_connections));
+    json_object_set_new(j, "connections", json_integer((json_int_t)s->reg.count));
+    json_object_set_new(j, "total_connections", json_integer((json_int_t)s->reg.total));
     json_object_set_new(j, "routes", json_integer(0));
     json_object_set_new(j, "remotes", json_integer(0));
     json_object_set_new(j, "leafnodes",
@@ -156,6 +157,8 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(j, "in_bytes", json_integer((json_int_t)s->in_bytes));
     json_object_set_new(j, "out_bytes", json_integer((json_int_t)s->out_bytes));
     json_object_set_new(j, "slow_consumers", json_integer((json_int_t)s->slow_consumers));
+    /* nats-server 2.11's name: times a fast producer was stalled behind a slow consumer. */
+    json_object_set_new(j, "stalled_clients", json_integer((json_int_t)s->stalls));
     json_object_set_new(j, "subscriptions", json_integer((json_int_t)subs));
     json_t *reqs = json_object();
     json_object_set_new(reqs, "/varz", json_integer((json_int_t)m->req_varz));
@@ -204,6 +207,22 @@ static json_t *conn_json(ae_client *c, int subs_mode, int64_t now)
     json_object_set_new(j, "in_bytes", json_integer((json_int_t)c->in_bytes));
     json_object_set_new(j, "out_bytes", json_integer((json_int_t)c->out_bytes));
     json_object_set_new(j, "subscriptions", json_integer((json_int_t)c->nsubs));
+    /* stalls: as a consumer, producers it stalled (nats-server 2.11); stalled: as a producer,
+     * times it was stalled (aerie-leaf). */
+    if (c->stalls)
+        json_object_set_new(j, "stalls", json_integer((json_int_t)c->stalls));
+    if (c->stalled)
+        json_object_set_new(j, "stalled", json_integer((json_int_t)c->stalled));
+    if (c->user)
+        json_object_set_new(j, "authorized_user", json_string(c->user));
+    if (c->tls_state == AE_CTLS_READY) {
+        char d[128];
+        const char *sp = strchr(ae_tls_describe(c->tls, d, sizeof d), ' ');
+        if (sp) {
+            json_object_set_new(j, "tls_version", json_stringn(d, (size_t)(sp - d)));
+            json_object_set_new(j, "tls_cipher_suite", json_string(sp + 1));
+        }
+    }
     if (c->name)
         json_object_set_new(j, "name", json_string(c->name));
     if (c->lang)
@@ -279,7 +298,7 @@ static json_t *connz(ae_monitor *m, struct MHD_Connection *conn)
     long total = 0, idx = 0;
     if (want_open) {
         /* Oldest first, as nats-server's default sort by cid. */
-        ae_client *last = s->clients;
+        ae_client *last = s->reg.head;
         while (last && last->next)
             last = last->next;
         for (ae_client *c = last; c; c = c->prev) {
@@ -291,11 +310,11 @@ static json_t *connz(ae_monitor *m, struct MHD_Connection *conn)
         }
     }
     if (want_closed) {
-        uint64_t n = s->nclosed < AE_CLOSED_RING ? s->nclosed : AE_CLOSED_RING;
-        for (uint64_t i = s->nclosed - n; i < s->nclosed; i++) {
+        uint64_t n = ae_registry_nclosed(&s->reg);
+        for (uint64_t i = 0; i < n; i++) {
             total++;
             if (idx++ >= offset && (long)json_array_size(list) < limit)
-                json_array_append_new(list, closed_json(&s->closed[i % AE_CLOSED_RING]));
+                json_array_append_new(list, closed_json(ae_registry_closed_at(&s->reg, i)));
         }
     }
     json_t *j = json_object();
@@ -332,7 +351,7 @@ static json_t *subsz(ae_monitor *m, struct MHD_Connection *conn)
         long offset = num_arg(conn, "offset", 0), limit = num_arg(conn, "limit", 1024);
         long idx = 0, total = 0;
         json_t *list = json_array();
-        for (ae_client *c = s->clients; c; c = c->next) {
+        for (ae_client *c = s->reg.head; c; c = c->next) {
             size_t pos = 0;
             ae_hmap_ent *e;
             while ((e = ae_hmap_next(&c->subs, &pos))) {

@@ -5,6 +5,7 @@
 #define AERIE_LEAF_OPTS_H
 
 #include "common/err.h"
+#include "leaf/perms.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,6 +13,8 @@
 typedef struct ae_user {
     char *user;
     char *password;
+    ae_perms_conf *perms;    /* NULL: no permissions (everything allowed) */
+    bool not_on_client_port; /* allowed_connection_types without STANDARD */
 } ae_user;
 
 /* One `leafnodes.remotes` entry: a hub to join. */
@@ -41,6 +44,16 @@ typedef struct ae_opts {
     ae_user *users;
     int nusers;
     int64_t auth_timeout_ns;
+    /* TLS on the client port: the `tls {}` block or --tls/--tlscert/--tlskey/--tlscacert/
+     * --tlsverify. tls_map (verify_and_map): the client certificate names the user. */
+    bool tls;
+    char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    bool tls_verify, tls_map;
+    int64_t tls_timeout_ns;
+    char **tls_cipher_suites; /* nats-server's names; none: nats-server's defaults */
+    int ntls_cipher_suites;
+    char **tls_curves; /* curve_preferences: X25519, CurveP256, CurveP384, CurveP521 */
+    int ntls_curves;
     /* limits */
     int64_t max_payload;
     int64_t max_pending;
@@ -94,6 +107,8 @@ void ae_opts_free(ae_opts *o);
 int ae_opts_load_file(ae_opts *o, const char *path, ae_err *err);
 
 /* Parses the command line into o. The config file (-c) is loaded first so flags win.
+ * Flags are spelled as nats-server accepts them: with one dash or two (-port, --port), with
+ * the value as the next argument or after '=' (--port=4222); single letters too (-p).
  * Returns 0; 1 when the program should exit 0 (--help, --version, -t success); or AE_EINVAL
  * with a message. */
 int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err);
