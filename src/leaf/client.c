@@ -276,8 +276,8 @@ static void send_no_responders(ae_client *c, ae_slice reply)
         ae_client_send(c, head, (size_t)n);
 }
 
-/* nats-server reserves these reply prefixes (service imports, JetStream acks, gateway
- * replies) and these subject prefixes (gateway-routed replies) for itself. */
+/* nats-server reserves these reply prefixes for itself (service imports, JetStream acks,
+ * gateway replies) and refuses them from clients. */
 static bool reserved_reply(ae_slice r)
 {
     return (r.len > 3 && !memcmp(r.ptr, "_R_.", 4)) ||
@@ -313,10 +313,6 @@ static void process_pub(ae_client *c, const ae_op *op)
     s->in_msgs++;
     s->in_bytes += op->total_len;
     /* nats-server's checks, in its order; a refused message gets no +OK. */
-    if (op->subject.len > 5 && !memcmp(op->subject.ptr, "$GNR.", 5)) {
-        pub_violation(c, "to", op->subject);
-        return;
-    }
     if (c->perms &&
         !ae_perms_can_publish(c->perms, op->subject.ptr, op->subject.len, ae_loop_now(s->loop))) {
         pub_violation(c, "to", op->subject);
@@ -498,8 +494,10 @@ static void process_op(ae_client *c, const ae_op *op)
         }
         break;
     case AE_OP_ERR:
-        ae_log_debug("%s:%d - cid:%llu - client sent -ERR '%.*s'", c->ip, c->port,
-                     (unsigned long long)c->cid, (int)op->arg.len, op->arg.ptr);
+        /* nats-server treats an -ERR from a client as the end of the conversation. */
+        ae_log_warn("%s:%d - cid:%llu - Client Error %.*s", c->ip, c->port,
+                    (unsigned long long)c->cid, (int)op->arg.len, op->arg.ptr);
+        ae_client_close(c, NULL, "Parse Error");
         break;
     default: /* INFO and +OK from a client carry nothing for us */
         break;

@@ -304,9 +304,12 @@ static int parse_args(ae_op *op, const uint8_t *a, const uint8_t *b)
             return -AE_PERR_BAD_ARGS;
         op->sid = take_front(&a, b);
         if (a < b) {
-            if (!parse_uint(take_front(&a, b), INT64_MAX, &u) || a < b)
+            /* nats-server reads a max that is not a number (or overflows) as "none": the
+             * subscription goes at once. A third argument is an error. */
+            f = take_front(&a, b);
+            if (a < b)
                 return -AE_PERR_BAD_ARGS;
-            op->max_msgs = (int64_t)u;
+            op->max_msgs = parse_uint(f, INT64_MAX, &u) ? (int64_t)u : -1;
         }
         break;
     case AE_OP_LSUB:
