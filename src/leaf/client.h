@@ -103,6 +103,8 @@ struct ae_client {
     /* close bookkeeping */
     bool closing;
     bool flush_then_close; /* write what is queued, then close */
+    bool retired;          /* socket closed and recorded; subscriptions may still be dropped */
+    size_t drop_pos;       /* where ae_client_drop_subs goes on in the sid table */
     char close_reason[64];
 
     /* registry links (registry.c) */
@@ -140,8 +142,14 @@ void ae_client_resume_input(ae_client *c);
  * monotonic. */
 void ae_client_tick(ae_client *c, int64_t now);
 
-/* Frees a client that is closing: unsubscribes everything, records it in the closed ring,
- * closes the fd. */
+/* First step of freeing a closing client: closes the socket, records the connection in the
+ * closed ring and releases its buffers. Its subscriptions stay (deliveries skip a closing
+ * client) until ae_client_drop_subs or ae_client_free; idempotent. */
+void ae_client_retire(ae_client *c);
+/* Drops up to `max` of a closing client's subscriptions; returns how many are left. Lets the
+ * loop take apart a connection with a million subscriptions a slice at a time. */
+uint64_t ae_client_drop_subs(ae_client *c, uint64_t max);
+/* Frees a closing client: retires it if needed, drops every subscription, frees it. */
 void ae_client_free(ae_client *c);
 
 /* Removes and frees one of c's subscriptions (never during a fanout). */

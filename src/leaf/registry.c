@@ -14,6 +14,18 @@ void ae_registry_add(ae_registry *r, ae_client *c)
     r->head = c;
     r->count++;
     r->total++;
+    /* On ENOMEM the connection works, it is only not findable by cid (monitoring skips it). */
+    (void)ae_hmap_put(&r->by_cid, (const char *)&c->cid, sizeof c->cid, c);
+}
+
+ae_client *ae_registry_find(const ae_registry *r, uint64_t cid)
+{
+    return ae_hmap_get(&r->by_cid, (const char *)&cid, sizeof cid);
+}
+
+void ae_registry_free(ae_registry *r)
+{
+    ae_hmap_free(&r->by_cid);
 }
 
 void ae_registry_remove(ae_registry *r, ae_client *c)
@@ -43,6 +55,7 @@ void ae_registry_remove(ae_registry *r, ae_client *c)
         c->on_ready = false;
     }
     ae_registry_stall_remove(r, c);
+    ae_hmap_del(&r->by_cid, (const char *)&c->cid, sizeof c->cid);
     if (c->prev)
         c->prev->next = c->next;
     else if (r->head == c)
@@ -131,13 +144,14 @@ ae_closed_info *ae_registry_record_closed(ae_registry *r)
     return ci;
 }
 
-uint64_t ae_registry_nclosed(const ae_registry *r)
+uint64_t ae_registry_closed_first(const ae_registry *r)
 {
-    return r->nclosed < AE_CLOSED_RING ? r->nclosed : AE_CLOSED_RING;
+    return r->nclosed < AE_CLOSED_RING ? 0 : r->nclosed - AE_CLOSED_RING;
 }
 
-const ae_closed_info *ae_registry_closed_at(const ae_registry *r, uint64_t i)
+const ae_closed_info *ae_registry_closed_get(const ae_registry *r, uint64_t n)
 {
-    uint64_t first = r->nclosed - ae_registry_nclosed(r);
-    return &r->closed[(first + i) % AE_CLOSED_RING];
+    if (n < ae_registry_closed_first(r) || n >= r->nclosed)
+        return NULL;
+    return &r->closed[n % AE_CLOSED_RING];
 }

@@ -14,6 +14,8 @@
 #ifndef AERIE_LEAF_REGISTRY_H
 #define AERIE_LEAF_REGISTRY_H
 
+#include "common/hmap.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,6 +38,7 @@ typedef struct ae_closed_info {
 
 typedef struct ae_registry {
     ae_client *head;    /* live connections, newest first (ae_client.prev/next) */
+    ae_hmap by_cid;     /* cid -> live connection (keys borrow ae_client.cid) */
     uint64_t count;     /* live connections */
     uint64_t total;     /* connections ever accepted */
     uint64_t next_cid;  /* last connection id handed out */
@@ -51,6 +54,12 @@ typedef struct ae_registry {
 void ae_registry_add(ae_registry *r, ae_client *c);
 /* Unlinks c from every list (the live list included); for ae_client_free. */
 void ae_registry_remove(ae_registry *r, ae_client *c);
+/* The live connection with this id, or NULL (closed and freed, or never existed). Lets a
+ * long job (a monitoring answer produced over many loop passes) resume without holding
+ * pointers that may dangle. */
+ae_client *ae_registry_find(const ae_registry *r, uint64_t cid);
+/* Frees the registry's own memory (after every connection is gone). */
+void ae_registry_free(ae_registry *r);
 
 /* Puts c on the pending-write list. */
 void ae_registry_want_write(ae_registry *r, ae_client *c);
@@ -70,8 +79,9 @@ void ae_registry_stall_remove(ae_registry *r, ae_client *c);
 
 /* A slot in the closed ring for the connection closing now (overwrites the oldest). */
 ae_closed_info *ae_registry_record_closed(ae_registry *r);
-/* The i-th closed connection still in the ring, oldest first (i < ae_registry_nclosed). */
-const ae_closed_info *ae_registry_closed_at(const ae_registry *r, uint64_t i);
-uint64_t ae_registry_nclosed(const ae_registry *r);
+/* Closed connections are numbered from 0 in the order they closed; the ring keeps numbers
+ * [ae_registry_closed_first, nclosed). Returns number n, or NULL once it was overwritten. */
+uint64_t ae_registry_closed_first(const ae_registry *r);
+const ae_closed_info *ae_registry_closed_get(const ae_registry *r, uint64_t n);
 
 #endif

@@ -493,6 +493,7 @@ void ae_server_free(ae_server *s)
     if (!s)
         return;
     ae_clients_free_all(s);
+    ae_registry_free(&s->reg);
     ae_monitor_stop(s->monitor);
     if (s->listen_io.registered)
         close(s->listen_io.fd);

@@ -33,9 +33,9 @@ typedef enum ae_endpoint_kind { AE_EP_CLIENT = 1, AE_EP_UPLINK = 2 } ae_endpoint
 typedef struct ae_ssub {
     ae_sub sub;            /* sub.owner = the ae_client or ae_uplink */
     ae_endpoint_kind kind; /* of the owner */
-    char *subject;         /* owned, NUL-terminated */
-    char *queue;           /* owned or NULL */
-    char *sid;             /* owned (clients) */
+    char *subject;         /* NUL-terminated; a client's lives in the same allocation */
+    char *queue;           /* NULL, or as subject */
+    char *sid;             /* clients only, as subject */
     size_t sid_len;
     uint64_t delivered;
     int64_t max;    /* auto-unsubscribe after this many deliveries; 0 = none */
