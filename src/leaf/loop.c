@@ -4,8 +4,11 @@
 #include "common/timeutil.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_EVENTS 256
@@ -165,6 +168,25 @@ void ae_loop_set_before_sleep(ae_loop *l, bool (*fn)(ae_loop *, void *), void *c
 {
     l->before_sleep = fn;
     l->before_sleep_ctx = ctx;
+}
+
+int ae_loop_set_slice(int64_t ns)
+{
+    if (ns <= 0 || sched_getscheduler(0) != SCHED_OTHER)
+        return 0;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno)
+        return AE_EIO;
+    /* struct sched_attr, first version (<linux/sched/types.h> clashes with <sched.h>). */
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } attr = {.size = sizeof attr, .policy = SCHED_OTHER, .nice = nice, .runtime = (uint64_t)ns};
+    return syscall(SYS_sched_setattr, 0, &attr, 0) == 0 ? 0 : AE_EIO;
 }
 
 int64_t ae_loop_now(const ae_loop *l)

@@ -65,6 +65,14 @@ void ae_loop_set_before_sleep(ae_loop *loop, bool (*fn)(ae_loop *, void *), void
 int ae_loop_run(ae_loop *loop);
 void ae_loop_stop(ae_loop *loop);
 
+/* Asks the kernel to treat the calling thread (the loop's) as latency-sensitive: a short
+ * scheduler slice (EEVDF custom slice, Linux 6.12 and later) makes its wakeups preempt
+ * CPU-bound tasks at once instead of waiting up to a full default slice behind them. Its
+ * share of the CPU is unchanged (same weight); only when it runs changes. Leaves nice and
+ * non-default policies (SCHED_BATCH, SCHED_IDLE, real-time) alone; older kernels ignore the
+ * slice. ns 0 does nothing. Returns 0 or AE_EIO (errno set). */
+int ae_loop_set_slice(int64_t ns);
+
 /* Monotonic time cached at the start of the current pass. */
 int64_t ae_loop_now(const ae_loop *loop);
 

@@ -30,6 +30,7 @@ void ae_opts_defaults(ae_opts *o)
     o->ping_max = 2;
     o->write_deadline_ns = 10 * AE_NS_PER_SEC;
     o->lame_duck_ns = 2 * AE_NS_PER_SEC;
+    o->sched_slice_ns = 100 * 1000; /* 100 us: see ae_loop_set_slice */
     o->log_level = AE_LOG_INFO;
     o->reconnect_min_ns = 1 * AE_NS_PER_SEC;
     o->reconnect_max_ns = 30 * AE_NS_PER_SEC;
@@ -279,7 +280,8 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
 static const char *top_keys =
     "listen, host, port, server_name, authorization, tls, max_payload, max_pending, "
     "max_control_line, max_connections, max_subscriptions, ping_interval, ping_max, "
-    "write_deadline, lame_duck_duration, http, http_port, debug, trace, logfile, pid_file, "
+    "write_deadline, lame_duck_duration, sched_slice, http, http_port, debug, trace, logfile, "
+    "pid_file, "
     "leafnodes, store, uplink";
 
 static int load_tree(ae_opts *o, const ae_conf_node *root, ae_err *err)
@@ -320,6 +322,8 @@ static int load_tree(ae_opts *o, const ae_conf_node *root, ae_err *err)
             rc = ae_opt_duration(n, &o->write_deadline_ns, err);
         else if (ae_opt_key_is(n, "lame_duck_duration"))
             rc = ae_opt_duration(n, &o->lame_duck_ns, err);
+        else if (ae_opt_key_is(n, "sched_slice"))
+            rc = ae_opt_duration(n, &o->sched_slice_ns, err);
         else if (ae_opt_key_is(n, "http") || ae_opt_key_is(n, "monitor"))
             rc = ae_opt_hostport(n, &o->http_host, &o->http_port, err);
         else if (ae_opt_key_is(n, "http_port") || ae_opt_key_is(n, "monitor_port")) {

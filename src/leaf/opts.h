@@ -63,7 +63,8 @@ typedef struct ae_opts {
     int64_t ping_interval_ns;
     int ping_max;
     int64_t write_deadline_ns;
-    int64_t lame_duck_ns; /* drain grace on SIGTERM */
+    int64_t lame_duck_ns;   /* drain grace on SIGTERM */
+    int64_t sched_slice_ns; /* the loop thread's scheduler slice (latency); 0: kernel default */
     /* monitoring */
     char *http_host;
     int http_port; /* 0 = off */

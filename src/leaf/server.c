@@ -479,6 +479,9 @@ int ae_server_run(ae_server *s)
                     s->opts.tls_map      ? " (client certificates verified and mapped to users)"
                     : s->opts.tls_verify ? " (client certificates verified)"
                                          : "");
+    if (ae_loop_set_slice(s->opts.sched_slice_ns) != 0)
+        ae_log_debug("could not ask for a %lld us scheduler slice: %s",
+                     (long long)(s->opts.sched_slice_ns / 1000), strerror(errno));
     ae_log_info("Server is ready");
     if (ae_loop_run(s->loop) != 0) {
         ae_log_error("event loop failed: %s", strerror(errno));
