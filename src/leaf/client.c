@@ -201,17 +201,10 @@ static void process_sub(ae_client *c, const ae_op *op)
 {
     ae_server *s = c->srv;
     ae_ssub *sub = NULL;
-    if (c->perms) {
-        char *subj = strndup(op->subject.ptr, op->subject.len);
-        char *queue = op->queue.len ? strndup(op->queue.ptr, op->queue.len) : NULL;
-        bool ok =
-            subj && (!op->queue.len || queue) && ae_perms_can_subscribe(c->perms, subj, queue);
-        free(subj);
-        free(queue);
-        if (!ok) {
-            sub_violation(c, op);
-            return;
-        }
+    if (c->perms && !ae_perms_can_subscribe(c->perms, op->subject.ptr, op->subject.len,
+                                            op->queue.ptr, op->queue.len)) {
+        sub_violation(c, op);
+        return;
     }
     if (s->opts.max_subscriptions > 0 && (int64_t)c->nsubs >= s->opts.max_subscriptions) {
         ae_client_send_err(c, "maximum subscriptions exceeded");
@@ -248,7 +241,7 @@ static void process_sub(ae_client *c, const ae_op *op)
     }
     c->nsubs++;
     if (c->perms)
-        ae_perms_note_subscription(c->perms, sub->subject);
+        ae_perms_note_subscription(c->perms, sub->subject, sub->sub.subject_len);
     local_interest(c, sub, true);
     send_ok(c);
 }

@@ -231,10 +231,10 @@ static json_t *closed_json(const ae_closed_info *ci)
 static void put_sub_detail(ae_mon_list *l, const ae_ssub *sub, uint64_t cid, bool account)
 {
     puts_(l, account ? "{\"account\":\"$G\",\"subject\":" : "{\"subject\":");
-    put_json_str(l, sub->subject, strlen(sub->subject));
+    put_json_str(l, sub->subject, sub->sub.subject_len);
     if (sub->queue) {
         puts_(l, ",\"qgroup\":");
-        put_json_str(l, sub->queue, strlen(sub->queue));
+        put_json_str(l, sub->queue, sub->sub.queue_len);
     }
     puts_(l, ",\"sid\":");
     put_json_str(l, sub->sid, sub->sid_len);
@@ -371,7 +371,7 @@ static void connz_subs(ae_mon_list *l, int *budget)
         if (l->ca.subs_mode == 2)
             put_sub_detail(l, sub, l->cur, false);
         else
-            put_json_str(l, sub->subject, strlen(sub->subject));
+            put_json_str(l, sub->subject, sub->sub.subject_len);
     }
 }
 
@@ -457,7 +457,7 @@ static void subsz_scan(ae_mon_list *l, int *budget)
             l->in_conn = false;
             continue;
         }
-        if (l->test && !ae_subject_matches(sub->subject, strlen(sub->subject), l->test, tl))
+        if (l->test && !ae_subject_matches(sub->subject, sub->sub.subject_len, l->test, tl))
             continue;
         if (l->matched++ >= l->sa.offset && l->emitted < l->sa.limit) {
             if (l->emitted++)

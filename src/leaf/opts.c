@@ -284,7 +284,7 @@ static const char *top_keys =
     "pid_file, "
     "leafnodes, store, uplink";
 
-static int load_tree(ae_opts *o, const ae_conf_node *root, ae_err *err)
+int ae_opts_load_conf(ae_opts *o, const ae_conf_node *root, ae_err *err)
 {
     int rc = 0;
     int64_t v = 0;
@@ -367,7 +367,7 @@ int ae_opts_load_file(ae_opts *o, const char *path, ae_err *err)
     int rc = ae_conf_parse_file(path, &root, err);
     if (rc)
         return rc;
-    rc = load_tree(o, root, err);
+    rc = ae_opts_load_conf(o, root, err);
     ae_conf_free(root);
     return rc;
 }

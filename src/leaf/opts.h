@@ -106,6 +106,9 @@ void ae_opts_free(ae_opts *o);
 /* Reads a config file into o (over the defaults already there). Unknown keys and bad
  * values are errors naming file, line and key. Returns 0, AE_EINVAL or AE_EIO. */
 int ae_opts_load_file(ae_opts *o, const char *path, ae_err *err);
+/* The same for a tree already parsed (common/conf.h); for tests and the fuzzer. */
+struct ae_conf_node;
+int ae_opts_load_conf(ae_opts *o, const struct ae_conf_node *root, ae_err *err);
 
 /* Parses the command line into o. The config file (-c) is loaded first so flags win.
  * Flags are spelled as nats-server accepts them: with one dash or two (-port, --port), with

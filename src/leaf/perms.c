@@ -24,16 +24,29 @@ typedef struct rule_list {
     bool set; /* false: no list (everything allowed for allow lists) */
 } rule_list;
 
+/* Cached keys are byte strings with a length: subjects may hold any byte but blanks. */
 typedef struct verdict {
     char *subject;
+    size_t len;
     bool allowed;
 } verdict;
 
 typedef struct reply_grant {
     char *subject;
+    size_t len;
     int64_t granted; /* monotonic ns */
     int64_t used;
 } reply_grant;
+
+static char *memdup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
 
 struct ae_perms {
     rule_list pub_allow, pub_deny, sub_allow, sub_deny;
@@ -243,7 +256,7 @@ static bool use_reply_grant(ae_perms *p, const char *s, size_t n, int64_t now)
     g->used++;
     bool expired = p->resp_ttl_ns > 0 && now - g->granted > p->resp_ttl_ns;
     if ((p->resp_max > 0 && g->used > p->resp_max) || expired) {
-        ae_hmap_del(&p->replies, s, n);
+        ae_hmap_del(&p->replies, g->subject, g->len);
         free(g->subject);
         free(g);
         return false;
@@ -265,7 +278,8 @@ bool ae_perms_can_publish(ae_perms *p, const char *s, size_t n, int64_t now)
         if (p->pub_cache.count >= PUB_CACHE_MAX)
             clear_cache(&p->pub_cache, false);
         v = malloc(sizeof *v);
-        if (v && (v->subject = strndup(s, n)) != NULL) {
+        if (v && (v->subject = memdup(s, n)) != NULL) {
+            v->len = n;
             v->allowed = allowed;
             if (ae_hmap_put(&p->pub_cache, v->subject, n, v) != 0) {
                 free(v->subject);
@@ -280,9 +294,9 @@ bool ae_perms_can_publish(ae_perms *p, const char *s, size_t n, int64_t now)
 
 /* nats-server's queueMatches: the queue is named by one of the queue rules matched, literally
  * or through a wildcard queue name. */
-static bool queue_rule_match(const rule_list *l, const char *s, const char *queue, bool *any)
+static bool queue_rule_match(const rule_list *l, const char *s, size_t sl, const char *queue,
+                             size_t ql, bool *any)
 {
-    size_t sl = strlen(s), ql = strlen(queue);
     *any = false;
     for (int i = 0; i < l->n; i++) {
         const rule *r = &l->v[i];
@@ -298,23 +312,22 @@ static bool queue_rule_match(const rule_list *l, const char *s, const char *queu
     return false;
 }
 
-bool ae_perms_can_subscribe(ae_perms *p, const char *subject, const char *queue)
+bool ae_perms_can_subscribe(ae_perms *p, const char *subject, size_t sl, const char *queue,
+                            size_t ql)
 {
-    size_t sl = strlen(subject);
-    bool has_queue = queue && *queue;
     bool allowed = true, any = false;
     if (p->sub_allow.set) {
         allowed = plain_match(&p->sub_allow, subject, sl);
-        if (has_queue) {
-            bool ok = queue_rule_match(&p->sub_allow, subject, queue, &any);
+        if (ql) {
+            bool ok = queue_rule_match(&p->sub_allow, subject, sl, queue, ql, &any);
             if (any)
                 allowed = ok;
         }
     }
     if (allowed && p->sub_deny.set) {
         allowed = !plain_match(&p->sub_deny, subject, sl);
-        if (has_queue) {
-            bool hit = queue_rule_match(&p->sub_deny, subject, queue, &any);
+        if (ql) {
+            bool hit = queue_rule_match(&p->sub_deny, subject, sl, queue, ql, &any);
             if (any)
                 allowed = !hit;
         }
@@ -322,12 +335,11 @@ bool ae_perms_can_subscribe(ae_perms *p, const char *subject, const char *queue)
     return allowed;
 }
 
-void ae_perms_note_subscription(ae_perms *p, const char *subject)
+void ae_perms_note_subscription(ae_perms *p, const char *subject, size_t sl)
 {
     if (p->filter_deliveries || !p->sub_deny.set)
         return;
-    size_t sl = strlen(subject);
-    if (!strchr(subject, '*') && !strchr(subject, '>'))
+    if (!memchr(subject, '*', sl) && !memchr(subject, '>', sl))
         return;
     for (int i = 0; i < p->sub_deny.n; i++) {
         const rule *r = &p->sub_deny.v[i];
@@ -361,17 +373,18 @@ void ae_perms_note_request(ae_perms *p, const char *reply, size_t len, int64_t n
             reply_grant *old = e->val;
             bool spent = p->resp_ttl_ns > 0 && now - old->granted > p->resp_ttl_ns;
             if (spent || p->replies.count >= REPLIES_MAX) {
-                ae_hmap_del(&p->replies, old->subject, strlen(old->subject));
+                ae_hmap_del(&p->replies, old->subject, old->len);
                 free(old->subject);
                 free(old);
             }
         }
     }
     g = calloc(1, sizeof *g);
-    if (!g || !(g->subject = strndup(reply, len))) {
+    if (!g || !(g->subject = memdup(reply, len))) {
         free(g);
         return;
     }
+    g->len = len;
     g->granted = now;
     if (ae_hmap_put(&p->replies, g->subject, len, g) != 0) {
         free(g->subject);

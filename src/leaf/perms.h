@@ -13,7 +13,8 @@
  *   - allow_responses: after a message with a reply subject is delivered to the connection,
  *     it may publish to that reply subject `max` times within `expires`, whatever the
  *     publish rules say (an allow_responses without publish rules allows nothing else).
- * Everything runs on the loop thread; results of publish checks are cached per connection. */
+ * Subjects are byte strings with a length (any byte but blanks may occur in them). Everything
+ * runs on the loop thread; results of publish checks are cached per connection. */
 #ifndef AERIE_LEAF_PERMS_H
 #define AERIE_LEAF_PERMS_H
 
@@ -57,11 +58,12 @@ void ae_perms_free(ae_perms *p); /* accepts NULL */
 /* May the connection publish to `subject` (len bytes)? `now` (monotonic ns) ages the reply
  * subjects granted by allow_responses; using one counts against its `max`. */
 bool ae_perms_can_publish(ae_perms *p, const char *subject, size_t len, int64_t now);
-/* May it subscribe to `subject` (NUL-terminated) with `queue` (NULL or "")? */
-bool ae_perms_can_subscribe(ae_perms *p, const char *subject, const char *queue);
-/* A subscription on `subject` (wildcards allowed) was created: if it overlaps a deny rule,
+/* May it subscribe to `subject` (sl bytes) with `queue` (ql bytes; 0: no queue group)? */
+bool ae_perms_can_subscribe(ae_perms *p, const char *subject, size_t sl, const char *queue,
+                            size_t ql);
+/* A subscription on `subject` (wildcards allowed) was created: if it covers a deny rule,
  * deliveries start being filtered. */
-void ae_perms_note_subscription(ae_perms *p, const char *subject);
+void ae_perms_note_subscription(ae_perms *p, const char *subject, size_t sl);
 /* Must a message on `subject` not be delivered (deny rules under a wildcard subscription)? */
 bool ae_perms_delivery_denied(ae_perms *p, const char *subject, size_t len);
 /* A message with `reply` was delivered: with allow_responses, grant publishing to it. */
