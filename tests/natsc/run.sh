@@ -12,7 +12,8 @@
 # config files). One line per test goes to stdout and to --out (tab-separated:
 # name, nats-server result, aerie-leaf result, verdict).
 #
-# Verdicts: "same" (both pass, or both fail), "excluded" (listed in exclusions.txt next to
+# Results: pass, pass* (passed on a second attempt), FAIL, timeout. Verdicts: "same" (both
+# pass, or both fail), "excluded" (listed in exclusions.txt next to
 # this script with the reason: a feature aerie-leaf rightly lacks), "REGRESSION" (passes with
 # nats-server, fails with aerie-leaf, not excluded), "stale-exclusion" (excluded but passes
 # on both: remove it from the list). The exit code is 1 when there is a REGRESSION.
@@ -82,14 +83,15 @@ logs=$build/logs
 mkdir -p "$logs"
 
 nats_version=$("$nats" -v 2>&1 | head -1)
-# aerie-leaf implements the protocol of nats-server 2.9 and says so in INFO ("version"), which
-# is what nats.c's version checks are about.
-leaf_version="nats-server: v2.9.0"
+# Tests gated on the server's version (NATS_TEST_SERVER_VERSION) run the same way for both:
+# aerie-leaf stands in for that nats-server, and a test skipped for one broker only would
+# compare nothing.
+leaf_version=$nats_version
 excl=$here/exclusions.txt
 [ -n "$out" ] && : >"$out"
 
-# run_one INDEX NAME BROKER EXE VERSION -> prints pass/FAIL/timeout
-run_one() {
+# try_one INDEX NAME BROKER EXE VERSION -> prints pass/FAIL/timeout
+try_one() {
   log=$logs/$2.$3.log
   ( cd "$work" && NATS_TEST_SERVER_EXE=$4 NATS_TEST_SERVER_VERSION=$5 \
       timeout -k 10 "$limit" "$suite" "$1" "$1" ) >"$log" 2>&1
@@ -98,6 +100,19 @@ run_one() {
   elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo timeout
   else echo FAIL
   fi
+}
+
+# run_one: as try_one, with a second attempt after a failure (several of nats.c's tests
+# assert timings within 50 ms, which a loaded machine misses now and then): "pass*" means
+# it passed the second time (the first log is kept as NAME.BROKER.first.log).
+run_one() {
+  r=$(try_one "$@")
+  if [ "$r" != pass ]; then
+    mv "$logs/$2.$3.log" "$logs/$2.$3.first.log"
+    r2=$(try_one "$@")
+    [ "$r2" = pass ] && r='pass*'
+  fi
+  echo "$r"
 }
 
 regressions=0
@@ -115,13 +130,13 @@ while [ "$i" -lt "$count" ]; do
   a=$(run_one "$i" "$name" nats-server "$nats" "$nats_version")
   b=$(run_one "$i" "$name" aerie-leaf "$leaf" "$leaf_version")
   reason=$(grep "^$name[[:space:]]" "$excl" 2>/dev/null | head -1)
-  [ "$a" = pass ] && passed_nats=$((passed_nats + 1))
-  [ "$b" = pass ] && passed_leaf=$((passed_leaf + 1))
+  case $a in pass*) a_ok=1; passed_nats=$((passed_nats + 1)) ;; *) a_ok=0 ;; esac
+  case $b in pass*) b_ok=1; passed_leaf=$((passed_leaf + 1)) ;; *) b_ok=0 ;; esac
   if [ -n "$reason" ]; then
     verdict=excluded
     excluded=$((excluded + 1))
-    [ "$b" = pass ] && [ "$a" = pass ] && verdict=stale-exclusion
-  elif [ "$a" = pass ] && [ "$b" != pass ]; then
+    [ $a_ok = 1 ] && [ $b_ok = 1 ] && verdict=stale-exclusion
+  elif [ $a_ok = 1 ] && [ $b_ok = 0 ]; then
     verdict=REGRESSION
     regressions=$((regressions + 1))
   else
