@@ -608,7 +608,7 @@ static void run_latency(server sv[2], enum kind k, result *res[2])
         res[b]->ok[M_L50] = ok[b];
         res[b]->v[M_L50] = l[b][0], res[b]->v[M_L99] = l[b][1], res[b]->v[M_L999] = l[b][2];
     }
-    paired_latency(k, sv, (long)(5000 * scale), 1000, l, ok);
+    paired_latency(k, sv, (long)(10000 * scale), 1000, l, ok);
     for (int b = 0; b < 2; b++) {
         res[b]->ok[M_R50] = ok[b];
         res[b]->v[M_R50] = l[b][0], res[b]->v[M_R99] = l[b][1], res[b]->v[M_R999] = l[b][2];
