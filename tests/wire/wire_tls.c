@@ -219,6 +219,23 @@ static void case_refused(void)
     free(conf);
 }
 
+/* True if the broker answers a CONNECT + PING through TLS. With TLS 1.3 the client's side of
+ * the handshake may complete before the server has checked the client certificate, so a
+ * refusal can show at the handshake, at the first write or at the first read. */
+static bool served(tls_client *t, int port, const tls_want *w)
+{
+    if (!tls_open(t, port, w))
+        return false;
+    const char *req = "CONNECT {}\r\nPING\r\n";
+    if (SSL_write(t->ssl, req, (int)strlen(req)) <= 0)
+        return false;
+    bool closed;
+    char *got = tls_read_until(t, "PONG\r\n", NULL, &closed);
+    bool ok = strstr(got, "PONG") != NULL;
+    free(got);
+    return ok;
+}
+
 static void case_verify(void)
 {
     char *extra = NULL;
@@ -230,25 +247,11 @@ static void case_verify(void)
     tls_client t;
     /* Without a certificate, or with one from another CA, the handshake fails (OpenSSL 3
      * clients may only see the refusal on their first read after TLS 1.3's handshake). */
-    bool ok = tls_open(&t, b.port, NULL);
+    AH_ASSERT_MSG(!served(&t, b.port, NULL), "served without a client certificate");
     AH_ASSERT_CONTAINS(t.info, "\"tls_verify\":true");
-    if (ok) {
-        tls_send(&t, "CONNECT {}\r\nPING\r\n");
-        bool closed;
-        char *got = tls_read_until(&t, "PONG\r\n", NULL, &closed);
-        AH_ASSERT_MSG(closed && !strstr(got, "PONG"), "served without a client certificate");
-        free(got);
-    }
     tls_close(&t);
     tls_want mallory = {.cert = CERT("mallory-cert.pem"), .key = CERT("mallory-key.pem")};
-    ok = tls_open(&t, b.port, &mallory);
-    if (ok) {
-        tls_send(&t, "CONNECT {}\r\nPING\r\n");
-        bool closed;
-        char *got = tls_read_until(&t, "PONG\r\n", NULL, &closed);
-        AH_ASSERT_MSG(closed && !strstr(got, "PONG"), "served a certificate from another CA");
-        free(got);
-    }
+    AH_ASSERT_MSG(!served(&t, b.port, &mallory), "served a certificate from another CA");
     tls_close(&t);
     tls_want alice = {.cert = CERT("alice-cert.pem"), .key = CERT("alice-key.pem")};
     AH_ASSERT_MSG(tls_open(&t, b.port, &alice), "alice's certificate: %s", t.error);
