@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Work per slice: about a millisecond on the slowest target, far below the 20 ms a
- * request/reply may be held up. */
+/* Work per slice: at most SLICE_ITEMS items, SLICE_BYTES of output, or SLICE_NS of time
+ * (visiting a subscription may cost a cache and TLB miss: a million of them scattered over
+ * the heap take about a second), far below the 20 ms a request/reply may be held up. */
 #define SLICE_ITEMS 4096
 #define SLICE_BYTES (64 * 1024)
+#define SLICE_NS    (1000 * 1000)
 /* Bytes handed out per loop pass: libmicrohttpd asks in pieces of a few KiB, so a pass may
  * take several pieces but no more than this. */
 #define PASS_BYTES (128 * 1024)
@@ -27,9 +29,11 @@ struct ae_mon_list {
     char *out; /* staged output: out[off..len) not yet handed over */
     size_t len, off, cap;
     bool oom;
-    uint64_t pass;     /* loop pass of the last read (+1, so 0 means none yet) */
-    size_t pass_bytes; /* handed out in that pass */
-    uint64_t *cids;    /* connections to visit, ascending */
+    uint64_t pass;      /* loop pass of the last read (+1, so 0 means none yet) */
+    size_t pass_bytes;  /* handed out in that pass */
+    int64_t pass_start; /* monotonic ns when that pass began working on this answer */
+    int64_t deadline;   /* end of the current slice's time */
+    uint64_t *cids;     /* connections to visit, ascending */
     size_t ncids, next;
     int64_t now;
     /* /connz */
@@ -244,6 +248,13 @@ static void put_sub_detail(ae_mon_list *l, const ae_ssub *sub, uint64_t cid, boo
     putf(l, ",\"cid\":%lld}", (long long)cid);
 }
 
+/* Counts one item of a slice's budget; every 128 items the clock is checked too. */
+static void spend(ae_mon_list *l, int *budget)
+{
+    if (--*budget % 128 == 0 && ae_mono_ns() > l->deadline)
+        *budget = 0;
+}
+
 /* ---- walking connections and their subscriptions --------------------------------------- */
 
 /* Ids of the open connections, ascending (the registry lists them newest first). */
@@ -330,7 +341,7 @@ static void connz_conns(ae_mon_list *l, int *budget)
 {
     while (*budget > 0 && l->len < SLICE_BYTES && l->next < l->ncids) {
         ae_client *c = ae_registry_find(&l->s->reg, l->cids[l->next++]);
-        (*budget)--;
+        spend(l, budget);
         if (!c || c->closing)
             continue;
         if (l->listed++)
@@ -354,7 +365,7 @@ static void connz_subs(ae_mon_list *l, int *budget)
     while (*budget > 0 && l->len < SLICE_BYTES) {
         const char *gone;
         const ae_ssub *sub = next_sub(l, &gone);
-        (*budget)--;
+        spend(l, budget);
         if (!sub) {
             puts_(l, "]");
             if (gone) {
@@ -377,7 +388,7 @@ static void connz_subs(ae_mon_list *l, int *budget)
 
 static void connz_closed(ae_mon_list *l, int *budget)
 {
-    for (; *budget > 0 && l->closed_from < l->closed_to; l->closed_from++, (*budget)--) {
+    for (; *budget > 0 && l->closed_from < l->closed_to; l->closed_from++, spend(l, budget)) {
         const ae_closed_info *ci = ae_registry_closed_get(&l->s->reg, l->closed_from);
         if (!ci)
             continue; /* overwritten by newer closes meanwhile */
@@ -438,7 +449,7 @@ static void subsz_scan(ae_mon_list *l, int *budget)
 {
     size_t tl = l->test ? strlen(l->test) : 0;
     while (*budget > 0 && l->len < SLICE_BYTES) {
-        (*budget)--;
+        spend(l, budget);
         if (!l->in_conn) {
             if (l->next >= l->ncids || l->emitted >= l->sa.limit) {
                 /* nats-server's total is the number listed on this page */
@@ -490,6 +501,7 @@ ae_mon_list *ae_mon_subsz_new(ae_server *s, const ae_subsz_args *a)
 static void step(ae_mon_list *l)
 {
     int budget = SLICE_ITEMS;
+    l->deadline = ae_mono_ns() + SLICE_NS;
     while (budget > 0 && l->len < SLICE_BYTES && l->stage != DONE && !l->oom) {
         switch (l->stage) {
         case HEAD:
@@ -519,9 +531,12 @@ ssize_t ae_mon_list_read(ae_mon_list *l, uint64_t pass, char *buf, size_t max)
     if (l->pass != pass + 1) {
         l->pass = pass + 1;
         l->pass_bytes = 0;
+        l->pass_start = ae_mono_ns();
     }
-    if (l->pass_bytes >= PASS_BYTES)
-        return 0; /* enough for this loop pass: clients are served in between */
+    /* Enough for this loop pass: clients are served in between. */
+    if (l->pass_bytes >= PASS_BYTES ||
+        (l->pass_bytes > 0 && l->off == l->len && ae_mono_ns() - l->pass_start > SLICE_NS))
+        return 0;
     if (l->off == l->len) {
         l->off = l->len = 0;
         if (l->oom)
