@@ -72,6 +72,8 @@ struct ae_client {
     uint64_t durable_wait;  /* log seq of this client's newest captured publish */
     uint64_t pong_wait_seq; /* deferred PONGs go out once this seq is durable */
     unsigned deferred_pongs;
+    uint64_t lost_reported;    /* the newest seq whose loss (log failure) this client was told */
+    char durable_subject[128]; /* the subject of durable_wait (cut), to name it in that -ERR */
 
     /* Reading is paused while any AE_PAUSE_* bit is set; unparsed input waits in rbuf. */
     unsigned pause;

@@ -112,10 +112,12 @@ static uint64_t hook_capture(void *ctx, const ae_msg *m, bool *failed)
     return seq;
 }
 
-static bool hook_is_durable(void *ctx, uint64_t seq)
+static ae_durability hook_durability(void *ctx, uint64_t seq)
 {
     ae_forward *f = ctx;
-    return ae_store_durable_seq(f->st) >= seq || ae_store_failed(f->st);
+    if (ae_store_durable_seq(f->st) >= seq)
+        return AE_DURABILITY_ON_DISK;
+    return ae_store_failed(f->st) ? AE_DURABILITY_LOST : AE_DURABILITY_PENDING;
 }
 
 /* ---- the pump: log -> pipelines -> the hub ------------------------------------------------ */
@@ -322,7 +324,7 @@ int ae_forward_start(ae_server *s, ae_uplink *up, ae_err *err)
     ae_uplink_set_client(up, &uc);
     s->durable_hooks.ctx = f;
     s->durable_hooks.capture = hook_capture;
-    s->durable_hooks.is_durable = hook_is_durable;
+    s->durable_hooks.durability = hook_durability;
     s->forward = f;
     ae_store_stats st;
     ae_store_stats_get(f->st, &st);

@@ -33,6 +33,12 @@ typedef struct ae_uplink_hooks {
     bool (*congested)(void *ctx);
 } ae_uplink_hooks;
 
+typedef enum ae_durability {
+    AE_DURABILITY_PENDING, /* logged, not yet on disk */
+    AE_DURABILITY_ON_DISK,
+    AE_DURABILITY_LOST, /* the log failed (fsync error) before it was on disk */
+} ae_durability;
+
 /* Caller: server.c (route: capture), client.c (PONG waits for the disk). Implementer:
  * forward.c, installed by ae_forward_start. Members NULL without uplink subjects. */
 typedef struct ae_durable_hooks {
@@ -40,8 +46,9 @@ typedef struct ae_durable_hooks {
     /* Logs a local message on an uplink subject and returns its log seq (0: not an uplink
      * subject, or *failed when it could not be logged: disk full, I/O error). */
     uint64_t (*capture)(void *ctx, const struct ae_msg *m, bool *failed);
-    /* True once that seq is on disk: a client's PONG waits for it (the flush contract). */
-    bool (*is_durable)(void *ctx, uint64_t seq);
+    /* Where that seq stands: a client's PONG waits while it is pending (the flush contract)
+     * and is preceded by an -ERR when the log failed before the seq reached the disk. */
+    ae_durability (*durability)(void *ctx, uint64_t seq);
 } ae_durable_hooks;
 
 /* Caller: uplink.c. Implementer: forward.c, installed with ae_uplink_set_client. */

@@ -162,8 +162,14 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
             ae_client_send_err(src, text);
         }
         if (seq) {
-            if (src)
+            if (src) {
                 src->durable_wait = seq;
+                size_t k = m->subject.len < sizeof src->durable_subject - 1
+                               ? m->subject.len
+                               : sizeof src->durable_subject - 1;
+                memcpy(src->durable_subject, m->subject.ptr, k);
+                src->durable_subject[k] = 0;
+            }
             n++; /* the hub stream is a receiver: no 503 for requests on uplink subjects */
         }
     }
