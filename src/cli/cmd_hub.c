@@ -81,11 +81,16 @@ static json_t *desired(const hub_opts *o, const char *name)
     int64_t dup = 120 * AE_NS_PER_SEC;
     if (age > 0 && age < dup)
         dup = age;
-    return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "name", name,
+    /* No purge through the API, by anyone: the history is the record (a purge cannot be
+     * undone, and nats-server 2.9 refuses to switch deny_purge off again). Deleting one
+     * message stays possible: vehicles' order repair needs it, through the guard (guard.h),
+     * which lets a vehicle delete only its own. */
+    return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "name", name,
                      "subjects", subject, "retention", "limits", "storage", "file", "discard",
                      "old", "num_replicas", (json_int_t)o->replicas, "max_age", (json_int_t)age,
                      "max_msgs_per_subject", (json_int_t)per_subject, "max_bytes",
-                     (json_int_t)bytes, "duplicate_window", (json_int_t)dup, "allow_direct", 1);
+                     (json_int_t)bytes, "duplicate_window", (json_int_t)dup, "allow_direct", 1,
+                     "deny_purge", 1);
 }
 
 /* The duplicate window of the copies: the smallest nats-server takes. A copy must not drop a

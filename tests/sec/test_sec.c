@@ -12,6 +12,7 @@
  *   exchanging messages; V1 stays out across its reconnect attempts (aerie-leaf waits 30 s
  *   after the hub's duplicate-connection error, then is refused with Authorization
  *   Violation); the audit entries are in DIR/audit.log and in the hub's AUDIT stream (R3). */
+#include "cli/accounts.h"
 #include "cli/creds_conf.h"
 #include "cli/fleet.h"
 #include "cli/hub_reload.h"
@@ -170,53 +171,42 @@ static const char *TOPO_CONF =
     "leafnodes {\n  listen: \"127.0.0.1:24422\"\n}\n\n"
     "authorization {\n"
     "  users = [\n"
-    "    { user: operator, password: \"secret\" }\n"
-    "    { user: \"VID-001\", password: \"p1\", allowed_connection_types: [\"LEAFNODE\"],\n"
-    "      permissions: {\n"
-    "        publish: { allow: [\"fleet.prod.veh.VID-001.>\"] }\n"
-    "        subscribe: { allow: [\"fleet.prod.veh.VID-001.>\"] }\n"
-    "      }\n    }\n"
-    "    { user: \"VID-0010\", password: \"p10\", allowed_connection_types: [\"LEAFNODE\"] }\n"
+    "    { user: \"aerie-nobody\", password: \"x\", allowed_connection_types: [\"MQTT\"] }\n"
     "  ]\n"
     "}\n\n"
-    "accounts {\n  SYS { users = [ { user: system, password: \"s\" } ] }\n}\n";
+    "accounts {\n  SYS { users = [ { user: system, password: \"s\" } ] }\n}\n"
+    "system_account: SYS\n";
 
 static void t_rewrite_conf(void)
 {
     ae_err err = {0};
     const char *r1 =
-        "    " AE_SEC_BEGIN_MARK " one\n    { nkey: \"UA\" }\n    " AE_SEC_END_MARK "\n";
-    const char *r2 = "    " AE_SEC_BEGIN_MARK " two\n    " AE_SEC_END_MARK "\n";
-    char *a = ae_creds_rewrite_conf(TOPO_CONF, r1, NULL, &err);
+        "  " AE_ACCOUNTS_BEGIN_MARK " one\n  \"V-A\": { }\n  " AE_ACCOUNTS_END_MARK "\n";
+    const char *r2 = "  " AE_ACCOUNTS_BEGIN_MARK " two\n  " AE_ACCOUNTS_END_MARK "\n";
+    char *a = ae_creds_rewrite_conf(TOPO_CONF, r1, &err);
     AH_ASSERT_MSG(a, "rewrite: %s", err.msg);
-    /* Inserted right after the users line, everything else unchanged. */
-    AH_ASSERT_CONTAINS(a, "  users = [\n    " AE_SEC_BEGIN_MARK " one\n");
+    /* Inserted right after the line that opens the accounts block, everything else unchanged. */
+    AH_ASSERT_CONTAINS(a, "accounts {\n  " AE_ACCOUNTS_BEGIN_MARK " one\n");
     AH_ASSERT_EQ_INT(strlen(a), strlen(TOPO_CONF) + strlen(r1));
     /* A second rewrite replaces the region instead of adding another. */
-    char *b = ae_creds_rewrite_conf(a, r2, NULL, &err);
+    char *b = ae_creds_rewrite_conf(a, r2, &err);
     AH_ASSERT(b);
-    AH_ASSERT(strstr(b, " one") == NULL && strstr(b, "\"UA\"") == NULL);
+    AH_ASSERT(strstr(b, " one") == NULL && strstr(b, "\"V-A\"") == NULL);
     AH_ASSERT_EQ_INT(strlen(b), strlen(TOPO_CONF) + strlen(r2));
-    /* Dropping VID-001 removes its whole multi-line entry, and not VID-0010. */
-    char *c = ae_creds_rewrite_conf(b, r2, "VID-001", &err);
-    AH_ASSERT(c);
-    AH_ASSERT(strstr(c, "\"VID-001\"") == NULL && strstr(c, "VID-001.>") == NULL);
-    AH_ASSERT_CONTAINS(c, "{ user: \"VID-0010\", password: \"p10\"");
-    AH_ASSERT_CONTAINS(c, "{ user: operator, password: \"secret\" }\n    { user: \"VID-0010\"");
-    AH_ASSERT_CONTAINS(c, "accounts {\n  SYS"); /* the SYS users list is not the target */
-    /* The unquoted form is dropped too; a config without a users list is an error. */
-    char *d = ae_creds_rewrite_conf("authorization {\n  users = [\n    { user: V9, password: x }\n"
-                                    "  ]\n}\n",
-                                    r2, "V9", &err);
-    AH_ASSERT(d && strstr(d, "V9") == NULL);
-    char *e = ae_creds_rewrite_conf("listen: 4222\nauthorization { token: abc }\n", r2, NULL, &err);
+    AH_ASSERT_CONTAINS(b, "SYS { users"); /* the rest of the block is kept */
+    /* A config without an accounts block, and one of the earlier layout (vehicle identities
+     * in the global account), are refused with a hint. */
+    char *e = ae_creds_rewrite_conf("listen: 4222\nauthorization { token: abc }\n", r2, &err);
     AH_ASSERT(e == NULL);
     AH_ASSERT_EQ_INT(err.code, AE_EINVAL);
-    AH_ASSERT_CONTAINS(err.msg, "users");
+    AH_ASSERT_CONTAINS(err.msg, "accounts");
+    char *old = ae_creds_rewrite_conf("authorization {\n  users = [\n    " AE_SEC_BEGIN_MARK
+                                      "\n    " AE_SEC_END_MARK "\n  ]\n}\naccounts {\n}\n",
+                                      r2, &err);
+    AH_ASSERT(old == NULL);
+    AH_ASSERT_CONTAINS(err.msg, "regenerate");
     free(a);
     free(b);
-    free(c);
-    free(d);
 }
 
 static void t_fleet_dir_parsing(void)
