@@ -115,16 +115,23 @@ static void tenant_limits(wr *w, const char *name, json_t *t)
         fprintf(f, "    jetstream: enabled\n");
     } else {
         /* JetStream up to these limits; one left out is unlimited. */
+        const char *sep = "";
         fprintf(f, "    jetstream: {");
-        if (l.max_file[0] && check(w, ae_tenant_size_valid(l.max_file), "max_file_store", name))
-            fprintf(f, " max_file: %s", l.max_file);
+        if (l.max_file[0] && check(w, ae_tenant_size_valid(l.max_file), "max_file_store", name)) {
+            fprintf(f, "%s max_file: %s", sep, l.max_file);
+            sep = ",";
+        }
         if (l.max_memory[0] &&
-            check(w, ae_tenant_size_valid(l.max_memory), "max_memory_store", name))
-            fprintf(f, " max_mem: %s", l.max_memory);
-        if (l.max_streams)
-            fprintf(f, " max_streams: %d", l.max_streams);
+            check(w, ae_tenant_size_valid(l.max_memory), "max_memory_store", name)) {
+            fprintf(f, "%s max_mem: %s", sep, l.max_memory);
+            sep = ",";
+        }
+        if (l.max_streams) {
+            fprintf(f, "%s max_streams: %d", sep, l.max_streams);
+            sep = ",";
+        }
         if (l.max_consumers)
-            fprintf(f, " max_consumers: %d", l.max_consumers);
+            fprintf(f, "%s max_consumers: %d", sep, l.max_consumers);
         fprintf(f, " }\n");
     }
     if (l.max_connections)
@@ -141,18 +148,21 @@ static void tenant_users(wr *w, const char *name, json_t *t)
     const char *ou = ae_creds_str(op, "user"), *opw = ae_creds_str(op, "password");
     const char *gpw = ae_creds_str(t, "guard_password"), *hpw = ae_creds_str(t, "hublink_password");
     check(w, ae_ident_valid(ou) && safe_text(opw), "an operator login", name);
-    check(w, safe_text(gpw), "a guard password", name);
     fprintf(f,
             "    users = [\n"
-            "      { user: \"%s\", password: \"%s\", allowed_connection_types: [\"STANDARD\"] }\n"
-            "      { user: \"" AE_GUARD_USER_PREFIX "%s\", password: \"%s\", "
-            "allowed_connection_types: [\"STANDARD\"], permissions: {"
-            " publish: { allow: [\"$JS.API.CONSUMER.CREATE.>\", \"$JS.API.STREAM.MSG.GET.>\","
-            " \"$JS.API.STREAM.MSG.DELETE.>\", \"$JS.*.API.CONSUMER.CREATE.>\","
-            " \"$JS.*.API.STREAM.MSG.GET.>\", \"$JS.*.API.STREAM.MSG.DELETE.>\", \"_R_.>\","
-            " \"_INBOX.>\"] },"
-            " subscribe: { allow: [\"" AE_GUARD_PREFIX ".>\", \"_INBOX.>\"] } } }\n",
-            ou, opw, name, gpw);
+            "      { user: \"%s\", password: \"%s\", allowed_connection_types: [\"STANDARD\"] }\n",
+            ou, opw);
+    if (*gpw && check(w, safe_text(gpw), "a guard password", name))
+        fprintf(
+            f,
+            "      { user: \"" AE_GUARD_USER_PREFIX
+            "%s\", password: \"%s\", allowed_connection_types: [\"STANDARD\"], "
+            "permissions: { publish: { allow: [\"$JS.API.CONSUMER.CREATE.>\", "
+            "\"$JS.API.STREAM.MSG.GET.>\", \"$JS.API.STREAM.MSG.DELETE.>\", "
+            "\"$JS.*.API.CONSUMER.CREATE.>\", \"$JS.*.API.STREAM.MSG.GET.>\", "
+            "\"$JS.*.API.STREAM.MSG.DELETE.>\", \"_R_.>\", \"_INBOX.>\"] }, subscribe: { allow: "
+            "[\"" AE_GUARD_PREFIX ".>\", \"_INBOX.>\"] } } }\n",
+            name, gpw);
     if (*hpw && check(w, safe_text(hpw), "a region link password", name))
         fprintf(f,
                 "      { user: \"" AE_HUBLINK_USER_PREFIX "%s\", password: \"%s\", "
@@ -305,8 +315,12 @@ static void vehicle_account(wr *w, json_t *reg, const char *vid, json_t *v, cons
     ae_tenant_account(tname, tacc, sizeof tacc);
     snprintf(p, sizeof p, "fleet.%s.veh.%s", env, vid);
     bool active = strcmp(ae_creds_str(v, "status"), "active") == 0;
-    fprintf(f, "  \"%s\": {\n    limits: { max_leafnodes: %d }\n    users = [\n", acc,
-            AE_VEHICLE_MAX_LEAFS);
+    fprintf(f, "  \"%s\": {\n", acc);
+    /* A revoked account has no limit: the evictor connects on every node in turn, and the
+     * nodes learn of each other's leaf connections late (the count is cluster-wide). */
+    if (active)
+        fprintf(f, "    limits: { max_leafnodes: %d }\n", AE_VEHICLE_MAX_LEAFS);
+    fprintf(f, "    users = [\n");
     /* An identity issued for one region (`aerie topology`) is accepted only there, and in
      * the region its vehicle fails over to. */
     const char *vr = ae_creds_str(v, "region"), *vf = ae_creds_str(v, "fallback");

@@ -286,9 +286,9 @@ static void print_hubs(local *l, const char *streams_line)
         int n = 0;
         for (size_t i = 0; i < f->n_vehicles; i++)
             n += strcmp(ae_fleet_vehicle_tenant(f, &f->vehicles[i]), t->name) == 0;
-        printf("    %-12s user %-20s %3d vehicles%s%s%s\n", t->name, t->op_user ? t->op_user : "?",
-               n, t->free_tier ? ", free tier" : "", t->dashboard_url ? ", dashboard " : "",
-               t->dashboard_url ? t->dashboard_url : "");
+        printf("    %-12s user %-20s %3d vehicle%s%s%s%s\n", t->name, t->op_user ? t->op_user : "?",
+               n, n == 1 ? "" : "s", t->free_tier ? ", free tier" : "",
+               t->dashboard_url ? ", dashboard " : "", t->dashboard_url ? t->dashboard_url : "");
     }
     printf("    `aerie status --tenant NAME` (and every other command) acts as that tenant\n\n");
 }

@@ -15,7 +15,7 @@ static int sync_tenant(const ae_topology *t, const ae_topo_tenant *tn, json_t *r
         json_object_set_new(reg, "tenants", tenants);
     }
     json_t *e =
-        json_pack("{s:s, s:{s:s, s:s}, s:s, s:b, s:o}", "env", t->env, "operator", "user",
+        json_pack("{s:s, s:{s:s, s:s}, s:s?, s:b, s:o}", "env", t->env, "operator", "user",
                   tn->op_user, "password", tn->op_password, "guard_password", tn->guard_password,
                   "free", tn->free_tier, "limits", ae_tenant_limits_json(&tn->limits));
     if (!e)
@@ -25,8 +25,15 @@ static int sync_tenant(const ae_topology *t, const ae_topo_tenant *tn, json_t *r
     return json_object_set_new(tenants, tn->name, e) == 0 ? 0 : AE_ENOMEM;
 }
 
-/* What the accounts need to know of vehicle v besides its login. */
-static void vehicle_facts(const ae_topology *t, const ae_topo_vehicle *v, json_t *e)
+int ae_identities_sync_tenants(const ae_topology *t, json_t *reg)
+{
+    for (int i = 0; i < t->n_tenants; i++)
+        if (sync_tenant(t, &t->tenants[i], reg) != 0)
+            return AE_ENOMEM;
+    return 0;
+}
+
+void ae_identities_vehicle_facts(const ae_topology *t, const ae_topo_vehicle *v, json_t *e)
 {
     json_object_set_new(e, "tenant", json_string(t->tenants[v->tenant].name));
     int fb = t->regions[v->region].fallback;
@@ -50,9 +57,8 @@ int ae_identities_issue(ae_topology *t, json_t *reg, const char *dir, FILE *list
 {
     t->creds = reg;
     int rc = ae_creds_ensure_service(dir, reg, err);
-    for (int i = 0; i < t->n_tenants && !rc; i++)
-        if (sync_tenant(t, &t->tenants[i], reg) != 0)
-            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+    if (!rc && ae_identities_sync_tenants(t, reg) != 0)
+        rc = ae_err_set(err, AE_ENOMEM, "out of memory");
     for (int i = 0; i < t->n_vehicles && rc >= 0; i++) {
         ae_topo_vehicle *v = &t->vehicles[i];
         const ae_topo_region *rg = &t->regions[v->region];
@@ -79,7 +85,7 @@ int ae_identities_issue(ae_topology *t, json_t *reg, const char *dir, FILE *list
             rc = ae_creds_issue(dir, reg, v->vid, region, err);
         if (rc < 0)
             break;
-        vehicle_facts(t, v, ae_creds_vehicle(reg, v->vid));
+        ae_identities_vehicle_facts(t, v, ae_creds_vehicle(reg, v->vid));
         if (listing && t->vehicle_auth == AE_TOPO_AUTH_NKEY)
             fprintf(listing, "%s/creds/%s.nk\n", dir, v->vid);
     }

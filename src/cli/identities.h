@@ -20,4 +20,11 @@
  * it t->creds (borrowed: the caller keeps `reg`). Returns 0 or an AE_E* with a message. */
 int ae_identities_issue(ae_topology *t, json_t *reg, const char *dir, FILE *listing, ae_err *err);
 
+/* The two halves of it that touch no file: t's tenants into `reg` (replacing their
+ * entries), and what the accounts need to know of vehicle v besides its login (tenant,
+ * fallback region, foreign domains, permission template) into its registry entry. Return 0
+ * or AE_ENOMEM. */
+int ae_identities_sync_tenants(const ae_topology *t, json_t *reg);
+void ae_identities_vehicle_facts(const ae_topology *t, const ae_topo_vehicle *v, json_t *entry);
+
 #endif

@@ -320,8 +320,13 @@ ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg)
          !ae_topo_set(&t->max_file, "4GB") &&
          ae_topology_add_region(t, f->cluster ? f->cluster : "aerie",
                                 f->js_domain ? f->js_domain : "hub");
-    for (size_t i = 0; ok && i < f->n_tenants; i++) {
-        const ae_fleet_tenant *ft = &f->tenants[i];
+    /* A record of an earlier version has no tenants: its operator's is the default. */
+    ae_fleet_tenant legacy = {
+        .name = AE_TENANT_DEFAULT, .op_user = f->op_user, .op_password = f->op_password};
+    const ae_fleet_tenant *tenants = f->n_tenants ? f->tenants : &legacy;
+    size_t n_tenants = f->n_tenants ? f->n_tenants : 1;
+    for (size_t i = 0; ok && i < n_tenants; i++) {
+        const ae_fleet_tenant *ft = &tenants[i];
         ae_topo_tenant *tn = ae_topology_add_tenant(t, ft->name);
         ok = tn && !ae_topo_set(&tn->op_user, ft->op_user) &&
              !ae_topo_set(&tn->op_password, ft->op_password) &&
@@ -361,7 +366,9 @@ static int write_configs(const ae_fleet *f, json_t *reg, ae_err *err)
     ae_topology *t = ae_local_topology(f, reg);
     if (!t)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    int rc = ae_identities_issue(t, reg, f->dir, NULL, err);
+    int rc = ae_topology_check_capacity(t, err);
+    if (!rc)
+        rc = ae_identities_issue(t, reg, f->dir, NULL, err);
     for (int i = 0; i < t->n_hubs && !rc; i++) {
         char *text = ae_render_hub_conf(t, &t->hubs[i]);
         rc = text ? ae_file_write_atomic(f->hubs[i].conf, text, 0, err)

@@ -27,6 +27,19 @@ void ae_tenant_free_limits(ae_tenant_limits *l)
     snprintf(l->max_memory, sizeof l->max_memory, "64MB");
 }
 
+long long ae_tenant_size_bytes(const char *s)
+{
+    char *text = NULL;
+    ae_conf_node *root = NULL;
+    bool ok = s && *s && strlen(s) <= 32 && asprintf(&text, "v: %s\n", s) > 0 &&
+              ae_conf_parse_string_noinclude(text, strlen(text), NULL, &root, NULL) == 0;
+    const ae_conf_node *v = ok ? ae_conf_get(root, "v") : NULL;
+    long long n = v && !v->next && v->type == AE_CONF_INT && v->i > 0 ? (long long)v->i : 0;
+    ae_conf_free(root);
+    free(text);
+    return n;
+}
+
 bool ae_tenant_size_valid(const char *s)
 {
     char *text = NULL;

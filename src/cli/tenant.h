@@ -24,9 +24,9 @@
 #define AE_TENANT_DEFAULT "default"
 /* The free tier: at most this many vehicles. */
 #define AE_FREE_TIER_VEHICLES 10
-/* Leaf connections a vehicle account admits: the vehicle's, and one more for a reconnect
- * that overtakes its own stale connection (or `aerie revoke`'s evictor); a third is refused
- * with the hub's "maximum account active connections exceeded". */
+/* Leaf connections an active vehicle's account admits, counted across the cluster: the
+ * vehicle's, and one more for a reconnect that overtakes its own stale connection; a third
+ * is refused with the hub's "maximum account active connections exceeded". */
 #define AE_VEHICLE_MAX_LEAFS 2
 
 /* Account name buffers: "T-" or "V-" and an identifier. */
@@ -59,6 +59,8 @@ void ae_tenant_limits_from_json(json_t *o, ae_tenant_limits *l);
 /* True when a nats-server size ("256MB", "10GB", "1024") reads back as one positive
  * integer; safe to write unquoted into a config. */
 bool ae_tenant_size_valid(const char *s);
+/* The bytes such a size stands for (as nats-server reads it), or 0 when it is not one. */
+long long ae_tenant_size_bytes(const char *s);
 
 /* `aerie up --tenant NAME[:N][:free]`: the name, its vehicle count (*n, -1 when not given)
  * and the free tier. Returns 0 or AE_EINVAL with a message. */

@@ -164,6 +164,29 @@ int ae_topology_region_index(const ae_topology *t, const char *name)
     return -1;
 }
 
+int ae_topology_check_capacity(const ae_topology *t, ae_err *err)
+{
+    long long file = 0, mem = 0;
+    for (int i = 0; i < t->n_tenants; i++) {
+        file += ae_tenant_size_bytes(t->tenants[i].limits.max_file);
+        mem += ae_tenant_size_bytes(t->tenants[i].limits.max_memory);
+    }
+    long long hf = ae_tenant_size_bytes(t->max_file), hm = ae_tenant_size_bytes(t->max_memory);
+    if (file > hf)
+        return ae_err_set(err, AE_EINVAL,
+                          "the tenants' max_file_store add up to %lld MB, more than a hub's "
+                          "jetstream.max_file_store %s: nats-server 2.9.10 would not start "
+                          "JetStream (insufficient storage resources); raise it or lower theirs",
+                          file >> 20, t->max_file);
+    if (mem > hm)
+        return ae_err_set(err, AE_EINVAL,
+                          "the tenants' max_memory_store add up to %lld MB, more than a hub's "
+                          "jetstream.max_memory_store %s: nats-server 2.9.10 would not start "
+                          "JetStream (insufficient memory resources); raise it or lower theirs",
+                          mem >> 20, t->max_memory);
+    return 0;
+}
+
 int ae_topology_tenant_index(const ae_topology *t, const char *name)
 {
     for (int k = 0; name && k < t->n_tenants; k++)
@@ -869,6 +892,8 @@ int ae_topology_parse(const char *json_text, const char *name, json_t *secrets, 
         rc = parse_settings(&p, root);
     if (!rc)
         rc = parse_tenants(&p, root);
+    if (!rc)
+        rc = ae_topology_check_capacity(p.t, err);
     if (!rc)
         rc = parse_regions(&p, root);
     if (!rc)

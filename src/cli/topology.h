@@ -166,6 +166,12 @@ int ae_topo_push(char ***arr, size_t *n, const char *s);
 int ae_topology_parse(const char *json_text, const char *name, json_t *secrets, ae_topology **out,
                       ae_err *err);
 
+/* The tenants' JetStream limits must fit in every hub's own (jetstream max_file_store and
+ * max_memory_store): nats-server 2.9.10 refuses to start JetStream on a node whose
+ * accounts' limits add up to more ("insufficient storage resources available"), and a
+ * cluster would promise more than it has. Returns 0 or AE_EINVAL saying which. */
+int ae_topology_check_capacity(const ae_topology *t, ae_err *err);
+
 /* The region (tenant) index of `name`, or -1. */
 int ae_topology_region_index(const ae_topology *t, const char *name);
 int ae_topology_tenant_index(const ae_topology *t, const char *name);
