@@ -120,7 +120,8 @@ static void report_add(const ae_cli *c, const add_result *a)
         printf("hub configs updated and reloaded: %d of %d nodes\n", a->reloaded, a->hubs);
     else
         printf("hub configs updated: %d files in %s; copy them to the hub nodes and send "
-               "each nats-server SIGHUP\n",
+               "each nats-server SIGHUP twice (2.9.10 wires a new vehicle's account at the "
+               "second reload)\n",
                a->hubs, a->dir);
     if (a->leaf_changed > 0)
         printf("%s/conf/leaf-%s.conf now uses the key; restart that aerie-leaf to use it "
