@@ -56,6 +56,9 @@ static void log_refusal(tguard *g, const ae_guard_req *r, const char *subject, c
     }
     bool log = g->logged++ < LOG_PER_SEC;
     pthread_mutex_unlock(&g->mu);
+    static const char prefix[] = "aerie guard: ";
+    if (strncmp(why, prefix, sizeof prefix - 1) == 0)
+        why += sizeof prefix - 1;
     if (log)
         fprintf(stderr, "aerie guard: tenant %s: refused %s (vehicle %s): %s\n", g->name, subject,
                 r->vid[0] ? r->vid : "?", why);
