@@ -154,6 +154,12 @@ static void guard_checks(void)
     ae_guard_get_request(&r, api, sizeof api, body, sizeof body);
     AH_ASSERT_EQ_STR(api, "$JS.API.STREAM.MSG.GET.TWIN_STATE");
     AH_ASSERT_EQ_STR(body, "{\"seq\":42}");
+}
+
+/* Whose message a delete would remove: only the vehicle's own record passes. */
+static void guard_owner_checks(void)
+{
+    ae_err e;
     static const struct {
         const char *subject, *hdrs;
         int rc;
@@ -314,11 +320,10 @@ static void client_login(int port, const char *user, const char *pw, char *buf, 
     /* the connection stays open (it counts) until the process ends */
 }
 
-static void tenant_limits(void)
+/* The free tier's 11th vehicle, refused by the description and by `aerie up`. */
+static void eleventh_refused_before_any_hub(void)
 {
-    char *base = ah_mkdtemp("limits"), extra[4096], path[800];
-    /* 1. The free tier's 11th vehicle: refused by the description, by `aerie up` and by
-     * `aerie creds add`, and no hub accepts it. */
+    char extra[4096], path[800];
     char *base11 = ah_mkdtemp("limits11");
     free_vehicles(extra, sizeof extra, 11);
     snprintf(path, sizeof path, "%s/topo.json", base11);
@@ -336,7 +341,95 @@ static void tenant_limits(void)
                             "(asked for 11)");
     ah_rmrf(base11);
     free(base11);
+}
 
+/* Client connections, streams and storage of a tenant limited to 3, 6 and 2 MB: the hub's
+ * own errors beyond them (ops: three connections of that tenant, the third closed here). */
+static void account_limits(sec_fleet *f, natsConnection **ops)
+{
+    char buf[4096];
+    client_login(f->client[0], "operator-small", "small-pw", buf, sizeof buf);
+    AH_ASSERT_CONTAINS(buf, "-ERR 'maximum account active connections exceeded'");
+    /* The other tenant is not affected. */
+    natsConnection *fop = sec_connect(f->client[0], "operator-free", "free-pw");
+    natsConnection_Destroy(fop);
+    natsConnection_Destroy(ops[2]);
+    ah_sleep_ms(200);
+    int rc = sec_aerie(out, sizeof out, "hub init --dir %s/eu --tenant small --replicas 1", f->dir);
+    AH_ASSERT_MSG(rc == 0, "hub init as tenant small: %s", out);
+    AH_ASSERT_CONTAINS(out, "5 created");
+    natsMsg *rep = NULL;
+    const char *cfg = "{\"name\":\"X%d\",\"subjects\":[\"x%d.>\"],\"storage\":\"file\"}";
+    char body[200];
+    snprintf(body, sizeof body, cfg, 6, 6);
+    AH_ASSERT(natsConnection_RequestString(&rep, ops[0], "$JS.API.STREAM.CREATE.X6", body, 5000) ==
+              NATS_OK);
+    AH_ASSERT_MSG(!strstr(natsMsg_GetData(rep), "error"), "sixth stream: %s", natsMsg_GetData(rep));
+    natsMsg_Destroy(rep);
+    snprintf(body, sizeof body, cfg, 7, 7);
+    AH_ASSERT(natsConnection_RequestString(&rep, ops[0], "$JS.API.STREAM.CREATE.X7", body, 5000) ==
+              NATS_OK);
+    AH_ASSERT_CONTAINS(natsMsg_GetData(rep), "maximum number of streams reached");
+    natsMsg_Destroy(rep);
+    static char big[128 * 1024];
+    memset(big, 'x', sizeof big);
+    int stored = 0;
+    const char *why = NULL;
+    char last[600] = "";
+    for (int i = 0; i < 40 && !why; i++) {
+        if (natsConnection_Request(&rep, ops[0], "fleet.prod.veh.A.state.big", big, sizeof big,
+                                   5000) != NATS_OK)
+            break;
+        snprintf(last, sizeof last, "%.*s", natsMsg_GetDataLength(rep), natsMsg_GetData(rep));
+        natsMsg_Destroy(rep);
+        if (strstr(last, "error"))
+            why = last;
+        else
+            stored++;
+    }
+    AH_ASSERT_MSG(why && strstr(why, "resource limits exceeded for account"),
+                  "no storage limit after %d messages of 128 KB: %s", stored, last);
+    AH_ASSERT_MSG(stored * 128 <= 2 * 1024 && stored >= 8, "%d messages of 128 KB stored", stored);
+    printf("  limits: a 3rd leaf and a 4th client refused, a 7th stream refused, storage stopped "
+           "after %d x 128 KB: %s\n",
+           stored, why);
+}
+
+/* A leaf that sends only a token: 2.9.10 lets it into the global account (no_auth_user
+ * covers only a CONNECT without user, password and token), where nothing is. */
+static void token_leaf_reaches_nothing(sec_fleet *f, natsConnection *op)
+{
+    sec_leaf t;
+    int rc = sec_leaf_open(&t, f->leaf[0], "tokenleaf", NULL, NULL, NULL, "anything");
+    if (rc == 0) {
+        char *lz = ah_http_get(f->http[0], "/leafz", NULL);
+        AH_ASSERT_CONTAINS(lz, "\"$G\"");
+        free(lz);
+        sec_leaf_send(&t, "LS+ _INBOX.tok.>\r\n");
+        sec_leaf_send(&t,
+                      "LMSG fleet.prod.veh.A.state.position _INBOX.tok.1 14\r\n{\"tok\":\"TOKN\"}"
+                      "\r\n");
+        sec_leaf_send(&t, "LMSG $JS.hub.API.INFO _INBOX.tok.2 0\r\n\r\n");
+        sec_leaf_send(&t, "LMSG $JS.API.INFO _INBOX.tok.3 0\r\n\r\n");
+        sec_leaf_read(&t, 1500);
+        AH_ASSERT_MSG(!strstr(t.buf, "_INBOX.tok."), "the token-only leaf got an answer: %s",
+                      t.buf);
+        AH_ASSERT_EQ_INT(sec_stream_count(op, "TWIN_STATE", "TOKN"), 0);
+        printf("  a token-only leaf is accepted into $G and reaches nothing there\n");
+    } else {
+        AH_ASSERT_CONTAINS(t.buf, "Authorization Violation");
+        printf("  a token-only leaf is refused\n");
+    }
+    sec_leaf_close(&t);
+}
+
+static void tenant_limits(void)
+{
+    char *base = ah_mkdtemp("limits"), extra[4096], path[800];
+    int rc;
+    /* 1. The free tier's 11th vehicle: refused by the description, by `aerie up` and by
+     * `aerie creds add`, and no hub accepts it. */
+    eleventh_refused_before_any_hub();
     sec_fleet f;
     free_vehicles(extra, sizeof extra, 10);
     char desc[8192];
@@ -378,88 +471,16 @@ static void tenant_limits(void)
     AH_ASSERT_CONTAINS(a3.buf, "-ERR 'maximum account active connections exceeded'");
     sec_leaf_close(&a3);
 
-    /* 3. Client connections of a tenant limited to three. */
-    char buf[4096];
+    /* 3. Client connections, streams, storage; 4. a token-only leaf. */
     natsConnection *ops[3];
     for (int i = 0; i < 3; i++)
         ops[i] = sec_connect(f.client[0], "operator-small", "small-pw");
-    client_login(f.client[0], "operator-small", "small-pw", buf, sizeof buf);
-    AH_ASSERT_CONTAINS(buf, "-ERR 'maximum account active connections exceeded'");
-    /* The other tenant is not affected. */
-    natsConnection *fop = sec_connect(f.client[0], "operator-free", "free-pw");
-
-    /* 4. Streams and storage: the tenant's five streams, a sixth, not a seventh; storage up
-     * to 2 MB, with the hub's error beyond. */
-    natsConnection_Destroy(ops[2]);
-    ah_sleep_ms(200);
-    rc = sec_aerie(out, sizeof out, "hub init --dir %s/eu --tenant small --replicas 1", f.dir);
-    AH_ASSERT_MSG(rc == 0, "hub init as tenant small: %s", out);
-    AH_ASSERT_CONTAINS(out, "5 created");
-    natsMsg *rep = NULL;
-    const char *cfg = "{\"name\":\"X%d\",\"subjects\":[\"x%d.>\"],\"storage\":\"file\"}";
-    char body[200];
-    snprintf(body, sizeof body, cfg, 6, 6);
-    AH_ASSERT(natsConnection_RequestString(&rep, ops[0], "$JS.API.STREAM.CREATE.X6", body, 5000) ==
-              NATS_OK);
-    AH_ASSERT_MSG(!strstr(natsMsg_GetData(rep), "error"), "sixth stream: %s", natsMsg_GetData(rep));
-    natsMsg_Destroy(rep);
-    snprintf(body, sizeof body, cfg, 7, 7);
-    AH_ASSERT(natsConnection_RequestString(&rep, ops[0], "$JS.API.STREAM.CREATE.X7", body, 5000) ==
-              NATS_OK);
-    AH_ASSERT_CONTAINS(natsMsg_GetData(rep), "maximum number of streams reached");
-    natsMsg_Destroy(rep);
-    static char big[128 * 1024];
-    memset(big, 'x', sizeof big);
-    int stored = 0;
-    const char *why = NULL;
-    char last[600] = "";
-    for (int i = 0; i < 40 && !why; i++) {
-        if (natsConnection_Request(&rep, ops[0], "fleet.prod.veh.A.state.big", big, sizeof big,
-                                   5000) != NATS_OK)
-            break;
-        snprintf(last, sizeof last, "%.*s", natsMsg_GetDataLength(rep), natsMsg_GetData(rep));
-        natsMsg_Destroy(rep);
-        if (strstr(last, "error"))
-            why = last;
-        else
-            stored++;
-    }
-    AH_ASSERT_MSG(why && strstr(why, "resource limits exceeded for account"),
-                  "no storage limit after %d messages of 128 KB: %s", stored, last);
-    AH_ASSERT_MSG(stored * 128 <= 2 * 1024 && stored >= 8, "%d messages of 128 KB stored", stored);
-    printf("  limits: a 3rd leaf and a 4th client refused, a 7th stream refused, storage stopped "
-           "after %d x 128 KB: %s\n",
-           stored, why);
-
-    /* 5. A leaf that sends only a token: 2.9.10 lets it into the global account (no_auth_user
-     * covers only a CONNECT without user, password and token), where nothing is. */
-    sec_leaf t;
-    rc = sec_leaf_open(&t, f.leaf[0], "tokenleaf", NULL, NULL, NULL, "anything");
-    if (rc == 0) {
-        char *lz = ah_http_get(f.http[0], "/leafz", NULL);
-        AH_ASSERT_CONTAINS(lz, "\"$G\"");
-        free(lz);
-        sec_leaf_send(&t, "LS+ _INBOX.tok.>\r\n");
-        sec_leaf_send(&t,
-                      "LMSG fleet.prod.veh.A.state.position _INBOX.tok.1 14\r\n{\"tok\":\"TOKN\"}"
-                      "\r\n");
-        sec_leaf_send(&t, "LMSG $JS.hub.API.INFO _INBOX.tok.2 0\r\n\r\n");
-        sec_leaf_send(&t, "LMSG $JS.API.INFO _INBOX.tok.3 0\r\n\r\n");
-        sec_leaf_read(&t, 1500);
-        AH_ASSERT_MSG(!strstr(t.buf, "_INBOX.tok."), "the token-only leaf got an answer: %s",
-                      t.buf);
-        AH_ASSERT_EQ_INT(sec_stream_count(ops[0], "TWIN_STATE", "TOKN"), 0);
-        printf("  a token-only leaf is accepted into $G and reaches nothing there\n");
-    } else {
-        AH_ASSERT_CONTAINS(t.buf, "Authorization Violation");
-        printf("  a token-only leaf is refused\n");
-    }
-    sec_leaf_close(&t);
+    account_limits(&f, ops);
+    token_leaf_reaches_nothing(&f, ops[0]);
     sec_leaf_close(&a1);
     sec_leaf_close(&a2);
     natsConnection_Destroy(ops[0]);
     natsConnection_Destroy(ops[1]);
-    natsConnection_Destroy(fop);
     sec_fleet_stop(&f);
     if (!getenv("AH_KEEP_TMP"))
         ah_rmrf(base);
@@ -776,6 +797,7 @@ int main(int argc, char **argv)
     snprintf(g_dir, sizeof g_dir, "%s/fleet", d);
     static const ah_case cases[] = {
         {"guard_checks", guard_checks, 10},
+        {"guard_owner_checks", guard_owner_checks, 10},
         {"accounts_load", accounts_load, 20},
         {"tenant_limits", tenant_limits, 90},
         {"hostile_vehicles_and_tenants", hostile_vehicles_and_tenants, 200},
