@@ -227,9 +227,12 @@ int ae_guard_parse(const char *env, const char *subject, const char *body, size_
             rc = check_filter(env, out->vid, tok, 8, n, filter, sizeof filter, err);
         if (!rc)
             rc = check_create(j, stream, name, filter, err);
-        if (!rc)
-            snprintf(out->api, sizeof out->api, "%s.CONSUMER.CREATE.%s.%s.%s", prefix, stream, name,
-                     filter);
+        if (!rc) {
+            int w = snprintf(out->api, sizeof out->api, "%s.CONSUMER.CREATE.%s.%s.%s", prefix,
+                             stream, name, filter);
+            if (w < 0 || (size_t)w >= sizeof out->api)
+                rc = ae_err_set(err, AE_EINVAL, "aerie guard: the request subject is too long");
+        }
     } else {
         out->kind = AE_GUARD_DELETE;
         rc = check_delete(j, &out->seq, err);

@@ -573,13 +573,39 @@ static void fleet_end_to_end(void)
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "cut");
     run_free(&r);
-    ah_sleep_ms(3000);
+    /* a command for the vehicle out of reach is queued on the hub (exit 3) ... */
+    r = aerie("cmd", "VID-002", "mode", "HOLD", "--ttl", "60s", "--timeout", "3s", "--dir", g_dir,
+              NULL);
+    AH_ASSERT_MSG(r.code == 3, "cmd during the outage: exit %d, %s%s", r.code, r.out, r.err);
+    json_t *qc = json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL);
+    AH_ASSERT_MSG(qc && json_is_string(json_object_get(qc, "id")), "no command id in %s", r.out);
+    char qid[64];
+    snprintf(qid, sizeof qid, "%s", json_string_value(json_object_get(qc, "id")));
+    json_decref(qc);
+    run_free(&r);
+    ah_sleep_ms(2000);
     r = aerie("link", "heal", "VID-002", "--dir", g_dir, NULL);
     RUN_OK(r);
     run_free(&r);
     int64_t t_heal = wall_ms();
     int64_t back = wait_status("VID-002", true, 30000);
     AH_ASSERT_MSG(back >= 0, "VID-002 did not come back and drain its backlog");
+    /* ... and the gateway's catch-up (direct gets on FLEET_CMD and FLEET_LINK through the
+     * vehicle's own account) runs it once the link is back */
+    bool ran = false;
+    for (int i = 0; i < 60 && !ran; i++) {
+        r = aerie("cmd", "status", qid, "--json", "--dir", g_dir, NULL);
+        json_t *cs = r.code == 0 ? json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+        const char *state = json_string_value(json_object_get(cs, "state"));
+        ran = state && strcmp(state, "accepted") == 0;
+        json_decref(cs);
+        if (!ran && i == 59)
+            AH_ASSERT_MSG(false, "queued command %s never ran: %s%s", qid, r.out, r.err);
+        run_free(&r);
+        if (!ran)
+            ah_sleep_ms(500);
+    }
+    fprintf(stderr, "queued command %s ran after the outage\n", qid);
     ah_sleep_ms(2000);
     natsSubscription_Unsubscribe(sub);
     natsConnection_Flush(nc);
