@@ -285,10 +285,11 @@ int ae_guard_check_owner(const char *env, const char *vid, const char *reply, si
     int rc = 0;
     if (e) {
         json_t *ec = json_object_get(e, "err_code");
+        const char *desc = json_string_value(json_object_get(e, "description"));
         rc = json_integer_value(ec) == 10037
                  ? ae_err_set(err, AE_ENOENT, "no message found")
-                 : ae_err_set(err, AE_EPROTO, "%s",
-                              json_string_value(json_object_get(e, "description")) ?: "error");
+                 : ae_err_set(err, AE_EPROTO, "the stream answered: %s",
+                              desc && desc[0] ? desc : "an error without a description");
         json_decref(j);
         return rc;
     }

@@ -422,6 +422,10 @@ static int parse_tenant(parser *p, json_t *o, const char *name, bool implicit, c
         return ae_err_set(p->err, AE_EINVAL,
                           "%s.operator.password: contains a quote, backslash or control character",
                           where);
+    if (!tn->op_password[0])
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.operator.password: empty (leave it out to have one generated)",
+                          where);
     const char *profile = get_str(o, "profile", "standard");
     if (strcmp(profile, "free") != 0 && strcmp(profile, "standard") != 0)
         return ae_err_set(p->err, AE_EINVAL, "%s.profile: must be \"free\" or \"standard\"", where);
@@ -702,6 +706,9 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
     const char *given = get_str(v, "password", NULL);
     if (given && !is_safe_text(given))
         return ae_err_set(p->err, AE_EINVAL, "%s.password: contains a quote or backslash", where);
+    if (given && !given[0])
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.password: empty (leave it out to have one generated)", where);
     bool nkeys = t->vehicle_auth == AE_TOPO_AUTH_NKEY;
     if (given && nkeys)
         return ae_err_set(p->err, AE_EINVAL,

@@ -580,6 +580,11 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"operator\":{\"password\":\"a\\\"b\"},\"regions\":[{\"name\":\"eu\",\"hubs\":[{"
          "\"name\":\"h\",\"host\":\"x\"}]}]}",
          "quote"},
+        /* found by fuzz_topology: an empty operator password made hub configs that the
+         * renderer refused only at write time */
+        {"{\"operator\":{\"password\":\"\"},\"regions\":[{\"name\":\"eu\",\"hubs\":[{"
+         "\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "operator.password: empty"},
         {"{\"vehicle_auth\":\"none\",\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":"
          "\"h\",\"host\":\"x\"}]}]}",
          "vehicle_auth must be"},
