@@ -7,8 +7,13 @@
  * operator set by hand that Aerie does not decide (placement, description, ...) survive. The
  * report names every field that changed, so running it twice shows "unchanged" everywhere.
  *
- * The requests are raw JetStream API calls (cli.c), so the same code works on a hub client
- * connection and, with --js-domain, through a vehicle leaf. */
+ * Every stream is created with deny_purge (2.9.10 lets no one clear it again): a vehicle's
+ * account could not reach STREAM.PURGE anyway, and a tenant's operator cannot wipe a
+ * stream by mistake either.
+ *
+ * The requests are raw JetStream API calls (cli.c) on the tenant's operator connection;
+ * --js-domain names the domain for a hub reached through a leaf (a vehicle's leaf passes
+ * only that vehicle's own calls, docs/security.md). */
 #include "cli/cmd_hub.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
