@@ -18,6 +18,9 @@ void ae_cli_init(ae_cli *c)
         c->dir = NULL;
     c->user = getenv("AERIE_USER");
     c->password = getenv("AERIE_PASSWORD");
+    c->tenant = getenv("AERIE_TENANT");
+    if (c->tenant && !*c->tenant)
+        c->tenant = NULL;
     c->timeout_ns = 5 * AE_NS_PER_SEC;
     snprintf(c->api_prefix, sizeof c->api_prefix, "$JS.API");
 }
@@ -82,6 +85,12 @@ int ae_cli_global_opt(ae_cli *c, int argc, char **argv, int *i, ae_err *err)
         c->env = v;
         return r;
     }
+    if ((r = opt_value(argc, argv, i, "--tenant", &v, err)) != 0) {
+        if (r > 0 && !ae_ident_valid(v))
+            return ae_err_set(err, AE_EINVAL, "--tenant %s: a tenant name is one token", v);
+        c->tenant = v;
+        return r;
+    }
     if ((r = opt_value(argc, argv, i, "--user", &v, err)) != 0) {
         c->user = v;
         return r;
@@ -130,18 +139,83 @@ static void redact_url(const char *url, char *out, size_t cap)
     snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
-int ae_cli_connect(ae_cli *c, ae_err *err)
+char *ae_cli_url_without_userinfo(const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *at = strchr(host, '@');
+    char *out = NULL;
+    if (asprintf(&out, "%.*s%s", (int)(host - url), url, at ? at + 1 : host) < 0)
+        return NULL;
+    return out;
+}
+
+/* Keeps only tenant `name`'s vehicles in the fleet record. */
+static void keep_tenant_vehicles(ae_fleet *f, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_vehicles; i++) {
+        const char *t = ae_fleet_vehicle_tenant(f, &f->vehicles[i]);
+        if (t && strcmp(t, name) == 0) {
+            ae_fleet_vehicle tmp = f->vehicles[k];
+            f->vehicles[k++] = f->vehicles[i];
+            f->vehicles[i] = tmp;
+        }
+    }
+    /* The others stay allocated past n_vehicles until the record is freed. */
+    for (size_t i = k; i < f->n_vehicles; i++) {
+        free(f->vehicles[i].vid);
+        free(f->vehicles[i].tenant);
+        free(f->vehicles[i].hub);
+        free(f->vehicles[i].seed);
+        free(f->vehicles[i].drone.autopilot);
+    }
+    f->n_vehicles = k;
+}
+
+int ae_cli_load_fleet(ae_cli *c, ae_err *err)
 {
     int rc;
-    if (c->nc)
-        return 0;
     /* Nothing named: a fleet started with a plain `aerie up` in this directory. */
     if (!c->dir && !c->server && access(".fleet/fleet.json", F_OK) == 0)
         c->dir = ".fleet";
     if (c->dir && !c->fleet) {
         if ((rc = ae_fleet_load(c->dir, &c->fleet, err)) != 0 && !c->server)
             return rc;
+        ae_fleet *f = c->fleet;
+        if (f && f->n_tenants && !c->server) {
+            const ae_fleet_tenant *tn = c->tenant ? ae_fleet_tenant_find(f, c->tenant) : f->tenants;
+            if (!tn) {
+                char names[512] = "";
+                for (size_t i = 0; i < f->n_tenants; i++)
+                    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                             i ? ", " : "", f->tenants[i].name);
+                return ae_err_set(err, AE_EINVAL, "no tenant %s in %s/fleet.json (it has: %s)",
+                                  c->tenant, c->dir, names);
+            }
+            /* The tenant's operator, unless a login was given. */
+            if (!c->user && tn->op_user) {
+                c->user = tn->op_user;
+                c->password = tn->op_password;
+            }
+            c->tenant = tn->name;
+            keep_tenant_vehicles(f, tn->name);
+        }
     }
+    if (c->tenant && (!c->fleet || !c->fleet->n_tenants || c->server))
+        return ae_err_set(err, AE_EINVAL,
+                          "--tenant picks a tenant's login from a fleet directory's fleet.json "
+                          "(--dir); with --server give that tenant's --user and --password");
+    return 0;
+}
+
+int ae_cli_connect(ae_cli *c, ae_err *err)
+{
+    int rc;
+    if (c->nc)
+        return 0;
+    if ((rc = ae_cli_load_fleet(c, err)) != 0)
+        return rc;
     if (!c->env)
         c->env = c->fleet ? c->fleet->env : "prod";
     if (!c->js_domain && c->fleet && c->fleet->js_domain && !c->server)
@@ -163,6 +237,13 @@ int ae_cli_connect(ae_cli *c, ae_err *err)
         for (size_t i = 0; i < c->fleet->n_hub_urls && nurls < 16; i++)
             urls[nurls++] = c->fleet->hub_urls[i];
     }
+    /* A login given (or a tenant's) must not lose to one written into the URLs: libnats
+     * prefers the URL's. */
+    char *plain[16];
+    int nplain = 0;
+    for (int i = 0; c->user && i < nurls; i++)
+        if ((plain[nplain] = ae_cli_url_without_userinfo(urls[i])))
+            urls[i] = plain[nplain++];
     if (nurls == 0) {
         free(split);
         return ae_err_set(err, AE_EINVAL,
@@ -186,9 +267,11 @@ int ae_cli_connect(ae_cli *c, ae_err *err)
     if (s == NATS_OK)
         s = natsConnection_Connect(&c->nc, o);
     natsOptions_Destroy(o);
+    char shown[256];
+    redact_url(urls[0], shown, sizeof shown);
+    for (int i = 0; i < nplain; i++)
+        free(plain[i]);
     if (s != NATS_OK) {
-        char shown[256];
-        redact_url(urls[0], shown, sizeof shown);
         rc = ae_err_set(
             err, s == NATS_NOT_PERMITTED || s == NATS_CONNECTION_AUTH_FAILED ? AE_EAUTH : AE_EIO,
             "cannot connect to the hub at %s%s: %s (%s); is the fleet running and "

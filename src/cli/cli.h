@@ -63,9 +63,13 @@ typedef struct ae_cli {
     const char *user;      /* --user / AERIE_USER (default "operator" for a local fleet) */
     const char *password;  /* --password / AERIE_PASSWORD */
     const char *js_domain; /* --js-domain: reach hub JetStream through a leaf ($JS.<d>.API) */
-    bool json;             /* --json: machine-readable output */
-    bool stats;            /* --stats: print request counts to stderr at the end */
-    int64_t timeout_ns;    /* --timeout: per request (default 5 s; `cmd` defaults to 10 s) */
+    /* --tenant / AERIE_TENANT: act as this tenant of the fleet directory (its operator's
+     * login, its vehicles); the first tenant when not given. Set to the tenant in use once
+     * connected (NULL for a fleet without tenants or with --server). */
+    const char *tenant;
+    bool json;          /* --json: machine-readable output */
+    bool stats;         /* --stats: print request counts to stderr at the end */
+    int64_t timeout_ns; /* --timeout: per request (default 5 s; `cmd` defaults to 10 s) */
     bool timeout_set;
     /* --global (twin, status, replay, dashboard): read the fleet-wide aggregate. */
     bool global;
@@ -94,9 +98,18 @@ void ae_cli_close(ae_cli *c);
 int ae_cli_global_opt(ae_cli *c, int argc, char **argv, int *i, ae_err *err);
 
 /* Loads --dir's fleet.json if given (once), fills env from it, and connects to the hub
- * (--server wins over --dir). Returns 0, or AE_EINVAL / AE_EIO with a message that says how
- * to point the CLI at a fleet. */
+ * (--server wins over --dir). With tenants in fleet.json, it logs in as the tenant's
+ * operator (--tenant, else the first tenant) and keeps only that tenant's vehicles in
+ * c->fleet: what a tenant's operator may see of the fleet. Returns 0, or AE_EINVAL / AE_EIO
+ * with a message that says how to point the CLI at a fleet. */
 int ae_cli_connect(ae_cli *c, ae_err *err);
+
+/* Loads --dir's fleet.json (once) and applies --tenant to it as ae_cli_connect does,
+ * without connecting. Returns 0 (also when there is no --dir) or an AE_E* with a message. */
+int ae_cli_load_fleet(ae_cli *c, ae_err *err);
+
+/* A NATS URL without its user:password@ (malloc'd), or NULL when out of memory. */
+char *ae_cli_url_without_userinfo(const char *url);
 
 /* The fleet directory of a command that edits one (creds, revoke): --dir / --out /
  * AERIE_DIR, else ./.fleet when it holds a fleet.json, made absolute in abs when it exists

@@ -1,7 +1,9 @@
 /* `aerie creds add VID | list`: per-vehicle identities on the hubs (docs/security.md).
  *
  * `add` issues (or re-applies) the vehicle's nkey in the credential registry
- * (creds_registry.h), rewrites the managed users region of every hub config of the fleet
+ * (creds_registry.h) for its tenant (--tenant; a vehicle the registry knows stays with its
+ * tenant; else the default one), refusing a tenant's vehicle beyond its max_vehicles (the
+ * free tier's 11th), rewrites the managed accounts region of every hub config of the fleet
  * directory (creds_conf.h), reloads the hubs of a local fleet (hub_reload.h) and points a
  * local vehicle's leaf config at its seed. The fleet directory is a local fleet (`aerie up`)
  * or the output of `aerie topology`, whose configs the operator copies and reloads. */
@@ -80,7 +82,7 @@ static int update_leaf_conf(const char *dir, const char *vid, const char *seed_p
 
 static int usage_creds(void)
 {
-    fprintf(stderr, "usage: aerie creds add VID [--dir DIR | --out DIR] [--json]\n"
+    fprintf(stderr, "usage: aerie creds add VID [--tenant NAME] [--dir DIR | --out DIR] [--json]\n"
                     "       aerie creds list [--dir DIR] [--json]\n"
                     "See docs/security.md.\n");
     return 2;
@@ -89,6 +91,8 @@ static int usage_creds(void)
 /* What `aerie creds add` did, for its report and audit entry. */
 typedef struct add_result {
     const char *vid, *dir;
+    const char *tenant; /* asked for with --tenant, or NULL */
+    char tenant_used[AE_IDENT_MAX + 1];
     char seed_path[PATH_MAX + 64], pub[64];
     int hubs, reloaded, leaf_changed;
     bool local, already;
@@ -97,17 +101,18 @@ typedef struct add_result {
 static void report_add(const ae_cli *c, const add_result *a)
 {
     if (c->json) {
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:b}", "vid", a->vid, "public", a->pub,
-                      "seed_file", a->seed_path, "hubs", a->hubs, "reloaded", a->reloaded,
-                      "already_issued", a->already, "leaf_conf_updated", a->leaf_changed > 0);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:b}", "vid", a->vid, "tenant",
+                              a->tenant_used, "public", a->pub, "seed_file", a->seed_path, "hubs",
+                              a->hubs, "reloaded", a->reloaded, "already_issued", a->already,
+                              "leaf_conf_updated", a->leaf_changed > 0);
         char *d = json_dumps(o, AE_CLI_JSON_FLAGS);
         printf("%s\n", d);
         free(d);
         json_decref(o);
         return;
     }
-    printf("%s: %s nkey %s\n", a->vid, a->already ? "already has" : "issued", a->pub);
+    printf("%s: %s nkey %s (tenant %s)\n", a->vid, a->already ? "already has" : "issued", a->pub,
+           a->tenant_used);
     printf("credential file (give it to the vehicle, mode 0600): %s\n", a->seed_path);
     printf("  aerie-leaf: leafnodes { remotes = [ { urls: [...], nkey: \"%s\" } ] }\n",
            a->seed_path);
@@ -115,7 +120,8 @@ static void report_add(const ae_cli *c, const add_result *a)
         printf("hub configs updated and reloaded: %d of %d nodes\n", a->reloaded, a->hubs);
     else
         printf("hub configs updated: %d files in %s; copy them to the hub nodes and send "
-               "each nats-server SIGHUP\n",
+               "each nats-server SIGHUP twice (2.9.10 wires a new vehicle's account at the "
+               "second reload)\n",
                a->hubs, a->dir);
     if (a->leaf_changed > 0)
         printf("%s/conf/leaf-%s.conf now uses the key; restart that aerie-leaf to use it "
@@ -141,19 +147,47 @@ static void warn_unhardened(const ae_fleet *f)
 
 /* Issues (or re-applies) vid's identity, rewrites and reloads the hubs, and points a local
  * fleet's leaf config at the seed. Returns 0 or an AE_E* with a message. */
+/* The tenant vid goes to: --tenant, else the one it already belongs to, else the default.
+ * Returns 0 or AE_EINVAL with a message. */
+static int pick_tenant(json_t *reg, add_result *a, ae_err *err)
+{
+    const char *have = ae_creds_vehicle(reg, a->vid) ? ae_creds_vehicle_tenant(reg, a->vid) : NULL;
+    const char *t = a->tenant ? a->tenant : have;
+    if (!t && !json_object_size(json_object_get(reg, "tenants")))
+        return ae_err_set(err, AE_EINVAL,
+                          "%s/creds/creds.json lists no tenant: run `aerie up` or `aerie topology` "
+                          "for this directory first (they write the tenants' accounts)",
+                          a->dir);
+    if (!t)
+        t = ae_creds_vehicle_tenant(reg, a->vid);
+    if (!t || !ae_creds_tenant(reg, t))
+        return ae_err_set(err, AE_EINVAL, "no tenant %s in %s/creds/creds.json%s",
+                          t ? t : "(default)", a->dir,
+                          t ? "" : ": give one with --tenant (there are several)");
+    snprintf(a->tenant_used, sizeof a->tenant_used, "%s", t);
+    return 0;
+}
+
 static int add_identity(ae_fleet *f, add_result *a, ae_err *err)
 {
     json_t *reg = ae_creds_registry_load(a->dir, err);
     int rc = reg ? ae_creds_ensure_service(a->dir, reg, err) : AE_EINVAL;
+    if (!rc)
+        rc = pick_tenant(reg, a, err);
+    /* The free tier's 11th vehicle (or any tenant's beyond its max_vehicles) gets no key,
+     * so no hub will accept it. */
+    if (!rc)
+        rc = ae_creds_check_vehicle_limit(reg, a->tenant_used, a->vid, err);
     /* Idempotent: an active identity whose seed is still there is re-applied as it is. */
     if (!rc && (rc = ae_creds_issue(a->dir, reg, a->vid, NULL, err)) >= 0) {
+        json_object_set_new(ae_creds_vehicle(reg, a->vid), "tenant", json_string(a->tenant_used));
         a->already = rc == 0;
         rc = 0;
     }
     const char *pub = json_string_value(json_object_get(ae_creds_vehicle(reg, a->vid), "public"));
     snprintf(a->pub, sizeof a->pub, "%s", pub ? pub : "");
     if (!rc && !(rc = ae_creds_registry_save(a->dir, reg, err)) &&
-        !(rc = ae_creds_apply(f, reg, NULL, err)) && (rc = ae_hub_reload_all(f, 5000, err)) >= 0) {
+        !(rc = ae_creds_apply(f, reg, err)) && (rc = ae_hub_reload_all(f, 5000, err)) >= 0) {
         a->reloaded = rc;
         rc = 0;
     }
@@ -168,7 +202,7 @@ static int creds_add(ae_cli *c, const char *dir, const char *vid)
 {
     ae_err err = {0};
     ae_fleet *f = NULL;
-    add_result a = {.vid = vid, .dir = dir};
+    add_result a = {.vid = vid, .dir = dir, .tenant = c->tenant};
     snprintf(a.seed_path, sizeof a.seed_path, "%s/creds/%s.nk", dir, vid);
     int rc = ae_fleet_open_hubs(dir, &f, &err);
     if (!rc) {
@@ -176,8 +210,8 @@ static int creds_add(ae_cli *c, const char *dir, const char *vid)
         a.local = ae_fleet_is_local(f);
         rc = add_identity(f, &a, &err);
     }
-    json_t *details =
-        json_pack("{s:s, s:i, s:i}", "public", a.pub, "hubs", a.hubs, "reloaded", a.reloaded);
+    json_t *details = json_pack("{s:s, s:s, s:i, s:i}", "public", a.pub, "tenant", a.tenant_used,
+                                "hubs", a.hubs, "reloaded", a.reloaded);
     if (a.already)
         json_object_set_new(details, "already_issued", json_true());
     if (rc)
@@ -210,19 +244,25 @@ static int creds_list(ae_cli *c, const char *dir)
         {
             json_t *o = json_deep_copy(v);
             json_object_set_new(o, "vid", json_string(vid));
+            json_object_del(o, "password");
+            const char *t = ae_creds_vehicle_tenant(reg, vid);
+            if (t)
+                json_object_set_new(o, "tenant", json_string(t));
             char *d = json_dumps(o, AE_CLI_JSON_FLAGS | JSON_SORT_KEYS);
             printf("%s\n", d);
             free(d);
             json_decref(o);
         }
     } else {
-        printf("%-16s %-8s %-8s %-31s %s\n", "VID", "TYPE", "STATUS", "SINCE", "PUBLIC KEY");
+        printf("%-16s %-12s %-8s %-8s %-31s %s\n", "VID", "TENANT", "TYPE", "STATUS", "SINCE",
+               "PUBLIC KEY");
         const char *vid;
         json_t *v;
         json_object_foreach(vehs, vid, v)
         {
             bool active = strcmp(ae_creds_str(v, "status"), "active") == 0;
-            printf("%-16s %-8s %-8s %-31s %s\n", vid, ae_creds_str(v, "type"),
+            const char *t = ae_creds_vehicle_tenant(reg, vid);
+            printf("%-16s %-12s %-8s %-8s %-31s %s\n", vid, t ? t : "?", ae_creds_str(v, "type"),
                    ae_creds_str(v, "status"),
                    active ? ae_creds_str(v, "issued") : ae_creds_str(v, "revoked"),
                    ae_creds_str(v, "public"));

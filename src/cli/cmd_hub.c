@@ -7,8 +7,13 @@
  * operator set by hand that Aerie does not decide (placement, description, ...) survive. The
  * report names every field that changed, so running it twice shows "unchanged" everywhere.
  *
- * The requests are raw JetStream API calls (cli.c), so the same code works on a hub client
- * connection and, with --js-domain, through a vehicle leaf. */
+ * Every stream is created with deny_purge (2.9.10 lets no one clear it again): a vehicle's
+ * account could not reach STREAM.PURGE anyway, and a tenant's operator cannot wipe a
+ * stream by mistake either.
+ *
+ * The requests are raw JetStream API calls (cli.c) on the tenant's operator connection;
+ * --js-domain names the domain for a hub reached through a leaf (a vehicle's leaf passes
+ * only that vehicle's own calls, docs/security.md). */
 #include "cli/cmd_hub.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
@@ -81,11 +86,16 @@ static json_t *desired(const hub_opts *o, const char *name)
     int64_t dup = 120 * AE_NS_PER_SEC;
     if (age > 0 && age < dup)
         dup = age;
-    return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "name", name,
+    /* No purge through the API, by anyone: the history is the record (a purge cannot be
+     * undone, and nats-server 2.9 refuses to switch deny_purge off again). Deleting one
+     * message stays possible: vehicles' order repair needs it, through the guard (guard.h),
+     * which lets a vehicle delete only its own. */
+    return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "name", name,
                      "subjects", subject, "retention", "limits", "storage", "file", "discard",
                      "old", "num_replicas", (json_int_t)o->replicas, "max_age", (json_int_t)age,
                      "max_msgs_per_subject", (json_int_t)per_subject, "max_bytes",
-                     (json_int_t)bytes, "duplicate_window", (json_int_t)dup, "allow_direct", 1);
+                     (json_int_t)bytes, "duplicate_window", (json_int_t)dup, "allow_direct", 1,
+                     "deny_purge", 1);
 }
 
 /* The duplicate window of the copies: the smallest nats-server takes. A copy must not drop a

@@ -1,6 +1,7 @@
 /* `aerie revoke VID`: config change, reload, eviction by leaf name, verification. See
  * cmd_revoke.h for the steps and docs/security.md for the experiments behind them. */
 #include "cli/cmd_revoke.h"
+#include "cli/accounts.h"
 #include "cli/audit.h"
 #include "cli/creds_conf.h"
 #include "cli/creds_registry.h"
@@ -9,7 +10,6 @@
 #include "cli/hub_reload.h"
 #include "common/http.h"
 #include "common/ident.h"
-#include "common/nkeys.h"
 #include "common/timeutil.h"
 
 #include <limits.h>
@@ -123,7 +123,7 @@ static int remove_identity(revoke_run *r, const char *vid, ae_err *err)
     ae_creds_revoke(r->reg, vid);
     int rc;
     if ((rc = ae_creds_registry_save(r->dir, r->reg, err)) != 0 ||
-        (rc = ae_creds_apply(r->f, r->reg, vid, err)) != 0 ||
+        (rc = ae_creds_apply(r->f, r->reg, err)) != 0 ||
         (rc = ae_hub_reload_all(r->f, 5000, err)) < 0)
         return rc;
     r->reloaded = rc;
@@ -132,16 +132,16 @@ static int remove_identity(revoke_run *r, const char *vid, ae_err *err)
 
 /* 2. Evict on every node: the one holding the vehicle closes it, the others just see a
  * short-lived leaf come and go. */
-static int evict_everywhere(revoke_run *r, const char *leaf_name, ae_err *err)
+static int evict_everywhere(revoke_run *r, const char *vid, const char *leaf_name, ae_err *err)
 {
-    ae_nkey key;
-    const char *seed =
-        json_string_value(json_object_get(json_object_get(r->reg, "evict"), "seed_file"));
-    int rc = ae_nkey_load_file(seed ? seed : "", &key, NULL, err);
+    /* The evictor's login is in the revoked vehicle's own account (accounts.h). */
+    char user[AE_IDENT_MAX + 32];
+    snprintf(user, sizeof user, AE_EVICT_USER_PREFIX "%s", vid);
+    const char *pw = ae_creds_str(json_object_get(r->reg, "evict"), "password");
     json_t *own = json_object();
+    int rc = 0;
     for (size_t i = 0; i < r->f->n_hubs && !rc; i++)
-        rc = ae_evict_leaf(&r->f->hubs[i], &key, leaf_name, own, r->evicted, err);
-    memset(&key, 0, sizeof key);
+        rc = ae_evict_leaf(&r->f->hubs[i], user, pw, leaf_name, own, r->evicted, err);
     json_decref(own);
     return rc;
 }
@@ -182,7 +182,7 @@ static int revoke(revoke_run *r, const revoke_opts *o, ae_err *err)
         }
     }
     if (!rc)
-        rc = evict_everywhere(r, o->leaf_name, err);
+        rc = evict_everywhere(r, o->vid, o->leaf_name, err);
     if (!rc)
         rc = verify_down(r, o, err);
     if (!rc)

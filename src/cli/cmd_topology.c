@@ -11,22 +11,27 @@
  *   creds/<vid>.nk         the vehicle's nkey seed (mode 0600): it goes to the vehicle only;
  *   creds/creds.json       the identity registry `aerie creds` and `aerie revoke --out` keep
  *                          (creds_registry.h); a vehicle revoked there is not given a key again;
- *   <region>/fleet.json    the CLI's view of a region (`aerie status --dir OUT/<region>`);
+ *   <region>/fleet.json    the CLI's view of a region (`aerie status --dir OUT/<region>`),
+ *                          with every tenant's operator login (`--tenant NAME`);
+ *   <region>/tenant-<name>/fleet.json   the same for one tenant only: hand it to that
+ *                          tenant's operator (written when there are several tenants);
+ *   <region>/aerie-guard.service   the unit that runs `aerie guard` on the region's hubs;
  *   provision.sh           with domain_per_region: the `aerie hub init` runs of each region;
  *   secrets.json           every generated password, reused by the next run (mode 0600).
  *
  * Vehicle identities are nkeys by default (`"vehicle_auth": "password"` keeps per-vehicle
  * password users, for vehicles that run a stock nats-server leaf, which has no `nkey` remote
- * option). Either way they go into the top-level `authorization` block with
- * allowed_connection_types ["LEAFNODE"]; the seed's form (that field inside
- * leafnodes.authorization.users) is rejected by nats-server (see docs/deploy.md). The nkeys
- * sit in the region of the users list that `aerie creds` manages, marked per hub with the
- * region it serves, so that a vehicle is accepted only by the hubs of its own region and
+ * option). Either way each sits in the vehicle's own account, allowed only on LEAFNODE
+ * connections (accounts.h); the seed's form (allowed_connection_types inside
+ * leafnodes.authorization.users) is rejected by nats-server (see docs/deploy.md). The
+ * accounts sit in the region of the config that `aerie creds` manages, marked per hub with
+ * the region it serves, so that a vehicle is accepted only by the hubs of its own region and
  * `aerie creds` / `aerie revoke --out OUT` keep working on the generated files
  * (docs/security.md). */
 #include "cli/cmd_topology.h"
 #include "cli/creds_registry.h"
 #include "cli/fleet.h"
+#include "cli/identities.h"
 #include "cli/render.h"
 #include "cli/topology.h"
 #include "common/fileio.h"
@@ -58,49 +63,30 @@ static int write_out(const char *dir, const char *rel, char *text, FILE *listing
     return rc;
 }
 
-/* The credential registry of the output (OUT/creds/creds.json): the service identities
- * every hub config needs, and in nkey mode one key per vehicle, kept across runs so that a
+/* The credential registry of the output (OUT/creds/creds.json): the tenants, the service
+ * passwords every hub config needs, and one identity per vehicle, kept across runs so that a
  * regenerated config names the same keys. A vehicle revoked there stays revoked. Seeds go
  * to OUT/creds/<vid>.nk; a vehicle's seed path in its leaf config is vehicle_seed_path, or
  * that file. */
 static int prepare_creds(ae_topology *t, const char *out_abs, FILE *listing, ae_err *err)
 {
-    if (!(t->creds = ae_creds_registry_load(out_abs, err)))
+    json_t *reg = ae_creds_registry_load(out_abs, err);
+    if (!reg)
         return AE_EINVAL;
-    int rc = ae_creds_ensure_service(out_abs, t->creds, err);
-    for (int i = 0; i < t->n_vehicles && t->vehicle_auth == AE_TOPO_AUTH_NKEY && rc >= 0; i++) {
+    for (int i = 0; i < t->n_vehicles && t->vehicle_auth == AE_TOPO_AUTH_NKEY; i++) {
         ae_topo_vehicle *v = &t->vehicles[i];
         if (!v->seed_path && asprintf(&v->seed_path, "%s/creds/%s.nk", out_abs, v->vid) < 0) {
             v->seed_path = NULL;
+            json_decref(reg);
             return ae_err_set(err, AE_ENOMEM, "out of memory");
         }
-        if (ae_creds_is_revoked(t->creds, v->vid)) {
-            v->revoked = true;
-            if (listing)
-                fprintf(listing,
-                        "%s: revoked in %s/creds/creds.json, so no key is issued and no hub "
-                        "accepts it (`aerie creds add %s --out %s` issues a new one)\n",
-                        v->vid, out_abs, v->vid, out_abs);
-            continue;
-        }
-        if ((rc = ae_creds_issue(out_abs, t->creds, v->vid, t->regions[v->region].name, err)) < 0)
-            break;
-        json_t *e = ae_creds_vehicle(t->creds, v->vid);
-        int fb = t->regions[v->region].fallback;
-        if (fb >= 0)
-            json_object_set_new(e, "fallback", json_string(t->regions[fb].name));
-        else
-            json_object_del(e, "fallback");
-        if (t->vehicle_permissions)
-            json_object_set_new(e, "permissions", ae_topology_vehicle_permissions(t, v));
-        else
-            json_object_del(e, "permissions");
-        if (listing)
-            fprintf(listing, "%s/creds/%s.nk\n", out_abs, v->vid);
     }
-    if (rc >= 0)
-        rc = ae_creds_registry_save(out_abs, t->creds, err);
-    return rc < 0 ? rc : 0;
+    int rc = ae_identities_issue(t, reg, out_abs, listing, err);
+    if (rc) {
+        t->creds = NULL;
+        json_decref(reg);
+    }
+    return rc;
 }
 
 /* OUT/provision.sh (domain_per_region): the `aerie hub init` runs that create each region's
@@ -117,71 +103,116 @@ static char *provision_script(const ae_topology *t, const char *out_dir)
     fprintf(f, "#!/bin/sh\n# Generated by `aerie topology` (domain_per_region): create the twin\n"
                "# streams of every region, the disaster-recovery copies and the global\n"
                "# aggregate. Idempotent: run it again after any change.\nset -e\n");
+    /* Every tenant has its own streams (in its own account), so every step runs per tenant. */
     for (int pass = 0; pass < 3; pass++)
-        for (int r = 0; r < t->n_regions; r++) {
-            const ae_topo_region *rg = &t->regions[r];
-            int reps = rg->n_hubs < 3 ? rg->n_hubs : 3;
-            if (pass == 0)
-                fprintf(f, "aerie hub init --dir \"%s/%s\" --replicas %d\n", out_dir, rg->name,
-                        reps);
-            else if (pass == 1 && rg->mirror_of >= 0)
-                fprintf(f, "aerie hub init --dir \"%s/%s\" --replicas %d --mirror %s\n", out_dir,
-                        rg->name, reps, t->regions[rg->mirror_of].domain);
-            else if (pass == 2 && r == t->global_region) {
-                fprintf(f, "aerie hub init --dir \"%s/%s\" --replicas %d --global ", out_dir,
-                        rg->name, reps);
-                for (int k = 0; k < t->n_regions; k++)
-                    fprintf(f, "%s%s", k ? "," : "", t->regions[k].domain);
-                fprintf(f, "\n");
+        for (int r = 0; r < t->n_regions; r++)
+            for (int k = 0; k < t->n_tenants; k++) {
+                const ae_topo_region *rg = &t->regions[r];
+                int reps = rg->n_hubs < 3 ? rg->n_hubs : 3;
+                char who[AE_IDENT_MAX + 16] = "";
+                if (t->n_tenants > 1)
+                    snprintf(who, sizeof who, " --tenant %s", t->tenants[k].name);
+                if (pass == 0)
+                    fprintf(f, "aerie hub init --dir \"%s/%s\"%s --replicas %d\n", out_dir,
+                            rg->name, who, reps);
+                else if (pass == 1 && rg->mirror_of >= 0)
+                    fprintf(f, "aerie hub init --dir \"%s/%s\"%s --replicas %d --mirror %s\n",
+                            out_dir, rg->name, who, reps, t->regions[rg->mirror_of].domain);
+                else if (pass == 2 && r == t->global_region) {
+                    fprintf(f, "aerie hub init --dir \"%s/%s\"%s --replicas %d --global ", out_dir,
+                            rg->name, who, reps);
+                    for (int d = 0; d < t->n_regions; d++)
+                        fprintf(f, "%s%s", d ? "," : "", t->regions[d].domain);
+                    fprintf(f, "\n");
+                }
             }
-        }
     fclose(f);
     return buf;
 }
 
-/* The CLI's view of region r: OUT/<region>/fleet.json with the operator's URLs of the
- * region's hubs, its JetStream domain and its vehicles. */
-static int write_region_view(const ae_topology *t, int r, const char *out_dir, FILE *listing,
-                             ae_err *err)
+/* A view of region r for the CLI and the guard into DIR/fleet.json (DIR under out_dir):
+ * the hubs of the region with the login of tenant `only` (or of the first tenant, with
+ * every tenant's logins listed, when only < 0), its JetStream domain and the vehicles. */
+static int region_view(const ae_topology *t, int r, int only, const char *sub, FILE *listing,
+                       ae_err *err)
 {
     const ae_topo_region *rg = &t->regions[r];
-    char *sub = NULL, *rel = NULL;
-    if (asprintf(&sub, "%s/%s", out_dir, rg->name) < 0)
-        return ae_err_set(err, AE_ENOMEM, "out of memory");
-    if (mkdir(sub, 0700) != 0 && errno != EEXIST) {
-        int rc = ae_err_set(err, AE_EIO, "cannot create %s: %s", sub, strerror(errno));
-        free(sub);
-        return rc;
-    }
+    if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+        return ae_err_set(err, AE_EIO, "cannot create %s: %s", sub, strerror(errno));
+    const ae_topo_tenant *first = &t->tenants[only >= 0 ? only : 0];
     ae_fleet *f = ae_fleet_new(sub);
     int rc = f && !ae_topo_set(&f->env, t->env) && !ae_topo_set(&f->region, rg->name) &&
-                     !ae_topo_set(&f->js_domain, rg->domain)
+                     !ae_topo_set(&f->js_domain, rg->domain) &&
+                     !ae_topo_set(&f->op_user, first->op_user) &&
+                     !ae_topo_set(&f->op_password, first->op_password)
                  ? 0
                  : AE_ENOMEM;
     for (int k = 0; k < rg->n_hubs && !rc; k++) {
         const ae_topo_hub *h = &t->hubs[rg->first_hub + k];
         char *url = NULL;
-        rc = asprintf(&url, "nats://%s:%s@%s:%d", t->op_user, t->op_password, h->host,
+        rc = asprintf(&url, "nats://%s:%s@%s:%d", first->op_user, first->op_password, h->host,
                       h->client_port) < 0
                  ? AE_ENOMEM
                  : ae_fleet_hub_url_add(f, url);
         free(url);
     }
-    for (int i = 0; i < t->n_vehicles && !rc; i++)
-        if (t->vehicles[i].region == r && !ae_fleet_vehicle_add(f, t->vehicles[i].vid))
+    for (int k = 0; k < t->n_tenants && !rc; k++) {
+        if (only >= 0 && k != only)
+            continue;
+        const ae_topo_tenant *tn = &t->tenants[k];
+        ae_fleet_tenant *ft = ae_fleet_tenant_add(f, tn->name);
+        if (!ft || ae_topo_set(&ft->op_user, tn->op_user) ||
+            ae_topo_set(&ft->op_password, tn->op_password))
             rc = AE_ENOMEM;
+        /* The guard's login: the region's view runs the guard, a tenant's view does not. */
+        else if (only < 0 && ae_topo_set(&ft->guard_password, tn->guard_password))
+            rc = AE_ENOMEM;
+        else
+            ft->free_tier = tn->free_tier;
+    }
+    for (int i = 0; i < t->n_vehicles && !rc; i++) {
+        const ae_topo_vehicle *v = &t->vehicles[i];
+        if (v->region != r || (only >= 0 && v->tenant != only))
+            continue;
+        ae_fleet_vehicle *fv = ae_fleet_vehicle_add(f, v->vid);
+        if (!fv || ae_topo_set(&fv->tenant, t->tenants[v->tenant].name))
+            rc = AE_ENOMEM;
+    }
     /* Where the readers also look for this region's vehicles (cli.h, read sources), and where
      * the fleet-wide aggregate is (--global). */
     if (!rc && rg->fallback >= 0 && strcmp(t->regions[rg->fallback].domain, rg->domain) != 0)
         rc = ae_fleet_fallback_add(f, t->regions[rg->fallback].domain);
     if (!rc && t->per_region && ae_topo_set(&f->global_domain, t->regions[t->global_region].domain))
         rc = AE_ENOMEM;
-    if (rc || asprintf(&rel, "%s/fleet.json", rg->name) < 0)
+    if (rc)
         rc = ae_err_set(err, AE_ENOMEM, "out of memory");
     else
-        rc = write_out(out_dir, rel, ae_fleet_dump(f), listing, err);
+        rc = write_out(sub, "fleet.json", ae_fleet_dump(f), listing, err);
     ae_fleet_free(f);
-    free(rel);
+    return rc;
+}
+
+/* The views of region r: OUT/<region>/fleet.json (every tenant's logins; what the guard and
+ * the fleet's own operator use), its guard unit, and with several tenants one view per
+ * tenant, OUT/<region>/tenant-<name>/fleet.json, with only that tenant's login and vehicles. */
+static int write_region_view(const ae_topology *t, int r, const char *out_abs, FILE *listing,
+                             ae_err *err)
+{
+    const ae_topo_region *rg = &t->regions[r];
+    char *sub = NULL;
+    if (asprintf(&sub, "%s/%s", out_abs, rg->name) < 0)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    int rc = region_view(t, r, -1, sub, listing, err);
+    if (!rc)
+        rc = write_out(sub, "aerie-guard.service", ae_render_guard_unit(t, rg, sub), listing, err);
+    for (int k = 0; k < t->n_tenants && t->n_tenants > 1 && !rc; k++) {
+        char *tsub = NULL;
+        if (asprintf(&tsub, "%s/tenant-%s", sub, t->tenants[k].name) < 0)
+            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
+        else
+            rc = region_view(t, r, k, tsub, listing, err);
+        free(tsub);
+    }
     free(sub);
     return rc;
 }
@@ -193,7 +224,9 @@ static int write_all(const ae_topology *t, const char *out_dir, const char *out_
     char rel[AE_IDENT_MAX + 32];
     for (int i = 0; i < t->n_hubs && !rc; i++) {
         snprintf(rel, sizeof rel, "hub-%s.conf", t->hubs[i].name);
-        rc = write_out(out_dir, rel, ae_render_hub_conf(t, &t->hubs[i]), listing, err);
+        char *text = ae_render_hub_conf(t, &t->hubs[i]);
+        rc = text ? write_out(out_dir, rel, text, listing, err)
+                  : ae_err_set(err, AE_EINVAL, "cannot write %s (see above)", rel);
     }
     for (int i = 0; i < t->n_vehicles && !rc; i++) {
         const ae_topo_vehicle *v = &t->vehicles[i];
@@ -204,7 +237,7 @@ static int write_all(const ae_topology *t, const char *out_dir, const char *out_
             rc = write_out(out_dir, rel, ae_render_gw_conf(t, v), listing, err);
     }
     for (int r = 0; r < t->n_regions && !rc; r++)
-        rc = write_region_view(t, r, out_dir, listing, err);
+        rc = write_region_view(t, r, out_abs, listing, err);
     if (!rc && t->per_region)
         rc = write_out(out_dir, "provision.sh", provision_script(t, out_abs), listing, err);
     if (!rc)

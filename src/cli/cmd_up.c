@@ -3,9 +3,10 @@
  * starts it, waits for it, reports it, and stops it.
  *
  * Start order and readiness: hub nodes (until each answers /healthz with JetStream), the hub
- * streams (retried while the cluster elects its meta leader), then per vehicle the relay,
- * the leaf (its client port), the gateway and the drone, then the dashboard. fleet.json is
- * rewritten after every start, so a failure half-way leaves a record that `down` can use.
+ * streams of every tenant (retried while the cluster elects its meta leader), the guard,
+ * then per vehicle the relay, the leaf (its client port), the gateway and the drone, then
+ * the dashboards. fleet.json is rewritten after every start, so a failure half-way leaves a
+ * record that `down` can use.
  *
  * Safety: `up` on a running fleet starts only what is dead; `down` signals a PID only when
  * it is still the process `up` started (proc.h: environment marker and program name). A
@@ -19,6 +20,7 @@
 #include "cli/creds_registry.h"
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
+#include "cli/tenant.h"
 #include "common/http.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
@@ -161,31 +163,40 @@ static int start_kind(local *l, const char *kind, int *started, ae_err *err)
     return 0;
 }
 
-/* A CLI context on the fleet's own hub (the operator's URLs in fleet.json). */
-static void local_cli(local *l, ae_cli *c)
+/* A CLI context on the fleet's own hub as tenant `tenant` (NULL: the first), with the
+ * operator's login from fleet.json. */
+static void local_cli(local *l, ae_cli *c, const char *tenant)
 {
     ae_cli_init(c);
     c->dir = l->dir;
     c->server = NULL;
     c->user = c->password = NULL;
+    c->tenant = tenant;
 }
 
+/* Every tenant's streams; counts add up over the tenants. */
 static int init_streams(local *l, int counts[3], ae_err *err)
 {
-    ae_cli c;
-    local_cli(l, &c);
-    int rc = ae_cli_connect(&c, err);
-    /* The first stream creation fails until the cluster has a meta leader and every peer
-     * reported in; retry for a while. */
-    int64_t deadline = ae_mono_ns() + 30 * AE_NS_PER_SEC;
-    while (rc == 0) {
-        rc = ae_hub_init_defaults(&c, AE_LOCAL_HUB_NODES, counts, err);
-        if (rc == 0 || ae_mono_ns() > deadline)
-            break;
-        rc = 0;
-        ae_sleep_ms(500);
+    int rc = 0;
+    for (size_t k = 0; k < l->f->n_tenants && !rc; k++) {
+        ae_cli c;
+        local_cli(l, &c, l->f->tenants[k].name);
+        rc = ae_cli_connect(&c, err);
+        /* The first stream creation fails until the cluster has a meta leader and every peer
+         * reported in; retry for a while. */
+        int64_t deadline = ae_mono_ns() + 30 * AE_NS_PER_SEC;
+        while (rc == 0) {
+            int one[3] = {0, 0, 0};
+            rc = ae_hub_init_defaults(&c, AE_LOCAL_HUB_NODES, one, err);
+            for (int i = 0; i < 3 && rc == 0; i++)
+                counts[i] += one[i];
+            if (rc == 0 || ae_mono_ns() > deadline)
+                break;
+            rc = 0;
+            ae_sleep_ms(500);
+        }
+        ae_cli_close(&c);
     }
-    ae_cli_close(&c);
     return rc;
 }
 
@@ -204,32 +215,46 @@ static int count_online(json_t *st)
     return online;
 }
 
+/* The status of every tenant's vehicles, each read with its own tenant's login, in one
+ * array (caller decrefs); NULL when none could be read. */
+static json_t *collect_all(local *l)
+{
+    json_t *all = NULL;
+    for (size_t k = 0; k < l->f->n_tenants; k++) {
+        ae_cli c;
+        local_cli(l, &c, l->f->tenants[k].name);
+        ae_err err = {0};
+        json_t *st = NULL;
+        if (ae_cli_connect(&c, &err) == 0 &&
+            ae_status_collect(&c, 6 * AE_NS_PER_SEC, &st, &err) == 0) {
+            if (!all)
+                all = json_array();
+            json_array_extend(all, st);
+        }
+        json_decref(st);
+        ae_cli_close(&c);
+    }
+    return all;
+}
+
 /* Polls the fleet status until every vehicle is online (or the wait ends); returns the last
  * status array (caller decrefs) or NULL. */
 static json_t *wait_online(local *l, int wait_s, int *online)
 {
-    ae_cli c;
-    local_cli(l, &c);
-    ae_err err = {0};
     json_t *st = NULL;
     *online = 0;
     int want = 0;
     for (size_t i = 0; i < l->f->n_vehicles; i++)
         want += !ae_creds_is_revoked(creds(l), l->f->vehicles[i].vid);
     int64_t deadline = ae_mono_ns() + (int64_t)wait_s * AE_NS_PER_SEC;
-    if (ae_cli_connect(&c, &err) == 0) {
-        for (;;) {
-            json_decref(st);
-            st = NULL;
-            *online = 0;
-            if (ae_status_collect(&c, 6 * AE_NS_PER_SEC, &st, &err) == 0)
-                *online = count_online(st);
-            if (*online >= want || ae_mono_ns() > deadline)
-                break;
-            ae_sleep_ms(500);
-        }
+    for (;;) {
+        json_decref(st);
+        st = collect_all(l);
+        *online = st ? count_online(st) : 0;
+        if (*online >= want || ae_mono_ns() > deadline)
+            break;
+        ae_sleep_ms(500);
     }
-    ae_cli_close(&c);
     return st;
 }
 
@@ -249,7 +274,23 @@ static void print_hubs(local *l, const char *streams_line)
     }
     if (streams_line)
         printf("  %s\n", streams_line);
-    printf("  operator login: user operator, password in %s/fleet.json\n\n", l->shown);
+    if (f->n_tenants <= 1) {
+        printf("  operator login: user operator, password in %s/fleet.json\n\n", l->shown);
+        return;
+    }
+    printf("  tenants (each its own account, streams and operator login; passwords in "
+           "%s/fleet.json):\n",
+           l->shown);
+    for (size_t k = 0; k < f->n_tenants; k++) {
+        const ae_fleet_tenant *t = &f->tenants[k];
+        int n = 0;
+        for (size_t i = 0; i < f->n_vehicles; i++)
+            n += strcmp(ae_fleet_vehicle_tenant(f, &f->vehicles[i]), t->name) == 0;
+        printf("    %-12s user %-20s %3d vehicle%s%s%s%s\n", t->name, t->op_user ? t->op_user : "?",
+               n, n == 1 ? "" : "s", t->free_tier ? ", free tier" : "",
+               t->dashboard_url ? ", dashboard " : "", t->dashboard_url ? t->dashboard_url : "");
+    }
+    printf("    `aerie status --tenant NAME` (and every other command) acts as that tenant\n\n");
 }
 
 static void print_vehicles(local *l)
@@ -338,7 +379,7 @@ static void print_summary(local *l, json_t *status, int online, const char *stre
 static void audit_up(local *l, int started, int online, const char *error)
 {
     ae_cli c;
-    local_cli(l, &c);
+    local_cli(l, &c, NULL);
     json_t *skipped = json_array();
     for (size_t i = 0; i < l->f->n_vehicles; i++)
         if (ae_creds_is_revoked(creds(l), l->f->vehicles[i].vid))
@@ -356,21 +397,53 @@ static void audit_up(local *l, int started, int online, const char *error)
 
 /* ---- up ------------------------------------------------------------------------------ */
 
+#define MAX_TENANTS 16
+
 typedef struct up_opts {
     const char *dir, *env;
     int n;
     bool n_given, env_given, dashboard;
+    ae_local_tenant tenants[MAX_TENANTS];
+    int n_tenants; /* given with --tenant; 0: as recorded, else one "default" */
 } up_opts;
 
 static int usage_up(void)
 {
     fprintf(stderr,
-            "usage: aerie up [--vehicles N] [--dir DIR] [--env ENV] [--no-dashboard]\n"
+            "usage: aerie up [--vehicles N] [--tenant NAME[:N][:free]]... [--dir DIR] [--env ENV]\n"
+            "                [--no-dashboard]\n"
             "  Starts a local fleet: a 3-node nats-server hub with JetStream and N vehicles\n"
             "  (default %d), each aerie-leaf + aerie-gw + a simulated drone. DIR defaults to\n"
-            "  $AERIE_DIR, else ./.fleet. Running it again starts only what is not running.\n",
-            DEFAULT_N);
+            "  $AERIE_DIR, else ./.fleet. Running it again starts only what is not running.\n"
+            "  --tenant (repeatable): tenants sharing the hubs, each with N vehicles (default\n"
+            "  --vehicles), its own account, streams, operator and dashboard; \":free\" puts it\n"
+            "  on the free tier (at most %d vehicles). Without it: one tenant, \"default\".\n",
+            DEFAULT_N, AE_FREE_TIER_VEHICLES);
     return 2;
+}
+
+/* One --tenant option into o. Returns -1 when good, else the exit code. */
+static int parse_tenant_opt(const char *spec, up_opts *o)
+{
+    ae_err err = {0};
+    ae_local_tenant *t = &o->tenants[o->n_tenants];
+    int n;
+    if (o->n_tenants == MAX_TENANTS) {
+        fprintf(stderr, "aerie up: at most %d tenants\n", MAX_TENANTS);
+        return 2;
+    }
+    if (ae_tenant_parse_spec(spec, t->name, sizeof t->name, &n, &t->free_tier, &err) != 0) {
+        fprintf(stderr, "aerie up: %s\n", err.msg);
+        return 2;
+    }
+    for (int k = 0; k < o->n_tenants; k++)
+        if (strcmp(o->tenants[k].name, t->name) == 0) {
+            fprintf(stderr, "aerie up: tenant %s is given twice\n", t->name);
+            return 2;
+        }
+    t->vehicles = n; /* -1: --vehicles, filled in once every option is read */
+    o->n_tenants++;
+    return -1;
 }
 
 /* Returns -1 when the options are good, else the exit code. */
@@ -393,6 +466,10 @@ static int parse_up(int argc, char **argv, up_opts *o)
                         o->env);
                 return 2;
             }
+        } else if (strcmp(a, "--tenant") == 0 && v) {
+            int r = parse_tenant_opt(argv[++i], o);
+            if (r >= 0)
+                return r;
         } else if ((strcmp(a, "--vehicles") == 0 || strcmp(a, "-n") == 0) && v) {
             char *end;
             long x = strtol(argv[++i], &end, 10);
@@ -410,6 +487,19 @@ static int parse_up(int argc, char **argv, up_opts *o)
             return usage_up();
         }
     }
+    for (int k = 0; k < o->n_tenants; k++) {
+        ae_local_tenant *t = &o->tenants[k];
+        if (t->vehicles < 0)
+            t->vehicles = o->n;
+        /* Refused here, before anything starts; the hubs would refuse its 11th key anyway. */
+        if (t->free_tier && t->vehicles > AE_FREE_TIER_VEHICLES) {
+            fprintf(stderr,
+                    "aerie up: tenant %s is on the free tier, which allows at most %d vehicles "
+                    "(asked for %d)\n",
+                    t->name, AE_FREE_TIER_VEHICLES, t->vehicles);
+            return 2;
+        }
+    }
     return -1;
 }
 
@@ -419,8 +509,8 @@ static int start_all(local *l)
     ae_err err = {0};
     int started = 0, counts[3] = {0, 0, 0}, rc;
     char streams_line[160] = "";
-    static const char *const order[] = {AE_KIND_RELAY, AE_KIND_LEAF, AE_KIND_GW, AE_KIND_SIM,
-                                        AE_KIND_DASHBOARD};
+    static const char *const order[] = {AE_KIND_GUARD, AE_KIND_RELAY, AE_KIND_LEAF,
+                                        AE_KIND_GW,    AE_KIND_SIM,   AE_KIND_DASHBOARD};
     if ((rc = start_kind(l, AE_KIND_HUB, &started, &err)) != 0)
         goto fail;
     if ((rc = init_streams(l, counts, &err)) != 0) {
@@ -428,9 +518,9 @@ static int start_all(local *l)
         goto fail_quiet;
     }
     snprintf(streams_line, sizeof streams_line,
-             "streams TWIN_STATE TWIN_EVENTS FLEET_CMD FLEET_LINK TWIN_LIVE (R3): %d created, "
+             "streams TWIN_STATE TWIN_EVENTS FLEET_CMD FLEET_LINK TWIN_LIVE (R3)%s: %d created, "
              "%d updated, %d unchanged",
-             counts[0], counts[1], counts[2]);
+             l->f->n_tenants > 1 ? " of every tenant" : "", counts[0], counts[1], counts[2]);
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
         if ((rc = start_kind(l, order[k], &started, &err)) != 0)
             goto fail;
@@ -471,20 +561,50 @@ static void count_procs(local *l, int *alive, int *total)
     }
 }
 
+/* The tenants to plan: those given, else those recorded (with their vehicle counts, or
+ * --vehicles spread as before), else one "default" with --vehicles. */
+static int plan_tenants_of(const local *l, const up_opts *o, ae_local_tenant *out)
+{
+    if (o->n_tenants) {
+        memcpy(out, o->tenants, sizeof o->tenants[0] * (size_t)o->n_tenants);
+        return o->n_tenants;
+    }
+    const ae_fleet *f = l->f;
+    if (f && f->n_tenants > 1 && !o->n_given) {
+        int n = 0;
+        for (size_t k = 0; k < f->n_tenants && k < MAX_TENANTS; k++, n++) {
+            out[n] = (ae_local_tenant){.free_tier = f->tenants[k].free_tier};
+            snprintf(out[n].name, sizeof out[n].name, "%s", f->tenants[k].name);
+            for (size_t i = 0; i < f->n_vehicles; i++)
+                out[n].vehicles +=
+                    strcmp(ae_fleet_vehicle_tenant(f, &f->vehicles[i]), out[n].name) == 0;
+        }
+        return n;
+    }
+    int n = o->n;
+    if (f && !o->n_given && f->n_vehicles > 0)
+        n = (int)f->n_vehicles;
+    out[0] = (ae_local_tenant){.vehicles = n};
+    snprintf(out[0].name, sizeof out[0].name, "%s",
+             f && f->n_tenants ? f->tenants[0].name : AE_TENANT_DEFAULT);
+    return 1;
+}
+
 /* (Re)plans a fleet that is not running: a new one, or one that was stopped, keeping its
  * passwords, keys, free ports and data. Returns 0 or the exit code. */
 static int replan(local *l, const up_opts *o, const ae_local_programs *progs)
 {
-    int n = o->n;
+    ae_local_tenant tenants[MAX_TENANTS];
+    int nt = plan_tenants_of(l, o, tenants), n = 0;
+    for (int k = 0; k < nt; k++)
+        n += tenants[k].vehicles;
     const char *env = o->env;
-    if (l->f && !o->n_given && l->f->n_vehicles > 0)
-        n = (int)l->f->n_vehicles;
     if (l->f && !o->env_given && l->f->env)
         env = l->f->env;
     ae_err err = {0};
     ae_fleet *planned = NULL;
-    int rc =
-        ae_local_fleet_plan(l->dir, n, env, o->dashboard, l->f, creds(l), progs, &planned, &err);
+    int rc = ae_local_fleet_plan(l->dir, tenants, nt, env, o->dashboard, l->f, creds(l), progs,
+                                 &planned, &err);
     if (rc) {
         fprintf(stderr, "aerie up: %s\n", err.msg);
         return 1;
@@ -513,10 +633,10 @@ int ae_cmd_up(int argc, char **argv)
     int alive, total;
     count_procs(&l, &alive, &total);
     int have_n = l.f ? (int)l.f->n_vehicles : 0;
-    if (alive > 0 && o.n_given && o.n != have_n) {
+    if (alive > 0 && ((o.n_given && !o.n_tenants && o.n != have_n) || o.n_tenants)) {
         fprintf(stderr,
                 "aerie up: the fleet in %s is running with %d vehicles; stop it first "
-                "(`aerie down --dir %s`) to change the number\n",
+                "(`aerie down --dir %s`) to change its vehicles or tenants\n",
                 l.shown, have_n, l.shown);
         rc = 1;
     } else if (alive > 0 && alive == total) {
@@ -555,7 +675,7 @@ static void audit_down(local *l, int stopped)
     if (hubs == 0)
         return;
     ae_cli c;
-    local_cli(l, &c);
+    local_cli(l, &c, NULL);
     json_t *d = json_pack("{s:i, s:i}", "vehicle_processes_stopped", stopped, "hub_nodes", hubs);
     ae_audit(&c, "down", NULL, d, "ok");
     json_decref(d);
@@ -568,7 +688,7 @@ static void audit_down(local *l, int stopped)
 static int stop_all(local *l)
 {
     static const char *const groups[][3] = {{AE_KIND_DASHBOARD, AE_KIND_SIM, AE_KIND_GW},
-                                            {AE_KIND_LEAF, NULL, NULL},
+                                            {AE_KIND_LEAF, AE_KIND_GUARD, NULL},
                                             {AE_KIND_RELAY, NULL, NULL},
                                             {AE_KIND_HUB, NULL, NULL}};
     size_t np = l->f->n_procs;

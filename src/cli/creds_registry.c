@@ -39,7 +39,7 @@ json_t *ae_creds_registry_load(const char *dir, ae_err *err)
         return NULL;
     json_t *r = NULL;
     if (access(path, F_OK) != 0) {
-        r = json_pack("{s:i, s:{}}", "version", 1, "vehicles");
+        r = json_pack("{s:i, s:{}, s:{}}", "version", 2, "tenants", "vehicles");
     } else {
         json_error_t je;
         r = json_load_file(path, 0, &je);
@@ -92,27 +92,100 @@ int ae_creds_ensure_service(const char *dir, json_t *reg, ae_err *err)
     int rc = creds_dir(dir, err);
     if (rc)
         return rc;
+    char pw[AE_SECRET_LEN + 1];
     if (!json_is_string(json_object_get(reg, "nobody_password"))) {
         /* Never used to log in: no_auth_user maps anonymous connections to this user, whose
          * connection types exclude everything a client or leaf can be (docs/security.md). */
-        char pw[AE_SECRET_LEN + 1];
         if ((rc = ae_random_secret(pw, sizeof pw, err)) != 0)
             return rc;
         json_object_set_new(reg, "nobody_password", json_string(pw));
     }
     json_t *ev = json_object_get(reg, "evict");
-    char *path = NULL;
-    if (asprintf(&path, "%s/creds/%s.nk", dir, AE_SEC_EVICT_USER) < 0)
-        return ae_err_set(err, AE_ENOMEM, "out of memory");
-    if (!json_is_object(ev) || access(path, R_OK) != 0) {
-        char pub[64];
-        rc = new_identity(path, pub, err);
-        if (!rc)
-            json_object_set_new(reg, "evict",
-                                json_pack("{s:s, s:s}", "public", pub, "seed_file", path));
+    if (!json_is_string(json_object_get(ev, "password"))) {
+        /* The evictor logs in to a revoked vehicle's account (accounts.h); an nkey of earlier
+         * versions (one key in the global account) has no use there. */
+        if ((rc = ae_random_secret(pw, sizeof pw, err)) != 0)
+            return rc;
+        json_object_set_new(reg, "evict", json_pack("{s:s}", "password", pw));
     }
-    free(path);
-    return rc;
+    return 0;
+}
+
+int ae_creds_issue_password(json_t *reg, const char *vid, const char *password, const char *region)
+{
+    json_t *vehs = json_object_get(reg, "vehicles");
+    if (!json_is_object(vehs)) {
+        vehs = json_object();
+        json_object_set_new(reg, "vehicles", vehs);
+    }
+    json_t *have = json_object_get(vehs, vid);
+    char ts[48];
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "type", "password", "password", password,
+                          "status", "active", "issued",
+                          have && *ae_creds_str(have, "issued")
+                              ? ae_creds_str(have, "issued")
+                              : ae_format_rfc3339(ae_now_ns(), ts, sizeof ts));
+    if (!e)
+        return AE_ENOMEM;
+    if (region && *region)
+        json_object_set_new(e, "region", json_string(region));
+    /* The tenant and the other fields the tools set stay. */
+    const char *keep[] = {"tenant", "fallback", "domains", "permissions"};
+    for (size_t i = 0; have && i < sizeof keep / sizeof keep[0]; i++)
+        if (json_object_get(have, keep[i]))
+            json_object_set(e, keep[i], json_object_get(have, keep[i]));
+    json_object_set_new(vehs, vid, e);
+    return 0;
+}
+
+json_t *ae_creds_tenant(json_t *reg, const char *name)
+{
+    return name ? json_object_get(json_object_get(reg, "tenants"), name) : NULL;
+}
+
+const char *ae_creds_vehicle_tenant(json_t *reg, const char *vid)
+{
+    json_t *tenants = json_object_get(reg, "tenants");
+    const char *t = ae_creds_str(ae_creds_vehicle(reg, vid), "tenant");
+    if (*t)
+        return json_object_get(tenants, t) ? t : NULL;
+    if (json_object_get(tenants, "default"))
+        return "default";
+    if (json_object_size(tenants) == 1)
+        return json_object_iter_key(json_object_iter(tenants));
+    return NULL;
+}
+
+int ae_creds_count_active(json_t *reg, const char *name, const char *except)
+{
+    int n = 0;
+    const char *vid;
+    json_t *v;
+    json_object_foreach(json_object_get(reg, "vehicles"), vid, v)
+    {
+        const char *t = ae_creds_vehicle_tenant(reg, vid);
+        if (t && strcmp(t, name) == 0 && strcmp(ae_creds_str(v, "status"), "active") == 0 &&
+            (!except || strcmp(vid, except) != 0))
+            n++;
+    }
+    return n;
+}
+
+int ae_creds_check_vehicle_limit(json_t *reg, const char *name, const char *vid, ae_err *err)
+{
+    json_t *t = ae_creds_tenant(reg, name);
+    json_t *max = json_object_get(json_object_get(t, "limits"), "max_vehicles");
+    if (!json_is_integer(max) || json_integer_value(max) <= 0)
+        return 0;
+    int have = ae_creds_count_active(reg, name, vid);
+    if (have < json_integer_value(max))
+        return 0;
+    bool free_tier = json_is_true(json_object_get(t, "free"));
+    return ae_err_set(err, AE_ELIMIT,
+                      "tenant %s %s at most %lld vehicles and has %d; %s would be its %dth: "
+                      "revoke one (`aerie revoke VID`) or raise the tenant's max_vehicles",
+                      name, free_tier ? "is on the free tier, which allows" : "may have",
+                      (long long)json_integer_value(max), have, vid, have + 1);
 }
 
 json_t *ae_creds_vehicle(json_t *reg, const char *vid)
@@ -168,6 +241,9 @@ int ae_creds_issue(const char *dir, json_t *reg, const char *vid, const char *re
                       "status", "active", "issued", ae_format_rfc3339(ae_now_ns(), ts, sizeof ts));
         if (region && *region)
             json_object_set_new(e, "region", json_string(region));
+        /* A vehicle issued again (after a revocation) stays with its tenant. */
+        if (have && json_object_get(have, "tenant"))
+            json_object_set(e, "tenant", json_object_get(have, "tenant"));
         json_object_set_new(vehs, vid, e);
     }
     free(path);

@@ -1,7 +1,7 @@
 /* The evictor: a leafnode impostor that makes a hub drop a vehicle's connection; see
  * evict.h and docs/security.md for the experiments behind it. The handshake is the leafnode
- * protocol's: INFO (with the nonce) from the hub, CONNECT (signed nonce, the leaf's name)
- * and PING from us, until the hub's PONG says it accepted the connection. */
+ * protocol's: INFO from the hub, CONNECT (the evictor's login, the leaf's name) and PING from
+ * us, until the hub's PONG says it accepted the connection. */
 #include "cli/evict.h"
 #include "cli/creds_registry.h"
 #include "common/http.h"
@@ -74,17 +74,13 @@ static int next_line(lines *r, char *line, size_t cap)
     return (int)c;
 }
 
-/* Sends CONNECT (the nonce signed with key, the leaf's name and cluster) and PING. */
-static int send_connect(int fd, const ae_fleet_hub *h, const ae_nkey *key, const char *nonce,
+/* Sends CONNECT (the login, the leaf's name and cluster) and PING. */
+static int send_connect(int fd, const ae_fleet_hub *h, const char *user, const char *password,
                         const char *name, const char *cluster, int64_t deadline, ae_err *err)
 {
-    char sig[128], pub[64];
-    int rc = ae_nkey_sign(key, nonce, strlen(nonce), sig, sizeof sig, err);
-    if (rc)
-        return rc;
-    ae_nkey_public(key, pub, sizeof pub);
-    json_t *cj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "version", AERIE_VERSION, "nkey", pub,
-                           "sig", sig, "name", name, "headers", 1, "tls_required", 0);
+    int rc;
+    json_t *cj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "version", AERIE_VERSION, "user", user,
+                           "pass", password, "name", name, "headers", 1, "tls_required", 0);
     if (cluster)
         json_object_set_new(cj, "cluster", json_string(cluster));
     char *cs = json_dumps(cj, JSON_COMPACT);
@@ -99,15 +95,14 @@ static int send_connect(int fd, const ae_fleet_hub *h, const ae_nkey *key, const
     return rc;
 }
 
-/* Reads the hub's INFO and checks that an nkey login over plain TCP is possible. */
-static int read_info(lines *r, const ae_fleet_hub *h, char *nonce, size_t cap, ae_err *err)
+/* Reads the hub's INFO and checks that a login over plain TCP is possible. */
+static int read_info(lines *r, const ae_fleet_hub *h, ae_err *err)
 {
     char line[65536];
     if (next_line(r, line, sizeof line) < 0 || strncmp(line, "INFO ", 5) != 0)
         return ae_err_set(err, AE_EPROTO, "hub %s: no INFO on the leafnode port", h->name);
     json_t *info = json_loads(line + 5, 0, NULL);
     bool tls = json_is_true(json_object_get(info, "tls_required"));
-    snprintf(nonce, cap, "%s", json_string_value(json_object_get(info, "nonce")) ?: "");
     json_decref(info);
     if (tls)
         return ae_err_set(err, AE_EPROTO,
@@ -115,33 +110,30 @@ static int read_info(lines *r, const ae_fleet_hub *h, char *nonce, size_t cap, a
                           "over TLS yet: restart that hub node to cut the vehicle (see "
                           "docs/security.md)",
                           h->name);
-    if (!nonce[0])
-        return ae_err_set(err, AE_EPROTO,
-                          "hub %s sent no nonce: nkey users are not configured there", h->name);
     return 0;
 }
 
-/* Opens a leafnode connection to hub h as `key`, announcing `name` (and `cluster`, may be
+/* Opens a leafnode connection to hub h as `user`, announcing `name` (and `cluster`, may be
  * NULL) as the leaf's server name, and waits until the hub accepted it (PONG). Returns the
  * connected fd (the caller closes it), or a negative AE_E* with a message. */
-static int impostor_connect(const ae_fleet_hub *h, const ae_nkey *key, const char *name,
-                            const char *cluster, int timeout_ms, ae_err *err)
+static int impostor_connect(const ae_fleet_hub *h, const char *user, const char *password,
+                            const char *name, const char *cluster, int timeout_ms, ae_err *err)
 {
     ae_err cerr = {0};
     int fd = ae_tcp_connect(h->leaf_host, h->leaf_port, timeout_ms, &cerr);
     if (fd < 0)
         return ae_err_set(err, AE_EIO, "hub %s: its leafnode port: %s", h->name, cerr.msg);
     lines *r = calloc(1, sizeof *r);
-    char nonce[128], line[4096];
+    char line[4096];
     int rc = r ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
     if (r) {
         r->fd = fd;
         r->deadline = ae_mono_ns() + (int64_t)timeout_ms * AE_NS_PER_MS;
     }
     if (!rc)
-        rc = read_info(r, h, nonce, sizeof nonce, err);
+        rc = read_info(r, h, err);
     if (!rc)
-        rc = send_connect(fd, h, key, nonce, name, cluster, r->deadline, err);
+        rc = send_connect(fd, h, user, password, name, cluster, r->deadline, err);
     /* The hub may send INFO, LS+ and PING before our PONG; answer PINGs and skip the rest. */
     while (!rc) {
         if (next_line(r, line, sizeof line) < 0) {
@@ -155,8 +147,9 @@ static int impostor_connect(const ae_fleet_hub *h, const ae_nkey *key, const cha
         } else if (strncmp(line, "-ERR", 4) == 0) {
             rc = ae_err_set(err, AE_EAUTH, "hub %s refused the evictor: %s%s", h->name, line,
                             strstr(line, "Authorization")
-                                ? " (its config lacks the " AE_SEC_EVICT_USER
-                                  " user, or it has not reloaded)"
+                                ? " (the vehicle's account there lacks the " AE_SEC_EVICT_USER
+                                  " user: is the vehicle revoked in its config, and has the "
+                                  "node reloaded?)"
                                 : "");
         }
     }
@@ -179,13 +172,13 @@ static void note_own(int fd, json_t *own)
     }
 }
 
-int ae_evict_leaf(const ae_fleet_hub *h, const ae_nkey *key, const char *leaf_name, json_t *own,
-                  json_t *evicted, ae_err *err)
+int ae_evict_leaf(const ae_fleet_hub *h, const char *user, const char *password,
+                  const char *leaf_name, json_t *own, json_t *evicted, ae_err *err)
 {
     const char *clusters[2] = {NULL, leaf_name};
     for (int k = 0; k < 2; k++) {
         json_t *before = leafz_set(h);
-        int fd = impostor_connect(h, key, leaf_name, clusters[k], 3000, err);
+        int fd = impostor_connect(h, user, password, leaf_name, clusters[k], 3000, err);
         if (fd < 0) {
             json_decref(before);
             return fd;

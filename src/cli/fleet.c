@@ -50,9 +50,19 @@ static void free_hub(ae_fleet_hub *h)
     free(h->http_host);
 }
 
+static void free_tenant(ae_fleet_tenant *t)
+{
+    free(t->name);
+    free(t->op_user);
+    free(t->op_password);
+    free(t->guard_password);
+    free(t->dashboard_url);
+}
+
 static void free_vehicle(ae_fleet_vehicle *v)
 {
     free(v->vid);
+    free(v->tenant);
     free(v->hub);
     free(v->seed);
     free(v->drone.autopilot);
@@ -92,6 +102,9 @@ void ae_fleet_free(ae_fleet *f)
     free(f->op_user);
     free(f->op_password);
     free(f->dashboard_url);
+    for (size_t i = 0; i < f->n_tenants; i++)
+        free_tenant(&f->tenants[i]);
+    free(f->tenants);
     for (size_t i = 0; i < f->n_vehicles; i++)
         free_vehicle(&f->vehicles[i]);
     free(f->vehicles);
@@ -152,6 +165,31 @@ ae_fleet_hub *ae_fleet_hub_add(ae_fleet *f, const char *name)
         return NULL;
     }
     return h;
+}
+
+ae_fleet_tenant *ae_fleet_tenant_find(const ae_fleet *f, const char *name)
+{
+    for (size_t i = 0; f && name && i < f->n_tenants; i++)
+        if (strcmp(f->tenants[i].name, name) == 0)
+            return &f->tenants[i];
+    return NULL;
+}
+
+ae_fleet_tenant *ae_fleet_tenant_add(ae_fleet *f, const char *name)
+{
+    ae_fleet_tenant *t = grow((void **)&f->tenants, &f->n_tenants, sizeof *t);
+    if (t && !(t->name = strdup(name))) {
+        f->n_tenants--;
+        return NULL;
+    }
+    return t;
+}
+
+const char *ae_fleet_vehicle_tenant(const ae_fleet *f, const ae_fleet_vehicle *v)
+{
+    if (v->tenant)
+        return v->tenant;
+    return f->n_tenants ? f->tenants[0].name : NULL;
 }
 
 int ae_fleet_hub_url_add(ae_fleet *f, const char *url)
@@ -399,6 +437,7 @@ static void read_vehicles(reader *r, ae_fleet *f, json_t *veh)
             r->rc = r->rc ? r->rc : ae_err_set(r->err, AE_ENOMEM, "out of memory");
             return;
         }
+        read_str(r, v, where, "tenant", &fv->tenant);
         read_str(r, v, where, "hub", &fv->hub);
         read_str(r, v, where, "seed", &fv->seed);
         read_int(r, v, where, "leaf_port", &fv->leaf_port);
@@ -407,6 +446,41 @@ static void read_vehicles(reader *r, ae_fleet *f, json_t *veh)
         read_int(r, v, where, "relay_port", &fv->relay_port);
         read_int(r, v, where, "relay_control_port", &fv->relay_control_port);
         read_drone(r, v, where, &fv->drone);
+    }
+}
+
+static void read_tenants(reader *r, ae_fleet *f, json_t *list)
+{
+    if (!list)
+        return;
+    if (!json_is_array(list)) {
+        bad(r, "\"tenants\" must be an array%s%s", "", "");
+        return;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        char where[64];
+        snprintf(where, sizeof where, "tenants[%zu].", i);
+        const char *name = json_string_value(json_object_get(t, "name"));
+        if (!ae_ident_valid(name)) {
+            bad(r, "%sname must be a tenant name%s", where, "");
+            return;
+        }
+        ae_fleet_tenant *ft = r->rc ? NULL : ae_fleet_tenant_add(f, name);
+        if (!ft) {
+            r->rc = r->rc ? r->rc : ae_err_set(r->err, AE_ENOMEM, "out of memory");
+            return;
+        }
+        json_t *op = json_object_get(t, "operator");
+        read_str(r, op, where, "user", &ft->op_user);
+        read_str(r, op, where, "password", &ft->op_password);
+        read_str(r, t, where, "guard_password", &ft->guard_password);
+        ft->free_tier = json_is_true(json_object_get(t, "free"));
+        json_t *dash = json_object_get(t, "dashboard");
+        read_int(r, dash, where, "port", &ft->dashboard_port);
+        read_str(r, dash, where, "url", &ft->dashboard_url);
     }
 }
 
@@ -481,6 +555,7 @@ int ae_fleet_parse(const char *text, const char *name, const char *dir, ae_fleet
         json_t *dash = json_object_get(root, "dashboard");
         read_int(&r, dash, "dashboard.", "port", &f->dashboard_port);
         read_str(&r, dash, "dashboard.", "url", &f->dashboard_url);
+        read_tenants(&r, f, json_object_get(root, "tenants"));
         read_vehicles(&r, f, json_object_get(root, "vehicles"));
         read_str(&r, root, "", "stale", &f->stale);
         if (!r.rc && f->stale &&
@@ -564,6 +639,7 @@ static json_t *dump_hub(const ae_fleet *f)
 static json_t *dump_vehicle(const ae_fleet_vehicle *v)
 {
     json_t *o = json_pack("{s:s}", "vid", v->vid);
+    set_str(o, "tenant", v->tenant);
     set_int(o, "leaf_port", v->leaf_port);
     set_int(o, "leaf_http_port", v->leaf_http_port);
     set_int(o, "mavlink_port", v->mavlink_port);
@@ -612,6 +688,29 @@ char *ae_fleet_dump(const ae_fleet *f)
         json_t *d = json_pack("{s:i}", "port", f->dashboard_port);
         set_str(d, "url", f->dashboard_url);
         json_object_set_new(root, "dashboard", d);
+    }
+    if (f->n_tenants) {
+        json_t *tl = json_array();
+        for (size_t i = 0; i < f->n_tenants; i++) {
+            const ae_fleet_tenant *t = &f->tenants[i];
+            json_t *o = json_pack("{s:s}", "name", t->name);
+            if (t->op_user || t->op_password) {
+                json_t *op = json_object();
+                set_str(op, "user", t->op_user);
+                set_str(op, "password", t->op_password);
+                json_object_set_new(o, "operator", op);
+            }
+            set_str(o, "guard_password", t->guard_password);
+            if (t->free_tier)
+                json_object_set_new(o, "free", json_true());
+            if (t->dashboard_port > 0) {
+                json_t *d = json_pack("{s:i}", "port", t->dashboard_port);
+                set_str(d, "url", t->dashboard_url);
+                json_object_set_new(o, "dashboard", d);
+            }
+            json_array_append_new(tl, o);
+        }
+        json_object_set_new(root, "tenants", tl);
     }
     json_t *veh = json_array();
     for (size_t i = 0; i < f->n_vehicles; i++)

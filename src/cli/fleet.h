@@ -14,12 +14,14 @@
  *              "global_domain": "hub-us",       (domain_per_region: the aggregate's domain)
  *              "nodes": [ { "name": "hub1", "conf": "DIR/conf/hub1.conf", "client_port": 4222,
  *                           "cluster_port": 6222, "leaf_port": 7422, "http_port": 8222 } ] },
- *     "operator": { "user": "operator", "password": "..." },
+ *     "operator": { "user": "operator", "password": "..." },   (the first tenant's)
  *     "dashboard": { "port": 8080, "url": "http://127.0.0.1:8080/" },
- *     "vehicles": [ { "vid": "VID-001", "leaf_port": ..., "leaf_http_port": ...,
- *                     "mavlink_port": ..., "relay_port": ..., "relay_control_port": ...,
- *                     "hub": "hub1", "seed": "DIR/creds/VID-001.nk",
- *                     "home": [47.39, 8.54, 488], "autopilot": "px4", "mission_size": 80,
+ *     "tenants": [ { "name": "default", "operator": { "user": ..., "password": ... },
+ *                    "guard_password": "...", "free": false,
+ *                    "dashboard": { "port": ..., "url": ... } } ],
+ *     "vehicles": [ { "vid": "VID-001", "tenant": "default", "leaf_port": ..., "leaf_http_port":
+ * ..., "mavlink_port": ..., "relay_port": ..., "relay_control_port": ..., "hub": "hub1", "seed":
+ * "DIR/creds/VID-001.nk", "home": [47.39, 8.54, 488], "autopilot": "px4", "mission_size": 80,
  *                     "mission_delay_s": 2 } ],
  *     "stale": "6s",
  *     "processes": [ { "name": "leaf-VID-001", "kind": "leaf", "prog": "aerie-leaf",
@@ -50,6 +52,7 @@
 #define AE_KIND_GW        "gw"
 #define AE_KIND_SIM       "sim"
 #define AE_KIND_DASHBOARD "dashboard"
+#define AE_KIND_GUARD     "guard"
 
 /* One hub node. */
 typedef struct ae_fleet_hub {
@@ -69,11 +72,23 @@ typedef struct ae_fleet_drone {
     int mission_size, mission_delay_s;
 } ae_fleet_drone;
 
+/* A tenant (tenant.h): its operator's login, its guard's password, its dashboard. The
+ * first is the fleet's default; the top-level operator and hub URLs are its. */
+typedef struct ae_fleet_tenant {
+    char *name;
+    char *op_user, *op_password;
+    char *guard_password; /* aerie-guard-<name>'s password, or NULL */
+    bool free_tier;
+    int dashboard_port; /* 0: none */
+    char *dashboard_url;
+} ae_fleet_tenant;
+
 /* One vehicle. Only vid is always set; the rest describes a local fleet's vehicle. */
 typedef struct ae_fleet_vehicle {
     char *vid;
-    char *hub;  /* the hub node its uplink reaches, or NULL */
-    char *seed; /* its nkey seed file, or NULL */
+    char *tenant; /* the tenant it belongs to, or NULL: the first */
+    char *hub;    /* the hub node its uplink reaches, or NULL */
+    char *seed;   /* its nkey seed file, or NULL */
     int leaf_port, leaf_http_port, mavlink_port, relay_port, relay_control_port; /* 0: none */
     ae_fleet_drone drone;
 } ae_fleet_vehicle;
@@ -115,6 +130,9 @@ typedef struct ae_fleet {
     int dashboard_port;          /* 0: no dashboard */
     char *dashboard_url;
 
+    ae_fleet_tenant *tenants; /* in file order; none in a record of an earlier version */
+    size_t n_tenants;
+
     ae_fleet_vehicle *vehicles; /* in file order (the order `aerie up` started them) */
     size_t n_vehicles;
     char *stale;      /* how old a link report may be and still count ("6s"), or NULL */
@@ -155,6 +173,10 @@ int ae_fleet_save(const ae_fleet *f, int flags, ae_err *err);
 ae_fleet_vehicle *ae_fleet_vehicle_find(const ae_fleet *f, const char *vid);
 ae_fleet_vehicle *ae_fleet_vehicle_add(ae_fleet *f, const char *vid);
 ae_fleet_hub *ae_fleet_hub_find(const ae_fleet *f, const char *name);
+ae_fleet_tenant *ae_fleet_tenant_find(const ae_fleet *f, const char *name);
+ae_fleet_tenant *ae_fleet_tenant_add(ae_fleet *f, const char *name);
+/* The tenant vehicle v belongs to: its own, else the first; NULL without tenants. */
+const char *ae_fleet_vehicle_tenant(const ae_fleet *f, const ae_fleet_vehicle *v);
 ae_fleet_hub *ae_fleet_hub_add(ae_fleet *f, const char *name);
 int ae_fleet_hub_url_add(ae_fleet *f, const char *url);     /* 0 or AE_ENOMEM */
 int ae_fleet_fallback_add(ae_fleet *f, const char *domain); /* 0 or AE_ENOMEM; no duplicates */

@@ -93,6 +93,43 @@ static int first_pending(const ae_fleet *f, char (*before)[64])
     return -1;
 }
 
+/* One reload of every node: SIGHUP, then a new config_load_time on each. Returns the number
+ * of nodes or an AE_E* with a message. */
+static int reload_once(const ae_fleet *f, const pid_t *pids, char (*before)[64], int timeout_ms,
+                       ae_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < f->n_hubs && !rc; i++) {
+        varz_load_time(&f->hubs[i], before[i], 64);
+        if (kill(pids[i], SIGHUP) != 0)
+            rc = ae_err_set(err, AE_EIO, "hub %s: SIGHUP to PID %d: %s", f->hubs[i].name,
+                            (int)pids[i], strerror(errno));
+    }
+    /* A reload is confirmed by a new config_load_time; a node that keeps the old one either
+     * refused the new config (its log says why) or has not got to it yet. */
+    int64_t start = ae_mono_ns(), deadline = start + (int64_t)timeout_ms * AE_NS_PER_MS;
+    bool resent = false;
+    while (!rc) {
+        int pending = first_pending(f, before);
+        if (pending < 0)
+            return (int)f->n_hubs;
+        if (ae_mono_ns() > deadline) {
+            char why[512];
+            const ae_fleet_proc *p = ae_fleet_proc_find(f, f->hubs[pending].name);
+            reload_error(p ? p->log : NULL, why, sizeof why);
+            return ae_err_set(err, AE_ETIMEOUT, "hub %s did not reload its config within %d ms%s%s",
+                              f->hubs[pending].name, timeout_ms, why[0] ? "; its log says: " : "",
+                              why);
+        }
+        if (!resent && ae_mono_ns() - start > (int64_t)timeout_ms * AE_NS_PER_MS / 2) {
+            resent = true;
+            kill(pids[pending], SIGHUP);
+        }
+        ae_sleep_ms(100);
+    }
+    return rc;
+}
+
 int ae_hub_reload_all(const ae_fleet *f, int timeout_ms, ae_err *err)
 {
     if (!ae_fleet_is_local(f))
@@ -110,38 +147,11 @@ int ae_hub_reload_all(const ae_fleet *f, int timeout_ms, ae_err *err)
                             "the fleet up? The config is changed and takes effect when the "
                             "node starts",
                             h->name, (int)pids[i], h->conf);
-        else
-            varz_load_time(h, before[i], sizeof before[i]);
     }
-    for (size_t i = 0; i < f->n_hubs && !rc; i++)
-        if (kill(pids[i], SIGHUP) != 0)
-            rc = ae_err_set(err, AE_EIO, "hub %s: SIGHUP to PID %d: %s", f->hubs[i].name,
-                            (int)pids[i], strerror(errno));
-    /* A reload is confirmed by a new config_load_time; a node that keeps the old one either
-     * refused the new config (its log says why) or has not got to it yet. */
-    int64_t start = ae_mono_ns(), deadline = start + (int64_t)timeout_ms * AE_NS_PER_MS;
-    bool resent = false;
-    while (!rc) {
-        int pending = first_pending(f, before);
-        if (pending < 0) {
-            rc = (int)f->n_hubs;
-            break;
-        }
-        if (ae_mono_ns() > deadline) {
-            char why[512];
-            const ae_fleet_proc *p = ae_fleet_proc_find(f, f->hubs[pending].name);
-            reload_error(p ? p->log : NULL, why, sizeof why);
-            rc = ae_err_set(err, AE_ETIMEOUT, "hub %s did not reload its config within %d ms%s%s",
-                            f->hubs[pending].name, timeout_ms, why[0] ? "; its log says: " : "",
-                            why);
-            break;
-        }
-        if (!resent && ae_mono_ns() - start > (int64_t)timeout_ms * AE_NS_PER_MS / 2) {
-            resent = true;
-            kill(pids[pending], SIGHUP);
-        }
-        ae_sleep_ms(100);
-    }
+    /* Twice: nats-server 2.9.10 does not wire the imports of an account that a reload adds
+     * (a new vehicle's) until the next reload, which carries every account over anew. */
+    for (int k = 0; k < AE_HUB_RELOADS && rc >= 0; k++)
+        rc = reload_once(f, pids, before, timeout_ms, err);
     free(before);
     free(pids);
     return rc;

@@ -2,6 +2,7 @@
  * configs rendered from it, and the processes to run. See local_fleet.h. */
 #include "cli/local_fleet.h"
 #include "cli/creds_registry.h"
+#include "cli/identities.h"
 #include "cli/proc.h"
 #include "cli/render.h"
 #include "common/fileio.h"
@@ -154,13 +155,19 @@ static int plan_hubs(ae_fleet *f, portset *ps, const ae_fleet *old, ae_err *err)
     return 0;
 }
 
-static int plan_vehicles(ae_fleet *f, int n, portset *ps, const ae_fleet *old, ae_err *err)
+static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, portset *ps,
+                         const ae_fleet *old, ae_err *err)
 {
-    for (int i = 0; i < n; i++) {
+    int n = 0;
+    for (int k = 0; k < n_tenants; k++)
+        n += tenants[k].vehicles;
+    for (int i = 0, k = 0, in_k = 0; i < n; i++, in_k++) {
+        while (in_k >= tenants[k].vehicles)
+            k++, in_k = 0;
         char vid[32];
         ae_local_vid(i, vid, sizeof vid);
         ae_fleet_vehicle *v = ae_fleet_vehicle_add(f, vid);
-        if (!v)
+        if (!v || ae_topo_set(&v->tenant, tenants[k].name))
             return ae_err_set(err, AE_ENOMEM, "out of memory");
         const ae_fleet_vehicle *was = old && (size_t)i < old->n_vehicles ? &old->vehicles[i] : NULL;
         int rc = pick_vehicle_ports(ps, v, was, err);
@@ -173,37 +180,77 @@ static int plan_vehicles(ae_fleet *f, int n, portset *ps, const ae_fleet *old, a
     return 0;
 }
 
-/* The record of a new fleet: env, the operator, hub nodes, dashboard and vehicles, with
- * their ports. */
-static int plan_record(ae_fleet *f, int n, const char *env, bool dashboard, const ae_fleet *old,
-                       ae_err *err)
+/* `old`'s secret when it has one, else a new one, into pw. */
+static int keep_or_new(const char *was, char pw[AE_SECRET_LEN + 1], ae_err *err)
 {
-    char ts[48], pw[AE_SECRET_LEN + 1];
-    int rc = 0;
-    if (old && old->op_password)
-        snprintf(pw, sizeof pw, "%s", old->op_password);
-    else if ((rc = ae_random_secret(pw, sizeof pw, err)) != 0)
-        return rc;
+    if (was && *was) {
+        snprintf(pw, AE_SECRET_LEN + 1, "%s", was);
+        return 0;
+    }
+    return ae_random_secret(pw, AE_SECRET_LEN + 1, err);
+}
+
+/* The tenants: logins (the first tenant's operator is "operator"), kept across runs, and a
+ * dashboard each. The first tenant's login and dashboard are also the record's own. */
+static int plan_tenants(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, bool dashboard,
+                        portset *ps, const ae_fleet *old, ae_err *err)
+{
+    for (int k = 0; k < n_tenants; k++) {
+        const ae_fleet_tenant *was = old ? ae_fleet_tenant_find(old, tenants[k].name) : NULL;
+        ae_fleet_tenant *t = ae_fleet_tenant_add(f, tenants[k].name);
+        char user[AE_IDENT_MAX + 16], pw[AE_SECRET_LEN + 1], gpw[AE_SECRET_LEN + 1];
+        snprintf(user, sizeof user, k == 0 ? "operator" : "operator-%s", tenants[k].name);
+        /* A record of an earlier version has no tenants: its operator is the first's. */
+        const char *old_pw = was ? was->op_password : (k == 0 && old ? old->op_password : NULL);
+        int rc;
+        if (!t)
+            return ae_err_set(err, AE_ENOMEM, "out of memory");
+        if ((rc = keep_or_new(old_pw, pw, err)) ||
+            (rc = keep_or_new(was ? was->guard_password : NULL, gpw, err)))
+            return rc;
+        t->free_tier = tenants[k].free_tier;
+        if (ae_topo_set(&t->op_user, user) || ae_topo_set(&t->op_password, pw) ||
+            ae_topo_set(&t->guard_password, gpw))
+            return ae_err_set(err, AE_ENOMEM, "out of memory");
+        if (dashboard) {
+            int prefer = was ? was->dashboard_port : (k == 0 && old ? old->dashboard_port : 0);
+            int port = pick(ps, SOCK_STREAM, prefer, err);
+            if (port < 0)
+                return port;
+            t->dashboard_port = port;
+            if (asprintf(&t->dashboard_url, "http://127.0.0.1:%d/", port) < 0)
+                return ae_err_set(err, AE_ENOMEM, "out of memory");
+        }
+    }
+    const ae_fleet_tenant *first = &f->tenants[0];
+    if (ae_topo_set(&f->op_user, first->op_user) ||
+        ae_topo_set(&f->op_password, first->op_password) ||
+        ae_topo_set(&f->dashboard_url, first->dashboard_url))
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    f->dashboard_port = first->dashboard_port;
+    return 0;
+}
+
+/* The record of a new fleet: env, the tenants and their operators, hub nodes, dashboards and
+ * vehicles, with their ports. */
+static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, const char *env,
+                       bool dashboard, const ae_fleet *old, ae_err *err)
+{
+    char ts[48];
     if (ae_topo_set(&f->env, env) ||
         ae_topo_set(&f->created, ae_format_rfc3339(ae_now_ns(), ts, sizeof ts)) ||
         ae_topo_set(&f->js_domain, "hub") || ae_topo_set(&f->cluster, "aerie") ||
-        ae_topo_set(&f->op_user, "operator") || ae_topo_set(&f->op_password, pw) ||
         /* The leaves report every 2 s: three missed reports mean the vehicle is cut off. */
         ae_topo_set(&f->stale, "6s"))
         return ae_err_set(err, AE_ENOMEM, "out of memory");
     f->stale_ns = 6 * AE_NS_PER_SEC;
     f->has_procs = true;
     portset ps = {0};
-    rc = plan_hubs(f, &ps, old, err);
-    if (!rc && dashboard) {
-        int port = pick(&ps, SOCK_STREAM, old ? old->dashboard_port : 0, err);
-        rc = port < 0 ? port : 0;
-        f->dashboard_port = port > 0 ? port : 0;
-        if (!rc && asprintf(&f->dashboard_url, "http://127.0.0.1:%d/", port) < 0)
-            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
-    }
+    int rc = plan_tenants(f, tenants, n_tenants, dashboard, &ps, old, err);
     if (!rc)
-        rc = plan_vehicles(f, n, &ps, old, err);
+        rc = plan_hubs(f, &ps, old, err);
+    if (!rc)
+        rc = plan_vehicles(f, tenants, n_tenants, &ps, old, err);
     free(ps.v);
     return rc;
 }
@@ -240,6 +287,9 @@ static int local_leaf(const ae_fleet *f, const ae_fleet_vehicle *fv, ae_topo_veh
 static int local_vehicle(ae_topology *t, const ae_fleet *f, const ae_fleet_vehicle *fv, json_t *reg)
 {
     ae_topo_vehicle *v = ae_topology_add_vehicle(t, fv->vid, 0);
+    int tenant = ae_topology_tenant_index(t, ae_fleet_vehicle_tenant(f, fv));
+    if (v)
+        v->tenant = tenant > 0 ? tenant : 0;
     char mav[40];
     snprintf(mav, sizeof mav, "udp://127.0.0.1:%d", fv->mavlink_port);
     if (!v || ae_topo_set(&v->seed_path, fv->seed) ||
@@ -266,11 +316,26 @@ ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg)
     bool ok = asprintf(&t->origin, "`aerie up` for the local fleet in %s", f->dir) >= 0;
     if (!ok)
         t->origin = NULL;
-    ok = ok && !ae_topo_set(&t->env, f->env) && !ae_topo_set(&t->op_user, f->op_user) &&
-         !ae_topo_set(&t->op_password, f->op_password) && !ae_topo_set(&t->max_memory, "256MB") &&
+    ok = ok && !ae_topo_set(&t->env, f->env) && !ae_topo_set(&t->max_memory, "256MB") &&
          !ae_topo_set(&t->max_file, "4GB") &&
          ae_topology_add_region(t, f->cluster ? f->cluster : "aerie",
                                 f->js_domain ? f->js_domain : "hub");
+    /* A record of an earlier version has no tenants: its operator's is the default. */
+    ae_fleet_tenant legacy = {
+        .name = AE_TENANT_DEFAULT, .op_user = f->op_user, .op_password = f->op_password};
+    const ae_fleet_tenant *tenants = f->n_tenants ? f->tenants : &legacy;
+    size_t n_tenants = f->n_tenants ? f->n_tenants : 1;
+    for (size_t i = 0; ok && i < n_tenants; i++) {
+        const ae_fleet_tenant *ft = &tenants[i];
+        ae_topo_tenant *tn = ae_topology_add_tenant(t, ft->name);
+        ok = tn && !ae_topo_set(&tn->op_user, ft->op_user) &&
+             !ae_topo_set(&tn->op_password, ft->op_password) &&
+             !ae_topo_set(&tn->guard_password, ft->guard_password);
+        if (ok && ft->free_tier) {
+            tn->free_tier = true;
+            ae_tenant_free_limits(&tn->limits);
+        }
+    }
     for (size_t i = 0; ok && i < f->n_hubs; i++) {
         const ae_fleet_hub *fh = &f->hubs[i];
         ae_topo_hub *h = ae_topology_add_hub(t, fh->name);
@@ -295,17 +360,20 @@ ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg)
     return t;
 }
 
-/* Renders every config of the fleet into DIR/conf. */
+/* Gives every vehicle its identity and renders every config of the fleet into DIR/conf. */
 static int write_configs(const ae_fleet *f, json_t *reg, ae_err *err)
 {
     ae_topology *t = ae_local_topology(f, reg);
     if (!t)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    int rc = 0;
+    int rc = ae_topology_check_capacity(t, err);
+    if (!rc)
+        rc = ae_identities_issue(t, reg, f->dir, NULL, err);
     for (int i = 0; i < t->n_hubs && !rc; i++) {
         char *text = ae_render_hub_conf(t, &t->hubs[i]);
         rc = text ? ae_file_write_atomic(f->hubs[i].conf, text, 0, err)
-                  : ae_err_set(err, AE_ENOMEM, "out of memory");
+                  : ae_err_set(err, AE_EINVAL, "cannot write the config of hub %s (see above)",
+                               t->hubs[i].name);
         free(text);
     }
     for (int i = 0; i < t->n_vehicles && !rc; i++) {
@@ -382,39 +450,31 @@ static int plan_procs(ae_fleet *f, const ae_local_programs *pg, ae_err *err)
                                f->hubs[i].http_port, argv))
             rc = AE_ENOMEM;
     }
+    /* The guard of every tenant: vehicles resync through it (guard.h). */
+    const char *guard[] = {pg->self, "guard", "--dir", f->dir, NULL};
+    if (!rc && !ae_fleet_proc_add(f, "guard", AE_KIND_GUARD, "aerie", NULL, 0, guard))
+        rc = AE_ENOMEM;
     for (size_t i = 0; i < f->n_vehicles && !rc; i++)
         rc = plan_vehicle_procs(f, &f->vehicles[i], pg);
-    if (!rc && f->dashboard_port > 0) {
-        char port[16];
-        snprintf(port, sizeof port, "%d", f->dashboard_port);
-        const char *argv[] = {pg->self, "dashboard", "--dir", f->dir, "--port", port, NULL};
-        if (!ae_fleet_proc_add(f, "dashboard", AE_KIND_DASHBOARD, "aerie", NULL, f->dashboard_port,
-                               argv))
+    /* A dashboard per tenant, logged in as that tenant: it shows only its vehicles. */
+    for (size_t k = 0; k < f->n_tenants && !rc; k++) {
+        const ae_fleet_tenant *t = &f->tenants[k];
+        if (t->dashboard_port <= 0)
+            continue;
+        char port[16], name[AE_IDENT_MAX + 16];
+        snprintf(port, sizeof port, "%d", t->dashboard_port);
+        snprintf(name, sizeof name, k == 0 ? "dashboard" : "dashboard-%s", t->name);
+        const char *argv[] = {pg->self, "dashboard", "--dir", f->dir, "--port",
+                              port,     "--tenant",  t->name, NULL};
+        if (!ae_fleet_proc_add(f, name, AE_KIND_DASHBOARD, "aerie", NULL, t->dashboard_port, argv))
             rc = AE_ENOMEM;
     }
     return rc ? ae_err_set(err, AE_ENOMEM, "out of memory") : 0;
 }
 
-/* One nkey per vehicle, kept across runs; a revoked vehicle gets none (its revocation stands
- * until `aerie creds add` issues a new key). Identities issued by `aerie creds add` for
- * vehicles outside this fleet stay in the hub configs too. */
-static int issue_keys(const char *dir, int n, json_t *reg, ae_err *err)
-{
-    int rc = ae_creds_ensure_service(dir, reg, err);
-    for (int i = 0; i < n && rc >= 0; i++) {
-        char vid[32];
-        ae_local_vid(i, vid, sizeof vid);
-        if (!ae_creds_is_revoked(reg, vid))
-            rc = ae_creds_issue(dir, reg, vid, NULL, err);
-    }
-    if (rc >= 0)
-        rc = ae_creds_registry_save(dir, reg, err);
-    return rc < 0 ? rc : 0;
-}
-
-int ae_local_fleet_plan(const char *dir, int n, const char *env, bool dashboard,
-                        const ae_fleet *old, json_t *reg, const ae_local_programs *progs,
-                        ae_fleet **out, ae_err *err)
+int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_tenants,
+                        const char *env, bool dashboard, const ae_fleet *old, json_t *reg,
+                        const ae_local_programs *progs, ae_fleet **out, ae_err *err)
 {
     static const char *const subs[] = {"conf", "data", "logs"};
     for (int i = 0; i < 3; i++) {
@@ -426,9 +486,7 @@ int ae_local_fleet_plan(const char *dir, int n, const char *env, bool dashboard,
     ae_fleet *f = ae_fleet_new(dir);
     if (!f)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    int rc = issue_keys(dir, n, reg, err);
-    if (!rc)
-        rc = plan_record(f, n, env, dashboard, old, err);
+    int rc = plan_record(f, tenants, n_tenants, env, dashboard, old, err);
     if (!rc)
         rc = write_configs(f, reg, err);
     if (!rc)

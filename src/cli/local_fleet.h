@@ -16,14 +16,21 @@
  * its catch-up after `heal`.
  *
  * Security (docs/security.md): every vehicle logs in with its own nkey from the registry
- * that `aerie creds` and `aerie revoke` keep; a vehicle revoked there gets no key and keeps
- * its revocation across `down` and `up`. */
+ * that `aerie creds` and `aerie revoke` keep, into an account of its own that reaches only
+ * its own subjects in its tenant's account (accounts.h); a vehicle revoked there gets no key
+ * and keeps its revocation across `down` and `up`.
+ *
+ * Tenants (tenant.h): one, "default", unless `aerie up --tenant NAME:N[:free]` asks for
+ * several. Each gets its own account, operator login (the first's is "operator", the others'
+ * "operator-<name>"), streams, dashboard and vehicles (numbered on from the previous
+ * tenant's); `aerie guard` runs for all of them. */
 #ifndef AERIE_CLI_LOCAL_FLEET_H
 #define AERIE_CLI_LOCAL_FLEET_H
 
 #include "cli/fleet.h"
 #include "cli/topology.h"
 #include "common/err.h"
+#include "common/ident.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -50,15 +57,23 @@ int ae_local_fleet_open(const char *dir, bool create, char abs[PATH_MAX], ae_fle
 /* The id of the i-th vehicle (0-based) of a local fleet: VID-001, VID-002, ... */
 void ae_local_vid(int i, char *out, size_t cap);
 
-/* Plans a fleet of n vehicles in `dir` (absolute): creates conf/, data/ and logs/, gives
- * every vehicle that is not revoked in `reg` a key (saving the registry), picks ports
+/* A tenant of a local fleet and how many vehicles it has. */
+typedef struct ae_local_tenant {
+    char name[AE_IDENT_MAX + 1];
+    int vehicles;
+    bool free_tier;
+} ae_local_tenant;
+
+/* Plans a fleet in `dir` (absolute) with the given tenants (at least one) and their
+ * vehicles: creates conf/, data/ and logs/, gives every vehicle that is not revoked in `reg`
+ * a key (saving the registry; a free-tier tenant with more than 10 is refused), picks ports
  * (those of `old`, the previous record, when they are still free; old may be NULL), writes
  * every config, and returns the new record with its processes (none started) in *out,
- * saved as DIR/fleet.json. The operator's password is old's, or new. Returns 0 or an AE_E*
- * with a message. */
-int ae_local_fleet_plan(const char *dir, int n, const char *env, bool dashboard,
-                        const ae_fleet *old, json_t *reg, const ae_local_programs *progs,
-                        ae_fleet **out, ae_err *err);
+ * saved as DIR/fleet.json. Passwords are old's, or new. Returns 0 or an AE_E* with a
+ * message. */
+int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_tenants,
+                        const char *env, bool dashboard, const ae_fleet *old, json_t *reg,
+                        const ae_local_programs *progs, ae_fleet **out, ae_err *err);
 
 /* The topology model of a planned local fleet (one region, its hubs and vehicles as the
  * record has them); `reg` is borrowed into it as the source of the hubs' managed users.

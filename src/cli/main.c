@@ -9,7 +9,8 @@
  *   aerie sim ...                      the simulator (cmd_sim.c)
  *   aerie up | down                    a local fleet (cmd_up.c, planned by local_fleet.c)
  *   aerie link                         stage an uplink outage (cmd_link.c)
- *   aerie dashboard                    the fleet web page (dashboard.c) */
+ *   aerie dashboard                    the fleet web page (dashboard.c)
+ *   aerie guard                        vehicles' consumer creates and deletes (guard.c) */
 #include "cli/audit.h"
 #include "cli/cli.h"
 #include "cli/cmd_cmd.h"
@@ -23,6 +24,7 @@
 #include "cli/cmd_twin.h"
 #include "cli/cmd_up.h"
 #include "cli/dashboard.h"
+#include "cli/guard.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -33,9 +35,11 @@ static void usage(FILE *f)
     fprintf(f,
             "aerie %s: the Aerie fleet tool\n"
             "\n"
-            "usage: aerie COMMAND [ARGS] [--dir DIR | --server URL] [--env ENV] [--json]\n"
+            "usage: aerie COMMAND [ARGS] [--dir DIR [--tenant T] | --server URL] [--env ENV]\n"
+            "       [--json]\n"
             "\n"
-            "  up [--vehicles N] [--dir DIR]  start a local fleet: hub, vehicles, dashboard\n"
+            "  up [--vehicles N] [--tenant NAME[:N][:free]]... [--dir DIR]\n"
+            "                                 start a local fleet: hub, vehicles, dashboards\n"
             "  down [--dir DIR] [--purge]     stop it (--purge: delete its data too)\n"
             "  link [cut|heal VID] [--for 30s]  stage a vehicle's uplink outage\n"
             "  dashboard [--port P]           serve the fleet web page\n"
@@ -50,10 +54,12 @@ static void usage(FILE *f)
             "  creds add VID | list           per-vehicle leaf identities on the hubs\n"
             "  revoke VID                     remove a vehicle's identity, cut its uplink\n"
             "  audit [--since 1h]             the audit trail from the hub\n"
+            "  guard [--dir DIR]              the hub-side check of vehicles' JetStream calls\n"
             "\n"
             "The fleet is found through --dir DIR (or AERIE_DIR, else ./.fleet when it exists),\n"
             "a directory made by `aerie up`, or --server nats://user:pass@host:port for a real\n"
-            "hub. See docs/cli.md.\n",
+            "hub. --tenant T (or AERIE_TENANT) acts as that tenant of the fleet directory, with\n"
+            "its operator's login: it sees only its own vehicles. See docs/cli.md.\n",
             AERIE_VERSION);
 }
 
@@ -104,6 +110,8 @@ int main(int argc, char **argv)
         rc = ae_cmd_revoke(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "audit") == 0)
         rc = ae_cmd_audit(&c, argc - 1, argv + 1);
+    else if (strcmp(cmd, "guard") == 0)
+        rc = ae_cmd_guard(&c, argc - 1, argv + 1);
     else {
         fprintf(stderr, "aerie: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -6,16 +6,13 @@
  * Every name is written quoted: an identifier may look like a number ("2024"), a size
  * ("10m") or a boolean ("on") to the config parser, and would then not be a string. */
 #include "cli/render.h"
+#include "cli/accounts.h"
 #include "cli/creds_conf.h"
 #include "cli/creds_registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The leafnode user the regions' links sign in as (domain_per_region); aerie- names are
- * reserved for the tools, so no vehicle can take it. */
-#define HUBLINK_USER "aerie-hublink"
 
 /* Closes a memory stream and hands over its text (the stream sets *buf when it closes),
  * or NULL when writing failed. */
@@ -83,19 +80,28 @@ static void hub_region_link(const ae_topology *t, FILE *f)
                                           "\"fleet.*.veh.*.live.>\", \"fleet.*.veh.*.link\"]";
     const ae_topo_region *g = &t->regions[t->global_region];
     fprintf(f,
-            "  # Link to the global region %s (domain_per_region): one JetStream domain per\n"
-            "  # region, so regions are joined by leafnodes rather than gateways.\n"
-            "  remotes = [\n    {\n      urls: [",
+            "  # Links to the global region %s (domain_per_region): one JetStream domain per\n"
+            "  # region, so regions are joined by leafnodes rather than gateways. A link carries\n"
+            "  # one account, so every tenant has its own.\n"
+            "  remotes = [\n",
             g->name);
-    for (int k = 0; k < g->n_hubs; k++) {
-        const ae_topo_hub *h = region_hub(t, g, k);
-        fprintf(f, "%s\"nats-leaf://" HUBLINK_USER ":%s@%s:%d\"", k ? ", " : "",
-                t->hublink_password, h->host, h->leaf_port);
+    for (int i = 0; i < t->n_tenants; i++) {
+        const ae_topo_tenant *tn = &t->tenants[i];
+        char acc[AE_ACCOUNT_MAX];
+        ae_tenant_account(tn->name, acc, sizeof acc);
+        fprintf(f, "    {\n      urls: [");
+        for (int k = 0; k < g->n_hubs; k++) {
+            const ae_topo_hub *h = region_hub(t, g, k);
+            fprintf(f, "%s\"nats-leaf://" AE_HUBLINK_USER_PREFIX "%s:%s@%s:%d\"", k ? ", " : "",
+                    tn->name, tn->hublink_password, h->host, h->leaf_port);
+        }
+        fprintf(f, "]\n      account: \"%s\"\n      deny_exports: %s\n      deny_imports: %s\n",
+                acc, local_only, local_only);
+        if (t->tls_cert)
+            tls_client_block(t, f, "      ");
+        fprintf(f, "    }\n");
     }
-    fprintf(f, "]\n      deny_exports: %s\n      deny_imports: %s\n", local_only, local_only);
-    if (t->tls_cert)
-        tls_client_block(t, f, "      ");
-    fprintf(f, "    }\n  ]\n");
+    fprintf(f, "  ]\n");
 }
 
 static void hub_leafnodes(const ae_topology *t, const ae_topo_hub *n, FILE *f)
@@ -106,50 +112,41 @@ static void hub_leafnodes(const ae_topology *t, const ae_topo_hub *n, FILE *f)
                 t->tls_cert, t->tls_key);
     if (t->per_region && n->region != t->global_region)
         hub_region_link(t, f);
-    fprintf(f, "  # No authorization block here: vehicle users are below, restricted to LEAFNODE.\n"
-               "}\n\n");
+    fprintf(f,
+            "  # No authorization block here: each vehicle's login is in its own account below,\n"
+            "  # restricted to LEAFNODE.\n"
+            "}\n\n");
 }
 
-/* The users: the operator on client connections only, then aerie-nobody, the evictor of
- * `aerie revoke` and (nkey mode) the vehicles, in the region `aerie creds` rewrites, then
- * the region links and (password mode) the vehicles of this region. */
+/* The users: aerie-nobody alone in the global account, where a connection without
+ * credentials (and a leaf that sends only a token, which 2.9.10 lets in there) lands with
+ * nothing to reach; then the accounts: the system account and the managed region of tenant
+ * and vehicle accounts (accounts.h), written from the credential registry. */
 static int hub_users(const ae_topology *t, const ae_topo_hub *n, FILE *f)
 {
     const ae_topo_region *rg = &t->regions[n->region];
     fprintf(f,
             "authorization {\n  users = [\n"
-            "    { user: \"%s\", password: \"%s\", allowed_connection_types: [\"STANDARD\"] }\n",
-            t->op_user, t->op_password);
-    char *managed = ae_creds_region_text(t->creds, rg->scoped ? rg->name : NULL);
-    if (!managed)
-        return AE_ENOMEM;
+            "    { user: \"" AE_SEC_NOBODY_USER "\", password: \"%s\", allowed_connection_types:"
+            " [\"MQTT\"], permissions: { publish: { deny: \">\" }, subscribe: { deny: \">\" } } }\n"
+            "  ]\n}\n\n",
+            ae_creds_str(t->creds, "nobody_password"));
+    char *managed = NULL;
+    ae_err err = {0};
+    if (ae_accounts_text(t->creds, rg->scoped ? rg->name : NULL, &managed, &err) != 0) {
+        fprintf(stderr, "aerie: %s\n", err.msg);
+        return err.code;
+    }
+    fprintf(f, "# Tenants and vehicles are accounts: a vehicle reaches only what its account\n"
+               "# imports from its tenant's (docs/security.md).\naccounts {\n");
+    /* nats-server insists on a system account once leafnodes and gateways are both
+     * configured; it is also what `nats server report` logs in with. */
+    if (t->system_password)
+        fprintf(f, "  SYS { users = [ { user: system, password: \"%s\" } ] }\n",
+                t->system_password);
     fputs(managed, f);
     free(managed);
-    if (t->per_region && n->region == t->global_region)
-        fprintf(f,
-                "    # the leafnode links of the other regions (domain_per_region)\n"
-                "    { user: \"" HUBLINK_USER "\", password: \"%s\", "
-                "allowed_connection_types: [\"LEAFNODE\"] }\n",
-                t->hublink_password);
-    for (int i = 0; i < t->n_vehicles && t->vehicle_auth == AE_TOPO_AUTH_PASSWORD; i++) {
-        const ae_topo_vehicle *v = &t->vehicles[i];
-        if (v->region != n->region && t->regions[v->region].fallback != n->region)
-            continue;
-        fprintf(f, "    { user: \"%s\", password: \"%s\", allowed_connection_types: [\"LEAFNODE\"]",
-                v->vid, v->password);
-        if (t->vehicle_permissions) {
-            /* JSON is nats-server config syntax too. */
-            json_t *perm = ae_topology_vehicle_permissions(t, v);
-            char *d = perm ? json_dumps(perm, JSON_COMPACT) : NULL;
-            json_decref(perm);
-            if (!d)
-                return AE_ENOMEM;
-            fprintf(f, ", permissions: %s", d);
-            free(d);
-        }
-        fprintf(f, " }\n");
-    }
-    fprintf(f, "  ]\n}\n\n");
+    fprintf(f, "}\n%s\n", t->system_password ? "system_account: SYS\n" : "");
     return 0;
 }
 
@@ -190,7 +187,7 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
     fprintf(f,
             "# Hub node %s of region %s (env %s). Generated by %s;\n"
             "# regenerate it rather than edit it (`aerie creds` and `aerie revoke` keep the\n"
-            "# marked users region below).\n",
+            "# marked accounts region below).\n",
             n->name, rg->name, t->env, t->origin);
     if (rg->scoped)
         fprintf(f, AE_SEC_REGION_MARK " %s\n", rg->name);
@@ -217,13 +214,6 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
         free(buf);
         return NULL;
     }
-    /* nats-server insists on a system account once leafnodes and gateways are both
-     * configured; it is also what `nats server report` logs in with. */
-    if (t->system_password)
-        fprintf(f,
-                "accounts {\n  SYS { users = [ { user: system, password: \"%s\" } ] }\n}\n"
-                "system_account: SYS\n",
-                t->system_password);
     hub_gateway(t, n, f);
     return finish(f, &buf);
 }
@@ -393,5 +383,36 @@ char *ae_render_gw_conf(const ae_topology *t, const ae_topo_vehicle *v)
             fprintf(f, " attitude: %d", g->rate_attitude);
         fprintf(f, " }\n");
     }
+    return finish(f, &buf);
+}
+
+/* ---- the guard's unit ----------------------------------------------------------------- */
+
+char *ae_render_guard_unit(const ae_topology *t, const ae_topo_region *rg, const char *view_dir)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    fprintf(f,
+            "# The command guard of region %s (env %s). Generated by %s.\n"
+            "# Vehicles' consumer creates and order-repair deletes pass through it (docs/\n"
+            "# security.md); without it their leaves keep their data but cannot resync. Run it on\n"
+            "# every hub node of the region (the instances share the work): copy %s/fleet.json\n"
+            "# there, readable by the user below.\n"
+            "[Unit]\n"
+            "Description=Aerie command guard for region %s\n"
+            "After=network-online.target nats-server.service\n"
+            "Wants=network-online.target\n\n"
+            "[Service]\n"
+            "ExecStart=/usr/local/bin/aerie guard --dir %s\n"
+            "KillSignal=SIGTERM\n"
+            "Restart=always\n"
+            "RestartSec=1\n"
+            "User=aerie\n\n"
+            "[Install]\n"
+            "WantedBy=multi-user.target\n",
+            rg->name, t->env, t->origin, view_dir, rg->name, view_dir);
     return finish(f, &buf);
 }

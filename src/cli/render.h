@@ -5,13 +5,14 @@
  *   hub (nats-server):   server name, client and monitoring listeners, no_auth_user (a
  *                        connection without credentials is refused), JetStream with its
  *                        limits and domain, the cluster with routes to every node of the
- *                        region, leafnodes (TLS, the link to the global region with
- *                        per-region domains), the users (the operator on client
- *                        connections only; the managed region of creds_conf.h; password
- *                        vehicles), the system account, and the gateways between regions;
+ *                        region, leafnodes (TLS, one link per tenant to the global region
+ *                        with per-region domains), aerie-nobody in the global account, the
+ *                        system account and the tenant and vehicle accounts (accounts.h, the
+ *                        managed region of creds_conf.h), and the gateways between regions;
  *   leaf (aerie-leaf):   listeners, the uplink remote with the vehicle's credentials,
  *                        reconnect timing, store-and-forward and the uplink block;
- *   gateway (aerie-gw):  vid, env, the local leaf's URL, MAVLink endpoints, rate limits.
+ *   gateway (aerie-gw):  vid, env, the local leaf's URL, MAVLink endpoints, rate limits;
+ *   guard unit:          the systemd unit that runs `aerie guard` next to a region's hubs.
  *
  * Every function returns a malloc'd NUL-terminated text (caller frees), or NULL when out of
  * memory. Strings from the model are written as they are: the builders check that none can
@@ -21,8 +22,8 @@
 
 #include "cli/topology.h"
 
-/* The nats-server config of hub node h. The managed users region comes from t->creds
- * (call ae_creds_ensure_service on it first). */
+/* The nats-server config of hub node h. The accounts come from t->creds (ae_identities_issue
+ * fills it); NULL also when they cannot be written (the reason goes to stderr). */
 char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *h);
 
 /* The aerie-leaf config of vehicle v (with vehicle_auth "password": nats-server syntax that
@@ -31,5 +32,9 @@ char *ae_render_leaf_conf(const ae_topology *t, const ae_topo_vehicle *v);
 
 /* The aerie-gw config of vehicle v. */
 char *ae_render_gw_conf(const ae_topology *t, const ae_topo_vehicle *v);
+
+/* A systemd unit that runs the guard of region rg's tenants (`aerie guard --dir VIEW`, where
+ * VIEW is the region's CLI view, OUT/<region>) on a hub node of the region. */
+char *ae_render_guard_unit(const ae_topology *t, const ae_topo_region *rg, const char *view_dir);
 
 #endif

@@ -3,6 +3,7 @@
  * names are identifiers, every vehicle's region exists, no host:port is used twice, and no
  * text that goes inside a quoted config string can break out of it. */
 #include "cli/topology.h"
+#include "cli/accounts.h"
 #include "common/conf.h"
 #include "common/ident.h"
 #include "common/random.h"
@@ -77,15 +78,20 @@ void ae_topology_free(ae_topology *t)
 {
     if (!t)
         return;
-    char *strs[] = {t->origin,          t->env,
-                    t->op_user,         t->op_password,
-                    t->route_password,  t->gateway_password,
-                    t->system_password, t->hublink_password,
-                    t->tls_cert,        t->tls_key,
-                    t->tls_ca,          t->max_memory,
-                    t->max_file};
+    char *strs[] = {t->origin,          t->env,      t->route_password, t->gateway_password,
+                    t->system_password, t->tls_cert, t->tls_key,        t->tls_ca,
+                    t->max_memory,      t->max_file};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(strs[i]);
+    for (int i = 0; i < t->n_tenants; i++) {
+        ae_topo_tenant *tn = &t->tenants[i];
+        free(tn->name);
+        free(tn->op_user);
+        free(tn->op_password);
+        free(tn->guard_password);
+        free(tn->hublink_password);
+    }
+    free(t->tenants);
     for (int i = 0; i < t->n_regions; i++) {
         free(t->regions[i].name);
         free(t->regions[i].domain);
@@ -122,6 +128,14 @@ ae_topo_region *ae_topology_add_region(ae_topology *t, const char *name, const c
     return r;
 }
 
+ae_topo_tenant *ae_topology_add_tenant(ae_topology *t, const char *name)
+{
+    ae_topo_tenant *tn = grow((void **)&t->tenants, &t->n_tenants, sizeof *tn);
+    if (!tn)
+        return NULL;
+    return ae_topo_set(&tn->name, name) ? NULL : tn;
+}
+
 ae_topo_hub *ae_topology_add_hub(ae_topology *t, const char *name)
 {
     ae_topo_hub *h = grow((void **)&t->hubs, &t->n_hubs, sizeof *h);
@@ -150,18 +164,64 @@ int ae_topology_region_index(const ae_topology *t, const char *name)
     return -1;
 }
 
-json_t *ae_topology_vehicle_permissions(const ae_topology *t, const ae_topo_vehicle *v)
+int ae_topology_check_capacity(const ae_topology *t, ae_err *err)
+{
+    long long file = 0, mem = 0;
+    for (int i = 0; i < t->n_tenants; i++) {
+        file += ae_tenant_size_bytes(t->tenants[i].limits.max_file);
+        mem += ae_tenant_size_bytes(t->tenants[i].limits.max_memory);
+    }
+    long long hf = ae_tenant_size_bytes(t->max_file), hm = ae_tenant_size_bytes(t->max_memory);
+    if (file > hf)
+        return ae_err_set(err, AE_EINVAL,
+                          "the tenants' max_file_store add up to %lld MB, more than a hub's "
+                          "jetstream.max_file_store %s: nats-server 2.9.10 would not start "
+                          "JetStream (insufficient storage resources); raise it or lower theirs",
+                          file >> 20, t->max_file);
+    if (mem > hm)
+        return ae_err_set(err, AE_EINVAL,
+                          "the tenants' max_memory_store add up to %lld MB, more than a hub's "
+                          "jetstream.max_memory_store %s: nats-server 2.9.10 would not start "
+                          "JetStream (insufficient memory resources); raise it or lower theirs",
+                          mem >> 20, t->max_memory);
+    return 0;
+}
+
+int ae_topology_tenant_index(const ae_topology *t, const char *name)
+{
+    for (int k = 0; name && k < t->n_tenants; k++)
+        if (strcmp(t->tenants[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+int ae_topology_vehicle_domains(const ae_topology *t, const ae_topo_vehicle *v, const char *out[2])
 {
     const ae_topo_region *rg = &t->regions[v->region];
-    json_t *p =
-        json_pack("{s:{s:[s++++, s++, s, s, s, s]}, s:{s:[s++++, s, s, s]}}", "publish", "allow",
-                  "fleet.", t->env, ".veh.", v->vid, ".>", "$JS.", rg->domain, ".API.>",
-                  "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "_GR_.>", "subscribe", "allow", "fleet.",
-                  t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>", "$LDS.>");
     const char *fb = rg->fallback >= 0 ? t->regions[rg->fallback].domain : NULL;
-    if (p && fb && strcmp(fb, rg->domain) != 0)
-        json_array_append_new(json_object_get(json_object_get(p, "publish"), "allow"),
-                              json_sprintf("$JS.%s.API.>", fb));
+    if (!fb || strcmp(fb, rg->domain) == 0)
+        return 0;
+    out[0] = rg->domain;
+    out[1] = fb;
+    return 2;
+}
+
+json_t *ae_topology_vehicle_permissions(const ae_topology *t, const ae_topo_vehicle *v)
+{
+    const char *doms[3] = {t->regions[v->region].domain, NULL, NULL};
+    const char *other[2];
+    int n = 1;
+    if (ae_topology_vehicle_domains(t, v, other) == 2)
+        doms[n++] = other[1];
+    json_t *pub = ae_accounts_vehicle_publish(t->env, v->vid, doms, n);
+    json_t *p =
+        json_pack("{s:{s:o}, s:{s:[s++++, s, s, s]}}", "publish", "allow", pub, "subscribe",
+                  "allow", "fleet.", t->env, ".veh.", v->vid, ".>", "_INBOX.>", "_GR_.>", "$LDS.>");
+    /* Replies to the hub's requests (commands) and the inbox replies of its own requests. */
+    json_t *allow = json_object_get(json_object_get(p, "publish"), "allow");
+    json_array_append_new(allow, json_string("_INBOX.>"));
+    json_array_append_new(allow, json_string("_R_.>"));
+    json_array_append_new(allow, json_string("_GR_.>"));
     return p;
 }
 
@@ -194,21 +254,6 @@ static bool is_safe_text(const char *s)
         if (*s == '"' || *s == '\\' || *s == '\n' || *s == '\r' || (unsigned char)*s < 0x20)
             return false;
     return true;
-}
-
-/* A JetStream limit goes into the hub config unquoted, as nats-server's size syntax: it must
- * read back as one integer (digits with an optional K/M/G/T, KB.., KiB.. suffix). */
-static bool is_size(const char *s)
-{
-    char *text = NULL;
-    ae_conf_node *root = NULL;
-    bool ok = s && strlen(s) <= 32 && asprintf(&text, "v: %s\n", s) > 0 &&
-              ae_conf_parse_string_noinclude(text, strlen(text), NULL, &root, NULL) == 0;
-    const ae_conf_node *v = ok ? ae_conf_get(root, "v") : NULL;
-    ok = v && !v->next && v->type == AE_CONF_INT && v->i > 0;
-    ae_conf_free(root);
-    free(text);
-    return ok;
 }
 
 static const char *get_str(json_t *o, const char *key, const char *def)
@@ -270,14 +315,8 @@ static int parse_settings(parser *p, json_t *root)
                           "%s: env and js_domain must be tokens of letters, "
                           "digits, '_' or '-'",
                           name);
-    json_t *op = json_object_get(root, "operator");
-    if (set_or_oom(p, &t->op_user, get_str(op, "user", "operator")))
-        return AE_ENOMEM;
-    if (!ae_ident_valid(t->op_user))
-        return ae_err_set(p->err, AE_EINVAL, "%s: operator.user must be a token", name);
     int rc;
-    if ((rc = secret(p, "operator", get_str(op, "password", NULL), &t->op_password)) ||
-        (rc = secret(p, "routes", NULL, &t->route_password)) ||
+    if ((rc = secret(p, "routes", NULL, &t->route_password)) ||
         (rc = secret(p, "gateways", NULL, &t->gateway_password)) ||
         (rc = secret(p, "system", NULL, &t->system_password)))
         return rc;
@@ -294,7 +333,7 @@ static int parse_settings(parser *p, json_t *root)
         return AE_ENOMEM;
     const char *sizes[] = {"max_memory_store", t->max_memory, "max_file_store", t->max_file};
     for (size_t i = 0; i < 4; i += 2)
-        if (!is_size(sizes[i + 1]))
+        if (!ae_tenant_size_valid(sizes[i + 1]))
             return ae_err_set(p->err, AE_EINVAL,
                               "%s: jetstream.%s: \"%s\" is not a size such as 256MB or 10GB", name,
                               sizes[i], sizes[i + 1]);
@@ -308,17 +347,14 @@ static int parse_settings(parser *p, json_t *root)
     if (dpr && !json_is_boolean(dpr))
         return ae_err_set(p->err, AE_EINVAL, "%s: domain_per_region must be true or false", name);
     t->per_region = json_is_true(dpr);
-    if (t->per_region && (rc = secret(p, "hublink", NULL, &t->hublink_password)))
-        return rc;
     const char *seed = get_str(root, "vehicle_seed_path", NULL);
     if (seed && (!*seed || !is_safe_text(seed)))
         return ae_err_set(p->err, AE_EINVAL,
                           "%s: vehicle_seed_path must be a path (\"{vid}\" is replaced), "
                           "without quotes, backslashes or control characters",
                           name);
-    const char *texts[] = {
-        t->op_password, t->tls_cert, t->tls_key, t->tls_ca, get_str(js, "store_dir", NULL),
-        t->max_memory,  t->max_file};
+    const char *texts[] = {t->tls_cert,   t->tls_key, t->tls_ca, get_str(js, "store_dir", NULL),
+                           t->max_memory, t->max_file};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (!is_safe_text(texts[i]))
             return ae_err_set(p->err, AE_EINVAL,
@@ -343,6 +379,103 @@ static char *subst(const char *tmpl, const char *key, const char *value, bool di
     else
         n = asprintf(&out, "%s", tmpl);
     return n < 0 ? NULL : out;
+}
+
+/* One tenant: its operator (user default `operator` for the implicit default tenant,
+ * operator-<name> otherwise), its service passwords (kept in secrets.json under
+ * "operator"/"guard"/"hublink", with ":<name>" for named tenants), its profile and limits. */
+static int parse_tenant(parser *p, json_t *o, const char *name, bool implicit, const char *where)
+{
+    ae_topology *t = p->t;
+    if (!ae_ident_valid(name))
+        return ae_err_set(p->err, AE_EINVAL, "%s.name: missing or not a token", where);
+    if (ae_topology_tenant_index(t, name) >= 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s.name: tenant %s is listed twice", where, name);
+    ae_topo_tenant *tn = ae_topology_add_tenant(t, name);
+    if (!tn)
+        return ae_err_set(p->err, AE_ENOMEM, "out of memory");
+    json_t *op = json_object_get(o, "operator");
+    char def_user[AE_IDENT_MAX + 16], key[AE_IDENT_MAX + 16];
+    snprintf(def_user, sizeof def_user, implicit ? "operator" : "operator-%s", name);
+    if (set_or_oom(p, &tn->op_user, get_str(op, "user", def_user)))
+        return AE_ENOMEM;
+    if (!ae_ident_valid(tn->op_user) || strncmp(tn->op_user, "aerie-", 6) == 0)
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.operator.user: must be a token not starting with aerie-", where);
+    for (int k = 0; k + 1 < t->n_tenants; k++)
+        if (strcmp(t->tenants[k].op_user, tn->op_user) == 0)
+            return ae_err_set(p->err, AE_EINVAL,
+                              "%s.operator.user: %s is already tenant %s's operator (users are "
+                              "unique across tenants)",
+                              where, tn->op_user, t->tenants[k].name);
+    int rc;
+    const char *roles[] = {"operator", "guard", "hublink"};
+    char **slots[] = {&tn->op_password, &tn->guard_password, &tn->hublink_password};
+    for (int r = 0; r < 3; r++) {
+        if (r == 2 && !t->per_region)
+            break;
+        snprintf(key, sizeof key, implicit ? "%s" : "%s:%s", roles[r], name);
+        if ((rc = secret(p, key, r == 0 ? get_str(op, "password", NULL) : NULL, slots[r])))
+            return rc;
+    }
+    if (!is_safe_text(tn->op_password))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.operator.password: contains a quote, backslash or control character",
+                          where);
+    if (!tn->op_password[0])
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.operator.password: empty (leave it out to have one generated)",
+                          where);
+    const char *profile = get_str(o, "profile", "standard");
+    if (strcmp(profile, "free") != 0 && strcmp(profile, "standard") != 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s.profile: must be \"free\" or \"standard\"", where);
+    tn->free_tier = strcmp(profile, "free") == 0;
+    if (tn->free_tier)
+        ae_tenant_free_limits(&tn->limits);
+    char lw[200];
+    snprintf(lw, sizeof lw, "%s.limits", where);
+    if ((rc = ae_tenant_limits_parse(json_object_get(o, "limits"), lw, &tn->limits, p->err)))
+        return rc;
+    /* The free tier's vehicle count is what makes it the free tier. */
+    if (tn->free_tier &&
+        (tn->limits.max_vehicles == 0 || tn->limits.max_vehicles > AE_FREE_TIER_VEHICLES))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.limits.max_vehicles: the free tier allows at most %d vehicles", where,
+                          AE_FREE_TIER_VEHICLES);
+    return 0;
+}
+
+/* The tenants: "tenants": [...], or one tenant "default" whose operator is the top-level
+ * "operator". */
+static int parse_tenants(parser *p, json_t *root)
+{
+    json_t *list = json_object_get(root, "tenants");
+    if (!list)
+        return parse_tenant(p, root, AE_TENANT_DEFAULT, true, p->name);
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s: \"tenants\" must be a non-empty array", p->name);
+    if (json_array_size(list) > AE_TOPO_MAX_TENANTS)
+        return ae_err_set(p->err, AE_EINVAL, "%s: at most %d tenants", p->name,
+                          AE_TOPO_MAX_TENANTS);
+    if (json_object_get(root, "operator") || json_object_get(root, "profile") ||
+        json_object_get(root, "limits"))
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s: with \"tenants\", each tenant has its own operator, profile and "
+                          "limits (the top-level ones would apply to none)",
+                          p->name);
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o)
+    {
+        char where[160];
+        snprintf(where, sizeof where, "%s: tenants[%zu]", p->name, i);
+        if (!json_is_object(o))
+            return ae_err_set(p->err, AE_EINVAL, "%s: must be an object", where);
+        int rc = parse_tenant(p, o, get_str(o, "name", NULL), false, where);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static int parse_hub(parser *p, json_t *h, const char *where, const char *store_tmpl)
@@ -496,7 +629,10 @@ static bool reserved_vid(const ae_topology *t, const char *vid)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(vid, names[i]) == 0)
             return true;
-    return strcmp(vid, t->op_user) == 0;
+    for (int k = 0; k < t->n_tenants; k++)
+        if (strcmp(vid, t->tenants[k].op_user) == 0)
+            return true;
+    return false;
 }
 
 /* A MAVLink endpoint given in the description: one of aerie-gw's schemes, and nothing that
@@ -553,9 +689,26 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
     if (strncmp(vid, "aerie-", 6) == 0)
         return ae_err_set(p->err, AE_EINVAL, "%s.vid: names starting with aerie- are reserved",
                           where);
+    const char *tname = get_str(v, "tenant", t->n_tenants == 1 ? t->tenants[0].name : NULL);
+    int tenant = ae_topology_tenant_index(t, tname);
+    if (tenant < 0)
+        return ae_err_set(p->err, AE_EINVAL, "%s.tenant: %s", where,
+                          tname ? "no such tenant" : "required when there are several tenants");
+    const ae_tenant_limits *lim = &t->tenants[tenant].limits;
+    int have = 0;
+    for (int k = 0; k < t->n_vehicles; k++)
+        have += t->vehicles[k].tenant == tenant;
+    if (lim->max_vehicles && have >= lim->max_vehicles)
+        return ae_err_set(
+            p->err, AE_ELIMIT, "%s: tenant %s %s at most %d vehicles; %s would be its %dth", where,
+            tname, t->tenants[tenant].free_tier ? "is on the free tier, which allows" : "may have",
+            lim->max_vehicles, vid, have + 1);
     const char *given = get_str(v, "password", NULL);
     if (given && !is_safe_text(given))
         return ae_err_set(p->err, AE_EINVAL, "%s.password: contains a quote or backslash", where);
+    if (given && !given[0])
+        return ae_err_set(p->err, AE_EINVAL,
+                          "%s.password: empty (leave it out to have one generated)", where);
     bool nkeys = t->vehicle_auth == AE_TOPO_AUTH_NKEY;
     if (given && nkeys)
         return ae_err_set(p->err, AE_EINVAL,
@@ -573,6 +726,8 @@ static int parse_vehicle(parser *p, json_t *v, const char *where, const char *se
     if (mav && json_object_get(v, "mavlink_port"))
         return ae_err_set(p->err, AE_EINVAL, "%s: give mavlink or mavlink_port, not both", where);
     ae_topo_vehicle *ve = ae_topology_add_vehicle(t, vid, region);
+    if (ve)
+        ve->tenant = tenant;
     if (!ve || ae_topo_set(&ve->host, host) ||
         (mav && ae_topo_push(&ve->gw.mavlink, &ve->gw.n_mavlink, mav)))
         return ae_err_set(p->err, AE_ENOMEM, "out of memory");
@@ -742,6 +897,10 @@ int ae_topology_parse(const char *json_text, const char *name, json_t *secrets, 
         rc = ae_err_set(err, AE_ENOMEM, "out of memory");
     if (!rc)
         rc = parse_settings(&p, root);
+    if (!rc)
+        rc = parse_tenants(&p, root);
+    if (!rc)
+        rc = ae_topology_check_capacity(p.t, err);
     if (!rc)
         rc = parse_regions(&p, root);
     if (!rc)

@@ -16,11 +16,23 @@
 #ifndef AERIE_CLI_TOPOLOGY_H
 #define AERIE_CLI_TOPOLOGY_H
 
+#include "cli/tenant.h"
 #include "common/err.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+/* A tenant (tenant.h): an account on every hub with its own streams, operator, command
+ * guard (guard.h) and limits. */
+typedef struct ae_topo_tenant {
+    char *name;
+    char *op_user, *op_password; /* its operator: client connections to its account */
+    char *guard_password;        /* the guard service's user aerie-guard-<name> */
+    char *hublink_password;      /* per_region: its region links' user aerie-hublink-<name> */
+    bool free_tier;
+    ae_tenant_limits limits;
+} ae_topo_tenant;
 
 /* How vehicles sign in to the hubs. */
 typedef enum ae_topo_auth {
@@ -82,6 +94,7 @@ typedef struct ae_topo_gateway {
 typedef struct ae_topo_vehicle {
     char *vid;
     int region;
+    int tenant; /* index into ae_topology.tenants */
     /* The machine its leaf and gateway run on when several vehicles share one (a lab, a
      * simulation), or NULL: a machine of its own. Vehicles on one host get distinct ports. */
     char *host;
@@ -95,11 +108,9 @@ typedef struct ae_topo_vehicle {
 typedef struct ae_topology {
     char *origin; /* who generated the files, for their first comment line */
     char *env;
-    char *op_user, *op_password; /* the operator: client connections only */
-    char *route_password;        /* cluster routes' user "route"; NULL: no route credentials */
-    char *gateway_password;      /* gateways' user "gateway" (several regions, one domain) */
-    char *system_password;       /* the SYS account's user "system"; NULL: no system account */
-    char *hublink_password;      /* per_region: the user region links sign in as */
+    char *route_password;   /* cluster routes' user "route"; NULL: no route credentials */
+    char *gateway_password; /* gateways' user "gateway" (several regions, one domain) */
+    char *system_password;  /* the SYS account's user "system"; NULL: no system account */
     char *tls_cert, *tls_key, *tls_ca; /* leafnode TLS on the hubs; NULL: plain */
     char *max_memory, *max_file;       /* JetStream limits per hub node (nats-server sizes) */
     ae_topo_auth vehicle_auth;
@@ -108,7 +119,10 @@ typedef struct ae_topology {
      * holds the fleet-wide aggregate); otherwise one domain and gateways between regions. */
     bool per_region;
     int global_region;
-    json_t *creds; /* the credential registry the hubs' managed users come from (borrowed) */
+    json_t *creds; /* the credential registry the hubs' accounts come from (borrowed) */
+
+    ae_topo_tenant *tenants; /* at least one once built; the first is the default */
+    int n_tenants;
 
     ae_topo_region *regions;
     int n_regions;
@@ -122,14 +136,17 @@ typedef struct ae_topology {
 #define AE_TOPO_MAX_REGIONS  16
 #define AE_TOPO_MAX_HUBS     64
 #define AE_TOPO_MAX_VEHICLES 4096
+#define AE_TOPO_MAX_TENANTS  64
 
 /* A new empty topology (NULL when out of memory). */
 ae_topology *ae_topology_new(void);
 void ae_topology_free(ae_topology *t); /* accepts NULL */
 
-/* Appends a zeroed region, hub or vehicle and returns it (NULL when out of memory). A hub
- * added here belongs to the last region added: it is counted in that region's n_hubs. */
+/* Appends a zeroed region, hub, tenant or vehicle and returns it (NULL when out of memory).
+ * A hub added here belongs to the last region added: it is counted in that region's n_hubs.
+ * A vehicle belongs to tenant 0 until its `tenant` is set. */
 ae_topo_region *ae_topology_add_region(ae_topology *t, const char *name, const char *domain);
+ae_topo_tenant *ae_topology_add_tenant(ae_topology *t, const char *name);
 ae_topo_hub *ae_topology_add_hub(ae_topology *t, const char *name);
 ae_topo_vehicle *ae_topology_add_vehicle(ae_topology *t, const char *vid, int region);
 
@@ -149,14 +166,28 @@ int ae_topo_push(char ***arr, size_t *n, const char *s);
 int ae_topology_parse(const char *json_text, const char *name, json_t *secrets, ae_topology **out,
                       ae_err *err);
 
-/* The region index of `name`, or -1. */
-int ae_topology_region_index(const ae_topology *t, const char *name);
+/* The tenants' JetStream limits must fit in every hub's own (jetstream max_file_store and
+ * max_memory_store): nats-server 2.9.10 refuses to start JetStream on a node whose
+ * accounts' limits add up to more ("insufficient storage resources available"), and a
+ * cluster would promise more than it has. Returns 0 or AE_EINVAL saying which. */
+int ae_topology_check_capacity(const ae_topology *t, ae_err *err);
 
-/* What a vehicle identity may use when vehicle_permissions is on: publish and subscribe
- * only on its own fleet.<env>.veh.<vid>.> subjects, plus its region's JetStream API, acks,
- * inboxes and the gateway/leaf service subjects (and its fallback region's JetStream API,
- * where its leaf asks after a failover). A new nats-server permissions object
- * (caller decrefs), or NULL when out of memory. */
+/* The region (tenant) index of `name`, or -1. */
+int ae_topology_region_index(const ae_topology *t, const char *name);
+int ae_topology_tenant_index(const ae_topology *t, const char *name);
+
+/* The JetStream domains a vehicle's leaf and gateway may address other than the domain of
+ * the hub they are attached to: its home region's and its fallback region's, when they
+ * differ (domain_per_region). Writes up to 2 into out and returns how many (0 with one
+ * domain for the fleet: then every request is in the hub's own domain). */
+int ae_topology_vehicle_domains(const ae_topology *t, const ae_topo_vehicle *v, const char *out[2]);
+
+/* What a vehicle identity may use when vehicle_permissions is on: publish on its own
+ * state, event, live and link subjects and exactly the JetStream API calls its forwarder
+ * and gateway make, scoped to its own subjects (accounts.h); subscribe to its own
+ * subjects, inboxes and loop detection. 2.9.10 does not enforce publish permissions on
+ * leaf traffic (the account layout does that); newer servers do. A new nats-server
+ * permissions object (caller decrefs), or NULL when out of memory. */
 json_t *ae_topology_vehicle_permissions(const ae_topology *t, const ae_topo_vehicle *v);
 
 #endif

@@ -253,6 +253,14 @@ void dfx_start(dfx *d)
         AH_ASSERT_MSG(linked, "region eu did not link to the global region us");
     }
     provision(d);
+    /* The guard of each region, as its generated unit runs it: vehicles resync through it. */
+    for (int r = 0; r < 2; r++) {
+        char view[800], log[800];
+        snprintf(view, sizeof view, "%s/%s", d->out, d->reg[r].name);
+        snprintf(log, sizeof log, "%s/guard-%s.log", d->dir, d->reg[r].name);
+        char *gargv[] = {(char *)ah_bin("aerie"), "guard", "--dir", view, NULL};
+        AH_ASSERT_EQ_INT(ah_spawn(&d->reg[r].guard, log, gargv), 0);
+    }
     for (int i = 0; i < 2; i++)
         vehicle_start(d, i);
 }
@@ -564,8 +572,11 @@ void dfx_stop(dfx *d)
         }
         ah_stop(&v->leaf, SIGTERM, 3000);
     }
-    for (int r = 0; r < 2; r++)
+    for (int r = 0; r < 2; r++) {
+        if (d->reg[r].guard.pid > 0)
+            ah_stop(&d->reg[r].guard, SIGTERM, 3000);
         ah_stop(&d->reg[r].hub, SIGTERM, 5000);
+    }
     if (!getenv("AH_KEEP_TMP"))
         ah_rmrf(d->dir);
     else

@@ -2,7 +2,8 @@
  * description (regions eu and us, one hub node each, each the other's fallback; with
  * domain_per_region us is the global region and keeps a disaster-recovery copy of eu), the
  * generated hub configs started as nats-server, provisioned with the generated provision.sh
- * (or `aerie hub init` in us with one domain), and per region one simulated drone: `aerie
+ * (or `aerie hub init` in us with one domain), the guard of each region (`aerie guard`, as
+ * its generated unit runs it), and per region one simulated drone: `aerie
  * sim` -> aerie-gw -> aerie-leaf, all from their generated configs. A recorder on each leaf
  * keeps every state and event message the drone published, which the checks compare with
  * what the hubs stored and what the readers return.
@@ -35,6 +36,7 @@ typedef struct dfx_region {
     const char *name;
     int client, cluster, leaf, gw, http;
     ah_proc hub;
+    ah_proc guard; /* `aerie guard --dir OUT/<region>` */
 } dfx_region;
 
 typedef struct dfx_vehicle {

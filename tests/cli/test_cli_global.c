@@ -200,12 +200,13 @@ static void global_tier(void)
     char *eu = ah_read_file(path);
     AH_ASSERT_CONTAINS(eu, "domain: \"hub-eu\"\n");
     AH_ASSERT_CONTAINS(eu, "remotes = [");
+    AH_ASSERT_CONTAINS(eu, "account: \"T-default\"");
     AH_ASSERT(!strstr(eu, "gateway {"));
     free(eu);
     snprintf(path, sizeof path, "%s/hub-us1.conf", out);
     char *us = ah_read_file(path);
     AH_ASSERT_CONTAINS(us, "domain: \"hub-us\"\n");
-    AH_ASSERT_CONTAINS(us, "user: \"aerie-hublink\"");
+    AH_ASSERT_CONTAINS(us, "user: \"aerie-hublink-default\"");
     AH_ASSERT(!strstr(us, "remotes") && !strstr(us, "gateway {"));
     free(us);
     snprintf(path, sizeof path, "%s/leaf-VID-001.conf", out);

@@ -706,12 +706,16 @@ static void topology_configs_load(void)
     AH_ASSERT_CONTAINS(eu2, "no_auth_user: \"aerie-nobody\"");
     AH_ASSERT_CONTAINS(eu2, "{ user: \"operator\", password: \"secret\", allowed_connection_types: "
                             "[\"STANDARD\"] }");
+    AH_ASSERT_CONTAINS(eu2, "\"T-default\": {"); /* the operator's account, the streams' */
     char *pub1 = registry_public(out, "VID-001"), *pub2 = registry_public(out, "VID-002");
     AH_ASSERT(pub1[0] == 'U' && pub2[0] == 'U');
     char want[900];
     snprintf(want, sizeof want, "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }", pub1);
     AH_ASSERT_CONTAINS(eu2, want);
-    AH_ASSERT(!strstr(eu2, "VID-002") && !strstr(eu2, pub2)); /* only in its own region */
+    /* Its login only in its own region; its account everywhere, so that a command given in
+     * any region reaches it across the gateways. */
+    AH_ASSERT(!strstr(eu2, pub2) && !strstr(eu2, "# VID-002"));
+    AH_ASSERT_CONTAINS(eu2, "\"V-VID-002\": {");
     snprintf(path, sizeof path, "%s/hub-us1.conf", out);
     char *us1 = ah_read_file(path);
     AH_ASSERT(us1 && strstr(us1, pub2) && !strstr(us1, pub1));

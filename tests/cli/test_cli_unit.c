@@ -7,6 +7,7 @@
 #include "cli/fleet.h"
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
+#include "cli/identities.h"
 #include "cli/render.h"
 #include "common/conf.h"
 #include "common/fileio.h"
@@ -471,15 +472,27 @@ static const char *conf_str(const ae_conf_node *map, const char *path)
 /* `aerie up`'s configs come from the local fleet's record through the topology model: the
  * hub's cluster without route credentials, the leaf behind its relay with the store, the
  * gateway on the drone's port. */
+/* The registry `aerie up` and `aerie topology` would write for t: its tenants and an
+ * identity per vehicle (seeds in a temporary directory, removed here). */
+static json_t *issued_registry(ae_topology *t)
+{
+    char *dir = ah_mkdtemp("cli-reg");
+    json_t *reg = json_pack("{s:{}, s:{}}", "tenants", "vehicles");
+    ae_err err = {0};
+    AH_ASSERT_MSG(ae_identities_issue(t, reg, dir, NULL, &err) == 0, "%s", err.msg);
+    ah_rmrf(dir);
+    free(dir);
+    return reg;
+}
+
 static void local_fleet_configs(void)
 {
     ae_fleet *f = NULL;
     ae_err err = {0};
     AH_ASSERT(ae_fleet_parse(LOCAL_FLEET, "f.json", "/f", &f, &err) == 0);
-    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
-                            "public", "UEVICT");
-    ae_topology *t = ae_local_topology(f, reg);
+    ae_topology *t = ae_local_topology(f, NULL);
     AH_ASSERT(t && t->n_hubs == 2 && t->n_vehicles == 1);
+    json_t *reg = issued_registry(t);
     char *hub = ae_render_hub_conf(t, &t->hubs[1]);
     ae_conf_node *h = parse_conf(hub, "hub2.conf");
     AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "hub2");
@@ -493,11 +506,19 @@ static void local_fleet_configs(void)
     AH_ASSERT(routes && routes->child && routes->child->next && !routes->child->next->next);
     AH_ASSERT_EQ_STR(routes->child->str, "nats-route://127.0.0.1:21002");
     AH_ASSERT(!ae_conf_get(ae_conf_get(h, "cluster"), "authorization"));
-    AH_ASSERT(!ae_conf_get(h, "accounts") && !ae_conf_get(h, "gateway"));
+    AH_ASSERT(!ae_conf_get(h, "gateway"));
     AH_ASSERT(!strstr(hub, "aerie-region")); /* one region: identities are not scoped */
+    /* The operator is in the tenant's account, the vehicle in its own; the global account
+     * holds only aerie-nobody. */
+    const ae_conf_node *acc = ae_conf_get(h, "accounts");
+    AH_ASSERT(acc && ae_conf_get(acc, "T-default") && ae_conf_get(acc, "V-VID-001"));
+    const ae_conf_node *top = ae_conf_get(ae_conf_get(h, "authorization"), "users")->child;
+    AH_ASSERT_EQ_STR(conf_str(top, "user"), "aerie-nobody");
+    AH_ASSERT(!top->next);
     AH_ASSERT_CONTAINS(hub, "{ user: \"operator\", password: \"pw\", allowed_connection_types: "
                             "[\"STANDARD\"] }");
-    AH_ASSERT_CONTAINS(hub, "# BEGIN aerie-creds");
+    AH_ASSERT_CONTAINS(hub, "# BEGIN aerie-accounts");
+    AH_ASSERT_CONTAINS(hub, "subject: \"fleet.prod.veh.VID-001.state.>\"");
     ae_conf_free(h);
     free(hub);
     char *leaf = ae_render_leaf_conf(t, &t->vehicles[0]);
@@ -559,6 +580,11 @@ static void topology_rejects_bad_descriptions(void)
         {"{\"operator\":{\"password\":\"a\\\"b\"},\"regions\":[{\"name\":\"eu\",\"hubs\":[{"
          "\"name\":\"h\",\"host\":\"x\"}]}]}",
          "quote"},
+        /* found by fuzz_topology: an empty operator password made hub configs that the
+         * renderer refused only at write time */
+        {"{\"operator\":{\"password\":\"\"},\"regions\":[{\"name\":\"eu\",\"hubs\":[{"
+         "\"name\":\"h\",\"host\":\"x\"}]}]}",
+         "operator.password: empty"},
         {"{\"vehicle_auth\":\"none\",\"regions\":[{\"name\":\"eu\",\"hubs\":[{\"name\":"
          "\"h\",\"host\":\"x\"}]}]}",
          "vehicle_auth must be"},
@@ -621,10 +647,8 @@ static void topology_names_stay_strings(void)
     ae_topology *t = NULL;
     ae_err err = {0};
     AH_ASSERT_MSG(ae_topology_parse(desc, "t.json", secrets, &t, &err) == 0, "%s", err.msg);
-    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
-                            "public", "UEVICT");
-    t->creds = reg;
     AH_ASSERT(ae_topo_set(&t->vehicles[0].seed_path, "/s/42.nk") == 0);
+    json_t *reg = issued_registry(t);
     char *hub = ae_render_hub_conf(t, &t->hubs[0]);
     ae_conf_node *h = parse_conf(hub, "hub.conf");
     AH_ASSERT_EQ_STR(conf_str(h, "server_name"), "66666666666666666666666");
@@ -633,7 +657,8 @@ static void topology_names_stay_strings(void)
     AH_ASSERT_EQ_STR(conf_str(h, "gateway.name"), "on");
     const ae_conf_node *gws = ae_conf_get(ae_conf_get(h, "gateway"), "gateways");
     AH_ASSERT_EQ_STR(conf_str(gws->child, "name"), "1k");
-    const ae_conf_node *op = ae_conf_get(ae_conf_get(h, "authorization"), "users")->child;
+    const ae_conf_node *op =
+        ae_conf_get(ae_conf_get(ae_conf_get(h, "accounts"), "T-default"), "users")->child;
     AH_ASSERT_EQ_STR(conf_str(op, "user"), "007");
     ae_conf_free(h);
     free(hub);
@@ -683,9 +708,7 @@ static void topology_vehicle_set(void)
     AH_ASSERT_EQ_INT(c->leaf.http_port, 0);
     AH_ASSERT_EQ_STR(b->gw.mavlink[0], "udp://0.0.0.0:14551");
     AH_ASSERT_EQ_STR(t->vehicles[3].gw.mavlink[0], "serial:///dev/ttyACM0:921600");
-    json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "np", "evict",
-                            "public", "UEVICT");
-    t->creds = reg;
+    json_t *reg = issued_registry(t);
     char *leaf = ae_render_leaf_conf(t, a);
     ae_conf_node *l = parse_conf(leaf, "leaf.conf");
     const ae_conf_node *urls =
@@ -702,9 +725,11 @@ static void topology_vehicle_set(void)
     ae_conf_free(l);
     free(leaf);
     char *us = ae_render_hub_conf(t, &t->hubs[2]), *e1 = ae_render_hub_conf(t, &t->hubs[0]);
+    /* Each password user in its vehicle's account, where its identity is accepted. */
     AH_ASSERT_CONTAINS(us, "{ user: \"A\"");
     AH_ASSERT_CONTAINS(us, "{ user: \"C\"");
     AH_ASSERT(!strstr(e1, "user: \"C\"")); /* us has no fallback: its vehicles stay there */
+    AH_ASSERT_CONTAINS(e1, "\"V-C\": {");  /* but its account is everywhere (commands) */
     free(us);
     free(e1);
     t->creds = NULL;

@@ -116,7 +116,8 @@ static void configs_of_mode(bool per_region)
         AH_ASSERT_EQ_STR(cfg.nats_url, want);
         ae_gw_config_free(&cfg);
         /* Its key is accepted by the hubs of both regions, the fallback's included, and its
-         * permissions let its leaf ask either region's JetStream. */
+         * permissions let its leaf make its own JetStream calls in either region's domain,
+         * scoped to its own subjects, and no others (issue 18: no purge, no delete of others'). */
         char *pub = public_key(&d, v->vid);
         for (int r = 0; r < 2; r++) {
             snprintf(rel, sizeof rel, "hub-%s1.conf", r ? fb : home);
@@ -124,9 +125,14 @@ static void configs_of_mode(bool per_region)
             char *line = strstr(hub, pub), *end = line ? strchr(line, '\n') : NULL;
             AH_ASSERT_MSG(line && end, "%s does not accept %s", rel, v->vid);
             *end = 0;
-            AH_ASSERT_CONTAINS(line, per_region ? "\"$JS.hub-eu.API.>\"" : "\"$JS.hub.API.>\"");
-            if (per_region)
-                AH_ASSERT_CONTAINS(line, "\"$JS.hub-us.API.>\"");
+            char call[300];
+            for (int k = 0; k < (per_region ? 2 : 1); k++) {
+                snprintf(call, sizeof call,
+                         "\"$JS.%s.API.CONSUMER.CREATE.*.*.fleet.prod.veh.%s.>\"",
+                         per_region ? (k ? "hub-us" : "hub-eu") : "hub", v->vid);
+                AH_ASSERT_CONTAINS(line, call);
+            }
+            AH_ASSERT(!strstr(line, ".API.>\"") && !strstr(line, "PURGE"));
             free(hub);
         }
         free(pub);

@@ -7,6 +7,8 @@
  * or make a config unreadable. A rejected description must explain itself.
  *
  * Seeds: tests/fuzz/corpus/topology/ (the shapes of docs/deploy.md). */
+#include "cli/creds_registry.h"
+#include "cli/identities.h"
 #include "cli/render.h"
 #include "cli/topology.h"
 #include "common/conf.h"
@@ -37,12 +39,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *secrets = json_object();
     int rc = ae_topology_parse(text, "topo.json", secrets, &t, &err);
     if (rc == 0) {
-        json_t *reg = json_pack("{s:{}, s:s, s:{s:s}}", "vehicles", "nobody_password", "n", "evict",
-                                "public", "UEVICT");
+        /* The registry `aerie topology` would write, without touching the disk: the tenants,
+         * and every vehicle with a login (a password: the accounts are the same). */
+        json_t *reg = json_pack("{s:{}, s:{}, s:s, s:{s:s}}", "tenants", "vehicles",
+                                "nobody_password", "n", "evict", "password", "e");
         t->creds = reg;
-        for (int i = 0; i < t->n_vehicles; i++)
+        if (ae_identities_sync_tenants(t, reg) != 0)
+            abort();
+        for (int i = 0; i < t->n_vehicles; i++) {
+            const ae_topo_vehicle *v = &t->vehicles[i];
+            const ae_topo_region *rg = &t->regions[v->region];
+            if (ae_creds_issue_password(reg, v->vid, "p", rg->scoped ? rg->name : NULL) != 0)
+                abort();
+            ae_identities_vehicle_facts(t, v, ae_creds_vehicle(reg, v->vid));
             if (!t->vehicles[i].seed_path && ae_topo_set(&t->vehicles[i].seed_path, "/s.nk"))
                 abort();
+        }
         for (int i = 0; i < t->n_hubs; i++)
             must_parse(ae_render_hub_conf(t, &t->hubs[i]));
         for (int i = 0; i < t->n_vehicles; i++) {

@@ -3,20 +3,23 @@
  * rewrite_conf, fleet_dir_parsing: the text edits `aerie creds` makes to hub configs
  *   written by `aerie topology`, `aerie up` and the test harness, and how the fleet
  *   directory is read.
- * fleet_creds_revoke_audit: a 3-node nats-server 2.9.10 hub in the hardened shape of
- *   docs/security.md (no_auth_user pointing at a user no connection type may use), a fleet
- *   directory in the layout `aerie up` writes, and two aerie-leaf vehicles. Checks, in order:
+ * fleet_creds_revoke_audit: a 3-node nats-server 2.9.10 hub from `aerie topology` (the
+ *   hardened shape of docs/security.md: no_auth_user pointing at a user no connection type
+ *   may use, tenant and vehicle accounts), a fleet directory in the layout `aerie up`
+ *   writes, and two aerie-leaf vehicles. Checks, in order:
  *   an anonymous leaf (raw and aerie-leaf) is refused; `aerie creds add` issues a key, the
  *   hubs reload, the vehicles connect with their keys; a leaf with an unknown key is refused;
  *   traffic flows both ways; `aerie revoke V1` cuts V1 within seconds while V2 keeps
  *   exchanging messages; V1 stays out across its reconnect attempts (aerie-leaf waits 30 s
  *   after the hub's duplicate-connection error, then is refused with Authorization
  *   Violation); the audit entries are in DIR/audit.log and in the hub's AUDIT stream (R3). */
+#include "cli/accounts.h"
 #include "cli/creds_conf.h"
 #include "cli/fleet.h"
 #include "cli/hub_reload.h"
 #include "common/nkeys.h"
 #include "harness/harness.h"
+#include "sec_util.h"
 
 #include <jansson.h>
 #include <nats/nats.h>
@@ -29,26 +32,7 @@
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-/* Runs the aerie binary with `args` (a shell-safe string: temp paths have no spaces),
- * stdout and stderr into out. Returns the exit code, or -1. */
-static int run_aerie(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int run_aerie(char *out, size_t cap, const char *fmt, ...)
-{
-    char args[2048], cmd[2600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", ah_bin("aerie"), args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define run_aerie sec_aerie
 
 typedef struct vehicle {
     const char *vid;
@@ -57,7 +41,7 @@ typedef struct vehicle {
     ah_proc proc;
 } vehicle;
 
-static void leaf_write_conf(vehicle *v, const char *dir, const ah_hub *h, const char *extra)
+static void leaf_write_conf(vehicle *v, const char *dir, const sec_fleet *h, const char *extra)
 {
     snprintf(v->conf, sizeof v->conf, "%s/conf/leaf-%s.conf", dir, v->vid);
     snprintf(v->log, sizeof v->log, "%s/leaf-%s.log", dir, v->vid);
@@ -68,8 +52,8 @@ static void leaf_write_conf(vehicle *v, const char *dir, const ah_hub *h, const 
                       "    { urls: [\"nats-leaf://127.0.0.1:%d\", \"nats-leaf://127.0.0.1:%d\","
                       " \"nats-leaf://127.0.0.1:%d\"]%s }\n  ]\n"
                       "  reconnect: \"200ms\"\n  reconnect_max: \"1s\"\n}\n",
-                      v->vid, v->port, v->http_port, h->leaf_port[0], h->leaf_port[1],
-                      h->leaf_port[2], extra ? extra : "") == 0);
+                      v->vid, v->port, v->http_port, h->leaf[0], h->leaf[1], h->leaf[2],
+                      extra ? extra : "") == 0);
 }
 
 static void leaf_start(vehicle *v)
@@ -110,18 +94,20 @@ static int wait_leaf(const vehicle *v, const char *want, const char *err_part, i
     return -1;
 }
 
-/* Leaf connections in the global account ($G, where fleet traffic lives) over all nodes. */
-static int hub_global_leafs(const ah_hub *h)
+/* Leaf connections in the vehicles' accounts (V-<vid>) over all nodes. */
+static int hub_vehicle_leafs(const sec_fleet *h)
 {
     int n = 0;
     for (int i = 0; i < h->nodes; i++) {
-        char *body = ah_http_get(h->http_port[i], "/leafz", NULL);
+        char *body = ah_http_get(h->http[i], "/leafz", NULL);
         json_t *j = body ? json_loads(body, 0, NULL) : NULL;
         size_t k;
         json_t *l;
-        json_array_foreach(
-            json_object_get(j, "leafs"), k,
-            l) if (strcmp(json_string_value(json_object_get(l, "account")) ?: "", "$G") == 0) n++;
+        json_array_foreach(json_object_get(j, "leafs"), k, l)
+        {
+            const char *acc = json_string_value(json_object_get(l, "account"));
+            n += acc && strncmp(acc, "V-", 2) == 0;
+        }
         json_decref(j);
         free(body);
     }
@@ -170,53 +156,42 @@ static const char *TOPO_CONF =
     "leafnodes {\n  listen: \"127.0.0.1:24422\"\n}\n\n"
     "authorization {\n"
     "  users = [\n"
-    "    { user: operator, password: \"secret\" }\n"
-    "    { user: \"VID-001\", password: \"p1\", allowed_connection_types: [\"LEAFNODE\"],\n"
-    "      permissions: {\n"
-    "        publish: { allow: [\"fleet.prod.veh.VID-001.>\"] }\n"
-    "        subscribe: { allow: [\"fleet.prod.veh.VID-001.>\"] }\n"
-    "      }\n    }\n"
-    "    { user: \"VID-0010\", password: \"p10\", allowed_connection_types: [\"LEAFNODE\"] }\n"
+    "    { user: \"aerie-nobody\", password: \"x\", allowed_connection_types: [\"MQTT\"] }\n"
     "  ]\n"
     "}\n\n"
-    "accounts {\n  SYS { users = [ { user: system, password: \"s\" } ] }\n}\n";
+    "accounts {\n  SYS { users = [ { user: system, password: \"s\" } ] }\n}\n"
+    "system_account: SYS\n";
 
 static void t_rewrite_conf(void)
 {
     ae_err err = {0};
     const char *r1 =
-        "    " AE_SEC_BEGIN_MARK " one\n    { nkey: \"UA\" }\n    " AE_SEC_END_MARK "\n";
-    const char *r2 = "    " AE_SEC_BEGIN_MARK " two\n    " AE_SEC_END_MARK "\n";
-    char *a = ae_creds_rewrite_conf(TOPO_CONF, r1, NULL, &err);
+        "  " AE_ACCOUNTS_BEGIN_MARK " one\n  \"V-A\": { }\n  " AE_ACCOUNTS_END_MARK "\n";
+    const char *r2 = "  " AE_ACCOUNTS_BEGIN_MARK " two\n  " AE_ACCOUNTS_END_MARK "\n";
+    char *a = ae_creds_rewrite_conf(TOPO_CONF, r1, &err);
     AH_ASSERT_MSG(a, "rewrite: %s", err.msg);
-    /* Inserted right after the users line, everything else unchanged. */
-    AH_ASSERT_CONTAINS(a, "  users = [\n    " AE_SEC_BEGIN_MARK " one\n");
+    /* Inserted right after the line that opens the accounts block, everything else unchanged. */
+    AH_ASSERT_CONTAINS(a, "accounts {\n  " AE_ACCOUNTS_BEGIN_MARK " one\n");
     AH_ASSERT_EQ_INT(strlen(a), strlen(TOPO_CONF) + strlen(r1));
     /* A second rewrite replaces the region instead of adding another. */
-    char *b = ae_creds_rewrite_conf(a, r2, NULL, &err);
+    char *b = ae_creds_rewrite_conf(a, r2, &err);
     AH_ASSERT(b);
-    AH_ASSERT(strstr(b, " one") == NULL && strstr(b, "\"UA\"") == NULL);
+    AH_ASSERT(strstr(b, " one") == NULL && strstr(b, "\"V-A\"") == NULL);
     AH_ASSERT_EQ_INT(strlen(b), strlen(TOPO_CONF) + strlen(r2));
-    /* Dropping VID-001 removes its whole multi-line entry, and not VID-0010. */
-    char *c = ae_creds_rewrite_conf(b, r2, "VID-001", &err);
-    AH_ASSERT(c);
-    AH_ASSERT(strstr(c, "\"VID-001\"") == NULL && strstr(c, "VID-001.>") == NULL);
-    AH_ASSERT_CONTAINS(c, "{ user: \"VID-0010\", password: \"p10\"");
-    AH_ASSERT_CONTAINS(c, "{ user: operator, password: \"secret\" }\n    { user: \"VID-0010\"");
-    AH_ASSERT_CONTAINS(c, "accounts {\n  SYS"); /* the SYS users list is not the target */
-    /* The unquoted form is dropped too; a config without a users list is an error. */
-    char *d = ae_creds_rewrite_conf("authorization {\n  users = [\n    { user: V9, password: x }\n"
-                                    "  ]\n}\n",
-                                    r2, "V9", &err);
-    AH_ASSERT(d && strstr(d, "V9") == NULL);
-    char *e = ae_creds_rewrite_conf("listen: 4222\nauthorization { token: abc }\n", r2, NULL, &err);
+    AH_ASSERT_CONTAINS(b, "SYS { users"); /* the rest of the block is kept */
+    /* A config without an accounts block, and one of the earlier layout (vehicle identities
+     * in the global account), are refused with a hint. */
+    char *e = ae_creds_rewrite_conf("listen: 4222\nauthorization { token: abc }\n", r2, &err);
     AH_ASSERT(e == NULL);
     AH_ASSERT_EQ_INT(err.code, AE_EINVAL);
-    AH_ASSERT_CONTAINS(err.msg, "users");
+    AH_ASSERT_CONTAINS(err.msg, "accounts");
+    char *old = ae_creds_rewrite_conf("authorization {\n  users = [\n    " AE_SEC_BEGIN_MARK
+                                      "\n    " AE_SEC_END_MARK "\n  ]\n}\naccounts {\n}\n",
+                                      r2, &err);
+    AH_ASSERT(old == NULL);
+    AH_ASSERT_CONTAINS(err.msg, "regenerate");
     free(a);
     free(b);
-    free(c);
-    free(d);
 }
 
 static void t_fleet_dir_parsing(void)
@@ -257,62 +232,33 @@ static void t_fleet_dir_parsing(void)
 static void t_fleet(void)
 {
     char out[16384];
-    char *dir = ah_mkdtemp("secfleet");
+    char *base = ah_mkdtemp("secfleet");
+    /* The hub as `aerie topology` writes it: no_auth_user pointing at a user no connection
+     * type may use, the operator in the default tenant's account, no vehicle yet. */
+    sec_fleet hub;
+    sec_fleet_generate(&hub, base, 3, "\"env\":\"test\",\"operator\":{\"password\":\"secret\"},");
+    sec_fleet_start(&hub);
+    const char *dir = hub.dir;
     char sub[700];
     snprintf(sub, sizeof sub, "%s/conf", dir);
     AH_ASSERT(mkdir(sub, 0700) == 0);
 
-    /* The hardened hub: no_auth_user maps credential-less connections to a user that no
-     * connection type may use; the managed region holds that user until `aerie creds`
-     * rewrites it. */
-    ah_hub hub;
-    ah_hub_opts o = {.nodes = 3};
-    o.authorization =
-        "no_auth_user: \"aerie-nobody\"\n"
-        "authorization {\n  users = [\n"
-        "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
-        "    " AE_SEC_BEGIN_MARK " (bootstrap)\n"
-        "    { user: \"aerie-nobody\", password: \"bootstrap\", allowed_connection_types: "
-        "[\"MQTT\"] }\n"
-        "    " AE_SEC_END_MARK "\n"
-        "  ]\n}\n";
-    AH_ASSERT_MSG(ah_hub_start_opts(&hub, &o) == 0, "hub cluster did not start");
-
     /* The fleet directory in `aerie up`'s layout: hub nodes with their configs and ports,
-     * hub processes with PID, argv and log. */
+     * hub processes with PID, argv and log, the vehicles' monitoring ports. */
     vehicle v1 = {.vid = "V1"}, v2 = {.vid = "V2"}, v3 = {.vid = "V3"};
     vehicle *vs[] = {&v1, &v2, &v3};
     for (int i = 0; i < 3; i++) {
         vs[i]->port = ah_free_port();
         vs[i]->http_port = ah_free_port();
     }
-    json_t *procs = json_array(), *urls = json_array(), *nodes = json_array();
-    for (int i = 0; i < 3; i++) {
-        char name[16], log[700];
-        snprintf(name, sizeof name, "hub%d", i + 1);
-        snprintf(log, sizeof log, "%s/hub%d.log", hub.dir, i + 1);
-        json_array_append_new(nodes, json_pack("{s:s, s:s, s:i, s:i, s:i}", "name", name, "conf",
-                                               hub.conf_path[i], "client_port", hub.client_port[i],
-                                               "leaf_port", hub.leaf_port[i], "http_port",
-                                               hub.http_port[i]));
-        json_array_append_new(procs, json_pack("{s:s, s:s, s:s, s:i, s:[s,s,s], s:s}", "name", name,
-                                               "kind", "hub", "prog", "nats-server", "pid",
-                                               (int)hub.proc[i].pid, "argv", ah_nats_server(), "-c",
-                                               hub.conf_path[i], "log", log));
-        json_array_append_new(
-            urls, json_sprintf("nats://operator:secret@127.0.0.1:%d", hub.client_port[i]));
-    }
-    json_t *fj = json_pack("{s:s, s:{s:o, s:s, s:o}, s:o, s:[{s:s, s:i}, {s:s, s:i}]}", "env",
-                           "test", "hub", "urls", urls, "js_domain", "hub", "nodes", nodes,
-                           "processes", procs, "vehicles", "vid", "V1", "leaf_http_port",
-                           v1.http_port, "vid", "V2", "leaf_http_port", v2.http_port);
-    char fpath[700];
-    snprintf(fpath, sizeof fpath, "%s/fleet.json", dir);
-    AH_ASSERT(json_dump_file(fj, fpath, JSON_INDENT(2)) == 0);
-    json_decref(fj);
+    char vj[300];
+    snprintf(vj, sizeof vj,
+             "[{\"vid\":\"V1\",\"leaf_http_port\":%d},{\"vid\":\"V2\",\"leaf_http_port\":%d}]",
+             v1.http_port, v2.http_port);
+    sec_fleet_make_local(&hub, vj);
 
     /* 1. No credentials: refused, on the wire and as a real vehicle leaf. */
-    int fd = ah_connect(hub.leaf_port[1]);
+    int fd = ah_connect(hub.leaf[1]);
     char buf[4096];
     AH_ASSERT(fd >= 0 && ah_read_until(fd, buf, sizeof buf, "\r\n", 3000) > 0);
     ah_send(fd, "CONNECT {\"name\":\"anon\",\"headers\":true}\r\nPING\r\n");
@@ -324,13 +270,14 @@ static void t_fleet(void)
     leaf_start(&v1);
     AH_ASSERT_MSG(wait_leaf(&v1, "disconnected", "Authorization Violation", 8000) >= 0,
                   "a leaf without credentials was not refused (see %s)", v1.log);
-    AH_ASSERT_EQ_INT(hub_global_leafs(&hub), 0);
+    AH_ASSERT_EQ_INT(hub_vehicle_leafs(&hub), 0);
     ah_stop(&v1.proc, SIGTERM, 3000);
 
     /* 2. Issue both identities; the hubs reload; the leaf configs now name the seeds. */
     int rc = run_aerie(out, sizeof out, "creds add V1 --dir %s", dir);
     AH_ASSERT_MSG(rc == 0, "creds add V1 (rc %d): %s", rc, out);
     AH_ASSERT_CONTAINS(out, "reloaded: 3 of 3 nodes");
+    AH_ASSERT_CONTAINS(out, "(tenant default)");
     char seed1[800];
     snprintf(seed1, sizeof seed1, "%s/creds/V1.nk", dir);
     AH_ASSERT_CONTAINS(out, seed1);
@@ -339,9 +286,12 @@ static void t_fleet(void)
     rc = run_aerie(out, sizeof out, "creds add V2 --dir %s --json", dir);
     AH_ASSERT_MSG(rc == 0, "creds add V2 (rc %d): %s", rc, out);
     AH_ASSERT_CONTAINS(out, "\"reloaded\":3");
+    char conf_path[3][700];
     for (int i = 0; i < 3; i++) {
-        char *conf = ah_read_file(hub.conf_path[i]);
+        snprintf(conf_path[i], sizeof conf_path[i], "%s/hub-eu%d.conf", dir, i + 1);
+        char *conf = ah_read_file(conf_path[i]);
         AH_ASSERT(conf && strstr(conf, "# V1\n") && strstr(conf, "# V2\n"));
+        AH_ASSERT_CONTAINS(conf, "\"V-V1\": {");
         free(conf);
     }
     char *lc = ah_read_file(v1.conf);
@@ -358,7 +308,7 @@ static void t_fleet(void)
         ms2 = wait_leaf(&v2, "connected", NULL, 8000);
     AH_ASSERT_MSG(ms1 >= 0 && ms2 >= 0, "vehicles with their own keys did not connect (%s, %s)",
                   v1.log, v2.log);
-    AH_ASSERT_EQ_INT(hub_global_leafs(&hub), 2);
+    AH_ASSERT_EQ_INT(hub_vehicle_leafs(&hub), 2);
 
     /* 3. A key the hub does not know is refused. */
     ae_nkey stranger;
@@ -375,17 +325,18 @@ static void t_fleet(void)
                   "a leaf with an unknown key was not refused (see %s)", v3.log);
     ah_stop(&v3.proc, SIGTERM, 3000);
 
-    /* 4. Traffic both ways for both vehicles. */
-    natsConnection *hubc = nats_to(hub.client_port[0], "operator:secret");
+    /* 4. Traffic both ways for both vehicles, on their own subjects (nothing else crosses
+     * between a vehicle's account and its tenant's). */
+    natsConnection *hubc = nats_to(hub.client[0], "operator:secret");
     natsConnection *c1 = nats_to(v1.port, NULL), *c2 = nats_to(v2.port, NULL);
     natsSubscription *up = NULL, *down2 = NULL;
-    AH_ASSERT(natsConnection_SubscribeSync(&up, hubc, "sec.up.>") == NATS_OK);
-    AH_ASSERT(natsConnection_SubscribeSync(&down2, c2, "sec.down.V2") == NATS_OK);
+    AH_ASSERT(natsConnection_SubscribeSync(&up, hubc, "fleet.test.veh.*.live.sec") == NATS_OK);
+    AH_ASSERT(natsConnection_SubscribeSync(&down2, c2, "fleet.test.veh.V2.cmd.sec") == NATS_OK);
     natsConnection_Flush(hubc);
     natsConnection_Flush(c2);
-    AH_ASSERT_MSG(exchange(c1, up, "sec.up.V1", 5000), "V1 -> hub failed");
-    AH_ASSERT_MSG(exchange(c2, up, "sec.up.V2", 5000), "V2 -> hub failed");
-    AH_ASSERT_MSG(exchange(hubc, down2, "sec.down.V2", 5000), "hub -> V2 failed");
+    AH_ASSERT_MSG(exchange(c1, up, "fleet.test.veh.V1.live.sec", 5000), "V1 -> hub failed");
+    AH_ASSERT_MSG(exchange(c2, up, "fleet.test.veh.V2.live.sec", 5000), "V2 -> hub failed");
+    AH_ASSERT_MSG(exchange(hubc, down2, "fleet.test.veh.V2.cmd.sec", 5000), "hub -> V2 failed");
 
     /* 5. Revoke V1. */
     int64_t t0 = ah_now_ms();
@@ -394,6 +345,7 @@ static void t_fleet(void)
     AH_ASSERT_MSG(rc == 0, "revoke (rc %d): %s", rc, out);
     AH_ASSERT_CONTAINS(out, "\"vehicle_link\":\"disconnected\"");
     AH_ASSERT_CONTAINS(out, "\"result\":\"ok\"");
+    AH_ASSERT_CONTAINS(out, "\"account\":\"V-V1\"");
     char st[64], le[512];
     leaf_state(&v1, st, sizeof st, le, sizeof le);
     AH_ASSERT_MSG(strcmp(st, "connected") != 0, "V1 still connected after revoke: %s", out);
@@ -401,8 +353,9 @@ static void t_fleet(void)
     printf("  revoke took %lld ms; V1 leaf: %s (%s)\n", (long long)took, st, le);
     AH_ASSERT(access(seed1, F_OK) != 0); /* the seed is gone */
     for (int i = 0; i < 3; i++) {
-        char *conf = ah_read_file(hub.conf_path[i]);
+        char *conf = ah_read_file(conf_path[i]);
         AH_ASSERT(conf && !strstr(conf, "# V1\n") && strstr(conf, "# V2\n"));
+        AH_ASSERT_CONTAINS(conf, "{ user: \"aerie-evict-V1\""); /* all its account keeps */
         free(conf);
     }
 
@@ -413,14 +366,16 @@ static void t_fleet(void)
     bool refused = false;
     int rounds = 0;
     while (ah_now_ms() < until && !(refused && rounds >= 3)) {
-        int n = hub_global_leafs(&hub);
-        AH_ASSERT_MSG(n == 1, "expected only V2 on the hubs, /leafz shows %d $G leafs", n);
+        int n = hub_vehicle_leafs(&hub);
+        AH_ASSERT_MSG(n == 1, "expected only V2 on the hubs, /leafz shows %d vehicle leafs", n);
         leaf_state(&v1, st, sizeof st, le, sizeof le);
         AH_ASSERT_MSG(strcmp(st, "connected") != 0, "V1 got back in");
         if (strstr(le, "Authorization Violation"))
             refused = true;
-        AH_ASSERT_MSG(exchange(c2, up, "sec.up.V2", 3000), "V2 -> hub stopped after revoke");
-        AH_ASSERT_MSG(exchange(hubc, down2, "sec.down.V2", 3000), "hub -> V2 stopped");
+        AH_ASSERT_MSG(exchange(c2, up, "fleet.test.veh.V2.live.sec", 3000),
+                      "V2 -> hub stopped after revoke");
+        AH_ASSERT_MSG(exchange(hubc, down2, "fleet.test.veh.V2.cmd.sec", 3000),
+                      "hub -> V2 stopped");
         rounds++;
         ah_sleep_ms(1000);
     }
@@ -480,10 +435,10 @@ static void t_fleet(void)
     natsConnection_Destroy(hubc);
     ah_stop(&v1.proc, SIGTERM, 3000);
     ah_stop(&v2.proc, SIGTERM, 3000);
-    ah_hub_stop(&hub);
+    sec_fleet_stop(&hub);
     if (!getenv("AH_KEEP_TMP"))
-        ah_rmrf(dir);
-    free(dir);
+        ah_rmrf(base);
+    free(base);
     nats_Close();
 }
 

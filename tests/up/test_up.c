@@ -16,7 +16,9 @@
  *
  * Security (docs/security.md) on the same fleet: every vehicle signs in with its own nkey
  * (the hub configs hold only their public keys, no shared vehicle password, and refuse a
- * leaf without credentials); `aerie revoke VID-002` on the running fleet cuts that vehicle
+ * leaf without credentials); a program on VID-001's bus that publishes as VID-002 gets
+ * nothing stored in any hub stream or shown in VID-002's replay, while VID-001's own
+ * positions are stored once each; `aerie revoke VID-002` on the running fleet cuts that vehicle
  * while the others stay online; after `down` + `up` VID-002 is still revoked and `up` does
  * not start it; up, down, cmd and revoke are in DIR/audit.log.
  *
@@ -24,6 +26,7 @@
  * `aerie up`), so main() runs `aerie down` on the fleet directory after the cases, whatever
  * happened, as the safety net. */
 #include "harness/harness.h"
+#include "sec_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -261,7 +264,8 @@ static char *public_key(const char *vid)
 }
 
 /* Each hub config: anonymous connections refused, the operator on client connections only,
- * no shared vehicle user, and each vehicle's own public key (or, when revoked, not). */
+ * no shared vehicle user, and each vehicle's own public key in its own account (or, when
+ * revoked, not: the account keeps only the evictor's login and imports nothing). */
 static void check_hub_configs(bool vid2_revoked)
 {
     for (int h = 1; h <= 3; h++) {
@@ -280,9 +284,13 @@ static void check_hub_configs(bool vid2_revoked)
             char *pub = public_key(vid);
             snprintf(want, sizeof want,
                      "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }  # %s", pub, vid);
-            if (v == 2 && vid2_revoked)
-                AH_ASSERT_MSG(!strstr(conf, vid), "%s still admits the revoked %s", path, vid);
-            else
+            if (v == 2 && vid2_revoked) {
+                AH_ASSERT_MSG(!strstr(conf, pub) &&
+                                  !strstr(conf, "account: \"T-default\", "
+                                                "subject: \"fleet.prod.veh.VID-002"),
+                              "%s still admits the revoked %s", path, vid);
+                AH_ASSERT_CONTAINS(conf, "{ user: \"aerie-evict-VID-002\"");
+            } else
                 AH_ASSERT_MSG(pub[0] == 'U' && strstr(conf, want), "%s lacks %s's key %s", path,
                               vid, pub);
             free(pub);
@@ -327,6 +335,89 @@ static void check_anonymous_leaf_refused(json_t *fleet)
     close(fd);
 }
 
+/* ---- isolation: a vehicle speaks only for itself (docs/security.md) ------------------- */
+
+/* The issue's attack: a program on VID-001's bus publishes as VID-002. Nothing of it may be
+ * stored anywhere on the hub or shown as VID-002's, and VID-001's own telemetry still
+ * arrives, once and in order. */
+static void forgery_is_stored_nowhere(json_t *fleet)
+{
+    json_t *veh = json_object_get(fleet, "vehicles");
+    json_t *v1 = json_array_get(veh, 0);
+    char url[64], marker[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d",
+             (int)json_integer_value(json_object_get(v1, "leaf_port")));
+    snprintf(marker, sizeof marker, "forged-by-VID-001-%lld", (long long)wall_ms());
+    natsConnection *bus = NULL;
+    AH_ASSERT_EQ_INT(natsConnection_ConnectTo(&bus, url), NATS_OK);
+    static const char *const subjects[] = {
+        "fleet.prod.veh.VID-002.state.position", "fleet.prod.veh.VID-002.event.armed",
+        "fleet.prod.veh.VID-002.link", "fleet.prod.veh.VID-002.live.position",
+        "fleet.prod.veh.VID-002.cmd.rtl"};
+    char doc[200];
+    snprintf(doc, sizeof doc,
+             "{\"vid\":\"VID-002\",\"lat\":0,\"lon\":0,\"alt_rel_m\":9999,\"note\":\"%s\"}",
+             marker);
+    for (int k = 0; k < 20; k++)
+        for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++)
+            natsConnection_PublishString(bus, subjects[i], doc);
+    AH_ASSERT_EQ_INT(natsConnection_Flush(bus), NATS_OK);
+    natsConnection_Destroy(bus);
+    ah_sleep_ms(2000);
+    /* not in VID-002's replay or twin */
+    run_result r = aerie("replay", "VID-002", "--since", "1m", "--dir", g_dir, NULL);
+    RUN_OK(r);
+    AH_ASSERT_MSG(!strstr(r.out, marker), "aerie replay VID-002 shows the forgery");
+    AH_ASSERT_CONTAINS(r.out, "fleet.prod.veh.VID-002.state.position"); /* its own data */
+    run_free(&r);
+    /* in no stream of the hub */
+    const char *op_url = json_string_value(
+        json_array_get(json_object_get(json_object_get(fleet, "hub"), "urls"), 0));
+    natsConnection *hub = NULL;
+    AH_ASSERT_EQ_INT(natsConnection_ConnectTo(&hub, op_url), NATS_OK);
+    natsMsg *rep = NULL;
+    AH_ASSERT_EQ_INT(natsConnection_RequestString(&rep, hub, "$JS.API.STREAM.NAMES", "", 5000),
+                     NATS_OK);
+    json_t *names = json_loadb(natsMsg_GetData(rep), (size_t)natsMsg_GetDataLength(rep), 0, NULL);
+    natsMsg_Destroy(rep);
+    size_t i;
+    json_t *n;
+    int streams = 0;
+    json_array_foreach(json_object_get(names, "streams"), i, n)
+    {
+        int hits = sec_stream_count(hub, json_string_value(n), marker);
+        AH_ASSERT_MSG(hits == 0, "stream %s holds %d forged messages", json_string_value(n), hits);
+        streams++;
+    }
+    AH_ASSERT_MSG(streams >= 5, "only %d streams listed", streams);
+    json_decref(names);
+    natsConnection_Destroy(hub);
+    /* VID-001's own positions: stored once each, in order */
+    r = aerie("replay", "VID-001", "--since", "30s", "--subject", "state.position", "--dir", g_dir,
+              NULL);
+    RUN_OK(r);
+    long long prev = -1;
+    int count = 0;
+    for (char *line = r.out, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        json_t *j = json_loads(line, 0, NULL);
+        long long tb =
+            json_integer_value(json_object_get(json_object_get(j, "payload"), "time_boot_ms"));
+        json_decref(j);
+        AH_ASSERT_MSG(tb > prev, "VID-001's position %lld stored after %lld", tb, prev);
+        prev = tb;
+        count++;
+    }
+    AH_ASSERT_MSG(count >= 20, "only %d positions of VID-001 in 30 s", count);
+    run_free(&r);
+    fprintf(stderr,
+            "isolation: 100 forged messages on VID-001's bus stored in none of %d "
+            "streams; VID-001's %d own positions once each\n",
+            streams, count);
+}
+
 static bool online_now(json_t *st, const char *vid)
 {
     return json_is_true(json_object_get(status_of(st, vid), "online"));
@@ -351,7 +442,7 @@ static void fleet_end_to_end(void)
     check_vehicle_keys();
     check_anonymous_leaf_refused(fleet);
     json_t *procs = json_object_get(fleet, "processes");
-    AH_ASSERT_EQ_INT(json_array_size(procs), 3 + 3 * 4 + 1);
+    AH_ASSERT_EQ_INT(json_array_size(procs), 3 + 1 + 3 * 4 + 1); /* hubs, guard, vehicles, dash */
     size_t i;
     json_t *p;
     json_array_foreach(procs, i, p)
@@ -371,6 +462,9 @@ static void fleet_end_to_end(void)
         AH_ASSERT(json_is_number(json_object_get(p, "battery_pct")));
     }
     json_decref(st);
+
+    /* 2b. a vehicle speaks only for itself */
+    forgery_is_stored_nowhere(fleet);
 
     /* 3. twin: what the simulators fly. Homes come from fleet.json; VID-003 is ArduPilot. */
     json_t *veh = json_object_get(fleet, "vehicles");
@@ -479,13 +573,39 @@ static void fleet_end_to_end(void)
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "cut");
     run_free(&r);
-    ah_sleep_ms(3000);
+    /* a command for the vehicle out of reach is queued on the hub (exit 3) ... */
+    r = aerie("cmd", "VID-002", "mode", "HOLD", "--ttl", "60s", "--timeout", "3s", "--dir", g_dir,
+              NULL);
+    AH_ASSERT_MSG(r.code == 3, "cmd during the outage: exit %d, %s%s", r.code, r.out, r.err);
+    json_t *qc = json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL);
+    AH_ASSERT_MSG(qc && json_is_string(json_object_get(qc, "id")), "no command id in %s", r.out);
+    char qid[64];
+    snprintf(qid, sizeof qid, "%s", json_string_value(json_object_get(qc, "id")));
+    json_decref(qc);
+    run_free(&r);
+    ah_sleep_ms(2000);
     r = aerie("link", "heal", "VID-002", "--dir", g_dir, NULL);
     RUN_OK(r);
     run_free(&r);
     int64_t t_heal = wall_ms();
     int64_t back = wait_status("VID-002", true, 30000);
     AH_ASSERT_MSG(back >= 0, "VID-002 did not come back and drain its backlog");
+    /* ... and the gateway's catch-up (direct gets on FLEET_CMD and FLEET_LINK through the
+     * vehicle's own account) runs it once the link is back */
+    bool ran = false;
+    for (int i = 0; i < 60 && !ran; i++) {
+        r = aerie("cmd", "status", qid, "--json", "--dir", g_dir, NULL);
+        json_t *cs = r.code == 0 ? json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+        const char *state = json_string_value(json_object_get(cs, "state"));
+        ran = state && strcmp(state, "accepted") == 0;
+        json_decref(cs);
+        if (!ran && i == 59)
+            AH_ASSERT_MSG(false, "queued command %s never ran: %s%s", qid, r.out, r.err);
+        run_free(&r);
+        if (!ran)
+            ah_sleep_ms(500);
+    }
+    fprintf(stderr, "queued command %s ran after the outage\n", qid);
     ah_sleep_ms(2000);
     natsSubscription_Unsubscribe(sub);
     natsConnection_Flush(nc);
@@ -597,7 +717,7 @@ static void fleet_end_to_end(void)
         ah_sleep_ms(50);
     r = aerie("up", "--dir", g_dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "15 of 16 processes");
+    AH_ASSERT_CONTAINS(r.out, "16 of 17 processes");
     AH_ASSERT_CONTAINS(r.out, "started 1 processes");
     run_free(&r);
     again = fleet_json(g_dir);
@@ -627,7 +747,7 @@ static void fleet_end_to_end(void)
     /* 10. down: every recorded process is gone, and nothing mentions the directory */
     r = aerie("down", "--dir", g_dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "stopped 16 processes");
+    AH_ASSERT_CONTAINS(r.out, "stopped 17 processes");
     run_free(&r);
     json_array_foreach(json_object_get(fleet, "processes"), i, p)
     {
@@ -657,7 +777,7 @@ static void fleet_end_to_end(void)
     AH_ASSERT_CONTAINS(r.out, "3 vehicles, 2 online");
     AH_ASSERT_CONTAINS(r.out, "VID-002: identity revoked");
     AH_ASSERT_CONTAINS(r.out, "skipped, not started");
-    AH_ASSERT_CONTAINS(r.out, "started 12 processes");
+    AH_ASSERT_CONTAINS(r.out, "started 13 processes");
     run_free(&r);
     check_hub_configs(true);
     fleet = fleet_json(g_dir);
@@ -683,7 +803,7 @@ static void fleet_end_to_end(void)
     free(audit);
     r = aerie("down", "--dir", g_dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "stopped 12 processes");
+    AH_ASSERT_CONTAINS(r.out, "stopped 13 processes");
     run_free(&r);
     json_array_foreach(json_object_get(fleet, "processes"), i, p)
     {
