@@ -12,7 +12,9 @@
 #include "cli/dashboard.h"
 #include "cli/cmd_replay.h"
 #include "cli/cmd_twin.h"
+#include "cli/fleet_metrics.h"
 #include "common/ident.h"
+#include "common/prom.h"
 #include "common/timeutil.h"
 
 #include <arpa/inet.h>
@@ -163,6 +165,13 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned code, c
     return reply_json(conn, code, json_pack("{s:s}", "error", msg));
 }
 
+/* A vehicle whose link report is older than this counts as offline. */
+static int64_t status_stale(const ae_cli *c)
+{
+    return c->fleet && c->fleet->stale_ns > 0 && !c->server ? c->fleet->stale_ns
+                                                            : 30 * AE_NS_PER_SEC;
+}
+
 /* Replaces a hub connection libnats has given up on; connects when there is none. */
 static int ensure_connected(ae_cli *c, ae_err *err)
 {
@@ -243,18 +252,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     request_note = d->c->note;
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
         return reply(conn, 200, "text/html; charset=utf-8", strdup(page_html));
+    ae_err err = {0};
+    if (strcmp(url, "/metrics") == 0) { /* fleet_metrics.h; a hub that is down gives up 0 */
+        size_t n = 0;
+        ensure_connected(d->c, &err);
+        char *text = ae_fleet_metrics(d->c, status_stale(d->c), &n);
+        return text ? reply(conn, 200, AE_PROM_CONTENT_TYPE, text)
+                    : reply_error(conn, 500, "out of memory");
+    }
     if (strncmp(url, "/api/", 5) != 0)
         return reply_error(conn, 404, "no such page; try / or /api/status");
-    ae_err err = {0};
     if (ensure_connected(d->c, &err) != 0)
         return reply_error(conn, 503, err.msg);
     const char *rest = url + 5;
     if (strcmp(rest, "status") == 0) {
         json_t *st = NULL;
-        int64_t stale = d->c->fleet && d->c->fleet->stale_ns > 0 && !d->c->server
-                            ? d->c->fleet->stale_ns
-                            : 30 * AE_NS_PER_SEC;
-        if (ae_status_collect(d->c, stale, &st, &err) != 0)
+        if (ae_status_collect(d->c, status_stale(d->c), &st, &err) != 0)
             return reply_error(conn, 502, err.msg);
         return reply_json(conn, 200, st);
     }

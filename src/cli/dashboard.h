@@ -6,9 +6,9 @@
 #include "cli/cli.h"
 
 /* `aerie dashboard [--port P] [--listen ADDR]` (argv[0] == "dashboard"): serves until
- * SIGINT/SIGTERM. Endpoints: GET / (the page), /api/status, /api/twin/VID,
- * /api/replay/VID?since=10m&subject=state.battery&max=2000, /api/fleet. Returns the exit
- * code: 0 after a signal, 1 (cannot listen or reach the hub), 2 (usage). */
+ * SIGINT/SIGTERM. Endpoints: GET / (the page), /metrics (fleet_metrics.h), /api/status,
+ * /api/twin/VID, /api/replay/VID?since=10m&subject=state.battery&max=2000, /api/fleet. Returns the
+ * exit code: 0 after a signal, 1 (cannot listen or reach the hub), 2 (usage). */
 int ae_cmd_dashboard(ae_cli *c, int argc, char **argv);
 
 #endif
