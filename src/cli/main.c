@@ -33,7 +33,7 @@ static void usage(FILE *f)
     fprintf(f,
             "aerie %s: the Aerie fleet tool\n"
             "\n"
-            "usage: aerie COMMAND [ARGS] [--dir DIR | --server URL] [--env ENV] [--json]\n"
+            "Usage: aerie COMMAND [ARGS] [--dir DIR | --server URL] [--env ENV] [--json]\n"
             "\n"
             "  up [--vehicles N] [--dir DIR]  start a local fleet: hub, vehicles, dashboard\n"
             "  down [--dir DIR] [--purge]     stop it (--purge: delete its data too)\n"

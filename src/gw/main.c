@@ -23,7 +23,7 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: aerie-gw --vid VID --mavlink URL [--mavlink URL ...] [options]\n"
+            "Usage: aerie-gw --vid VID --mavlink URL [--mavlink URL ...] [options]\n"
             "\n"
             "  -c, --config FILE        config file (nats-server syntax); options override it\n"
             "  --mavlink URL            udp://[host]:port (listen), udpout://host:port (send),\n"
