@@ -296,6 +296,29 @@ static void t_dashboard_fleet(void)
     AH_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "dashboard exit 0x%x", st);
 }
 
+/* ---- the alerts of docs/operations.md ------------------------------------------------- */
+
+static void promtool_ok(const char *args)
+{
+    char cmd[1200], *tmp = ah_mkdtemp("promtool"), prefix[600];
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec promtool %s", AERIE_SOURCE_DIR, args);
+    snprintf(prefix, sizeof prefix, "%s/run", tmp);
+    ah_output o = ah_run_capture(prefix, (char *[]){"/bin/sh", "-c", cmd, NULL}, 60000);
+    ah_rmrf(tmp);
+    free(tmp);
+    AH_ASSERT_MSG(o.code == 0, "promtool %s exited %d: %s%s", args, o.code, o.out, o.err);
+    AH_ASSERT_CONTAINS(o.out, "SUCCESS");
+    ah_output_free(&o);
+}
+
+/* The example scrape config and alert rules are valid, and each alert fires on the series it
+ * is meant for, after its `for:`, and not on the look-alikes (tests/metrics/alerts_test.yml). */
+static void t_alert_rules(void)
+{
+    promtool_ok("check config deploy/prometheus/prometheus.yml");
+    promtool_ok("test rules tests/metrics/alerts_test.yml");
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -304,6 +327,7 @@ int main(int argc, char **argv)
         {"leaf_standalone", t_leaf_standalone, 30},
         {"leaf_uplink_outage", t_leaf_uplink_outage, 120},
         {"dashboard_fleet", t_dashboard_fleet, 90},
+        {"alert_rules", t_alert_rules, 60},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
