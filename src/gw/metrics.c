@@ -208,7 +208,6 @@ struct ae_gw_metrics_srv {
     struct MHD_Daemon *d;
     int fd; /* libmicrohttpd's epoll fd */
     int64_t next_run;
-    uint64_t requests;
 };
 
 static enum MHD_Result reply(const ae_mhd_api *mhd, struct MHD_Connection *conn, unsigned code,
@@ -238,7 +237,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     ae_gw *g = cls;
     const ae_mhd_api *mhd = g->metrics->mhd;
-    g->metrics->requests++;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply_text(mhd, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported\n");
     if (strcmp(url, "/metrics") != 0)
