@@ -349,9 +349,18 @@ static void t_journal_memory_and_errors(void)
     AH_ASSERT_EQ_INT(ae_gw_journal_mark_flushed(j, &err), 0);
     ae_gw_journal_close(j);
     j = NULL;
-    AH_ASSERT_EQ_INT(ae_gw_journal_open("/nonexistent-aerie/x/y", &j, &err), AE_EIO);
-    AH_ASSERT_CONTAINS(err.msg, "/nonexistent-aerie/x/y");
+    /* Under a regular file, so that not even root (who may create missing parents) can
+     * make the directory. */
+    char *dir = ah_mkdtemp("gwjournal-err");
+    char file[600], bad[700];
+    snprintf(file, sizeof file, "%s/file", dir);
+    snprintf(bad, sizeof bad, "%s/x/y", file);
+    AH_ASSERT_EQ_INT(ah_write_file(file, "not a directory\n"), 0);
+    AH_ASSERT_EQ_INT(ae_gw_journal_open(bad, &j, &err), AE_EIO);
+    AH_ASSERT_CONTAINS(err.msg, bad);
     AH_ASSERT(j == NULL);
+    ah_rmrf(dir);
+    free(dir);
 }
 
 int main(int argc, char **argv)
