@@ -20,6 +20,7 @@
 #include "common/timeutil.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,13 +172,8 @@ static int usage(void)
     return 2;
 }
 
-/* The command line of `aerie cmd`: vid, command, its body, and how to follow it. */
-typedef struct cmd_req {
-    const char *vid, *name, *id;
-    json_t *body;
-    int64_t ttl_ns;
-    int64_t wait_ns; /* 0: not given */
-} cmd_req;
+/* The command line of `aerie cmd` is the request ae_cmd_send takes (body owned here). */
+typedef ae_cmd_request cmd_req;
 
 /* A duration option's value in [lo, hi]; prints and returns 2 when bad, else 0. */
 static int duration_opt(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
@@ -428,7 +424,10 @@ static natsStatus publish_cmd(ae_cli *c, const cmd_req *req, const char *subj, c
     natsMsg *m = NULL;
     char ttl[32], ts[48], actor[300];
     snprintf(ttl, sizeof ttl, "%lld", (long long)(req->ttl_ns / AE_NS_PER_MS));
-    ae_audit_actor(actor, sizeof actor);
+    if (req->actor)
+        snprintf(actor, sizeof actor, "%s", req->actor);
+    else
+        ae_audit_actor(actor, sizeof actor);
     natsStatus s = natsMsg_Create(&m, subj, inbox, payload, (int)strlen(payload));
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, "Nats-Msg-Id", req->id);
@@ -451,13 +450,24 @@ static natsStatus publish_cmd(ae_cli *c, const cmd_req *req, const char *subj, c
     return s;
 }
 
-/* The outcome in a word, for the audit entry. */
-typedef char outcome_word[32];
+/* Appends a line to the result's note (what `aerie cmd` prints on stderr). */
+static void note_add(ae_cmd_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note_add(ae_cmd_result *res, const char *fmt, ...)
+{
+    size_t used = strlen(res->note);
+    if (used + 1 >= sizeof res->note)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->note + used, sizeof res->note - used, fmt, ap);
+    va_end(ap);
+}
 
 /* A vehicle judges a live command's age by its issue time, written with this machine's
  * clock, against the hub's clock: warn when the two differ by more than 2 s (the hub's
  * store time of the command itself tells). */
-static void check_clock(ae_cli *c, uint64_t seq, int64_t issued)
+static void check_clock(ae_cli *c, uint64_t seq, int64_t issued, ae_cmd_result *res)
 {
     natsMsg *m = NULL;
     ae_err err = {0};
@@ -470,95 +480,89 @@ static void check_clock(ae_cli *c, uint64_t seq, int64_t issued)
     int64_t skew = ae_cli_msg_stored_ns(m) - issued;
     natsMsg_Destroy(m);
     if (skew > 2 * AE_NS_PER_SEC || skew < -2 * AE_NS_PER_SEC)
-        fprintf(stderr,
-                "aerie cmd: warning: this machine's clock is %.1f s %s the hub's; vehicles "
-                "judge the age of a command they get at once by its issue time, so keep this "
-                "clock synchronised (NTP)\n",
-                (double)(skew < 0 ? -skew : skew) / 1e9, skew < 0 ? "ahead of" : "behind");
+        note_add(res,
+                 "aerie cmd: warning: this machine's clock is %.1f s %s the hub's; vehicles "
+                 "judge the age of a command they get at once by its issue time, so keep this "
+                 "clock synchronised (NTP)\n",
+                 (double)(skew < 0 ? -skew : skew) / 1e9, skew < 0 ? "ahead of" : "behind");
 }
 
-/* Prints the outcome; returns the exit code and sets *state for the audit entry. */
+/* The outcome: res->doc, state, note; returns the exit code. */
 static int report_outcome(const ae_cli *c, const cmd_req *req, const follow *f, link_seen link,
                           int64_t link_age, const char *subj, const char *supersedes,
-                          outcome_word state)
+                          ae_cmd_result *res)
 {
     if (f->unreachable) {
-        fprintf(stderr,
-                "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
-                "and the hub has no %s stream; see `aerie status`)\n",
-                req->vid, subj, AE_STREAM_CMD);
-        snprintf(state, sizeof(outcome_word), "unreachable");
+        note_add(res,
+                 "vehicle %s is not reachable: nothing listens on %s (the vehicle is offline "
+                 "and the hub has no %s stream; see `aerie status`)\n",
+                 req->vid, subj, AE_STREAM_CMD);
+        snprintf(res->state, sizeof res->state, "unreachable");
         return 3;
     }
     if (f->verdict) {
-        char *d = json_dumps(f->verdict, AE_CLI_JSON_FLAGS);
-        printf("%s\n", d ? d : "{}");
-        free(d);
+        res->doc = json_incref(f->verdict);
         const char *st = json_string_value(json_object_get(f->verdict, "state"));
-        snprintf(state, sizeof(outcome_word), "%s", st ? st : "answered");
+        snprintf(res->state, sizeof res->state, "%s", st ? st : "answered");
         char *raw = json_dumps(f->verdict, JSON_COMPACT);
         bool ok = raw && ae_cmd_reply_accepted(raw, (int)strlen(raw));
         free(raw);
         if (!ok)
-            fprintf(stderr, "aerie cmd: vehicle %s did not accept %s%s%s\n", req->vid, req->name,
-                    st ? ": " : "", st ? st : "");
+            note_add(res, "aerie cmd: vehicle %s did not accept %s%s%s\n", req->vid, req->name,
+                     st ? ": " : "", st ? st : "");
         return ok ? 0 : 1;
     }
-    char exp[48], ttl[32];
-    ae_format_rfc3339(ae_now_ns() + req->ttl_ns, exp, sizeof exp);
+    char ttl[32];
     ae_cli_fmt_duration(req->ttl_ns, ttl, sizeof ttl);
-    snprintf(state, sizeof(outcome_word), "%s",
+    snprintf(res->state, sizeof res->state, "%s",
              f->delivered ? "delivered"
              : f->seq     ? "queued"
                           : "no answer");
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", req->id, "vid", req->vid, "command",
-                          req->name, "state", state, "ttl_s",
+                          req->name, "state", res->state, "ttl_s",
                           req->ttl_ns % AE_NS_PER_SEC
                               ? json_real((double)req->ttl_ns / 1e9)
                               : json_integer((json_int_t)(req->ttl_ns / AE_NS_PER_SEC)));
     if (f->seq)
         json_object_set_new(o, "seq", json_integer((json_int_t)f->seq));
-    char *d = json_dumps(o, AE_CLI_JSON_FLAGS);
-    printf("%s\n", d ? d : "{}");
-    free(d);
-    json_decref(o);
+    res->doc = o;
     if (f->delivered) {
-        fprintf(stderr,
-                "vehicle %s has %s (%s) but gave no verdict yet; follow it: aerie cmd "
-                "status %s\n",
-                req->vid, req->name, req->id, req->id);
+        note_add(res,
+                 "vehicle %s has %s (%s) but gave no verdict yet; follow it: aerie cmd "
+                 "status %s\n",
+                 req->vid, req->name, req->id, req->id);
     } else if (f->seq) {
         if (link == LINK_OFFLINE)
-            fprintf(stderr, "vehicle %s is offline (its last link report is %.0f s old); ",
-                    req->vid, (double)link_age / 1e9);
+            note_add(res, "vehicle %s is offline (its last link report is %.0f s old); ", req->vid,
+                     (double)link_age / 1e9);
         else
-            fprintf(stderr, "vehicle %s did not answer yet; ", req->vid);
-        fprintf(stderr,
-                "%s is queued on the hub as %s and runs if the vehicle is back within its TTL "
-                "of %s%s. Follow it: aerie cmd status %s\n",
-                req->name, req->id, ttl, f->duplicate ? " (the hub had this id already)" : "",
-                req->id);
+            note_add(res, "vehicle %s did not answer yet; ", req->vid);
+        note_add(res,
+                 "%s is queued on the hub as %s and runs if the vehicle is back within its TTL "
+                 "of %s%s. Follow it: aerie cmd status %s\n",
+                 req->name, req->id, ttl, f->duplicate ? " (the hub had this id already)" : "",
+                 req->id);
         if (*supersedes)
-            fprintf(stderr, "it supersedes the older %s command(s) %s, if they have not run yet\n",
-                    req->name, supersedes);
+            note_add(res, "it supersedes the older %s command(s) %s, if they have not run yet\n",
+                     req->name, supersedes);
     } else {
         char w[32];
         ae_cli_fmt_duration(req->wait_ns ? req->wait_ns : c->timeout_ns, w, sizeof w);
-        fprintf(stderr,
-                "vehicle %s did not answer within %s and the hub did not store the command "
-                "(no %s stream: run `aerie hub init`); it is lost if the vehicle was offline\n",
-                req->vid, w, AE_STREAM_CMD);
+        note_add(res,
+                 "vehicle %s did not answer within %s and the hub did not store the command "
+                 "(no %s stream: run `aerie hub init`); it is lost if the vehicle was offline\n",
+                 req->vid, w, AE_STREAM_CMD);
     }
     return 3;
 }
 
-/* Sends the command and follows it. */
-static int send_cmd(ae_cli *c, cmd_req *req, const char *payload, outcome_word state)
+/* Sends the command and follows it; returns the exit code. */
+static int send_cmd(ae_cli *c, const cmd_req *req, const char *payload, ae_cmd_result *res)
 {
     ae_err err = {0};
     if (ae_cli_connect(c, &err) != 0) {
-        fprintf(stderr, "aerie cmd: %s\n", err.msg);
-        snprintf(state, sizeof(outcome_word), "hub unreachable");
+        note_add(res, "aerie cmd: %s\n", err.msg);
+        snprintf(res->state, sizeof res->state, "hub unreachable");
         return 1;
     }
     char subj[300], rsubj[300], supersedes[AE_CMD_SUPERSEDES_MAX * (AE_IDENT_MAX + 1) + 1];
@@ -586,23 +590,62 @@ static int send_cmd(ae_cli *c, cmd_req *req, const char *payload, outcome_word s
         s = publish_cmd(c, req, subj, inbox, payload, supersedes, &issued);
     int rc = 1;
     if (s != NATS_OK) {
-        fprintf(stderr, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
-        snprintf(state, sizeof(outcome_word), "not sent");
+        note_add(res, "aerie cmd: sending %s failed: %s\n", subj, natsStatus_GetText(s));
+        snprintf(res->state, sizeof res->state, "not sent");
     } else {
         follow f = {0};
         /* Without --wait: the usual timeout, and no wait at all for a vehicle known to be
          * offline once the hub has the command. */
         int64_t wait = req->wait_ns ? req->wait_ns : c->timeout_ns;
         await(isub, rsub, req->id, ae_mono_ns() + wait, !req->wait_ns && link == LINK_OFFLINE, &f);
-        rc = report_outcome(c, req, &f, link, link_age, subj, supersedes, state);
+        rc = report_outcome(c, req, &f, link, link_age, subj, supersedes, res);
         if (f.seq && !f.duplicate)
-            check_clock(c, f.seq, issued);
+            check_clock(c, f.seq, issued, res);
         json_decref(f.verdict);
     }
     natsSubscription_Destroy(isub);
     natsSubscription_Destroy(rsub);
     natsInbox_Destroy(inbox);
     return rc;
+}
+
+int ae_cmd_send(ae_cli *c, const ae_cmd_request *in, ae_cmd_result *res)
+{
+    memset(res, 0, sizeof *res);
+    snprintf(res->state, sizeof res->state, "error");
+    cmd_req req = *in;
+    if (!req.ttl_ns)
+        req.ttl_ns = AE_CMD_TTL_DEFAULT_NS;
+    ae_err err = {0};
+    if (!req.id) {
+        if (ae_cmd_id_new(req.vid, res->id, sizeof res->id, &err) != 0) {
+            note_add(res, "aerie cmd: %s\n", err.msg);
+            return res->code = 2;
+        }
+    } else {
+        snprintf(res->id, sizeof res->id, "%s", req.id);
+    }
+    req.id = res->id;
+    json_t *empty = req.body ? NULL : json_object();
+    char *payload = json_dumps(req.body ? req.body : empty, AE_CLI_JSON_FLAGS);
+    json_decref(empty);
+    int rc = payload ? send_cmd(c, &req, payload, res) : 1;
+    /* Who sent which command to which vehicle, and what came of it (audit.h). */
+    json_t *details = json_pack("{s:s, s:s, s:I, s:s, s:s}", "command", req.name, "id", req.id,
+                                "ttl_ms", (json_int_t)(req.ttl_ns / AE_NS_PER_MS), "outcome",
+                                res->state, "body", payload ? payload : "");
+    if (req.audit_extra)
+        json_object_update(details, req.audit_extra);
+    ae_audit(c, "cmd", req.vid, details, rc == 0 ? "ok" : rc == 3 ? "pending" : "error");
+    json_decref(details);
+    free(payload);
+    return res->code = rc;
+}
+
+void ae_cmd_result_free(ae_cmd_result *res)
+{
+    json_decref(res->doc);
+    res->doc = NULL;
 }
 
 int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
@@ -615,26 +658,16 @@ int ae_cmd_cmd(ae_cli *c, int argc, char **argv)
         return rc;
     if (!c->timeout_set)
         c->timeout_ns = 10 * AE_NS_PER_SEC;
-    char id[AE_IDENT_MAX + 1];
-    ae_err err = {0};
-    if (!req.id) {
-        if (ae_cmd_id_new(req.vid, id, sizeof id, &err) != 0) {
-            fprintf(stderr, "aerie cmd: %s\n", err.msg);
-            json_decref(req.body);
-            return 2;
-        }
-        req.id = id;
-    }
-    char *payload = json_dumps(req.body, AE_CLI_JSON_FLAGS);
+    ae_cmd_result res;
+    rc = ae_cmd_send(c, &req, &res);
     json_decref(req.body);
-    outcome_word state = "error";
-    rc = payload ? send_cmd(c, &req, payload, state) : 1;
-    /* Who sent which command to which vehicle, and what came of it (audit.h). */
-    json_t *details = json_pack("{s:s, s:s, s:I, s:s, s:s}", "command", req.name, "id", req.id,
-                                "ttl_ms", (json_int_t)(req.ttl_ns / AE_NS_PER_MS), "outcome", state,
-                                "body", payload ? payload : "");
-    ae_audit(c, "cmd", req.vid, details, rc == 0 ? "ok" : rc == 3 ? "pending" : "error");
-    json_decref(details);
-    free(payload);
+    if (res.doc) {
+        char *d = json_dumps(res.doc, AE_CLI_JSON_FLAGS);
+        printf("%s\n", d ? d : "{}");
+        free(d);
+        fflush(stdout);
+    }
+    fputs(res.note, stderr);
+    ae_cmd_result_free(&res);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Reading a stream across its copies; see copies.h. */
 #include "cli/copies.h"
+#include "cli/direct_batch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,74 @@ natsMsg *ae_copies_last(ae_cli *c, const ae_copies *cp, const char *subject, int
         }
     }
     return best;
+}
+
+int ae_copies_last_many(ae_cli *c, ae_copies_get *gets, size_t n, ae_err *err)
+{
+    return ae_copies_last_many_window(c, gets, n, 0, err);
+}
+
+int ae_copies_last_many_window(ae_cli *c, ae_copies_get *gets, size_t n, int window, ae_err *err)
+{
+    /* One request per (subject, copy that lists it), copies in order, so that the first
+     * copy wins a tie as in ae_copies_last. */
+    size_t nreq = 0;
+    for (size_t i = 0; i < n; i++) {
+        gets[i].msg = NULL;
+        for (int k = 0; k < gets[i].cp->n; k++)
+            nreq += gets[i].cp->v[k].ok && ae_copy_has(&gets[i].cp->v[k], gets[i].subject);
+    }
+    if (nreq == 0)
+        return 0;
+    ae_last_req *reqs = calloc(nreq, sizeof *reqs);
+    size_t *owner = calloc(nreq, sizeof *owner);
+    if (!reqs || !owner) {
+        free(reqs);
+        free(owner);
+        return ae_err_set(err, AE_ENOMEM, "out of memory reading %zu subjects", n);
+    }
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < gets[i].cp->n; k++) {
+            const ae_copy_listing *l = &gets[i].cp->v[k];
+            if (!l->ok || !ae_copy_has(l, gets[i].subject))
+                continue;
+            reqs[r] = (ae_last_req){.src = &l->src, .subject = gets[i].subject};
+            owner[r++] = i;
+        }
+    int rc = ae_cli_last_batch(c, reqs, nreq, window, err);
+    for (r = 0; rc == 0 && r < nreq; r++) {
+        ae_copies_get *g = &gets[owner[r]];
+        natsMsg *m = reqs[r].msg;
+        reqs[r].msg = NULL;
+        if (reqs[r].rc == AE_ENOENT) /* aged out between the listing and the get: fine */
+            continue;
+        if (reqs[r].rc) {
+            if (reqs[r].src->home)
+                rc = ae_err_set(err, reqs[r].rc, "direct get of %s on %s: %s", g->subject,
+                                reqs[r].src->stream,
+                                reqs[r].rc == AE_ETIMEOUT ? "no answer in time" : "bad reply");
+            else
+                ae_cli_note_unreachable(c, reqs[r].src, "no answer to a direct get");
+            continue;
+        }
+        if (!g->msg || ae_cli_msg_event_ns(m) > ae_cli_msg_event_ns(g->msg)) {
+            natsMsg_Destroy(g->msg);
+            g->msg = m;
+        } else {
+            natsMsg_Destroy(m);
+        }
+    }
+    for (size_t k = 0; k < nreq; k++)
+        natsMsg_Destroy(reqs[k].msg);
+    if (rc)
+        for (size_t i = 0; i < n; i++) {
+            natsMsg_Destroy(gets[i].msg);
+            gets[i].msg = NULL;
+        }
+    free(reqs);
+    free(owner);
+    return rc;
 }
 
 bool ae_seen_ids_repeat(ae_seen_ids *s, natsMsg *m)

@@ -45,6 +45,21 @@ bool ae_copy_has(const ae_copy_listing *l, const char *subject);
  * copy other than "not found" (message in err). */
 natsMsg *ae_copies_last(ae_cli *c, const ae_copies *cp, const char *subject, int *rc, ae_err *err);
 
+/* One subject of a batch read across copies (ae_copies_last_many). */
+typedef struct ae_copies_get {
+    const ae_copies *cp; /* the copies of the stream the subject is in (borrowed) */
+    const char *subject; /* borrowed */
+    natsMsg *msg;        /* out: as ae_copies_last's result (caller destroys), or NULL */
+} ae_copies_get;
+
+/* ae_copies_last for many subjects at once, every direct get pipelined on one connection
+ * (direct_batch.h), so that the cost is about one round trip, not one per subject. Returns
+ * 0 with each msg set, or the first error of a home copy other than "not found" (message in
+ * err; then every msg is NULL). A fallback copy that fails is noted and skipped. */
+int ae_copies_last_many(ae_cli *c, ae_copies_get *gets, size_t n, ae_err *err);
+/* The same with at most `window` direct gets in flight (1: one at a time). */
+int ae_copies_last_many_window(ae_cli *c, ae_copies_get *gets, size_t n, int window, ae_err *err);
+
 /* The record ids a reader has shown, so that a second copy of a record is skipped. */
 typedef struct ae_seen_ids {
     ae_hmap ids;

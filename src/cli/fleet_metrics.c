@@ -1,6 +1,6 @@
 /* The fleet's /metrics; see fleet_metrics.h. */
 #include "cli/fleet_metrics.h"
-#include "cli/cmd_twin.h"
+#include "cli/fleet_state.h"
 #include "common/prom.h"
 #include "common/timeutil.h"
 
@@ -243,10 +243,23 @@ char *ae_fleet_metrics(ae_cli *c, int64_t stale, size_t *len)
 {
     json_t *status = NULL, *streams = NULL;
     ae_err err = {0};
-    if (ae_cli_connect(c, &err) == 0 && ae_status_collect(c, stale, &status, &err) == 0)
+    if (c && ae_status_collect(c, stale, &status, &err) == 0)
         streams = collect_streams(c);
     char *text = ae_fleet_metrics_render(status, streams, len);
     json_decref(status);
     json_decref(streams);
     return text;
+}
+
+enum MHD_Result ae_dash_metrics(ae_dash_req *r)
+{
+    ae_err err = {0};
+    size_t len = 0;
+    ae_cli *c = ae_dash_conn_lock(&r->d->reads, &err);
+    char *text = ae_fleet_metrics(c, r->d->stale_ns, &len);
+    if (c)
+        ae_dash_conn_unlock(&r->d->reads, r);
+    if (!text)
+        return ae_dash_reply_error(r, 500, "out of memory");
+    return ae_dash_reply(r, 200, AE_PROM_CONTENT_TYPE, text);
 }

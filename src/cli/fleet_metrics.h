@@ -16,6 +16,7 @@
 #define AERIE_CLI_FLEET_METRICS_H
 
 #include "cli/cli.h"
+#include "cli/dash_http.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -26,9 +27,14 @@
  * when out of memory. */
 char *ae_fleet_metrics_render(json_t *status, json_t *streams, size_t *len);
 
-/* Collects from the hub on a connected (or connectable) c and renders. `stale`: a link
- * report older than this counts as offline (as in `aerie status`). A hub that does not
- * answer gives aerie_fleet_up 0, not an error. Returns as ae_fleet_metrics_render. */
+/* Collects from the hub on a connected c (NULL: the hub could not be reached) and renders.
+ * `stale`: a link report older than this counts as offline (as in `aerie status`). A hub
+ * that does not answer gives aerie_fleet_up 0, not an error. Returns as
+ * ae_fleet_metrics_render. */
 char *ae_fleet_metrics(ae_cli *c, int64_t stale, size_t *len);
+
+/* The dashboard's GET /metrics (dash_routes.c): ae_fleet_metrics on the dashboard's reads
+ * connection, answered with the exposition format's Content-Type. */
+enum MHD_Result ae_dash_metrics(ae_dash_req *r);
 
 #endif

@@ -274,6 +274,8 @@ static void leaf_remote(const ae_topology *t, const ae_topo_vehicle *v, FILE *f)
         fprintf(f, "      nkey: \"%s\"\n", v->seed_path);
     if (l->ignore_discovered_urls)
         fprintf(f, "      ignore_discovered_urls: true\n");
+    if (fb && nkeys) /* aerie-leaf: back home as soon as a home hub answers again */
+        fprintf(f, "      home_urls: %d\n", rg->n_hubs);
     if (t->tls_cert)
         tls_client_block(t, f, "      ");
     fprintf(f, "    }\n  ]\n");

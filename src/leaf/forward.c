@@ -305,7 +305,8 @@ int ae_forward_start(ae_server *s, ae_uplink *up, ae_err *err)
     snprintf(f->key.vid, sizeof f->key.vid, "%s", o->vid ? o->vid : s->server_name);
     f->key.epoch = ae_store_epoch(f->st);
     memcpy(f->key.secret, ae_store_secret(f->st), AE_MSGID_KEY_LEN);
-    snprintf(f->hub_domain, sizeof f->hub_domain, "%s", o->hub_domain ? o->hub_domain : "hub");
+    snprintf(f->conf_domain, sizeof f->conf_domain, "%s", o->hub_domain ? o->hub_domain : "hub");
+    snprintf(f->hub_domain, sizeof f->hub_domain, "%s", f->conf_domain);
     snprintf(f->prefix, sizeof f->prefix, "%s", ae_uplink_inbox_prefix(up));
     f->env = (ae_walk_env){.send = uplink_send,
                            .ctx = up,

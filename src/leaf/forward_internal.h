@@ -40,6 +40,14 @@ typedef enum phase {
 
 extern const char *const fwd_phase_name[]; /* by phase, for logs */
 
+/* Where a subject stands in a JetStream domain it is not forwarded to now (a vehicle that
+ * failed over to a fallback region comes back, or goes there again). */
+typedef struct fdomain_note {
+    char domain[64];
+    char stream[128];
+    uint64_t retired_seq, retired_sseq;
+} fdomain_note;
+
 typedef struct fsubj {
     char *subject;
     size_t len;
@@ -61,8 +69,10 @@ typedef struct fsubj {
     int failures;
     uint64_t last_captured;
     int64_t last_activity, live_sent;
-    bool skipping; /* records evicted from memory: re-read after a rewind */
-    bool runnable; /* on the queue of subjects waiting for window room */
+    bool skipping;      /* records evicted from memory: re-read after a rewind */
+    bool runnable;      /* on the queue of subjects waiting for window room */
+    fdomain_note *away; /* its notes for other domains */
+    size_t naway;
     struct fsubj *run_next;
 } fsubj;
 
@@ -75,7 +85,8 @@ struct ae_forward {
     ae_timer tick;
     ae_msgid_key key;
     ae_walk_env env;
-    char hub_domain[64];
+    char hub_domain[64];  /* the domain forwarded to now: the hub's (its INFO), or configured */
+    char conf_domain[64]; /* uplink.domain (default "hub"): when the hub names none */
     char prefix[64];
     bool ready;
     bool cursor_stalled;
@@ -138,6 +149,8 @@ void fwd_release_idle(ae_forward *f, fsubj *ss, int64_t now);
 void fwd_adapt_window(ae_forward *f, int64_t now);
 /* The uplink's client hooks (hooks.h: ae_uplink_client). */
 void fwd_on_ready(void *ctx, bool ready);
+/* The link came up in JetStream domain `domain`: subjects switch to their state there. */
+void fwd_enter_domain(ae_forward *f, const char *domain);
 void fwd_on_inbox(void *ctx, const ae_op *op);
 void fwd_on_writable(void *ctx);
 

@@ -101,6 +101,7 @@ void fwd_subject_free(ae_forward *f, fsubj *ss)
     ae_pipeline_free(&ss->pl);
     ae_walk_free(&ss->walk);
     free(ss->disp);
+    free(ss->away);
     free(ss->subject);
     free(ss);
 }
@@ -108,18 +109,31 @@ void fwd_subject_free(ae_forward *f, fsubj *ss)
 /* The note (fwdnote.h): for every known subject, its stream and where a walk starts. */
 int fwd_write_note(ae_forward *f, bool urgent, uint64_t *gen)
 {
-    ae_fwdnote_entry *e = calloc((size_t)f->nids + 1, sizeof *e);
+    size_t cap = 1;
+    for (int i = 0; i < f->nids; i++)
+        cap += f->by_id[i] ? 1 + f->by_id[i]->naway : 0;
+    ae_fwdnote_entry *e = calloc(cap, sizeof *e);
     if (!e)
         return AE_ENOMEM;
     size_t n = 0;
     for (int i = 0; i < f->nids; i++) {
         fsubj *ss = f->by_id[i];
-        if (ss && ss->known)
+        if (!ss)
+            continue;
+        if (ss->known)
             e[n++] = (ae_fwdnote_entry){.subject = ss->subject,
                                         .subject_len = ss->len,
+                                        .domain = f->hub_domain,
                                         .stream = ss->stream,
                                         .retired_seq = ss->pl.retired_seq,
                                         .retired_sseq = ss->pl.retired_sseq};
+        for (size_t k = 0; k < ss->naway; k++)
+            e[n++] = (ae_fwdnote_entry){.subject = ss->subject,
+                                        .subject_len = ss->len,
+                                        .domain = ss->away[k].domain,
+                                        .stream = ss->away[k].stream,
+                                        .retired_seq = ss->away[k].retired_seq,
+                                        .retired_sseq = ss->away[k].retired_sseq};
     }
     size_t len = 0;
     uint8_t *b = ae_fwdnote_encode(e, n, &len);
@@ -139,18 +153,48 @@ int fwd_write_note(ae_forward *f, bool urgent, uint64_t *gen)
     return rc;
 }
 
+/* Remembers (or replaces) the subject's note for a domain it leaves. */
+static void keep_away(fsubj *ss, const char *domain, const char *stream, uint64_t retired_seq,
+                      uint64_t retired_sseq)
+{
+    fdomain_note *slot = NULL;
+    for (size_t k = 0; k < ss->naway && !slot; k++) {
+        if (!strcmp(ss->away[k].domain, domain))
+            slot = &ss->away[k];
+    }
+    if (!slot) {
+        fdomain_note *n = realloc(ss->away, (ss->naway + 1) * sizeof *n);
+        if (!n)
+            return; /* the next visit there is a first contact: safe, only slower */
+        ss->away = n;
+        slot = &ss->away[ss->naway++];
+    }
+    snprintf(slot->domain, sizeof slot->domain, "%s", domain);
+    snprintf(slot->stream, sizeof slot->stream, "%s", stream);
+    slot->retired_seq = retired_seq;
+    slot->retired_sseq = retired_sseq;
+}
+
 /* A subject of the last run's note: it starts uncertain (a crash may have left publishes in
- * flight) and is walked before anything of it is sent. */
-static void note_entry(void *ctx, const char *subj, size_t sl, const char *stream, size_t tl,
-                       uint64_t retired_seq, uint64_t retired_sseq)
+ * flight) and is walked before anything of it is sent. Notes of other domains wait. */
+static void note_entry(void *ctx, const ae_fwdnote_entry *e)
 {
     ae_forward *f = ctx;
-    fsubj *ss = ae_subject_valid_literal(subj, sl) ? fwd_subject_get(f, subj, sl, true) : NULL;
+    fsubj *ss = ae_subject_valid_literal(e->subject, e->subject_len)
+                    ? fwd_subject_get(f, e->subject, e->subject_len, true)
+                    : NULL;
     if (!ss)
         return;
-    snprintf(ss->stream, sizeof ss->stream, "%.*s", (int)tl, stream);
-    ss->pl.retired_seq = retired_seq;
-    ss->pl.retired_sseq = retired_sseq;
+    if (e->domain[0] && strcmp(e->domain, f->hub_domain) != 0) {
+        keep_away(ss, e->domain, e->stream, e->retired_seq, e->retired_sseq);
+        if (e->retired_seq > ss->pl.retired_seq)
+            ss->pl.retired_seq = e->retired_seq;
+        return;
+    }
+    snprintf(ss->stream, sizeof ss->stream, "%s", e->stream);
+    if (e->retired_seq > ss->pl.retired_seq)
+        ss->pl.retired_seq = e->retired_seq;
+    ss->pl.retired_sseq = e->retired_sseq;
     ss->known = true;
     ss->uncertain = true;
 }
@@ -160,6 +204,40 @@ void fwd_read_note(ae_forward *f)
     const void *blob = NULL;
     size_t len = ae_store_note(f->st, &blob);
     ae_fwdnote_decode(blob, len, note_entry, f);
+}
+
+void fwd_enter_domain(ae_forward *f, const char *domain)
+{
+    if (!strcmp(domain, f->hub_domain))
+        return;
+    ae_log_info("forward: the hub's JetStream domain is %s (was %s): forwarding there", domain,
+                f->hub_domain);
+    for (int i = 0; i < f->nids; i++) {
+        fsubj *ss = f->by_id[i];
+        if (!ss)
+            continue;
+        if (ss->known)
+            keep_away(ss, f->hub_domain, ss->stream, ss->pl.retired_seq, ss->pl.retired_sseq);
+        ss->known = false;
+        ss->uncertain = false;
+        ss->stream[0] = 0;
+        ss->pl.retired_sseq = 0;
+        for (size_t k = 0; k < ss->naway; k++) {
+            if (strcmp(ss->away[k].domain, domain) != 0)
+                continue;
+            /* been there before: walk from where we stood */
+            snprintf(ss->stream, sizeof ss->stream, "%s", ss->away[k].stream);
+            ss->pl.retired_sseq = ss->away[k].retired_sseq;
+            ss->known = true;
+            ss->uncertain = true;
+            ss->away[k] = ss->away[--ss->naway];
+            break;
+        }
+        if (ss->ph == PH_NOTE)
+            set_phase(ss, PH_IDLE);
+    }
+    snprintf(f->hub_domain, sizeof f->hub_domain, "%s", domain);
+    f->note_dirty = true;
 }
 
 static void run_enqueue(ae_forward *f, fsubj *ss)
@@ -195,9 +273,7 @@ static int64_t ack_timeout(const ae_forward *f)
 static bool publish(ae_forward *f, fsubj *ss, ae_prec *r)
 {
     bool again = r->sent_at != 0;
-    bool guard = false;
-    uint64_t guard_seq = 0;
-    ae_pipeline_sent(&ss->pl, r, ae_mono_ns(), &guard, &guard_seq);
+    ae_pipeline_sent(&ss->pl, r, ae_mono_ns());
     f->inflight++;
     char id[AE_MSGID_MAX], ts[48], reply[128];
     ae_msgid_format(&f->key, r->seq, r->inc, id, sizeof id);
@@ -206,9 +282,7 @@ static bool publish(ae_forward *f, fsubj *ss, ae_prec *r)
     char stack[2048];
     char *hdr = cap <= sizeof stack ? stack : malloc(cap);
     int stripped = 0;
-    size_t hl = hdr ? ae_js_build_headers(hdr, cap, id, ts, guard, guard_seq, r->data, r->hdr_len,
-                                          &stripped)
-                    : 0;
+    size_t hl = hdr ? ae_js_build_headers(hdr, cap, id, ts, r->data, r->hdr_len, &stripped) : 0;
     int rn = snprintf(reply, sizeof reply, "%sa.%d.%" PRIu32 ".%" PRIu64, f->prefix, ss->id, r->gen,
                       r->seq);
     int rc = hl ? ae_uplink_publish(f->up, ss->subject, ss->len, reply, (size_t)rn, hdr, hl,
@@ -440,7 +514,6 @@ static void walk_done(ae_forward *f, fsubj *ss)
         /* Nothing of ours is in the stream yet: later walks start after its newest message.
          * That must be on disk before the first send, or a crash could leave records at the
          * hub that no walk would look for. */
-        ae_pipeline_deleted(&ss->pl, w->last);
         ss->pl.retired_sseq = w->last;
         ss->known = true;
         if (fwd_write_note(f, true, &ss->note_gen) != 0) {
@@ -482,7 +555,7 @@ static void walk_done(ae_forward *f, fsubj *ss)
     }
     uint64_t horizon = w->seen > w->last ? w->seen : w->last;
     uint64_t last = w->last_any > w->last ? w->last_any : w->last;
-    ae_pipeline_apply_walk(&ss->pl, w->found, w->nfound, horizon, last, ss->disp, &ss->ndisp);
+    ae_pipeline_apply_walk(&ss->pl, w->found, w->nfound, horizon, ss->disp, &ss->ndisp);
     ss->uncertain = false;
     if (ss->ndisp) {
         start_repair(f, ss);
@@ -587,11 +660,8 @@ static void on_ack(ae_forward *f, fsubj *ss, uint32_t gen, uint64_t seq, const a
         if (v != AE_PIPE_IGNORED && r.duplicate)
             f->duplicates++;
     } else {
-        uint64_t last = 0;
-        bool wrong_last = parsed && ae_js_reply_wrong_last_seq(&r, &last);
-        v = ae_pipeline_refused(&ss->pl, gen, seq, wrong_last, last,
-                                parsed && ae_js_reply_is_permanent(&r));
-        if (v != AE_PIPE_IGNORED && !wrong_last) {
+        v = ae_pipeline_refused(&ss->pl, gen, seq, parsed && ae_js_reply_is_permanent(&r));
+        if (v != AE_PIPE_IGNORED) {
             f->hub_errors++;
             fwd_error(f, "the hub refused %s record %" PRIu64 ": %s", ss->subject, seq, r.desc);
         }
@@ -602,7 +672,6 @@ static void on_ack(ae_forward *f, fsubj *ss, uint32_t gen, uint64_t seq, const a
         return;
     case AE_PIPE_OK:
     case AE_PIPE_PAUSE:
-    case AE_PIPE_RETRY:
         ss->failures = 0;
         fwd_drive(f, ss);
         break;
@@ -664,21 +733,12 @@ static void on_delete_reply(ae_forward *f, fsubj *ss, const ae_op *op)
     }
     f->deleted++;
     if (ss->dels_pending && --ss->dels_pending == 0) {
-        uint64_t last = ss->pl.retired_sseq;
-        for (size_t i = 0; i < ss->walk.nfound; i++) {
-            bool gone = false;
-            for (size_t k = 0; k < ss->ndisp && !gone; k++)
-                gone = ss->disp[k].sseq == ss->walk.found[i].sseq;
-            if (!gone && ss->walk.found[i].sseq > last)
-                last = ss->walk.found[i].sseq;
-        }
         ss->ndisp = 0;
         if (ss->walk_after_repair) {
             ss->walk_after_repair = false;
             start_walk(f, ss, false);
             return;
         }
-        ae_pipeline_deleted(&ss->pl, last);
         set_phase(ss, PH_READY);
         fwd_drive(f, ss);
     }
@@ -744,6 +804,10 @@ void fwd_on_ready(void *ctx, bool ready)
             if (ss->ph != PH_NOTE)
                 set_phase(ss, PH_IDLE);
         }
+    }
+    if (ready) {
+        const char *d = ae_uplink_hub_domain(f->up);
+        fwd_enter_domain(f, d[0] ? d : f->conf_domain);
     }
     if (ready) {
         for (int i = 0; i < f->nids; i++) {

@@ -73,21 +73,13 @@ size_t ae_js_headers_cap(size_t orig_len)
 }
 
 size_t ae_js_build_headers(char *out, size_t cap, const char *msgid, const char *event_time,
-                           bool expect_last_set, uint64_t expect_last, const uint8_t *orig,
-                           size_t orig_len, int *stripped)
+                           const uint8_t *orig, size_t orig_len, int *stripped)
 {
     int n = snprintf(out, cap, "NATS/1.0\r\nNats-Msg-Id: %s\r\nAerie-Event-Time: %s\r\n", msgid,
                      event_time);
     if (n < 0 || (size_t)n >= cap)
         return 0;
     size_t len = (size_t)n;
-    if (expect_last_set) {
-        n = snprintf(out + len, cap - len, "Nats-Expected-Last-Subject-Sequence: %" PRIu64 "\r\n",
-                     expect_last);
-        if (n < 0 || (size_t)n >= cap - len)
-            return 0;
-        len += (size_t)n;
-    }
     const uint8_t *end = orig + orig_len;
     const uint8_t *line = orig_len ? find_crlf(orig, end) : NULL; /* skip the version line */
     while (line && line + 2 < end) {

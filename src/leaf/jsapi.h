@@ -76,13 +76,13 @@ bool ae_hdr_get(const uint8_t *hdr, size_t len, const char *key, const char **va
 bool ae_hdr_is_js_control(const char *key, size_t len);
 
 /* Builds the header block of a forwarded record into out: NATS/1.0, Nats-Msg-Id: msgid,
- * Aerie-Event-Time: event_time, Nats-Expected-Last-Subject-Sequence: expect_last when
- * expect_last_set, then the publisher's own header lines (orig, a whole header block or
- * empty) except the JetStream control headers, which are dropped and counted in *stripped.
- * Returns the length, or 0 when cap (see ae_js_headers_cap) was too small. */
+ * Aerie-Event-Time: event_time, then the publisher's own header lines (orig, a whole header
+ * block or empty) except the JetStream control headers, which are dropped and counted in
+ * *stripped (a stored expectation header would also stop every stream that sources or
+ * mirrors this one). Returns the length, or 0 when cap (see ae_js_headers_cap) was too
+ * small. */
 size_t ae_js_build_headers(char *out, size_t cap, const char *msgid, const char *event_time,
-                           bool expect_last_set, uint64_t expect_last, const uint8_t *orig,
-                           size_t orig_len, int *stripped);
+                           const uint8_t *orig, size_t orig_len, int *stripped);
 
 /* An output size that is always enough for ae_js_build_headers with this much of the
  * publisher's header block and ids up to 192 bytes. */

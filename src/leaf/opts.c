@@ -364,10 +364,16 @@ static int load_remote(ae_remote *r, const ae_conf_node *m, ae_err *err)
             rc = load_tls(r, n, err);
         else if (key_is(n, "ignore_discovered_urls"))
             rc = get_bool(n, &r->ignore_discovered_urls, err);
+        else if (key_is(n, "home_urls")) {
+            int64_t v = 0;
+            rc = get_int(n, 0, 32, &v, err);
+            r->home_urls = (int)v;
+        } else if (key_is(n, "home_check"))
+            rc = get_duration(n, &r->home_check_ns, err);
         else
             rc = unknown(err, n, "a leafnodes remote",
                          "url(s), account, credentials, nkey, user, password, token, tls, "
-                         "ignore_discovered_urls");
+                         "ignore_discovered_urls, home_urls, home_check");
     }
     if (rc == 0 && r->nurls == 0)
         rc = bad(err, m, "a remote needs at least one url (\"nats-leaf://user:pass@hub:7422\")");
@@ -840,7 +846,8 @@ static bool remote_differs(const ae_remote *a, const ae_remote *b)
            str_differs(a->tls_cert_file, b->tls_cert_file) ||
            str_differs(a->tls_key_file, b->tls_key_file) || a->tls_insecure != b->tls_insecure ||
            str_differs(a->tls_server_name, b->tls_server_name) ||
-           a->ignore_discovered_urls != b->ignore_discovered_urls;
+           a->ignore_discovered_urls != b->ignore_discovered_urls || a->home_urls != b->home_urls ||
+           a->home_check_ns != b->home_check_ns;
 }
 
 static void add_key(char *buf, size_t cap, int *n, const char *key)

@@ -28,6 +28,8 @@ typedef struct ae_remote {
     bool tls_insecure; /* skip verification (tests only; logged loudly) */
     char *tls_server_name;
     bool ignore_discovered_urls; /* dial only the configured urls (relays, fixed paths) */
+    int home_urls;               /* the first home_urls urls are the home region's (0: none) */
+    int64_t home_check_ns;       /* away from home, how often to look whether it is back */
 } ae_remote;
 
 enum ae_sync_mode { AE_OPT_SYNC_ALWAYS, AE_OPT_SYNC_INTERVAL, AE_OPT_SYNC_NEVER };
@@ -76,9 +78,9 @@ typedef struct ae_opts {
     int nuplink_subjects;
     int64_t uplink_rate; /* bytes/s, 0 = unlimited */
     char *hub_domain;
-    int uplink_max_inflight; /* publishes awaiting a PubAck, all subjects (an upper bound) */
-    int uplink_window;       /* the same per subject; 0: no limit of its own */
-    int uplink_max_subjects; /* distinct uplink subjects the forwarder tracks at once */
+    int uplink_max_inflight;        /* publishes awaiting a PubAck, all subjects (an upper bound) */
+    int uplink_window;              /* the same per subject; 0: no limit of its own */
+    int uplink_max_subjects;        /* distinct uplink subjects the forwarder tracks at once */
     int64_t uplink_subject_idle_ns; /* a drained subject unused this long is forgotten */
     int64_t uplink_ack_timeout_ns;
     char *vid; /* vehicle id for status subjects; default server_name */

@@ -66,7 +66,6 @@ void ae_pipeline_push(ae_pipeline *p, ae_prec *r)
 {
     r->next = NULL;
     r->state = AE_PREC_WAITING;
-    r->guarded = false;
     r->sseq = 0;
     r->inc = p->nreinc && take_reinc(p, r->seq) ? p->new_inc() : 0;
     if (p->tail)
@@ -83,23 +82,16 @@ void ae_pipeline_push(ae_pipeline *p, ae_prec *r)
 
 ae_prec *ae_pipeline_next(ae_pipeline *p)
 {
-    if (p->paused || p->guard_pending || p->nahead)
+    if (p->paused || p->nahead)
         return NULL;
     return p->unsent;
 }
 
-void ae_pipeline_sent(ae_pipeline *p, ae_prec *r, int64_t now, bool *guard, uint64_t *guard_seq)
+void ae_pipeline_sent(ae_pipeline *p, ae_prec *r, int64_t now)
 {
     r->state = AE_PREC_SENT;
     r->gen = p->gen;
     r->sent_at = now;
-    r->guarded = p->need_guard;
-    *guard = p->need_guard;
-    *guard_seq = p->last_sseq;
-    if (p->need_guard) {
-        p->need_guard = false;
-        p->guard_pending = true;
-    }
     p->nsent++;
     if (p->unsent == r)
         p->unsent = r->next;
@@ -123,11 +115,9 @@ static ae_prec *find(ae_pipeline *p, uint64_t seq, ae_prec **prev)
 /* A reply to a send of this generation arrived: it is no longer outstanding. */
 static void answered(ae_pipeline *p, ae_prec *r)
 {
+    (void)r;
     if (p->nsent)
         p->nsent--;
-    if (r->guarded)
-        p->guard_pending = false;
-    r->guarded = false;
 }
 
 /* Is there a send still unanswered before a stored record? */
@@ -180,32 +170,17 @@ ae_pipe_verdict ae_pipeline_ack(ae_pipeline *p, uint32_t gen, uint64_t seq, uint
         return AE_PIPE_RESYNC;
     r->state = AE_PREC_STORED;
     r->sseq = sseq;
-    if (sseq > p->last_sseq)
-        p->last_sseq = sseq;
     p->paused = has_gap(p);
     return p->paused ? AE_PIPE_PAUSE : AE_PIPE_OK;
 }
 
-ae_pipe_verdict ae_pipeline_refused(ae_pipeline *p, uint32_t gen, uint64_t seq, bool wrong_last,
-                                    uint64_t last, bool permanent)
+ae_pipe_verdict ae_pipeline_refused(ae_pipeline *p, uint32_t gen, uint64_t seq, bool permanent)
 {
     ae_prec *r = find(p, seq, NULL);
     if (!r || r->gen != gen || r->state != AE_PREC_SENT || gen != p->gen)
         return AE_PIPE_IGNORED;
-    bool was_guarded = r->guarded;
     answered(p, r);
-    if (permanent)
-        return AE_PIPE_SET_ASIDE;
-    if (wrong_last && was_guarded && p->walk_horizon && last <= p->walk_horizon && p->nsent == 0) {
-        /* Nothing new reached the stream since the walk; only our idea of the subject's
-         * newest message was off (deleted copies, retention). Guard with the real one. */
-        p->last_sseq = last;
-        p->need_guard = true;
-        r->state = AE_PREC_WAITING;
-        p->unsent = r;
-        return AE_PIPE_RETRY;
-    }
-    return AE_PIPE_RESYNC;
+    return permanent ? AE_PIPE_SET_ASIDE : AE_PIPE_RESYNC;
 }
 
 ae_prec *ae_pipeline_pop_retired(ae_pipeline *p)
@@ -255,14 +230,11 @@ void ae_pipeline_recall(ae_pipeline *p)
     p->gen++;
     for (ae_prec *r = p->head; r; r = r->next) {
         r->state = AE_PREC_WAITING;
-        r->guarded = false;
         r->sseq = 0;
     }
     p->unsent = p->head;
     p->nsent = 0;
-    p->guard_pending = false;
     p->paused = false;
-    p->need_guard = true;
     p->nahead = 0;
 }
 
@@ -290,12 +262,10 @@ static bool push_ref(ae_stored_ref **v, size_t *n, size_t *cap, ae_stored_ref e)
 }
 
 void ae_pipeline_apply_walk(ae_pipeline *p, const ae_stored_ref *ours, size_t n, uint64_t horizon,
-                            uint64_t last, ae_stored_ref *displaced, size_t *ndisplaced)
+                            ae_stored_ref *displaced, size_t *ndisplaced)
 {
     p->nahead = 0;
     p->walk_horizon = horizon;
-    p->last_sseq = last;
-    p->need_guard = true;
     uint64_t prev = p->retired_seq;
     for (size_t i = 0; i < n; i++) {
         if (ours[i].seq <= prev || !push_ref(&p->ahead, &p->nahead, &p->capahead, ours[i])) {
@@ -334,8 +304,6 @@ bool ae_pipeline_settle(ae_pipeline *p, ae_stored_ref *displaced, size_t *ndispl
             if (p->unsent == h)
                 p->unsent = h->next;
             (*matched)++;
-            if (a->sseq > p->last_sseq)
-                p->last_sseq = a->sseq;
             k++;
             h = h->next;
             continue;
@@ -352,12 +320,6 @@ bool ae_pipeline_settle(ae_pipeline *p, ae_stored_ref *displaced, size_t *ndispl
     memmove(p->ahead, p->ahead + k, (p->nahead - k) * sizeof *p->ahead);
     p->nahead -= k;
     return p->nahead == 0;
-}
-
-void ae_pipeline_deleted(ae_pipeline *p, uint64_t last)
-{
-    p->last_sseq = last;
-    p->need_guard = true;
 }
 
 size_t ae_pipeline_evict(ae_pipeline *p, size_t keep)

@@ -13,16 +13,17 @@
  *    subject is retired, so the retired records are always a stored, in-order prefix.
  *  - The hub may drop a publish inside the window (a stream leader change on nats-server
  *    2.9 does) and store later ones: an ack behind an unanswered send pauses the subject;
- *    an overdue reply, an out-of-order ack or a failed guard makes forward.c recall the
+ *    an overdue reply, an out-of-order ack or an error makes forward.c recall the
  *    pipeline and walk the stream from the last retired record.
  *  - A walk shows exactly which of our records the hub holds after the last retired one.
  *    Those that continue the in-order prefix are retired; a stored record that follows an
  *    unstored one, or repeats or precedes one before it, is "displaced": forward.c deletes
  *    it and the record is published again under a new incarnation of its id.
- *  - The first send after a walk carries Nats-Expected-Last-Subject-Sequence with the
- *    subject's newest stream sequence, and nothing else is sent until it is answered: if
- *    anything reached the stream since the walk (a late copy from an old connection), the
- *    hub refuses it and the subject is walked again instead of being stored out of order. */
+ *  - Copies of a record that arrive late (an old connection's bytes released after the
+ *    walk) carry the same id as the resend, so the hub keeps the first; one that lands out
+ *    of place shows in the acks (a stream sequence below one already stored) and is deleted.
+ * Nothing of this puts a JetStream expectation header on a stored message: a stream that
+ * sources or mirrors the subject would check it again and stall. */
 #ifndef AERIE_LEAF_PIPELINE_H
 #define AERIE_LEAF_PIPELINE_H
 
@@ -42,7 +43,6 @@ typedef struct ae_prec {
     uint64_t seq;     /* log sequence */
     uint32_t inc;     /* incarnation of its id (0 unless a stored copy was deleted) */
     uint8_t state;    /* ae_prec_state */
-    bool guarded;     /* sent with the expected-last-sequence guard */
     uint32_t gen;     /* generation it was sent in */
     uint64_t sseq;    /* stream sequence once stored */
     int64_t sent_at;  /* monotonic ns of the send */
@@ -63,7 +63,6 @@ typedef enum ae_pipe_verdict {
     AE_PIPE_IGNORED,  /* an older generation's or unknown record's reply */
     AE_PIPE_OK,       /* progress: retire with ae_pipeline_pop_retired, send more */
     AE_PIPE_PAUSE,    /* an ack behind an unanswered send: send nothing until it settles */
-    AE_PIPE_RETRY,    /* the guarded send failed on a sequence the walk explains: send again */
     AE_PIPE_RESYNC,   /* recall and walk the stream (lost, out of order, deleted copy, error) */
     AE_PIPE_SET_ASIDE /* the hub can never take this record: set it aside, then drop it */
 } ae_pipe_verdict;
@@ -79,9 +78,6 @@ typedef struct ae_pipeline {
     uint64_t retired_seq;  /* newest retired record (0 none) */
     uint64_t retired_sseq; /* where the stream holds it: no unretired record of ours is
                               stored at or below this (the walk starts after it) */
-    uint64_t last_sseq;    /* the subject's newest stream sequence as far as known */
-    bool need_guard;       /* the next send carries the guard */
-    bool guard_pending;    /* a guarded send awaits its reply */
     bool paused;           /* an ack arrived behind an unanswered send */
 
     ae_stored_ref *ahead; /* from the last walk: our records stored past retired_sseq, in
@@ -100,12 +96,11 @@ void ae_pipeline_free(ae_pipeline *p);
 /* A record read from the log (seq above every record pushed so far). Takes ownership. */
 void ae_pipeline_push(ae_pipeline *p, ae_prec *r);
 
-/* The next record to publish, or NULL: nothing waiting, paused, a guarded send pending, or
- * a walk's results not yet settled against the records (ae_pipeline_settle). */
+/* The next record to publish, or NULL: nothing waiting, paused, or a walk's results not yet
+ * settled against the records (ae_pipeline_settle). */
 ae_prec *ae_pipeline_next(ae_pipeline *p);
-/* Marks r (from ae_pipeline_next) published at `now` with the guard if *guard was set on
- * return: when true, publish it with Nats-Expected-Last-Subject-Sequence = *guard_seq. */
-void ae_pipeline_sent(ae_pipeline *p, ae_prec *r, int64_t now, bool *guard, uint64_t *guard_seq);
+/* Marks r (from ae_pipeline_next) published at `now`. */
+void ae_pipeline_sent(ae_pipeline *p, ae_prec *r, int64_t now);
 
 /* The hub acked record seq, sent in generation gen, as stored at stream sequence sseq. With
  * AE_PIPE_RESYNC, *delete_sseq may name a copy of the record that sits where no walk will
@@ -113,10 +108,8 @@ void ae_pipeline_sent(ae_pipeline *p, ae_prec *r, int64_t now, bool *guard, uint
  * having seen it): the caller deletes it (harmless if it is gone) before walking. */
 ae_pipe_verdict ae_pipeline_ack(ae_pipeline *p, uint32_t gen, uint64_t seq, uint64_t sseq,
                                 bool duplicate, uint64_t *delete_sseq);
-/* The hub refused record seq. wrong_last: the guard failed and the subject's newest stream
- * sequence is *last; permanent: no resend can succeed. */
-ae_pipe_verdict ae_pipeline_refused(ae_pipeline *p, uint32_t gen, uint64_t seq, bool wrong_last,
-                                    uint64_t last, bool permanent);
+/* The hub refused record seq; permanent: no resend can succeed. */
+ae_pipe_verdict ae_pipeline_refused(ae_pipeline *p, uint32_t gen, uint64_t seq, bool permanent);
 
 /* Pops the oldest record if it is retired-ready (stored, in order). Returns it (the caller
  * acks it in the log and frees it) or NULL. */
@@ -125,17 +118,17 @@ ae_prec *ae_pipeline_pop_retired(ae_pipeline *p);
 void ae_pipeline_drop(ae_pipeline *p, uint64_t seq);
 
 /* Takes back everything sent: a new generation, every unretired record WAITING again, the
- * next send guarded. Replies of older generations are ignored from now on. */
+ * walk's results forgotten. Replies of older generations are ignored from now on. */
 void ae_pipeline_recall(ae_pipeline *p);
 /* The oldest send still unanswered, or NULL. */
 const ae_prec *ae_pipeline_oldest_sent(const ae_pipeline *p);
 
 /* Applies a walk: ours holds our records found after retired_sseq in stream order; horizon
- * the newest stream sequence the walk covered; last the subject's newest stream sequence
- * (any publisher's). Copies of records that break the order (a seq not above the one before
- * it) are appended to displaced (the caller deletes them). Call after ae_pipeline_recall. */
+ * the newest stream sequence the walk covered. Copies of records that break the order (a seq
+ * not above the one before it) are appended to displaced (room for n entries; the caller
+ * deletes them). Call after ae_pipeline_recall. */
 void ae_pipeline_apply_walk(ae_pipeline *p, const ae_stored_ref *ours, size_t n, uint64_t horizon,
-                            uint64_t last, ae_stored_ref *displaced, size_t *ndisplaced);
+                            ae_stored_ref *displaced, size_t *ndisplaced);
 /* Matches the walk's results against the records now in the pipeline: records the stream
  * holds in order become stored; a stored record after one it does not hold is displaced
  * (appended to displaced, up to cap; the record gets a new incarnation). *matched counts the
@@ -148,8 +141,5 @@ bool ae_pipeline_settle(ae_pipeline *p, ae_stored_ref *displaced, size_t *ndispl
  * record kept, so the evicted ones are taken again when they are read from the log again.
  * Returns the bytes freed. */
 size_t ae_pipeline_evict(ae_pipeline *p, size_t keep);
-
-/* After displaced copies were deleted: the subject's newest stream sequence is now `last`. */
-void ae_pipeline_deleted(ae_pipeline *p, uint64_t last);
 
 #endif

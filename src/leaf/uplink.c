@@ -12,6 +12,7 @@
 #include "common/random.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/homeprobe.h"
 #include "leaf/hub_urls.h"
 #include "leaf/interest.h"
 #include "leaf/outq.h"
@@ -79,6 +80,13 @@ struct ae_uplink {
     int64_t tokens_at;
     ae_timer retry_write;
     ae_timer flush_timer; /* coalesces data writes to one per loop pass */
+
+    /* going home: the first home_n urls are the home region's */
+    int home_n;
+    int64_t home_check_ns;
+    int64_t next_home_check;
+    int home_next;
+    ae_homeprobe home;
 
     /* reconnect */
     ae_timer reconnect;
@@ -551,6 +559,12 @@ static void hook_interest(void *ctx, const ae_ssub *sub, bool added)
 
 static void send_all_interest(ae_uplink *u)
 {
+    /* A loop-detection subject of this connection only: a previous connection that the hub
+     * has not noticed dead yet (a black-holed link that came back) still holds the old one,
+     * and the hub would otherwise hand it back to us as a loop. */
+    char rnd[24];
+    rand_token(rnd, 22);
+    snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
     send_ctrlf(u, "LS+ %s\r\n", u->lds);
     send_ctrlf(u, "LS+ %s>\r\n", u->inbox_prefix);
     ae_interest_connected(&u->local, u->import_perm, emit_ctrl, u);
@@ -835,6 +849,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
     if (json_is_integer(mp))
         u->hub_max_payload = json_integer_value(mp);
     if (u->state == AE_UPLINK_WAIT_INFO) {
+        u->hub_id[0] = u->hub_name[0] = u->hub_cluster[0] = u->hub_domain[0] = 0;
         json_strcpy(u->hub_id, sizeof u->hub_id, o, "server_id");
         json_strcpy(u->hub_name, sizeof u->hub_name, o, "server_name");
         json_strcpy(u->hub_cluster, sizeof u->hub_cluster, o, "cluster");
@@ -864,6 +879,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
         u->failures = 0;
         u->reconnects++;
         u->connected_since = ae_now_ns();
+        u->next_home_check = ae_mono_ns() + u->home_check_ns;
         u->last_error[0] = 0;
         u->next_ping = ae_mono_ns() + AE_NS_PER_SEC;
         u->last_progress = ae_mono_ns();
@@ -1028,6 +1044,35 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
         flush_and_notify(u);
 }
 
+/* ---- going home ------------------------------------------------------------------------- */
+
+static bool away_from_home(const ae_uplink *u)
+{
+    return u->home_n > 0 && u->cur && u->cur - u->urls.url >= u->home_n;
+}
+
+static void home_probed(void *ctx, bool reachable)
+{
+    ae_uplink *u = ctx;
+    if (!reachable || u->state != AE_UPLINK_READY || !away_from_home(u))
+        return;
+    const ae_hub_url *h = &u->urls.url[(u->home_next - 1 + u->home_n) % u->home_n];
+    ae_log_info("uplink: home hub %s:%d answers again: leaving %s:%d for it", h->host, h->port,
+                u->cur->host, u->cur->port);
+    u->urls.next = (int)(h - u->urls.url);
+    disconnect(u, "going back to the home region");
+}
+
+/* While failed over to a fallback region, looks now and then whether home answers. */
+static void check_home(ae_uplink *u, int64_t now)
+{
+    if (u->state != AE_UPLINK_READY || !away_from_home(u) || now < u->next_home_check)
+        return;
+    u->next_home_check = now + u->home_check_ns;
+    const ae_hub_url *h = &u->urls.url[u->home_next++ % u->home_n];
+    ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, 2 * AE_NS_PER_SEC, home_probed, u);
+}
+
 /* ---- keepalive and status ------------------------------------------------------------- */
 
 /* How often the uplink PINGs: often enough that ping_max unanswered ones fit in the
@@ -1074,6 +1119,7 @@ static void hook_tick(void *ctx, int64_t now)
             send_ctrl(u, "PING\r\n", 6);
         }
     }
+    check_home(u, now);
     if (ae_now_ns() >= u->next_status)
         ae_uplink_publish_status(u);
 }
@@ -1120,11 +1166,18 @@ void ae_uplink_publish_status(ae_uplink *u)
         return;
     char subj[300];
     int sn = snprintf(subj, sizeof subj, "fleet.%s.veh.%s.link", u->env, u->vid);
+    /* Local subscribers get it through the broker (marked as not for the hub); the hub gets
+     * it directly, whether or not it has shown interest yet: right after a reconnect, across
+     * a gateway, or with per-vehicle permissions the interest arrives late or never, and the
+     * FLEET_LINK stream must still hear that the vehicle is back. */
     ae_msg m = {.subject = {subj, (size_t)sn},
                 .deliver_subject = {subj, (size_t)sn},
                 .total_len = strlen(body),
-                .payload = (const uint8_t *)body};
+                .payload = (const uint8_t *)body,
+                .from_uplink = true};
     ae_server_route(u->srv, NULL, &m);
+    if (u->state == AE_UPLINK_READY)
+        ae_uplink_publish(u, subj, (size_t)sn, NULL, 0, NULL, 0, body, strlen(body));
     free(body);
 }
 
@@ -1194,6 +1247,11 @@ const char *ae_uplink_inbox_prefix(const ae_uplink *u)
     return u->inbox_prefix;
 }
 
+const char *ae_uplink_hub_domain(const ae_uplink *u)
+{
+    return u->state == AE_UPLINK_DISCONNECTED ? "" : u->hub_domain;
+}
+
 size_t ae_uplink_queued(const ae_uplink *u)
 {
     return u->data.pending;
@@ -1254,6 +1312,9 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     u->srv = s;
     u->io.fd = -1;
     u->urls.ignore_discovered = r->ignore_discovered_urls;
+    u->home_n = r->home_urls < r->nurls ? r->home_urls : 0;
+    u->home_check_ns = r->home_check_ns > 0 ? r->home_check_ns : 30 * AE_NS_PER_SEC;
+    u->home.io.fd = -1;
     for (int i = 0; i < r->nurls; i++) {
         int rc = ae_hub_urls_add(&u->urls, r->urls[i], err);
         if (rc) {
@@ -1289,8 +1350,6 @@ int ae_uplink_start(ae_server *s, ae_err *err)
     snprintf(u->name, sizeof u->name, "%s", s->server_name);
     char rnd[24];
     rand_token(rnd, 22);
-    snprintf(u->lds, sizeof u->lds, "$LDS.%s", rnd);
-    rand_token(rnd, 22);
     snprintf(u->inbox_prefix, sizeof u->inbox_prefix, "_INBOX.%s.", rnd);
     u->tokens_at = ae_mono_ns();
     u->reconnect = (ae_timer){.cb = on_reconnect_timer, .ctx = u};
@@ -1316,6 +1375,7 @@ void ae_uplink_stop(ae_server *s)
     if (!u)
         return;
     u->srv->draining = true; /* no reconnect from disconnect() */
+    ae_homeprobe_stop(&u->home);
     disconnect(u, NULL);
     ae_loop_timer_stop(s->loop, &u->reconnect);
     ae_loop_timer_stop(s->loop, &u->retry_write);

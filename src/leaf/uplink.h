@@ -55,6 +55,10 @@ int ae_uplink_publish(ae_uplink *u, const char *subject, size_t subject_len, con
                       size_t reply_len, const void *hdr, size_t hdr_len, const void *payload,
                       size_t payload_len);
 
+/* The JetStream domain the connected hub announced in its INFO ("" when none or not
+ * connected). */
+const char *ae_uplink_hub_domain(const ae_uplink *u);
+
 /* Bytes queued for the hub and not yet written (for flow control). */
 size_t ae_uplink_queued(const ae_uplink *u);
 

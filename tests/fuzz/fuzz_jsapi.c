@@ -1,9 +1,10 @@
 /* Fuzz target for what the durable forwarder parses from the hub and from its own config:
  * JetStream replies (leaf/jsapi.h), consumer delivery metadata, header blocks, message ids
- * (leaf/msgid.h) and hub URLs (leaf/hub_urls.h). The first byte picks the parser; the rest
- * is its input. Properties checked beyond "no crash, no out-of-bounds read": an id the parser
- * calls ours formats back to the same bytes, and rebuilding headers never writes past the
- * capacity it asked for. */
+ * (leaf/msgid.h), hub URLs (leaf/hub_urls.h) and the forwarder's note (leaf/fwdnote.h). The first
+ * byte picks the parser; the rest is its input. Properties checked beyond "no crash, no
+ * out-of-bounds read": an id the parser calls ours formats back to the same bytes, and rebuilding
+ * headers never writes past the capacity it asked for. */
+#include "leaf/fwdnote.h"
 #include "leaf/hub_urls.h"
 #include "leaf/jsapi.h"
 #include "leaf/msgid.h"
@@ -18,11 +19,17 @@ static void check(int ok)
         abort();
 }
 
+static void note_entry(void *ctx, const ae_fwdnote_entry *e)
+{
+    (void)ctx;
+    check(strlen(e->subject) == e->subject_len || memchr(e->subject, 0, e->subject_len));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    uint8_t sel = data[0] % 6;
+    uint8_t sel = data[0] % 7;
     const uint8_t *in = data + 1;
     size_t n = size - 1;
     /* an exact-size copy, so reads past the end are caught */
@@ -72,6 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     }
+    case 5: /* the note the store keeps for the forwarder */
+        ae_fwdnote_decode(buf, n, note_entry, NULL);
+        break;
     default: {
         char *s = malloc(n + 1);
         memcpy(s, buf, n);

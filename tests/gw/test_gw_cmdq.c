@@ -349,18 +349,16 @@ static void t_journal_memory_and_errors(void)
     AH_ASSERT_EQ_INT(ae_gw_journal_mark_flushed(j, &err), 0);
     ae_gw_journal_close(j);
     j = NULL;
-    /* Under a regular file, so that not even root (who may create missing parents) can
-     * make the directory. */
-    char *dir = ah_mkdtemp("gwjournal-err");
-    char file[600], bad[700];
-    snprintf(file, sizeof file, "%s/file", dir);
-    snprintf(bad, sizeof bad, "%s/x/y", file);
-    AH_ASSERT_EQ_INT(ah_write_file(file, "not a directory\n"), 0);
-    AH_ASSERT_EQ_INT(ae_gw_journal_open(bad, &j, &err), AE_EIO);
-    AH_ASSERT_CONTAINS(err.msg, bad);
-    AH_ASSERT(j == NULL);
+    /* a directory that cannot be made, even by root: its parent is a regular file */
+    char *dir = ah_mkdtemp("gwjournal"), blocked[600];
+    snprintf(blocked, sizeof blocked, "%s/file", dir);
+    AH_ASSERT(ah_write_file(blocked, "not a directory\n") == 0);
+    snprintf(blocked, sizeof blocked, "%s/file/x/y", dir);
+    AH_ASSERT_EQ_INT(ae_gw_journal_open(blocked, &j, &err), AE_EIO);
+    AH_ASSERT_CONTAINS(err.msg, blocked);
     ah_rmrf(dir);
     free(dir);
+    AH_ASSERT(j == NULL);
 }
 
 int main(int argc, char **argv)

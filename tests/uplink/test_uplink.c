@@ -944,6 +944,59 @@ static void case_slow_link(void)
     nats_CloseAndWait(5000);
 }
 
+/* ---- goes_home ------------------------------------------------------------------------- */
+
+/* Waits until the uplink's url is 127.0.0.1:port. */
+static bool wait_on_port(ut_leaf *l, int port, int timeout_ms)
+{
+    char want[64], url[128];
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
+    int64_t deadline = ah_now_ms() + (int64_t)(timeout_ms * ah_timeout_scale());
+    while (ah_now_ms() < deadline) {
+        char st[64];
+        if (!strcmp(ut_leaf_state(l, st, sizeof st), "connected") &&
+            !strcmp(ut_uplink_str(l, "url", url, sizeof url), want))
+            return true;
+        ah_sleep_ms(100);
+    }
+    return false;
+}
+
+/* A vehicle failed over to its fallback region's hub goes back home once home answers
+ * again (remote `home_urls`), instead of staying away until the fallback link drops. */
+static void case_goes_home(void)
+{
+    ah_hub home, away;
+    ah_relay rh, ra;
+    start_relayed_hub(&home, &rh, NULL);
+    start_relayed_hub(&away, &ra, NULL);
+    int ports[2] = {rh.port, ra.port};
+    char remote[768], list[512];
+    remote_for(list, sizeof list, ports, 2, "vehicle:secret");
+    snprintf(remote, sizeof remote,
+             "%s\n  ignore_discovered_urls: true\n  home_urls: 1\n"
+             "  home_check: \"1s\"",
+             list);
+    ut_leaf l;
+    ut_leaf_start(&l, "veh1", remote, NULL, NULL);
+    UT_ASSERT(wait_on_port(&l, rh.port, 15000), "the leaf did not start on its home hub");
+    relay(&rh, "cut");
+    UT_ASSERT(wait_on_port(&l, ra.port, 20000), "the leaf did not fail over to the fallback hub");
+    ah_sleep_ms(2500); /* home is still cut: the leaf stays where it is */
+    UT_ASSERT(wait_on_port(&l, ra.port, 100), "the leaf left the fallback hub while home was down");
+    int64_t t0 = ah_now_ms();
+    relay(&rh, "heal");
+    UT_ASSERT(wait_on_port(&l, rh.port, 15000),
+              "the leaf stayed on the fallback hub after home came back");
+    fprintf(stderr, "goes_home: back home %lld ms after the heal\n", (long long)(ah_now_ms() - t0));
+    UT_ASSERT(ut_leaf_log_count(&l, "answers again: leaving") >= 1, "no log line about going home");
+    ut_leaf_stop(&l);
+    ah_hub_stop(&home);
+    ah_hub_stop(&away);
+    ah_relay_stop(&rh);
+    ah_relay_stop(&ra);
+}
+
 /* ---- big_message_paced --------------------------------------------------------------- */
 
 /* One message that takes seconds to send at the configured uplink.rate (256 KiB at
@@ -1236,6 +1289,7 @@ int main(int argc, char **argv)
         {"link_down_local", case_link_down_local, 90},
         {"slow_link", case_slow_link, 90},
         {"big_message_paced", case_big_message_paced, 120},
+        {"goes_home", case_goes_home, 120},
         {"auth_failures", case_auth_failures, 60},
         {"tls", case_tls, 90},
     };
