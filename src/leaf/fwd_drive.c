@@ -626,6 +626,9 @@ void fwd_drive(ae_forward *f, fsubj *ss)
     }
 }
 
+static void window_grow(ae_forward *f);
+static void window_shrink(ae_forward *f);
+
 static void track_rtt(ae_forward *f, const fsubj *ss, uint64_t seq)
 {
     for (const ae_prec *r = ss->pl.head; r && r->state != AE_PREC_WAITING; r = r->next) {
@@ -673,6 +676,7 @@ static void on_ack(ae_forward *f, fsubj *ss, uint32_t gen, uint64_t seq, const a
     case AE_PIPE_OK:
     case AE_PIPE_PAUSE:
         ss->failures = 0;
+        window_grow(f);
         fwd_drive(f, ss);
         break;
     case AE_PIPE_RESYNC:
@@ -838,14 +842,29 @@ void fwd_adapt_window(ae_forward *f, int64_t now)
         (double)(f->acked - f->acked_at_last_tick) * 1e9 / (double)(now - f->last_rate_at);
     f->acked_at_last_tick = f->acked;
     f->last_rate_at = now;
+    /* Never below twice the records the link carried per round trip. Nothing acked (an
+     * outage, an idle vehicle) says nothing about the link: the window stays as it was, so
+     * a backlog after an outage starts at the speed the link had, not from the bottom. */
     unsigned max = (unsigned)f->srv->opts.uplink_max_inflight;
     double bdp = f->ack_rate * (double)f->min_rtt / 1e9;
     unsigned w = (unsigned)(2 * bdp);
-    if (f->inflight >= f->window && w < 2 * f->window)
-        w = 2 * f->window; /* the window was the limit: grow */
-    if (w < WINDOW_MIN)
-        w = WINDOW_MIN;
-    f->window = w > max ? max : w;
+    if (f->ack_rate > 0 && w > f->window)
+        f->window = w > max ? max : w;
+}
+
+/* An ack while the window was full: one more in flight (the window doubles each round trip
+ * while the link keeps up, as TCP's slow start). */
+static void window_grow(ae_forward *f)
+{
+    unsigned max = (unsigned)f->srv->opts.uplink_max_inflight;
+    if (f->inflight + 1 >= f->window && f->window < max)
+        f->window++;
+}
+
+/* A reply overdue: the link or the hub is slower than the window assumed. */
+static void window_shrink(ae_forward *f)
+{
+    f->window = f->window / 2 < WINDOW_MIN ? WINDOW_MIN : f->window / 2;
 }
 
 void fwd_check_subject(ae_forward *f, fsubj *ss, int64_t now)
@@ -860,6 +879,7 @@ void fwd_check_subject(ae_forward *f, fsubj *ss, int64_t now)
                       " (stream %s): reading the stream back before sending again",
                       (double)limit / 1e9, ss->subject, oldest->seq,
                       ss->stream[0] ? ss->stream : "?");
+            window_shrink(f);
             start_walk(f, ss, false);
         }
         break;

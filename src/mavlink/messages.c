@@ -218,14 +218,6 @@ const ae_mav_msginfo *ae_mav_msginfo_get(uint32_t msgid)
     return NULL;
 }
 
-const ae_mav_msginfo *ae_mav_msginfo_by_name(const char *name)
-{
-    for (size_t i = 0; i < NTABLE; i++)
-        if (strcmp(table[i].name, name) == 0)
-            return &table[i];
-    return NULL;
-}
-
 const ae_mav_msginfo *ae_mav_msginfo_all(size_t *n)
 {
     *n = NTABLE;

@@ -207,8 +207,6 @@ typedef struct ae_mav_msginfo {
 
 /* The table entry for `msgid`, or NULL when the message is not one we know. Static data. */
 const ae_mav_msginfo *ae_mav_msginfo_get(uint32_t msgid);
-/* The entry whose XML name equals `name` (case-sensitive), or NULL. */
-const ae_mav_msginfo *ae_mav_msginfo_by_name(const char *name);
 /* All entries, for iteration; *n receives the count. */
 const ae_mav_msginfo *ae_mav_msginfo_all(size_t *n);
 /* The field named `name` of `mi`, or NULL. */

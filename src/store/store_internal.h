@@ -1,7 +1,9 @@
 /* Private state shared by the store's files. Nothing here is API (store.h is).
  *
- *   store.c       open and close, append, acks and bounds, read-only mode, stats, the live
- *                 segment list, record lookups
+ *   store.c       open and close, append, acks and bounds, read-only mode, stats, record
+ *                 lookups
+ *   base.c        paths, error codes, the notify fd and failed state, file references,
+ *                 segments in memory and the live segment list (below all the others)
  *   recovery.c    reading a directory back at open (verify, salvage, floor, next seq,
  *                 losses) and damage found after open
  *   sync.c        the sync thread (fsyncs, removals, meta and secret writes), ae_store_flush
@@ -148,7 +150,7 @@ struct ae_store {
     uint64_t sync_buckets[AE_STORE_SYNC_BUCKETS + 1];
 };
 
-/* ---- helpers (store.c) ---------------------------------------------------------------- */
+/* ---- helpers and the segment list (base.c) -------------------------------------------- */
 
 /* AE_ENOSPC for the errnos of a full disk or quota, AE_EIO for the rest. */
 int ae_store_errcode(int e);
@@ -192,6 +194,9 @@ int ae_store_segs_push(ae_store *s, ae_seg *g);
 int ae_store_seg_create(ae_store *s, uint64_t first_seq, ae_err *err);
 /* After the floor moved: removes every non-active segment wholly at or below it. Owner. */
 void ae_store_retire_acked(ae_store *s);
+/* Removes the oldest segment from the list (its file goes to the sync thread to unlink).
+ * Owner thread. */
+void ae_store_retire_oldest(ae_store *s);
 
 /* ---- read-only mode (store.c) ---------------------------------------------------------- */
 
