@@ -20,7 +20,7 @@ int ae_gw_metrics_parse_addr(const char *addr, char *host, size_t cap, int *port
     size_t hl;
     if (addr[0] == '[') { /* [IPv6]:PORT */
         const char *close = strchr(addr, ']');
-        if (!close || close[1] != ':')
+        if (!close || close[1] != ':' || close == addr + 1)
             return AE_EINVAL;
         colon = close + 1;
         addr++;
@@ -31,6 +31,9 @@ int ae_gw_metrics_parse_addr(const char *addr, char *host, size_t cap, int *port
             return AE_EINVAL; /* no port, or an IPv6 address without brackets */
         hl = (size_t)(colon - addr);
     }
+    for (size_t i = 0; i < hl; i++) /* a host name or address, nothing else */
+        if (addr[i] == '[' || addr[i] == ']' || (unsigned char)addr[i] <= ' ')
+            return AE_EINVAL;
     char *end;
     long p = strtol(colon + 1, &end, 10);
     if (!colon[1] || *end || p < 1 || p > 65535 || hl + 1 > cap)

@@ -43,7 +43,8 @@ typedef enum ae_gw_fail_reason {
 ae_gw_fail_reason ae_gw_fail_reason_of(const char *state, const char *result);
 
 /* Splits "HOST:PORT", "[IPv6]:PORT" or ":PORT" (every address) into host (cap bytes) and
- * port. Returns 0, or AE_EINVAL for anything else. */
+ * port 1..65535. Returns 0, or AE_EINVAL for anything else (no port, an IPv6 address without
+ * brackets, brackets or blanks in a host, a host longer than cap). */
 int ae_gw_metrics_parse_addr(const char *addr, char *host, size_t cap, int *port);
 
 /* Starts listening on g's cfg.metrics. Returns 0 or an error naming the address. */
