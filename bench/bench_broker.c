@@ -1,18 +1,27 @@
-/* bench_broker: the same client workloads against nats-server and aerie-leaf in one run.
+/* bench_broker: the same client workloads against nats-server and aerie-leaf in one run,
+ * with two kinds of clients: raw sockets (which read as fast as the kernel delivers, so the
+ * broker is the bottleneck) and the official C client, libnats (what vehicle programs use,
+ * whose reader is slower than a publisher: bursts pile up in the broker).
  *
  * Measures 1->1 throughput (16 B, 128 B, 1 KiB), 1->10 fan-out on a wildcard subject,
- * request/reply latency (back to back and at a fixed rate), RSS (idle, with 100
- * connections, after the load), start-up time and stripped binary size, and prints both
- * servers side by side with the ratio aerie/nats. Clients are raw sockets so that the
- * client library is never the bottleneck. Each figure is the median of --runs runs.
+ * request/reply latency (back to back and at 1000/s, against both brokers at once with
+ * requests alternating between them, so both see the same moment of a loaded machine), RSS
+ * (idle, with 100 connections, the peak during the throughput runs, after the load),
+ * start-up time and stripped binary size. Every run checks that every message arrived (and every
+ * request was answered): a run that lost anything is counted as failed and gives no figure; the
+ * tables show the median of the runs that delivered everything and how many did. Runs alternate
+ * brokers and client kinds so a noisy machine hits all of them.
  *
- *   bench_broker [--runs N] [--scale F]
+ *   bench_broker [--runs N] [--scale F] [--clients raw|libnats|both]
+ *                [--only throughput|latency]
  */
 #include "harness/harness.h"
 
 #include <errno.h>
+#include <nats/nats.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +38,11 @@ typedef struct server {
     double startup_ms;
 } server;
 
+enum kind { RAW, LIB, NKINDS };
+static const char *kind_names[NKINDS] = {"raw sockets", "libnats 3.4.1"};
+
 static double scale = 1.0;
+static bool do_throughput = true, do_latency = true;
 
 static void die(const char *what)
 {
@@ -37,15 +50,20 @@ static void die(const char *what)
     exit(1);
 }
 
-static int start_server(server *s)
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void start_server(server *s)
 {
     s->port = ah_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
     char *argv[] = {(char *)s->path, "-a", "127.0.0.1", "-p", port, NULL};
-    int64_t t0 = ah_now_ms();
-    struct timespec ts0;
-    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    double t0 = now_s();
     if (ah_spawn(&s->proc, "/dev/null", argv) != 0)
         die("spawn");
     /* Poll the port finely: start-up time is a figure we report. */
@@ -55,34 +73,33 @@ static int start_server(server *s)
             close(fd);
             break;
         }
-        if (ah_now_ms() - t0 > 5000)
+        if (now_s() - t0 > 5)
             die("server did not start");
         usleep(200);
     }
-    struct timespec ts1;
-    clock_gettime(CLOCK_MONOTONIC, &ts1);
-    s->startup_ms = (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6;
-    return 0;
+    s->startup_ms = (now_s() - t0) * 1e3;
 }
 
-static long rss_kib(pid_t pid)
+/* VmRSS or VmHWM (the peak) of a process, in KiB. */
+static long status_kib(pid_t pid, const char *field)
 {
-    char path[64], line[256];
+    char path[64], line[256], fmt[32];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    snprintf(fmt, sizeof fmt, "%s: %%ld kB", field);
     FILE *f = fopen(path, "r");
     long kib = -1;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, fmt, &kib) == 1)
             break;
-    }
-    fclose(f);
+    if (f)
+        fclose(f);
     return kib;
 }
 
+/* ---- raw-socket clients --------------------------------------------------------------- */
+
 /* Connects and completes the CONNECT/PING/PONG handshake. */
-static int client(int port)
+static int raw_client(int port)
 {
     int fd = ah_connect(port);
     if (fd < 0)
@@ -95,7 +112,7 @@ static int client(int port)
     return fd;
 }
 
-static void sync_conn(int fd)
+static void raw_sync(int fd)
 {
     char buf[4096];
     ah_send(fd, "PING\r\n");
@@ -103,8 +120,7 @@ static void sync_conn(int fd)
         die("sync");
 }
 
-/* ---- an incremental reader that counts MSGs and answers PINGs ------------------------ */
-
+/* An incremental reader that counts MSGs and answers PINGs. */
 typedef struct reader {
     int fd;
     char *buf;
@@ -140,7 +156,6 @@ static bool reader_step(reader *r, char *reply_out, size_t reply_cap, bool *got_
             if (r->len - off < total)
                 break;
             if (reply_out) {
-                /* third token is the reply when there are 4 fields */
                 char tmp[512];
                 size_t k = ll < sizeof tmp - 1 ? ll : sizeof tmp - 1;
                 memcpy(tmp, line, k);
@@ -170,20 +185,17 @@ static bool reader_step(reader *r, char *reply_out, size_t reply_cap, bool *got_
     return true;
 }
 
-/* ---- throughput --------------------------------------------------------------------- */
-
 typedef struct pub_job {
     int fd;
-    const char *subject;
     size_t size;
     long count;
 } pub_job;
 
-static void *publisher(void *arg)
+static void *raw_publisher(void *arg)
 {
     pub_job *j = arg;
     char hdr[128];
-    int hl = snprintf(hdr, sizeof hdr, "PUB %s %zu\r\n", j->subject, j->size);
+    int hl = snprintf(hdr, sizeof hdr, "PUB bench.x %zu\r\n", j->size);
     size_t one = (size_t)hl + j->size + 2;
     size_t per = 65536 / one + 1;
     char *block = malloc(per * one);
@@ -197,59 +209,57 @@ static void *publisher(void *arg)
     while (left > 0) {
         long k = left < (long)per ? left : (long)per;
         if (ah_send_n(j->fd, block, (size_t)k * one) != 0)
-            die("publish");
+            break; /* the broker cut us: the subscriber side reports the loss */
         left -= k;
     }
     free(block);
     return NULL;
 }
 
-/* Returns messages per second delivered to all subscribers together. */
-static double throughput(server *s, size_t size, long count, int nsubs, bool wildcard)
+/* Messages per second delivered to all subscribers together; *delivered counts them. */
+static double raw_throughput(server *s, size_t size, long count, int nsubs, bool wildcard,
+                             long *delivered)
 {
     int subs[16];
     reader rd[16];
     for (int i = 0; i < nsubs; i++) {
-        subs[i] = client(s->port);
+        subs[i] = raw_client(s->port);
         ah_send(subs[i], wildcard ? "SUB bench.> 1\r\n" : "SUB bench.x 1\r\n");
-        sync_conn(subs[i]);
+        raw_sync(subs[i]);
         rd[i] = (reader){.fd = subs[i]};
     }
-    int pub = client(s->port);
-    pub_job job = {pub, "bench.x", size, count};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int pub = raw_client(s->port);
+    pub_job job = {pub, size, count};
+    double t0 = now_s();
     pthread_t th;
-    pthread_create(&th, NULL, publisher, &job);
+    pthread_create(&th, NULL, raw_publisher, &job);
+    *delivered = 0;
     for (int i = 0; i < nsubs; i++) {
-        while (rd[i].msgs < count) {
-            if (!reader_step(&rd[i], NULL, 0, NULL))
-                die("subscriber lost its connection");
-        }
+        while (rd[i].msgs < count && reader_step(&rd[i], NULL, 0, NULL))
+            ;
+        *delivered += rd[i].msgs;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = now_s() - t0;
+    shutdown(pub, SHUT_RDWR);
     pthread_join(th, NULL);
-    double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     for (int i = 0; i < nsubs; i++) {
         close(subs[i]);
         free(rd[i].buf);
     }
     close(pub);
-    return (double)count * nsubs / secs;
+    return (double)*delivered / secs;
 }
 
-/* ---- request/reply latency ---------------------------------------------------------- */
-
-typedef struct responder {
+typedef struct raw_responder {
     int fd;
-    volatile bool stop;
-} responder;
+    atomic_bool stop;
+} raw_responder;
 
-static void *respond(void *arg)
+static void *raw_respond(void *arg)
 {
-    responder *r = arg;
+    raw_responder *r = arg;
     reader rd = {.fd = r->fd};
-    while (!r->stop) {
+    while (!atomic_load(&r->stop)) {
         char reply[256];
         bool got = false;
         if (!reader_step(&rd, reply, sizeof reply, &got))
@@ -271,59 +281,217 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Fills p50/p99/p999 in microseconds. rate = 0: back to back. */
-static void latency(server *s, long count, int rate, double out[3])
+static void percentiles(double *lat, long n, double out[3])
 {
-    int rfd = client(s->port);
-    ah_send(rfd, "SUB svc.echo 1\r\n");
-    sync_conn(rfd);
-    responder resp = {rfd, false};
-    pthread_t th;
-    pthread_create(&th, NULL, respond, &resp);
-    int req = client(s->port);
-    ah_send(req, "SUB _INBOX.bench 1\r\n");
-    sync_conn(req);
-    double *lat = calloc((size_t)count, sizeof *lat);
-    reader rd = {.fd = req};
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (long i = 0; i < count; i++) {
-        if (rate > 0) {
-            double due = (double)i / rate;
-            for (;;) {
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                double el = (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-                if (el >= due)
-                    break;
-                usleep((useconds_t)((due - el) * 1e6));
-            }
-        }
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        ah_send(req, "PUB svc.echo _INBOX.bench 2\r\nhi\r\n");
-        long want = rd.msgs + 1;
-        while (rd.msgs < want) {
-            if (!reader_step(&rd, NULL, 0, NULL))
-                die("requester lost its connection");
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        lat[i] = (t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3;
-    }
-    resp.stop = true;
-    shutdown(rfd, SHUT_RDWR);
-    pthread_join(th, NULL);
-    close(rfd);
-    close(req);
-    free(rd.buf);
-    qsort(lat, (size_t)count, sizeof *lat, cmp_double);
-    out[0] = lat[count / 2];
-    out[1] = lat[(long)(count * 0.99)];
-    out[2] = lat[(long)(count * 0.999)];
-    free(lat);
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    out[0] = lat[n / 2];
+    out[1] = lat[(long)(n * 0.99)];
+    out[2] = lat[(long)(n * 0.999)];
 }
 
-/* ---- driver ------------------------------------------------------------------------- */
+/* Request/reply is measured against both brokers at once, alternating request by request
+ * (who goes first alternates too), so both see exactly the same machine: on a loaded
+ * machine the tail is mostly the scheduler, and sequential runs compare different moments.
+ * A "side" is one broker's requester and responder. */
+typedef struct side {
+    enum kind kind;
+    /* raw */
+    int req;
+    raw_responder resp;
+    pthread_t th;
+    reader rd;
+    /* libnats */
+    natsConnection *rc, *nc;
+    natsSubscription *rs;
+    double *lat;
+    bool ok;
+} side;
+
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+static natsConnection *lib_client(int port, bool send_asap);
+
+static void side_open(side *sd, enum kind k, int port, long count)
+{
+    memset(sd, 0, sizeof *sd);
+    sd->kind = k;
+    sd->ok = true;
+    sd->lat = calloc((size_t)count, sizeof *sd->lat);
+    if (k == RAW) {
+        int rfd = raw_client(port);
+        ah_send(rfd, "SUB svc.echo 1\r\n");
+        raw_sync(rfd);
+        sd->resp.fd = rfd;
+        pthread_create(&sd->th, NULL, raw_respond, &sd->resp);
+        sd->req = raw_client(port);
+        ah_send(sd->req, "SUB _INBOX.bench 1\r\n");
+        raw_sync(sd->req);
+        sd->rd = (reader){.fd = sd->req};
+    } else {
+        sd->rc = lib_client(port, true);
+        if (natsConnection_Subscribe(&sd->rs, sd->rc, "svc.echo", on_request, NULL) != NATS_OK ||
+            natsConnection_Flush(sd->rc) != NATS_OK)
+            die("libnats responder");
+        sd->nc = lib_client(port, true);
+    }
+}
+
+/* One round trip, in microseconds; clears sd->ok if the reply never came. */
+static double side_request(side *sd)
+{
+    double t0 = now_s();
+    if (sd->kind == RAW) {
+        ah_send(sd->req, "PUB svc.echo _INBOX.bench 2\r\nhi\r\n");
+        long want = sd->rd.msgs + 1;
+        while (sd->rd.msgs < want && sd->ok)
+            sd->ok = reader_step(&sd->rd, NULL, 0, NULL);
+    } else {
+        natsMsg *reply = NULL;
+        sd->ok = natsConnection_Request(&reply, sd->nc, "svc.echo", "hi", 2, 5000) == NATS_OK;
+        natsMsg_Destroy(reply);
+    }
+    return (now_s() - t0) * 1e6;
+}
+
+static void side_close(side *sd)
+{
+    if (sd->kind == RAW) {
+        atomic_store(&sd->resp.stop, true);
+        shutdown(sd->resp.fd, SHUT_RDWR);
+        pthread_join(sd->th, NULL);
+        close(sd->resp.fd);
+        close(sd->req);
+        free(sd->rd.buf);
+    } else {
+        natsSubscription_Destroy(sd->rs);
+        natsConnection_Destroy(sd->rc);
+        natsConnection_Destroy(sd->nc);
+    }
+    free(sd->lat);
+}
+
+/* count round trips per broker at `rate` per broker per second (0: back to back); fills
+ * out[b] with p50/p99/p99.9 in microseconds and returns which brokers answered everything. */
+static void paired_latency(enum kind k, server sv[2], long count, int rate, double out[2][3],
+                           bool ok[2])
+{
+    side sd[2];
+    for (int b = 0; b < 2; b++)
+        side_open(&sd[b], k, sv[b].port, count);
+    double start = now_s();
+    for (long i = 0; i < count && sd[0].ok && sd[1].ok; i++) {
+        for (int j = 0; j < 2; j++) {
+            int b = (i % 2) ? 1 - j : j;
+            if (rate > 0) {
+                double wait = start + (2.0 * (double)i + j) / (2.0 * rate) - now_s();
+                if (wait > 0)
+                    usleep((useconds_t)(wait * 1e6));
+            }
+            sd[b].lat[i] = side_request(&sd[b]);
+        }
+    }
+    for (int b = 0; b < 2; b++) {
+        ok[b] = sd[b].ok;
+        if (ok[b])
+            percentiles(sd[b].lat, count, out[b]);
+        side_close(&sd[b]);
+    }
+}
+
+/* ---- libnats clients ------------------------------------------------------------------- */
+
+/* send_asap: write each publish at once (latency runs) instead of letting libnats' flusher
+ * gather writes for a millisecond (its default, right for throughput). */
+static natsConnection *lib_client(int port, bool send_asap)
+{
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    natsOptions *o = NULL;
+    natsConnection *nc = NULL;
+    if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, url) != NATS_OK ||
+        natsOptions_SetAllowReconnect(o, false) != NATS_OK ||
+        natsOptions_SetSendAsap(o, send_asap) != NATS_OK ||
+        natsConnection_Connect(&nc, o) != NATS_OK)
+        die("libnats connect");
+    natsOptions_Destroy(o);
+    return nc;
+}
+
+typedef struct counter {
+    atomic_long n;
+} counter;
+
+static void on_count(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    atomic_fetch_add(&((counter *)closure)->n, 1);
+    natsMsg_Destroy(msg);
+}
+
+/* As raw_throughput, with libnats publisher and subscribers (async callbacks, no client-side
+ * pending limit, so whatever is lost is lost in the broker). */
+static double lib_throughput(server *s, size_t size, long count, int nsubs, bool wildcard,
+                             long *delivered)
+{
+    natsConnection *subs[16];
+    natsSubscription *sub[16];
+    counter cnt[16];
+    for (int i = 0; i < nsubs; i++) {
+        atomic_init(&cnt[i].n, 0);
+        subs[i] = lib_client(s->port, false);
+        if (natsConnection_Subscribe(&sub[i], subs[i], wildcard ? "bench.>" : "bench.x", on_count,
+                                     &cnt[i]) != NATS_OK ||
+            natsSubscription_SetPendingLimits(sub[i], -1, -1) != NATS_OK ||
+            natsConnection_Flush(subs[i]) != NATS_OK)
+            die("libnats subscribe");
+    }
+    natsConnection *pub = lib_client(s->port, false);
+    char *payload = malloc(size);
+    memset(payload, 'x', size);
+    double t0 = now_s();
+    for (long i = 0; i < count; i++) {
+        if (natsConnection_Publish(pub, "bench.x", payload, (int)size) != NATS_OK)
+            break;
+    }
+    natsConnection_FlushTimeout(pub, 120000);
+    /* Wait until every subscriber has everything, or nothing moved for 5 s. */
+    long total = (long)count * nsubs, last = -1;
+    double last_move = now_s();
+    for (;;) {
+        long got = 0;
+        for (int i = 0; i < nsubs; i++)
+            got += atomic_load(&cnt[i].n);
+        if (got >= total)
+            break;
+        if (got != last) {
+            last = got;
+            last_move = now_s();
+        } else if (now_s() - last_move > 5) {
+            break;
+        }
+        usleep(200);
+    }
+    double secs = now_s() - t0;
+    *delivered = 0;
+    for (int i = 0; i < nsubs; i++) {
+        *delivered += atomic_load(&cnt[i].n);
+        natsSubscription_Destroy(sub[i]);
+        natsConnection_Destroy(subs[i]);
+    }
+    natsConnection_Destroy(pub);
+    free(payload);
+    return (double)*delivered / secs;
+}
+
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    (void)closure;
+    natsConnection_Publish(nc, natsMsg_GetReply(msg), "ok", 2);
+    natsMsg_Destroy(msg);
+}
+
+/* ---- driver ------------------------------------------------------------------------------ */
 
 #define MAX_RUNS 15
 enum {
@@ -339,6 +507,7 @@ enum {
     M_R999,
     M_RSS_IDLE,
     M_RSS_100,
+    M_RSS_PEAK,
     M_RSS_AFTER,
     M_START,
     M_COUNT
@@ -355,44 +524,99 @@ static const char *names[M_COUNT] = {"1->1 16 B (msg/s)",
                                      "req/rep 1000/s p99.9 (us)",
                                      "RSS idle (KiB)",
                                      "RSS 100 connections (KiB)",
+                                     "peak RSS, throughput runs (KiB)",
                                      "RSS after load (KiB)",
                                      "start-up (ms)"};
+/* The metrics that can fail (a lost message or request) and the check that guards them. */
+static const int guard[M_COUNT] = {
+    [M_T16] = M_T16,   [M_T128] = M_T128, [M_T1K] = M_T1K,   [M_FAN] = M_FAN,    [M_L50] = M_L50,
+    [M_L99] = M_L50,   [M_L999] = M_L50,  [M_R50] = M_R50,   [M_R99] = M_R50,    [M_R999] = M_R50,
+    [M_RSS_IDLE] = -1, [M_RSS_100] = -1,  [M_RSS_PEAK] = -1, [M_RSS_AFTER] = -1, [M_START] = -1};
 
-static double median(double *v, int n)
+typedef struct result {
+    double v[M_COUNT];
+    bool ok[M_COUNT];
+} result;
+
+static double throughput(enum kind k, server *s, size_t size, long count, int nsubs, bool wildcard,
+                         bool *ok)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    long delivered = 0, want = count * nsubs;
+    double rate = k == RAW ? raw_throughput(s, size, count, nsubs, wildcard, &delivered)
+                           : lib_throughput(s, size, count, nsubs, wildcard, &delivered);
+    *ok = delivered == want;
+    if (!*ok)
+        fprintf(stderr, "  %s %s %zu B x %ld to %d: only %ld of %ld delivered: FAILED\n", s->label,
+                kind_names[k], size, count, nsubs, delivered, want);
+    return rate;
 }
 
-static void run_once(server *s, double m[M_COUNT])
+static void run_once(server *s, enum kind k, result *res)
 {
+    double *m = res->v;
     start_server(s);
     m[M_START] = s->startup_ms;
     ah_sleep_ms(200);
-    m[M_RSS_IDLE] = (double)rss_kib(s->proc.pid);
+    m[M_RSS_IDLE] = (double)status_kib(s->proc.pid, "VmRSS");
     int conns[100];
+    natsConnection *lconns[100];
     for (int i = 0; i < 100; i++) {
-        conns[i] = client(s->port);
-        char sub[64];
-        snprintf(sub, sizeof sub, "SUB idle.%d 1\r\n", i);
-        ah_send(conns[i], sub);
-        sync_conn(conns[i]);
+        char subj[64];
+        snprintf(subj, sizeof subj, "idle.%d", i);
+        if (k == RAW) {
+            conns[i] = raw_client(s->port);
+            char sub[80];
+            snprintf(sub, sizeof sub, "SUB %s 1\r\n", subj);
+            ah_send(conns[i], sub);
+            raw_sync(conns[i]);
+        } else {
+            natsSubscription *sub = NULL;
+            lconns[i] = lib_client(s->port, false);
+            natsConnection_SubscribeSync(&sub, lconns[i], subj);
+            natsConnection_Flush(lconns[i]);
+            natsSubscription_Destroy(sub); /* unsubscribes; the connection stays */
+        }
     }
-    m[M_RSS_100] = (double)rss_kib(s->proc.pid);
-    for (int i = 0; i < 100; i++)
-        close(conns[i]);
-    m[M_T16] = throughput(s, 16, (long)(2000000 * scale), 1, false);
-    m[M_T128] = throughput(s, 128, (long)(1000000 * scale), 1, false);
-    m[M_T1K] = throughput(s, 1024, (long)(300000 * scale), 1, false);
-    m[M_FAN] = throughput(s, 128, (long)(100000 * scale), 10, true);
-    double l[3];
-    latency(s, (long)(20000 * scale), 0, l);
-    m[M_L50] = l[0], m[M_L99] = l[1], m[M_L999] = l[2];
-    latency(s, (long)(3000 * scale), 1000, l);
-    m[M_R50] = l[0], m[M_R99] = l[1], m[M_R999] = l[2];
+    m[M_RSS_100] = (double)status_kib(s->proc.pid, "VmRSS");
+    for (int i = 0; i < 100; i++) {
+        if (k == RAW)
+            close(conns[i]);
+        else
+            natsConnection_Destroy(lconns[i]);
+    }
+    if (do_throughput) {
+        m[M_T16] = throughput(k, s, 16, (long)(2000000 * scale), 1, false, &res->ok[M_T16]);
+        m[M_T128] = throughput(k, s, 128, (long)(1000000 * scale), 1, false, &res->ok[M_T128]);
+        m[M_T1K] = throughput(k, s, 1024, (long)(300000 * scale), 1, false, &res->ok[M_T1K]);
+        m[M_FAN] = throughput(k, s, 128, (long)(100000 * scale), 10, true, &res->ok[M_FAN]);
+    }
+    m[M_RSS_PEAK] = (double)status_kib(s->proc.pid, "VmHWM");
     ah_sleep_ms(300);
-    m[M_RSS_AFTER] = (double)rss_kib(s->proc.pid);
+    m[M_RSS_AFTER] = (double)status_kib(s->proc.pid, "VmRSS");
     ah_stop(&s->proc, SIGTERM, 5000);
+}
+
+/* Both brokers up at once: back-to-back and 1000/s request/reply, requests alternating. */
+static void run_latency(server sv[2], enum kind k, result *res[2])
+{
+    for (int b = 0; b < 2; b++)
+        start_server(&sv[b]);
+    double l[2][3];
+    bool ok[2];
+    paired_latency(k, sv, (long)(20000 * scale), 0, l, ok);
+    for (int b = 0; b < 2; b++) {
+        res[b]->ok[M_L50] = ok[b];
+        res[b]->v[M_L50] = l[b][0], res[b]->v[M_L99] = l[b][1], res[b]->v[M_L999] = l[b][2];
+    }
+    paired_latency(k, sv, (long)(10000 * scale), 1000, l, ok);
+    for (int b = 0; b < 2; b++) {
+        res[b]->ok[M_R50] = ok[b];
+        res[b]->v[M_R50] = l[b][0], res[b]->v[M_R99] = l[b][1], res[b]->v[M_R999] = l[b][2];
+        if (!res[b]->ok[M_L50] || !res[b]->ok[M_R50])
+            fprintf(stderr, "  %s %s: a request went unanswered: FAILED\n", sv[b].label,
+                    kind_names[k]);
+        ah_stop(&sv[b].proc, SIGTERM, 5000);
+    }
 }
 
 static long stripped_size(const char *path)
@@ -414,43 +638,105 @@ static long stripped_size(const char *path)
     return size;
 }
 
+/* The median of the runs that passed metric i's check; false if none did. */
+static bool median_ok(result *runs, int n, int i, double *out, int *passed)
+{
+    double v[MAX_RUNS];
+    int k = 0;
+    for (int r = 0; r < n; r++) {
+        if (guard[i] < 0 || runs[r].ok[guard[i]])
+            v[k++] = runs[r].v[i];
+    }
+    *passed = k;
+    if (k == 0)
+        return false;
+    qsort(v, (size_t)k, sizeof *v, cmp_double);
+    *out = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+    return true;
+}
+
+static void print_table(enum kind k, result res[2][MAX_RUNS], int runs)
+{
+    printf("\n%s: median of the runs that delivered everything\n\n", kind_names[k]);
+    printf("| metric | nats-server | aerie-leaf | aerie/nats | all delivered (nats, aerie) |\n");
+    printf("|---|---:|---:|---:|---|\n");
+    for (int i = 0; i < M_COUNT; i++) {
+        if ((!do_throughput && i >= M_T16 && i <= M_FAN) ||
+            (!do_latency && i >= M_L50 && i <= M_R999))
+            continue; /* not run (--only) */
+        double a = 0, b = 0;
+        int pa = 0, pb = 0;
+        bool oka = median_ok(res[0], runs, i, &a, &pa);
+        bool okb = median_ok(res[1], runs, i, &b, &pb);
+        char sa[32], sb[32], ratio[32], runs_col[48] = "";
+        snprintf(sa, sizeof sa, oka ? "%.0f" : "failed", a);
+        snprintf(sb, sizeof sb, okb ? "%.0f" : "failed", b);
+        snprintf(ratio, sizeof ratio, oka && okb && a > 0 ? "%.2f" : "-", b / (a > 0 ? a : 1));
+        if (guard[i] == i)
+            snprintf(runs_col, sizeof runs_col, "%d/%d, %d/%d", pa, runs, pb, runs);
+        printf("| %s | %s | %s | %s | %s |\n", names[i], sa, sb, ratio, runs_col);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int runs = 3;
+    bool want[NKINDS] = {true, true};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
+        } else if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
             scale = atof(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_broker [--runs N] [--scale F]\n");
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            const char *w = argv[++i];
+            do_throughput = !strcmp(w, "throughput");
+            do_latency = !strcmp(w, "latency");
+        } else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
+            const char *c = argv[++i];
+            want[RAW] = !strcmp(c, "raw") || !strcmp(c, "both");
+            want[LIB] = !strcmp(c, "libnats") || !strcmp(c, "both");
+        } else {
+            fprintf(stderr, "usage: bench_broker [--runs N] [--scale F] "
+                            "[--clients raw|libnats|both] [--only throughput|latency]\n");
             return 2;
         }
     }
-    if (runs < 1 || runs > MAX_RUNS)
-        runs = 3;
+    if (runs < 1 || runs > MAX_RUNS || (!want[RAW] && !want[LIB])) {
+        fprintf(stderr, "bench_broker: --runs 1..%d, --clients raw, libnats or both\n", MAX_RUNS);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
+    if (nats_Open(-1) != NATS_OK)
+        die("nats_Open");
     server servers[2] = {{.label = "nats-server", .path = ah_nats_server()},
                          {.label = "aerie-leaf", .path = ah_bin("aerie-leaf")}};
-    static double res[2][M_COUNT][MAX_RUNS];
-    /* Alternate the servers run by run so slow drift of a noisy machine hits both. */
+    static result res[NKINDS][2][MAX_RUNS];
+    /* Alternate servers and client kinds run by run so slow drift of a noisy machine hits
+     * all of them. */
     for (int r = 0; r < runs; r++) {
-        for (int k = 0; k < 2; k++) {
-            double m[M_COUNT];
-            run_once(&servers[k], m);
-            for (int i = 0; i < M_COUNT; i++)
-                res[k][i][r] = m[i];
-            fprintf(stderr, "run %d/%d %s done\n", r + 1, runs, servers[k].label);
+        for (int k = 0; k < NKINDS; k++) {
+            if (!want[k])
+                continue;
+            for (int sv = 0; sv < 2; sv++) {
+                run_once(&servers[sv], (enum kind)k, &res[k][sv][r]);
+                fprintf(stderr, "run %d/%d %s with %s done\n", r + 1, runs, servers[sv].label,
+                        kind_names[k]);
+            }
+            if (do_latency) {
+                result *both[2] = {&res[k][0][r], &res[k][1][r]};
+                run_latency(servers, (enum kind)k, both);
+                fprintf(stderr, "run %d/%d request/reply with %s done\n", r + 1, runs,
+                        kind_names[k]);
+            }
         }
     }
-    printf("| metric (median of %d runs) | nats-server | aerie-leaf | aerie/nats |\n", runs);
-    printf("|---|---:|---:|---:|\n");
-    for (int i = 0; i < M_COUNT; i++) {
-        double a = median(res[0][i], runs), b = median(res[1][i], runs);
-        printf("| %s | %.0f | %.0f | %.2f |\n", names[i], a, b, a > 0 ? b / a : 0);
+    for (int k = 0; k < NKINDS; k++) {
+        if (want[k])
+            print_table((enum kind)k, res[k], runs);
     }
     long sa = stripped_size(servers[0].path), sb = stripped_size(servers[1].path);
-    printf("| stripped binary (bytes) | %ld | %ld | %.3f |\n", sa, sb,
+    printf("\nstripped binary (bytes): nats-server %ld, aerie-leaf %ld (%.3f)\n", sa, sb,
            sa > 0 ? (double)sb / sa : 0);
+    nats_Close();
     return 0;
 }

@@ -1,12 +1,18 @@
 /* Local client connections: the server side of the NATS client protocol.
  *
- * Works with server.c (routing, lists, statistics) and proto.c (parsing). The protocol
- * behaviour follows nats-server 2.9 as recorded in docs/compatibility.md: the same
- * defaults, the same -ERR texts, and the same choice between continuing and closing. */
+ * The read path (plain or TLS), the op handlers, delivery and the fast-producer stall; output
+ * and closing are in conn.c, the per-pass work on all connections in clients.c. The
+ * protocol behaviour follows nats-server 2.9 as recorded in docs/compatibility.md: the same
+ * defaults, the same -ERR texts, the same order of replies, and the same choice between
+ * continuing and closing. */
 #include "leaf/client.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "leaf/auth.h"
+#include "leaf/perms.h"
+#include "leaf/registry.h"
 #include "leaf/subject.h"
+#include "leaf/tls.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -20,26 +26,13 @@
 
 #define READ_CHUNK      (64 * 1024)
 #define READS_PER_EVENT 4 /* so one busy publisher cannot starve the others */
-#define FLUSH_BUDGET    (4 * 1024 * 1024)
+
+/* nats-server's fast-producer stall bounds (client.go stallClientMinDuration/Max). */
+#define STALL_MIN_NS (100 * AE_NS_PER_MS)
+#define STALL_MAX_NS (1 * AE_NS_PER_SEC)
 
 static void on_client_io(ae_loop *loop, ae_io *io, unsigned events);
-static void send_err(ae_client *c, const char *text);
-
-static bool auth_required(const ae_server *s)
-{
-    return s->opts.user || s->opts.token || s->opts.nusers > 0;
-}
-
-void ae_client_send(ae_client *c, const void *p, size_t n)
-{
-    if (c->closing && !c->flush_then_close)
-        return;
-    if (ae_outq_append(&c->out, p, n) != 0) {
-        ae_client_close(c, NULL, "Out of Memory");
-        return;
-    }
-    ae_server_want_write(c->srv, c);
-}
+static void on_stall_timeout(ae_loop *loop, ae_timer *t);
 
 static void send_str(ae_client *c, const char *s)
 {
@@ -52,17 +45,36 @@ static void send_ok(ae_client *c)
         send_str(c, "+OK\r\n");
 }
 
-void ae_client_send_err(ae_client *c, const char *text)
+/* Go's %q for a subject in an error text: quotes, with `"` and `\` escaped and control
+ * bytes as \xNN, so texts match nats-server's. */
+static void quote(char *out, size_t cap, const char *s, size_t n)
 {
-    send_err(c, text);
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n && o + 6 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o++] = '"';
+    out[o] = 0;
 }
 
-static void send_err(ae_client *c, const char *text)
+/* The uplink's interest hook: a local subscription came or went. */
+static void local_interest(ae_client *c, const ae_ssub *sub, bool added)
 {
-    char line[768];
-    int n = snprintf(line, sizeof line, "-ERR '%s'\r\n", text);
-    ae_client_send(c, line, (size_t)n);
+    ae_server *s = c->srv;
+    if (s->uplink_hooks.interest)
+        s->uplink_hooks.interest(s->uplink_hooks.ctx, sub, added);
 }
+
+/* ---- accept ------------------------------------------------------------------------------- */
 
 ae_client *ae_client_accept(ae_server *s, int fd, const char *ip, int port)
 {
@@ -71,14 +83,23 @@ ae_client *ae_client_accept(ae_server *s, int fd, const char *ip, int port)
         close(fd);
         return NULL;
     }
+    if (s->tls_ctx) {
+        ae_err err = {0};
+        if (ae_tls_accept_new(s->tls_ctx, fd, &c->tls, &err) != 0) {
+            ae_log_error("%s:%d - %s", ip, port, err.msg);
+            close(fd);
+            free(c);
+            return NULL;
+        }
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->kind = AE_EP_CLIENT;
     c->srv = s;
-    c->cid = ++s->next_cid;
     c->io.fd = fd;
     c->io.cb = on_client_io;
     c->io.ctx = c;
+    c->stall_timer = (ae_timer){.cb = on_stall_timeout, .ctx = c};
     snprintf(c->ip, sizeof c->ip, "%s", ip);
     c->port = port;
     /* nats-server's defaults for a connection that has not sent CONNECT. */
@@ -91,143 +112,191 @@ ae_client *ae_client_accept(ae_server *s, int fd, const char *ip, int port)
     int64_t first =
         s->opts.ping_interval_ns < 2 * AE_NS_PER_SEC ? s->opts.ping_interval_ns : 2 * AE_NS_PER_SEC;
     c->next_ping = c->start_mono + first + (int64_t)(first * 0.2 * (rand() / (double)RAND_MAX));
-
-    c->next = s->clients;
-    if (s->clients)
-        s->clients->prev = c;
-    s->clients = c;
-    s->nclients++;
-    s->total_connections++;
-
-    if (ae_loop_add(s->loop, &c->io, AE_IO_READ) != 0) {
-        ae_client_close(c, NULL, "Server Error");
-        return c;
-    }
-    char info[2048];
-    size_t n = ae_server_info_line(s, c, info, sizeof info);
-    ae_client_send(c, info, n);
-    if ((int64_t)s->nclients > s->opts.max_connections) {
-        ae_log_warn("%s:%d - cid:%llu - maximum connections (%lld) exceeded", ip, port,
-                    (unsigned long long)c->cid, (long long)s->opts.max_connections);
-        ae_client_close(c, "maximum connections exceeded", "Max Connections");
-    } else if (s->draining) {
-        ae_client_close(c, NULL, "Server Shutdown");
-    }
-    ae_log_debug("%s:%d - cid:%llu - Client connection created", ip, port,
-                 (unsigned long long)c->cid);
+    ae_registry_add(&s->reg, c);
+    if (ae_loop_add(s->loop, &c->io, 0) != 0)
+        ae_client_drop(c, "Server Error");
     return c;
 }
 
-/* ---- subscriptions -------------------------------------------------------------------- */
-
-static void free_ssub(ae_ssub *sub)
+void ae_client_start(ae_client *c, const char *info, size_t info_len)
 {
-    free(sub->subject);
-    free(sub->queue);
-    free(sub->sid);
+    ae_server *s = c->srv;
+    ae_client_send(c, info, info_len);
+    if (c->tls) {
+        c->tls_state = AE_CTLS_INFO;
+        c->plain_left = info_len;
+    }
+    if ((int64_t)s->reg.count > s->opts.max_connections) {
+        ae_log_warn("%s:%d - cid:%llu - maximum connections (%lld) exceeded", c->ip, c->port,
+                    (unsigned long long)c->cid, (long long)s->opts.max_connections);
+        ae_client_send_err(c, "maximum connections exceeded");
+        c->plain_left = c->out.pending; /* said before any TLS, as nats-server does */
+        ae_client_close(c, NULL, "Maximum Connections Exceeded");
+    } else if (s->draining) {
+        ae_client_close(c, NULL, "Server Shutdown");
+    }
+    ae_client_update_interest(c);
+    ae_log_debug("%s:%d - cid:%llu - Client connection created", c->ip, c->port,
+                 (unsigned long long)c->cid);
+}
+
+/* ---- subscriptions ------------------------------------------------------------------------ */
+
+/* A client's subscription is one allocation: the record, then its subject, queue and sid
+ * (a connection may hold a million; one malloc and one free each keeps subscribing and
+ * closing fast). */
+static ae_ssub *new_ssub(ae_slice subject, ae_slice queue, ae_slice sid)
+{
+    size_t extra = subject.len + 1 + (queue.len ? queue.len + 1 : 0) + sid.len + 1;
+    ae_ssub *sub = calloc(1, sizeof *sub + extra);
+    if (!sub)
+        return NULL;
+    char *p = (char *)(sub + 1);
+    sub->subject = memcpy(p, subject.ptr, subject.len);
+    p += subject.len + 1;
+    if (queue.len) {
+        sub->queue = memcpy(p, queue.ptr, queue.len);
+        p += queue.len + 1;
+    }
+    sub->sid = memcpy(p, sid.ptr, sid.len);
+    sub->sid_len = sid.len;
+    return sub;
+}
+
+/* Takes sub out of the index and frees it; the caller keeps c->subs in step. */
+static void drop_sub(ae_client *c, ae_ssub *sub)
+{
+    c->nsubs--;
+    ae_sublist_remove(c->srv->sl, &sub->sub);
+    local_interest(c, sub, false);
     free(sub);
 }
 
-/* Removes a subscription now (not during a fanout: see ae_server_defer_unsub). */
 void ae_client_remove_sub(ae_client *c, ae_ssub *sub)
 {
     ae_hmap_del(&c->subs, sub->sid, sub->sid_len);
-    c->nsubs--;
-    ae_sublist_remove(c->srv->sl, &sub->sub);
-    ae_server_local_interest(c->srv, sub, false);
-    free_ssub(sub);
+    drop_sub(c, sub);
 }
 
+static void sub_violation(ae_client *c, const ae_op *op)
+{
+    char subj[600], q[600], text[1400];
+    quote(subj, sizeof subj, op->subject.ptr, op->subject.len > 512 ? 512 : op->subject.len);
+    if (op->queue.len) {
+        quote(q, sizeof q, op->queue.ptr, op->queue.len > 512 ? 512 : op->queue.len);
+        snprintf(text, sizeof text, "Permissions Violation for Subscription to %s using queue %s",
+                 subj, q);
+    } else {
+        snprintf(text, sizeof text, "Permissions Violation for Subscription to %s", subj);
+    }
+    ae_log_error("%s:%d - cid:%llu - Subscription Violation - User %s, Subject %.*s", c->ip,
+                 c->port, (unsigned long long)c->cid, c->user ? c->user : "?", (int)op->subject.len,
+                 op->subject.ptr);
+    ae_client_send_err(c, text);
+}
+
+/* The order of checks is nats-server's: permissions, the subscription limit, a reused sid
+ * (ignored: the first subscription stays), then the subject itself. */
 static void process_sub(ae_client *c, const ae_op *op)
 {
     ae_server *s = c->srv;
-    if (!ae_subject_valid(op->subject.ptr, op->subject.len)) {
-        send_err(c, "Invalid Subject");
-        return;
-    }
-    if (ae_hmap_get(&c->subs, op->sid.ptr, op->sid.len)) {
-        send_ok(c); /* a reused sid is ignored; the first subscription stays (nats-server) */
+    ae_ssub *sub = NULL;
+    if (c->perms && !ae_perms_can_subscribe(c->perms, op->subject.ptr, op->subject.len,
+                                            op->queue.ptr, op->queue.len)) {
+        sub_violation(c, op);
         return;
     }
     if (s->opts.max_subscriptions > 0 && (int64_t)c->nsubs >= s->opts.max_subscriptions) {
-        send_err(c, "maximum subscriptions exceeded");
+        ae_client_send_err(c, "maximum subscriptions exceeded");
         return;
     }
-    ae_ssub *sub = calloc(1, sizeof *sub);
-    if (!sub) {
-        ae_client_close(c, NULL, "Out of Memory");
+    if (ae_hmap_get(&c->subs, op->sid.ptr, op->sid.len)) {
+        send_ok(c);
+        return;
+    }
+    if (!ae_subject_valid(op->subject.ptr, op->subject.len)) {
+        ae_client_send_err(c, "Invalid Subject");
+        return;
+    }
+    if (!(sub = new_ssub(op->subject, op->queue, op->sid))) {
+        ae_client_drop(c, "Out of Memory");
         return;
     }
     sub->kind = AE_EP_CLIENT;
-    sub->subject = strndup(op->subject.ptr, op->subject.len);
-    sub->queue = op->queue.len ? strndup(op->queue.ptr, op->queue.len) : NULL;
-    sub->sid = strndup(op->sid.ptr, op->sid.len);
-    sub->sid_len = op->sid.len;
-    if (!sub->subject || !sub->sid || (op->queue.len && !sub->queue)) {
-        free_ssub(sub);
-        ae_client_close(c, NULL, "Out of Memory");
-        return;
-    }
     sub->sub.subject = sub->subject;
     sub->sub.subject_len = op->subject.len;
     sub->sub.queue = sub->queue;
     sub->sub.queue_len = op->queue.len;
     sub->sub.owner = c;
     if (ae_sublist_insert(s->sl, &sub->sub) != 0) {
-        free_ssub(sub);
-        send_err(c, "Invalid Subject");
+        free(sub);
+        ae_client_send_err(c, "Invalid Subject");
         return;
     }
     if (ae_hmap_put(&c->subs, sub->sid, sub->sid_len, sub) != 0) {
         ae_sublist_remove(s->sl, &sub->sub);
-        free_ssub(sub);
-        ae_client_close(c, NULL, "Out of Memory");
+        free(sub);
+        ae_client_drop(c, "Out of Memory");
         return;
     }
     c->nsubs++;
-    ae_server_local_interest(s, sub, true);
+    if (c->perms)
+        ae_perms_note_subscription(c->perms, sub->subject, sub->sub.subject_len);
+    local_interest(c, sub, true);
     send_ok(c);
 }
 
 static void process_unsub(ae_client *c, const ae_op *op)
 {
     ae_ssub *sub = ae_hmap_get(&c->subs, op->sid.ptr, op->sid.len);
+    send_ok(c);
     if (sub && !sub->dead) {
         if (op->max_msgs > 0 && sub->delivered < (uint64_t)op->max_msgs)
             sub->max = op->max_msgs;
         else
             ae_client_remove_sub(c, sub);
     }
-    send_ok(c);
 }
 
-/* ---- publishing ----------------------------------------------------------------------- */
+/* ---- publishing --------------------------------------------------------------------------- */
 
-/* The publisher asked for no-responders and has a subscription on the reply subject:
- * send it a 503 status message there, as nats-server does. */
+/* The publisher asked for no-responders and has a plain subscription on the reply subject:
+ * nats-server sends it a 503 status message there. */
 static void send_no_responders(ae_client *c, ae_slice reply)
 {
     const ae_match *m = ae_sublist_match(c->srv->sl, reply.ptr, reply.len);
-    ae_ssub *mine = NULL;
+    const ae_ssub *mine = NULL;
     for (size_t i = 0; i < m->npsubs && !mine; i++) {
         if (m->psubs[i]->owner == c)
-            mine = (ae_ssub *)m->psubs[i];
-    }
-    for (size_t g = 0; g < m->nqgroups && !mine; g++) {
-        for (size_t i = 0; i < m->qgroups[g].n && !mine; i++) {
-            if (m->qgroups[g].subs[i]->owner == c)
-                mine = (ae_ssub *)m->qgroups[g].subs[i];
-        }
+            mine = (const ae_ssub *)m->psubs[i];
     }
     if (!mine)
         return;
-    static const char status[] = "NATS/1.0 503\r\n\r\n";
-    ae_msg nr = {.subject = reply,
-                 .deliver_subject = reply,
-                 .hdr_len = sizeof status - 1,
-                 .total_len = sizeof status - 1,
-                 .payload = (const uint8_t *)status};
-    ae_client_deliver(c, mine, &nr);
+    char head[1200];
+    int n = snprintf(head, sizeof head, "HMSG %.*s %.*s 16 16\r\nNATS/1.0 503\r\n\r\n\r\n",
+                     (int)reply.len, reply.ptr, (int)mine->sid_len, mine->sid);
+    if (n > 0 && (size_t)n < sizeof head)
+        ae_client_send(c, head, (size_t)n);
+}
+
+/* nats-server reserves these reply prefixes for itself (service imports, JetStream acks,
+ * gateway replies) and refuses them from clients. */
+static bool reserved_reply(ae_slice r)
+{
+    return (r.len > 3 && !memcmp(r.ptr, "_R_.", 4)) ||
+           (r.len > 8 && !memcmp(r.ptr, "$JS.ACK.", 8)) ||
+           (r.len > 5 && !memcmp(r.ptr, "$GNR.", 5));
+}
+
+static void pub_violation(ae_client *c, const char *what, ae_slice s)
+{
+    char q[600], text[700];
+    quote(q, sizeof q, s.ptr, s.len > 512 ? 512 : s.len);
+    snprintf(text, sizeof text, "Permissions Violation for Publish %s %s", what, q);
+    ae_log_error("%s:%d - cid:%llu - Publish Violation - User %s, %s %s", c->ip, c->port,
+                 (unsigned long long)c->cid, c->user ? c->user : "?",
+                 what[0] == 't' ? "Subject" : "Reply", q);
+    ae_client_send_err(c, text);
 }
 
 static void process_pub(ae_client *c, const ae_op *op)
@@ -239,22 +308,27 @@ static void process_pub(ae_client *c, const ae_op *op)
         ae_client_close(c, NULL, "Protocol Violation");
         return;
     }
+    bool literal = ae_subject_valid_literal(op->subject.ptr, op->subject.len);
+    if (!literal && c->pedantic)
+        ae_client_send_err(c, "Invalid Publish Subject");
     c->in_msgs++;
     c->in_bytes += op->total_len;
     s->in_msgs++;
     s->in_bytes += op->total_len;
-
-    bool literal = ae_subject_valid_literal(op->subject.ptr, op->subject.len);
-    if (!literal) {
-        bool structurally_ok = ae_subject_valid(op->subject.ptr, op->subject.len);
-        if (c->pedantic)
-            send_err(c, "Invalid Publish Subject");
-        if (!structurally_ok) {
-            /* nats-server drops what it cannot tokenise; a wildcard is matched literally. */
-            send_ok(c);
-            return;
-        }
+    /* nats-server's checks, in its order; a refused message gets no +OK. */
+    if (c->perms &&
+        !ae_perms_can_publish(c->perms, op->subject.ptr, op->subject.len, ae_loop_now(s->loop))) {
+        pub_violation(c, "to", op->subject);
+        return;
     }
+    if (op->reply.len && reserved_reply(op->reply)) {
+        pub_violation(c, "with Reply of", op->reply);
+        return;
+    }
+    /* +OK before the message is delivered, even back to this connection (nats-server). */
+    send_ok(c);
+    if (!literal && !ae_subject_valid(op->subject.ptr, op->subject.len))
+        return; /* nats-server drops what it cannot tokenise; a wildcard is matched literally */
     ae_msg m = {.subject = op->subject,
                 .deliver_subject = op->subject,
                 .reply = op->reply,
@@ -262,12 +336,11 @@ static void process_pub(ae_client *c, const ae_op *op)
                 .total_len = op->total_len,
                 .payload = op->payload};
     size_t n = ae_server_route(s, c, &m);
-    if (n == 0 && op->reply.len > 0 && c->no_responders && c->headers)
+    if (n == 0 && op->reply.len > 0 && c->no_responders && !c->closing)
         send_no_responders(c, op->reply);
-    send_ok(c);
 }
 
-/* ---- CONNECT -------------------------------------------------------------------------- */
+/* ---- CONNECT ------------------------------------------------------------------------------ */
 
 static bool json_flag(json_t *o, const char *key, bool dflt)
 {
@@ -281,33 +354,26 @@ static char *json_dup_str(json_t *o, const char *key)
     return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
 
-/* Constant-time comparison so a password's length and prefix do not leak through timing. */
-static bool secret_eq(const char *a, const char *b)
+/* nats-server decodes CONNECT into typed fields: a value of the wrong type for a known field
+ * fails the decoding, and the connection is closed without an -ERR. null is fine. */
+static bool connect_types_ok(json_t *o)
 {
-    if (!a || !b)
-        return false;
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < la; i++)
-        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return diff == 0;
-}
-
-static bool check_auth(ae_server *s, json_t *o)
-{
-    const ae_opts *op = &s->opts;
-    const char *user = json_string_value(json_object_get(o, "user"));
-    const char *pass = json_string_value(json_object_get(o, "pass"));
-    const char *token = json_string_value(json_object_get(o, "auth_token"));
-    if (op->token)
-        return secret_eq(token, op->token);
-    if (op->user && user && strcmp(user, op->user) == 0)
-        return secret_eq(pass, op->password);
-    for (int i = 0; i < op->nusers; i++) {
-        if (user && strcmp(user, op->users[i].user) == 0)
-            return secret_eq(pass, op->users[i].password ? op->users[i].password : "");
+    static const char *bools[] = {"verbose", "pedantic",      "tls_required", "echo",
+                                  "headers", "no_responders", "new_account"};
+    static const char *strs[] = {"user",    "pass", "auth_token", "name", "lang",
+                                 "version", "nkey", "sig",        "jwt",  "account"};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        json_t *v = json_object_get(o, bools[i]);
+        if (v && !json_is_null(v) && !json_is_boolean(v))
+            return false;
     }
-    return false;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        json_t *v = json_object_get(o, strs[i]);
+        if (v && !json_is_null(v) && !json_is_string(v))
+            return false;
+    }
+    json_t *v = json_object_get(o, "protocol");
+    return !v || json_is_null(v) || json_is_integer(v);
 }
 
 static void process_connect(ae_client *c, const ae_op *op)
@@ -315,9 +381,9 @@ static void process_connect(ae_client *c, const ae_op *op)
     ae_server *s = c->srv;
     json_error_t jerr;
     json_t *o = json_loadb(op->arg.ptr, op->arg.len, 0, &jerr);
-    if (!o || !json_is_object(o)) {
+    if (!o || !json_is_object(o) || !connect_types_ok(o)) {
         ae_log_debug("%s:%d - cid:%llu - bad CONNECT JSON: %s", c->ip, c->port,
-                     (unsigned long long)c->cid, o ? "not an object" : jerr.text);
+                     (unsigned long long)c->cid, !o ? jerr.text : "wrong types");
         json_decref(o);
         ae_client_close(c, NULL, "Protocol Violation");
         return;
@@ -328,7 +394,8 @@ static void process_connect(ae_client *c, const ae_op *op)
     c->headers = json_flag(o, "headers", false);
     c->no_responders = json_flag(o, "no_responders", false);
     json_t *proto = json_object_get(o, "protocol");
-    c->protocol = json_is_integer(proto) ? (int)json_integer_value(proto) : 0;
+    /* Compared as 64-bit, as nats-server's int: 4294967297 is out of range, not 1. */
+    json_int_t protocol = json_is_integer(proto) ? json_integer_value(proto) : 0;
     free(c->name);
     free(c->lang);
     free(c->version);
@@ -336,7 +403,8 @@ static void process_connect(ae_client *c, const ae_op *op)
     c->lang = json_dup_str(o, "lang");
     c->version = json_dup_str(o, "version");
 
-    if (auth_required(s) && !check_auth(s, o)) {
+    const ae_user *user = NULL;
+    if (!ae_auth_check(&s->opts, o, c->tls, &user)) {
         json_decref(o);
         ae_log_warn("%s:%d - cid:%llu - authentication error", c->ip, c->port,
                     (unsigned long long)c->cid);
@@ -344,12 +412,22 @@ static void process_connect(ae_client *c, const ae_op *op)
         return;
     }
     json_decref(o);
-    if (c->protocol < 0 || c->protocol > 1) {
-        ae_client_close(c, "invalid client protocol", "Protocol Violation");
+    free(c->user);
+    c->user = user ? strdup(user->user) : (s->opts.user ? strdup(s->opts.user) : NULL);
+    ae_perms_free(c->perms);
+    c->perms = NULL;
+    if (user && user->perms && !(c->perms = ae_perms_new(user->perms))) {
+        ae_client_drop(c, "Out of Memory");
         return;
     }
+    if (protocol < 0 || protocol > 1) {
+        ae_client_close(c, "invalid client protocol", "Bad Client Protocol Version");
+        return;
+    }
+    c->protocol = (int)protocol;
     if (c->no_responders && !c->headers) {
-        ae_client_close(c, "no responders requires headers support", "Protocol Violation");
+        ae_client_close(c, "no responders requires headers support",
+                        "No Responders Requires Headers");
         return;
     }
     c->connected = true;
@@ -374,11 +452,23 @@ static void process_ping(ae_client *c)
     c->deferred_pongs++;
 }
 
-/* ---- the read path -------------------------------------------------------------------- */
+void ae_client_durable_advanced(ae_client *c)
+{
+    ae_server *s = c->srv;
+    if (c->deferred_pongs && !c->closing &&
+        s->durable_hooks.is_durable(s->durable_hooks.ctx, c->pong_wait_seq)) {
+        while (c->deferred_pongs) {
+            ae_client_send(c, "PONG\r\n", 6);
+            c->deferred_pongs--;
+        }
+    }
+}
+
+/* ---- the read path ------------------------------------------------------------------------ */
 
 static void process_op(ae_client *c, const ae_op *op)
 {
-    if (!c->connected && op->kind != AE_OP_CONNECT && auth_required(c->srv)) {
+    if (!c->connected && op->kind != AE_OP_CONNECT && ae_auth_required(&c->srv->opts)) {
         ae_client_close(c, "Authorization Violation", "Authentication Failure");
         return;
     }
@@ -407,16 +497,19 @@ static void process_op(ae_client *c, const ae_op *op)
         }
         break;
     case AE_OP_ERR:
-        ae_log_debug("%s:%d - cid:%llu - client sent -ERR '%.*s'", c->ip, c->port,
-                     (unsigned long long)c->cid, (int)op->arg.len, op->arg.ptr);
+        /* nats-server treats an -ERR from a client as the end of the conversation. */
+        ae_log_warn("%s:%d - cid:%llu - Client Error %.*s", c->ip, c->port,
+                    (unsigned long long)c->cid, (int)op->arg.len, op->arg.ptr);
+        ae_client_close(c, NULL, "Parse Error");
         break;
     default: /* INFO and +OK from a client carry nothing for us */
         break;
     }
 }
 
-/* Parses and handles every complete op in buf; returns bytes consumed (the rest is an
- * incomplete op), or -1 if the connection was closed. */
+/* Parses and handles complete ops in buf until the input ends or reading is paused (a fast
+ * producer stalls between two ops, as nats-server's read loop waits). Returns the bytes
+ * consumed (the rest waits in rbuf), or -1 if the connection was closed. */
 static ptrdiff_t parse_buffer(ae_client *c, const uint8_t *buf, size_t len, size_t *need)
 {
     ae_server *s = c->srv;
@@ -425,20 +518,20 @@ static ptrdiff_t parse_buffer(ae_client *c, const uint8_t *buf, size_t len, size
                            .max_payload = (size_t)s->opts.max_payload};
     size_t off = 0;
     *need = 0;
-    while (off < len) {
+    while (off < len && !c->pause) {
         ae_op op;
         ptrdiff_t r = ae_proto_parse(&lim, buf + off, len - off, &op, need);
         if (r == 0)
             break;
         if (r < 0) {
             ae_perr e = (ae_perr)-r;
-            const char *text = ae_proto_err_text(e);
             ae_log_debug("%s:%d - cid:%llu - protocol error %d", c->ip, c->port,
                          (unsigned long long)c->cid, (int)e);
-            const char *reason = e == AE_PERR_MAX_PAYLOAD   ? "Maximum Payload Exceeded"
+            const char *reason = e == AE_PERR_MAX_PAYLOAD   ? "Maximum Message Payload Exceeded"
                                  : e == AE_PERR_MAX_CONTROL ? "Maximum Control Line Exceeded"
                                                             : "Protocol Violation";
-            ae_client_close(c, text, reason);
+            /* What is already queued (the +OK of an earlier CONNECT) still goes out. */
+            ae_client_close(c, ae_proto_err_text(e), reason);
             return -1;
         }
         process_op(c, &op);
@@ -446,6 +539,8 @@ static ptrdiff_t parse_buffer(ae_client *c, const uint8_t *buf, size_t len, size
         if (c->closing)
             return -1;
     }
+    if (c->pause)
+        *need = 0;
     return (ptrdiff_t)off;
 }
 
@@ -472,22 +567,38 @@ static void release_rbuf(ae_client *c)
     c->rlen = c->rcap = 0;
 }
 
+/* Parses what rbuf holds; keeps the unparsed rest. Returns false if the connection closed. */
+static bool parse_rbuf(ae_client *c)
+{
+    size_t need;
+    ptrdiff_t used = parse_buffer(c, c->rbuf, c->rlen, &need);
+    if (used < 0)
+        return false;
+    c->rlen -= (size_t)used;
+    if (c->rlen == 0)
+        release_rbuf(c);
+    else if (used > 0)
+        memmove(c->rbuf, c->rbuf + used, c->rlen);
+    return true;
+}
+
 /* Reads what the socket has. Complete ops are parsed straight out of a buffer shared by all
  * connections (one thread), so an idle connection holds no read buffer; only an incomplete
- * op is copied into the connection's own buffer until its remaining bytes arrive. */
+ * op (or the rest of the input when a stall paused parsing) is copied into the connection's
+ * own buffer. */
 static void client_read(ae_client *c)
 {
     static uint8_t shared[READ_CHUNK];
-    for (int round = 0; round < READS_PER_EVENT && !c->closing && !c->read_paused; round++) {
+    for (int round = 0; round < READS_PER_EVENT && !c->closing && !c->pause; round++) {
         ssize_t n;
         if (c->rlen == 0) {
-            n = read(c->io.fd, shared, sizeof shared);
+            n = ae_client_read_bytes(c, shared, sizeof shared);
         } else {
             if (!reserve_rbuf(c, READ_CHUNK)) {
-                ae_client_close(c, NULL, "Out of Memory");
+                ae_client_drop(c, "Out of Memory");
                 return;
             }
-            n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+            n = ae_client_read_bytes(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         }
         if (n == 0) {
             ae_client_close(c, NULL, "Client Closed");
@@ -498,19 +609,19 @@ static void client_read(ae_client *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            ae_client_close(c, NULL, "Read Error");
+            ae_client_drop(c, "Read Error");
             return;
         }
         c->last_in = ae_loop_now(c->srv->loop);
-        size_t need;
         if (c->rlen == 0) {
+            size_t need;
             ptrdiff_t used = parse_buffer(c, shared, (size_t)n, &need);
             if (used < 0)
                 return;
             size_t rest = (size_t)n - (size_t)used;
             if (rest > 0) {
                 if (!reserve_rbuf(c, need > rest ? need : rest)) {
-                    ae_client_close(c, NULL, "Out of Memory");
+                    ae_client_drop(c, "Out of Memory");
                     return;
                 }
                 memcpy(c->rbuf, shared + used, rest);
@@ -518,33 +629,90 @@ static void client_read(ae_client *c)
             }
         } else {
             c->rlen += (size_t)n;
-            ptrdiff_t used = parse_buffer(c, c->rbuf, c->rlen, &need);
-            if (used < 0)
+            if (!parse_rbuf(c))
                 return;
-            c->rlen -= (size_t)used;
-            if (c->rlen == 0)
-                release_rbuf(c);
-            else if (used > 0)
-                memmove(c->rbuf, c->rbuf + used, c->rlen);
         }
-        if ((size_t)n < READ_CHUNK)
+        if (!c->tls && (size_t)n < READ_CHUNK)
             return; /* drained the socket */
     }
+    /* Decrypted bytes left inside OpenSSL are invisible to epoll: read them next pass. */
+    if (c->tls && !c->closing && !c->pause && ae_tls_has_pending(c->tls))
+        ae_registry_want_ready(&c->srv->reg, c);
+}
+
+void ae_client_resume_input(ae_client *c)
+{
+    if (c->closing || c->pause)
+        return;
+    if (c->rlen > 0 && !parse_rbuf(c))
+        return;
+    if (c->closing || c->pause)
+        return;
+    if (c->hup) {
+        ae_client_close(c, NULL, "Client Closed");
+        return;
+    }
+    client_read(c);
+}
+
+static void tls_handshake_step(ae_client *c)
+{
+    ae_err err = {0};
+    int rc = ae_tls_handshake(c->tls, &err);
+    if (rc == AE_EAGAIN) {
+        ae_client_update_interest(c);
+        return;
+    }
+    if (rc != 0) {
+        ae_log_warn("%s:%d - cid:%llu - TLS handshake error: %s", c->ip, c->port,
+                    (unsigned long long)c->cid, err.msg);
+        ae_client_drop(c, "TLS Handshake Failure");
+        return;
+    }
+    char d[128];
+    ae_log_debug("%s:%d - cid:%llu - TLS handshake complete (%s)", c->ip, c->port,
+                 (unsigned long long)c->cid, ae_tls_describe(c->tls, d, sizeof d));
+    c->tls_state = AE_CTLS_READY;
+    if (c->out.pending)
+        ae_registry_want_write(&c->srv->reg, c);
+    ae_client_update_interest(c);
 }
 
 static void on_client_io(ae_loop *loop, ae_io *io, unsigned events)
 {
-    (void)loop;
     ae_client *c = io->ctx;
-    if (c->closing)
+    if (c->closing) {
+        if (c->flush_then_close && c->out.pending)
+            ae_client_flush(c);
         return;
-    if (events & AE_IO_READ)
+    }
+    if (c->tls_state == AE_CTLS_INFO) {
+        if (events & AE_IO_WRITE)
+            ae_client_flush(c);
+        return;
+    }
+    if (c->tls_state == AE_CTLS_HANDSHAKE) {
+        tls_handshake_step(c);
+        if (c->closing || c->tls_state != AE_CTLS_READY)
+            return;
+    }
+    if (events & AE_IO_READ) {
+        if (c->pause) {
+            /* Not reading now, so a hang-up would be reported on every pass: stop watching
+             * the socket; what rbuf holds is parsed when the pause ends, then it closes. */
+            if (events & AE_IO_HUP) {
+                c->hup = true;
+                ae_loop_del(loop, &c->io);
+            }
+            return;
+        }
         client_read(c);
+    }
     if (!c->closing && (events & AE_IO_WRITE))
         ae_client_flush(c);
 }
 
-/* ---- output --------------------------------------------------------------------------- */
+/* ---- output ------------------------------------------------------------------------------- */
 
 static size_t fmt_u64(char *p, uint64_t v)
 {
@@ -559,10 +727,13 @@ static size_t fmt_u64(char *p, uint64_t v)
     return n;
 }
 
-void ae_client_deliver(ae_client *c, ae_ssub *sub, const ae_msg *m)
+bool ae_client_deliver(ae_client *c, ae_ssub *sub, const ae_msg *m)
 {
     if (c->closing)
-        return;
+        return false;
+    if (c->perms &&
+        ae_perms_delivery_denied(c->perms, m->deliver_subject.ptr, m->deliver_subject.len))
+        return false;
     ae_server *s = c->srv;
     bool with_hdr = m->hdr_len > 0 && c->headers;
     /* A client that did not negotiate headers gets the payload alone, as nats-server does. */
@@ -572,8 +743,8 @@ void ae_client_deliver(ae_client *c, ae_ssub *sub, const ae_msg *m)
                   (m->reply.len ? m->reply.len + 1 : 0) + 2 * 21 + 2;
     char *p = ae_outq_reserve(&c->out, line + body + 2);
     if (!p) {
-        ae_client_close(c, NULL, "Out of Memory");
-        return;
+        ae_client_drop(c, "Out of Memory");
+        return false;
     }
     char *start = p;
     if (with_hdr) {
@@ -616,82 +787,84 @@ void ae_client_deliver(ae_client *c, ae_ssub *sub, const ae_msg *m)
     s->out_bytes += body;
     sub->delivered++;
     if (sub->max > 0 && sub->delivered >= (uint64_t)sub->max)
-        ae_server_defer_unsub(s, sub);
+        sub->dead = true; /* the router removes it once the fanout is over */
+    if (c->perms && m->reply.len)
+        ae_perms_note_request(c->perms, m->reply.ptr, m->reply.len, ae_loop_now(s->loop));
     if ((int64_t)c->out.pending > s->opts.max_pending) {
         s->slow_consumers++;
         ae_log_warn("%s:%d - cid:%llu - Slow Consumer Detected: pending %zu bytes > max_pending "
                     "%lld; closing it so it cannot stall others",
                     c->ip, c->port, (unsigned long long)c->cid, c->out.pending,
                     (long long)s->opts.max_pending);
-        ae_client_close(c, NULL, "Slow Consumer (Pending Bytes)");
-        return;
-    }
-    ae_server_want_write(s, c);
-}
-
-bool ae_client_flush(ae_client *c)
-{
-    ae_server *s = c->srv;
-    if (c->out.pending == 0) {
-        c->write_stall_since = 0;
-        if (!c->closing && (c->io.events & AE_IO_WRITE))
-            ae_loop_mod(s->loop, &c->io, c->read_paused ? 0 : AE_IO_READ);
+        ae_client_drop(c, "Slow Consumer (Pending Bytes)");
         return true;
     }
-    ssize_t w = ae_outq_flush_fd(&c->out, c->io.fd, FLUSH_BUDGET);
-    if (w < 0) {
-        if (!c->closing)
-            ae_client_close(c, NULL, "Write Error");
-        ae_outq_clear(&c->out);
-        return false;
-    }
-    if (w > 0)
-        c->write_stall_since = c->out.pending ? ae_loop_now(s->loop) : 0;
-    else if (!c->write_stall_since)
-        c->write_stall_since = ae_loop_now(s->loop);
-    if (!c->closing) {
-        unsigned want = (c->read_paused ? 0 : AE_IO_READ) | (c->out.pending ? AE_IO_WRITE : 0);
-        ae_loop_mod(s->loop, &c->io, want);
-    }
+    if ((int64_t)c->out.pending > s->opts.max_pending / 2)
+        c->stalling = true;
+    ae_registry_want_write(&s->reg, c);
     return true;
 }
 
-void ae_client_set_read_paused(ae_client *c, bool paused)
+/* ---- fast-producer stall ------------------------------------------------------------------ */
+
+/* nats-server 2.9's stallDuration: 100 ms, plus 100 ms for every tenth of the upper half of
+ * max_pending the consumer is into it; 1 s once it is at max_pending. */
+static int64_t stall_duration(int64_t pending, int64_t max_pending)
 {
-    if (c->closing || c->read_paused == paused)
-        return;
-    c->read_paused = paused;
-    unsigned want = (paused ? 0 : AE_IO_READ) | (c->out.pending ? AE_IO_WRITE : 0);
-    ae_loop_mod(c->srv->loop, &c->io, want);
+    int64_t ttl = STALL_MIN_NS, half = max_pending / 2;
+    if (pending >= max_pending)
+        return STALL_MAX_NS;
+    if (pending > half && half >= 10)
+        ttl += STALL_MIN_NS * ((pending - half) / (half / 10));
+    return ttl;
 }
 
-void ae_client_close(ae_client *c, const char *err_text, const char *reason)
+void ae_client_stall(ae_client *p, ae_client *consumer)
 {
-    if (c->closing)
+    if (p->closing || p->stalled_on)
         return;
-    ae_server *s = c->srv;
-    if (err_text) {
-        send_err(c, err_text);
-        c->flush_then_close = true;
-    } else if (!c->flush_then_close) {
-        ae_outq_clear(&c->out);
-    }
-    c->closing = true;
-    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "Client Closed");
-    if (c->io.registered)
-        ae_loop_mod(s->loop, &c->io, 0);
-    c->close_next = s->closing;
-    s->closing = c;
-    ae_log_debug("%s:%d - cid:%llu - closing: %s%s%s", c->ip, c->port, (unsigned long long)c->cid,
-                 c->close_reason, err_text ? ", -ERR " : "", err_text ? err_text : "");
+    ae_server *s = p->srv;
+    int64_t ttl = stall_duration((int64_t)consumer->out.pending, s->opts.max_pending);
+    p->stalled_on = consumer;
+    p->stalled++;
+    consumer->stalls++;
+    s->stalls++;
+    p->stall_started = ae_mono_ns();
+    ae_registry_stall_add(&s->reg, p);
+    ae_client_pause(p, AE_PAUSE_STALL);
+    ae_loop_timer_start(s->loop, &p->stall_timer, ttl);
+    ae_log_trace("%s:%d - cid:%llu - fast producer stalled up to %lld ms: cid:%llu has %zu "
+                 "bytes pending",
+                 p->ip, p->port, (unsigned long long)p->cid, (long long)(ttl / AE_NS_PER_MS),
+                 (unsigned long long)consumer->cid, consumer->out.pending);
 }
+
+static void on_stall_timeout(ae_loop *loop, ae_timer *t)
+{
+    (void)loop;
+    ae_client *p = t->ctx;
+    ae_log_debug("%s:%d - cid:%llu - Timed out of fast producer stall", p->ip, p->port,
+                 (unsigned long long)p->cid);
+    ae_client_end_stall(p);
+}
+
+/* ---- periodic checks and the end ---------------------------------------------------------- */
 
 void ae_client_tick(ae_client *c, int64_t now)
 {
     ae_server *s = c->srv;
     if (c->closing)
         return;
-    if (!c->connected && auth_required(s) && now - c->start_mono > s->opts.auth_timeout_ns) {
+    if (c->tls_state == AE_CTLS_INFO || c->tls_state == AE_CTLS_HANDSHAKE) {
+        if (now - c->start_mono > s->opts.tls_timeout_ns) {
+            ae_log_warn("%s:%d - cid:%llu - TLS handshake timeout", c->ip, c->port,
+                        (unsigned long long)c->cid);
+            ae_client_drop(c, "TLS Handshake Failure");
+        }
+        return;
+    }
+    if (!c->connected && ae_auth_required(&s->opts) &&
+        now - c->start_mono > s->opts.auth_timeout_ns) {
         ae_client_close(c, "Authentication Timeout", "Authentication Timeout");
         return;
     }
@@ -700,7 +873,7 @@ void ae_client_tick(ae_client *c, int64_t now)
         s->slow_consumers++;
         ae_log_warn("%s:%d - cid:%llu - Slow Consumer Detected: write deadline exceeded", c->ip,
                     c->port, (unsigned long long)c->cid);
-        ae_client_close(c, NULL, "Slow Consumer (Write Deadline)");
+        ae_client_drop(c, "Slow Consumer (Write Deadline)");
         return;
     }
     if (now >= c->next_ping) {
@@ -718,18 +891,9 @@ void ae_client_tick(ae_client *c, int64_t now)
     }
 }
 
-void ae_client_free(ae_client *c)
+static void record_closed(ae_client *c)
 {
-    ae_server *s = c->srv;
-    /* Unsubscribe everything: the client's subs must stop receiving. */
-    size_t pos = 0;
-    ae_hmap_ent *e;
-    while ((e = ae_hmap_next(&c->subs, &pos)))
-        ae_client_remove_sub(c, e->val);
-    ae_hmap_free(&c->subs);
-
-    ae_closed_info *ci = &s->closed[s->nclosed++ % AE_CLOSED_RING];
-    memset(ci, 0, sizeof *ci);
+    ae_closed_info *ci = ae_registry_record_closed(&c->srv->reg);
     ci->cid = c->cid;
     snprintf(ci->ip, sizeof ci->ip, "%s", c->ip);
     ci->port = c->port;
@@ -739,25 +903,64 @@ void ae_client_free(ae_client *c)
     ci->out_msgs = c->out_msgs;
     ci->in_bytes = c->in_bytes;
     ci->out_bytes = c->out_bytes;
+    ci->subs = (int)c->nsubs;
     snprintf(ci->name, sizeof ci->name, "%s", c->name ? c->name : "");
     snprintf(ci->lang, sizeof ci->lang, "%s", c->lang ? c->lang : "");
     snprintf(ci->version, sizeof ci->version, "%s", c->version ? c->version : "");
+    snprintf(ci->user, sizeof ci->user, "%s", c->user ? c->user : "");
     snprintf(ci->reason, sizeof ci->reason, "%s", c->close_reason);
+}
 
+void ae_client_retire(ae_client *c)
+{
+    if (c->retired)
+        return;
+    ae_server *s = c->srv;
+    c->retired = true;
+    c->closing = true;
+    record_closed(c);
+    ae_client_end_stall(c);
+    ae_client_release_stalled(c);
+    ae_loop_timer_stop(s->loop, &c->stall_timer);
     ae_loop_del(s->loop, &c->io);
     shutdown(c->io.fd, SHUT_RDWR);
     close(c->io.fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->nclients--;
+    c->io.fd = -1;
+    ae_tls_free(c->tls);
+    c->tls = NULL;
     ae_outq_clear(&c->out);
     free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+}
+
+uint64_t ae_client_drop_subs(ae_client *c, uint64_t max)
+{
+    ae_hmap_ent *e;
+    /* Deleting leaves the table's layout as it is, so the position stays good. */
+    for (uint64_t n = 0; n < max && (e = ae_hmap_next(&c->subs, &c->drop_pos)); n++) {
+        ae_ssub *sub = e->val;
+        ae_hmap_del(&c->subs, sub->sid, sub->sid_len);
+        drop_sub(c, sub);
+    }
+    return c->nsubs;
+}
+
+void ae_client_free(ae_client *c)
+{
+    ae_client_retire(c);
+    /* Unsubscribe everything: the client's subs must stop receiving. The sid table goes as a
+     * whole afterwards. */
+    size_t pos = 0;
+    ae_hmap_ent *e;
+    while ((e = ae_hmap_next(&c->subs, &pos)))
+        drop_sub(c, e->val);
+    ae_hmap_free(&c->subs);
+    ae_registry_remove(&c->srv->reg, c);
+    ae_perms_free(c->perms);
     free(c->name);
     free(c->lang);
     free(c->version);
+    free(c->user);
     free(c);
 }

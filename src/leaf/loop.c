@@ -4,8 +4,11 @@
 #include "common/timeutil.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_EVENTS 256
@@ -16,7 +19,7 @@ struct ae_loop {
     int64_t now;
     ae_timer **heap;
     size_t nheap, capheap;
-    void (*before_sleep)(ae_loop *, void *);
+    bool (*before_sleep)(ae_loop *, void *);
     void *before_sleep_ctx;
     struct epoll_event events[MAX_EVENTS];
     int nready, cursor; /* events of the pass being dispatched */
@@ -161,10 +164,29 @@ void ae_loop_timer_start(ae_loop *l, ae_timer *t, int64_t delay_ns)
     heap_up(l, t->heap_idx);
 }
 
-void ae_loop_set_before_sleep(ae_loop *l, void (*fn)(ae_loop *, void *), void *ctx)
+void ae_loop_set_before_sleep(ae_loop *l, bool (*fn)(ae_loop *, void *), void *ctx)
 {
     l->before_sleep = fn;
     l->before_sleep_ctx = ctx;
+}
+
+int ae_loop_set_slice(int64_t ns)
+{
+    if (ns <= 0 || sched_getscheduler(0) != SCHED_OTHER)
+        return 0;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno)
+        return AE_EIO;
+    /* struct sched_attr, first version (<linux/sched/types.h> clashes with <sched.h>). */
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } attr = {.size = sizeof attr, .policy = SCHED_OTHER, .nice = nice, .runtime = (uint64_t)ns};
+    return syscall(SYS_sched_setattr, 0, &attr, 0) == 0 ? 0 : AE_EIO;
 }
 
 int64_t ae_loop_now(const ae_loop *l)
@@ -181,12 +203,13 @@ int ae_loop_run(ae_loop *l)
 {
     l->stop = false;
     while (!l->stop) {
-        if (l->before_sleep)
-            l->before_sleep(l, l->before_sleep_ctx);
+        bool more = l->before_sleep && l->before_sleep(l, l->before_sleep_ctx);
         if (l->stop)
             break;
         int timeout = -1;
-        if (l->nheap > 0) {
+        if (more) {
+            timeout = 0;
+        } else if (l->nheap > 0) {
             int64_t d = l->heap[0]->due_ns - ae_mono_ns();
             timeout = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
         }
@@ -204,12 +227,12 @@ int ae_loop_run(ae_loop *l)
             if (!io)
                 continue;
             unsigned ev = 0;
-            if (e->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+            if (e->events & (EPOLLIN | EPOLLRDHUP))
                 ev |= AE_IO_READ;
+            if (e->events & (EPOLLHUP | EPOLLERR))
+                ev |= AE_IO_READ | AE_IO_HUP; /* the read reports EOF or the error */
             if (e->events & EPOLLOUT)
                 ev |= AE_IO_WRITE;
-            if (e->events & (EPOLLERR | EPOLLHUP))
-                ev |= AE_IO_ERROR;
             io->cb(l, io, ev);
         }
         l->nready = l->cursor = 0;

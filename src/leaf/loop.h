@@ -13,9 +13,14 @@ typedef struct ae_loop ae_loop;
 typedef struct ae_io ae_io;
 typedef struct ae_timer ae_timer;
 
-enum { AE_IO_READ = 1u << 0, AE_IO_WRITE = 1u << 1, AE_IO_ERROR = 1u << 2 };
+/* AE_IO_HUP is never requested: it accompanies AE_IO_READ when the peer hung up or the
+ * socket has an error. */
+enum { AE_IO_READ = 1u << 0, AE_IO_WRITE = 1u << 1, AE_IO_HUP = 1u << 2 };
 
-/* Called with the ready events (AE_IO_*). */
+/* Called with the ready events (AE_IO_*). A hang-up or socket error is reported as
+ * AE_IO_READ | AE_IO_HUP (the read then sees EOF or the error) even when READ is not in the
+ * interest set: epoll reports those on every wait, so a callback that does not read at that
+ * moment must unregister the fd (ae_loop_del), or the loop spins. */
 typedef void (*ae_io_cb)(ae_loop *loop, ae_io *io, unsigned events);
 typedef void (*ae_timer_cb)(ae_loop *loop, ae_timer *t);
 
@@ -52,12 +57,21 @@ void ae_loop_del(ae_loop *loop, ae_io *io);
 void ae_loop_timer_start(ae_loop *loop, ae_timer *t, int64_t delay_ns);
 void ae_loop_timer_stop(ae_loop *loop, ae_timer *t);
 
-/* Sets the hook called before each wait. */
-void ae_loop_set_before_sleep(ae_loop *loop, void (*fn)(ae_loop *, void *), void *ctx);
+/* Sets the hook called before each wait. It returns true when it left work for the next pass
+ * that no fd or timer will announce (the wait then does not block). */
+void ae_loop_set_before_sleep(ae_loop *loop, bool (*fn)(ae_loop *, void *), void *ctx);
 
 /* Runs until ae_loop_stop. Returns 0, or AE_EIO if epoll fails. */
 int ae_loop_run(ae_loop *loop);
 void ae_loop_stop(ae_loop *loop);
+
+/* Asks the kernel to treat the calling thread (the loop's) as latency-sensitive: a short
+ * scheduler slice (EEVDF custom slice, Linux 6.12 and later) makes its wakeups preempt
+ * CPU-bound tasks at once instead of waiting up to a full default slice behind them. Its
+ * share of the CPU is unchanged (same weight); only when it runs changes. Leaves nice and
+ * non-default policies (SCHED_BATCH, SCHED_IDLE, real-time) alone; older kernels ignore the
+ * slice. ns 0 does nothing. Returns 0 or AE_EIO (errno set). */
+int ae_loop_set_slice(int64_t ns);
 
 /* Monotonic time cached at the start of the current pass. */
 int64_t ae_loop_now(const ae_loop *loop);

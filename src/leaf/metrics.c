@@ -61,11 +61,11 @@ static void broker(ae_prom *p, ae_server *s)
           (double)s->start_ns / 1e9);
     gauge(p, "aerie_leaf_resident_memory_bytes", "Resident memory of the aerie-leaf process.",
           (double)rss_bytes());
-    gauge(p, "aerie_leaf_connections", "Client connections open now.", (double)s->nclients);
+    gauge(p, "aerie_leaf_connections", "Client connections open now.", (double)s->reg.count);
     gauge(p, "aerie_leaf_max_connections", "The configured limit of client connections.",
           (double)s->opts.max_connections);
     counter(p, "aerie_leaf_connections_total", "Client connections accepted since start.",
-            s->total_connections);
+            s->reg.total);
     gauge(p, "aerie_leaf_subscriptions", "Subscriptions now (local clients and hub interest).",
           (double)ae_sublist_count(s->sl));
     counter(p, "aerie_leaf_received_messages_total",
@@ -78,6 +78,9 @@ static void broker(ae_prom *p, ae_server *s)
     counter(p, "aerie_leaf_slow_consumers_total",
             "Clients disconnected for not reading fast enough (max_pending, write_deadline).",
             s->slow_consumers);
+    counter(p, "aerie_leaf_stalls_total",
+            "Times a fast publisher was paused for a slow subscriber (/varz stalled_clients).",
+            s->stalls);
 }
 
 /* ---- the uplink ---------------------------------------------------------------------- */

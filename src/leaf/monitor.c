@@ -3,9 +3,9 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/prom.h"
-#include "leaf/client.h"
 #include "leaf/forward.h"
 #include "leaf/metrics.h"
+#include "leaf/monitor_lists.h"
 #include "leaf/subject.h"
 #include "leaf/uplink.h"
 
@@ -27,8 +27,10 @@ static struct {
     __typeof__(MHD_stop_daemon) *stop_daemon;
     __typeof__(MHD_get_daemon_info) *get_daemon_info;
     __typeof__(MHD_run) *run;
+    __typeof__(MHD_get_timeout) *get_timeout;
     __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
     __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
     __typeof__(MHD_add_response_header) *add_response_header;
     __typeof__(MHD_queue_response) *queue_response;
     __typeof__(MHD_destroy_response) *destroy_response;
@@ -54,8 +56,10 @@ static int load_mhd(ae_err *err)
         {(void **)&mhd.stop_daemon, "MHD_stop_daemon"},
         {(void **)&mhd.get_daemon_info, "MHD_get_daemon_info"},
         {(void **)&mhd.run, "MHD_run"},
+        {(void **)&mhd.get_timeout, "MHD_get_timeout"},
         {(void **)&mhd.lookup_connection_value, "MHD_lookup_connection_value"},
         {(void **)&mhd.create_response_from_buffer, "MHD_create_response_from_buffer"},
+        {(void **)&mhd.create_response_from_callback, "MHD_create_response_from_callback"},
         {(void **)&mhd.add_response_header, "MHD_add_response_header"},
         {(void **)&mhd.queue_response, "MHD_queue_response"},
         {(void **)&mhd.destroy_response, "MHD_destroy_response"},
@@ -76,7 +80,14 @@ struct ae_monitor {
     ae_timer timer;
     int port;
     uint64_t req_varz, req_connz, req_subsz, req_healthz, req_leafz;
+    uint64_t pass; /* counts runs of libmicrohttpd: long answers get one slice per run */
+    int streams;   /* long answers in progress */
 };
+
+typedef struct stream_ctx {
+    ae_monitor *m;
+    ae_mon_list *list;
+} stream_ctx;
 
 static const char *arg(struct MHD_Connection *conn, const char *key)
 {
@@ -87,18 +98,6 @@ static bool arg_true(struct MHD_Connection *conn, const char *key)
 {
     const char *v = arg(conn, key);
     return v && (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "detail"));
-}
-
-static json_t *rfc3339(int64_t ns)
-{
-    char buf[48];
-    return json_string(ae_format_rfc3339(ns, buf, sizeof buf));
-}
-
-static json_t *godur(int64_t ns)
-{
-    char buf[48];
-    return json_string(ae_format_go_duration(ns, buf, sizeof buf));
 }
 
 static long rss_bytes(void)
@@ -140,15 +139,15 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(j, "max_pending", json_integer(o->max_pending));
     json_object_set_new(j, "tls_timeout", json_real(2));
     json_object_set_new(j, "write_deadline", json_integer(o->write_deadline_ns));
-    json_object_set_new(j, "start", rfc3339(s->start_ns));
-    json_object_set_new(j, "now", rfc3339(now));
-    json_object_set_new(j, "uptime", godur(now - s->start_ns));
+    json_object_set_new(j, "start", ae_mon_rfc3339(s->start_ns));
+    json_object_set_new(j, "now", ae_mon_rfc3339(now));
+    json_object_set_new(j, "uptime", ae_mon_godur(now - s->start_ns));
     json_object_set_new(j, "mem", json_integer(rss_bytes()));
     json_object_set_new(j, "cores", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
     json_object_set_new(j, "gomaxprocs", json_integer(1));
     json_object_set_new(j, "cpu", json_real(0));
-    json_object_set_new(j, "connections", json_integer((json_int_t)s->nclients));
-    json_object_set_new(j, "total_connections", json_integer((json_int_t)s->total_connections));
+    json_object_set_new(j, "connections", json_integer((json_int_t)s->reg.count));
+    json_object_set_new(j, "total_connections", json_integer((json_int_t)s->reg.total));
     json_object_set_new(j, "routes", json_integer(0));
     json_object_set_new(j, "remotes", json_integer(0));
     json_object_set_new(j, "leafnodes", json_integer(ae_uplink_leaf_count(s->uplink)));
@@ -157,6 +156,8 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(j, "in_bytes", json_integer((json_int_t)s->in_bytes));
     json_object_set_new(j, "out_bytes", json_integer((json_int_t)s->out_bytes));
     json_object_set_new(j, "slow_consumers", json_integer((json_int_t)s->slow_consumers));
+    /* nats-server 2.11's name: times a fast producer was stalled behind a slow consumer. */
+    json_object_set_new(j, "stalled_clients", json_integer((json_int_t)s->stalls));
     json_object_set_new(j, "subscriptions", json_integer((json_int_t)subs));
     json_t *reqs = json_object();
     json_object_set_new(reqs, "/varz", json_integer((json_int_t)m->req_varz));
@@ -165,94 +166,12 @@ static json_t *varz(ae_monitor *m)
     json_object_set_new(reqs, "/healthz", json_integer((json_int_t)m->req_healthz));
     json_object_set_new(reqs, "/leafz", json_integer((json_int_t)m->req_leafz));
     json_object_set_new(j, "http_req_stats", reqs);
-    json_object_set_new(j, "config_load_time", rfc3339(s->config_load_ns));
+    json_object_set_new(j, "config_load_time", ae_mon_rfc3339(s->config_load_ns));
     json_object_set_new(j, "system_account", json_string(""));
     if (s->uplink) {
         ae_uplink_varz(s->uplink, j);
         ae_forward_status(s->forward, json_object_get(j, "uplink"));
     }
-    return j;
-}
-
-static json_t *sub_detail(const ae_ssub *sub, uint64_t cid)
-{
-    json_t *d = json_object();
-    json_object_set_new(d, "subject", json_string(sub->subject));
-    if (sub->queue)
-        json_object_set_new(d, "qgroup", json_string(sub->queue));
-    json_object_set_new(d, "sid", json_stringn(sub->sid, sub->sid_len));
-    json_object_set_new(d, "msgs", json_integer((json_int_t)sub->delivered));
-    if (sub->max)
-        json_object_set_new(d, "max", json_integer(sub->max));
-    json_object_set_new(d, "cid", json_integer((json_int_t)cid));
-    return d;
-}
-
-static json_t *conn_json(ae_client *c, int subs_mode, int64_t now)
-{
-    json_t *j = json_object();
-    json_object_set_new(j, "cid", json_integer((json_int_t)c->cid));
-    json_object_set_new(j, "kind", json_string("Client"));
-    json_object_set_new(j, "type", json_string("nats"));
-    json_object_set_new(j, "ip", json_string(c->ip));
-    json_object_set_new(j, "port", json_integer(c->port));
-    json_object_set_new(j, "start", rfc3339(c->start_ns));
-    json_object_set_new(j, "last_activity", rfc3339(c->start_ns + (c->last_in - c->start_mono)));
-    json_object_set_new(j, "rtt", godur(c->rtt_ns));
-    json_object_set_new(j, "uptime", godur(now - c->start_ns));
-    json_object_set_new(j, "idle", godur(ae_mono_ns() - c->last_in));
-    json_object_set_new(j, "pending_bytes", json_integer((json_int_t)c->out.pending));
-    json_object_set_new(j, "in_msgs", json_integer((json_int_t)c->in_msgs));
-    json_object_set_new(j, "out_msgs", json_integer((json_int_t)c->out_msgs));
-    json_object_set_new(j, "in_bytes", json_integer((json_int_t)c->in_bytes));
-    json_object_set_new(j, "out_bytes", json_integer((json_int_t)c->out_bytes));
-    json_object_set_new(j, "subscriptions", json_integer((json_int_t)c->nsubs));
-    if (c->name)
-        json_object_set_new(j, "name", json_string(c->name));
-    if (c->lang)
-        json_object_set_new(j, "lang", json_string(c->lang));
-    if (c->version)
-        json_object_set_new(j, "version", json_string(c->version));
-    if (subs_mode && c->nsubs) {
-        json_t *list = json_array();
-        size_t pos = 0;
-        ae_hmap_ent *e;
-        while ((e = ae_hmap_next(&c->subs, &pos))) {
-            const ae_ssub *sub = e->val;
-            if (subs_mode == 2)
-                json_array_append_new(list, sub_detail(sub, c->cid));
-            else
-                json_array_append_new(list, json_string(sub->subject));
-        }
-        json_object_set_new(j, subs_mode == 2 ? "subscriptions_list_detail" : "subscriptions_list",
-                            list);
-    }
-    return j;
-}
-
-static json_t *closed_json(const ae_closed_info *ci)
-{
-    json_t *j = json_object();
-    json_object_set_new(j, "cid", json_integer((json_int_t)ci->cid));
-    json_object_set_new(j, "kind", json_string("Client"));
-    json_object_set_new(j, "type", json_string("nats"));
-    json_object_set_new(j, "ip", json_string(ci->ip));
-    json_object_set_new(j, "port", json_integer(ci->port));
-    json_object_set_new(j, "start", rfc3339(ci->start_ns));
-    json_object_set_new(j, "stop", rfc3339(ci->stop_ns));
-    json_object_set_new(j, "uptime", godur(ci->stop_ns - ci->start_ns));
-    json_object_set_new(j, "in_msgs", json_integer((json_int_t)ci->in_msgs));
-    json_object_set_new(j, "out_msgs", json_integer((json_int_t)ci->out_msgs));
-    json_object_set_new(j, "in_bytes", json_integer((json_int_t)ci->in_bytes));
-    json_object_set_new(j, "out_bytes", json_integer((json_int_t)ci->out_bytes));
-    json_object_set_new(j, "subscriptions", json_integer(ci->subs));
-    if (ci->name[0])
-        json_object_set_new(j, "name", json_string(ci->name));
-    if (ci->lang[0])
-        json_object_set_new(j, "lang", json_string(ci->lang));
-    if (ci->version[0])
-        json_object_set_new(j, "version", json_string(ci->version));
-    json_object_set_new(j, "reason", json_string(ci->reason));
     return j;
 }
 
@@ -266,97 +185,89 @@ static long num_arg(struct MHD_Connection *conn, const char *key, long dflt)
     return (*end || n < 0) ? dflt : n;
 }
 
-static json_t *connz(ae_monitor *m, struct MHD_Connection *conn)
+static ssize_t read_list(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    ae_server *s = m->srv;
-    const char *subs = arg(conn, "subs");
-    int subs_mode = !subs ? 0 : !strcasecmp(subs, "detail") ? 2 : arg_true(conn, "subs") ? 1 : 0;
-    const char *state = arg(conn, "state");
-    bool want_open = !state || !strcasecmp(state, "open") || !strcasecmp(state, "all");
-    bool want_closed = state && (!strcasecmp(state, "closed") || !strcasecmp(state, "all"));
-    long offset = num_arg(conn, "offset", 0);
-    long limit = num_arg(conn, "limit", 1024);
-    int64_t now = ae_now_ns();
-
-    json_t *list = json_array();
-    long total = 0, idx = 0;
-    if (want_open) {
-        /* Oldest first, as nats-server's default sort by cid. */
-        ae_client *last = s->clients;
-        while (last && last->next)
-            last = last->next;
-        for (ae_client *c = last; c; c = c->prev) {
-            if (c->closing)
-                continue;
-            total++;
-            if (idx++ >= offset && (long)json_array_size(list) < limit)
-                json_array_append_new(list, conn_json(c, subs_mode, now));
-        }
-    }
-    if (want_closed) {
-        uint64_t n = s->nclosed < AE_CLOSED_RING ? s->nclosed : AE_CLOSED_RING;
-        for (uint64_t i = s->nclosed - n; i < s->nclosed; i++) {
-            total++;
-            if (idx++ >= offset && (long)json_array_size(list) < limit)
-                json_array_append_new(list, closed_json(&s->closed[i % AE_CLOSED_RING]));
-        }
-    }
-    json_t *j = json_object();
-    json_object_set_new(j, "server_id", json_string(s->server_id));
-    json_object_set_new(j, "now", rfc3339(now));
-    json_object_set_new(j, "num_connections", json_integer((json_int_t)json_array_size(list)));
-    json_object_set_new(j, "total", json_integer(total));
-    json_object_set_new(j, "offset", json_integer(offset));
-    json_object_set_new(j, "limit", json_integer(limit));
-    json_object_set_new(j, "connections", list);
-    return j;
+    (void)pos;
+    stream_ctx *sc = cls;
+    return ae_mon_list_read(sc->list, sc->m->pass, buf, max);
 }
 
-static json_t *subsz(ae_monitor *m, struct MHD_Connection *conn)
+static void free_list(void *cls)
 {
-    ae_server *s = m->srv;
-    ae_sublist_stats st;
-    ae_sublist_get_stats(s->sl, &st);
-    json_t *j = json_object();
-    json_object_set_new(j, "server_id", json_string(s->server_id));
-    json_object_set_new(j, "now", rfc3339(ae_now_ns()));
-    json_object_set_new(j, "num_subscriptions", json_integer((json_int_t)st.num_subs));
-    json_object_set_new(j, "num_cache", json_integer((json_int_t)st.num_cache));
-    json_object_set_new(j, "num_inserts", json_integer((json_int_t)st.num_inserts));
-    json_object_set_new(j, "num_removes", json_integer((json_int_t)st.num_removes));
-    json_object_set_new(j, "num_matches", json_integer((json_int_t)st.num_matches));
-    json_object_set_new(j, "cache_hit_rate",
-                        json_real(st.num_matches ? (double)st.cache_hits / st.num_matches : 0));
-    json_object_set_new(j, "max_fanout", json_integer((json_int_t)st.max_fanout));
-    json_object_set_new(j, "avg_fanout",
-                        json_real(st.num_matches ? (double)st.total_fanout / st.num_matches : 0));
-    if (arg_true(conn, "subs") || arg(conn, "test")) {
-        const char *test = arg(conn, "test");
-        long offset = num_arg(conn, "offset", 0), limit = num_arg(conn, "limit", 1024);
-        long idx = 0, total = 0;
-        json_t *list = json_array();
-        for (ae_client *c = s->clients; c; c = c->next) {
-            size_t pos = 0;
-            ae_hmap_ent *e;
-            while ((e = ae_hmap_next(&c->subs, &pos))) {
-                const ae_ssub *sub = e->val;
-                if (test &&
-                    !ae_subject_matches(sub->subject, strlen(sub->subject), test, strlen(test)))
-                    continue;
-                total++;
-                if (idx++ >= offset && (long)json_array_size(list) < limit) {
-                    json_t *d = sub_detail(sub, c->cid);
-                    json_object_set_new(d, "account", json_string("$G"));
-                    json_array_append_new(list, d);
-                }
-            }
-        }
-        json_object_set_new(j, "total", json_integer(total));
-        json_object_set_new(j, "offset", json_integer(offset));
-        json_object_set_new(j, "limit", json_integer(limit));
-        json_object_set_new(j, "subscriptions_list", list);
+    stream_ctx *sc = cls;
+    sc->m->streams--;
+    ae_mon_list_free(sc->list);
+    free(sc);
+}
+
+/* A plain-text answer (nats-server answers a bad query that way). */
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    char *body = strdup(text);
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *r =
+        mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret = mhd.queue_response(conn, status, r);
+    mhd.destroy_response(r);
+    return ret;
+}
+
+/* Answers with a body produced a slice at a time as the client reads (monitor_lists.h). */
+static enum MHD_Result reply_list(ae_monitor *m, struct MHD_Connection *conn, ae_mon_list *l)
+{
+    stream_ctx *sc = l ? malloc(sizeof *sc) : NULL;
+    if (!sc) {
+        ae_mon_list_free(l);
+        return MHD_NO;
     }
-    return j;
+    *sc = (stream_ctx){.m = m, .list = l};
+    m->streams++;
+    struct MHD_Response *r =
+        mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read_list, sc, free_list);
+    if (!r) {
+        free_list(sc);
+        return MHD_NO;
+    }
+    mhd.add_response_header(r, "Content-Type", "application/json");
+    mhd.add_response_header(r, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = mhd.queue_response(conn, MHD_HTTP_OK, r);
+    mhd.destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result connz(ae_monitor *m, struct MHD_Connection *conn)
+{
+    const char *subs = arg(conn, "subs");
+    const char *state = arg(conn, "state");
+    ae_connz_args a = {
+        .subs_mode = !subs                         ? 0
+                     : !strcasecmp(subs, "detail") ? 2
+                     : arg_true(conn, "subs")      ? 1
+                                                   : 0,
+        .want_open = !state || !strcasecmp(state, "open") || !strcasecmp(state, "all"),
+        .want_closed = state && (!strcasecmp(state, "closed") || !strcasecmp(state, "all")),
+        .offset = num_arg(conn, "offset", 0),
+        .limit = num_arg(conn, "limit", 1024),
+    };
+    return reply_list(m, conn, ae_mon_connz_new(m->srv, &a));
+}
+
+static enum MHD_Result subsz(ae_monitor *m, struct MHD_Connection *conn)
+{
+    const char *test = arg(conn, "test");
+    long limit = num_arg(conn, "limit", 1024);
+    ae_subsz_args a = {.list = arg_true(conn, "subs"),
+                       .test = test && *test ? test : NULL,
+                       .offset = num_arg(conn, "offset", 0),
+                       .limit = limit > 0 ? limit : 1024};
+    if (a.test && !ae_subject_valid_literal(a.test, strlen(a.test))) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "invalid test subject, must be valid publish subject: %.500s",
+                 a.test);
+        return reply_text(conn, MHD_HTTP_BAD_REQUEST, msg);
+    }
+    return reply_list(m, conn, ae_mon_subsz_new(m->srv, &a));
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, json_t *j)
@@ -393,11 +304,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (!strcmp(url, "/connz")) {
         m->req_connz++;
-        return reply_json(conn, MHD_HTTP_OK, connz(m, conn));
+        return connz(m, conn);
     }
     if (!strcmp(url, "/subsz") || !strcmp(url, "/subscriptionsz")) {
         m->req_subsz++;
-        return reply_json(conn, MHD_HTTP_OK, subsz(m, conn));
+        return subsz(m, conn);
     }
     if (!strcmp(url, "/healthz")) {
         m->req_healthz++;
@@ -419,7 +330,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             json_object_set_new(j, "leafs", json_array());
         }
         json_object_set_new(j, "server_id", json_string(s->server_id));
-        json_object_set_new(j, "now", rfc3339(ae_now_ns()));
+        json_object_set_new(j, "now", ae_mon_rfc3339(ae_now_ns()));
         return reply_json(conn, MHD_HTTP_OK, j);
     }
     if (!strcmp(url, "/metrics")) {
@@ -446,20 +357,33 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                                 "/healthz or /leafz"));
 }
 
+/* Runs libmicrohttpd once and re-arms the timer for when it wants to run next: at once while
+ * a streamed answer has more to send (its sockets are edge-triggered inside libmicrohttpd, so
+ * no event would announce that), else for its own timeouts. One slice of a long answer per
+ * loop pass, with client traffic served in between. */
+static void run_mhd(ae_monitor *m)
+{
+    m->pass++;
+    mhd.run(m->d);
+    MHD_UNSIGNED_LONG_LONG ms = 500;
+    if (mhd.get_timeout(m->d, &ms) != MHD_YES || ms > 500)
+        ms = 500;
+    if (m->streams > 0)
+        ms = 1; /* the next slice of a long answer; the loop sleeps (or serves) in between */
+    ae_loop_timer_start(m->srv->loop, &m->timer, (int64_t)ms * AE_NS_PER_MS);
+}
+
 static void on_http(ae_loop *loop, ae_io *io, unsigned events)
 {
     (void)loop;
     (void)events;
-    ae_monitor *m = io->ctx;
-    mhd.run(m->d);
+    run_mhd(io->ctx);
 }
 
-/* libmicrohttpd also needs to be run for its own timeouts. */
 static void on_http_timer(ae_loop *loop, ae_timer *t)
 {
-    ae_monitor *m = t->ctx;
-    mhd.run(m->d);
-    ae_loop_timer_start(loop, t, 500 * AE_NS_PER_MS);
+    (void)loop;
+    run_mhd(t->ctx);
 }
 
 int ae_monitor_start(ae_server *s, ae_monitor **out, ae_err *err)
@@ -485,10 +409,10 @@ int ae_monitor_start(ae_server *s, ae_monitor **out, ae_err *err)
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (res->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    m->d =
-        mhd.start_daemon(flags, (uint16_t)s->opts.http_port, NULL, NULL, handle, m,
-                         MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+    m->d = mhd.start_daemon(
+        flags, (uint16_t)s->opts.http_port, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR,
+        res->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
     freeaddrinfo(res);
     if (!m->d) {
         free(m);

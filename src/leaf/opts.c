@@ -1,6 +1,10 @@
-/* aerie-leaf options: defaults, config file, command line; see opts.h. */
+/* aerie-leaf options: defaults, the config file, cross-field checks; see opts.h. The client
+ * port's authorization and TLS blocks are read by opts_auth.c, the command line by
+ * opts_args.c. */
 #include "leaf/opts.h"
 #include "common/conf.h"
+#include "leaf/opts_auth.h"
+#include "leaf/opts_read.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "leaf/subject.h"
@@ -18,6 +22,7 @@ void ae_opts_defaults(ae_opts *o)
     o->host = strdup("0.0.0.0");
     o->port = DEFAULT_PORT;
     o->auth_timeout_ns = 2 * AE_NS_PER_SEC;
+    o->tls_timeout_ns = 2 * AE_NS_PER_SEC; /* nats-server TLS_TIMEOUT */
     o->max_payload = 1024 * 1024;
     o->max_pending = 64 * 1024 * 1024;
     o->max_control_line = 4096;
@@ -26,6 +31,7 @@ void ae_opts_defaults(ae_opts *o)
     o->ping_max = 2;
     o->write_deadline_ns = 10 * AE_NS_PER_SEC;
     o->lame_duck_ns = 2 * AE_NS_PER_SEC;
+    o->sched_slice_ns = 100 * 1000; /* 100 us: see ae_loop_set_slice */
     o->log_level = AE_LOG_INFO;
     o->reconnect_min_ns = 1 * AE_NS_PER_SEC;
     o->reconnect_max_ns = 30 * AE_NS_PER_SEC;
@@ -46,16 +52,9 @@ void ae_opts_defaults(ae_opts *o)
     o->uplink_live = true;
 }
 
-static void free_strv(char **v, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void free_remote(ae_remote *r)
 {
-    free_strv(r->urls, r->nurls);
+    ae_opt_free_strv(r->urls, r->nurls);
     free(r->account);
     free(r->credentials);
     free(r->nkey_seed_file);
@@ -76,11 +75,12 @@ void ae_opts_free(ae_opts *o)
     free(o->user);
     free(o->password);
     free(o->token);
-    for (int i = 0; i < o->nusers; i++) {
-        free(o->users[i].user);
-        free(o->users[i].password);
-    }
-    free(o->users);
+    ae_opts_free_users(o);
+    free(o->tls_cert_file);
+    free(o->tls_key_file);
+    free(o->tls_ca_file);
+    ae_opt_free_strv(o->tls_cipher_suites, o->ntls_cipher_suites);
+    ae_opt_free_strv(o->tls_curves, o->ntls_curves);
     free(o->http_host);
     free(o->log_file);
     free(o->pid_file);
@@ -88,254 +88,36 @@ void ae_opts_free(ae_opts *o)
         free_remote(&o->remotes[i]);
     free(o->remotes);
     free(o->store_dir);
-    free_strv(o->uplink_subjects, o->nuplink_subjects);
+    ae_opt_free_strv(o->uplink_subjects, o->nuplink_subjects);
     free(o->hub_domain);
     free(o->vid);
     free(o->env);
     memset(o, 0, sizeof *o);
 }
 
-/* ---- typed readers: each names file, line and key on error ------------------------------- */
-
-static int bad(ae_err *err, const ae_conf_node *n, const char *what)
-{
-    return ae_err_set(err, AE_EINVAL, "%s:%d: %s: %s", n->file ? n->file : "<config>", n->line,
-                      n->key ? n->key : "value", what);
-}
-
-static int get_string(const ae_conf_node *n, char **out, ae_err *err)
-{
-    if (n->type != AE_CONF_STRING && n->type != AE_CONF_INT && n->type != AE_CONF_FLOAT)
-        return bad(err, n, "expected a string");
-    char *s = strdup(n->str ? n->str : "");
-    if (!s)
-        return AE_ENOMEM;
-    free(*out);
-    *out = s;
-    return 0;
-}
-
-static int get_bool(const ae_conf_node *n, bool *out, ae_err *err)
-{
-    if (n->type != AE_CONF_BOOL)
-        return bad(err, n, "expected true or false");
-    *out = n->b;
-    return 0;
-}
-
-static int get_size(const ae_conf_node *n, int64_t *out, ae_err *err)
-{
-    if (n->type == AE_CONF_INT) {
-        if (n->i < 0)
-            return bad(err, n, "must not be negative");
-        *out = n->i;
-        return 0;
-    }
-    if (n->type == AE_CONF_STRING && ae_parse_size(n->str, out) == 0)
-        return 0;
-    return bad(err, n, "expected a size such as 1048576, 64KB or \"1GB\"");
-}
-
-static int get_int(const ae_conf_node *n, int64_t lo, int64_t hi, int64_t *out, ae_err *err)
-{
-    if (n->type != AE_CONF_INT || n->i < lo || n->i > hi) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "expected a whole number from %lld to %lld", (long long)lo,
-                 (long long)hi);
-        return bad(err, n, msg);
-    }
-    *out = n->i;
-    return 0;
-}
-
-/* A duration: a number is seconds (as nats-server reads ping_interval), a string like "2s". */
-static int get_duration(const ae_conf_node *n, int64_t *out, ae_err *err)
-{
-    /* The config syntax reads 10m as ten million; a duration key means ten minutes. */
-    if (n->type == AE_CONF_INT && n->str &&
-        strpbrk(n->str, "abcdefghijklmnopqrstuvwxyz"
-                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ")) {
-        if (ae_parse_duration(n->str, out) == 0)
-            return 0;
-        return bad(err, n, "expected a duration such as \"2s\", \"500ms\" or \"10m\"");
-    }
-    if (n->type == AE_CONF_INT && n->i >= 0) {
-        *out = n->i * AE_NS_PER_SEC;
-        return 0;
-    }
-    if (n->type == AE_CONF_FLOAT && n->f >= 0) {
-        *out = (int64_t)(n->f * 1e9);
-        return 0;
-    }
-    if (n->type == AE_CONF_STRING && ae_parse_duration(n->str, out) == 0)
-        return 0;
-    return bad(err, n, "expected a duration such as \"2s\", \"500ms\" or a number of seconds");
-}
-
-/* "host:port", ":port", "host" or a bare port number. */
-static int get_hostport(const ae_conf_node *n, char **host, int *port, ae_err *err)
-{
-    if (n->type == AE_CONF_INT) {
-        if (n->i < 0 || n->i > 65535)
-            return bad(err, n, "port must be 0..65535");
-        *port = (int)n->i;
-        return 0;
-    }
-    if (n->type != AE_CONF_STRING)
-        return bad(err, n, "expected \"host:port\" or a port number");
-    const char *s = n->str;
-    const char *colon = strrchr(s, ':');
-    if (!colon) {
-        free(*host);
-        *host = strdup(s);
-        return 0;
-    }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || p < 0 || p > 65535)
-        return bad(err, n, "bad port in \"host:port\"");
-    if (colon > s) {
-        free(*host);
-        *host = strndup(s, (size_t)(colon - s));
-    }
-    *port = (int)p;
-    return 0;
-}
-
-static int get_strv(const ae_conf_node *n, char ***out, int *count, ae_err *err)
-{
-    free_strv(*out, *count);
-    *out = NULL;
-    *count = 0;
-    if (n->type == AE_CONF_STRING) {
-        *out = calloc(1, sizeof(char *));
-        (*out)[0] = strdup(n->str);
-        *count = 1;
-        return 0;
-    }
-    if (n->type != AE_CONF_ARRAY)
-        return bad(err, n, "expected a list of strings");
-    int k = 0;
-    for (const ae_conf_node *c = n->child; c; c = c->next)
-        k++;
-    char **v = calloc((size_t)k + 1, sizeof *v);
-    if (!v)
-        return AE_ENOMEM;
-    k = 0;
-    for (const ae_conf_node *c = n->child; c; c = c->next) {
-        if (c->type != AE_CONF_STRING) {
-            free_strv(v, k);
-            return bad(err, c, "list items must be strings");
-        }
-        v[k++] = strdup(c->str);
-    }
-    *out = v;
-    *count = k;
-    return 0;
-}
-
-static bool key_is(const ae_conf_node *n, const char *a)
-{
-    return strcasecmp(n->key, a) == 0;
-}
-
-static int unknown(ae_err *err, const ae_conf_node *n, const char *where, const char *known)
-{
-    return ae_err_set(err, AE_EINVAL, "%s:%d: unknown key \"%s\" in %s (aerie-leaf supports: %s)",
-                      n->file ? n->file : "<config>", n->line, n->key, where, known);
-}
-
-static int load_users(ae_opts *o, const ae_conf_node *n, ae_err *err)
-{
-    if (n->type != AE_CONF_ARRAY)
-        return bad(err, n, "expected a list of {user, password} maps");
-    int k = 0;
-    for (const ae_conf_node *c = n->child; c; c = c->next)
-        k++;
-    ae_user *u = calloc((size_t)k + 1, sizeof *u);
-    if (!u)
-        return AE_ENOMEM;
-    int i = 0, rc = 0;
-    for (const ae_conf_node *c = n->child; c && rc == 0; c = c->next, i++) {
-        if (c->type != AE_CONF_MAP) {
-            rc = bad(err, c, "each user must be a map {user: ..., password: ...}");
-            break;
-        }
-        for (const ae_conf_node *f = c->child; f && rc == 0; f = f->next) {
-            if (key_is(f, "user") || key_is(f, "username"))
-                rc = get_string(f, &u[i].user, err);
-            else if (key_is(f, "password") || key_is(f, "pass"))
-                rc = get_string(f, &u[i].password, err);
-            else if (key_is(f, "permissions") || key_is(f, "allowed_connection_types"))
-                rc = bad(err, f, "per-user permissions are not supported by aerie-leaf yet");
-            else
-                rc = unknown(err, f, "a user", "user, password");
-        }
-        if (rc == 0 && !u[i].user)
-            rc = bad(err, c, "a user entry needs \"user\"");
-    }
-    if (rc) {
-        for (int j = 0; j < k; j++) {
-            free(u[j].user);
-            free(u[j].password);
-        }
-        free(u);
-        return rc;
-    }
-    for (int j = 0; j < o->nusers; j++) {
-        free(o->users[j].user);
-        free(o->users[j].password);
-    }
-    free(o->users);
-    o->users = u;
-    o->nusers = k;
-    return 0;
-}
-
-static int load_authorization(ae_opts *o, const ae_conf_node *m, ae_err *err)
+static int load_remote_tls(ae_remote *r, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
-        return bad(err, m, "expected a block { ... }");
-    int rc = 0;
-    for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "user") || key_is(n, "username"))
-            rc = get_string(n, &o->user, err);
-        else if (key_is(n, "password") || key_is(n, "pass"))
-            rc = get_string(n, &o->password, err);
-        else if (key_is(n, "token"))
-            rc = get_string(n, &o->token, err);
-        else if (key_is(n, "users"))
-            rc = load_users(o, n, err);
-        else if (key_is(n, "timeout"))
-            rc = get_duration(n, &o->auth_timeout_ns, err);
-        else
-            rc = unknown(err, n, "authorization", "user, password, token, users, timeout");
-    }
-    return rc;
-}
-
-static int load_tls(ae_remote *r, const ae_conf_node *m, ae_err *err)
-{
-    if (m->type != AE_CONF_MAP)
-        return bad(err, m, "expected a block { ca_file, cert_file, key_file }");
+        return ae_opt_bad(err, m, "expected a block { ca_file, cert_file, key_file }");
     r->tls = true;
     int rc = 0;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "ca_file"))
-            rc = get_string(n, &r->tls_ca_file, err);
-        else if (key_is(n, "cert_file"))
-            rc = get_string(n, &r->tls_cert_file, err);
-        else if (key_is(n, "key_file"))
-            rc = get_string(n, &r->tls_key_file, err);
-        else if (key_is(n, "insecure"))
-            rc = get_bool(n, &r->tls_insecure, err);
-        else if (key_is(n, "server_name"))
-            rc = get_string(n, &r->tls_server_name, err);
-        else if (key_is(n, "timeout") || key_is(n, "verify"))
+        if (ae_opt_key_is(n, "ca_file"))
+            rc = ae_opt_string(n, &r->tls_ca_file, err);
+        else if (ae_opt_key_is(n, "cert_file"))
+            rc = ae_opt_string(n, &r->tls_cert_file, err);
+        else if (ae_opt_key_is(n, "key_file"))
+            rc = ae_opt_string(n, &r->tls_key_file, err);
+        else if (ae_opt_key_is(n, "insecure"))
+            rc = ae_opt_bool(n, &r->tls_insecure, err);
+        else if (ae_opt_key_is(n, "server_name"))
+            rc = ae_opt_string(n, &r->tls_server_name, err);
+        else if (ae_opt_key_is(n, "timeout") || ae_opt_key_is(n, "verify"))
             continue; /* accepted for nats-server compatibility; TLS 1.3 verification is always on
                        */
         else
-            rc = unknown(err, n, "tls", "ca_file, cert_file, key_file, insecure, server_name");
+            rc = ae_opt_unknown(err, n, "tls",
+                                "ca_file, cert_file, key_file, insecure, server_name");
     }
     return rc;
 }
@@ -343,52 +125,54 @@ static int load_tls(ae_remote *r, const ae_conf_node *m, ae_err *err)
 static int load_remote(ae_remote *r, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
-        return bad(err, m, "each remote must be a block { urls: [...] }");
+        return ae_opt_bad(err, m, "each remote must be a block { urls: [...] }");
     int rc = 0;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "url") || key_is(n, "urls"))
-            rc = get_strv(n, &r->urls, &r->nurls, err);
-        else if (key_is(n, "account"))
-            rc = get_string(n, &r->account, err);
-        else if (key_is(n, "credentials"))
-            rc = get_string(n, &r->credentials, err);
-        else if (key_is(n, "nkey") || key_is(n, "seed_file") || key_is(n, "nkey_seed_file"))
-            rc = get_string(n, &r->nkey_seed_file, err);
-        else if (key_is(n, "user") || key_is(n, "username"))
-            rc = get_string(n, &r->user, err);
-        else if (key_is(n, "password") || key_is(n, "pass"))
-            rc = get_string(n, &r->password, err);
-        else if (key_is(n, "token"))
-            rc = get_string(n, &r->token, err);
-        else if (key_is(n, "tls"))
-            rc = load_tls(r, n, err);
-        else if (key_is(n, "ignore_discovered_urls"))
-            rc = get_bool(n, &r->ignore_discovered_urls, err);
-        else if (key_is(n, "home_urls")) {
+        if (ae_opt_key_is(n, "url") || ae_opt_key_is(n, "urls"))
+            rc = ae_opt_strv(n, &r->urls, &r->nurls, err);
+        else if (ae_opt_key_is(n, "account"))
+            rc = ae_opt_string(n, &r->account, err);
+        else if (ae_opt_key_is(n, "credentials"))
+            rc = ae_opt_string(n, &r->credentials, err);
+        else if (ae_opt_key_is(n, "nkey") || ae_opt_key_is(n, "seed_file") ||
+                 ae_opt_key_is(n, "nkey_seed_file"))
+            rc = ae_opt_string(n, &r->nkey_seed_file, err);
+        else if (ae_opt_key_is(n, "user") || ae_opt_key_is(n, "username"))
+            rc = ae_opt_string(n, &r->user, err);
+        else if (ae_opt_key_is(n, "password") || ae_opt_key_is(n, "pass"))
+            rc = ae_opt_string(n, &r->password, err);
+        else if (ae_opt_key_is(n, "token"))
+            rc = ae_opt_string(n, &r->token, err);
+        else if (ae_opt_key_is(n, "tls"))
+            rc = load_remote_tls(r, n, err);
+        else if (ae_opt_key_is(n, "ignore_discovered_urls"))
+            rc = ae_opt_bool(n, &r->ignore_discovered_urls, err);
+        else if (ae_opt_key_is(n, "home_urls")) {
             int64_t v = 0;
-            rc = get_int(n, 0, 32, &v, err);
+            rc = ae_opt_int(n, 0, 32, &v, err);
             r->home_urls = (int)v;
-        } else if (key_is(n, "home_check"))
-            rc = get_duration(n, &r->home_check_ns, err);
+        } else if (ae_opt_key_is(n, "home_check"))
+            rc = ae_opt_duration(n, &r->home_check_ns, err);
         else
-            rc = unknown(err, n, "a leafnodes remote",
-                         "url(s), account, credentials, nkey, user, password, token, tls, "
-                         "ignore_discovered_urls, home_urls, home_check");
+            rc = ae_opt_unknown(err, n, "a leafnodes remote",
+                                "url(s), account, credentials, nkey, user, password, token, tls, "
+                                "ignore_discovered_urls, home_urls, home_check");
     }
     if (rc == 0 && r->nurls == 0)
-        rc = bad(err, m, "a remote needs at least one url (\"nats-leaf://user:pass@hub:7422\")");
+        rc = ae_opt_bad(err, m,
+                        "a remote needs at least one url (\"nats-leaf://user:pass@hub:7422\")");
     return rc;
 }
 
 static int load_leafnodes(ae_opts *o, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
-        return bad(err, m, "expected a block { remotes = [...] }");
+        return ae_opt_bad(err, m, "expected a block { remotes = [...] }");
     int rc = 0;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "remotes")) {
+        if (ae_opt_key_is(n, "remotes")) {
             if (n->type != AE_CONF_ARRAY)
-                return bad(err, n, "expected a list of remote blocks");
+                return ae_opt_bad(err, n, "expected a list of remote blocks");
             int k = 0;
             for (const ae_conf_node *c = n->child; c; c = c->next)
                 k++;
@@ -409,26 +193,27 @@ static int load_leafnodes(ae_opts *o, const ae_conf_node *m, ae_err *err)
             free(o->remotes);
             o->remotes = rs;
             o->nremotes = k;
-        } else if (key_is(n, "reconnect") || key_is(n, "reconnect_min")) {
-            rc = get_duration(n, &o->reconnect_min_ns, err);
-        } else if (key_is(n, "reconnect_max")) {
-            rc = get_duration(n, &o->reconnect_max_ns, err);
-        } else if (key_is(n, "reconnect_jitter")) {
+        } else if (ae_opt_key_is(n, "reconnect") || ae_opt_key_is(n, "reconnect_min")) {
+            rc = ae_opt_duration(n, &o->reconnect_min_ns, err);
+        } else if (ae_opt_key_is(n, "reconnect_max")) {
+            rc = ae_opt_duration(n, &o->reconnect_max_ns, err);
+        } else if (ae_opt_key_is(n, "reconnect_jitter")) {
             if (n->type == AE_CONF_FLOAT && n->f >= 0 && n->f <= 1)
                 o->reconnect_jitter = n->f;
             else if (n->type == AE_CONF_INT && (n->i == 0 || n->i == 1))
                 o->reconnect_jitter = (double)n->i;
             else
-                rc = bad(err, n, "expected a fraction from 0 to 1, e.g. 0.2");
-        } else if (key_is(n, "dead_link_timeout")) {
-            rc = get_duration(n, &o->dead_link_ns, err);
-        } else if (key_is(n, "listen") || key_is(n, "port")) {
-            rc = bad(err, n,
-                     "aerie-leaf only dials out to hubs; accepting leaf connections is the "
-                     "hub's job (nats-server)");
+                rc = ae_opt_bad(err, n, "expected a fraction from 0 to 1, e.g. 0.2");
+        } else if (ae_opt_key_is(n, "dead_link_timeout")) {
+            rc = ae_opt_duration(n, &o->dead_link_ns, err);
+        } else if (ae_opt_key_is(n, "listen") || ae_opt_key_is(n, "port")) {
+            rc = ae_opt_bad(err, n,
+                            "aerie-leaf only dials out to hubs; accepting leaf connections is the "
+                            "hub's job (nats-server)");
         } else {
-            rc = unknown(err, n, "leafnodes",
-                         "remotes, reconnect, reconnect_max, reconnect_jitter, dead_link_timeout");
+            rc = ae_opt_unknown(
+                err, n, "leafnodes",
+                "remotes, reconnect, reconnect_max, reconnect_jitter, dead_link_timeout");
         }
     }
     return rc;
@@ -437,16 +222,16 @@ static int load_leafnodes(ae_opts *o, const ae_conf_node *m, ae_err *err)
 static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
-        return bad(err, m, "expected a block { dir: ..., max_bytes: ..., sync: ... }");
+        return ae_opt_bad(err, m, "expected a block { dir: ..., max_bytes: ..., sync: ... }");
     int rc = 0;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "dir") || key_is(n, "store_dir"))
-            rc = get_string(n, &o->store_dir, err);
-        else if (key_is(n, "max_bytes"))
-            rc = get_size(n, &o->store_max_bytes, err);
-        else if (key_is(n, "max_age"))
-            rc = get_duration(n, &o->store_max_age_ns, err);
-        else if (key_is(n, "sync")) {
+        if (ae_opt_key_is(n, "dir") || ae_opt_key_is(n, "store_dir"))
+            rc = ae_opt_string(n, &o->store_dir, err);
+        else if (ae_opt_key_is(n, "max_bytes"))
+            rc = ae_opt_size(n, &o->store_max_bytes, err);
+        else if (ae_opt_key_is(n, "max_age"))
+            rc = ae_opt_duration(n, &o->store_max_age_ns, err);
+        else if (ae_opt_key_is(n, "sync")) {
             if (n->type == AE_CONF_STRING && strcasecmp(n->str, "always") == 0)
                 o->sync_mode = AE_OPT_SYNC_ALWAYS;
             else if (n->type == AE_CONF_STRING && strcasecmp(n->str, "never") == 0)
@@ -456,9 +241,9 @@ static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
                      o->sync_interval_ns > 0)
                 o->sync_mode = AE_OPT_SYNC_INTERVAL;
             else
-                rc = bad(err, n, "expected always, never or an interval such as \"10ms\"");
+                rc = ae_opt_bad(err, n, "expected always, never or an interval such as \"10ms\"");
         } else
-            rc = unknown(err, n, "store", "dir, max_bytes, max_age, sync");
+            rc = ae_opt_unknown(err, n, "store", "dir, max_bytes, max_age, sync");
     }
     return rc;
 }
@@ -480,18 +265,19 @@ static bool valid_token(const char *s)
 
 static int check_uplink_value(ae_opts *o, const ae_conf_node *n, ae_err *err)
 {
-    if (key_is(n, "subjects")) {
+    if (ae_opt_key_is(n, "subjects")) {
         for (int i = 0; i < o->nuplink_subjects; i++) {
             const char *p = o->uplink_subjects[i];
             if (!ae_subject_valid(p, strlen(p)))
-                return bad(err, n,
-                           "not a valid subject pattern (tokens separated by dots, `*` "
-                           "and `>` only as whole tokens, `>` last)");
+                return ae_opt_bad(err, n,
+                                  "not a valid subject pattern (tokens separated by dots, `*` "
+                                  "and `>` only as whole tokens, `>` last)");
         }
-    } else if ((key_is(n, "vid") || key_is(n, "vehicle")) && !valid_token(o->vid)) {
-        return bad(err, n, "a vehicle id is one subject token of letters, digits, `_` and `-`");
-    } else if (key_is(n, "env") && !valid_token(o->env)) {
-        return bad(err, n, "env is one subject token of letters, digits, `_` and `-`");
+    } else if ((ae_opt_key_is(n, "vid") || ae_opt_key_is(n, "vehicle")) && !valid_token(o->vid)) {
+        return ae_opt_bad(err, n,
+                          "a vehicle id is one subject token of letters, digits, `_` and `-`");
+    } else if (ae_opt_key_is(n, "env") && !valid_token(o->env)) {
+        return ae_opt_bad(err, n, "env is one subject token of letters, digits, `_` and `-`");
     }
     return 0;
 }
@@ -499,42 +285,42 @@ static int check_uplink_value(ae_opts *o, const ae_conf_node *n, ae_err *err)
 static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
 {
     if (m->type != AE_CONF_MAP)
-        return bad(err, m, "expected a block { subjects: [...] }");
+        return ae_opt_bad(err, m, "expected a block { subjects: [...] }");
     int rc = 0;
     int64_t v = 0;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "subjects"))
-            rc = get_strv(n, &o->uplink_subjects, &o->nuplink_subjects, err);
-        else if (key_is(n, "rate"))
-            rc = get_size(n, &o->uplink_rate, err);
-        else if (key_is(n, "domain") || key_is(n, "hub_domain"))
-            rc = get_string(n, &o->hub_domain, err);
-        else if (key_is(n, "max_inflight")) {
-            rc = get_int(n, 16, 65536, &v, err);
+        if (ae_opt_key_is(n, "subjects"))
+            rc = ae_opt_strv(n, &o->uplink_subjects, &o->nuplink_subjects, err);
+        else if (ae_opt_key_is(n, "rate"))
+            rc = ae_opt_size(n, &o->uplink_rate, err);
+        else if (ae_opt_key_is(n, "domain") || ae_opt_key_is(n, "hub_domain"))
+            rc = ae_opt_string(n, &o->hub_domain, err);
+        else if (ae_opt_key_is(n, "max_inflight")) {
+            rc = ae_opt_int(n, 16, 65536, &v, err);
             o->uplink_max_inflight = (int)v;
-        } else if (key_is(n, "max_inflight_per_subject")) {
-            rc = get_int(n, 0, 65536, &v, err);
+        } else if (ae_opt_key_is(n, "max_inflight_per_subject")) {
+            rc = ae_opt_int(n, 0, 65536, &v, err);
             o->uplink_window = (int)v;
-        } else if (key_is(n, "max_subjects")) {
-            rc = get_int(n, 1, 1000000, &v, err);
+        } else if (ae_opt_key_is(n, "max_subjects")) {
+            rc = ae_opt_int(n, 1, 1000000, &v, err);
             o->uplink_max_subjects = (int)v;
-        } else if (key_is(n, "subject_idle"))
-            rc = get_duration(n, &o->uplink_subject_idle_ns, err);
-        else if (key_is(n, "ack_timeout"))
-            rc = get_duration(n, &o->uplink_ack_timeout_ns, err);
-        else if (key_is(n, "vid") || key_is(n, "vehicle"))
-            rc = get_string(n, &o->vid, err);
-        else if (key_is(n, "env"))
-            rc = get_string(n, &o->env, err);
-        else if (key_is(n, "status_interval"))
-            rc = get_duration(n, &o->link_status_interval_ns, err);
-        else if (key_is(n, "live"))
-            rc = get_bool(n, &o->uplink_live, err);
+        } else if (ae_opt_key_is(n, "subject_idle"))
+            rc = ae_opt_duration(n, &o->uplink_subject_idle_ns, err);
+        else if (ae_opt_key_is(n, "ack_timeout"))
+            rc = ae_opt_duration(n, &o->uplink_ack_timeout_ns, err);
+        else if (ae_opt_key_is(n, "vid") || ae_opt_key_is(n, "vehicle"))
+            rc = ae_opt_string(n, &o->vid, err);
+        else if (ae_opt_key_is(n, "env"))
+            rc = ae_opt_string(n, &o->env, err);
+        else if (ae_opt_key_is(n, "status_interval"))
+            rc = ae_opt_duration(n, &o->link_status_interval_ns, err);
+        else if (ae_opt_key_is(n, "live"))
+            rc = ae_opt_bool(n, &o->uplink_live, err);
         else
-            rc = unknown(err, n, "uplink",
-                         "subjects, rate, domain, max_inflight, max_inflight_per_subject, "
-                         "max_subjects, subject_idle, ack_timeout, vid, env, "
-                         "status_interval, live");
+            rc = ae_opt_unknown(err, n, "uplink",
+                                "subjects, rate, domain, max_inflight, max_inflight_per_subject, "
+                                "max_subjects, subject_idle, ack_timeout, vid, env, "
+                                "status_interval, live");
         if (rc == 0)
             rc = check_uplink_value(o, n, err);
     }
@@ -542,80 +328,85 @@ static int load_uplink(ae_opts *o, const ae_conf_node *m, ae_err *err)
 }
 
 static const char *top_keys =
-    "listen, host, port, server_name, authorization, max_payload, max_pending, "
+    "listen, host, port, server_name, authorization, tls, max_payload, max_pending, "
     "max_control_line, max_connections, max_subscriptions, ping_interval, ping_max, "
-    "write_deadline, lame_duck_duration, http, http_port, debug, trace, logfile, pid_file, "
+    "write_deadline, lame_duck_duration, sched_slice, http, http_port, debug, trace, logfile, "
+    "pid_file, "
     "leafnodes, store, uplink";
 
-static int load_tree(ae_opts *o, const ae_conf_node *root, ae_err *err)
+int ae_opts_load_conf(ae_opts *o, const ae_conf_node *root, ae_err *err)
 {
     int rc = 0;
     int64_t v = 0;
     bool b = false;
     for (const ae_conf_node *n = root->child; n && rc == 0; n = n->next) {
-        if (key_is(n, "listen") || key_is(n, "net"))
-            rc = get_hostport(n, &o->host, &o->port, err);
-        else if (key_is(n, "host") || key_is(n, "addr"))
-            rc = get_string(n, &o->host, err);
-        else if (key_is(n, "port")) {
-            rc = get_int(n, 0, 65535, &v, err);
+        if (ae_opt_key_is(n, "listen") || ae_opt_key_is(n, "net"))
+            rc = ae_opt_hostport(n, &o->host, &o->port, err);
+        else if (ae_opt_key_is(n, "host") || ae_opt_key_is(n, "addr"))
+            rc = ae_opt_string(n, &o->host, err);
+        else if (ae_opt_key_is(n, "port")) {
+            rc = ae_opt_int(n, 0, 65535, &v, err);
             o->port = (int)v;
-        } else if (key_is(n, "server_name"))
-            rc = get_string(n, &o->server_name, err);
-        else if (key_is(n, "authorization"))
-            rc = load_authorization(o, n, err);
-        else if (key_is(n, "max_payload"))
-            rc = get_size(n, &o->max_payload, err);
-        else if (key_is(n, "max_pending"))
-            rc = get_size(n, &o->max_pending, err);
-        else if (key_is(n, "max_control_line"))
-            rc = get_size(n, &o->max_control_line, err);
-        else if (key_is(n, "max_connections") || key_is(n, "max_conn"))
-            rc = get_int(n, 1, 1 << 24, &o->max_connections, err);
-        else if (key_is(n, "max_subscriptions") || key_is(n, "max_subs"))
-            rc = get_int(n, 0, 1 << 30, &o->max_subscriptions, err);
-        else if (key_is(n, "ping_interval"))
-            rc = get_duration(n, &o->ping_interval_ns, err);
-        else if (key_is(n, "ping_max")) {
-            rc = get_int(n, 1, 1000, &v, err);
+        } else if (ae_opt_key_is(n, "server_name"))
+            rc = ae_opt_string(n, &o->server_name, err);
+        else if (ae_opt_key_is(n, "authorization"))
+            rc = ae_opts_load_authorization(o, n, err);
+        else if (ae_opt_key_is(n, "tls"))
+            rc = ae_opts_load_tls(o, n, err);
+        else if (ae_opt_key_is(n, "max_payload"))
+            rc = ae_opt_size(n, &o->max_payload, err);
+        else if (ae_opt_key_is(n, "max_pending"))
+            rc = ae_opt_size(n, &o->max_pending, err);
+        else if (ae_opt_key_is(n, "max_control_line"))
+            rc = ae_opt_size(n, &o->max_control_line, err);
+        else if (ae_opt_key_is(n, "max_connections") || ae_opt_key_is(n, "max_conn"))
+            rc = ae_opt_int(n, 1, 1 << 24, &o->max_connections, err);
+        else if (ae_opt_key_is(n, "max_subscriptions") || ae_opt_key_is(n, "max_subs"))
+            rc = ae_opt_int(n, 0, 1 << 30, &o->max_subscriptions, err);
+        else if (ae_opt_key_is(n, "ping_interval"))
+            rc = ae_opt_duration(n, &o->ping_interval_ns, err);
+        else if (ae_opt_key_is(n, "ping_max")) {
+            rc = ae_opt_int(n, 1, 1000, &v, err);
             o->ping_max = (int)v;
-        } else if (key_is(n, "write_deadline"))
-            rc = get_duration(n, &o->write_deadline_ns, err);
-        else if (key_is(n, "lame_duck_duration"))
-            rc = get_duration(n, &o->lame_duck_ns, err);
-        else if (key_is(n, "http") || key_is(n, "monitor"))
-            rc = get_hostport(n, &o->http_host, &o->http_port, err);
-        else if (key_is(n, "http_port") || key_is(n, "monitor_port")) {
-            rc = get_int(n, 0, 65535, &v, err);
+        } else if (ae_opt_key_is(n, "write_deadline"))
+            rc = ae_opt_duration(n, &o->write_deadline_ns, err);
+        else if (ae_opt_key_is(n, "lame_duck_duration"))
+            rc = ae_opt_duration(n, &o->lame_duck_ns, err);
+        else if (ae_opt_key_is(n, "sched_slice"))
+            rc = ae_opt_duration(n, &o->sched_slice_ns, err);
+        else if (ae_opt_key_is(n, "http") || ae_opt_key_is(n, "monitor"))
+            rc = ae_opt_hostport(n, &o->http_host, &o->http_port, err);
+        else if (ae_opt_key_is(n, "http_port") || ae_opt_key_is(n, "monitor_port")) {
+            rc = ae_opt_int(n, 0, 65535, &v, err);
             o->http_port = (int)v;
-        } else if (key_is(n, "debug")) {
-            rc = get_bool(n, &b, err);
+        } else if (ae_opt_key_is(n, "debug")) {
+            rc = ae_opt_bool(n, &b, err);
             if (b && o->log_level < AE_LOG_DEBUG)
                 o->log_level = AE_LOG_DEBUG;
-        } else if (key_is(n, "trace")) {
-            rc = get_bool(n, &b, err);
+        } else if (ae_opt_key_is(n, "trace")) {
+            rc = ae_opt_bool(n, &b, err);
             if (b)
                 o->log_level = AE_LOG_TRACE;
-        } else if (key_is(n, "logfile") || key_is(n, "log_file"))
-            rc = get_string(n, &o->log_file, err);
-        else if (key_is(n, "pid_file") || key_is(n, "pidfile"))
-            rc = get_string(n, &o->pid_file, err);
-        else if (key_is(n, "leafnodes") || key_is(n, "leaf"))
+        } else if (ae_opt_key_is(n, "logfile") || ae_opt_key_is(n, "log_file"))
+            rc = ae_opt_string(n, &o->log_file, err);
+        else if (ae_opt_key_is(n, "pid_file") || ae_opt_key_is(n, "pidfile"))
+            rc = ae_opt_string(n, &o->pid_file, err);
+        else if (ae_opt_key_is(n, "leafnodes") || ae_opt_key_is(n, "leaf"))
             rc = load_leafnodes(o, n, err);
-        else if (key_is(n, "store"))
+        else if (ae_opt_key_is(n, "store"))
             rc = load_store(o, n, err);
-        else if (key_is(n, "uplink"))
+        else if (ae_opt_key_is(n, "uplink"))
             rc = load_uplink(o, n, err);
-        else if (key_is(n, "jetstream"))
-            rc = bad(err, n,
-                     "aerie-leaf has no JetStream of its own; use store {} and uplink {} "
-                     "for store-and-forward to the hub's JetStream");
-        else if (key_is(n, "cluster") || key_is(n, "gateway"))
-            rc = bad(err, n,
-                     "clustering and gateways belong to the hub (nats-server), not to "
-                     "aerie-leaf");
+        else if (ae_opt_key_is(n, "jetstream"))
+            rc = ae_opt_bad(err, n,
+                            "aerie-leaf has no JetStream of its own; use store {} and uplink {} "
+                            "for store-and-forward to the hub's JetStream");
+        else if (ae_opt_key_is(n, "cluster") || ae_opt_key_is(n, "gateway"))
+            rc = ae_opt_bad(err, n,
+                            "clustering and gateways belong to the hub (nats-server), not to "
+                            "aerie-leaf");
         else
-            rc = unknown(err, n, "the top level", top_keys);
+            rc = ae_opt_unknown(err, n, "the top level", top_keys);
     }
     return rc;
 }
@@ -626,7 +417,7 @@ int ae_opts_load_file(ae_opts *o, const char *path, ae_err *err)
     int rc = ae_conf_parse_file(path, &root, err);
     if (rc)
         return rc;
-    rc = load_tree(o, root, err);
+    rc = ae_opts_load_conf(o, root, err);
     ae_conf_free(root);
     return rc;
 }
@@ -650,6 +441,16 @@ int ae_opts_validate(const ae_opts *o, ae_err *err)
     if ((o->user || o->nusers) && o->token)
         return ae_err_set(err, AE_EINVAL,
                           "authorization: use either a token or user/password, not both");
+    if (o->tls && (!o->tls_cert_file || !o->tls_key_file))
+        return ae_err_set(
+            err, AE_EINVAL,
+            "TLS on the client port needs a certificate and its key: tls { cert_file, "
+            "key_file } or --tlscert FILE --tlskey FILE");
+    if (o->tls_verify && !o->tls_ca_file)
+        return ae_err_set(
+            err, AE_EINVAL,
+            "TLS client verification needs the CA that signs client certificates: tls "
+            "{ ca_file } or --tlscacert FILE");
     if (o->reconnect_min_ns <= 0 || o->reconnect_max_ns < o->reconnect_min_ns)
         return ae_err_set(err, AE_EINVAL,
                           "leafnodes: reconnect must be positive and not above reconnect_max");
@@ -663,158 +464,6 @@ int ae_opts_validate(const ae_opts *o, ae_err *err)
     if (o->nuplink_subjects > 0 && o->nremotes == 0)
         return ae_err_set(err, AE_EINVAL,
                           "uplink subjects need a hub: add leafnodes { remotes = [ ... ] }");
-    return 0;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: aerie-leaf [options]\n"
-               "\n"
-               "The vehicle's edge broker: a NATS server for on-vehicle programs, a leaf node\n"
-               "towards the regional hub, and a durable store-and-forward log.\n"
-               "\n"
-               "Server options:\n"
-               "  -a, --addr, --net <host>     Bind to host address (default: 0.0.0.0)\n"
-               "  -p, --port <port>            Use port for clients (default: 4222)\n"
-               "  -n, --name, --server_name <name>  Server name (default: the host name)\n"
-               "  -m, --http_port <port>       Use port for HTTP monitoring\n"
-               "  -c, --config <file>          Configuration file (nats-server syntax)\n"
-               "  -t                           Test the configuration and exit\n"
-               "  -P, --pid <file>             File to store the PID\n"
-               "\n"
-               "Logging options:\n"
-               "  -l, --log <file>             File to redirect log output\n"
-               "  -D, --debug                  Enable debugging output\n"
-               "  -V, --trace                  Trace the raw protocol\n"
-               "  -DV                          Debug and trace\n"
-               "\n"
-               "Authorization options:\n"
-               "      --user <user>            User required for connections\n"
-               "      --pass <password>        Password required for connections\n"
-               "      --auth <token>           Authorization token required for connections\n"
-               "\n"
-               "Common options:\n"
-               "  -h, --help                   Show this message\n"
-               "  -v, --version                Show version\n");
-}
-
-static int need_value(ae_err *err, const char *flag)
-{
-    return ae_err_set(err, AE_EINVAL, "%s needs a value (see aerie-leaf --help)", flag);
-}
-
-/* Flags are applied after the config file; this records them to re-apply on reload. */
-int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err)
-{
-    const char *config = NULL;
-    bool test_only = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc)
-                return ae_err_set(err, AE_EINVAL, "%s needs a file name", argv[i]);
-            config = argv[++i];
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 1;
-        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
-            printf("aerie-leaf: v%s (NATS protocol compatible with nats-server 2.9)\n",
-                   AERIE_VERSION);
-            return 1;
-        }
-    }
-    if (config) {
-        free(o->config_file);
-        o->config_file = strdup(config);
-        int rc = ae_opts_load_file(o, config, err);
-        if (rc)
-            return rc;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-        if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
-            i++;
-        } else if (!strcmp(a, "-a") || !strcmp(a, "--addr") || !strcmp(a, "--net")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->host);
-            o->host = strdup(val);
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--port")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            char *end;
-            long p = strtol(val, &end, 10);
-            if (*end || p < -1 || p > 65535)
-                return ae_err_set(err, AE_EINVAL, "bad port \"%s\": expected 0..65535", val);
-            o->port = p < 0 ? 0 : (int)p;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--http_port")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            char *end;
-            long p = strtol(val, &end, 10);
-            if (*end || p < 0 || p > 65535)
-                return ae_err_set(err, AE_EINVAL, "bad HTTP port \"%s\": expected 0..65535", val);
-            o->http_port = (int)p;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--name") || !strcmp(a, "--server_name")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->server_name);
-            o->server_name = strdup(val);
-        } else if (!strcmp(a, "--user")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->user);
-            o->user = strdup(val);
-        } else if (!strcmp(a, "--pass")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->password);
-            o->password = strdup(val);
-        } else if (!strcmp(a, "--auth")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->token);
-            o->token = strdup(val);
-        } else if (!strcmp(a, "-l") || !strcmp(a, "--log")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->log_file);
-            o->log_file = strdup(val);
-        } else if (!strcmp(a, "-P") || !strcmp(a, "--pid")) {
-            if (!val)
-                return need_value(err, a);
-            i++;
-            free(o->pid_file);
-            o->pid_file = strdup(val);
-        } else if (!strcmp(a, "-D") || !strcmp(a, "--debug")) {
-            if (o->log_level < AE_LOG_DEBUG)
-                o->log_level = AE_LOG_DEBUG;
-        } else if (!strcmp(a, "-V") || !strcmp(a, "--trace") || !strcmp(a, "-DV") ||
-                   !strcmp(a, "-VD")) {
-            o->log_level = AE_LOG_TRACE;
-        } else if (!strcmp(a, "-t")) {
-            test_only = true;
-        } else {
-            return ae_err_set(err, AE_EINVAL, "unknown option \"%s\" (see aerie-leaf --help)", a);
-        }
-    }
-    int rc = ae_opts_validate(o, err);
-    if (rc)
-        return rc;
-    if (test_only) {
-        printf("aerie-leaf: configuration file %s is valid\n",
-               o->config_file ? o->config_file : "(none)");
-        return 1;
-    }
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #define AERIE_LEAF_OPTS_H
 
 #include "common/err.h"
+#include "leaf/perms.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 typedef struct ae_user {
     char *user;
     char *password;
+    ae_perms_conf *perms;    /* NULL: no permissions (everything allowed) */
+    bool not_on_client_port; /* allowed_connection_types without STANDARD */
 } ae_user;
 
 /* One `leafnodes.remotes` entry: a hub to join. */
@@ -44,6 +47,16 @@ typedef struct ae_opts {
     ae_user *users;
     int nusers;
     int64_t auth_timeout_ns;
+    /* TLS on the client port: the `tls {}` block or --tls/--tlscert/--tlskey/--tlscacert/
+     * --tlsverify. tls_map (verify_and_map): the client certificate names the user. */
+    bool tls;
+    char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    bool tls_verify, tls_map;
+    int64_t tls_timeout_ns;
+    char **tls_cipher_suites; /* nats-server's names; none: nats-server's defaults */
+    int ntls_cipher_suites;
+    char **tls_curves; /* curve_preferences: X25519, CurveP256, CurveP384, CurveP521 */
+    int ntls_curves;
     /* limits */
     int64_t max_payload;
     int64_t max_pending;
@@ -53,7 +66,8 @@ typedef struct ae_opts {
     int64_t ping_interval_ns;
     int ping_max;
     int64_t write_deadline_ns;
-    int64_t lame_duck_ns; /* drain grace on SIGTERM */
+    int64_t lame_duck_ns;   /* drain grace on SIGTERM */
+    int64_t sched_slice_ns; /* the loop thread's scheduler slice (latency); 0: kernel default */
     /* monitoring */
     char *http_host;
     int http_port; /* 0 = off */
@@ -97,8 +111,13 @@ void ae_opts_free(ae_opts *o);
 /* Reads a config file into o (over the defaults already there). Unknown keys and bad
  * values are errors naming file, line and key. Returns 0, AE_EINVAL or AE_EIO. */
 int ae_opts_load_file(ae_opts *o, const char *path, ae_err *err);
+/* The same for a tree already parsed (common/conf.h); for tests and the fuzzer. */
+struct ae_conf_node;
+int ae_opts_load_conf(ae_opts *o, const struct ae_conf_node *root, ae_err *err);
 
 /* Parses the command line into o. The config file (-c) is loaded first so flags win.
+ * Flags are spelled as nats-server accepts them: with one dash or two (-port, --port), with
+ * the value as the next argument or after '=' (--port=4222); single letters too (-p).
  * Returns 0; 1 when the program should exit 0 (--help, --version, -t success); or AE_EINVAL
  * with a message. */
 int ae_opts_from_args(ae_opts *o, int argc, char **argv, ae_err *err);

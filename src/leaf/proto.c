@@ -224,6 +224,42 @@ static bool is_marker(ae_slice s, char c)
     return s.len == 1 && s.ptr[0] == c;
 }
 
+/* LMSG/HMSG arguments: subject [reply | "|" queues | "+" reply queues] [hdr] total. */
+static int parse_lmsg_args(ae_op *op, const uint8_t *a, const uint8_t *b)
+{
+    ae_slice f;
+    if (a == b)
+        return -AE_PERR_BAD_ARGS;
+    op->subject = take_front(&a, b);
+    if (a == b)
+        return -AE_PERR_BAD_ARGS;
+    if (!parse_size(take_back(a, &b), &op->total_len))
+        return -AE_PERR_BAD_ARGS;
+    if (op->kind == AE_OP_HMSG) {
+        if (a == b || !parse_size(take_back(a, &b), &op->hdr_len))
+            return -AE_PERR_BAD_ARGS;
+    }
+    if (a == b)
+        return 0;
+    f = take_front(&a, b);
+    if (a == b) {
+        /* A lone "|" or "+" would be a queue form without queues. */
+        if (is_marker(f, '|') || is_marker(f, '+'))
+            return -AE_PERR_BAD_ARGS;
+        op->reply = f;
+        return 0;
+    }
+    if (is_marker(f, '+')) {
+        op->reply = take_front(&a, b);
+        if (a == b)
+            return -AE_PERR_BAD_ARGS;
+    } else if (!is_marker(f, '|')) {
+        return -AE_PERR_BAD_ARGS;
+    }
+    op->queues = (ae_slice){(const char *)a, (size_t)(b - a)};
+    return 0;
+}
+
 /* Fills *op from the trimmed arguments [a, b) of a control line whose op is op->kind.
  * Returns 0 or -AE_PERR_BAD_ARGS. */
 static int parse_args(ae_op *op, const uint8_t *a, const uint8_t *b)
@@ -253,37 +289,7 @@ static int parse_args(ae_op *op, const uint8_t *a, const uint8_t *b)
         break;
     case AE_OP_LMSG:
     case AE_OP_HMSG:
-        /* subject [reply | "|" queues | "+" reply queues] [hdr] total */
-        if (a == b)
-            return -AE_PERR_BAD_ARGS;
-        op->subject = take_front(&a, b);
-        if (a == b)
-            return -AE_PERR_BAD_ARGS;
-        if (!parse_size(take_back(a, &b), &op->total_len))
-            return -AE_PERR_BAD_ARGS;
-        if (op->kind == AE_OP_HMSG) {
-            if (a == b || !parse_size(take_back(a, &b), &op->hdr_len))
-                return -AE_PERR_BAD_ARGS;
-        }
-        if (a == b)
-            break;
-        f = take_front(&a, b);
-        if (a == b) {
-            /* A lone "|" or "+" would be a queue form without queues. */
-            if (is_marker(f, '|') || is_marker(f, '+'))
-                return -AE_PERR_BAD_ARGS;
-            op->reply = f;
-            break;
-        }
-        if (is_marker(f, '+')) {
-            op->reply = take_front(&a, b);
-            if (a == b)
-                return -AE_PERR_BAD_ARGS;
-        } else if (!is_marker(f, '|')) {
-            return -AE_PERR_BAD_ARGS;
-        }
-        op->queues = (ae_slice){(const char *)a, (size_t)(b - a)};
-        break;
+        return parse_lmsg_args(op, a, b);
     case AE_OP_SUB:
         /* subject [queue] sid */
         if (a == b)
@@ -304,9 +310,12 @@ static int parse_args(ae_op *op, const uint8_t *a, const uint8_t *b)
             return -AE_PERR_BAD_ARGS;
         op->sid = take_front(&a, b);
         if (a < b) {
-            if (!parse_uint(take_front(&a, b), INT64_MAX, &u) || a < b)
+            /* nats-server reads a max that is not a number (or overflows) as "none": the
+             * subscription goes at once. A third argument is an error. */
+            f = take_front(&a, b);
+            if (a < b)
                 return -AE_PERR_BAD_ARGS;
-            op->max_msgs = (int64_t)u;
+            op->max_msgs = parse_uint(f, INT64_MAX, &u) ? (int64_t)u : -1;
         }
         break;
     case AE_OP_LSUB:

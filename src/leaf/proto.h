@@ -36,7 +36,7 @@ typedef enum ae_op_kind {
     AE_OP_PUB,     /* subject [reply] size, payload                           (client) */
     AE_OP_HPUB,    /* subject [reply] hdr_len total_len, payload              (client) */
     AE_OP_SUB,     /* subject [queue] sid                                     (client) */
-    AE_OP_UNSUB,   /* sid [max_msgs]                                          (client) */
+    AE_OP_UNSUB,   /* sid [max_msgs] (max_msgs -1: absent or not a number)    (client) */
     AE_OP_PING,    /*                                                         (client, leaf) */
     AE_OP_PONG,    /*                                                         (client, leaf) */
     AE_OP_OK,      /* +OK                                                     (client, leaf) */

@@ -1,11 +1,15 @@
 /* The broker core: accepting connections, routing messages, the loop hooks, signals,
- * draining and reload. Works with client.c (connections), sublist.c (matching),
- * monitor.c (HTTP) and, through uplink_hooks, uplink.c. */
+ * draining and reload. Works with client.c (connections: accept, deliver), clients.c (the
+ * per-pass work on connections), sublist.c (matching), monitor.c (HTTP) and, through
+ * uplink_hooks, uplink.c. */
 #include "leaf/server.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "leaf/auth.h"
 #include "leaf/client.h"
+#include "leaf/clients.h"
 #include "leaf/monitor.h"
+#include "leaf/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,32 +60,22 @@ static void make_server_id(char *out)
 
 /* ---- routing ------------------------------------------------------------------------- */
 
-void ae_server_want_write(ae_server *s, ae_client *c)
+/* Marks a subscription that reached its auto-unsubscribe count for removal once the current
+ * fanout is over (the match result it came from must stay valid until then). */
+static void defer_unsub(ae_server *s, ae_ssub *sub)
 {
-    if (c->on_pw)
-        return;
-    c->on_pw = true;
-    c->pw_next = s->pending_write;
-    s->pending_write = c;
-}
-
-void ae_server_defer_unsub(ae_server *s, ae_ssub *sub)
-{
-    if (sub->dead)
-        return;
     if (s->ndead == s->capdead) {
         size_t ncap = s->capdead ? s->capdead * 2 : 16;
         ae_ssub **nd = realloc(s->dead, ncap * sizeof *nd);
         if (!nd)
-            return; /* the sub stays; its max is re-checked on the next delivery */
+            return; /* removed when a later delivery finds it dead again */
         s->dead = nd;
         s->capdead = ncap;
     }
-    sub->dead = true;
     s->dead[s->ndead++] = sub;
 }
 
-void ae_server_reap_subs(ae_server *s)
+static void reap_subs(ae_server *s)
 {
     for (size_t i = 0; i < s->ndead; i++) {
         ae_ssub *sub = s->dead[i];
@@ -91,10 +85,19 @@ void ae_server_reap_subs(ae_server *s)
     s->ndead = 0;
 }
 
-void ae_server_local_interest(ae_server *s, const ae_ssub *sub, bool added)
+/* Delivers to a local subscription; a local producer whose consumer is now behind stalls
+ * (nats-server applies the stall to client producers only, never to routes or leafnodes:
+ * here, the uplink). */
+static bool deliver_local(ae_server *s, ae_client *src, ae_ssub *sub, const ae_msg *m)
 {
-    if (s->uplink_hooks.interest)
-        s->uplink_hooks.interest(s->uplink_hooks.ctx, sub, added);
+    ae_client *c = sub->sub.owner;
+    if (!ae_client_deliver(c, sub, m))
+        return false;
+    if (sub->dead)
+        defer_unsub(s, sub);
+    if (src && c->stalling)
+        ae_client_stall(src, c);
+    return true;
 }
 
 static bool deliverable(const ae_client *c, const ae_client *src)
@@ -170,11 +173,8 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
     for (size_t i = 0; i < r->npsubs; i++) {
         ae_ssub *sub = (ae_ssub *)r->psubs[i];
         if (sub->kind == AE_EP_CLIENT) {
-            ae_client *c = sub->sub.owner;
-            if (!sub->dead && deliverable(c, src)) {
-                ae_client_deliver(c, sub, m);
+            if (!sub->dead && deliverable(sub->sub.owner, src) && deliver_local(s, src, sub, m))
                 n++;
-            }
         } else if (!from_uplink) {
             uplink_plain = true;
         }
@@ -186,8 +186,8 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
         bool has_uplink = false;
         ae_ssub *sub = pick_local(grp, src, &has_uplink);
         if (sub) {
-            ae_client_deliver((ae_client *)sub->sub.owner, sub, m);
-            n++;
+            if (deliver_local(s, src, sub, m))
+                n++;
         } else if (!from_uplink && has_uplink && nfwdq < MAX_FWD_QUEUES) {
             /* No local member: let the hub pick one of its members. */
             fwdq[nfwdq++] = (ae_slice){grp->name, grp->name_len};
@@ -200,32 +200,21 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
         /* A publisher that outruns the hub link waits, as nats-server stalls a fast
          * producer, instead of its messages being dropped; other clients go on. */
         if (src && s->uplink_hooks.congested && s->uplink_hooks.congested(s->uplink_hooks.ctx))
-            ae_client_set_read_paused(src, true);
+            ae_client_pause(src, AE_PAUSE_UPLINK);
     }
     if (s->ndead)
-        ae_server_reap_subs(s);
+        reap_subs(s);
     return n;
 }
 
 void ae_server_resume_readers(ae_server *s)
 {
-    for (ae_client *c = s->clients; c; c = c->next) {
-        if (c->read_paused)
-            ae_client_set_read_paused(c, false);
-    }
+    ae_clients_resume_uplink_paused(s);
 }
 
 void ae_server_durable_advanced(ae_server *s)
 {
-    for (ae_client *c = s->clients; c; c = c->next) {
-        if (c->deferred_pongs && !c->closing &&
-            s->durable_hooks.is_durable(s->durable_hooks.ctx, c->pong_wait_seq)) {
-            while (c->deferred_pongs) {
-                ae_client_send(c, "PONG\r\n", 6);
-                c->deferred_pongs--;
-            }
-        }
-    }
+    ae_clients_durable_advanced(s);
 }
 
 /* ---- INFO ---------------------------------------------------------------------------- */
@@ -247,20 +236,24 @@ static void json_escape_into(char *out, size_t cap, const char *in)
     out[o] = 0;
 }
 
-size_t ae_server_info_line(ae_server *s, ae_client *c, char *out, size_t cap)
+/* The INFO line for a new connection, with nats-server's fields in nats-server's order
+ * (tls_required and tls_verify where nats-server puts them). Returns its length. */
+static size_t info_line(ae_server *s, ae_client *c, char *out, size_t cap)
 {
     char name[256], host[128];
     json_escape_into(name, sizeof name, s->server_name);
     json_escape_into(host, sizeof host, s->opts.host);
-    bool auth = s->opts.user || s->opts.token || s->opts.nusers > 0;
-    int n = snprintf(out, cap,
-                     "INFO {\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\","
-                     "\"proto\":1,\"host\":\"%s\",\"port\":%d,\"headers\":true,%s"
-                     "\"max_payload\":%lld,\"client_id\":%llu,\"client_ip\":\"%s\","
-                     "\"aerie_version\":\"%s\"} \r\n",
-                     s->server_id, name, PROTOCOL_VERSION, host, s->port,
-                     auth ? "\"auth_required\":true," : "", (long long)s->opts.max_payload,
-                     (unsigned long long)c->cid, c->ip, AERIE_VERSION);
+    int n =
+        snprintf(out, cap,
+                 "INFO {\"server_id\":\"%s\",\"server_name\":\"%s\",\"version\":\"%s\","
+                 "\"proto\":1,\"host\":\"%s\",\"port\":%d,\"headers\":true,%s%s%s"
+                 "\"max_payload\":%lld,\"client_id\":%llu,\"client_ip\":\"%s\","
+                 "\"aerie_version\":\"%s\"} \r\n",
+                 s->server_id, name, PROTOCOL_VERSION, host, s->port,
+                 ae_auth_required(&s->opts) ? "\"auth_required\":true," : "",
+                 s->tls_ctx ? "\"tls_required\":true," : "",
+                 s->tls_ctx && s->opts.tls_verify ? "\"tls_verify\":true," : "",
+                 (long long)s->opts.max_payload, (unsigned long long)c->cid, c->ip, AERIE_VERSION);
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
@@ -293,7 +286,11 @@ static void on_accept(ae_loop *loop, ae_io *io, unsigned events)
             inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
             port = ntohs(a->sin6_port);
         }
-        ae_client_accept(s, fd, ip, port);
+        ae_client *c = ae_client_accept(s, fd, ip, port);
+        if (c) {
+            char info[2048];
+            ae_client_start(c, info, info_line(s, c, info, sizeof info));
+        }
     }
 }
 
@@ -312,12 +309,7 @@ static void start_drain(ae_server *s)
     if (s->uplink_hooks.drain)
         s->uplink_hooks.drain(s->uplink_hooks.ctx);
     /* Each client keeps what is already queued for it and is closed once that is written. */
-    for (ae_client *c = s->clients; c; c = c->next) {
-        if (!c->closing) {
-            c->flush_then_close = true; /* keep what is queued */
-            ae_client_close(c, NULL, "Server Shutdown");
-        }
-    }
+    ae_clients_close_all(s);
 }
 
 static void on_signal(ae_loop *loop, ae_io *io, unsigned events)
@@ -345,53 +337,18 @@ static void on_tick(ae_loop *loop, ae_timer *t)
 {
     ae_server *s = t->ctx;
     int64_t now = ae_loop_now(loop);
-    for (ae_client *c = s->clients; c; c = c->next)
-        ae_client_tick(c, now);
+    ae_clients_tick(s, now);
     if (s->uplink_hooks.tick)
         s->uplink_hooks.tick(s->uplink_hooks.ctx, now);
     ae_loop_timer_start(loop, t, TICK_NS);
 }
 
-/* Flush output, then free closed connections; if draining and all is out, stop. */
-static void before_sleep(ae_loop *loop, void *ctx)
+/* Parse resumed input, flush output, free closed connections; if draining and all is out,
+ * stop (clients.c). */
+static bool before_sleep(ae_loop *loop, void *ctx)
 {
-    ae_server *s = ctx;
-    while (s->pending_write) {
-        ae_client *c = s->pending_write;
-        s->pending_write = c->pw_next;
-        c->on_pw = false;
-        c->pw_next = NULL;
-        if (!c->closing || c->flush_then_close)
-            ae_client_flush(c);
-    }
-    ae_client **pp = &s->closing;
-    while (*pp) {
-        ae_client *c = *pp;
-        bool done = !c->flush_then_close || c->out.pending == 0;
-        if (!done && s->draining && ae_mono_ns() > s->drain_deadline)
-            done = true;
-        if (!done && c->write_stall_since &&
-            ae_mono_ns() - c->write_stall_since > 2 * AE_NS_PER_SEC)
-            done = true; /* a peer that stopped reading does not get to hold a closing socket */
-        if (done) {
-            *pp = c->close_next;
-            if (c->on_pw) {
-                /* unlink from the pending-write list */
-                ae_client **q = &s->pending_write;
-                while (*q && *q != c)
-                    q = &(*q)->pw_next;
-                if (*q)
-                    *q = c->pw_next;
-            }
-            ae_client_free(c);
-        } else {
-            if (c->out.pending && !(c->io.events & AE_IO_WRITE))
-                ae_loop_mod(s->loop, &c->io, AE_IO_WRITE);
-            pp = &c->close_next;
-        }
-    }
-    if (s->draining && !s->clients)
-        ae_loop_stop(loop);
+    (void)loop;
+    return ae_clients_before_sleep(ctx);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -433,6 +390,23 @@ static int listen_on(const char *host, int port, int *bound_port, ae_err *err)
     return fd;
 }
 
+/* The client port's TLS context from the options (NULL without TLS). */
+static int make_tls_ctx(const ae_opts *o, ae_tls_ctx **out, ae_err *err)
+{
+    *out = NULL;
+    if (!o->tls)
+        return 0;
+    ae_tls_server_config tc = {.cert_file = o->tls_cert_file,
+                               .key_file = o->tls_key_file,
+                               .ca_file = o->tls_ca_file,
+                               .verify = o->tls_verify,
+                               .cipher_suites = o->tls_cipher_suites,
+                               .ncipher_suites = o->ntls_cipher_suites,
+                               .curves = o->tls_curves,
+                               .ncurves = o->ntls_curves};
+    return ae_tls_server_ctx_new(&tc, out, err);
+}
+
 int ae_server_new(ae_opts *opts, ae_server **out, ae_err *err)
 {
     ae_server *s = calloc(1, sizeof *s);
@@ -454,6 +428,11 @@ int ae_server_new(ae_opts *opts, ae_server **out, ae_err *err)
     if (!s->loop || !s->sl) {
         ae_server_free(s);
         return ae_err_set(err, AE_ENOMEM, "out of memory");
+    }
+    int trc = make_tls_ctx(&s->opts, &s->tls_ctx, err);
+    if (trc) {
+        ae_server_free(s);
+        return trc;
     }
     int fd = listen_on(s->opts.host, s->opts.port, &s->port, err);
     if (fd < 0) {
@@ -497,6 +476,14 @@ int ae_server_run(ae_server *s)
     ae_log_info("  Name:     %s", s->server_name);
     ae_log_info("  ID:       %s", s->server_id);
     ae_log_info("Listening for client connections on %s:%d", s->opts.host, s->port);
+    if (s->tls_ctx)
+        ae_log_info("TLS required for client connections%s",
+                    s->opts.tls_map      ? " (client certificates verified and mapped to users)"
+                    : s->opts.tls_verify ? " (client certificates verified)"
+                                         : "");
+    if (ae_loop_set_slice(s->opts.sched_slice_ns) != 0)
+        ae_log_debug("could not ask for a %lld us scheduler slice: %s",
+                     (long long)(s->opts.sched_slice_ns / 1000), strerror(errno));
     ae_log_info("Server is ready");
     if (ae_loop_run(s->loop) != 0) {
         ae_log_error("event loop failed: %s", strerror(errno));
@@ -510,17 +497,15 @@ void ae_server_free(ae_server *s)
 {
     if (!s)
         return;
-    while (s->clients) {
-        ae_client *c = s->clients;
-        c->closing = true;
-        ae_client_free(c);
-    }
+    ae_clients_free_all(s);
+    ae_registry_free(&s->reg);
     ae_monitor_stop(s->monitor);
     if (s->listen_io.registered)
         close(s->listen_io.fd);
     if (s->signal_io.registered)
         close(s->signal_io.fd);
     ae_sublist_free(s->sl);
+    ae_tls_ctx_free(s->tls_ctx);
     ae_loop_free(s->loop);
     free(s->dead);
     ae_opts_free(&s->opts);
@@ -546,6 +531,15 @@ int ae_server_reload(ae_server *s, ae_err *err)
                           "to apply them; nothing of this reload was applied)",
                           keys);
     }
+    /* New connections get the new TLS settings; connections already up keep their session. */
+    ae_tls_ctx *tls_ctx = NULL;
+    rc = make_tls_ctx(&fresh, &tls_ctx, err);
+    if (rc) {
+        ae_opts_free(&fresh);
+        return rc;
+    }
+    ae_tls_ctx_free(s->tls_ctx); /* OpenSSL keeps it alive for the sessions that use it */
+    s->tls_ctx = tls_ctx;
     ae_opts old = s->opts;
     s->opts = fresh;
     ae_opts_free(&old);

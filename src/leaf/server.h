@@ -1,6 +1,8 @@
-/* The broker: listening socket, the set of client connections, the subscription index,
- * message routing between local clients and the uplink, statistics, and the loop hooks
- * that flush output and free closed connections.
+/* The broker: the listening socket (plain or TLS), accepting connections, the subscription
+ * index, message routing between local clients and the uplink, signals, draining and
+ * reload. The connections themselves are kept in the registry (registry.h) and worked on
+ * by clients.c; server.c calls client.c to accept and deliver, and client.c calls back only
+ * to route a message (the route <-> deliver pair).
  *
  * Everything here runs on the loop thread. Connections are never freed inside a handler:
  * they are marked closing and freed in before_sleep (Redis freeClientAsync). */
@@ -11,6 +13,7 @@
 #include "leaf/loop.h"
 #include "leaf/opts.h"
 #include "leaf/proto.h"
+#include "leaf/registry.h"
 #include "leaf/sublist.h"
 
 #include <stdbool.h>
@@ -20,6 +23,7 @@ typedef struct ae_client ae_client;
 typedef struct ae_server ae_server;
 typedef struct ae_uplink ae_uplink;
 typedef struct ae_monitor ae_monitor;
+typedef struct ae_tls_ctx ae_tls_ctx;
 
 /* What owns a subscription in the shared sublist. Both ae_client and ae_uplink start with
  * this tag so ae_sub.owner can be told apart. */
@@ -30,14 +34,14 @@ typedef enum ae_endpoint_kind { AE_EP_CLIENT = 1, AE_EP_UPLINK = 2 } ae_endpoint
 typedef struct ae_ssub {
     ae_sub sub;            /* sub.owner = the ae_client or ae_uplink */
     ae_endpoint_kind kind; /* of the owner */
-    char *subject;         /* owned, NUL-terminated */
-    char *queue;           /* owned or NULL */
-    char *sid;             /* owned (clients) */
+    char *subject;         /* NUL-terminated; a client's lives in the same allocation */
+    char *queue;           /* NULL, or as subject */
+    char *sid;             /* clients only, as subject */
     size_t sid_len;
     uint64_t delivered;
     int64_t max;    /* auto-unsubscribe after this many deliveries; 0 = none */
     int32_t weight; /* uplink queue interest weight */
-    bool dead;      /* removed or scheduled for removal */
+    bool dead;      /* removed, or reached its max and to be removed after the fanout */
 } ae_ssub;
 
 /* A message to route. `subject` is what subscriptions are matched against; `deliver_subject`
@@ -55,20 +59,6 @@ typedef struct ae_msg {
     bool from_uplink; /* arrived from the hub: never goes back there */
 } ae_msg;
 
-/* A closed connection kept for /connz?state=closed. */
-typedef struct ae_closed_info {
-    uint64_t cid;
-    char ip[64];
-    int port;
-    int64_t start_ns, stop_ns;
-    uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
-    int subs;
-    char name[64], lang[32], version[32];
-    char reason[64];
-} ae_closed_info;
-
-#define AE_CLOSED_RING 128
-
 struct ae_server {
     ae_opts opts;
     ae_loop *loop;
@@ -82,22 +72,18 @@ struct ae_server {
     int64_t start_ns;
     int64_t config_load_ns;
 
+    ae_tls_ctx *tls_ctx; /* TLS on the client port, or NULL */
+
     /* connections */
-    ae_client *clients; /* doubly linked list of live connections */
-    uint64_t next_cid;
-    uint64_t nclients;
-    ae_client *pending_write; /* singly linked via client->pw_next */
-    ae_client *closing;       /* singly linked via client->close_next */
+    ae_registry reg;
 
     /* deferred subscription removals (auto-unsubscribe during a fanout) */
     ae_ssub **dead;
     size_t ndead, capdead;
 
-    /* statistics, nats-server names */
+    /* statistics, nats-server names (stalls: /varz stalled_clients) */
     uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
-    uint64_t slow_consumers, total_connections;
-    ae_closed_info closed[AE_CLOSED_RING];
-    uint64_t nclosed;
+    uint64_t slow_consumers, stalls;
 
     /* draining on SIGTERM */
     bool draining;
@@ -134,25 +120,10 @@ int ae_server_reload(ae_server *s, ae_err *err);
  * number of deliveries made (local subscribers plus one for the uplink). */
 size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m);
 
-/* Marks a subscription for removal once the current fanout is over. */
-void ae_server_defer_unsub(ae_server *s, ae_ssub *sub);
-/* Applies deferred removals. */
-void ae_server_reap_subs(ae_server *s);
-
-/* Puts a client on the pending-write list (idempotent). */
-void ae_server_want_write(ae_server *s, ae_client *c);
-
-/* Called by client.c when a subscription of a local client comes or goes, so the uplink can
- * advertise interest. */
-void ae_server_local_interest(ae_server *s, const ae_ssub *sub, bool added);
-
 /* The uplink calls this when its queue drained: clients paused for it read again. */
 void ae_server_resume_readers(ae_server *s);
 
 /* The forwarder calls this when the log's durable seq advanced: deferred PONGs go out. */
 void ae_server_durable_advanced(ae_server *s);
-
-/* Appends the INFO line for a new client connection to `out` (cap bytes). Returns length. */
-size_t ae_server_info_line(ae_server *s, ae_client *c, char *out, size_t cap);
 
 #endif

@@ -986,47 +986,6 @@ const ae_match *ae_sublist_match(ae_sublist *sl, const char *subject, size_t len
     return r;
 }
 
-static bool node_has(const node *n)
-{
-    return n->np || n->nq;
-}
-
-static bool interest_level(const ae_sublist *sl, const level *l, size_t i)
-{
-    const size_t nt = sl->ntok;
-    const node *n = NULL;
-    for (; i < nt; i++) {
-        if (l->fwc && node_has(l->fwc))
-            return true;
-        if (l->pwc) {
-            if (i + 1 == nt) {
-                if (node_has(l->pwc))
-                    return true;
-            } else if (interest_level(sl, &l->pwc->next, i + 1)) {
-                return true;
-            }
-        }
-        const tok *t = &sl->toks[i];
-        n = level_get(l, t->p, t->len, t->hash);
-        if (!n)
-            return false;
-        l = &n->next;
-    }
-    return node_has(n);
-}
-
-int ae_sublist_has_interest(ae_sublist *sl, const char *subject, size_t len)
-{
-    if (sl->cmax && subject) {
-        cslot *c = cache_find(sl, subject, len, hash_bytes(subject, len));
-        if (c)
-            return c->e->m.npsubs > 0 || c->e->m.nqgroups > 0;
-    }
-    if (tokenize(sl, subject, len) != 0)
-        return 0;
-    return interest_level(sl, &sl->root, 0);
-}
-
 size_t ae_sublist_count(const ae_sublist *sl)
 {
     return sl->count;

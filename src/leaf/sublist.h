@@ -62,9 +62,6 @@ int ae_sublist_remove(ae_sublist *sl, ae_sub *sub);
  * on allocation failure, too). See the validity rule above. */
 const ae_match *ae_sublist_match(ae_sublist *sl, const char *subject, size_t len);
 
-/* True if anything matches `subject` (cheaper than a match when only interest matters). */
-int ae_sublist_has_interest(ae_sublist *sl, const char *subject, size_t len);
-
 size_t ae_sublist_count(const ae_sublist *sl);
 void ae_sublist_get_stats(const ae_sublist *sl, ae_sublist_stats *out);
 /* Trie nodes currently allocated (diagnostics and tests: 0 once every sub is removed,

@@ -53,31 +53,34 @@ static void spawn_broker(ai_broker *b)
     char port[16], http[16];
     snprintf(port, sizeof port, "%d", b->port);
     snprintf(http, sizeof http, "%d", b->http_port);
-    const char *argv[20];
+    const char *argv[48];
     int n = 0;
+    bool ld = b->opts.one_dash;
     argv[n++] = bin;
-    argv[n++] = "-a";
+    argv[n++] = ld ? "-addr" : "-a";
     argv[n++] = "127.0.0.1";
-    argv[n++] = "-p";
+    argv[n++] = ld ? "-port" : "-p";
     argv[n++] = port;
     if (b->opts.config) {
-        argv[n++] = "-c";
+        argv[n++] = ld ? "-config" : "-c";
         argv[n++] = b->conf_path;
     }
     if (b->opts.user) {
-        argv[n++] = "--user";
+        argv[n++] = ld ? "-user" : "--user";
         argv[n++] = b->opts.user;
-        argv[n++] = "--pass";
+        argv[n++] = ld ? "-pass" : "--pass";
         argv[n++] = b->opts.pass ? b->opts.pass : "";
     }
     if (b->opts.token) {
-        argv[n++] = "--auth";
+        argv[n++] = ld ? "-auth" : "--auth";
         argv[n++] = b->opts.token;
     }
     if (b->opts.monitor) {
-        argv[n++] = "-m";
+        argv[n++] = ld ? "-http_port" : "-m";
         argv[n++] = http;
     }
+    for (int i = 0; b->opts.args && b->opts.args[i] && n < 47; i++)
+        argv[n++] = b->opts.args[i];
     argv[n] = NULL;
     AH_ASSERT_MSG(ah_spawn(&b->proc, b->log_path, (char *const *)argv) == 0, "cannot start %s (%s)",
                   ai_broker_name(), bin);

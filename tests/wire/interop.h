@@ -5,7 +5,8 @@
  * The broker under test comes from the environment variable AERIE_BROKER: unset or
  * "nats-server" runs the reference nats-server (ah_nats_server()), "aerie-leaf" runs our
  * broker (ah_bin("aerie-leaf")). Both are started with exactly the same flags
- * (`-a 127.0.0.1 -p PORT [-c CONFIG] [--user U --pass P] [--auth TOKEN] [-m HTTP_PORT]`), so
+ * (`-a 127.0.0.1 -p PORT [-c CONFIG] [--user U --pass P] [--auth TOKEN] [-m HTTP_PORT]`, or
+ * their one-dash long forms), so
  * every test encodes one expectation that both must meet; the few places where nats-server
  * and a compatible server may legitimately differ are branched on ai_is_nats() with a comment
  * saying why. */
@@ -24,6 +25,10 @@ typedef struct ai_broker_opts {
     const char *pass;   /* --pass */
     const char *token;  /* --auth */
     bool monitor;       /* -m <free port>: HTTP monitoring */
+    /* Spell every flag above as the one-dash long option both brokers accept (-addr,
+     * -port, -config, -user, -pass, -auth, -http_port) instead of -a/-p/-c/--user/... */
+    bool one_dash;
+    const char *const *args; /* more arguments, NULL-terminated (may be NULL) */
 } ai_broker_opts;
 
 /* A running broker. All fields are read-only for tests. */

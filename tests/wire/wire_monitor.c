@@ -3,6 +3,8 @@
  * nats-server's (nats-wire-notes §5), and the counters must reflect real traffic. Values that
  * are inherently server-specific (ids, memory, uptime text) are checked for type only. */
 #include <jansson.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -215,12 +217,92 @@ static void case_subsz_healthz(void)
     ai_broker_free(&b);
 }
 
+/* A connection with n subscriptions "big.<i>" (sid i). */
+static int many_subs(const ai_broker *b, int n)
+{
+    int fd = ai_client(b->port, "{\"verbose\":false,\"pedantic\":false,\"name\":\"many\"}");
+    size_t cap = (size_t)n * 32 + 16, len = 0;
+    char *cmds = malloc(cap);
+    AH_ASSERT(cmds != NULL);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(cmds + len, cap - len, "SUB big.%d %d\r\n", i, i);
+    AH_ASSERT(ah_send_n(fd, cmds, len) == 0);
+    free(cmds);
+    char buf[256];
+    ai_sync(fd, buf, sizeof buf, 20000);
+    return fd;
+}
+
+/* Large answers are complete (every subscription listed, counts right), and the broker
+ * keeps serving while one is being produced for a client that does not read it (aerie-leaf
+ * produces them a slice at a time; bench/bench_monitor measures how long clients wait). */
+static void case_large_lists(void)
+{
+    enum { N = 20000 };
+    ai_broker b;
+    start_monitored(&b);
+    int fd = many_subs(&b, N);
+    json_t *c = get_json(&b, "/connz?subs=1");
+    json_t *conns = field(c, "connections", "/connz?subs=1");
+    json_t *mine = find_conn(conns, "many");
+    AH_ASSERT_MSG(mine != NULL, "the connection with %d subscriptions is not listed", N);
+    json_t *list = field(mine, "subscriptions_list", "/connz?subs=1");
+    AH_ASSERT_EQ_INT(json_array_size(list), N);
+    AH_ASSERT_EQ_INT(int_field(mine, "subscriptions", "/connz"), N);
+    AH_ASSERT_EQ_INT(int_field(c, "num_connections", "/connz"), 1);
+    json_decref(c);
+    c = get_json(&b, "/connz?subs=detail");
+    list = field(find_conn(field(c, "connections", "/connz"), "many"), "subscriptions_list_detail",
+                 "/connz?subs=detail");
+    AH_ASSERT_EQ_INT(json_array_size(list), N);
+    json_t *d = json_array_get(list, 0);
+    AH_ASSERT(strncmp(str_field(d, "subject", "detail"), "big.", 4) == 0);
+    AH_ASSERT(int_field(d, "cid", "detail") > 0);
+    json_decref(c);
+    /* /subsz pages: the default limit is 1024; "total" is what the page holds (nats-server). */
+    json_t *s = get_json(&b, "/subsz?subs=1");
+    AH_ASSERT_EQ_INT(json_array_size(field(s, "subscriptions_list", "/subsz")), 1024);
+    AH_ASSERT_EQ_INT(int_field(s, "total", "/subsz"), 1024);
+    json_decref(s);
+    s = get_json(&b, "/subsz?subs=1&offset=10&limit=3");
+    AH_ASSERT_EQ_INT(json_array_size(field(s, "subscriptions_list", "/subsz")), 3);
+    AH_ASSERT_EQ_INT(int_field(s, "total", "/subsz"), 3);
+    json_decref(s);
+    int status = 0;
+    char *bad = ah_http_get(b.http_port, "/subsz?subs=1&test=big.*", &status);
+    AH_ASSERT_MSG(status == 400, "a wildcard test subject gave HTTP %d: %s", status, bad);
+    free(bad);
+    s = get_json(&b, "/subsz?subs=1&limit=100000&test=big.77");
+    AH_ASSERT_EQ_INT(int_field(s, "total", "/subsz?test"), 1);
+    list = field(s, "subscriptions_list", "/subsz?test");
+    AH_ASSERT_EQ_INT(json_array_size(list), 1);
+    AH_ASSERT_EQ_STR(str_field(json_array_get(list, 0), "subject", "/subsz?test"), "big.77");
+    json_decref(s);
+    /* A monitoring client that asks for the full list and reads nothing does not hold up
+     * the others. */
+    int http = ah_connect(b.http_port);
+    AH_ASSERT(http >= 0);
+    AH_ASSERT(ah_send(http, "GET /connz?subs=detail HTTP/1.0\r\n\r\n") == 0);
+    int other = ai_client(b.port, "{\"verbose\":false,\"pedantic\":false}");
+    AH_ASSERT(ah_send(other, "SUB q 1\r\nPUB q 2\r\nok\r\n") == 0);
+    ai_expect_sync(other, "MSG q 1 2\r\nok\r\n");
+    ai_expect_sync(fd, "");
+    close(other);
+    /* SIGTERM is honoured on time with that answer still unread. */
+    int st = ai_broker_stop(&b, SIGTERM, (int)(5000 * ah_timeout_scale()));
+    AH_ASSERT_MSG(WIFEXITED(st), "not exited by itself within 5 s of SIGTERM (status %d)", st);
+    close(http);
+    close(fd);
+    ai_broker_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
         {"varz", case_varz, 20},
         {"connz", case_connz, 20},
         {"subsz_healthz", case_subsz_healthz, 20},
+        {"large_lists", case_large_lists, 60},
     };
     printf("broker under test: %s\n", ai_broker_name());
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
