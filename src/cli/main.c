@@ -35,7 +35,7 @@ static void usage(FILE *f)
     fprintf(f,
             "aerie %s: the Aerie fleet tool\n"
             "\n"
-            "usage: aerie COMMAND [ARGS] [--dir DIR [--tenant T] | --server URL] [--env ENV]\n"
+            "Usage: aerie COMMAND [ARGS] [--dir DIR [--tenant T] | --server URL] [--env ENV]\n"
             "       [--json]\n"
             "\n"
             "  up [--vehicles N] [--tenant NAME[:N][:free]]... [--dir DIR]\n"

@@ -74,6 +74,10 @@ int ae_proc_find_program(const char *name, char *out, size_t cap)
             snprintf(out, cap, "%s/%s", self, name);
             if (executable(out))
                 return 0;
+            /* An installed aerie (/usr/bin/aerie) keeps its helpers (aerie-relay) private. */
+            snprintf(out, cap, "%s/../libexec/aerie/%s", self, name);
+            if (executable(out))
+                return 0;
         }
     }
     return on_path(name, out, cap);

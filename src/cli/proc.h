@@ -19,7 +19,9 @@
 #define AE_FLEET_ENV "AERIE_FLEET_DIR"
 
 /* Finds one of our programs ("aerie-leaf"): first next to the running executable
- * (/proc/self/exe), then on PATH. Writes the absolute path to out. Returns 0 or AE_ENOENT. */
+ * (/proc/self/exe), then in ../libexec/aerie/ from there (an installed aerie's private
+ * helpers: aerie-relay), then on PATH. Writes the absolute path to out. Returns 0 or
+ * AE_ENOENT. */
 int ae_proc_find_program(const char *name, char *out, size_t cap);
 
 /* Finds nats-server: $NATS_SERVER, then PATH, then /usr/sbin/nats-server. Returns 0, or

@@ -859,7 +859,7 @@ static int parse_vehicles(parser *p, json_t *root)
                           "%s: vehicle_store_dir must be a path (\"{vid}\" is replaced), "
                           "without quotes, backslashes or control characters",
                           p->name);
-    /* under deploy/aerie-gw.service's StateDirectory=aerie/gw */
+    /* under the aerie-gw unit's StateDirectory=aerie/gw (deploy/aerie-gw.service.in) */
     const char *gw_tmpl = get_str(root, "vehicle_gw_state_dir", "/var/lib/aerie/gw/{vid}");
     if (!*gw_tmpl || !is_safe_text(gw_tmpl))
         return ae_err_set(p->err, AE_EINVAL,

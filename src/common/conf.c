@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,10 @@ typedef struct sbuf {
 
 static int sb_put(parser *p, sbuf *b, const char *s, size_t n)
 {
+    /* No string in a config file gets near this; the check keeps the size arithmetic below
+     * from wrapping (and tells the compiler so, which otherwise warns at -O3). */
+    if (n > SIZE_MAX / 4 || b->n > SIZE_MAX / 4)
+        return report(p, AE_ELIMIT, cur_line(p), "string too long");
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->n + n + 1)

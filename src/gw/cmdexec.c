@@ -38,6 +38,7 @@ static void reply_error(ae_gw *g, const char *reply, const char *name, const cha
     ae_gw_buf_printf(&b, "}");
     if (!b.overflow)
         ae_gw_reply(g, reply, doc, b.len);
+    g->cmd_failed[AE_GW_FAIL_REJECTED]++;
     ae_log_info("command %s refused: %s", name, msg);
 }
 
@@ -65,9 +66,23 @@ static void finish_queued(ae_gw *g, ae_gw_pending *p, const char *result, int ma
     ae_gw_queue_finished(g, q, &o);
 }
 
+/* Counts the outcome of a command that went out. */
+static void count_finished(ae_gw *g, int mav_result)
+{
+    if (mav_result == AE_MAV_RESULT_ACCEPTED)
+        g->cmd_acked++;
+    else if (mav_result < 0)
+        g->cmd_failed[AE_GW_FAIL_TIMEOUT]++;
+    else if (strcmp(ae_gw_cmd_state_of(mav_result), AE_GW_CS_DENIED) == 0)
+        g->cmd_failed[AE_GW_FAIL_DENIED]++;
+    else
+        g->cmd_failed[AE_GW_FAIL_FAILED]++;
+}
+
 static void finish_cmd(ae_gw *g, ae_gw_pending *p, const char *result, int mav_result,
                        const ae_mav_command_ack *ack)
 {
+    count_finished(g, mav_result);
     ae_log_info("command %s%s%s (MAV_CMD %u): %s after %d attempt(s)", p->name, p->q ? " " : "",
                 p->q ? p->q->id : "", p->cl.command, result, p->attempts);
     if (p->q) {
@@ -108,6 +123,8 @@ static void finish_cmd(ae_gw *g, ae_gw_pending *p, const char *result, int mav_r
 static void send_attempt(ae_gw *g, ae_gw_pending *p)
 {
     p->cl.confirmation = (uint8_t)p->attempts;
+    if (p->attempts > 0)
+        g->cmd_resends++;
     p->attempts++;
     p->deadline = ae_mono_ns() + g->cfg.cmd_timeout_ns;
     int rc = ae_gw_send_to_autopilot(g, AE_MAV_MSG_COMMAND_LONG, &p->cl);
@@ -146,6 +163,7 @@ static void start_slot(ae_gw *g, ae_gw_pending *slot, const char *name, const ch
     slot->cl = *cl;
     slot->attempts = 0;
     slot->started = ae_mono_ns();
+    g->cmd_sent++;
     send_attempt(g, slot);
 }
 

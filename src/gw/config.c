@@ -4,6 +4,7 @@
 
 #include "common/conf.h"
 #include "common/timeutil.h"
+#include "gw/metrics.h"
 
 #include <openssl/sha.h>
 
@@ -50,6 +51,7 @@ void ae_gw_config_free(ae_gw_config *c)
     free(c->name);
     free(c->state_dir);
     free(c->cmd_domain);
+    free(c->metrics);
     for (int i = 0; i < c->nmavlink; i++)
         free(c->mavlink[i]);
     memset(c, 0, sizeof *c);
@@ -186,6 +188,15 @@ int ae_gw_config_set(ae_gw_config *c, const char *name, const char *v, ae_err *e
         set_str(&c->state_dir, v);
     } else if (!strcmp(name, "cmd-domain") || !strcmp(name, "cmd_domain")) {
         set_str(&c->cmd_domain, v);
+    } else if (!strcmp(name, "metrics")) {
+        char host[256];
+        int port;
+        if (ae_gw_metrics_parse_addr(v, host, sizeof host, &port) != 0)
+            return ae_err_set(err, AE_EINVAL,
+                              "metrics: \"%s\" is not HOST:PORT, [IPv6]:PORT or PORT "
+                              "(e.g. 127.0.0.1:9102)",
+                              v);
+        set_str(&c->metrics, v);
     } else if (!strcmp(name, "rate")) {
         /* NAME=RATE */
         const char *eq = strchr(v, '=');

@@ -34,6 +34,8 @@ void ae_gw_publish(ae_gw *g, const char *suffix, const void *data, int len)
     char subj[256];
     snprintf(subj, sizeof subj, "%s%s", g->prefix, suffix);
     natsStatus s = natsConnection_Publish(g->nc, subj, data, len);
+    if (s == NATS_OK)
+        g->published++;
     if (s != NATS_OK) {
         /* Only when the reconnect buffer is full or the connection is closed: count, and log
          * the first of each burst rather than every document. */
@@ -522,6 +524,7 @@ int ae_gw_new(const ae_gw_config *cfg, ae_gw **out, ae_err *err)
     g->cfg.name = dup_or_null(cfg->name);
     g->cfg.state_dir = dup_or_null(cfg->state_dir);
     g->cfg.cmd_domain = dup_or_null(cfg->cmd_domain);
+    g->cfg.metrics = dup_or_null(cfg->metrics);
     for (int i = 0; i < cfg->nmavlink; i++)
         g->cfg.mavlink[i] = strdup(cfg->mavlink[i]);
     g->wake_fd = -1;
@@ -544,9 +547,12 @@ int ae_gw_new(const ae_gw_config *cfg, ae_gw **out, ae_err *err)
         rc = ae_err_set(err, AE_EIO, "eventfd: %s", strerror(errno));
         goto fail;
     }
+    g->start_ns = ae_now_ns();
     rc = nats_start(g, err);
     if (rc == 0)
         rc = ae_gw_queue_start(g, err);
+    if (rc == 0 && g->cfg.metrics)
+        rc = ae_gw_metrics_start(g, err);
     if (rc)
         goto fail;
     *out = g;
@@ -558,7 +564,8 @@ fail:
 
 int ae_gw_run(ae_gw *g, volatile sig_atomic_t *stop)
 {
-    struct pollfd pf[AE_GW_MAX_LINKS + 1];
+    struct pollfd pf[AE_GW_MAX_LINKS + 2];
+    int mfd = ae_gw_metrics_fd(g);
     while (!*stop) {
         int n = 0;
         for (int i = 0; i < g->nlinks; i++) {
@@ -570,8 +577,11 @@ int ae_gw_run(ae_gw *g, volatile sig_atomic_t *stop)
         pf[n].fd = g->wake_fd;
         pf[n].events = POLLIN;
         pf[n].revents = 0;
+        pf[n + 1].fd = mfd; /* -1 (ignored by poll) without a metrics listener */
+        pf[n + 1].events = POLLIN;
+        pf[n + 1].revents = 0;
         /* 10 ms bounds the lateness of rate-limited documents and command retries. */
-        int r = poll(pf, (nfds_t)n + 1, 10);
+        int r = poll(pf, (nfds_t)n + 2, 10);
         if (r < 0 && errno != EINTR) {
             ae_log_error("poll: %s", strerror(errno));
             return AE_EIO;
@@ -596,6 +606,8 @@ int ae_gw_run(ae_gw *g, volatile sig_atomic_t *stop)
         ae_gw_exec_timeouts(g, now);
         ae_gw_queue_tick(g, now);
         check_heartbeat_loss(g, now);
+        if (mfd >= 0)
+            ae_gw_metrics_poll(g, pf[n + 1].revents & POLLIN, now);
         if (now >= g->next_hb_tx) {
             send_heartbeats(g);
             g->next_hb_tx = now + AE_NS_PER_SEC;
@@ -608,6 +620,7 @@ void ae_gw_free(ae_gw *g)
 {
     if (!g)
         return;
+    ae_gw_metrics_stop(g);
     natsSubscription *subs[] = {g->sub, g->link_sub, g->cu_sub};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         if (subs[i]) {

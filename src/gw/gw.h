@@ -61,6 +61,9 @@ typedef struct ae_gw_config {
      * tell which were already executed), and the hub's JetStream domain ("hub"). */
     char *state_dir;
     char *cmd_domain;
+    /* Prometheus metrics on GET /metrics at this HOST:PORT (PORT alone: 127.0.0.1), or NULL
+     * for none. */
+    char *metrics;
 } ae_gw_config;
 
 /* Fills defaults. Free with ae_gw_config_free. */

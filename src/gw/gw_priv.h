@@ -12,6 +12,7 @@
 #include "gw/gw.h"
 #include "gw/journal.h"
 #include "gw/link.h"
+#include "gw/metrics.h"
 #include "gw/queue.h"
 #include "gw/telemetry.h"
 
@@ -126,6 +127,13 @@ struct ae_gw {
     int64_t hub_offset_ns; /* hub clock minus vehicle clock, from the latest catch-up */
     bool reports_unflushed;
     int64_t next_flush; /* monotonic: when to try to flush reports again */
+
+    /* figures for /metrics (metrics.c) */
+    int64_t start_ns; /* wall clock */
+    uint64_t published;
+    uint64_t cmd_sent, cmd_resends, cmd_acked;
+    uint64_t cmd_failed[AE_GW_FAIL_NREASONS];
+    struct ae_gw_metrics_srv *metrics; /* the listener, or NULL */
 };
 
 /* gateway.c */

@@ -23,7 +23,7 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: aerie-gw --vid VID --mavlink URL [--mavlink URL ...] [options]\n"
+            "Usage: aerie-gw --vid VID --mavlink URL [--mavlink URL ...] [options]\n"
             "\n"
             "  -c, --config FILE        config file (nats-server syntax); options override it\n"
             "  --mavlink URL            udp://[host]:port (listen), udpout://host:port (send),\n"
@@ -41,11 +41,14 @@ static void usage(FILE *out)
             "  --state-dir DIR          command journal: commands run at most once across\n"
             "                           restarts; needed to fetch commands queued on the hub\n"
             "  --cmd-domain D           the hub's JetStream domain (hub)\n"
+            "  --metrics ADDR           serve Prometheus metrics on http://ADDR/metrics\n"
+            "                           (HOST:PORT, [IPv6]:PORT, or :PORT for every address)\n"
             "  --signing-key KEY        64 hex digits or a passphrase: verify signed frames\n"
             "  --require-signed         with a key: drop unsigned frames\n"
             "  -l, --log FILE           log to FILE instead of stderr\n"
             "  -D, -V                   debug / trace logging\n"
-            "  -h, --help               this text\n");
+            "  -h, --help               this text\n"
+            "  -v, --version            the version\n");
 }
 
 int main(int argc, char **argv)
@@ -69,6 +72,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            goto out;
+        }
+        if (!strcmp(a, "-v") || !strcmp(a, "--version")) {
+            printf("aerie-gw %s\n", AERIE_VERSION);
             goto out;
         }
         if (!strcmp(a, "-c") || !strcmp(a, "--config")) {

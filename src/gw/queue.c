@@ -218,6 +218,8 @@ static void conclude(ae_gw *g, ae_gw_qcmd *q, const ae_gw_outcome *o)
     ae_gw_publish(g, "event.cmd", rep, (int)strlen(rep));
     g->reports_unflushed = true;
     ae_gw_reply(g, q->reply, rep, strlen(rep));
+    if (o->attempts < 0) /* never sent in this run; cmdexec.c counted those that were */
+        g->cmd_failed[ae_gw_fail_reason_of(o->state, o->result)]++;
     ae_log_info("command %s (%s): %s%s%s", q->id, q->name, o->state, o->error ? ": " : "",
                 o->error ? o->error : "");
     free(rep);

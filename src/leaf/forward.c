@@ -188,6 +188,7 @@ void ae_forward_status(ae_forward *f, json_t *j)
     json_object_set_new(j, "backlog_oldest_s", json_real(age));
     json_object_set_new(j, "forward_rate", json_real(f->ack_rate));
     json_object_set_new(j, "captured", json_integer((json_int_t)f->captured));
+    json_object_set_new(j, "forwarded", json_integer((json_int_t)f->forwarded));
     json_object_set_new(j, "acked", json_integer((json_int_t)f->acked));
     json_object_set_new(j, "duplicates", json_integer((json_int_t)f->duplicates));
     json_object_set_new(j, "skipped_stored", json_integer((json_int_t)f->skipped_stored));
@@ -214,6 +215,11 @@ void ae_forward_status(ae_forward *f, json_t *j)
     json_object_set_new(j, "set_aside_records", json_integer((json_int_t)st.set_aside_records));
     if (f->last_error[0])
         json_object_set_new(j, "last_hub_error", json_string(f->last_error));
+}
+
+struct ae_store *ae_forward_store(ae_forward *f)
+{
+    return f ? f->st : NULL;
 }
 
 static void status_hook(void *ctx, json_t *j)

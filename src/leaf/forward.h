@@ -36,4 +36,8 @@ bool ae_forward_is_durable(const ae_forward *f, const char *subject, size_t len)
  * link status message, /leafz and /varz. */
 void ae_forward_status(ae_forward *f, struct json_t *obj);
 
+/* The forwarder's log, for monitoring (ae_store_stats_get, on the loop thread). NULL for a
+ * NULL f. */
+struct ae_store *ae_forward_store(ae_forward *f);
+
 #endif

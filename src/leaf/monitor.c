@@ -2,7 +2,9 @@
 #include "leaf/monitor.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/prom.h"
 #include "leaf/forward.h"
+#include "leaf/metrics.h"
 #include "leaf/monitor_lists.h"
 #include "leaf/subject.h"
 #include "leaf/uplink.h"
@@ -330,6 +332,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         json_object_set_new(j, "server_id", json_string(s->server_id));
         json_object_set_new(j, "now", ae_mon_rfc3339(ae_now_ns()));
         return reply_json(conn, MHD_HTTP_OK, j);
+    }
+    if (!strcmp(url, "/metrics")) {
+        size_t n = 0;
+        char *text = ae_leaf_metrics(m->srv, &n);
+        if (!text)
+            return reply_json(conn, 500, json_pack("{s:s}", "error", "out of memory"));
+        struct MHD_Response *r = mhd.create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            return MHD_NO;
+        mhd.add_response_header(r, "Content-Type", AE_PROM_CONTENT_TYPE);
+        enum MHD_Result ret = mhd.queue_response(conn, MHD_HTTP_OK, r);
+        mhd.destroy_response(r);
+        return ret;
     }
     if (!strcmp(url, "/")) {
         json_t *j = json_pack("{s:[s,s,s,s,s]}", "endpoints", "/varz", "/connz", "/subsz",

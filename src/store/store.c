@@ -680,6 +680,9 @@ void ae_store_stats_get(ae_store *s, ae_store_stats *out)
     out->ack_floor = s->acks.floor;
     pthread_mutex_lock(&s->mu);
     out->sync_errors = s->sync_errors;
+    out->syncs = s->syncs;
+    out->sync_ns_total = s->sync_ns_total;
+    memcpy(out->sync_buckets, s->sync_buckets, sizeof out->sync_buckets);
     pthread_mutex_unlock(&s->mu);
     out->failed = atomic_load(&s->failed);
     out->read_only = s->read_only;

@@ -105,6 +105,11 @@ typedef struct ae_store_rec {
     size_t payload_len;
 } ae_store_rec;
 
+/* The upper bounds of the sync-duration buckets in ae_store_stats, in ns (0.5 ms .. 2.5 s:
+ * an SSD syncs in well under a millisecond, an SD card on a vehicle in tens to hundreds). */
+#define AE_STORE_SYNC_BUCKETS 12
+extern const int64_t ae_store_sync_bounds_ns[AE_STORE_SYNC_BUCKETS];
+
 /* Counters since open (unless noted) and the current shape of the log. Nothing the store
  * throws away goes uncounted here. */
 typedef struct ae_store_stats {
@@ -132,6 +137,13 @@ typedef struct ae_store_stats {
     bool read_only;                  /* the disk was full at open: appends are refused (AE_ENOSPC)
                                         until the store could write its own files again */
     char read_only_reason[400];      /* why, when read_only ("the disk of <dir> is full: ...") */
+
+    /* How long the data syncs took: each sync round's fdatasyncs and directory fsync, the
+     * wait that a flush (PING under sync: always) and every ack to the hub include. */
+    uint64_t syncs;        /* sync rounds that synced something */
+    int64_t sync_ns_total; /* their summed duration */
+    /* per bucket of ae_store_sync_bounds_ns; the last one counts those above the last bound */
+    uint64_t sync_buckets[AE_STORE_SYNC_BUCKETS + 1];
 } ae_store_stats;
 
 /* Fills *o with the defaults (AE_SYNC_ALWAYS, no bounds, 16 MiB segments, ...). */

@@ -143,6 +143,11 @@ struct ae_store {
     _Atomic uint64_t note_durable_gen; /* [atomic] */
     _Atomic uint64_t durable_seq;      /* [atomic] */
     _Atomic int failed;                /* [atomic] */
+
+    /* [mu] sync round durations (ae_store_stats) */
+    uint64_t syncs;
+    int64_t sync_ns_total;
+    uint64_t sync_buckets[AE_STORE_SYNC_BUCKETS + 1];
 };
 
 /* ---- helpers and the segment list (base.c) -------------------------------------------- */

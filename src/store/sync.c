@@ -244,11 +244,29 @@ static bool write_meta_and_remove(ae_store *s, round *r, uint64_t *errs)
     return ok;
 }
 
+const int64_t ae_store_sync_bounds_ns[AE_STORE_SYNC_BUCKETS] = {
+    AE_NS_PER_MS / 2,   AE_NS_PER_MS,       AE_NS_PER_MS * 5 / 2, 5 * AE_NS_PER_MS,
+    10 * AE_NS_PER_MS,  25 * AE_NS_PER_MS,  50 * AE_NS_PER_MS,    100 * AE_NS_PER_MS,
+    250 * AE_NS_PER_MS, 500 * AE_NS_PER_MS, AE_NS_PER_SEC,        2500 * AE_NS_PER_MS};
+
+/* Counts one sync round's duration. s->mu held. */
+static void time_sync_locked(ae_store *s, int64_t ns)
+{
+    size_t b = 0;
+    while (b < AE_STORE_SYNC_BUCKETS && ns > ae_store_sync_bounds_ns[b])
+        b++;
+    s->sync_buckets[b]++;
+    s->syncs++;
+    s->sync_ns_total += ns;
+}
+
 /* Does one round's slow work without the lock and publishes it under the lock. */
 static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_meta)
 {
     char msg[256];
+    int64_t t0 = ae_mono_ns();
     int code = sync_files(s, r, msg, sizeof msg);
+    int64_t sync_ns = ae_mono_ns() - t0;
     uint64_t errs = code ? 1 : 0;
     if (!code && r->sync_due) {
         if (r->target > atomic_load(&s->durable_seq))
@@ -259,6 +277,8 @@ static void run_round(ae_store *s, round *r, int64_t *next_sync, int64_t *next_m
 
     pthread_mutex_lock(&s->mu);
     s->sync_errors += errs;
+    if (!code && (r->nf || r->dsync))
+        time_sync_locked(s, sync_ns);
     if (code)
         ae_store_fail_locked(s, code, msg);
     for (size_t i = 0; i < r->nf; i++)

@@ -59,8 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t cap = ae_js_headers_cap(n);
         char *out = malloc(cap);
         int stripped = 0;
-        size_t len = ae_js_build_headers(out, cap, "id", "2026-01-01T00:00:00Z", n & 1, 7, buf, n,
-                                         &stripped);
+        size_t len = ae_js_build_headers(out, cap, "id", "2026-01-01T00:00:00Z", buf, n, &stripped);
         check(len <= cap);
         free(out);
         break;

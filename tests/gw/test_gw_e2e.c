@@ -7,6 +7,7 @@
  * same "-a 127.0.0.1 -p PORT" flags, so the same test proves the leaf compatible. */
 #include "common/timeutil.h"
 #include "harness/harness.h"
+#include "harness/prom_check.h"
 #include "mavlink/mavlink.h"
 
 #include <arpa/inet.h>
@@ -589,6 +590,95 @@ static void t_simulator_flight(void)
     teardown(&e);
 }
 
+static bool is_zero(double v)
+{
+    return v == 0;
+}
+
+/* The series of a MAVLink link counter, labelled with the link's URL. */
+static double link_value(const char *text, const char *name, int mav_port)
+{
+    char series[160];
+    snprintf(series, sizeof series, "%s{link=\"udp://127.0.0.1:%d\"}", name, mav_port);
+    return ah_prom_value(text, series);
+}
+
+/* --metrics: what an operator alerts on follows what happened on the wire, and every scrape
+ * is one promtool accepts. */
+static void t_metrics(void)
+{
+    env e;
+    int mport = ah_free_port();
+    char maddr[64];
+    snprintf(maddr, sizeof maddr, "127.0.0.1:%d", mport);
+    const char *const args[] = {
+        "--rate", "all=0",     "--cmd-timeout", "1s", "--cmd-retries", "1", "--heartbeat-timeout",
+        "3s",     "--metrics", maddr,           NULL};
+    setup(&e, args);
+    AH_ASSERT_MSG(ah_wait_tcp(mport, 5000) == 0, "no metrics listener; log in %s/gw.log", e.dir);
+    char *t = ah_prom_scrape(mport);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_autopilot_link_up") == 0);
+    AH_ASSERT(isnan(ah_prom_value(t, "aerie_gw_autopilot_heartbeat_age_seconds")));
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_info{vid=\"" VID "\",env=\"test\",version=\"" AERIE_VERSION
+                               "\"}") == 1);
+    AH_ASSERT(link_value(t, "aerie_gw_mavlink_link_open", e.mav_port) == 1);
+    free(t);
+
+    await_gateway(&e, false, 3u << 16);
+    /* accepted; denied by the autopilot; never answered (1 resend, then timeout); unknown */
+    natsSubscription *s = request(&e, "arm", "{}");
+    ae_mav_command_long cl;
+    AH_ASSERT(recv_command(&e, &cl, 3000));
+    send_ack(&e, cl.command, 0);
+    json_decref(reply_of(s, 3000));
+    s = request(&e, "rtl", "");
+    AH_ASSERT(recv_command(&e, &cl, 3000));
+    send_ack(&e, cl.command, 2);
+    json_decref(reply_of(s, 3000));
+    s = request(&e, "land", "{}");
+    json_t *j = reply_of(s, 6000);
+    AH_ASSERT_EQ_STR(str(j, "result"), "timeout");
+    json_decref(j);
+    s = request(&e, "selfdestruct", "{}");
+    json_decref(reply_of(s, 3000));
+    /* a heartbeat with its checksum broken */
+    uint8_t frame[AE_MAV_MAX_FRAME];
+    ae_mav_heartbeat hb = hb_px4(false, 3u << 16);
+    ae_mav_header h = {.version = 2, .seq = e.seq++, .sysid = 1, .compid = 1};
+    int n = ae_mav_encode_msg(frame, sizeof frame, &h, AE_MAV_MSG_HEARTBEAT, &hb, NULL);
+    AH_ASSERT(n > 2);
+    frame[n - 1] ^= 0x5a;
+    send_raw(&e, frame, (size_t)n);
+    ah_sleep_ms(300);
+
+    t = ah_prom_scrape(mport);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_nats_connected") == 1);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_published_messages_total") > 0);
+    AH_ASSERT(link_value(t, "aerie_gw_mavlink_frames_total", e.mav_port) >= 1);
+    AH_ASSERT(link_value(t, "aerie_gw_mavlink_crc_errors_total", e.mav_port) == 1);
+    AH_ASSERT(link_value(t, "aerie_gw_mavlink_sent_frames_total", e.mav_port) >= 4);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_sent_total") == 3);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_acked_total") == 1);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_command_resends_total") >= 1);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_failed_total{reason=\"denied\"}") == 1);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_failed_total{reason=\"timeout\"}") == 1);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_failed_total{reason=\"rejected\"}") == 1);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_failed_total{reason=\"expired\"}") == 0);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_commands_inflight") == 0);
+    double age = ah_prom_value(t, "aerie_gw_autopilot_heartbeat_age_seconds");
+    AH_ASSERT_MSG(age >= 0 && age < 30, "heartbeat age %f", age);
+    free(t);
+
+    /* silence: the link goes down after heartbeat_timeout, and the age keeps growing */
+    double up = ah_prom_wait(mport, "aerie_gw_autopilot_link_up", is_zero, 10000);
+    AH_ASSERT_MSG(up == 0, "aerie_gw_autopilot_link_up still %f after the autopilot fell silent",
+                  up);
+    t = ah_prom_scrape(mport);
+    AH_ASSERT(ah_prom_value(t, "aerie_gw_autopilot_heartbeat_age_seconds") >= 3);
+    free(t);
+    teardown(&e);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -600,6 +690,7 @@ int main(int argc, char **argv)
         {"heartbeat_loss", t_heartbeat_loss, 30},
         {"broker_restart", t_broker_restart, 40},
         {"simulator_flight", t_simulator_flight, 40},
+        {"metrics", t_metrics, 60},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

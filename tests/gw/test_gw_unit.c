@@ -4,6 +4,7 @@
 #include "gw/commands.h"
 #include "gw/gw.h"
 #include "gw/link.h"
+#include "gw/metrics.h"
 #include "gw/telemetry.h"
 #include "harness/harness.h"
 
@@ -280,12 +281,45 @@ static void t_link_urls(void)
     ae_gw_link_close(&l);
 }
 
+/* --metrics ADDR: the accepted forms, and a clear refusal of the rest (config and option). */
+static void t_metrics_addr(void)
+{
+    char host[64];
+    int port = 0;
+    AH_ASSERT_EQ_INT(ae_gw_metrics_parse_addr("127.0.0.1:9102", host, sizeof host, &port), 0);
+    AH_ASSERT_EQ_STR(host, "127.0.0.1");
+    AH_ASSERT_EQ_INT(port, 9102);
+    AH_ASSERT_EQ_INT(ae_gw_metrics_parse_addr("[::1]:8223", host, sizeof host, &port), 0);
+    AH_ASSERT_EQ_STR(host, "::1");
+    AH_ASSERT_EQ_INT(port, 8223);
+    AH_ASSERT_EQ_INT(ae_gw_metrics_parse_addr(":8223", host, sizeof host, &port), 0);
+    AH_ASSERT_EQ_STR(host, "0.0.0.0");
+    AH_ASSERT_EQ_INT(ae_gw_metrics_parse_addr("vehicle.vpn:80", host, sizeof host, &port), 0);
+    AH_ASSERT_EQ_STR(host, "vehicle.vpn");
+    const char *bad[] = {"9102",     "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+                         "::1:9102", "[::1]9102", "[]:9102",    "a]b:1",       "a b:1",
+                         "h:12x",    ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        AH_ASSERT_MSG(ae_gw_metrics_parse_addr(bad[i], host, sizeof host, &port) == AE_EINVAL,
+                      "\"%s\" accepted", bad[i]);
+    AH_ASSERT_EQ_INT(ae_gw_metrics_parse_addr("127.0.0.1:1", host, 4, &port), AE_EINVAL);
+    ae_gw_config c;
+    ae_gw_config_init(&c);
+    ae_err err = {0};
+    AH_ASSERT_EQ_INT(ae_gw_config_set(&c, "metrics", "localhost", &err), AE_EINVAL);
+    AH_ASSERT_CONTAINS(err.msg, "metrics: \"localhost\" is not HOST:PORT");
+    AH_ASSERT_EQ_INT(ae_gw_config_set(&c, "metrics", "127.0.0.1:9102", &err), 0);
+    AH_ASSERT_EQ_STR(c.metrics, "127.0.0.1:9102");
+    ae_gw_config_free(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
         {"config_options", t_config_options, 10}, {"config_file", t_config_file, 10},
         {"cmd_build", t_cmd_build, 10},           {"cmd_errors", t_cmd_errors, 10},
         {"telemetry_json", t_telemetry_json, 10}, {"link_urls", t_link_urls, 10},
+        {"metrics_addr", t_metrics_addr, 10},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
