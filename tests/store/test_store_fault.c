@@ -250,7 +250,10 @@ static void t_power_cut_simulation(void)
     long total = fos_calls(f0);
     fos_free(f0);
     AH_ASSERT(total > 50);
-    for (int it = 0; it < 300; it++) {
+    /* 250 runs that really crashed: how many calls a run makes depends on the sync thread's
+     * timing (group commit under load), so a drawn crash point can lie past a run's end. */
+    int it = 0;
+    for (; crashed < 250 && it < 600; it++) {
         ah_rmrf(dir);
         fos *f = fos_new();
         fos_crash_mode(f);
@@ -261,7 +264,7 @@ static void t_power_cut_simulation(void)
         fos_free(f);
         verify(dir, &out, true, it);
     }
-    AH_ASSERT_MSG(crashed > 250, "only %d of 300 runs crashed", crashed);
+    AH_ASSERT_MSG(crashed >= 250, "only %d of %d runs crashed", crashed, it);
     ah_rmrf(dir);
     free(dir);
 }
