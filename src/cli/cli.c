@@ -25,6 +25,22 @@ void ae_cli_init(ae_cli *c)
     snprintf(c->api_prefix, sizeof c->api_prefix, "$JS.API");
 }
 
+void ae_cli_init_like(ae_cli *c, const ae_cli *like)
+{
+    ae_cli_init(c);
+    c->dir = like->dir;
+    c->server = like->server;
+    c->env = like->env;
+    c->user = like->user;
+    c->password = like->password;
+    c->js_domain = like->js_domain;
+    c->tenant = like->tenant;
+    c->json = like->json;
+    c->global = like->global;
+    c->timeout_ns = like->timeout_ns;
+    c->timeout_set = like->timeout_set;
+}
+
 void ae_cli_close(ae_cli *c)
 {
     if (c->nc) {

@@ -89,6 +89,10 @@ typedef struct ae_cli {
 
 /* Sets defaults (env, timeout) and reads AERIE_DIR, AERIE_USER, AERIE_PASSWORD. */
 void ae_cli_init(ae_cli *c);
+/* A second CLI context with `like`'s options (the strings stay borrowed from it), its own
+ * connection and its own fleet record: e.g. one per dashboard worker. It must act as the
+ * same login and tenant, or it would load another tenant's vehicles. */
+void ae_cli_init_like(ae_cli *c, const ae_cli *like);
 /* Closes the connection and frees what ae_cli owns. Safe to call twice. */
 void ae_cli_close(ae_cli *c);
 

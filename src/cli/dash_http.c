@@ -20,16 +20,7 @@ void ae_dash_init(ae_dash *d, const ae_cli *c, const ae_dash_auth *auth, bool lo
     for (int i = 0; i < 3; i++) {
         pthread_mutex_init(&conns[i]->mu, NULL);
         ae_cli *k = &conns[i]->c;
-        ae_cli_init(k);
-        k->dir = c->dir;
-        k->server = c->server;
-        k->env = c->env;
-        k->user = c->user;
-        k->password = c->password;
-        k->js_domain = c->js_domain;
-        k->global = c->global;
-        k->timeout_ns = c->timeout_ns;
-        k->timeout_set = c->timeout_set;
+        ae_cli_init_like(k, c);
     }
     pthread_mutex_init(&d->poll_mu, NULL);
     d->auth = auth;

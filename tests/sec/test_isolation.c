@@ -747,14 +747,16 @@ static void hostile_vehicles_and_tenants(void)
     /* 2. The dashboards, each logged in as its tenant. */
     int code = 0;
     char *body = ah_http_get(tenant_dashboard(fleet, "acme"), "/api/status", &code);
-    AH_ASSERT(code == 200 && strstr(body, "VID-001") && strstr(body, "VID-002") &&
-              !strstr(body, "VID-003"));
+    AH_ASSERT_MSG(code == 200 && body && strstr(body, "VID-001") && strstr(body, "VID-002") &&
+                      !strstr(body, "VID-003"),
+                  "acme's dashboard /api/status (HTTP %d): %s", code, body ? body : "(none)");
     free(body);
     body = ah_http_get(tenant_dashboard(fleet, "acme"), "/api/twin/VID-003", &code);
     AH_ASSERT_EQ_INT(code, 404);
     free(body);
     body = ah_http_get(tenant_dashboard(fleet, "globex"), "/api/status", &code);
-    AH_ASSERT(code == 200 && strstr(body, "VID-003") && !strstr(body, "VID-001"));
+    AH_ASSERT_MSG(code == 200 && body && strstr(body, "VID-003") && !strstr(body, "VID-001"),
+                  "globex's dashboard /api/status (HTTP %d): %s", code, body ? body : "(none)");
     free(body);
     /* 3. A command of acme's operator to globex's vehicle reaches nothing. */
     rc = sec_aerie(out, sizeof out, "cmd VID-003 rtl --ttl 3s --timeout 3s --dir %s --tenant acme",
