@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int ah_relay_start(ah_relay *r, int target_port)
+static int relay_try_start(ah_relay *r, int target_port)
 {
     memset(r, 0, sizeof *r);
     r->target_port = target_port;
@@ -45,9 +45,22 @@ int ah_relay_start(ah_relay *r, int target_port)
             return 0;
         ah_sleep_ms(20);
     }
-    fprintf(stderr, "ah_relay_start: relay did not come up; see %s\n", log);
+    char *said = ah_read_file(log);
+    fprintf(stderr, "ah_relay_start: relay on port %d did not come up; it said: %s\n", r->port,
+            said && *said ? said : "(nothing)");
+    free(said);
 fail:
     ah_relay_stop(r);
+    return -1;
+}
+
+int ah_relay_start(ah_relay *r, int target_port)
+{
+    /* A port that was free when drawn can be taken by a test running beside this one before
+     * the relay binds it; the next try draws new ports. */
+    for (int attempt = 0; attempt < 3; attempt++)
+        if (relay_try_start(r, target_port) == 0)
+            return 0;
     return -1;
 }
 
