@@ -120,11 +120,8 @@ static ae_durability hook_durability(void *ctx, uint64_t seq)
     return ae_store_failed(f->st) ? AE_DURABILITY_LOST : AE_DURABILITY_PENDING;
 }
 
-/* ---- the pump: log -> pipelines -> the hub ------------------------------------------------ */
-
-/* ---- the per-subject driver ----------------------------------------------------------- */
-
-/* ---- replies from the hub ------------------------------------------------------------- */
+/* The pump (log -> pipelines -> the hub), the per-subject driver and the hub's replies live
+ * in fwd_drive.c. */
 
 /* ---- notifications and the tick -------------------------------------------------------- */
 
