@@ -71,8 +71,9 @@ typedef struct ae_pipeline {
     ae_prec *head, *tail; /* unretired records in log order */
     ae_prec *unsent;      /* first WAITING record; all after it are WAITING */
     uint32_t gen;
-    unsigned nsent; /* SENT in this generation */
-    size_t bytes;   /* memory held by the records */
+    unsigned nsent;   /* SENT in this generation */
+    unsigned nstored; /* STORED and not yet retired: 0 lets an in-order ack skip the scans */
+    size_t bytes;     /* memory held by the records */
     uint64_t max_seq;
 
     uint64_t retired_seq;  /* newest retired record (0 none) */

@@ -575,6 +575,15 @@ static bool sim_take(sim_pub *q, size_t *n, int64_t now, sim_pub *out)
     return true;
 }
 
+/* The records in state STORED, counted: the pipeline keeps this count for its fast path. */
+static unsigned stored_records(const ae_pipeline *p)
+{
+    unsigned n = 0;
+    for (const ae_prec *r = p->head; r; r = r->next)
+        n += r->state == AE_PREC_STORED;
+    return n;
+}
+
 static void sim_run(uint64_t seed, uint64_t nrec, int window)
 {
     sim s = {.rng = seed * 2654435761u + 1};
@@ -613,6 +622,8 @@ static void sim_run(uint64_t seed, uint64_t nrec, int window)
             if (v == AE_PIPE_RESYNC)
                 resync = true;
         }
+        AH_ASSERT_MSG(stored_records(&p) == p.nstored, "seed %llu: %u stored, counted %u",
+                      (unsigned long long)seed, stored_records(&p), p.nstored);
         const ae_prec *old = ae_pipeline_oldest_sent(&p);
         if (resync || (old && s.now - old->sent_at > timeout))
             sim_walk(&s, &p);
