@@ -462,6 +462,57 @@ int ah_wait_tcp(int port, int timeout_ms)
     return -1;
 }
 
+/* The inode of the socket listening on port, from /proc/net/tcp (0 if none). */
+static unsigned long listener_inode(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f)
+        return 0;
+    char line[512];
+    unsigned long found = 0;
+    if (!fgets(line, sizeof line, f)) { /* the header */
+        fclose(f);
+        return 0;
+    }
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned lport = 0, state = 0;
+        unsigned long inode = 0;
+        /* sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode */
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*d %*d %lu", &lport, &state,
+                   &inode) == 3 &&
+            (int)lport == port && state == 0x0A)
+            found = inode;
+    }
+    fclose(f);
+    return found;
+}
+
+bool ah_pid_listens(pid_t pid, int port)
+{
+    unsigned long inode = listener_inode(port);
+    if (!inode)
+        return false;
+    char dir[64], want[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool mine = false;
+    struct dirent *e;
+    while (!mine && (e = readdir(d))) {
+        char path[600], target[64];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            mine = strcmp(target, want) == 0;
+        }
+    }
+    closedir(d);
+    return mine;
+}
+
 char *ah_mkdtemp(const char *tag)
 {
     const char *tmp = getenv("TMPDIR");
@@ -845,8 +896,12 @@ static int hub_wait_node(ah_hub *h, int i, int64_t deadline)
             fprintf(stderr, "ah_hub: hub%d exited during startup\n", i + 1);
             return -1;
         }
+        /* Healthy on its own ports: a parallel test's server may answer on a port this
+         * node could not bind (then the node exits, and the check above says so). */
         if (!healthy)
-            healthy = hub_healthy(h, i, "?js-enabled-only=true");
+            healthy = ah_pid_listens(h->proc[i].pid, h->client_port[i]) &&
+                      ah_pid_listens(h->proc[i].pid, h->http_port[i]) &&
+                      hub_healthy(h, i, "?js-enabled-only=true");
         if (healthy && !leader)
             leader = hub_meta_leader(h, i);
         if (healthy && leader)

@@ -80,6 +80,10 @@ int ah_stop(ah_proc *p, int sig, int timeout_ms);
 bool ah_alive(ah_proc *p);
 /* Waits until 127.0.0.1:port accepts a TCP connection. Returns 0 or -1 on timeout. */
 int ah_wait_tcp(int port, int timeout_ms);
+/* True when the TCP listener on port (any local address) is a socket of process pid: a
+ * port that answers may belong to a test running beside this one, whose server took the
+ * port between ah_free_port and our server's bind. */
+bool ah_pid_listens(pid_t pid, int port);
 /* Prints the last `max` bytes of a file to stderr under a header naming it (diagnostics
  * for a failing case); nothing if it cannot be read. */
 void ah_print_tail(const char *path, size_t max);

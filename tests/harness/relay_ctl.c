@@ -35,13 +35,13 @@ static int relay_try_start(ah_relay *r, int target_port)
                     NULL};
     if (ah_spawn(&r->proc, log, argv) != 0)
         goto fail;
-    /* Ready means the control port answers; it is bound after the relay port, so both
-     * are listening by then. */
+    /* Ready means the relay port is this relay's own socket (not a parallel test's) and the
+     * control port answers; it is bound after the relay port. */
     int64_t deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
     while (ah_now_ms() < deadline) {
         if (!ah_alive(&r->proc))
             break;
-        if (ah_relay_cmd(r, "stats", NULL, 0) == 0)
+        if (ah_pid_listens(r->proc.pid, r->port) && ah_relay_cmd(r, "stats", NULL, 0) == 0)
             return 0;
         ah_sleep_ms(20);
     }

@@ -141,6 +141,25 @@ static void t_free_ports_distinct_and_bindable(void)
     AH_ASSERT(ah_now_ms() - t0 >= 190);
 }
 
+/* A listener is told apart by its owner: ours here, not a spawned child's, and the other
+ * way round once the child listens. */
+static void t_pid_listens(void)
+{
+    int port = ah_free_port();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    AH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 4) == 0);
+    ah_proc child;
+    char *sleeper[] = {"sleep", "30", NULL};
+    AH_ASSERT(ah_spawn(&child, NULL, sleeper) == 0);
+    AH_ASSERT(ah_pid_listens(getpid(), port));
+    AH_ASSERT(!ah_pid_listens(child.pid, port));
+    close(fd);
+    AH_ASSERT(!ah_pid_listens(getpid(), port)); /* nobody listens now */
+    ah_stop(&child, SIGKILL, 1000);
+}
+
 static void t_spawn_stop_alive(void)
 {
     char *dir = ah_mkdtemp("spawn");
@@ -239,6 +258,7 @@ int main(int argc, char **argv)
         {"selects_cases_by_name", t_selects_cases_by_name, 20},
         {"timeout_scale", t_timeout_scale, 20},
         {"free_ports_distinct_and_bindable", t_free_ports_distinct_and_bindable, 10},
+        {"pid_listens", t_pid_listens, 10},
         {"spawn_stop_alive", t_spawn_stop_alive, 20},
         {"files_and_dirs", t_files_and_dirs, 10},
         {"bin_path", t_bin_path, 10},

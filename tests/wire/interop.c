@@ -46,8 +46,9 @@ static const char *log_tail(const ai_broker *b)
     return tail;
 }
 
-/* Spawns the broker with the flags recorded in b and waits for its ports. */
-static void spawn_broker(ai_broker *b)
+/* Spawns the broker with the flags recorded in b and waits for its ports. Returns false
+ * when the broker exited before listening (its log says why), true once it listens. */
+static bool spawn_broker(ai_broker *b)
 {
     const char *bin = ai_is_nats() ? ah_nats_server() : ah_bin("aerie-leaf");
     char port[16], http[16];
@@ -84,18 +85,24 @@ static void spawn_broker(ai_broker *b)
     argv[n] = NULL;
     AH_ASSERT_MSG(ah_spawn(&b->proc, b->log_path, (char *const *)argv) == 0, "cannot start %s (%s)",
                   ai_broker_name(), bin);
+    /* Ready when the port's listener is this broker's own socket: the port answering is
+     * not enough, another test's server may have taken it first. */
     int64_t deadline = ah_now_ms() + scaled(10000);
-    while (ah_wait_tcp(b->port, 100) != 0) {
-        AH_ASSERT_MSG(ah_alive(&b->proc), "%s exited at startup: %s", ai_broker_name(),
-                      log_tail(b));
+    while (!ah_pid_listens(b->proc.pid, b->port)) {
+        if (!ah_alive(&b->proc)) {
+            fprintf(stderr, "%s exited at startup: %s\n", ai_broker_name(), log_tail(b));
+            return false;
+        }
         AH_ASSERT_MSG(ah_now_ms() < deadline, "%s did not listen on %d: %s", ai_broker_name(),
                       b->port, log_tail(b));
+        ah_sleep_ms(20);
     }
     if (b->http_port) {
         AH_ASSERT_MSG(ah_wait_tcp(b->http_port, scaled(10000)) == 0,
                       "%s did not open monitoring port %d: %s", ai_broker_name(), b->http_port,
                       log_tail(b));
     }
+    return true;
 }
 
 void ai_broker_start(ai_broker *b, const ai_broker_opts *o)
@@ -111,16 +118,24 @@ void ai_broker_start(ai_broker *b, const ai_broker_opts *o)
     snprintf(b->log_path, sizeof b->log_path, "%s/broker.log", b->dir);
     if (b->opts.config)
         AH_ASSERT(ah_write_file(b->conf_path, "%s\n", b->opts.config) == 0);
-    b->port = ah_free_port();
-    b->http_port = b->opts.monitor ? ah_free_port() : 0;
-    AH_ASSERT(b->port > 0 && (!b->opts.monitor || b->http_port > 0));
-    spawn_broker(b);
+    /* A port drawn free can be taken before the broker binds it: then it exits, and the
+     * next try draws new ports. */
+    for (int attempt = 0;; attempt++) {
+        b->port = ah_free_port();
+        b->http_port = b->opts.monitor ? ah_free_port() : 0;
+        AH_ASSERT(b->port > 0 && (!b->opts.monitor || b->http_port > 0));
+        if (spawn_broker(b))
+            return;
+        AH_ASSERT_MSG(attempt < 2, "%s did not start in 3 tries: %s", ai_broker_name(),
+                      log_tail(b));
+        ah_stop(&b->proc, SIGKILL, 1000);
+    }
 }
 
 void ai_broker_restart(ai_broker *b)
 {
     AH_ASSERT_MSG(!ah_alive(&b->proc), "ai_broker_restart: broker still running");
-    spawn_broker(b);
+    AH_ASSERT_MSG(spawn_broker(b), "%s did not restart: %s", ai_broker_name(), log_tail(b));
 }
 
 int ai_broker_stop(ai_broker *b, int sig, int timeout_ms)
