@@ -18,7 +18,8 @@
  * gets its own C stack frame, so the nesting limit (AE_CONF_MAX_DEPTH, counted across includes
  * and variable substitution) also bounds the recursion. A per-parse budget bounds the node
  * count and the bytes held, so variable substitution cannot blow up ("billion laughs"). */
-#include "common/conf_internal.h"
+#include "common/conf_base.h"
+#include "common/conf_scalar.h"
 
 #include <ctype.h>
 #include <errno.h>

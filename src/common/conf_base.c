@@ -1,7 +1,7 @@
-/* The configuration parser's ground floor (conf_internal.h): the tree's nodes and shared
+/* The configuration parser's ground floor (conf_base.h): the tree's nodes and shared
  * file names, error messages that name the file and line, and the per-parse budget that
  * bounds nodes and bytes so that variable substitution cannot blow up. */
-#include "common/conf_internal.h"
+#include "common/conf_base.h"
 
 #include <stdarg.h>
 #include <stdint.h>

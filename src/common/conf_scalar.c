@@ -1,8 +1,8 @@
-/* Scalar literals of the configuration syntax (conf_internal.h): double-quoted strings with
+/* Scalar literals of the configuration syntax (conf_scalar.h): double-quoted strings with
  * their escapes, single-quoted and block strings, and the typing of bare values (integers
  * with size suffixes, floats, booleans), as nats-server reads them (conf.c says where we
  * differ). */
-#include "common/conf_internal.h"
+#include "common/conf_scalar.h"
 
 #include <ctype.h>
 #include <stdint.h>

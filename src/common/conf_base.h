@@ -1,12 +1,14 @@
-/* The parts of the configuration parser shared by its files (not part of conf.h's API).
+/* The configuration parser's ground floor (not part of conf.h's API): the parser's state,
+ * the tree's nodes and file names, error messages, the per-parse budget, and the input
+ * reader (peek, adv, skip_*: small and hot, so inline here).
+ *
  * The parser is split by layer, and each file calls only into those below it:
  *   conf.c         the grammar: values, arrays, maps, $variables, includes, files, the API;
  *   conf_scalar.c  scalar literals: quoted and block strings with their escapes, integers
- *                  with size suffixes, floats, booleans;
- *   conf_base.c    the tree's nodes and file names, error messages, the per-parse budget.
- * The input reader (peek, adv, skip_*) is small and hot, so it is inline here. */
-#ifndef AERIE_COMMON_CONF_INTERNAL_H
-#define AERIE_COMMON_CONF_INTERNAL_H
+ *                  with size suffixes, floats, booleans (conf_scalar.h);
+ *   conf_base.c    this header. */
+#ifndef AERIE_COMMON_CONF_BASE_H
+#define AERIE_COMMON_CONF_BASE_H
 
 #include "common/conf.h"
 
@@ -75,7 +77,7 @@ typedef struct sbuf {
     size_t n, cap;
 } sbuf;
 
-/* ---- conf_base.c ------------------------------------------------------------------------ */
+/* ---- conf_base.c -------------------------------------------------------------------------- */
 
 /* Appends n (and the chain it heads, for spliced includes) to the container b. */
 void conf_append(builder *b, ae_conf_node *n);
@@ -100,23 +102,6 @@ int conf_dup_mem(parser *p, const char *s, size_t n, char **out);
 const char *conf_add_name(shared *sh, const char *name);
 /* Appends n bytes of s to b, keeping it NUL-terminated: 0 or an error. */
 int conf_sb_put(parser *p, sbuf *b, const char *s, size_t n);
-
-/* ---- conf_scalar.c ---------------------------------------------------------------------- */
-
-/* A backslash escape into b; p->pos is at the backslash. */
-int conf_escape(parser *p, sbuf *b);
-/* A quoted string into b; p->pos is at the opening quote (what names it in messages). */
-int conf_quoted(parser *p, sbuf *b, const char *what);
-/* A block string `( ... )` into b; p->pos is at the "(". */
-int conf_block(parser *p, sbuf *b);
-/* Whether c ends a bare (unquoted) value. */
-bool conf_bare_end(int c);
-/* 1 with *v when s is an integer (size suffixes applied), 0 when it is not, or an error
- * when it is out of range. */
-int conf_as_integer(parser *p, int line, const char *s, int64_t *v);
-bool conf_as_float(const char *s);
-/* 1 for true/yes/on, 0 for false/no/off (any case), -1 for anything else. */
-int conf_as_bool(const char *s);
 
 /* ---- reading the input (inline) --------------------------------------------------------- */
 
