@@ -1,15 +1,15 @@
 /* The durable forwarder's per-subject driver: it reads the log into one pipeline per
  * subject (pipeline.h), publishes within the window, walks the stream back when in doubt
  * (walk.h), repairs the order, and handles the hub's replies. forward.c owns the lifecycle
- * and calls in here; see forward.h for the contract and docs/store-and-forward.md for the
- * argument.
+ * and calls in here (fwd_drive.h); see forward.h for the contract and docs/store-and-forward.md for
+ * the argument.
  *
  * Sections: subjects and the note; the pump (log -> pipelines -> the hub, the window); the
  * driver (first contact, walk, repair, ready); replies from the hub; timeouts, the window,
  * idle subjects. */
 #include "common/log.h"
 #include "common/random.h"
-#include "leaf/forward_internal.h"
+#include "leaf/fwd_drive.h"
 #include "leaf/fwdnote.h"
 #include "leaf/jsapi.h"
 #include "leaf/subject.h"

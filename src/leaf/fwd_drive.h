@@ -1,15 +1,16 @@
-/* Private to the durable forwarder: the state shared by forward.c (lifecycle, capture,
- * status, the loop's hooks) and fwd_drive.c (the per-subject driver: reading the log,
- * publishing, the walk, order repair, the hub's replies). forward.c calls into fwd_drive.c,
- * never the other way round. Everything runs on the loop thread. */
-#ifndef AERIE_LEAF_FORWARD_INTERNAL_H
-#define AERIE_LEAF_FORWARD_INTERNAL_H
+/* Private to the durable forwarder: its state (struct ae_forward), shared by forward.c
+ * (lifecycle, capture, status, the loop's hooks) and fwd_drive.c (the per-subject driver:
+ * reading the log, publishing, the walk, order repair, the hub's replies), and the driver's
+ * functions. forward.c calls into fwd_drive.c, never the other way round; so this header
+ * does not include forward.h (the public face of forward.c). Loop thread only. */
+#ifndef AERIE_LEAF_FWD_DRIVE_H
+#define AERIE_LEAF_FWD_DRIVE_H
 
 #include "common/hmap.h"
 #include "common/timeutil.h"
-#include "leaf/forward.h"
 #include "leaf/msgid.h"
 #include "leaf/pipeline.h"
+#include "leaf/server.h"
 #include "leaf/sublist.h"
 #include "leaf/uplink.h"
 #include "leaf/walk.h"
@@ -27,6 +28,8 @@
 #define NOTE_WAIT_NS     (3 * AE_NS_PER_SEC) /* longest wait for a first contact's note */
 #define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
 #define WINDOW_MIN       16
+
+typedef struct ae_forward ae_forward; /* also in forward.h */
 
 typedef enum phase {
     PH_IDLE,   /* nothing under way; fwd_drive() decides what comes next */
