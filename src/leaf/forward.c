@@ -3,6 +3,7 @@
  * loop's notify fd and tick, status, lifecycle. The per-subject work is in fwd_drive.c. */
 #include "leaf/forward.h"
 #include "leaf/fwd_drive.h"
+#include "leaf/fwd_subjects.h"
 #include "leaf/fwdnote.h"
 #include "common/hmap.h"
 #include "common/log.h"
