@@ -3,7 +3,7 @@
  *
  *   FLEET_CMD    the commands: subject fleet.<env>.veh.<vid>.cmd.<kind>, body the arguments,
  *                headers Aerie-Cmd-Id / -Ttl-Ms / -Issued / -Supersedes / -Actor (the same
- *                names aerie-gw reads, src/gw/queue.h); kept for the stream's max_age (1 h)
+ *                names aerie-gw reads, src/gw/qcmd.h); kept for the stream's max_age (1 h)
  *   TWIN_EVENTS  the vehicle's reports on fleet.<env>.veh.<vid>.event.cmd: one JSON document
  *                per step (delivered, then accepted / denied / failed; or expired, superseded,
  *                rejected), forwarded by the vehicle's leaf exactly once and in order
@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Header names; src/gw/queue.h must agree. */
+/* Header names; src/gw/qcmd.h must agree. */
 #define AE_HDR_CMD_ID         "Aerie-Cmd-Id"
 #define AE_HDR_CMD_TTL        "Aerie-Cmd-Ttl-Ms"
 #define AE_HDR_CMD_ISSUED     "Aerie-Cmd-Issued"

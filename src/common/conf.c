@@ -18,7 +18,8 @@
  * gets its own C stack frame, so the nesting limit (AE_CONF_MAX_DEPTH, counted across includes
  * and variable substitution) also bounds the recursion. A per-parse budget bounds the node
  * count and the bytes held, so variable substitution cannot blow up ("billion laughs"). */
-#include "common/conf.h"
+#include "common/conf_base.h"
+#include "common/conf_scalar.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,543 +34,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_FILE_BYTES   (16u << 20) /* one file or string */
-#define MAX_TOTAL_BYTES  (64u << 20) /* everything read plus every string held, per parse */
-#define MAX_NODES        1000000     /* per parse, after variable substitution */
-#define MAX_DEPTH        AE_CONF_MAX_DEPTH
-#define MAX_INCLUDE_NEST 16  /* include inside include inside ... */
-#define MAX_INCLUDES     256 /* include statements per parse */
-#define MAX_ENV_NEST     8   /* $A whose environment value says $B whose value says ... */
-
-/* ---- the tree and its shared file names ------------------------------------------------ */
-
-/* File names are shared by all nodes read from the file, so they live in a list owned by
- * the root; ae_conf_free releases them after the nodes. */
-typedef struct fname {
-    struct fname *next;
-    char name[];
-} fname;
-
-typedef struct conf_root {
-    ae_conf_node node; /* must be first: the caller sees &root->node */
-    fname *names;
-} conf_root;
-
-/* State shared by the top-level parser and the parsers of its includes and environment
- * values. */
-typedef struct shared {
-    conf_root *root;
-    ae_err *err;
-    bool allow_include;
-    size_t nodes, bytes;
-    int includes;
-    char *incstack[MAX_INCLUDE_NEST + 1]; /* real paths of the files being read */
-    int ninc;
-    const char *envstack[MAX_ENV_NEST]; /* environment variables being expanded */
-    int nenv;
-} shared;
-
-typedef struct parser {
-    shared *sh;
-    const char *src;
-    size_t len, pos;
-    int line;
-    size_t bol;                          /* offset of the current line's first byte, for columns */
-    const char *file;                    /* name for messages and node->file (owned by the root) */
-    const char *dir;                     /* base for relative includes; NULL: working directory */
-    const char *envvar;                  /* set while parsing an environment variable's value */
-    int envline;                         /* the line of the $reference, used for messages then */
-    int depth;                           /* nesting of the container being filled (root map: 0) */
-    ae_conf_node *scopes[MAX_DEPTH + 1]; /* open maps, outermost first, for $variables */
-    int nscopes;
-} parser;
-
-/* A container being filled: appending needs the tail. */
-typedef struct builder {
-    ae_conf_node *node;
-    ae_conf_node *tail;
-} builder;
-
-static void append(builder *b, ae_conf_node *n)
-{
-    if (b->tail)
-        b->tail->next = n;
-    else
-        b->node->child = n;
-    b->tail = n;
-    while (b->tail->next) /* spliced include lists arrive as chains */
-        b->tail = b->tail->next;
-}
-
-static void free_nodes(ae_conf_node *n)
-{
-    while (n) {
-        ae_conf_node *next = n->next;
-        free_nodes(n->child); /* depth is bounded by MAX_DEPTH */
-        free(n->key);
-        free(n->str);
-        free(n);
-        n = next;
-    }
-}
-
-void ae_conf_free(ae_conf_node *root)
-{
-    if (!root)
-        return;
-    conf_root *r = (conf_root *)root;
-    free_nodes(root->child);
-    free(root->key);
-    free(root->str);
-    for (fname *f = r->names; f;) {
-        fname *next = f->next;
-        free(f);
-        f = next;
-    }
-    free(r);
-}
-
-/* ---- errors ----------------------------------------------------------------------------- */
-
-static int cur_line(const parser *p)
-{
-    return p->envvar ? p->envline : p->line;
-}
-
-static int col_of(const parser *p, size_t pos)
-{
-    return (int)(pos - p->bol) + 1;
-}
-
-/* Reports "FILE:LINE: message" (with the environment variable named when parsing one) and
- * returns `code`. Only the first error of a parse is kept: callers return as soon as any
- * helper fails, so this is called once. */
-static int report(parser *p, int code, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int report(parser *p, int code, int line, const char *fmt, ...)
-{
-    char what[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    if (p->envvar)
-        return ae_err_set(p->sh->err, code,
-                          "%s:%d: in the value of environment variable \"%s\": %s", p->file,
-                          p->envline, p->envvar, what);
-    return ae_err_set(p->sh->err, code, "%s:%d: %s", p->file, line, what);
-}
-
-#define SYNTAX(p, line, ...) report((p), AE_EINVAL, (line), __VA_ARGS__)
-
-/* Shows one input byte in a message: `"x"`, or a name for the invisible ones. */
-static const char *show_char(const parser *p, size_t pos, char *buf, size_t cap)
-{
-    if (pos >= p->len)
-        return "the end of the file";
-    unsigned char c = (unsigned char)p->src[pos];
-    if (c == '\n' || c == '\r')
-        return "the end of the line";
-    if (c < 0x20 || c == 0x7f)
-        snprintf(buf, cap, "byte 0x%02x", c);
-    else
-        snprintf(buf, cap, "\"%c\"", c);
-    return buf;
-}
-
-/* Shortens text quoted in messages so that the message keeps its point. */
-static const char *clip(const char *s, char *buf, size_t cap)
-{
-    size_t n = strlen(s);
-    if (n < cap)
-        return s;
-    snprintf(buf, cap, "%.*s...", (int)(cap - 4), s);
-    return buf;
-}
-
-/* ---- budget and allocation --------------------------------------------------------------- */
-
-static int charge(parser *p, size_t bytes)
-{
-    if (p->sh->bytes + bytes > MAX_TOTAL_BYTES)
-        return SYNTAX(p, cur_line(p),
-                      "configuration too large: more than %u MiB of text and values (after "
-                      "includes and variable substitution)",
-                      MAX_TOTAL_BYTES >> 20);
-    p->sh->bytes += bytes;
-    return 0;
-}
-
-static int new_node(parser *p, ae_conf_type t, int line, ae_conf_node **out)
-{
-    if (p->sh->nodes >= MAX_NODES)
-        return SYNTAX(p, line,
-                      "configuration too large: more than %d values (after includes and "
-                      "variable substitution)",
-                      MAX_NODES);
-    int rc = charge(p, sizeof(ae_conf_node));
-    if (rc)
-        return rc;
-    ae_conf_node *n = calloc(1, sizeof *n);
-    if (!n)
-        return report(p, AE_ENOMEM, line, "out of memory");
-    p->sh->nodes++;
-    n->type = t;
-    n->file = p->file;
-    n->line = p->envvar ? p->envline : line; /* a value from the environment: its $reference */
-    *out = n;
-    return 0;
-}
-
-static int dup_mem(parser *p, const char *s, size_t n, char **out)
-{
-    int rc = charge(p, n + 1);
-    if (rc)
-        return rc;
-    char *d = malloc(n + 1);
-    if (!d)
-        return report(p, AE_ENOMEM, cur_line(p), "out of memory");
-    memcpy(d, s, n);
-    d[n] = '\0';
-    *out = d;
-    return 0;
-}
-
-/* Registers a file name with the root so nodes can point at it. */
-static const char *add_name(shared *sh, const char *name)
-{
-    size_t n = strlen(name);
-    fname *f = malloc(sizeof *f + n + 1);
-    if (!f)
-        return NULL;
-    memcpy(f->name, name, n + 1);
-    f->next = sh->root->names;
-    sh->root->names = f;
-    return f->name;
-}
-
-/* A growable byte buffer for decoded strings and keys. */
-typedef struct sbuf {
-    char *d;
-    size_t n, cap;
-} sbuf;
-
-static int sb_put(parser *p, sbuf *b, const char *s, size_t n)
-{
-    /* No string in a config file gets near this; the check keeps the size arithmetic below
-     * from wrapping (and tells the compiler so, which otherwise warns at -O3). */
-    if (n > SIZE_MAX / 4 || b->n > SIZE_MAX / 4)
-        return report(p, AE_ELIMIT, cur_line(p), "string too long");
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *d = realloc(b->d, cap);
-        if (!d)
-            return report(p, AE_ENOMEM, cur_line(p), "out of memory");
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->n, s, n);
-    b->n += n;
-    b->d[b->n] = '\0';
-    return 0;
-}
-
-/* ---- reading the input ------------------------------------------------------------------- */
-
-static int peek(const parser *p)
-{
-    return p->pos < p->len ? (unsigned char)p->src[p->pos] : -1;
-}
-
-static int peek_at(const parser *p, size_t off)
-{
-    return p->pos + off < p->len ? (unsigned char)p->src[p->pos + off] : -1;
-}
-
-static void adv(parser *p)
-{
-    if (p->pos >= p->len)
-        return;
-    if (p->src[p->pos++] == '\n') {
-        p->line++;
-        p->bol = p->pos;
-    }
-}
-
-static bool is_ws(int c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static bool is_nl(int c)
-{
-    return c == '\n' || c == '\r';
-}
-
-static bool at_comment(const parser *p)
-{
-    return peek(p) == '#' || (peek(p) == '/' && peek_at(p, 1) == '/');
-}
-
-static void skip_ws(parser *p)
-{
-    while (is_ws(peek(p)))
-        adv(p);
-}
-
-static void skip_comment(parser *p)
-{
-    while (p->pos < p->len && !is_nl(peek(p)))
-        adv(p);
-}
-
-/* Skips blanks, line ends and comments: what may separate entries or array elements. */
-static void skip_all(parser *p)
-{
-    for (;;) {
-        int c = peek(p);
-        if (is_ws(c) || is_nl(c))
-            adv(p);
-        else if (at_comment(p))
-            skip_comment(p);
-        else
-            return;
-    }
-}
-
 /* ---- values ------------------------------------------------------------------------------ */
 
 static int parse_map_body(parser *p, builder *b, int open_line, const char *what, bool top);
 static int parse_value(parser *p, const char *key, int line, ae_conf_node **out);
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes one escape; p->pos is at the backslash. nats-server knows \t \n \r \" \\ \xHH;
- * we add \uHHHH (encoded as UTF-8) because operators expect it from JSON. */
-static int escape(parser *p, sbuf *b)
-{
-    size_t at = p->pos;
-    int line = p->line;
-    adv(p);
-    int c = peek(p);
-    char out[4];
-    size_t n = 1;
-    switch (c) {
-    case 't':
-        out[0] = '\t';
-        break;
-    case 'n':
-        out[0] = '\n';
-        break;
-    case 'r':
-        out[0] = '\r';
-        break;
-    case '"':
-        out[0] = '"';
-        break;
-    case '\\':
-        out[0] = '\\';
-        break;
-    case 'x': {
-        int h = hexval(peek_at(p, 1)), l = hexval(peek_at(p, 2));
-        if (h < 0 || l < 0)
-            return SYNTAX(p, line, "\\x at column %d needs two hexadecimal digits", col_of(p, at));
-        if (h == 0 && l == 0)
-            return SYNTAX(p, line, "\\x00 at column %d: NUL characters are not allowed",
-                          col_of(p, at));
-        out[0] = (char)(h * 16 + l);
-        adv(p);
-        adv(p);
-        break;
-    }
-    case 'u': {
-        unsigned cp = 0;
-        for (int i = 1; i <= 4; i++) {
-            int h = hexval(peek_at(p, (size_t)i));
-            if (h < 0)
-                return SYNTAX(p, line, "\\u at column %d needs four hexadecimal digits",
-                              col_of(p, at));
-            cp = cp * 16 + (unsigned)h;
-        }
-        if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
-            return SYNTAX(p, line,
-                          "\\u%04X at column %d is not a character that can be written this way",
-                          cp, col_of(p, at));
-        if (cp < 0x80) {
-            out[0] = (char)cp;
-        } else if (cp < 0x800) {
-            out[0] = (char)(0xc0 | (cp >> 6));
-            out[1] = (char)(0x80 | (cp & 0x3f));
-            n = 2;
-        } else {
-            out[0] = (char)(0xe0 | (cp >> 12));
-            out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            out[2] = (char)(0x80 | (cp & 0x3f));
-            n = 3;
-        }
-        for (int i = 0; i < 4; i++)
-            adv(p);
-        break;
-    }
-    default: {
-        char sb[16];
-        return SYNTAX(p, line,
-                      "invalid escape \"\\\" followed by %s at column %d (allowed: \\t \\n \\r "
-                      "\\\" \\\\ \\xHH \\uHHHH; write \\\\ for a backslash)",
-                      show_char(p, p->pos, sb, sizeof sb), col_of(p, at));
-    }
-    }
-    adv(p);
-    return sb_put(p, b, out, n);
-}
-
-/* A quoted string; p->pos is at the opening quote. Double quotes decode escapes, single
- * quotes keep the text as written. Either must end on its line: nats-server lets quoted
- * strings span lines, but then a forgotten quote swallows the rest of the file and the
- * error surfaces far away; `( ... )` blocks are the way to write multi-line text. */
-static int quoted(parser *p, sbuf *b, const char *what)
-{
-    int q = peek(p), line = p->line, col = col_of(p, p->pos);
-    adv(p);
-    for (;;) {
-        int c = peek(p);
-        if (c < 0 || is_nl(c))
-            return SYNTAX(p, line,
-                          "unterminated %s starting at column %d (a quoted string ends on its "
-                          "line; use a ( ) block for multi-line text)",
-                          what, col);
-        if (c == q) {
-            adv(p);
-            return sb_put(p, b, "", 0); /* makes b->d non-NULL for "" */
-        }
-        if (c == '\\' && q == '"') {
-            int rc = escape(p, b);
-            if (rc)
-                return rc;
-            continue;
-        }
-        size_t start = p->pos;
-        while (p->pos < p->len && peek(p) != q && !is_nl(peek(p)) && !(peek(p) == '\\' && q == '"'))
-            adv(p);
-        int rc = sb_put(p, b, p->src + start, p->pos - start);
-        if (rc)
-            return rc;
-    }
-}
-
-/* A block string: `(`, then everything up to a line holding only `)` at its start. As in
- * nats-server the text keeps the line end after `(` and the one before `)`. */
-static int block(parser *p, sbuf *b)
-{
-    int line = p->line;
-    adv(p);
-    size_t start = p->pos;
-    for (;;) {
-        if (p->pos >= p->len)
-            return SYNTAX(p, line,
-                          "block string opened with \"(\" is never closed: put \")\" alone at "
-                          "the start of a line");
-        if (peek(p) == ')' && p->pos > start && p->src[p->pos - 1] == '\n') {
-            int after = peek_at(p, 1);
-            if (after < 0 || is_nl(after)) {
-                int rc = sb_put(p, b, p->src + start, p->pos - start);
-                adv(p);
-                return rc;
-            }
-        }
-        adv(p);
-    }
-}
-
-static bool bare_end(int c)
-{
-    return c < 0 || is_ws(c) || is_nl(c) || c == ',' || c == ';' || c == ']' || c == '}' ||
-           c == '\'';
-}
-
-/* Interprets an unquoted integer with an optional size suffix, as nats-server does:
- * k/m/g/t/p/e are powers of 1000, kb/ki/kib (and so on) powers of 1024, any case.
- * Returns 1 if `s` is such an integer (value in *v), 0 if it is not (it is then a string),
- * or a negative error for one that overflows. */
-static int as_integer(parser *p, int line, const char *s, int64_t *v)
-{
-    const char *q = s;
-    bool neg = *q == '-';
-    if (neg)
-        q++;
-    if (!isdigit((unsigned char)*q))
-        return 0;
-    uint64_t mag = 0;
-    bool range = false;
-    for (; isdigit((unsigned char)*q); q++) {
-        if (mag > (UINT64_MAX - 9) / 10)
-            range = true;
-        else
-            mag = mag * 10 + (uint64_t)(*q - '0');
-    }
-    uint64_t mult = 1;
-    if (*q) {
-        static const char *const units = "kmgtpe";
-        const char *u = strchr(units, tolower((unsigned char)*q));
-        if (!u)
-            return 0;
-        int power = (int)(u - units) + 1;
-        const char *rest = q + 1;
-        uint64_t base = 1000;
-        if (!strcasecmp(rest, "b") || !strcasecmp(rest, "i") || !strcasecmp(rest, "ib"))
-            base = 1024;
-        else if (*rest)
-            return 0;
-        for (int i = 0; i < power; i++)
-            mult *= base;
-    }
-    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    uint64_t total;
-    if (range || __builtin_mul_overflow(mag, mult, &total) || total > limit) {
-        char cb[48];
-        return SYNTAX(p, line, "integer \"%s\" is out of range (at most %lld)",
-                      clip(s, cb, sizeof cb), (long long)INT64_MAX);
-    }
-    *v = neg ? (int64_t)(0 - total) : (int64_t)total;
-    return 1;
-}
-
-static bool as_float(const char *s)
-{
-    const char *q = s + (*s == '-');
-    if (!isdigit((unsigned char)*q))
-        return false;
-    while (isdigit((unsigned char)*q))
-        q++;
-    if (*q++ != '.' || !isdigit((unsigned char)*q))
-        return false;
-    while (isdigit((unsigned char)*q))
-        q++;
-    return *q == '\0';
-}
-
-static int as_bool(const char *s)
-{
-    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
-    for (int i = 0; i < 3; i++) {
-        if (!strcasecmp(s, yes[i]))
-            return 1;
-        if (!strcasecmp(s, no[i]))
-            return 0;
-    }
-    return -1;
-}
 
 /* Copies `src` (a value found through a $variable) for use at the current place. The copy
  * is placed at depth p->depth + 1 when it is a container; its own line and file stay
@@ -582,28 +50,28 @@ static int copy_tree(parser *p, const ae_conf_node *src, int depth, int line, ae
                       "substitution)",
                       MAX_DEPTH);
     ae_conf_node *n;
-    int rc = new_node(p, src->type, src->line, &n);
+    int rc = conf_new_node(p, src->type, src->line, &n);
     if (rc)
         return rc;
     n->file = src->file;
     n->i = src->i;
     n->f = src->f;
     n->b = src->b;
-    if (src->key && (rc = dup_mem(p, src->key, strlen(src->key), &n->key)))
+    if (src->key && (rc = conf_dup_mem(p, src->key, strlen(src->key), &n->key)))
         goto fail;
-    if (src->str && (rc = dup_mem(p, src->str, strlen(src->str), &n->str)))
+    if (src->str && (rc = conf_dup_mem(p, src->str, strlen(src->str), &n->str)))
         goto fail;
     builder b = {n, NULL};
     for (const ae_conf_node *c = src->child; c; c = c->next) {
         ae_conf_node *cc;
         if ((rc = copy_tree(p, c, depth + 1, line, &cc)))
             goto fail;
-        append(&b, cc);
+        conf_append(&b, cc);
     }
     *out = n;
     return 0;
 fail:
-    free_nodes(n);
+    conf_free_nodes(n);
     return rc;
 }
 
@@ -653,9 +121,9 @@ static int env_value(parser *p, const char *name, const char *text, int line, ae
     int rc = 0;
     skip_all(&e);
     if (e.pos >= e.len) {
-        if ((rc = new_node(p, AE_CONF_STRING, line, out)) == 0 &&
-            (rc = dup_mem(p, "", 0, &(*out)->str)) != 0) {
-            free_nodes(*out);
+        if ((rc = conf_new_node(p, AE_CONF_STRING, line, out)) == 0 &&
+            (rc = conf_dup_mem(p, "", 0, &(*out)->str)) != 0) {
+            conf_free_nodes(*out);
             *out = NULL;
         }
     } else if ((rc = parse_value(&e, name, line, out)) == 0) {
@@ -663,8 +131,8 @@ static int env_value(parser *p, const char *name, const char *text, int line, ae
         if (e.pos < e.len) {
             char sb[16];
             rc = SYNTAX(&e, line, "unexpected %s after the value",
-                        show_char(&e, e.pos, sb, sizeof sb));
-            free_nodes(*out);
+                        conf_show_char(&e, e.pos, sb, sizeof sb));
+            conf_free_nodes(*out);
             *out = NULL;
         } else {
             (*out)->line = line;
@@ -704,7 +172,7 @@ static int variable(parser *p, const char *name, int line, int col, ae_conf_node
     return SYNTAX(p, line,
                   "variable \"$%s\" is not defined (set it earlier in this file or in the "
                   "environment)",
-                  clip(name, cb, sizeof cb));
+                  conf_clip(name, cb, sizeof cb));
 }
 
 /* An unquoted value: a boolean, an integer (with size suffix), a float, a $variable, or a
@@ -714,15 +182,15 @@ static int bare(parser *p, int line, ae_conf_node **out)
     sbuf b = {0};
     int col = col_of(p, p->pos), rc = 0;
     bool escaped = false;
-    while (!bare_end(peek(p))) {
+    while (!conf_bare_end(peek(p))) {
         if (peek(p) == '\\') {
             escaped = true;
-            rc = escape(p, &b);
+            rc = conf_escape(p, &b);
         } else {
             size_t start = p->pos;
-            while (!bare_end(peek(p)) && peek(p) != '\\')
+            while (!conf_bare_end(peek(p)) && peek(p) != '\\')
                 adv(p);
-            rc = sb_put(p, &b, p->src + start, p->pos - start);
+            rc = conf_sb_put(p, &b, p->src + start, p->pos - start);
         }
         if (rc)
             goto done;
@@ -736,20 +204,20 @@ static int bare(parser *p, int line, ae_conf_node **out)
             rc = variable(p, s + 1, line, col, out);
             goto done;
         }
-        if ((bv = as_bool(s)) >= 0)
+        if ((bv = conf_as_bool(s)) >= 0)
             t = AE_CONF_BOOL;
-        else if ((rc = as_integer(p, line, s, &iv)) < 0)
+        else if ((rc = conf_as_integer(p, line, s, &iv)) < 0)
             goto done;
         else if (rc == 1)
             t = AE_CONF_INT;
-        else if (as_float(s))
+        else if (conf_as_float(s))
             t = AE_CONF_FLOAT;
         rc = 0;
     }
-    if ((rc = new_node(p, t, line, out)))
+    if ((rc = conf_new_node(p, t, line, out)))
         goto done;
-    if ((rc = dup_mem(p, s, strlen(s), &(*out)->str))) {
-        free_nodes(*out);
+    if ((rc = conf_dup_mem(p, s, strlen(s), &(*out)->str))) {
+        conf_free_nodes(*out);
         *out = NULL;
         goto done;
     }
@@ -762,8 +230,8 @@ static int bare(parser *p, int line, ae_conf_node **out)
         (*out)->f = strtod(s, NULL);
         if (errno == ERANGE) {
             char cb[48];
-            rc = SYNTAX(p, line, "number \"%s\" is out of range", clip(s, cb, sizeof cb));
-            free_nodes(*out);
+            rc = SYNTAX(p, line, "number \"%s\" is out of range", conf_clip(s, cb, sizeof cb));
+            conf_free_nodes(*out);
             *out = NULL;
         }
     }
@@ -790,19 +258,20 @@ static int parse_array(parser *p, const char *key, int line, ae_conf_node *arr)
         int c = peek(p);
         if (c < 0)
             return SYNTAX(p, line, "array%s%s%s opened with \"[\" is never closed (missing \"]\")",
-                          key ? " \"" : "", key ? clip(key, kb, sizeof kb) : "", key ? "\"" : "");
+                          key ? " \"" : "", key ? conf_clip(key, kb, sizeof kb) : "",
+                          key ? "\"" : "");
         if (c == ']') {
             adv(p);
             return 0;
         }
         if (c == ',' || c == ';' || c == '}')
             return SYNTAX(p, p->line, "unexpected %s in an array where a value was expected",
-                          show_char(p, p->pos, sb, sizeof sb));
+                          conf_show_char(p, p->pos, sb, sizeof sb));
         ae_conf_node *v;
         int rc = parse_value(p, key, p->line, &v);
         if (rc)
             return rc;
-        append(&b, v);
+        conf_append(&b, v);
         skip_ws(p);
         c = peek(p);
         if (c == ',' || is_nl(c))
@@ -812,7 +281,7 @@ static int parse_array(parser *p, const char *key, int line, ae_conf_node *arr)
         else
             return SYNTAX(p, p->line,
                           "expected \",\" or \"]\" after an array element, found %s at column %d",
-                          show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos));
+                          conf_show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos));
     }
 }
 
@@ -825,7 +294,7 @@ static int parse_value(parser *p, const char *key, int line, ae_conf_node **out)
     if (c == '{' || c == '[') {
         if ((rc = enter(p, p->line)))
             return rc;
-        if ((rc = new_node(p, c == '{' ? AE_CONF_MAP : AE_CONF_ARRAY, line, out)) == 0) {
+        if ((rc = conf_new_node(p, c == '{' ? AE_CONF_MAP : AE_CONF_ARRAY, line, out)) == 0) {
             if (c == '[') {
                 rc = parse_array(p, key, p->line, *out);
             } else {
@@ -837,7 +306,7 @@ static int parse_value(parser *p, const char *key, int line, ae_conf_node **out)
                 p->nscopes--;
             }
             if (rc) {
-                free_nodes(*out);
+                conf_free_nodes(*out);
                 *out = NULL;
             }
         }
@@ -846,9 +315,9 @@ static int parse_value(parser *p, const char *key, int line, ae_conf_node **out)
     }
     if (c == '"' || c == '\'' || c == '(') {
         sbuf b = {0};
-        rc = c == '(' ? block(p, &b) : quoted(p, &b, "string");
-        if (rc == 0 && (rc = charge(p, b.n + 1)) == 0 &&
-            (rc = new_node(p, AE_CONF_STRING, line, out)) == 0) {
+        rc = c == '(' ? conf_block(p, &b) : conf_quoted(p, &b, "string");
+        if (rc == 0 && (rc = conf_charge(p, b.n + 1)) == 0 &&
+            (rc = conf_new_node(p, AE_CONF_STRING, line, out)) == 0) {
             (*out)->str = b.d;
             return 0;
         }
@@ -965,12 +434,12 @@ static int parse_path(shared *sh, parser *from, const char *path, int line, int 
         if (eno == ENOMEM)
             return ae_err_set(sh->err, AE_ENOMEM, "out of memory reading %s", path);
         if (from)
-            return report(from, AE_EIO, line, "cannot read included file \"%s\": %s", path,
-                          strerror(eno));
+            return conf_report(from, AE_EIO, line, "cannot read included file \"%s\": %s", path,
+                               strerror(eno));
         return ae_err_set(sh->err, AE_EIO, "cannot read config file %s: %s", path, strerror(eno));
     }
     int rc = 0;
-    const char *name = add_name(sh, path);
+    const char *name = conf_add_name(sh, path);
     char *dircopy = strdup(path);
     if (!name || !dircopy) {
         rc = ae_err_set(sh->err, AE_ENOMEM, "out of memory reading %s", path);
@@ -1019,13 +488,13 @@ static int include(parser *p, builder *b, int line)
             adv(p);
         if (peek(p) != q)
             return SYNTAX(p, line, "unterminated include file name starting at column %d", col);
-        rc = sb_put(p, &path, p->src + start, p->pos - start);
+        rc = conf_sb_put(p, &path, p->src + start, p->pos - start);
         adv(p);
     } else {
         size_t start = p->pos;
-        while (!bare_end(peek(p)))
+        while (!conf_bare_end(peek(p)))
             adv(p);
-        rc = sb_put(p, &path, p->src + start, p->pos - start);
+        rc = conf_sb_put(p, &path, p->src + start, p->pos - start);
     }
     if (rc)
         goto out;
@@ -1039,7 +508,7 @@ static int include(parser *p, builder *b, int line)
     }
     if (!sh->allow_include) {
         rc = SYNTAX(p, line, "include \"%s\": includes are not allowed here",
-                    clip(path.d, pb, sizeof pb));
+                    conf_clip(path.d, pb, sizeof pb));
         goto out;
     }
     if (p->envvar) {
@@ -1061,12 +530,13 @@ static int include(parser *p, builder *b, int line)
         full = NULL;
     }
     if (!full) {
-        rc = report(p, AE_ENOMEM, line, "out of memory");
+        rc = conf_report(p, AE_ENOMEM, line, "out of memory");
         goto out;
     }
     char *real = realpath(full, NULL);
     if (!real) {
-        rc = report(p, AE_EIO, line, "cannot read included file \"%s\": %s", full, strerror(errno));
+        rc = conf_report(p, AE_EIO, line, "cannot read included file \"%s\": %s", full,
+                         strerror(errno));
         free(full);
         goto out;
     }
@@ -1084,9 +554,9 @@ static int include(parser *p, builder *b, int line)
     free(sh->incstack[--sh->ninc]);
     free(full);
     if (rc)
-        free_nodes(tmp.child);
+        conf_free_nodes(tmp.child);
     else if (tmp.child)
-        append(b, tmp.child);
+        conf_append(b, tmp.child);
 out:
     free(path.d);
     return rc;
@@ -1107,8 +577,8 @@ static int entry_end(parser *p, const char *what)
     return SYNTAX(p, p->line,
                   "unexpected %s at column %d after the value of \"%s\" (put one setting per "
                   "line, or separate them with \",\" or \";\")",
-                  show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos),
-                  clip(what, kb, sizeof kb));
+                  conf_show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos),
+                  conf_clip(what, kb, sizeof kb));
 }
 
 /* One `key [:|=] value` entry (or an include) of the map `b`. */
@@ -1119,7 +589,7 @@ static int entry(parser *p, builder *b)
     sbuf key = {0};
     bool quoted_key = c == '"' || c == '\'';
     if (quoted_key) {
-        if ((rc = quoted(p, &key, "quoted key")))
+        if ((rc = conf_quoted(p, &key, "quoted key")))
             goto out;
         if (key.n != strlen(key.d)) {
             rc = SYNTAX(p, line, "key contains a NUL byte");
@@ -1131,10 +601,10 @@ static int entry(parser *p, builder *b)
             adv(p);
         if (p->pos == start) {
             rc = SYNTAX(p, line, "expected a key, found %s at column %d",
-                        show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos));
+                        conf_show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos));
             goto out;
         }
-        if ((rc = sb_put(p, &key, p->src + start, p->pos - start)))
+        if ((rc = conf_sb_put(p, &key, p->src + start, p->pos - start)))
             goto out;
         if (key.n == 7 && !strcasecmp(key.d, "include") && is_ws(peek(p))) {
             skip_ws(p);
@@ -1165,7 +635,8 @@ static int entry(parser *p, builder *b)
         }
     }
     if (!value_here(p)) {
-        rc = SYNTAX(p, line, "expected a value after \"%s%s\"", clip(key.d, kb, sizeof kb), sep);
+        rc = SYNTAX(p, line, "expected a value after \"%s%s\"", conf_clip(key.d, kb, sizeof kb),
+                    sep);
         goto out;
     }
     ae_conf_node *v;
@@ -1174,7 +645,7 @@ static int entry(parser *p, builder *b)
     v->key = key.d;
     v->line = line;
     key.d = NULL;
-    append(b, v);
+    conf_append(b, v);
     rc = entry_end(p, v->key);
 out:
     free(key.d);
@@ -1199,7 +670,7 @@ static int parse_map_body(parser *p, builder *b, int open_line, const char *what
                               "(missing \"}\")");
             return SYNTAX(
                 p, open_line, "map%s%s%s opened with \"{\" is never closed (missing \"}\")",
-                what ? " \"" : "", what ? clip(what, kb, sizeof kb) : "", what ? "\"" : "");
+                what ? " \"" : "", what ? conf_clip(what, kb, sizeof kb) : "", what ? "\"" : "");
         }
         if (c == '}' && closing) {
             adv(p);
@@ -1208,7 +679,7 @@ static int parse_map_body(parser *p, builder *b, int open_line, const char *what
             skip_all(p);
             if (p->pos < p->len)
                 return SYNTAX(p, p->line, "unexpected %s after the \"}\" that closes the file",
-                              show_char(p, p->pos, sb, sizeof sb));
+                              conf_show_char(p, p->pos, sb, sizeof sb));
             return 0;
         }
         if (c == '{' && top && !braced && !b->node->child) {
@@ -1219,7 +690,7 @@ static int parse_map_body(parser *p, builder *b, int open_line, const char *what
         }
         if (c == '}' || c == ']' || c == ',' || c == ';' || c == '{' || c == '[')
             return SYNTAX(p, p->line, "unexpected %s at column %d where a key was expected",
-                          show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos));
+                          conf_show_char(p, p->pos, sb, sizeof sb), col_of(p, p->pos));
         int rc = entry(p, b);
         if (rc)
             return rc;
@@ -1298,7 +769,7 @@ static int parse_string(const char *text, size_t len, const char *name, ae_conf_
                           MAX_FILE_BYTES >> 20);
     shared sh;
     conf_root *r = new_root(&sh, err, allow_include);
-    const char *fname = r ? add_name(&sh, shown) : NULL;
+    const char *fname = r ? conf_add_name(&sh, shown) : NULL;
     char *dir = NULL;
     if (!fname) {
         ae_conf_free(r ? &r->node : NULL);

@@ -4,8 +4,9 @@
  * flight at once).
  *
  * A request without an id is sent at once and answered on its reply subject, or refused as
- * busy, as it always was. A request with an id goes to queue.c, which calls
- * ae_gw_exec_start when its turn comes and hears back through ae_gw_queue_finished. */
+ * busy, as it always was (queue.c hands it over through ae_gw_exec_plain). A command with an
+ * id is started by queue.c with ae_gw_exec_start when its turn comes; its outcome goes back
+ * through g->cmd_finished, which queue.c sets, so that this file never calls up into it. */
 #include "gw/gw_priv.h"
 
 #include "common/log.h"
@@ -16,17 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ae_gw_reply(ae_gw *g, const char *reply, const char *doc, size_t len)
-{
-    if (!reply)
-        return;
-    natsStatus s = natsConnection_Publish(g->nc, reply, doc, (int)len);
-    if (s != NATS_OK)
-        ae_log_warn("command reply to %s: %s", reply, natsStatus_GetText(s));
-}
-
-static void reply_error(ae_gw *g, const char *reply, const char *name, const char *kind,
-                        const char *msg)
+void ae_gw_exec_refuse(ae_gw *g, const char *reply, const char *name, const char *kind,
+                       const char *msg)
 {
     char doc[1024];
     ae_gw_buf b;
@@ -63,7 +55,7 @@ static void finish_queued(ae_gw *g, ae_gw_pending *p, const char *result, int ma
                        .elapsed_s = (double)(ae_mono_ns() - p->started) / 1e9};
     ae_gw_qcmd *q = p->q;
     memset(p, 0, sizeof *p);
-    ae_gw_queue_finished(g, q, &o);
+    g->cmd_finished(g, q, &o);
 }
 
 /* Counts the outcome of a command that went out. */
@@ -167,8 +159,7 @@ static void start_slot(ae_gw *g, ae_gw_pending *slot, const char *name, const ch
     send_attempt(g, slot);
 }
 
-/* A request without an id: build, send, answer later (or refuse now). */
-static void plain_request(ae_gw *g, natsMsg *m, const char *name)
+void ae_gw_exec_plain(ae_gw *g, natsMsg *m, const char *name)
 {
     const char *reply = natsMsg_GetReply(m);
     ae_gw_vehinfo vi = ae_gw_vehinfo_now(g);
@@ -177,58 +168,19 @@ static void plain_request(ae_gw *g, natsMsg *m, const char *name)
     int rc =
         ae_gw_cmd_build(name, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &vi, &cl, &err);
     if (rc) {
-        reply_error(g, reply, name,
-                    rc == AE_ENOENT   ? "unknown_command"
-                    : rc == AE_EAGAIN ? "unavailable"
-                                      : "bad_arguments",
-                    err.msg);
+        ae_gw_exec_refuse(g, reply, name,
+                          rc == AE_ENOENT   ? "unknown_command"
+                          : rc == AE_EAGAIN ? "unavailable"
+                                            : "bad_arguments",
+                          err.msg);
         return;
     }
     ae_gw_pending *slot = free_slot(g, cl.command, &err);
     if (!slot) {
-        reply_error(g, reply, name, "busy", err.msg);
+        ae_gw_exec_refuse(g, reply, name, "busy", err.msg);
         return;
     }
     start_slot(g, slot, name, reply, NULL, &cl);
-}
-
-static const char *header(natsMsg *m, const char *key)
-{
-    const char *v = NULL;
-    return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : NULL;
-}
-
-void ae_gw_exec_request(ae_gw *g, natsMsg *m)
-{
-    const char *subj = natsMsg_GetSubject(m);
-    const char *reply = natsMsg_GetReply(m);
-    const char *name = strrchr(subj, '.');
-    name = name ? name + 1 : subj;
-    ae_gw_qcmd *q = calloc(1, sizeof *q);
-    ae_err err = {0};
-    int rc = q ? ae_gw_qcmd_parse(q, name, header(m, AE_GW_HDR_CMD_ID),
-                                  header(m, AE_GW_HDR_CMD_TTL), header(m, AE_GW_HDR_CMD_ISSUED),
-                                  header(m, AE_GW_HDR_CMD_SUPERSEDES), &err)
-               : ae_err_set(&err, AE_ENOMEM, "out of memory");
-    if (rc == AE_ENOENT) {
-        ae_gw_qcmd_free(q);
-        plain_request(g, m, name);
-        return;
-    }
-    if (rc == 0 && natsMsg_GetDataLength(m) > 0 &&
-        !(q->body = malloc((size_t)natsMsg_GetDataLength(m))))
-        rc = ae_err_set(&err, AE_ENOMEM, "out of memory");
-    if (rc == 0 && reply && !(q->reply = strdup(reply)))
-        rc = ae_err_set(&err, AE_ENOMEM, "out of memory");
-    if (rc) {
-        reply_error(g, reply, name, "bad_arguments", err.msg);
-        ae_gw_qcmd_free(q);
-        return;
-    }
-    q->body_len = (size_t)natsMsg_GetDataLength(m);
-    if (q->body_len)
-        memcpy(q->body, natsMsg_GetData(m), q->body_len);
-    ae_gw_queue_live(g, q);
 }
 
 int ae_gw_exec_start(ae_gw *g, ae_gw_qcmd *q, ae_err *err)

@@ -1,5 +1,5 @@
 /* The gateway loop: MAVLink frames in, NATS documents out; NATS requests in, handed to the
- * command code (cmdexec.c, queue.c).
+ * command code (queue.c, cmdexec.c); outputs through gw_io.c.
  *
  * One thread (the caller of ae_gw_run) owns the links, the vehicle state, the rate limiter and
  * the commands. libnats runs its own threads: its subscription callbacks (commands, the leaf's
@@ -27,23 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* ---- publishing --------------------------------------------------------------------------- */
-
-void ae_gw_publish(ae_gw *g, const char *suffix, const void *data, int len)
-{
-    char subj[256];
-    snprintf(subj, sizeof subj, "%s%s", g->prefix, suffix);
-    natsStatus s = natsConnection_Publish(g->nc, subj, data, len);
-    if (s == NATS_OK)
-        g->published++;
-    if (s != NATS_OK) {
-        /* Only when the reconnect buffer is full or the connection is closed: count, and log
-         * the first of each burst rather than every document. */
-        if (g->pub_errors++ % 1000 == 0)
-            ae_log_warn("publish %s: %s (%llu documents dropped so far)", subj,
-                        natsStatus_GetText(s), (unsigned long long)g->pub_errors);
-    }
-}
+/* ---- state documents, rate limited ------------------------------------------------------- */
 
 /* Latest-value rate limiting: publish now if the subject's interval has passed, otherwise
  * keep the document and publish the newest one when the interval ends. */
@@ -81,23 +65,7 @@ static void flush_rate_slots(ae_gw *g, int64_t now)
     }
 }
 
-/* ---- sending MAVLink ---------------------------------------------------------------------- */
-
-int ae_gw_send_to_autopilot(ae_gw *g, uint32_t msgid, const void *msg)
-{
-    if (!g->have_ap)
-        return AE_EAGAIN;
-    uint8_t frame[AE_MAV_MAX_FRAME];
-    ae_mav_header h = {
-        .version = 2, .seq = g->tx_seq++, .sysid = g->cfg.sysid, .compid = g->cfg.compid};
-    int n = ae_mav_encode_msg(frame, sizeof frame, &h, msgid, msg, NULL);
-    if (n < 0)
-        return n;
-    ae_gw_link *l = &g->links[g->ap_link];
-    if (l->kind == AE_GW_LINK_SERIAL)
-        return ae_gw_link_send(l, frame, (size_t)n, NULL, 0);
-    return ae_gw_link_send(l, frame, (size_t)n, &g->ap_addr, g->ap_addr_len);
-}
+/* ---- heartbeats ---------------------------------------------------------------------- */
 
 /* Our GCS heartbeat on every link that has somewhere to send: autopilots watch for it before
  * they consider a ground station connected. */
@@ -117,17 +85,6 @@ static void send_heartbeats(ae_gw *g)
 }
 
 /* ---- inbound messages --------------------------------------------------------------- */
-
-ae_gw_vehinfo ae_gw_vehinfo_now(const ae_gw *g)
-{
-    return (ae_gw_vehinfo){.known = g->have_ap,
-                           .sysid = g->ap_sysid,
-                           .compid = g->ap_compid,
-                           .autopilot = g->vs.hb.autopilot,
-                           .type = g->vs.hb.type,
-                           .home_known = g->home_known,
-                           .home_alt_msl_m = g->home_alt_msl_m};
-}
 
 /* libnats thread: queue the message for the loop and wake it. A full queue refuses a command
  * as busy; a link report or catch-up reply that does not fit is dropped (the next link report
@@ -185,7 +142,7 @@ static void drain_inbound(ae_gw *g)
             return;
         switch (in.kind) {
         case AE_GW_IN_CMD:
-            ae_gw_exec_request(g, in.m);
+            ae_gw_queue_request(g, in.m);
             natsMsg_Destroy(in.m);
             break;
         case AE_GW_IN_LINK:

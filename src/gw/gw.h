@@ -9,7 +9,7 @@
  * Commands with an id (Aerie-Cmd-Id) survive an outage: the hub keeps them in FLEET_CMD, the
  * gateway fetches the newest of each kind when the leaf's link comes back, executes each at
  * most once (a journal in state_dir remembers every id) and only while fresh, and reports
- * the outcome on ...event.cmd, which the leaf forwards durably (queue.h, docs/gateway.md).
+ * the outcome on ...event.cmd, which the leaf forwards durably (qcmd.h, docs/gateway.md).
  *
  * Threads: ae_gw_run owns every socket and all state on the calling thread. libnats delivers
  * command requests on its own thread; they are queued and handled by the run loop. */

@@ -1,8 +1,12 @@
-/* The gateway's state, shared by the files of the loop (not part of the library's API):
+/* The gateway's state, shared by the files of the loop (not part of the library's API).
+ * From the top down; each file calls only into those below it:
  *   gateway.c  the loop, NATS connection, MAVLink links, telemetry;
+ *   queue.c    requests on ...cmd.<name>; commands with an id: the journal, the catch-up
+ *              after a reconnect, the ordered execution queue, expiry and supersession,
+ *              outcome reports;
  *   cmdexec.c  COMMAND_LONG out with retries, COMMAND_ACK back, requests without an id;
- *   queue.c    commands with an id: the journal, the catch-up after a reconnect, the
- *              ordered execution queue, expiry and supersession, outcome reports.
+ *              a command with an id that finishes goes back up through g->cmd_finished;
+ *   gw_io.c    publishing, replies, sending to the autopilot, the vehicle's identity.
  * Everything here is owned by the loop thread, except what the libnats callbacks touch
  * under qlock (the inbound queue) and the atomic connection counter. */
 #ifndef AERIE_GW_GW_PRIV_H
@@ -13,7 +17,7 @@
 #include "gw/journal.h"
 #include "gw/link.h"
 #include "gw/metrics.h"
-#include "gw/queue.h"
+#include "gw/qcmd.h"
 #include "gw/telemetry.h"
 
 #include <nats/nats.h>
@@ -134,39 +138,47 @@ struct ae_gw {
     uint64_t cmd_sent, cmd_resends, cmd_acked;
     uint64_t cmd_failed[AE_GW_FAIL_NREASONS];
     struct ae_gw_metrics_srv *metrics; /* the listener, or NULL */
+
+    /* Set by queue.c (ae_gw_queue_start): cmdexec.c hands it the outcome of a command with
+     * an id (q, never NULL), which the queue records, reports and follows with the next. */
+    void (*cmd_finished)(ae_gw *g, ae_gw_qcmd *q, const ae_gw_outcome *o);
 };
 
-/* gateway.c */
+/* gw_io.c */
 void ae_gw_publish(ae_gw *g, const char *suffix, const void *data, int len);
+/* Answers a requester on reply (nothing when reply is NULL). */
+void ae_gw_reply(ae_gw *g, const char *reply, const char *doc, size_t len);
 int ae_gw_send_to_autopilot(ae_gw *g, uint32_t msgid, const void *msg);
 ae_gw_vehinfo ae_gw_vehinfo_now(const ae_gw *g);
 
 /* cmdexec.c */
-/* A request on ...cmd.<name>: with an id it goes to queue.c, otherwise it is sent at once
- * (or refused as busy) as before. Takes ownership of nothing (the caller destroys m). */
-void ae_gw_exec_request(ae_gw *g, natsMsg *m);
+/* A request without an id on ...cmd.<name> (m stays the caller's): built and sent at once,
+ * answered when the ACK comes or the retries run out, or refused now (bad arguments, busy). */
+void ae_gw_exec_plain(ae_gw *g, natsMsg *m, const char *name);
+/* Answers reply with {"ok":false,"result":kind,"error":msg} and counts a rejection. */
+void ae_gw_exec_refuse(ae_gw *g, const char *reply, const char *name, const char *kind,
+                       const char *msg);
 /* Starts the COMMAND_LONG of q: 0 when it went out (journaled "delivered" and reported
  * first), AE_EAGAIN when it has to wait (no autopilot yet, home unknown, the same MAV_CMD
  * in flight, no free slot: err->msg says which), AE_EIO when the journal could not record
- * it (nothing sent), or AE_ENOENT / AE_EINVAL when the gateway refuses it (err says why). */
+ * it (nothing sent), or AE_ENOENT / AE_EINVAL when the gateway refuses it (err says why).
+ * Its outcome goes to g->cmd_finished. */
 int ae_gw_exec_start(ae_gw *g, ae_gw_qcmd *q, ae_err *err);
 void ae_gw_exec_ack(ae_gw *g, const ae_mav_command_ack *ack);
 void ae_gw_exec_timeouts(ae_gw *g, int64_t now);
-void ae_gw_reply(ae_gw *g, const char *reply, const char *doc, size_t len);
 void ae_gw_exec_free(ae_gw *g);
 
 /* queue.c */
 /* Opens the journal (cfg.state_dir) and subscribes to the link reports and catch-up
- * replies; republishes reports a previous run did not see flushed. */
+ * replies; republishes reports a previous run did not see flushed; sets g->cmd_finished. */
 int ae_gw_queue_start(ae_gw *g, ae_err *err);
-/* A live request that carries an id (q parsed, body and reply set; ownership passes). */
-void ae_gw_queue_live(ae_gw *g, ae_gw_qcmd *q);
+/* A request on ...cmd.<name>: with an id it is queued here, otherwise it goes to
+ * ae_gw_exec_plain. Takes ownership of nothing (the caller destroys m). */
+void ae_gw_queue_request(ae_gw *g, natsMsg *m);
 void ae_gw_queue_link(ae_gw *g, natsMsg *m);
 void ae_gw_queue_catchup_reply(ae_gw *g, natsMsg *m); /* takes ownership of m */
 /* Every loop pass: catch-up triggers and deadlines, the execution queue, report flushes. */
 void ae_gw_queue_tick(ae_gw *g, int64_t now);
-/* The running head command q got its ACK (or none): record, report, reply, run the next. */
-void ae_gw_queue_finished(ae_gw *g, ae_gw_qcmd *q, const ae_gw_outcome *o);
 void ae_gw_queue_free(ae_gw *g);
 
 #endif

@@ -39,7 +39,7 @@ typedef enum ae_gw_fail_reason {
 } ae_gw_fail_reason;
 
 /* The reason for a command with an id that ended without being sent in this run (state and
- * result of its report, queue.h). */
+ * result of its report, qcmd.h). */
 ae_gw_fail_reason ae_gw_fail_reason_of(const char *state, const char *result);
 
 /* Splits "HOST:PORT", "[IPv6]:PORT" or ":PORT" (every address) into host (cap bytes) and

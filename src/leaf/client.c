@@ -1,11 +1,14 @@
 /* Local client connections: the server side of the NATS client protocol.
  *
- * The read path (plain or TLS), the op handlers, delivery and the fast-producer stall; output
- * and closing are in conn.c, the per-pass work on all connections in clients.c. The
+ * The read path (plain or TLS), the SUB/UNSUB/PUB handlers and delivery; CONNECT is in
+ * connect_op.c, PING (the flush barrier) in ping.c, output, stalls and closing in conn.c, the
+ * per-pass work on all connections in clients.c. The
  * protocol behaviour follows nats-server 2.9 as recorded in docs/compatibility.md: the same
  * defaults, the same -ERR texts, the same order of replies, and the same choice between
  * continuing and closing. */
 #include "leaf/client.h"
+#include "leaf/connect_op.h"
+#include "leaf/ping.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "leaf/auth.h"
@@ -15,7 +18,6 @@
 #include "leaf/tls.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -27,22 +29,11 @@
 #define READ_CHUNK      (64 * 1024)
 #define READS_PER_EVENT 4 /* so one busy publisher cannot starve the others */
 
-/* nats-server's fast-producer stall bounds (client.go stallClientMinDuration/Max). */
-#define STALL_MIN_NS (100 * AE_NS_PER_MS)
-#define STALL_MAX_NS (1 * AE_NS_PER_SEC)
-
 static void on_client_io(ae_loop *loop, ae_io *io, unsigned events);
-static void on_stall_timeout(ae_loop *loop, ae_timer *t);
 
 static void send_str(ae_client *c, const char *s)
 {
     ae_client_send(c, s, strlen(s));
-}
-
-static void send_ok(ae_client *c)
-{
-    if (c->verbose)
-        send_str(c, "+OK\r\n");
 }
 
 /* Go's %q for a subject in an error text: quotes, with `"` and `\` escaped and control
@@ -99,7 +90,7 @@ ae_client *ae_client_accept(ae_server *s, int fd, const char *ip, int port)
     c->io.fd = fd;
     c->io.cb = on_client_io;
     c->io.ctx = c;
-    c->stall_timer = (ae_timer){.cb = on_stall_timeout, .ctx = c};
+    c->stall_timer = (ae_timer){.cb = ae_client_stall_timeout, .ctx = c};
     snprintf(c->ip, sizeof c->ip, "%s", ip);
     c->port = port;
     /* nats-server's defaults for a connection that has not sent CONNECT. */
@@ -211,7 +202,7 @@ static void process_sub(ae_client *c, const ae_op *op)
         return;
     }
     if (ae_hmap_get(&c->subs, op->sid.ptr, op->sid.len)) {
-        send_ok(c);
+        ae_client_send_ok(c);
         return;
     }
     if (!ae_subject_valid(op->subject.ptr, op->subject.len)) {
@@ -243,13 +234,13 @@ static void process_sub(ae_client *c, const ae_op *op)
     if (c->perms)
         ae_perms_note_subscription(c->perms, sub->subject, sub->sub.subject_len);
     local_interest(c, sub, true);
-    send_ok(c);
+    ae_client_send_ok(c);
 }
 
 static void process_unsub(ae_client *c, const ae_op *op)
 {
     ae_ssub *sub = ae_hmap_get(&c->subs, op->sid.ptr, op->sid.len);
-    send_ok(c);
+    ae_client_send_ok(c);
     if (sub && !sub->dead) {
         if (op->max_msgs > 0 && sub->delivered < (uint64_t)op->max_msgs)
             sub->max = op->max_msgs;
@@ -326,7 +317,7 @@ static void process_pub(ae_client *c, const ae_op *op)
         return;
     }
     /* +OK before the message is delivered, even back to this connection (nats-server). */
-    send_ok(c);
+    ae_client_send_ok(c);
     if (!literal && !ae_subject_valid(op->subject.ptr, op->subject.len))
         return; /* nats-server drops what it cannot tokenise; a wildcard is matched literally */
     ae_msg m = {.subject = op->subject,
@@ -340,158 +331,6 @@ static void process_pub(ae_client *c, const ae_op *op)
         send_no_responders(c, op->reply);
 }
 
-/* ---- CONNECT ------------------------------------------------------------------------------ */
-
-static bool json_flag(json_t *o, const char *key, bool dflt)
-{
-    json_t *v = json_object_get(o, key);
-    return v && json_is_boolean(v) ? json_is_true(v) : dflt;
-}
-
-static char *json_dup_str(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-}
-
-/* nats-server decodes CONNECT into typed fields: a value of the wrong type for a known field
- * fails the decoding, and the connection is closed without an -ERR. null is fine. */
-static bool connect_types_ok(json_t *o)
-{
-    static const char *bools[] = {"verbose", "pedantic",      "tls_required", "echo",
-                                  "headers", "no_responders", "new_account"};
-    static const char *strs[] = {"user",    "pass", "auth_token", "name", "lang",
-                                 "version", "nkey", "sig",        "jwt",  "account"};
-    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
-        json_t *v = json_object_get(o, bools[i]);
-        if (v && !json_is_null(v) && !json_is_boolean(v))
-            return false;
-    }
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        json_t *v = json_object_get(o, strs[i]);
-        if (v && !json_is_null(v) && !json_is_string(v))
-            return false;
-    }
-    json_t *v = json_object_get(o, "protocol");
-    return !v || json_is_null(v) || json_is_integer(v);
-}
-
-static void process_connect(ae_client *c, const ae_op *op)
-{
-    ae_server *s = c->srv;
-    json_error_t jerr;
-    json_t *o = json_loadb(op->arg.ptr, op->arg.len, 0, &jerr);
-    if (!o || !json_is_object(o) || !connect_types_ok(o)) {
-        ae_log_debug("%s:%d - cid:%llu - bad CONNECT JSON: %s", c->ip, c->port,
-                     (unsigned long long)c->cid, !o ? jerr.text : "wrong types");
-        json_decref(o);
-        ae_client_close(c, NULL, "Protocol Violation");
-        return;
-    }
-    c->verbose = json_flag(o, "verbose", true);
-    c->pedantic = json_flag(o, "pedantic", true);
-    c->echo = json_flag(o, "echo", true);
-    c->headers = json_flag(o, "headers", false);
-    c->no_responders = json_flag(o, "no_responders", false);
-    json_t *proto = json_object_get(o, "protocol");
-    /* Compared as 64-bit, as nats-server's int: 4294967297 is out of range, not 1. */
-    json_int_t protocol = json_is_integer(proto) ? json_integer_value(proto) : 0;
-    free(c->name);
-    free(c->lang);
-    free(c->version);
-    c->name = json_dup_str(o, "name");
-    c->lang = json_dup_str(o, "lang");
-    c->version = json_dup_str(o, "version");
-
-    const ae_user *user = NULL;
-    if (!ae_auth_check(&s->opts, o, c->tls, &user)) {
-        json_decref(o);
-        ae_log_warn("%s:%d - cid:%llu - authentication error", c->ip, c->port,
-                    (unsigned long long)c->cid);
-        ae_client_close(c, "Authorization Violation", "Authentication Failure");
-        return;
-    }
-    json_decref(o);
-    free(c->user);
-    c->user = user ? strdup(user->user) : (s->opts.user ? strdup(s->opts.user) : NULL);
-    ae_perms_free(c->perms);
-    c->perms = NULL;
-    if (user && user->perms && !(c->perms = ae_perms_new(user->perms))) {
-        ae_client_drop(c, "Out of Memory");
-        return;
-    }
-    if (protocol < 0 || protocol > 1) {
-        ae_client_close(c, "invalid client protocol", "Bad Client Protocol Version");
-        return;
-    }
-    c->protocol = (int)protocol;
-    if (c->no_responders && !c->headers) {
-        ae_client_close(c, "no responders requires headers support",
-                        "No Responders Requires Headers");
-        return;
-    }
-    c->connected = true;
-    send_ok(c);
-}
-
-static ae_durability durability(const ae_client *c, uint64_t seq)
-{
-    const ae_durable_hooks *h = &c->srv->durable_hooks;
-    if (!seq || !h->durability)
-        return AE_DURABILITY_ON_DISK;
-    return h->durability(h->ctx, seq);
-}
-
-/* The log failed (an fsync error) before this client's publishes up to `seq` were on disk:
- * they will not reach the hub, and the PONG that follows must not read as "stored". Said
- * once per failure, in the words a refused append uses, which clients report as an
- * asynchronous error on a live connection. */
-static void report_lost(ae_client *c, uint64_t seq)
-{
-    if (seq <= c->lost_reported)
-        return;
-    c->lost_reported = seq;
-    char text[400];
-    snprintf(text, sizeof text,
-             "Permissions Violation for Publish to \"%s\": not stored for the hub, the uplink "
-             "log failed to write it (and may have lost what this connection published since "
-             "its last PONG) to disk; see the leaf's log and restart aerie-leaf",
-             c->durable_subject);
-    ae_client_send_err(c, text);
-}
-
-/* PING is the client's flush barrier. When it follows publishes on durable uplink subjects,
- * the PONG waits until the log has them on disk (architecture: store-and-forward contract),
- * and later PONGs queue behind it so none overtakes another. */
-static void process_ping(ae_client *c)
-{
-    ae_durability d = durability(c, c->durable_wait);
-    if (c->deferred_pongs == 0 && d != AE_DURABILITY_PENDING) {
-        if (d == AE_DURABILITY_LOST)
-            report_lost(c, c->durable_wait);
-        send_str(c, "PONG\r\n");
-        return;
-    }
-    if (c->durable_wait > c->pong_wait_seq)
-        c->pong_wait_seq = c->durable_wait;
-    c->deferred_pongs++;
-}
-
-void ae_client_durable_advanced(ae_client *c)
-{
-    if (!c->deferred_pongs || c->closing)
-        return;
-    ae_durability d = durability(c, c->pong_wait_seq);
-    if (d == AE_DURABILITY_PENDING)
-        return;
-    if (d == AE_DURABILITY_LOST)
-        report_lost(c, c->pong_wait_seq);
-    while (c->deferred_pongs) {
-        ae_client_send(c, "PONG\r\n", 6);
-        c->deferred_pongs--;
-    }
-}
-
 /* ---- the read path ------------------------------------------------------------------------ */
 
 static void process_op(ae_client *c, const ae_op *op)
@@ -502,7 +341,7 @@ static void process_op(ae_client *c, const ae_op *op)
     }
     switch (op->kind) {
     case AE_OP_CONNECT:
-        process_connect(c, op);
+        ae_client_connect_op(c, op);
         break;
     case AE_OP_PUB:
     case AE_OP_HPUB:
@@ -515,7 +354,7 @@ static void process_op(ae_client *c, const ae_op *op)
         process_unsub(c, op);
         break;
     case AE_OP_PING:
-        process_ping(c);
+        ae_client_ping_op(c);
         break;
     case AE_OP_PONG:
         c->pings_out = 0;
@@ -831,49 +670,6 @@ bool ae_client_deliver(ae_client *c, ae_ssub *sub, const ae_msg *m)
         c->stalling = true;
     ae_registry_want_write(&s->reg, c);
     return true;
-}
-
-/* ---- fast-producer stall ------------------------------------------------------------------ */
-
-/* nats-server 2.9's stallDuration: 100 ms, plus 100 ms for every tenth of the upper half of
- * max_pending the consumer is into it; 1 s once it is at max_pending. */
-static int64_t stall_duration(int64_t pending, int64_t max_pending)
-{
-    int64_t ttl = STALL_MIN_NS, half = max_pending / 2;
-    if (pending >= max_pending)
-        return STALL_MAX_NS;
-    if (pending > half && half >= 10)
-        ttl += STALL_MIN_NS * ((pending - half) / (half / 10));
-    return ttl;
-}
-
-void ae_client_stall(ae_client *p, ae_client *consumer)
-{
-    if (p->closing || p->stalled_on)
-        return;
-    ae_server *s = p->srv;
-    int64_t ttl = stall_duration((int64_t)consumer->out.pending, s->opts.max_pending);
-    p->stalled_on = consumer;
-    p->stalled++;
-    consumer->stalls++;
-    s->stalls++;
-    p->stall_started = ae_mono_ns();
-    ae_registry_stall_add(&s->reg, p);
-    ae_client_pause(p, AE_PAUSE_STALL);
-    ae_loop_timer_start(s->loop, &p->stall_timer, ttl);
-    ae_log_trace("%s:%d - cid:%llu - fast producer stalled up to %lld ms: cid:%llu has %zu "
-                 "bytes pending",
-                 p->ip, p->port, (unsigned long long)p->cid, (long long)(ttl / AE_NS_PER_MS),
-                 (unsigned long long)consumer->cid, consumer->out.pending);
-}
-
-static void on_stall_timeout(ae_loop *loop, ae_timer *t)
-{
-    (void)loop;
-    ae_client *p = t->ctx;
-    ae_log_debug("%s:%d - cid:%llu - Timed out of fast producer stall", p->ip, p->port,
-                 (unsigned long long)p->cid);
-    ae_client_end_stall(p);
 }
 
 /* ---- periodic checks and the end ---------------------------------------------------------- */

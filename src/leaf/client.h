@@ -5,8 +5,9 @@
  * limits (max_pending, write_deadline, ping_max, auth timeout, permissions) and records why
  * it closed.
  *
- * Files: client.c (accept, the read path, the op handlers, delivery, fast-producer stalls,
- * periodic checks, free), conn.c (output, flushing, pausing reads, closing), clients.c (what
+ * Files: client.c (accept, the read path, the SUB/UNSUB/PUB handlers, delivery, periodic
+ * checks, free), connect_op.c (CONNECT), ping.c (PING and durable PONGs), conn.c (output,
+ * flushing, pausing reads, fast-producer stalls, closing), clients.c (what
  * the loop does with all connections each pass), registry.c (the lists), auth.c (who the
  * connection is) and perms.c (what it may do). client.c calls into server.c only to route a
  * message; server.c calls ae_client_deliver back (the route <-> deliver pair). */
@@ -130,13 +131,6 @@ void ae_client_start(ae_client *c, const char *info, size_t info_len);
  * the fanout is over. */
 bool ae_client_deliver(ae_client *c, ae_ssub *sub, const ae_msg *m);
 
-/* Fast-producer stall: `producer` just queued a message for `consumer`, which is above half
- * of max_pending (consumer->stalling). Pauses the producer's reading for nats-server's stall
- * time (100 ms, growing with the consumer's excess, at most 1 s) or until the consumer
- * drains below half. Internal producers (the uplink) are never stalled: pass only local
- * clients. */
-void ae_client_stall(ae_client *producer, ae_client *consumer);
-
 /* Parses input a resumed connection still holds, then reads again. */
 void ae_client_resume_input(ae_client *c);
 
@@ -157,13 +151,13 @@ void ae_client_free(ae_client *c);
 /* Removes and frees one of c's subscriptions (never during a fanout). */
 void ae_client_remove_sub(ae_client *c, ae_ssub *sub);
 
-/* Sends the deferred PONGs whose publishes are now durable. */
-void ae_client_durable_advanced(ae_client *c);
-
-/* ---- conn.c: output, reading state, closing ------------------------------------------ */
+/* ---- conn.c: output, reading state and stalls, closing ------------------------------------------
+ */
 
 /* Queues raw bytes to the client. */
 void ae_client_send(ae_client *c, const void *p, size_t n);
+/* Queues +OK when the client asked for verbose replies. */
+void ae_client_send_ok(ae_client *c);
 /* Queues -ERR 'text' without closing the connection. */
 void ae_client_send_err(ae_client *c, const char *text);
 
@@ -182,6 +176,14 @@ void ae_client_drop(ae_client *c, const char *reason);
 void ae_client_pause(ae_client *c, unsigned why);
 void ae_client_unpause(ae_client *c, unsigned why);
 
+/* Fast-producer stall: `producer` just queued a message for `consumer`, which is above half
+ * of max_pending (consumer->stalling). Pauses the producer's reading for nats-server's stall
+ * time (100 ms, growing with the consumer's excess, at most 1 s) or until the consumer
+ * drains below half. Internal producers (the uplink) are never stalled: pass only local
+ * clients. */
+void ae_client_stall(ae_client *producer, ae_client *consumer);
+/* The stall timer's callback (ae_client.stall_timer): the stall ends. */
+void ae_client_stall_timeout(ae_loop *loop, ae_timer *t);
 /* Releases the producers stalled on consumer c (it drained, or it is going away). */
 void ae_client_release_stalled(ae_client *c);
 /* Ends producer p's stall (timer, consumer drained or gone): p reads again. */

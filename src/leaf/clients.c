@@ -2,6 +2,7 @@
 #include "leaf/clients.h"
 #include "common/timeutil.h"
 #include "leaf/client.h"
+#include "leaf/ping.h"
 #include "leaf/registry.h"
 
 /* Rounds of "parse resumed input, write output" per pass: a flush can resume a producer

@@ -1,6 +1,6 @@
 /* A client connection's socket side: queuing and writing output (plaintext, or through TLS
- * once the handshake is done), reading bytes, pausing and resuming reads, the end of a
- * fast-producer stall, and closing. Below client.c: nothing here parses or routes. See
+ * once the handshake is done), reading bytes, pausing and resuming reads, fast-producer
+ * stalls, and closing. Below client.c: nothing here parses or routes. See
  * client.h. */
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #define FLUSH_BUDGET (4 * 1024 * 1024)
+
+/* nats-server's fast-producer stall bounds (client.go stallClientMinDuration/Max). */
+#define STALL_MIN_NS (100 * AE_NS_PER_MS)
+#define STALL_MAX_NS (1 * AE_NS_PER_SEC)
 
 /* ---- loop interest ---------------------------------------------------------------------- */
 
@@ -46,6 +50,12 @@ void ae_client_send(ae_client *c, const void *p, size_t n)
         return;
     }
     ae_registry_want_write(&c->srv->reg, c);
+}
+
+void ae_client_send_ok(ae_client *c)
+{
+    if (c->verbose)
+        ae_client_send(c, "+OK\r\n", 5);
 }
 
 void ae_client_send_err(ae_client *c, const char *text)
@@ -154,7 +164,8 @@ ssize_t ae_client_read_bytes(ae_client *c, void *buf, size_t n)
     return -1;
 }
 
-/* ---- pausing reads ------------------------------------------------------------------------ */
+/* ---- pausing reads and fast-producer stalls
+ * ------------------------------------------------------------------------ */
 
 void ae_client_pause(ae_client *c, unsigned why)
 {
@@ -175,6 +186,47 @@ void ae_client_unpause(ae_client *c, unsigned why)
      * them again, so the loop parses them before it sleeps. */
     ae_registry_want_ready(&c->srv->reg, c);
     ae_client_update_interest(c);
+}
+
+/* nats-server 2.9's stallDuration: 100 ms, plus 100 ms for every tenth of the upper half of
+ * max_pending the consumer is into it; 1 s once it is at max_pending. */
+static int64_t stall_duration(int64_t pending, int64_t max_pending)
+{
+    int64_t ttl = STALL_MIN_NS, half = max_pending / 2;
+    if (pending >= max_pending)
+        return STALL_MAX_NS;
+    if (pending > half && half >= 10)
+        ttl += STALL_MIN_NS * ((pending - half) / (half / 10));
+    return ttl;
+}
+
+void ae_client_stall(ae_client *p, ae_client *consumer)
+{
+    if (p->closing || p->stalled_on)
+        return;
+    ae_server *s = p->srv;
+    int64_t ttl = stall_duration((int64_t)consumer->out.pending, s->opts.max_pending);
+    p->stalled_on = consumer;
+    p->stalled++;
+    consumer->stalls++;
+    s->stalls++;
+    p->stall_started = ae_mono_ns();
+    ae_registry_stall_add(&s->reg, p);
+    ae_client_pause(p, AE_PAUSE_STALL);
+    ae_loop_timer_start(s->loop, &p->stall_timer, ttl);
+    ae_log_trace("%s:%d - cid:%llu - fast producer stalled up to %lld ms: cid:%llu has %zu "
+                 "bytes pending",
+                 p->ip, p->port, (unsigned long long)p->cid, (long long)(ttl / AE_NS_PER_MS),
+                 (unsigned long long)consumer->cid, consumer->out.pending);
+}
+
+void ae_client_stall_timeout(ae_loop *loop, ae_timer *t)
+{
+    (void)loop;
+    ae_client *p = t->ctx;
+    ae_log_debug("%s:%d - cid:%llu - Timed out of fast producer stall", p->ip, p->port,
+                 (unsigned long long)p->cid);
+    ae_client_end_stall(p);
 }
 
 void ae_client_end_stall(ae_client *p)

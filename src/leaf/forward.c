@@ -1,7 +1,9 @@
 /* The durable forwarder; see forward.h. This file: the durable-subject policy, capture (the
  * broker hands us local messages on uplink subjects), the present first (live copies), the
  * loop's notify fd and tick, status, lifecycle. The per-subject work is in fwd_drive.c. */
-#include "leaf/forward_internal.h"
+#include "leaf/forward.h"
+#include "leaf/fwd_drive.h"
+#include "leaf/fwd_subjects.h"
 #include "leaf/fwdnote.h"
 #include "common/hmap.h"
 #include "common/log.h"

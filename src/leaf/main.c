@@ -1,7 +1,10 @@
-/* aerie-leaf: the vehicle's edge broker. Parses options, starts the server (and, when
- * configured, the uplink to the hub), and runs the loop until SIGTERM drains it. */
+/* aerie-leaf: the vehicle's edge broker. Parses options, starts the server and, when
+ * configured, HTTP monitoring, the uplink to the hub and the durable forwarder, and runs the
+ * loop until SIGTERM drains it. The broker (server.c) knows none of those modules: they sit
+ * above it and plug in through hooks.h, so they are started and stopped here. */
 #include "common/log.h"
 #include "leaf/forward.h"
+#include "leaf/monitor.h"
 #include "leaf/opts.h"
 #include "leaf/server.h"
 #include "leaf/uplink.h"
@@ -72,21 +75,30 @@ int main(int argc, char **argv)
     }
     s->argc = argc;
     s->argv = argv;
+    if (s->opts.http_port > 0 && ae_monitor_start(s, &s->monitor, &err) != 0) {
+        ae_log(AE_LOG_FATAL, "%s", err.msg);
+        ae_server_free(s);
+        return 1;
+    }
     if (s->opts.nremotes > 0 && ae_uplink_start(s, &err) != 0) {
         ae_log(AE_LOG_FATAL, "%s", err.msg);
+        ae_monitor_stop(s->monitor);
         ae_server_free(s);
         return 1;
     }
     if (s->opts.nuplink_subjects > 0 && ae_forward_start(s, s->uplink, &err) != 0) {
         ae_log(AE_LOG_FATAL, "%s", err.msg);
         ae_uplink_stop(s);
+        ae_monitor_stop(s->monitor);
         ae_server_free(s);
         return 1;
     }
     int code = ae_server_run(s);
     ae_forward_stop(s);
     ae_uplink_stop(s);
-    if (FREE_AT_EXIT)
+    if (FREE_AT_EXIT) {
+        ae_monitor_stop(s->monitor);
         ae_server_free(s);
+    }
     return code;
 }

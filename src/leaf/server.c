@@ -1,14 +1,14 @@
 /* The broker core: accepting connections, routing messages, the loop hooks, signals,
  * draining and reload. Works with client.c (connections: accept, deliver), clients.c (the
- * per-pass work on connections), sublist.c (matching), monitor.c (HTTP) and, through
- * uplink_hooks, uplink.c. */
+ * per-pass work on connections), sublist.c (matching) and, through uplink_hooks and
+ * durable_hooks (hooks.h), uplink.c and forward.c. The modules above the broker (the uplink,
+ * the forwarder, HTTP monitoring in monitor.c) are started and stopped by main.c. */
 #include "leaf/server.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "leaf/auth.h"
 #include "leaf/client.h"
 #include "leaf/clients.h"
-#include "leaf/monitor.h"
 #include "leaf/tls.h"
 
 #include <arpa/inet.h>
@@ -463,14 +463,6 @@ int ae_server_new(ae_opts *opts, ae_server **out, ae_err *err)
     s->tick = (ae_timer){.cb = on_tick, .ctx = s};
     ae_loop_timer_start(s->loop, &s->tick, TICK_NS);
     ae_loop_set_before_sleep(s->loop, before_sleep, s);
-
-    if (s->opts.http_port > 0) {
-        int rc = ae_monitor_start(s, &s->monitor, err);
-        if (rc) {
-            ae_server_free(s);
-            return rc;
-        }
-    }
     *out = s;
     return 0;
 }
@@ -505,7 +497,6 @@ void ae_server_free(ae_server *s)
         return;
     ae_clients_free_all(s);
     ae_registry_free(&s->reg);
-    ae_monitor_stop(s->monitor);
     if (s->listen_io.registered)
         close(s->listen_io.fd);
     if (s->signal_io.registered)

@@ -103,11 +103,12 @@ struct ae_server {
 };
 
 /* Creates the server from options (ownership of *opts moves into the server and *opts is
- * zeroed), binds the client port and the monitoring port. Returns 0 or an error with a
- * message naming the address. */
+ * zeroed) and binds the client port. Returns 0 or an error with a message naming the
+ * address. The monitoring port is monitor.c's (main.c starts it). */
 int ae_server_new(ae_opts *opts, ae_server **out, ae_err *err);
 /* Runs until SIGTERM/SIGINT drains it. Returns the process exit code. */
 int ae_server_run(ae_server *s);
+/* Frees the broker; the modules above it (uplink, forwarder, monitor) are stopped first. */
 void ae_server_free(ae_server *s);
 
 /* Reloads the config file (SIGHUP). Returns 0 or an error; on error the old config stays. */

@@ -9,7 +9,8 @@
  * Nodes left without subscriptions or children are freed at once, so subscription churn
  * (request/reply inboxes) does not leave garbage behind.
  *
- * Bookkeeping. A pointer set maps each inserted ae_sub to its index in its node's array.
+ * Bookkeeping. A pointer set (subpos.h) maps each inserted ae_sub to its index in its
+ * node's array.
  * That makes duplicate inserts (AE_EEXIST) and unknown removes (AE_ENOENT) one lookup, and
  * removal a swap with the last element instead of a scan: a node may hold thousands of
  * subscriptions on one subject.
@@ -32,6 +33,7 @@
  * Not thread-safe: the broker uses a sublist from its loop thread only. */
 #include "leaf/sublist.h"
 #include "leaf/subject.h"
+#include "leaf/subpos.h"
 #include "common/err.h"
 
 #include <stdbool.h>
@@ -63,12 +65,6 @@ static inline uint64_t hash_bytes(const char *p, size_t n)
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 29;
     return h;
-}
-
-static inline uint64_t hash_ptr(const void *p)
-{
-    uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 32);
 }
 
 /* ---- trie types ---------------------------------------------------------------------- */
@@ -115,18 +111,6 @@ typedef struct tok {
     level *l; /* ... and the level holding it */
 } tok;
 
-/* ---- pointer set: ae_sub * -> index in its node array -------------------------------- */
-
-typedef struct pslot {
-    ae_sub *sub; /* NULL: empty */
-    uint32_t idx;
-} pslot;
-
-typedef struct pset {
-    pslot *tab;
-    size_t cap, count;
-} pset;
-
 /* ---- cache --------------------------------------------------------------------------- */
 
 /* One cached result in one allocation: this header, then the subject bytes (padded to 8),
@@ -158,7 +142,7 @@ static const char *centry_key(const centry *e)
 
 struct ae_sublist {
     level root;
-    pset set;
+    ae_subpos set; /* each inserted ae_sub -> its index in its node's array */
     size_t count;
     size_t nodes; /* allocated trie nodes */
 
@@ -223,73 +207,6 @@ static int grow32(void **arr, uint32_t *cap, size_t need, size_t elem)
     *arr = p;
     *cap = nc;
     return 0;
-}
-
-/* ---- pointer set --------------------------------------------------------------------- */
-
-static pslot *pset_find(const pset *s, const ae_sub *sub)
-{
-    if (!s->cap)
-        return NULL;
-    size_t mask = s->cap - 1;
-    for (size_t i = hash_ptr(sub) & mask;; i = (i + 1) & mask) {
-        if (s->tab[i].sub == sub)
-            return &s->tab[i];
-        if (!s->tab[i].sub)
-            return NULL;
-    }
-}
-
-static void pset_place(pslot *tab, size_t cap, ae_sub *sub, uint32_t idx)
-{
-    size_t mask = cap - 1, i = hash_ptr(sub) & mask;
-    while (tab[i].sub)
-        i = (i + 1) & mask;
-    tab[i].sub = sub;
-    tab[i].idx = idx;
-}
-
-/* Makes room for one more entry so the following pset_add cannot fail. */
-static int pset_reserve(pset *s)
-{
-    if ((s->count + 1) * 10 <= s->cap * 7)
-        return 0;
-    size_t nc = s->cap ? s->cap * 2 : 64;
-    pslot *t = calloc(nc, sizeof *t);
-    if (!t)
-        return -1;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->tab[i].sub)
-            pset_place(t, nc, s->tab[i].sub, s->tab[i].idx);
-    free(s->tab);
-    s->tab = t;
-    s->cap = nc;
-    return 0;
-}
-
-static void pset_add(pset *s, ae_sub *sub, uint32_t idx)
-{
-    pset_place(s->tab, s->cap, sub, idx);
-    s->count++;
-}
-
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void pset_del(pset *s, pslot *slot)
-{
-    size_t mask = s->cap - 1, i = (size_t)(slot - s->tab), j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!s->tab[j].sub)
-            break;
-        size_t k = hash_ptr(s->tab[j].sub) & mask;
-        /* Leave tab[j] where it is if its home k lies cyclically in (i, j]. */
-        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-            continue;
-        s->tab[i] = s->tab[j];
-        i = j;
-    }
-    s->tab[i].sub = NULL;
-    s->count--;
 }
 
 /* ---- levels and nodes ---------------------------------------------------------------- */
@@ -684,7 +601,7 @@ void ae_sublist_free(ae_sublist *sl)
     if (!sl)
         return;
     level_free_all(&sl->root);
-    free(sl->set.tab);
+    ae_subpos_free(&sl->set);
     for (size_t i = 0; i < sl->ccap; i++)
         free(sl->ctab[i].e);
     free(sl->ctab);
@@ -708,9 +625,9 @@ int ae_sublist_insert(ae_sublist *sl, ae_sub *sub)
     int rc = tokenize(sl, sub->subject, sub->subject_len);
     if (rc != 0)
         return rc;
-    if (pset_find(&sl->set, sub))
+    if (ae_subpos_find(&sl->set, sub))
         return AE_EEXIST;
-    if (pset_reserve(&sl->set) != 0)
+    if (ae_subpos_reserve(&sl->set) != 0)
         return AE_ENOMEM;
 
     level *l = &sl->root;
@@ -764,7 +681,7 @@ int ae_sublist_insert(ae_sublist *sl, ae_sub *sub)
         idx = n->np;
         n->psubs[n->np++] = sub;
     }
-    pset_add(&sl->set, sub, idx);
+    ae_subpos_add(&sl->set, sub, idx);
     sl->count++;
     sl->st.num_inserts++;
     cache_invalidate(sl, sub->subject, sub->subject_len);
@@ -779,7 +696,7 @@ int ae_sublist_remove(ae_sublist *sl, ae_sub *sub)
 {
     if (!sub)
         return AE_ENOENT;
-    pslot *ps = pset_find(&sl->set, sub);
+    ae_subpos_slot *ps = ae_subpos_find(&sl->set, sub);
     if (!ps)
         return AE_ENOENT;
     if (tokenize(sl, sub->subject, sub->subject_len) != 0)
@@ -813,11 +730,11 @@ int ae_sublist_remove(ae_sublist *sl, ae_sub *sub)
     }
     if (idx >= *cnt || arr[idx] != sub)
         return AE_ENOENT;
-    pset_del(&sl->set, ps);
+    ae_subpos_del(&sl->set, ps);
     ae_sub *last = arr[--*cnt];
     if (last != sub) {
         arr[idx] = last;
-        pset_find(&sl->set, last)->idx = idx;
+        ae_subpos_find(&sl->set, last)->idx = idx;
     }
     if (g) {
         if (g->n == 0) {

@@ -1,8 +1,8 @@
 /* The durable log's shared plumbing, below everything else in src/store: paths, error
  * codes, the notify fd and the failed state, waking the sync thread for the meta file, the
  * segment files' reference counts, segments in memory (sparse index, damaged ranges) and the
- * live segment list with the removal of acked segments. store.c, recovery.c, meta.c,
- * sync.c, cursor.c and deadletter.c build on it; it calls none of them. */
+ * live segment list with the removal of acked segments. store.c, open.c, append.c, read.c,
+ * recovery.c, meta.c, sync.c, cursor.c and deadletter.c build on it; it calls none of them. */
 #include "store/store_internal.h"
 
 #include <errno.h>

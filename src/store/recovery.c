@@ -1,7 +1,7 @@
 /* Recovery: reading a store directory back at open. The meta file gives the epoch, the ack
  * floor and the high-water mark; every segment is verified record by record and cut at its
  * first bad record; from both follow the ack floor, the next seq and the seqs known to be
- * gone. The rules are in docs/store.md ("Recovery"); ae_store_open (store.c) calls
+ * gone. The rules are in docs/store.md ("Recovery"); ae_store_open (open.c) calls
  * ae_store_recover before it creates the active segment, syncs and starts the sync thread.
  *
  * After open, a cursor that finds a damaged record calls ae_store_damage (the last section),

@@ -1,7 +1,9 @@
 /* Private state shared by the store's files. Nothing here is API (store.h is).
  *
- *   store.c       open and close, append, acks and bounds, read-only mode, stats, record
- *                 lookups
+ *   open.c        open and close
+ *   append.c      append
+ *   store.c       acks and bounds, read-only mode, stats, new segments
+ *   read.c        record lookups by seq (for cursor.c and deadletter.c)
  *   base.c        paths, error codes, the notify fd and failed state, file references,
  *                 segments in memory and the live segment list (below all the others)
  *   recovery.c    reading a directory back at open (verify, salvage, floor, next seq,
@@ -210,6 +212,23 @@ void ae_store_enter_read_only(ae_store *s, const char *detail);
  * read-only mode when nothing is pending any more. Returns true when writable. Owner. */
 bool ae_store_try_writable(ae_store *s);
 
+/* ---- shared with append.c (store.c) -------------------------------------------------- */
+
+/* Records in g (0 for an empty segment: last_seq = first_seq - 1). */
+static inline uint64_t ae_seg_count(const ae_seg *g)
+{
+    return g->last_seq + 1 - g->first_seq;
+}
+/* Sets err to the failure a failed store keeps reporting; returns its code. */
+int ae_store_failed_err(ae_store *s, ae_err *err);
+/* For appends: a read-only store tries again at most once a second, at once after a removal
+ * freed space, and as soon as the sync thread has written what it was asked to. */
+bool ae_store_ro_retry_due(ae_store *s);
+/* Throws away the oldest segment to make room (max_bytes) or because it aged out (max_age),
+ * counting its unacked records as discarded; `why` names the limit in the log. If it is the
+ * active one, a new active segment is created first. Owner thread. */
+int ae_store_discard_oldest(ae_store *s, const char *why, ae_err *err);
+
 /* ---- recovery (recovery.c) ------------------------------------------------------------ */
 
 /* Reads the directory back into s (called by ae_store_open with s->dir, s->o and s->os
@@ -287,7 +306,7 @@ int ae_secret_write(ae_store *s, ae_err *err);
 /* The sync thread's body; arg is the store. Started by open, stopped by close. */
 void *ae_store_sync_main(void *arg);
 
-/* ---- record lookups (store.c; owner thread) ------------------------------------------- */
+/* ---- record lookups (read.c; owner thread) ------------------------------------------- */
 
 /* Finds the live segment holding seq (first_seq <= seq <= last_seq), or the first one after
  * it. Returns its index, or nsegs when none. */

@@ -1,6 +1,6 @@
 /* libFuzzer target for the parsers of commands across an outage: the command journal
  * (src/gw/journal.c, a file a crash may have cut short or a disk may have damaged), the
- * headers a command carries (src/gw/queue.c) and the merge of stored commands with the
+ * headers a command carries (src/gw/qcmd.c) and the merge of stored commands with the
  * vehicle's reports (src/cli/cmdlog.c, JSON from the hub).
  *
  * The first byte picks the parser:
@@ -15,7 +15,7 @@
 #include "cli/cmdlog.h"
 #include "common/ident.h"
 #include "gw/journal.h"
-#include "gw/queue.h"
+#include "gw/qcmd.h"
 
 #include <stdio.h>
 #include <stdlib.h>

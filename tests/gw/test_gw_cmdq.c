@@ -1,12 +1,12 @@
 /* Units of commands across an outage on the vehicle's side, without a broker: the headers a
- * command carries (queue.h), its age on the hub's clock, the verdict mapping, the report
+ * command carries (qcmd.h), its age on the hub's clock, the verdict mapping, the report
  * document, and the command journal on disk (journal.h): durable records, duplicates found
  * after a reopen, a torn last line (cut off, so that the next record stays readable), reports
  * to republish, interrupted commands, compaction. */
 #include "common/err.h"
 #include "common/timeutil.h"
 #include "gw/journal.h"
-#include "gw/queue.h"
+#include "gw/qcmd.h"
 #include "harness/harness.h"
 #include "mavlink/messages.h"
 

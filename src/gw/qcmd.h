@@ -1,6 +1,6 @@
 /* Commands across an outage, the vehicle's side: what a command with an id carries, when it
- * is still fresh, and the report of what became of it. Pure functions; the gateway's loop
- * (queue.c with gw_priv.h) does the fetching, ordering and executing.
+ * is still fresh, and the report of what became of it. Pure functions (qcmd.c); the gateway's
+ * loop does the fetching, ordering (queue.c) and executing (cmdexec.c).
  *
  * A command with an id is a request on fleet.<env>.veh.<vid>.cmd.<name> with the headers
  *
@@ -14,8 +14,8 @@
  * on the hub's clock: for a queued command from the time the hub stored it, for a live one
  * from its issue time; the vehicle's clock is corrected by the offset to the hub's clock the
  * gateway measures at each reconnect. docs/gateway.md, "Commands across an outage". */
-#ifndef AERIE_GW_QUEUE_H
-#define AERIE_GW_QUEUE_H
+#ifndef AERIE_GW_QCMD_H
+#define AERIE_GW_QCMD_H
 
 #include "common/err.h"
 

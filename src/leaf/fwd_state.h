@@ -1,15 +1,20 @@
-/* Private to the durable forwarder: the state shared by forward.c (lifecycle, capture,
- * status, the loop's hooks) and fwd_drive.c (the per-subject driver: reading the log,
- * publishing, the walk, order repair, the hub's replies). forward.c calls into fwd_drive.c,
- * never the other way round. Everything runs on the loop thread. */
-#ifndef AERIE_LEAF_FORWARD_INTERNAL_H
-#define AERIE_LEAF_FORWARD_INTERNAL_H
+/* Private to the durable forwarder: its state (struct ae_forward and one fsubj per subject),
+ * shared by its three files, each of which calls only into those below it:
+ *   forward.c       lifecycle, capture, status, the loop's hooks (forward.h);
+ *   fwd_drive.c     the per-subject driver: reading the log, publishing, the walk, order
+ *                   repair, the hub's replies, timeouts and the window (fwd_drive.h);
+ *   fwd_subjects.c  the subjects' records, their JetStream domains, and the note kept with
+ *                   the log (fwd_subjects.h).
+ * Types and limits only; it does not include forward.h (the public face of forward.c).
+ * Loop thread only. */
+#ifndef AERIE_LEAF_FWD_STATE_H
+#define AERIE_LEAF_FWD_STATE_H
 
 #include "common/hmap.h"
 #include "common/timeutil.h"
-#include "leaf/forward.h"
 #include "leaf/msgid.h"
 #include "leaf/pipeline.h"
+#include "leaf/server.h"
 #include "leaf/sublist.h"
 #include "leaf/uplink.h"
 #include "leaf/walk.h"
@@ -28,6 +33,8 @@
 #define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
 #define WINDOW_MIN       16
 
+typedef struct ae_forward ae_forward; /* also in forward.h */
+
 typedef enum phase {
     PH_IDLE,   /* nothing under way; fwd_drive() decides what comes next */
     PH_FIRST,  /* first contact: probing the subject's newest stream sequence */
@@ -38,7 +45,7 @@ typedef enum phase {
     PH_WAIT,   /* backing off after an error */
 } phase;
 
-extern const char *const fwd_phase_name[]; /* by phase, for logs */
+extern const char *const fwd_phase_name[]; /* by phase, for logs (fwd_subjects.c) */
 
 /* Where a subject stands in a JetStream domain it is not forwarded to now (a vehicle that
  * failed over to a fallback region comes back, or goes there again). */
@@ -122,36 +129,5 @@ struct ae_forward {
     uint64_t stripped_headers, forged_ids, foreign_msgs;
     char last_error[256];
 };
-
-/* ---- fwd_drive.c ------------------------------------------------------------------------ */
-
-/* Records an error in last_hub_error and logs it. */
-void fwd_error(ae_forward *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The subject's state, created when `create` (NULL: absent, or out of memory). */
-fsubj *fwd_subject_get(ae_forward *f, const char *s, size_t n, bool create);
-void fwd_subject_free(ae_forward *f, fsubj *ss);
-/* Hands the note (fwdnote.h) to the store; urgent writes it now. *gen (may be NULL) is its
- * generation. Returns 0 or the store's error. */
-int fwd_write_note(ae_forward *f, bool urgent, uint64_t *gen);
-/* Makes the subjects of the last run's note known (each walked before it sends). */
-void fwd_read_note(ae_forward *f);
-/* Reads the log into the pipelines and publishes what the window allows. */
-void fwd_pump(ae_forward *f);
-/* Moves one subject on (first contact, walk, repair, publishing). */
-void fwd_drive(ae_forward *f, fsubj *ss);
-/* Subjects that waited for window room publish, in turn. */
-void fwd_send_runnable(ae_forward *f);
-/* Timeouts and backoff of one subject (from the tick). */
-void fwd_check_subject(ae_forward *f, fsubj *ss, int64_t now);
-/* Forgets a drained subject unused for uplink.subject_idle. */
-void fwd_release_idle(ae_forward *f, fsubj *ss, int64_t now);
-/* Follows the window to the link (once a second). */
-void fwd_adapt_window(ae_forward *f, int64_t now);
-/* The uplink's client hooks (hooks.h: ae_uplink_client). */
-void fwd_on_ready(void *ctx, bool ready);
-/* The link came up in JetStream domain `domain`: subjects switch to their state there. */
-void fwd_enter_domain(ae_forward *f, const char *domain);
-void fwd_on_inbox(void *ctx, const ae_op *op);
-void fwd_on_writable(void *ctx);
 
 #endif
