@@ -1159,19 +1159,31 @@ static ssize_t read_socket(ae_uplink *u, uint8_t *buf, size_t cap)
     return n;
 }
 
-/* Websocket: unframes n bytes of wsin into rbuf (the upgrade answer first). Returns false
- * when the link was closed. */
-static bool ws_input(ae_uplink *u, size_t n)
+/* Websocket: a bad frame, or the hub's CLOSE (after the protocol bytes before it, such as
+ * an -ERR, were handled). */
+static void ws_failed(ae_uplink *u, int rc, const ae_err *err)
 {
-    ae_err err = {0};
-    ae_ws_sink sink = {.data = ws_data, .ctx = u};
-    int rc = ae_ws_link_input(&u->ws, u->wsin, n, &sink, &err);
-    if (rc != 0) {
+    if (u->state == AE_UPLINK_DISCONNECTED)
+        return;
+    if (rc == AE_ECLOSED && strstr(err->msg, "Authentication"))
+        set_error(u,
+                  "the hub refused our credentials (%s): check the user/password, token or "
+                  "credentials of leafnodes.remotes, and that the hub allows LEAFNODE_WS",
+                  err->msg);
+    else
         set_error(u, "%s:%d: %s", u->cur->host, u->cur->port,
-                  rc == AE_ENOMEM ? "out of memory" : err.msg);
-        disconnect(u, rc == AE_ECLOSED ? "the hub closed the websocket" : "websocket error");
-        return false;
-    }
+                  rc == AE_ENOMEM ? "out of memory" : err->msg);
+    disconnect(u, rc == AE_ECLOSED ? "the hub closed the websocket" : "websocket error");
+}
+
+/* Websocket: unframes n bytes of wsin into rbuf (the upgrade answer first). Returns the
+ * reader's code (0, or an error for ws_failed once rbuf is parsed). */
+static int ws_input(ae_uplink *u, size_t n, ae_err *err)
+{
+    ae_ws_sink sink = {.data = ws_data, .ctx = u};
+    int rc = ae_ws_link_input(&u->ws, u->wsin, n, &sink, err);
+    if (rc != 0)
+        return rc;
     if (u->state == AE_UPLINK_WS_UPGRADE && u->ws.open) {
         ae_log_info("uplink: websocket to %s:%d open (compression %s, masking %s)", u->cur->host,
                     u->cur->port, u->ws.compress ? "on" : "off", u->ws.mask ? "on" : "off");
@@ -1179,13 +1191,15 @@ static bool ws_input(ae_uplink *u, size_t n)
     }
     if (u->ws.wire.pending) /* PONGs to our hub's PINGs */
         flush(u);
-    return u->state != AE_UPLINK_DISCONNECTED;
+    return 0;
 }
 
 static void read_hub(ae_uplink *u)
 {
     for (int round = 0; round < 8; round++) {
         ssize_t n;
+        int ws_rc = 0;
+        ae_err ws_err = {0};
         if (u->use_ws) {
             if (!u->wsin && !(u->wsin = malloc(READ_CHUNK))) {
                 disconnect(u, "out of memory");
@@ -1194,7 +1208,8 @@ static void read_hub(ae_uplink *u)
             n = read_socket(u, u->wsin, READ_CHUNK);
             if (n <= 0)
                 return;
-            if (!ws_input(u, (size_t)n))
+            ws_rc = ws_input(u, (size_t)n, &ws_err);
+            if (u->state == AE_UPLINK_DISCONNECTED)
                 return;
         } else {
             if (!rbuf_room(u, READ_CHUNK)) {
@@ -1226,6 +1241,10 @@ static void read_hub(ae_uplink *u)
         }
         memmove(u->rbuf, u->rbuf + off, u->rlen - off);
         u->rlen -= off;
+        if (ws_rc != 0) {
+            ws_failed(u, ws_rc, &ws_err);
+            return;
+        }
         if (u->state == AE_UPLINK_TLS)
             return;
     }
@@ -1294,7 +1313,11 @@ static void check_home(ae_uplink *u, int64_t now)
         return;
     u->next_home_check = now + u->home_check_ns;
     const ae_hub_url *h = &u->urls.url[u->home_next++ % u->home_n];
-    ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, 2 * AE_NS_PER_SEC, home_probed, u);
+    ae_probe_kind kind = !h->ws                    ? AE_PROBE_LEAFNODE
+                         : h->tls || u->want_tls ? AE_PROBE_CONNECT
+                                                 : AE_PROBE_WEBSOCKET;
+    ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, kind, 2 * AE_NS_PER_SEC,
+                       home_probed, u);
 }
 
 /* ---- keepalive and status ------------------------------------------------------------- */

@@ -412,7 +412,7 @@ static void case_nkey_auth(void)
     char auth[1024];
     snprintf(auth, sizeof auth,
              "authorization {\n  users = [\n"
-             "    { nkey: %s, allowed_connection_types: [\"LEAFNODE\"] }\n"
+             "    { nkey: %s, allowed_connection_types: [\"LEAFNODE\", \"LEAFNODE_WS\"] }\n"
              "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
              "  ]\n}\n",
              good_pub);
@@ -570,7 +570,7 @@ static int leaf_node(ut_leaf *l, ah_hub *h)
     const char *colon = strrchr(url, ':');
     int port = colon ? atoi(colon + 1) : -1;
     for (int i = 0; i < h->nodes; i++)
-        if (h->leaf_port[i] == port)
+        if (ah_uplink_port(h->leaf_port[i]) == port)
             return i;
     return -1;
 }
@@ -652,12 +652,21 @@ static void case_failover(void)
 /* A 1-node hub behind a relay, the node advertising the relay (see the top comment). */
 static void start_relayed_hub(ah_hub *h, ah_relay *r, const char *extra_leaf_conf)
 {
+    /* over websocket (AH_UPLINK_TRANSPORT=ws) the relay sits in front of the websocket port */
+    bool ws = ah_uplink_ws();
     int leaf_port = ah_free_port();
     AH_ASSERT_MSG(ah_relay_start(r, leaf_port) == 0, "relay did not start");
-    char leafconf[1024];
-    snprintf(leafconf, sizeof leafconf, "  advertise: \"127.0.0.1:%d\"\n%s", r->port,
+    char leafconf[1024], adv[64];
+    snprintf(adv, sizeof adv, "  advertise: \"127.0.0.1:%d\"\n", r->port);
+    snprintf(leafconf, sizeof leafconf, "%s%s", ws ? "" : adv,
              extra_leaf_conf ? extra_leaf_conf : "");
-    ah_hub_opts ho = {.nodes = 1, .leaf_port = {leaf_port}, .leaf_conf = {leafconf}};
+    ah_hub_opts ho = {.nodes = 1, .leaf_conf = {leafconf}};
+    if (ws) {
+        ho.ws_port[0] = leaf_port;
+        ho.ws_conf[0] = adv;
+    } else {
+        ho.leaf_port[0] = leaf_port;
+    }
     AH_ASSERT_MSG(ah_hub_start_opts(h, &ho) == 0, "relayed hub did not start");
     ut_watch_hub(h);
 }
