@@ -186,7 +186,7 @@ static int mix_msg(int i, char *subj, size_t scap, char *buf, size_t cap)
     switch (k) {
     case 0:
         return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"type\":\"GLOBAL_POSITION_INT\",\"t\":%.3f,"
+                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"GLOBAL_POSITION_INT\",\"t\":%.3f,"
                         "\"lat\":%.7f,\"lon\":%.7f,\"alt_m\":%.2f,\"rel_alt_m\":%.2f,"
                         "\"vx\":%.2f,\"vy\":%.2f,\"vz\":%.2f,\"hdg\":%.1f,\"fix\":3,"
                         "\"sats\":%d,\"seq\":%d}",
@@ -195,14 +195,14 @@ static int mix_msg(int i, char *subj, size_t scap, char *buf, size_t cap)
                         0.02 * (i % 5), 271.4 + (i % 50) * 0.3, 12 + i % 5, i);
     case 1:
         return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"type\":\"ATTITUDE\",\"t\":%.3f,\"roll\":%.4f,"
+                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"ATTITUDE\",\"t\":%.3f,\"roll\":%.4f,"
                         "\"pitch\":%.4f,\"yaw\":%.4f,\"rollspeed\":%.4f,\"pitchspeed\":%.4f,"
                         "\"yawspeed\":%.4f,\"seq\":%d}",
                         t, 0.0123 * (i % 17), -0.0211 * (i % 13), 1.5 + 0.001 * (i % 300),
                         0.001 * (i % 11), -0.002 * (i % 7), 0.0005 * (i % 23), i);
     case 2:
         return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"type\":\"BATTERY_STATUS\",\"t\":%.3f,"
+                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"BATTERY_STATUS\",\"t\":%.3f,"
                         "\"voltage_v\":%.3f,\"current_a\":%.2f,\"remaining_pct\":%d,"
                         "\"temperature_c\":%.1f,\"consumed_mah\":%d,\"cells\":[%.3f,%.3f,"
                         "%.3f,%.3f],\"seq\":%d}",
@@ -211,7 +211,7 @@ static int mix_msg(int i, char *subj, size_t scap, char *buf, size_t cap)
                         4.19 - i * 2.5e-5, 4.2 - i * 2.6e-5, 4.18 - i * 2.5e-5, i);
     default:
         return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"type\":\"HEARTBEAT\",\"t\":%.3f,\"mode\":\"AUTO.MISSION\","
+                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"HEARTBEAT\",\"t\":%.3f,\"mode\":\"AUTO.MISSION\","
                         "\"armed\":true,\"system_status\":\"ACTIVE\",\"autopilot\":\"PX4\","
                         "\"mission_item\":%d,\"gps_ok\":true,\"link_quality\":%d,"
                         "\"ekf_ok\":true,\"seq\":%d}",
@@ -331,6 +331,11 @@ int main(int argc, char **argv)
     }
     if (opt_runs < 1 || opt_runs > MAXRUNS || opt_msgs < 1 || opt_rate < 1)
         die("bad arguments");
+    long payload = 0;
+    for (int i = 0; i < opt_msgs; i++) {
+        char subj[64], buf[512];
+        payload += mix_msg(i, subj, sizeof subj, buf, sizeof buf);
+    }
     ah_hub h;
     if (ah_hub_start(&h, 1, NULL) != 0)
         die("the hub did not start");
@@ -349,9 +354,9 @@ int main(int argc, char **argv)
                     r.up, r.down, r.all ? "" : " (messages missing)");
         }
     }
-    printf("bench_uplink_bytes: %d msgs at %d Hz, median of %d runs, bytes per message "
-           "through the relay\n",
-           opt_msgs, opt_rate, opt_runs);
+    printf("bench_uplink_bytes: %d msgs (mean payload %ld B) at %d Hz, median of %d runs, "
+           "bytes per message through the relay\n",
+           opt_msgs, payload / opt_msgs, opt_rate, opt_runs);
     printf("%-42s %8s %8s %8s %8s %s\n", "leaf", "up", "down", "total", "vs tcp", "all arrived");
     double base = median(tot[L_NATS_TCP], opt_runs);
     for (int k = 0; k < NLEAF; k++) {

@@ -39,7 +39,7 @@ typedef struct ae_remote {
     int64_t ws_frame_wait_ns; /* -1: not set */
 } ae_remote;
 
-#define AE_WS_FRAME_WAIT_DEF_NS (20 * 1000 * 1000LL)
+#define AE_WS_FRAME_WAIT_DEF_NS (50 * 1000 * 1000LL)
 #define AE_WS_FRAME_WAIT_MAX_NS (50 * 1000 * 1000LL)
 
 enum ae_sync_mode { AE_OPT_SYNC_ALWAYS, AE_OPT_SYNC_INTERVAL, AE_OPT_SYNC_NEVER };
