@@ -5,6 +5,7 @@
  * error found early stays an error). Violations abort(). */
 #include "leaf/ws_handshake.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
