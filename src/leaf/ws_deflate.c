@@ -103,9 +103,9 @@ static int inflate_some(ae_ws_inflate *f, const uint8_t *p, size_t n, uint64_t *
         zs->avail_out = sizeof out;
         int rc = inflate(zs, Z_SYNC_FLUSH);
         size_t got = sizeof out - zs->avail_out;
-        if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
-            return ae_err_set(err, AE_EPROTO, "bad compressed websocket data from the hub (%s)",
-                              zs->msg ? zs->msg : "zlib error");
+        bool bad = rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END;
+        /* what was decoded before bad data goes out first, so that the result does not
+         * depend on how the message was split into reads */
         if (got) {
             *produced += got;
             if (*produced > limit)
@@ -117,13 +117,17 @@ static int inflate_some(ae_ws_inflate *f, const uint8_t *p, size_t n, uint64_t *
             if (erc)
                 return erc;
         }
+        if (bad)
+            return ae_err_set(err, AE_EPROTO, "bad compressed websocket data from the hub (%s)",
+                              zs->msg ? zs->msg : "zlib error");
         if (rc == Z_STREAM_END) {
             /* A final block inside a message: whatever follows is not deflate data. */
             if (zs->avail_in)
                 return ae_err_set(err, AE_EPROTO, "bad compressed websocket data from the hub "
                                                   "(bytes after the final block)");
             inflateReset(zs);
-            return 1;
+            f->ended = true;
+            return 0;
         }
         if (zs->avail_in == 0 && zs->avail_out != 0)
             return 0;
@@ -138,15 +142,19 @@ int ae_ws_inflate_piece(ae_ws_inflate *f, const uint8_t *p, size_t n, bool last,
 {
     if (!f->zs)
         return ae_err_set(err, AE_EINVAL, "websocket decompressor not initialised");
-    int rc = n ? inflate_some(f, p, n, produced, limit, emit, ctx, err) : 0;
-    bool ended = rc == 1; /* the sender closed the stream itself (BFINAL): no tail needed */
-    if (ended)
-        rc = 0;
-    if (rc == 0 && last && !ended)
+    int rc = 0;
+    if (n && f->ended) /* however the message was split into frames and reads */
+        rc = ae_err_set(err, AE_EPROTO, "bad compressed websocket data from the hub "
+                                        "(bytes after the final block)");
+    else if (n)
+        rc = inflate_some(f, p, n, produced, limit, emit, ctx, err);
+    /* a sender that closed the stream itself (BFINAL) needs no tail */
+    if (rc == 0 && last && !f->ended)
         rc = inflate_some(f, sync_tail, sizeof sync_tail, produced, limit, emit, ctx, err);
-    if (rc == 1)
-        rc = 0;
-    if (rc != 0 || (last && !f->keep_context))
-        inflateReset(f->zs);
+    if (rc != 0 || last) {
+        f->ended = false;
+        if (rc != 0 || !f->keep_context)
+            inflateReset(f->zs);
+    }
     return rc;
 }

@@ -23,6 +23,7 @@ typedef struct ae_ws_deflate {
 typedef struct ae_ws_inflate {
     void *zs; /* z_stream */
     bool keep_context;
+    bool ended; /* the sender closed the deflate stream (BFINAL) within this message */
 } ae_ws_inflate;
 
 int ae_ws_deflate_init(ae_ws_deflate *d, bool keep_context, ae_err *err);

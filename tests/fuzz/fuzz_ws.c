@@ -8,6 +8,7 @@
  * may not depend on how reads split the stream. Violations abort(). */
 #include "leaf/ws.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,8 +71,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ra = run(stream, n, n, deflate, limit, &a);
     int rb = run(stream, n, cut, deflate, limit, &b);
     if (ra != rb || a.len != b.len || memcmp(a.buf, b.buf, a.len) != 0 || a.pings != b.pings ||
-        a.ping_bytes != b.ping_bytes)
+        a.ping_bytes != b.ping_bytes) {
+        if (getenv("FUZZ_WS_DEBUG"))
+            fprintf(stderr, "whole: rc %d, %zu bytes; split at %zu: rc %d, %zu bytes\n", ra, a.len,
+                    cut, rb, b.len);
         abort();
+    }
     free(a.buf);
     free(b.buf);
     free(stream);
