@@ -35,8 +35,7 @@
 
 enum { L_NATS_TCP, L_NATS_WS, L_AERIE_WS, L_AERIE_TCP, L_CATCHUP, NLEAF };
 static const char *leaf_name[NLEAF] = {"nats-server leaf, TCP", "nats-server leaf, ws+deflate",
-                                       "aerie-leaf ws+deflate, durable",
-                                       "aerie-leaf TCP, durable",
+                                       "aerie-leaf ws+deflate, durable", "aerie-leaf TCP, durable",
                                        "aerie-leaf ws+deflate, backlog catch-up"};
 
 static int opt_msgs = 4000, opt_runs = 3, opt_rate = 400;
@@ -128,14 +127,14 @@ static void leaf_start(leaf *l, int kind, int relay_port)
     snprintf(log, sizeof log, "%s/leaf.log", l->dir);
     int rc;
     if (l->aerie)
-        rc = ah_write_file(conf,
-                           "server_name: V1\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n"
-                           "leafnodes {\n  remotes = [ { urls: [\"%s\"]%s%s } ]\n"
-                           "  reconnect: \"100ms\"\n  reconnect_max: \"500ms\"\n}\n"
-                           "store { dir: \"%s/store\" }\n"
-                           "uplink { vid: V1, env: bench, subjects: [\"fleet.bench.veh.V1.state.>\"] }\n",
-                           l->port, l->http_port, url, ws ? ", ws_compression: true" : "", wait,
-                           l->dir);
+        rc = ah_write_file(
+            conf,
+            "server_name: V1\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n"
+            "leafnodes {\n  remotes = [ { urls: [\"%s\"]%s%s } ]\n"
+            "  reconnect: \"100ms\"\n  reconnect_max: \"500ms\"\n}\n"
+            "store { dir: \"%s/store\" }\n"
+            "uplink { vid: V1, env: bench, subjects: [\"fleet.bench.veh.V1.state.>\"] }\n",
+            l->port, l->http_port, url, ws ? ", ws_compression: true" : "", wait, l->dir);
     else
         rc = ah_write_file(conf,
                            "server_name: V1\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n"
@@ -185,33 +184,40 @@ static int mix_msg(int i, char *subj, size_t scap, char *buf, size_t cap)
     snprintf(subj, scap, "fleet.bench.veh.V1.state.%s", kinds[k]);
     switch (k) {
     case 0:
-        return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"GLOBAL_POSITION_INT\",\"t\":%.3f,"
-                        "\"lat\":%.7f,\"lon\":%.7f,\"alt_m\":%.2f,\"rel_alt_m\":%.2f,"
-                        "\"vx\":%.2f,\"vy\":%.2f,\"vz\":%.2f,\"hdg\":%.1f,\"fix\":3,"
-                        "\"sats\":%d,\"seq\":%d}",
-                        t, 47.3977419 + i * 1e-6, 8.5455938 + i * 7e-7, 488.31 + (i % 97) * 0.07,
-                        30.12 + (i % 89) * 0.05, 5.1 + (i % 13) * 0.1, -1.2 + (i % 7) * 0.1,
-                        0.02 * (i % 5), 271.4 + (i % 50) * 0.3, 12 + i % 5, i);
+        return snprintf(
+            buf, cap,
+            "{\"vid\":\"V1\",\"gw\":\"aerie-gw/"
+            "0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"GLOBAL_POSITION_INT\",\"t\":%.3f,"
+            "\"lat\":%.7f,\"lon\":%.7f,\"alt_m\":%.2f,\"rel_alt_m\":%.2f,"
+            "\"vx\":%.2f,\"vy\":%.2f,\"vz\":%.2f,\"hdg\":%.1f,\"fix\":3,"
+            "\"sats\":%d,\"seq\":%d}",
+            t, 47.3977419 + i * 1e-6, 8.5455938 + i * 7e-7, 488.31 + (i % 97) * 0.07,
+            30.12 + (i % 89) * 0.05, 5.1 + (i % 13) * 0.1, -1.2 + (i % 7) * 0.1, 0.02 * (i % 5),
+            271.4 + (i % 50) * 0.3, 12 + i % 5, i);
     case 1:
-        return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"ATTITUDE\",\"t\":%.3f,\"roll\":%.4f,"
-                        "\"pitch\":%.4f,\"yaw\":%.4f,\"rollspeed\":%.4f,\"pitchspeed\":%.4f,"
-                        "\"yawspeed\":%.4f,\"seq\":%d}",
-                        t, 0.0123 * (i % 17), -0.0211 * (i % 13), 1.5 + 0.001 * (i % 300),
-                        0.001 * (i % 11), -0.002 * (i % 7), 0.0005 * (i % 23), i);
+        return snprintf(
+            buf, cap,
+            "{\"vid\":\"V1\",\"gw\":\"aerie-gw/"
+            "0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"ATTITUDE\",\"t\":%.3f,\"roll\":%.4f,"
+            "\"pitch\":%.4f,\"yaw\":%.4f,\"rollspeed\":%.4f,\"pitchspeed\":%.4f,"
+            "\"yawspeed\":%.4f,\"seq\":%d}",
+            t, 0.0123 * (i % 17), -0.0211 * (i % 13), 1.5 + 0.001 * (i % 300), 0.001 * (i % 11),
+            -0.002 * (i % 7), 0.0005 * (i % 23), i);
     case 2:
         return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"BATTERY_STATUS\",\"t\":%.3f,"
+                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/"
+                        "0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"BATTERY_STATUS\",\"t\":%.3f,"
                         "\"voltage_v\":%.3f,\"current_a\":%.2f,\"remaining_pct\":%d,"
                         "\"temperature_c\":%.1f,\"consumed_mah\":%d,\"cells\":[%.3f,%.3f,"
                         "%.3f,%.3f],\"seq\":%d}",
                         t, 16.8 - i * 0.0001, 12.5 + (i % 31) * 0.1, 98 - i / 400,
-                        31.2 + (i % 9) * 0.1, 120 + i / 10, 4.2 - i * 2.5e-5,
-                        4.19 - i * 2.5e-5, 4.2 - i * 2.6e-5, 4.18 - i * 2.5e-5, i);
+                        31.2 + (i % 9) * 0.1, 120 + i / 10, 4.2 - i * 2.5e-5, 4.19 - i * 2.5e-5,
+                        4.2 - i * 2.6e-5, 4.18 - i * 2.5e-5, i);
     default:
         return snprintf(buf, cap,
-                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"HEARTBEAT\",\"t\":%.3f,\"mode\":\"AUTO.MISSION\","
+                        "{\"vid\":\"V1\",\"gw\":\"aerie-gw/"
+                        "0.1.0\",\"sysid\":1,\"compid\":1,\"type\":\"HEARTBEAT\",\"t\":%.3f,"
+                        "\"mode\":\"AUTO.MISSION\","
                         "\"armed\":true,\"system_status\":\"ACTIVE\",\"autopilot\":\"PX4\","
                         "\"mission_item\":%d,\"gps_ok\":true,\"link_quality\":%d,"
                         "\"ekf_ok\":true,\"seq\":%d}",

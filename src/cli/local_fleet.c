@@ -412,7 +412,10 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     char *leaf_conf = NULL, *gw_conf = NULL;
     snprintf(a1, sizeof a1, "%d", v->relay_port);
     /* the relay stands in front of the port the vehicle's leaf dials */
-    snprintf(a2, sizeof a2, "127.0.0.1:%d", !hub ? 0 : hub->ws_port ? hub->ws_port : hub->leaf_port);
+    snprintf(a2, sizeof a2, "127.0.0.1:%d",
+             !hub           ? 0
+             : hub->ws_port ? hub->ws_port
+                            : hub->leaf_port);
     snprintf(a3, sizeof a3, "%d", v->relay_control_port);
     const ae_fleet_drone *d = &v->drone;
     snprintf(home, sizeof home, "%.6f,%.6f,%.0f", d->home[0], d->home[1], d->home[2]);

@@ -614,14 +614,14 @@ static int check_ports(parser *p)
     const ae_topology *t = p->t;
     for (int a = 0; a < t->n_hubs; a++) {
         const ae_topo_hub *ha = &t->hubs[a];
-        int pa[] = {ha->client_port, ha->cluster_port, ha->leaf_port, ha->gateway_port,
-                    ha->http_port, ha->ws_port};
+        int pa[] = {ha->client_port,  ha->cluster_port, ha->leaf_port,
+                    ha->gateway_port, ha->http_port,    ha->ws_port};
         for (int b = a; b < t->n_hubs; b++) {
             const ae_topo_hub *hb = &t->hubs[b];
             if (strcmp(ha->host, hb->host) != 0)
                 continue;
-            int pb[] = {hb->client_port, hb->cluster_port, hb->leaf_port, hb->gateway_port,
-                        hb->http_port, hb->ws_port};
+            int pb[] = {hb->client_port,  hb->cluster_port, hb->leaf_port,
+                        hb->gateway_port, hb->http_port,    hb->ws_port};
             for (int i = 0; i < 6; i++)
                 for (int j = (a == b ? i + 1 : 0); j < 6; j++)
                     if (pa[i] && pa[i] == pb[j] && (t->n_regions > 1 || (i != 3 && j != 3)))

@@ -55,7 +55,8 @@ static void on_timeout(ae_loop *loop, ae_timer *t)
 }
 
 bool ae_homeprobe_start(ae_homeprobe *p, ae_loop *loop, const char *host, int port,
-                        ae_probe_kind kind, int64_t timeout_ns, void (*done)(void *ctx, bool reachable), void *ctx)
+                        ae_probe_kind kind, int64_t timeout_ns,
+                        void (*done)(void *ctx, bool reachable), void *ctx)
 {
     if (p->busy)
         return false;

@@ -35,7 +35,8 @@ typedef struct ae_homeprobe {
  * does); done(ctx, reachable) is called once, within timeout_ns. Returns false when a probe
  * is already running or it could not start (done is then not called). */
 bool ae_homeprobe_start(ae_homeprobe *p, ae_loop *loop, const char *host, int port,
-                        ae_probe_kind kind, int64_t timeout_ns, void (*done)(void *ctx, bool reachable), void *ctx);
+                        ae_probe_kind kind, int64_t timeout_ns,
+                        void (*done)(void *ctx, bool reachable), void *ctx);
 /* Stops a running probe without calling done. */
 void ae_homeprobe_stop(ae_homeprobe *p);
 

@@ -160,7 +160,8 @@ static int load_remote(ae_remote *r, const ae_conf_node *m, ae_err *err)
             rc = ae_opt_bool(n, &r->ws_no_masking, err);
         else if (ae_opt_key_is(n, "ws_frame_wait")) {
             rc = ae_opt_duration(n, &r->ws_frame_wait_ns, err);
-            if (rc == 0 && (r->ws_frame_wait_ns < 0 || r->ws_frame_wait_ns > AE_WS_FRAME_WAIT_MAX_NS))
+            if (rc == 0 &&
+                (r->ws_frame_wait_ns < 0 || r->ws_frame_wait_ns > AE_WS_FRAME_WAIT_MAX_NS))
                 rc = ae_opt_bad(err, n, "ws_frame_wait must be between 0 and 50ms");
         } else
             rc = ae_opt_unknown(err, n, "a leafnodes remote",

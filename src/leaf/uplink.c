@@ -1313,7 +1313,7 @@ static void check_home(ae_uplink *u, int64_t now)
         return;
     u->next_home_check = now + u->home_check_ns;
     const ae_hub_url *h = &u->urls.url[u->home_next++ % u->home_n];
-    ae_probe_kind kind = !h->ws                    ? AE_PROBE_LEAFNODE
+    ae_probe_kind kind = !h->ws                  ? AE_PROBE_LEAFNODE
                          : h->tls || u->want_tls ? AE_PROBE_CONNECT
                                                  : AE_PROBE_WEBSOCKET;
     ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, kind, 2 * AE_NS_PER_SEC,
@@ -1378,8 +1378,8 @@ static void link_bytes_json(const ae_uplink *u, json_t *j)
     const ae_ws_link *w = &u->ws;
     uint64_t app_out = u->ws_app_out + w->app_out, app_in = u->ws_app_in + w->app_in;
     uint64_t ws_wire_out = u->ws_wire_out + w->wire_out, ws_wire_in = u->ws_wire_in + w->wire_in;
-    json_object_set_new(j, "transport", json_string(u->urls.n && u->urls.url[0].ws ? "websocket"
-                                                                                   : "tcp"));
+    json_object_set_new(j, "transport",
+                        json_string(u->urls.n && u->urls.url[0].ws ? "websocket" : "tcp"));
     json_object_set_new(j, "ws_compression", json_boolean(u->use_ws && w->compress));
     json_object_set_new(j, "link_bytes_out", json_integer((json_int_t)u->link_out));
     json_object_set_new(j, "link_bytes_in", json_integer((json_int_t)u->link_in));

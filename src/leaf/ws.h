@@ -26,8 +26,8 @@ enum {
     AE_WS_OP_PONG = 10,
 };
 
-#define AE_WS_MAX_HEADER      14
-#define AE_WS_MAX_CONTROL     125
+#define AE_WS_MAX_HEADER  14
+#define AE_WS_MAX_CONTROL 125
 /* A hub flushing a long backlog to us packs it into one frame; nats-server bounds what it
  * holds for one connection at 64 MiB (max_pending), so a message above this is not a hub's. */
 #define AE_WS_MAX_MESSAGE_DEF (72u * 1024 * 1024)

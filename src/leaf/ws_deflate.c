@@ -123,8 +123,9 @@ static int inflate_some(ae_ws_inflate *f, const uint8_t *p, size_t n, uint64_t *
         if (rc == Z_STREAM_END) {
             /* A final block inside a message: whatever follows is not deflate data. */
             if (zs->avail_in)
-                return ae_err_set(err, AE_EPROTO, "bad compressed websocket data from the hub "
-                                                  "(bytes after the final block)");
+                return ae_err_set(err, AE_EPROTO,
+                                  "bad compressed websocket data from the hub "
+                                  "(bytes after the final block)");
             inflateReset(zs);
             f->ended = true;
             return 0;
@@ -136,16 +137,17 @@ static int inflate_some(ae_ws_inflate *f, const uint8_t *p, size_t n, uint64_t *
     }
 }
 
-int ae_ws_inflate_piece(ae_ws_inflate *f, const uint8_t *p, size_t n, bool last,
-                        uint64_t *produced, uint64_t limit,
-                        int (*emit)(void *ctx, const uint8_t *p, size_t n), void *ctx, ae_err *err)
+int ae_ws_inflate_piece(ae_ws_inflate *f, const uint8_t *p, size_t n, bool last, uint64_t *produced,
+                        uint64_t limit, int (*emit)(void *ctx, const uint8_t *p, size_t n),
+                        void *ctx, ae_err *err)
 {
     if (!f->zs)
         return ae_err_set(err, AE_EINVAL, "websocket decompressor not initialised");
     int rc = 0;
     if (n && f->ended) /* however the message was split into frames and reads */
-        rc = ae_err_set(err, AE_EPROTO, "bad compressed websocket data from the hub "
-                                        "(bytes after the final block)");
+        rc = ae_err_set(err, AE_EPROTO,
+                        "bad compressed websocket data from the hub "
+                        "(bytes after the final block)");
     else if (n)
         rc = inflate_some(f, p, n, produced, limit, emit, ctx, err);
     /* a sender that closed the stream itself (BFINAL) needs no tail */

@@ -39,9 +39,8 @@ void ae_ws_inflate_free(ae_ws_inflate *f);
 /* Inflates a piece of a message's compressed payload; `last` adds the stripped tail and ends
  * the message. Output goes to emit in pieces; limit bounds the total of this message (counted
  * in *produced across calls). Returns 0, AE_EPROTO (bad data), AE_ELIMIT, or emit's code. */
-int ae_ws_inflate_piece(ae_ws_inflate *f, const uint8_t *p, size_t n, bool last,
-                        uint64_t *produced, uint64_t limit,
-                        int (*emit)(void *ctx, const uint8_t *p, size_t n), void *ctx,
-                        ae_err *err);
+int ae_ws_inflate_piece(ae_ws_inflate *f, const uint8_t *p, size_t n, bool last, uint64_t *produced,
+                        uint64_t limit, int (*emit)(void *ctx, const uint8_t *p, size_t n),
+                        void *ctx, ae_err *err);
 
 #endif

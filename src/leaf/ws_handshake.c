@@ -136,8 +136,7 @@ static int bad(ae_err *err, const char *p, size_t n, const char *what)
                       line);
 }
 
-int ae_ws_response_parse(const char *p, size_t n, const char *key, ae_ws_upgrade *out,
-                         ae_err *err)
+int ae_ws_response_parse(const char *p, size_t n, const char *key, ae_ws_upgrade *out, ae_err *err)
 {
     memset(out, 0, sizeof *out);
     size_t scan = n < AE_WS_MAX_RESPONSE ? n : AE_WS_MAX_RESPONSE;

@@ -16,11 +16,11 @@
 #define AE_WS_MAX_RESPONSE 8192 /* a 101 response head longer than this is refused */
 
 typedef struct ae_ws_upgrade {
-    int status;           /* HTTP status code */
-    bool deflate;         /* permessage-deflate accepted */
-    bool server_no_ctx;   /* the hub compresses each message with a fresh dictionary */
-    bool client_no_ctx;   /* so must we */
-    bool no_masking;      /* Nats-No-Masking: true */
+    int status;         /* HTTP status code */
+    bool deflate;       /* permessage-deflate accepted */
+    bool server_no_ctx; /* the hub compresses each message with a fresh dictionary */
+    bool client_no_ctx; /* so must we */
+    bool no_masking;    /* Nats-No-Masking: true */
 } ae_ws_upgrade;
 
 /* Sec-WebSocket-Key: base64 of 16 random bytes (24 chars + NUL). Returns 0 or AE_EIO. */
@@ -38,7 +38,6 @@ int ae_ws_request(char *buf, size_t cap, const char *host, int port, const char 
  * when it is a valid upgrade for `key`; 0 when more bytes are needed; AE_EPROTO when it is not
  * an upgrade (status, Upgrade, Connection or Sec-WebSocket-Accept wrong; err says which and
  * quotes the status line), AE_ELIMIT when no blank line within AE_WS_MAX_RESPONSE bytes. */
-int ae_ws_response_parse(const char *p, size_t n, const char *key, ae_ws_upgrade *out,
-                         ae_err *err);
+int ae_ws_response_parse(const char *p, size_t n, const char *key, ae_ws_upgrade *out, ae_err *err);
 
 #endif

@@ -46,8 +46,7 @@ void ae_ws_link_reset(ae_ws_link *l)
 }
 
 /* Appends one frame (header, then the payload masked when we mask) to the wire queue. */
-static int put_frame(ae_ws_link *l, int opcode, bool rsv1, const uint8_t *p, size_t n,
-                     ae_err *err)
+static int put_frame(ae_ws_link *l, int opcode, bool rsv1, const uint8_t *p, size_t n, ae_err *err)
 {
     uint8_t key[4], hdr[AE_WS_MAX_HEADER];
     if (l->mask && ae_random_bytes(key, sizeof key, NULL) != 0)

@@ -927,7 +927,8 @@ static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
         o->authorization
             ? o->authorization
             : "authorization {\n  users = [\n"
-              "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\", \"LEAFNODE_WS\"] }\n"
+              "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\", "
+              "\"LEAFNODE_WS\"] }\n"
               "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
               "  ]\n}\n";
     return ah_write_file(h->conf_path[i],
@@ -943,8 +944,8 @@ static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
                          "%s\n"
                          "%s\n",
                          i + 1, h->client_port[i], h->http_port[i], h->dir, i + 1, cluster,
-                         h->leaf_port[i], o->leaf_conf[i] ? o->leaf_conf[i] : "",
-                         h->ws_port[i], o->ws_conf[i] ? o->ws_conf[i] : "", auth,
+                         h->leaf_port[i], o->leaf_conf[i] ? o->leaf_conf[i] : "", h->ws_port[i],
+                         o->ws_conf[i] ? o->ws_conf[i] : "", auth,
                          o->extra_conf ? o->extra_conf : "");
 }
 

@@ -67,8 +67,8 @@ static void header_lengths(void)
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         uint8_t b[AE_WS_MAX_HEADER], key[4] = {1, 2, 3, 4};
         for (int masked = 0; masked < 2; masked++) {
-            size_t hl = ae_ws_header_encode(b, AE_WS_OP_BINARY, true, masked, masked ? key : NULL,
-                                            lens[i]);
+            size_t hl =
+                ae_ws_header_encode(b, AE_WS_OP_BINARY, true, masked, masked ? key : NULL, lens[i]);
             ae_ws_header h;
             for (size_t k = 0; k < hl; k++)
                 AH_ASSERT_EQ_INT(ae_ws_header_decode(b, k, &h, NULL), 0);
@@ -95,8 +95,7 @@ static void split_every_offset(void)
     for (size_t at = 0; at <= n; at++) {
         collected c;
         ae_err err = {0};
-        AH_ASSERT_MSG(feed_split(in, n, at, false, &c, &err) == 0, "split at %zu: %s", at,
-                      err.msg);
+        AH_ASSERT_MSG(feed_split(in, n, at, false, &c, &err) == 0, "split at %zu: %s", at, err.msg);
         AH_ASSERT_EQ_INT((int)c.len, 9 + 300);
         AH_ASSERT(!memcmp(c.data, "INFO {}\r\n", 9) && !memcmp(c.data + 9, big, 300));
         AH_ASSERT_EQ_INT(c.pings, 1);
@@ -110,9 +109,10 @@ static void deflate_round_trip(void)
     char text[4000];
     size_t tl = 0;
     for (int i = 0; tl < sizeof text - 200; i++)
-        tl += (size_t)snprintf(text + tl, sizeof text - tl,
-                               "LMSG fleet.prod.veh.V1.pos 120\r\n{\"lat\":47.%04d,\"lon\":8.%04d}\r\n",
-                               i * 7, i * 13);
+        tl += (size_t)snprintf(
+            text + tl, sizeof text - tl,
+            "LMSG fleet.prod.veh.V1.pos 120\r\n{\"lat\":47.%04d,\"lon\":8.%04d}\r\n", i * 7,
+            i * 13);
     ae_ws_deflate d;
     ae_err err = {0};
     AH_ASSERT_EQ_INT(ae_ws_deflate_init(&d, false, &err), 0);
@@ -162,7 +162,11 @@ static void bad_frames(void)
         {"continuation first", {0x80, 0x00}, 2, false, AE_EPROTO, "continuation"},
         {"oversize", {0x82, 0x7f, 0, 0, 0, 0x10, 0, 0, 0, 0}, 10, false, AE_ELIMIT, "longer"},
         {"64-bit top bit", {0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, false, AE_EPROTO, "64-bit"},
-        {"close 1008", {0x88, 0x06, 0x03, 0xf0, 'A', 'u', 't', 'h'}, 8, false, AE_ECLOSED,
+        {"close 1008",
+         {0x88, 0x06, 0x03, 0xf0, 'A', 'u', 't', 'h'},
+         8,
+         false,
+         AE_ECLOSED,
          "status 1008: Auth"},
         {"close 1-byte", {0x88, 0x01, 0x03}, 3, false, AE_EPROTO, "1-byte"},
     };
