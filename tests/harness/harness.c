@@ -939,12 +939,13 @@ static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
                          "  max_memory_store: 256MB\n  max_file_store: 1GB\n}\n"
                          "%s"
                          "leafnodes {\n  listen: 127.0.0.1:%d\n%s\n}\n"
-                         "websocket {\n  listen: 127.0.0.1:%d\n  no_tls: true\n"
+                         "websocket {\n  listen: 127.0.0.1:%d\n%s"
                          "  compression: true\n%s\n}\n"
                          "%s\n"
                          "%s\n",
                          i + 1, h->client_port[i], h->http_port[i], h->dir, i + 1, cluster,
                          h->leaf_port[i], o->leaf_conf[i] ? o->leaf_conf[i] : "", h->ws_port[i],
+                         o->ws_conf[i] && strstr(o->ws_conf[i], "tls {") ? "" : "  no_tls: true\n",
                          o->ws_conf[i] ? o->ws_conf[i] : "", auth,
                          o->extra_conf ? o->extra_conf : "");
 }

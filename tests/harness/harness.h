@@ -178,7 +178,8 @@ typedef struct ah_hub_opts {
     /* Node i's leafnode port; 0 picks a free one. Set it when something (a relay) must
      * know the port before the hub starts. */
     int leaf_port[AH_HUB_MAX];
-    /* The same for node i's websocket port, and lines inside its websocket { } block. */
+    /* The same for node i's websocket port, and lines inside its websocket { } block (with a
+     * tls { } block there, the listener is wss; else no_tls). */
     int ws_port[AH_HUB_MAX];
     const char *ws_conf[AH_HUB_MAX];
     /* Replaces the whole default `authorization { users = [...] }` block when non-NULL

@@ -1303,6 +1303,8 @@ static void case_tls(void)
              "    ca_file: \"%s/ca.pem\"\n    verify: true\n    timeout: 3\n  }\n",
              dir, dir, dir);
     ah_hub_opts ho = {.nodes = 1, .leaf_conf = {tlsconf}};
+    if (ah_uplink_ws()) /* wss: TLS before the upgrade, decided by the tls block */
+        ho.ws_conf[0] = tlsconf;
     ah_hub h;
     AH_ASSERT_MSG(ah_hub_start_opts(&h, &ho) == 0, "TLS hub did not start");
     ut_watch_hub(&h);
