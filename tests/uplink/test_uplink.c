@@ -377,6 +377,28 @@ static void case_only_interest_crosses(void)
     UT_ASSERT(ut_hub_leaf_counter(h.http_port[0], "in_msgs") == in2,
               "messages crossed after the hub lost interest");
 
+    /* The link's bytes in /varz (and the same object in /leafz): over websocket with
+     * compression the wire carries fewer bytes than the protocol. */
+    char tr[32];
+    ut_uplink_str(&l, "transport", tr, sizeof tr);
+    UT_ASSERT(!strcmp(tr, ah_uplink_ws() ? "websocket" : "tcp"), "/varz uplink.transport %s", tr);
+    UT_ASSERT(ut_uplink_int(&l, "link_bytes_out") > 0 && ut_uplink_int(&l, "link_bytes_in") > 0,
+              "no link bytes in /varz");
+    if (ah_uplink_ws()) {
+        json_t *u = ut_leaf_uplink(&l);
+        double ratio = json_real_value(json_object_get(u, "compression_ratio_in"));
+        UT_ASSERT(json_is_true(json_object_get(u, "ws_compression")) &&
+                      ut_uplink_int(&l, "ws_protocol_bytes_in") >
+                          ut_uplink_int(&l, "link_bytes_in") &&
+                      ratio > 0 && ratio < 1,
+                  "websocket compression not seen in /varz (ratio in %.3f)", ratio);
+        json_decref(u);
+        char *body = ah_http_get(l.http_port, "/leafz", NULL);
+        UT_ASSERT(body && strstr(body, "\"compression_ratio_out\""), "/leafz: %s",
+                  body ? body : "(none)");
+        free(body);
+    }
+
     natsSubscription_Destroy(wanted);
     natsConnection_Destroy(hub);
     natsConnection_Destroy(leaf);
