@@ -60,9 +60,7 @@ int ae_ws_header_decode(const uint8_t *p, size_t n, ae_ws_header *h, ae_err *err
     }
     h->len = len;
     h->hdr_len = off;
-    /* reserved bits 2 and 3 are checked by the reader, which knows what was negotiated */
-    if (p[0] & 0x30)
-        h->opcode |= 0x100; /* marks "RSV2/RSV3 set" for the reader */
+    h->rsv23 = p[0] & 0x30; /* refused by the reader */
     return (int)off;
 }
 
@@ -99,7 +97,7 @@ static int fail(ae_ws_reader *r, ae_err *err, int code, const char *what)
 /* Checks a complete header against the frame rules and the state of the message. */
 static int check_header(ae_ws_reader *r, const ae_ws_header *h, ae_err *err)
 {
-    if (h->opcode & 0x100)
+    if (h->rsv23)
         return fail(r, err, AE_EPROTO, "the hub set reserved bits RSV2/RSV3");
     if (h->masked)
         return fail(r, err, AE_EPROTO, "the hub sent a masked frame (servers must not mask)");

@@ -35,6 +35,7 @@ enum {
 typedef struct ae_ws_header {
     int opcode;
     bool fin, rsv1, masked;
+    bool rsv23; /* RSV2 or RSV3 set (no extension of ours uses them) */
     uint8_t key[4];
     uint64_t len;   /* payload length */
     size_t hdr_len; /* bytes of the header itself */
