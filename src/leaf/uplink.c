@@ -385,7 +385,13 @@ static void send_ctrl(ae_uplink *u, const char *s, size_t n)
         return;
     ae_outq_append(&u->ctrl, s, n);
     ae_log_trace("uplink: >>> %.*s", (int)(n > 2 ? n - 2 : n), s);
-    flush(u);
+    /* Over websocket, control lines of one loop pass (a burst of LS+ at connect) share a
+     * frame: flushed at the end of the pass, not held beyond it. An -ERR goes at once, as a
+     * disconnect follows it. */
+    if (u->use_ws && u->state == AE_UPLINK_READY && s[0] != '-')
+        ae_loop_timer_start(u->srv->loop, &u->flush_timer, 0);
+    else
+        flush(u);
 }
 
 static void send_ctrlf(ae_uplink *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
