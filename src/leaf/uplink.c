@@ -1245,7 +1245,8 @@ static void read_hub(ae_uplink *u)
             if (u->state == AE_UPLINK_DISCONNECTED)
                 return;
         }
-        memmove(u->rbuf, u->rbuf + off, u->rlen - off);
+        if (off) /* over websocket rbuf may still be NULL: nothing unframed yet */
+            memmove(u->rbuf, u->rbuf + off, u->rlen - off);
         u->rlen -= off;
         if (ws_rc != 0) {
             ws_failed(u, ws_rc, &ws_err);

@@ -93,7 +93,7 @@ static void split_every_offset(void)
     n += frame(in + n, AE_WS_OP_BINARY, true, false, "", 0);
     n += frame(in + n, AE_WS_OP_BINARY, true, false, big, sizeof big);
     for (size_t at = 0; at <= n; at++) {
-        collected c;
+        static collected c;
         ae_err err = {0};
         AH_ASSERT_MSG(feed_split(in, n, at, false, &c, &err) == 0, "split at %zu: %s", at, err.msg);
         AH_ASSERT_EQ_INT((int)c.len, 9 + 300);
@@ -129,14 +129,14 @@ static void deflate_round_trip(void)
     n += frame(in + n, AE_WS_OP_CONT, true, false, z + half, (size_t)zl - half);
     n += frame(in + n, AE_WS_OP_BINARY, true, true, z + zl, (size_t)zl2);
     for (size_t at = 0; at <= n; at += 7) {
-        collected c;
+        static collected c;
         AH_ASSERT_MSG(feed_split(in, n, at, true, &c, &err) == 0, "split at %zu: %s", at, err.msg);
         AH_ASSERT_EQ_INT((int)c.len, (int)(2 * tl));
         AH_ASSERT(!memcmp(c.data, text, tl) && !memcmp(c.data + tl, text, tl));
     }
     /* garbage marked compressed is refused, not crashed on */
     n = frame(in, AE_WS_OP_BINARY, true, true, "\xff\xff\xff\xff\xff\xff", 6);
-    collected c;
+    static collected c;
     AH_ASSERT_EQ_INT(feed_split(in, n, 3, true, &c, &err), AE_EPROTO);
     AH_ASSERT_CONTAINS(err.msg, "bad compressed");
     ae_ws_deflate_free(&d);
@@ -172,7 +172,7 @@ static void bad_frames(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (size_t at = 0; at <= cases[i].n; at++) {
-            collected c;
+            static collected c;
             ae_err err = {0};
             int rc = feed_split(cases[i].bytes, cases[i].n, at, cases[i].deflate, &c, &err);
             AH_ASSERT_MSG(rc == cases[i].rc, "%s split at %zu: rc %d (%s)", cases[i].what, at, rc,
@@ -255,7 +255,7 @@ static void link_packs_and_compresses(void)
     response_101(resp, sizeof resp, l.key,
                  "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
                  "client_no_context_takeover\r\n");
-    collected c;
+    static collected c;
     memset(&c, 0, sizeof c);
     ae_ws_sink s = {.data = on_data, .ctx = &c};
     /* the 101 and a first frame (INFO) in one read, split at every offset is covered above */
@@ -297,7 +297,7 @@ static void link_packs_and_compresses(void)
     wire[1] &= 0x7f; /* now as if unmasked: drop the mask bit and the key */
     memmove(wire + hl - 4, wire + hl, (size_t)h.len);
     wl -= 4;
-    collected out;
+    static collected out;
     AH_ASSERT_MSG(feed_split(wire, wl, wl / 2, true, &out, &err) == 0, "%s", err.msg);
     AH_ASSERT_EQ_INT((int)out.len, (int)total);
     /* a PING from the hub is answered with a PONG in the wire queue */
