@@ -295,7 +295,8 @@ static void vehicle_login(wr *w, const char *vid, json_t *v)
         if (check(w, ae_ident_valid(pub) && pub[0] == 'U', "a public key", vid))
             /* JSON is nats-server config syntax too. */
             fprintf(f,
-                    "      { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"]%s%s }  # %s\n",
+                    "      { nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\", "
+                    "\"LEAFNODE_WS\"]%s%s }  # %s\n",
                     pub, pd ? ", permissions: " : "", pd ? pd : "", vid);
     }
     free(pd);

@@ -268,9 +268,13 @@ static void print_hubs(local *l, const char *streams_line)
     for (size_t i = 0; i < f->n_hubs; i++) {
         const ae_fleet_hub *h = &f->hubs[i];
         const ae_fleet_proc *p = ae_fleet_proc_find(f, h->name);
-        printf("  %-5s client nats://127.0.0.1:%-5d  leafnodes :%-5d  monitor "
+        char ws[40] = "";
+        if (h->ws_port)
+            snprintf(ws, sizeof ws, "  websocket :%-5d", h->ws_port);
+        printf("  %-5s client nats://127.0.0.1:%-5d  leafnodes :%-5d%s  monitor "
                "http://127.0.0.1:%d  pid %lld\n",
-               h->name, h->client_port, h->leaf_port, h->http_port, (long long)(p ? p->pid : 0));
+               h->name, h->client_port, h->leaf_port, ws, h->http_port,
+               (long long)(p ? p->pid : 0));
     }
     if (streams_line)
         printf("  %s\n", streams_line);

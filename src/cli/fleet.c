@@ -391,6 +391,8 @@ static void read_hub(reader *r, ae_fleet *f, json_t *hub)
         read_int(r, n, where, "cluster_port", &h->cluster_port);
         read_int(r, n, where, "leaf_port", &h->leaf_port);
         read_int(r, n, where, "http_port", &h->http_port);
+        if (json_object_get(n, "ws_port"))
+            read_int(r, n, where, "ws_port", &h->ws_port);
         /* A local fleet's hub nodes listen on loopback. */
         h->leaf_host = strdup("127.0.0.1");
         h->http_host = strdup("127.0.0.1");
@@ -628,6 +630,8 @@ static json_t *dump_hub(const ae_fleet *f)
             set_int(n, "cluster_port", h->cluster_port);
             set_int(n, "leaf_port", h->leaf_port);
             set_int(n, "http_port", h->http_port);
+            if (h->ws_port)
+                set_int(n, "ws_port", h->ws_port);
             set_str(n, "conf", h->conf);
             json_array_append_new(nodes, n);
         }

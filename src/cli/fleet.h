@@ -62,6 +62,7 @@ typedef struct ae_fleet_hub {
     char *leaf_host; /* where its leafnode listener is reached */
     char *http_host; /* where its monitoring listener is reached */
     int client_port, cluster_port, leaf_port, http_port; /* 0: none or unknown */
+    int ws_port; /* websocket listener for vehicles' leaves (local fleets); 0: none */
 } ae_fleet_hub;
 
 /* The simulated drone of a local fleet's vehicle. */

@@ -96,6 +96,11 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
         (h->leaf_port = pick(ps, SOCK_STREAM, was->leaf_port, err)) < 0 ||
         (h->http_port = pick(ps, SOCK_STREAM, was->http_port, err)) < 0)
         return AE_EIO;
+    /* Vehicles reach their hub over compressed websocket; a fleet recorded before it had
+     * websocket listeners keeps its plain leafnode links. */
+    if ((was == &none || was->ws_port) &&
+        (h->ws_port = pick(ps, SOCK_STREAM, was->ws_port, err)) < 0)
+        return AE_EIO;
     return 0;
 }
 
@@ -347,6 +352,7 @@ ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg)
             h->cluster_port = fh->cluster_port;
             h->leaf_port = fh->leaf_port;
             h->http_port = fh->http_port;
+            h->ws_port = fh->ws_port;
         } else if (h) {
             h->store_dir = NULL;
         }
@@ -405,7 +411,11 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32], home[96], url[64], size[16], delay[16];
     char *leaf_conf = NULL, *gw_conf = NULL;
     snprintf(a1, sizeof a1, "%d", v->relay_port);
-    snprintf(a2, sizeof a2, "127.0.0.1:%d", hub ? hub->leaf_port : 0);
+    /* the relay stands in front of the port the vehicle's leaf dials */
+    snprintf(a2, sizeof a2, "127.0.0.1:%d",
+             !hub           ? 0
+             : hub->ws_port ? hub->ws_port
+                            : hub->leaf_port);
     snprintf(a3, sizeof a3, "%d", v->relay_control_port);
     const ae_fleet_drone *d = &v->drone;
     snprintf(home, sizeof home, "%.6f,%.6f,%.0f", d->home[0], d->home[1], d->home[2]);

@@ -104,6 +104,25 @@ static void hub_region_link(const ae_topology *t, FILE *f)
     fprintf(f, "  ]\n");
 }
 
+/* The websocket listener vehicles' leaves dial: permessage-deflate on, so a leaf that packs
+ * its messages into frames (aerie-leaf) sends far fewer bytes over a metered link. */
+static void hub_websocket(const ae_topology *t, const ae_topo_hub *n, FILE *f)
+{
+    if (!n->ws_port)
+        return;
+    fprintf(f,
+            "# Vehicles' leaves connect here over websocket with compression (docs/uplink.md);\n"
+            "# the leafnodes port above stays for stock nats-server leaves.\n"
+            "websocket {\n  listen: \"%s:%d\"\n  compression: true\n",
+            n->listen_host, n->ws_port);
+    if (t->tls_cert)
+        fprintf(f, "  tls {\n    cert_file: \"%s\"\n    key_file: \"%s\"\n  }\n", t->tls_cert,
+                t->tls_key);
+    else
+        fprintf(f, "  no_tls: true\n");
+    fprintf(f, "}\n\n");
+}
+
 static void hub_leafnodes(const ae_topology *t, const ae_topo_hub *n, FILE *f)
 {
     fprintf(f, "leafnodes {\n  listen: \"%s:%d\"\n", n->listen_host, n->leaf_port);
@@ -209,6 +228,7 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
             n->store_dir, t->max_memory, t->max_file, rg->domain);
     hub_cluster(t, n, f);
     hub_leafnodes(t, n, f);
+    hub_websocket(t, n, f);
     if (hub_users(t, n, f) != 0) {
         fclose(f);
         free(buf);
@@ -220,11 +240,30 @@ char *ae_render_hub_conf(const ae_topology *t, const ae_topo_hub *n)
 
 /* ---- leaf ---------------------------------------------------------------------------- */
 
-/* One URL of the remote: the hub's leafnode listener, with the vehicle's password user in
- * password mode. */
+/* Whether the vehicle's leaf dials its hubs' websocket listeners: aerie-leaf (nkeys) when
+ * every hub it may dial has one. */
+static bool leaf_uses_ws(const ae_topology *t, const ae_topo_vehicle *v)
+{
+    if (t->vehicle_auth != AE_TOPO_AUTH_NKEY)
+        return false;
+    const ae_topo_region *rg = &t->regions[v->region];
+    for (int k = 0; k < rg->n_hubs; k++)
+        if (!region_hub(t, rg, k)->ws_port)
+            return false;
+    const ae_topo_region *fb = rg->fallback >= 0 ? &t->regions[rg->fallback] : NULL;
+    for (int k = 0; fb && k < fb->n_hubs; k++)
+        if (!region_hub(t, fb, k)->ws_port)
+            return false;
+    return true;
+}
+
+/* One URL of the remote: the hub's leafnode or websocket listener, with the vehicle's
+ * password user in password mode. */
 static void leaf_url(const ae_topology *t, const ae_topo_vehicle *v, const char *hostport, FILE *f)
 {
-    if (t->vehicle_auth == AE_TOPO_AUTH_NKEY)
+    if (leaf_uses_ws(t, v))
+        fprintf(f, "        \"%s://%s\"\n", t->tls_cert ? "wss" : "ws", hostport);
+    else if (t->vehicle_auth == AE_TOPO_AUTH_NKEY)
         fprintf(f, "        \"nats-leaf://%s\"\n", hostport);
     else
         fprintf(f, "        \"nats-leaf://%s:%s@%s\"\n", v->vid, v->password, hostport);
@@ -249,17 +288,20 @@ static void leaf_remote(const ae_topology *t, const ae_topo_vehicle *v, FILE *f)
     char hub[300];
     for (size_t k = 0; k < l->n_remotes; k++)
         leaf_url(t, v, l->remotes[k], f);
+    bool ws = leaf_uses_ws(t, v);
     for (int k = 0; !l->n_remotes && k < rg->n_hubs; k++) {
-        snprintf(hub, sizeof hub, "%s:%d", region_hub(t, rg, k)->host,
-                 region_hub(t, rg, k)->leaf_port);
+        const ae_topo_hub *h = region_hub(t, rg, k);
+        snprintf(hub, sizeof hub, "%s:%d", h->host, ws ? h->ws_port : h->leaf_port);
         leaf_url(t, v, hub, f);
     }
     for (int k = 0; fb && k < fb->n_hubs; k++) {
-        snprintf(hub, sizeof hub, "%s:%d", region_hub(t, fb, k)->host,
-                 region_hub(t, fb, k)->leaf_port);
+        const ae_topo_hub *h = region_hub(t, fb, k);
+        snprintf(hub, sizeof hub, "%s:%d", h->host, ws ? h->ws_port : h->leaf_port);
         leaf_url(t, v, hub, f);
     }
     fprintf(f, "      ]\n");
+    if (ws) /* frames packed for the link and compressed (docs/uplink.md) */
+        fprintf(f, "      ws_compression: true\n");
     if (nkeys)
         fprintf(f, "      nkey: \"%s\"\n", v->seed_path);
     if (l->ignore_discovered_urls)

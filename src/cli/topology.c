@@ -503,6 +503,15 @@ static int parse_hub(parser *p, json_t *h, const char *where, const char *store_
         (rc = get_port(p, h, "gateway_port", 7222, where, &n->gateway_port)) ||
         (rc = get_port(p, h, "http_port", 8222, where, &n->http_port)))
         return rc;
+    /* A hub on the default ports listens for websocket leaves next to its leafnode port;
+     * one whose ports are laid out by hand gets a websocket listener when "ws_port" is
+     * given (0: none), so the layout stays exactly what was written. */
+    int ws_def = json_object_get(h, "leaf_port") ? 0 : n->leaf_port + 1;
+    json_t *ws = json_object_get(h, "ws_port");
+    if (json_is_integer(ws) && json_integer_value(ws) == 0)
+        n->ws_port = 0;
+    else if ((rc = get_port(p, h, "ws_port", ws_def, where, &n->ws_port)))
+        return rc;
     return 0;
 }
 
@@ -605,17 +614,17 @@ static int check_ports(parser *p)
     const ae_topology *t = p->t;
     for (int a = 0; a < t->n_hubs; a++) {
         const ae_topo_hub *ha = &t->hubs[a];
-        int pa[] = {ha->client_port, ha->cluster_port, ha->leaf_port, ha->gateway_port,
-                    ha->http_port};
+        int pa[] = {ha->client_port,  ha->cluster_port, ha->leaf_port,
+                    ha->gateway_port, ha->http_port,    ha->ws_port};
         for (int b = a; b < t->n_hubs; b++) {
             const ae_topo_hub *hb = &t->hubs[b];
             if (strcmp(ha->host, hb->host) != 0)
                 continue;
-            int pb[] = {hb->client_port, hb->cluster_port, hb->leaf_port, hb->gateway_port,
-                        hb->http_port};
-            for (int i = 0; i < 5; i++)
-                for (int j = (a == b ? i + 1 : 0); j < 5; j++)
-                    if (pa[i] == pb[j] && (t->n_regions > 1 || (i != 3 && j != 3)))
+            int pb[] = {hb->client_port,  hb->cluster_port, hb->leaf_port,
+                        hb->gateway_port, hb->http_port,    hb->ws_port};
+            for (int i = 0; i < 6; i++)
+                for (int j = (a == b ? i + 1 : 0); j < 6; j++)
+                    if (pa[i] && pa[i] == pb[j] && (t->n_regions > 1 || (i != 3 && j != 3)))
                         return ae_err_set(p->err, AE_EINVAL, "%s: hubs %s and %s both use %s:%d",
                                           p->name, ha->name, hb->name, ha->host, pa[i]);
         }

@@ -45,6 +45,9 @@ typedef struct ae_topo_hub {
     char *host;        /* the address other nodes and vehicles dial */
     char *listen_host; /* the address it binds */
     int client_port, cluster_port, leaf_port, gateway_port, http_port;
+    /* The websocket listener for vehicles' leaves (compression on; nats-server leaves keep
+     * using leaf_port); 0: none. Vehicles with nkeys dial it (ws://, wss:// with TLS). */
+    int ws_port;
     int region;      /* index into ae_topology.regions */
     char *store_dir; /* its JetStream store directory */
 } ae_topo_hub;

@@ -18,8 +18,24 @@ static void finish(ae_homeprobe *p, bool ok)
 static void on_io(ae_loop *loop, ae_io *io, unsigned events)
 {
     (void)loop;
-    (void)events;
     ae_homeprobe *p = io->ctx;
+    if (events & AE_IO_WRITE) {
+        /* connected (or failed: the read below tells) */
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr != 0 || p->kind == AE_PROBE_CONNECT) {
+            finish(p, soerr == 0);
+            return;
+        }
+        static const char req[] = "GET / HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n";
+        if (write(io->fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+            finish(p, false);
+            return;
+        }
+        ae_loop_mod(p->loop, io, AE_IO_READ);
+        return;
+    }
     ssize_t n = read(io->fd, p->buf + p->got, sizeof p->buf - p->got);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -29,7 +45,7 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
     }
     p->got += (size_t)n;
     if (p->got >= 5)
-        finish(p, memcmp(p->buf, "INFO ", 5) == 0);
+        finish(p, memcmp(p->buf, p->kind == AE_PROBE_LEAFNODE ? "INFO " : "HTTP/", 5) == 0);
 }
 
 static void on_timeout(ae_loop *loop, ae_timer *t)
@@ -39,7 +55,8 @@ static void on_timeout(ae_loop *loop, ae_timer *t)
 }
 
 bool ae_homeprobe_start(ae_homeprobe *p, ae_loop *loop, const char *host, int port,
-                        int64_t timeout_ns, void (*done)(void *ctx, bool reachable), void *ctx)
+                        ae_probe_kind kind, int64_t timeout_ns,
+                        void (*done)(void *ctx, bool reachable), void *ctx)
 {
     if (p->busy)
         return false;
@@ -64,7 +81,8 @@ bool ae_homeprobe_start(ae_homeprobe *p, ae_loop *loop, const char *host, int po
     p->done = done;
     p->ctx = ctx;
     p->busy = true;
-    ae_loop_add(loop, &p->io, AE_IO_READ);
+    p->kind = kind;
+    ae_loop_add(loop, &p->io, kind == AE_PROBE_LEAFNODE ? AE_IO_READ : AE_IO_WRITE);
     ae_loop_timer_start(loop, &p->timeout, timeout_ns);
     return true;
 }

@@ -23,9 +23,14 @@ int ae_hub_url_parse(const char *url, ae_hub_url *out, ae_err *err)
         size_t sl = (size_t)(sep - url);
         if (sl == 3 && !strncasecmp(url, "tls", 3))
             out->tls = true;
+        else if (sl == 2 && !strncasecmp(url, "ws", 2))
+            out->ws = true;
+        else if (sl == 3 && !strncasecmp(url, "wss", 3))
+            out->ws = out->tls = true;
         else if (!((sl == 9 && !strncasecmp(url, "nats-leaf", 9)) ||
                    (sl == 4 && !strncasecmp(url, "nats", 4))))
-            return bad(out, err, url, "unsupported scheme (use nats-leaf://, nats:// or tls://)");
+            return bad(out, err, url,
+                       "unsupported scheme (use nats-leaf://, nats://, tls://, ws:// or wss://)");
         p = sep + 3;
     }
     const char *at = strrchr(p, '@');
@@ -50,7 +55,14 @@ int ae_hub_url_parse(const char *url, ae_hub_url *out, ae_err *err)
         pc = memchr(p, ':', (size_t)(end - p));
         snprintf(out->host, sizeof out->host, "%.*s", (int)((pc ? pc : end) - p), p);
     }
-    out->port = 7422;
+    out->port = out->ws ? (out->tls ? 443 : 80) : 7422;
+    if (out->ws && *end == '/') {
+        size_t pl = strcspn(end, "?#");
+        if (pl >= sizeof out->path)
+            return bad(out, err, url, "path too long");
+        memcpy(out->path, end, pl);
+        out->path[pl] = 0;
+    }
     if (pc) {
         char *e;
         long port = strtol(pc + 1, &e, 10);
@@ -70,6 +82,14 @@ int ae_hub_urls_add(ae_hub_urls *l, const char *url, ae_err *err)
     int rc = ae_hub_url_parse(url, &l->url[l->n], err);
     if (rc != 0)
         return rc;
+    if (l->n > 0 && l->url[0].ws != l->url[l->n].ws) {
+        free(l->url[l->n].user);
+        free(l->url[l->n].pass);
+        return ae_err_set(err, AE_EINVAL,
+                          "leafnodes remote url %s: a remote's urls must be all websocket "
+                          "(ws://, wss://) or all not",
+                          url);
+    }
     l->n++;
     l->nconfigured = l->n;
     return 0;
@@ -91,6 +111,9 @@ bool ae_hub_urls_learn(ae_hub_urls *l, const char *hostport)
     }
     h.learned = true;
     h.tls = l->nconfigured ? l->url[0].tls : false;
+    h.ws = l->nconfigured ? l->url[0].ws : false;
+    if (h.ws)
+        snprintf(h.path, sizeof h.path, "%s", l->url[0].path);
     l->url[l->n++] = h;
     return true;
 }

@@ -127,6 +127,7 @@ static int load_remote(ae_remote *r, const ae_conf_node *m, ae_err *err)
     if (m->type != AE_CONF_MAP)
         return ae_opt_bad(err, m, "each remote must be a block { urls: [...] }");
     int rc = 0;
+    r->ws_frame_wait_ns = -1;
     for (const ae_conf_node *n = m->child; n && rc == 0; n = n->next) {
         if (ae_opt_key_is(n, "url") || ae_opt_key_is(n, "urls"))
             rc = ae_opt_strv(n, &r->urls, &r->nurls, err);
@@ -153,10 +154,20 @@ static int load_remote(ae_remote *r, const ae_conf_node *m, ae_err *err)
             r->home_urls = (int)v;
         } else if (ae_opt_key_is(n, "home_check"))
             rc = ae_opt_duration(n, &r->home_check_ns, err);
-        else
+        else if (ae_opt_key_is(n, "ws_compression") || ae_opt_key_is(n, "websocket_compression"))
+            rc = ae_opt_bool(n, &r->ws_compression, err);
+        else if (ae_opt_key_is(n, "ws_no_masking") || ae_opt_key_is(n, "websocket_no_masking"))
+            rc = ae_opt_bool(n, &r->ws_no_masking, err);
+        else if (ae_opt_key_is(n, "ws_frame_wait")) {
+            rc = ae_opt_duration(n, &r->ws_frame_wait_ns, err);
+            if (rc == 0 &&
+                (r->ws_frame_wait_ns < 0 || r->ws_frame_wait_ns > AE_WS_FRAME_WAIT_MAX_NS))
+                rc = ae_opt_bad(err, n, "ws_frame_wait must be between 0 and 50ms");
+        } else
             rc = ae_opt_unknown(err, n, "a leafnodes remote",
                                 "url(s), account, credentials, nkey, user, password, token, tls, "
-                                "ignore_discovered_urls, home_urls, home_check");
+                                "ignore_discovered_urls, home_urls, home_check, ws_compression, "
+                                "ws_no_masking, ws_frame_wait");
     }
     if (rc == 0 && r->nurls == 0)
         rc = ae_opt_bad(err, m,
@@ -496,7 +507,8 @@ static bool remote_differs(const ae_remote *a, const ae_remote *b)
            str_differs(a->tls_key_file, b->tls_key_file) || a->tls_insecure != b->tls_insecure ||
            str_differs(a->tls_server_name, b->tls_server_name) ||
            a->ignore_discovered_urls != b->ignore_discovered_urls || a->home_urls != b->home_urls ||
-           a->home_check_ns != b->home_check_ns;
+           a->home_check_ns != b->home_check_ns || a->ws_compression != b->ws_compression ||
+           a->ws_no_masking != b->ws_no_masking || a->ws_frame_wait_ns != b->ws_frame_wait_ns;
 }
 
 static void add_key(char *buf, size_t cap, int *n, const char *key)

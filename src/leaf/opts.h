@@ -33,7 +33,14 @@ typedef struct ae_remote {
     bool ignore_discovered_urls; /* dial only the configured urls (relays, fixed paths) */
     int home_urls;               /* the first home_urls urls are the home region's (0: none) */
     int64_t home_check_ns;       /* away from home, how often to look whether it is back */
+    /* websocket urls (ws://, wss://): nats-server's remote keys, and how long the uplink may
+     * hold data to fill a frame (default AE_WS_FRAME_WAIT_DEF_NS, at most 50 ms) */
+    bool ws_compression, ws_no_masking;
+    int64_t ws_frame_wait_ns; /* -1: not set */
 } ae_remote;
+
+#define AE_WS_FRAME_WAIT_DEF_NS (50 * 1000 * 1000LL)
+#define AE_WS_FRAME_WAIT_MAX_NS (50 * 1000 * 1000LL)
 
 enum ae_sync_mode { AE_OPT_SYNC_ALWAYS, AE_OPT_SYNC_INTERVAL, AE_OPT_SYNC_NEVER };
 

@@ -18,6 +18,7 @@
 #include "leaf/outq.h"
 #include "leaf/subject.h"
 #include "leaf/tls.h"
+#include "leaf/ws_link.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +40,8 @@
 #define DATA_QUEUE_HWM       (1024 * 1024) /* above this, publishers feeding the link are paused */
 #define DATA_QUEUE_LIMIT     (64 * 1024 * 1024) /* best-effort traffic beyond this is dropped */
 #define LOW_WATER            (256 * 1024)
+/* websocket: data waiting for a frame to fill goes at once when this much is there */
+#define WS_FILL_TARGET (AE_WS_PACK_MAX / 4)
 
 /* Hub interest: one LS+ key, mirrored into the broker's sublist. */
 typedef struct hub_interest {
@@ -80,6 +83,16 @@ struct ae_uplink {
     int64_t tokens_at;
     ae_timer retry_write;
     ae_timer flush_timer; /* coalesces data writes to one per loop pass */
+
+    /* websocket transport (ws://, wss://) */
+    bool use_ws; /* this connection speaks websocket */
+    bool ws_compress, ws_no_masking;
+    int64_t ws_frame_wait_ns; /* how long data may wait to fill a frame */
+    int64_t data_since;       /* when the data queue last became non-empty (monotonic) */
+    ae_ws_link ws;
+    uint8_t *wsin;              /* socket bytes before unframing */
+    uint64_t link_in, link_out; /* bytes through the socket (TLS: before encryption) */
+    uint64_t ws_app_in, ws_app_out, ws_wire_in, ws_wire_out, ws_frames_out; /* all connections */
 
     /* going home: the first home_n urls are the home region's */
     int home_n;
@@ -232,6 +245,18 @@ static void remove_hub_interest(ae_uplink *u)
     ae_hmap_free(&u->hub);
 }
 
+/* Folds the finished websocket connection's counters into the uplink's totals. */
+static void ws_account(ae_uplink *u)
+{
+    u->ws_app_in += u->ws.app_in;
+    u->ws_app_out += u->ws.app_out;
+    u->ws_wire_in += u->ws.wire_in;
+    u->ws_wire_out += u->ws.wire_out;
+    u->ws_frames_out += u->ws.frames_out;
+    u->ws.app_in = u->ws.app_out = u->ws.wire_in = u->ws.wire_out = u->ws.frames_out = 0;
+    u->ws.frames_in = 0;
+}
+
 static void disconnect(ae_uplink *u, const char *why)
 {
     if (u->state == AE_UPLINK_DISCONNECTED)
@@ -242,6 +267,16 @@ static void disconnect(ae_uplink *u, const char *why)
                     u->cur ? u->cur->port : 0, why);
     if (u->io.registered)
         ae_loop_del(u->srv->loop, &u->io);
+    if (u->use_ws && u->ws.open && u->io.fd >= 0 && !u->tls) {
+        /* say goodbye with a CLOSE frame when the socket takes it at once */
+        ae_outq_clear(&u->ws.wire);
+        ae_ws_link_close(&u->ws, 1001);
+        ae_outq_flush_fd(&u->ws.wire, u->io.fd, SIZE_MAX);
+    }
+    ws_account(u);
+    ae_ws_link_reset(&u->ws);
+    free(u->wsin);
+    u->wsin = NULL;
     ae_tls_free(u->tls);
     u->tls = NULL;
     if (u->io.fd >= 0)
@@ -326,11 +361,12 @@ static void dial(ae_uplink *u)
         return;
     }
     u->io = (ae_io){.fd = fd, .cb = on_io, .ctx = u};
+    u->use_ws = u->cur->ws;
     ae_loop_add(u->srv->loop, &u->io, AE_IO_WRITE);
     u->state = AE_UPLINK_DISCONNECTED; /* set_state logs the transition */
     set_state(u, AE_UPLINK_CONNECTING);
-    ae_log_info("uplink: connecting to hub %s:%d%s", u->cur->host, u->cur->port,
-                u->want_tls || u->cur->tls ? " (TLS)" : "");
+    ae_log_info("uplink: connecting to hub %s:%d%s%s", u->cur->host, u->cur->port,
+                u->use_ws ? " (websocket)" : "", u->want_tls || u->cur->tls ? " (TLS)" : "");
 }
 
 static void on_reconnect_timer(ae_loop *loop, ae_timer *t)
@@ -349,7 +385,13 @@ static void send_ctrl(ae_uplink *u, const char *s, size_t n)
         return;
     ae_outq_append(&u->ctrl, s, n);
     ae_log_trace("uplink: >>> %.*s", (int)(n > 2 ? n - 2 : n), s);
-    flush(u);
+    /* Over websocket, control lines of one loop pass (a burst of LS+ at connect) share a
+     * frame: flushed at the end of the pass, not held beyond it. An -ERR goes at once, as a
+     * disconnect follows it. */
+    if (u->use_ws && u->state == AE_UPLINK_READY && s[0] != '-')
+        ae_loop_timer_start(u->srv->loop, &u->flush_timer, 0);
+    else
+        flush(u);
 }
 
 static void send_ctrlf(ae_uplink *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -402,15 +444,77 @@ static void data_written(ae_uplink *u, size_t n)
 
 static ssize_t write_raw(ae_uplink *u, const char *p, size_t n, ae_err *err)
 {
-    if (u->tls)
-        return ae_tls_write(u->tls, p, n, err);
-    ssize_t w = write(u->io.fd, p, n);
+    ssize_t w;
+    if (u->tls) {
+        w = ae_tls_write(u->tls, p, n, err);
+        if (w > 0)
+            u->link_out += (uint64_t)w;
+        return w;
+    }
+    w = write(u->io.fd, p, n);
+    if (w > 0)
+        u->link_out += (uint64_t)w;
     if (w >= 0)
         return w;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
         return AE_EAGAIN;
     ae_err_set(err, AE_EIO, "write to hub failed: %s", strerror(errno));
     return AE_EIO;
+}
+
+/* Websocket: writes sealed frames to the socket. Returns 0 (some may still wait: the socket
+ * is full) or AE_EIO. */
+static int drain_wire(ae_uplink *u, ae_err *err)
+{
+    ae_outq *q = &u->ws.wire;
+    while (q->pending) {
+        const char *p;
+        size_t n = ae_outq_peek(q, &p);
+        ssize_t w = write_raw(u, p, n, err);
+        if (w == AE_EAGAIN || w == 0)
+            return 0;
+        if (w < 0)
+            return AE_EIO;
+        ae_outq_consume(q, (size_t)w);
+    }
+    return 0;
+}
+
+static int seal_and_drain(ae_uplink *u, ae_err *err)
+{
+    int rc = ae_ws_link_seal(&u->ws, err);
+    return rc ? rc : drain_wire(u, err);
+}
+
+/* Where the flush loop puts protocol bytes: the socket, or over websocket the frame being
+ * packed (a full frame is sealed and written first; AE_EAGAIN while the socket is full). */
+static ssize_t put_bytes(ae_uplink *u, const char *p, size_t n, ae_err *err)
+{
+    if (!u->use_ws)
+        return write_raw(u, p, n, err);
+    if (ae_ws_link_room(&u->ws) == 0) {
+        int rc = seal_and_drain(u, err);
+        if (rc)
+            return rc;
+        if (u->ws.wire.pending)
+            return AE_EAGAIN;
+    }
+    return (ssize_t)ae_ws_link_pack(&u->ws, p, n);
+}
+
+/* Websocket: whether data should wait a moment for more to fill its frame. Nothing else is
+ * going out now, not much is waiting, and the oldest waited less than ws_frame_wait. Control
+ * traffic is never held: it goes at once and takes the waiting data along. */
+static bool hold_for_frame(ae_uplink *u)
+{
+    if (!u->use_ws || u->ws_frame_wait_ns <= 0 || u->ws.pack_len > 0 || u->ctrl.pending ||
+        u->data.pending >= WS_FILL_TARGET)
+        return false;
+    int64_t left = u->data_since + u->ws_frame_wait_ns - ae_mono_ns();
+    if (left <= 0)
+        return false;
+    ae_loop_timer_start(u->srv->loop, &u->flush_timer, left);
+    return true;
 }
 
 static void on_retry_write(ae_loop *loop, ae_timer *t)
@@ -440,6 +544,15 @@ static void flush(ae_uplink *u)
         return;
     int64_t rate = u->srv->opts.uplink_rate;
     bool blocked = false;
+    if (u->use_ws) {
+        ae_err err = {0};
+        if (drain_wire(u, &err) != 0) {
+            disconnect(u, err.msg);
+            return;
+        }
+        /* one frame at a time in the socket's way, so control never queues behind much */
+        blocked = u->ws.wire.pending > 0 || !u->ws.open;
+    }
     for (int rounds = 0; rounds < 64 && !blocked; rounds++) {
         ae_outq *q;
         size_t limit;
@@ -449,6 +562,8 @@ static void flush(ae_uplink *u)
             limit = u->ctrl.pending;
             is_data = false;
         } else if (u->data.pending) {
+            if (hold_for_frame(u))
+                break;
             q = &u->data;
             is_data = true;
             limit = u->cur_left && u->ctrl.pending ? u->cur_left : u->data.pending;
@@ -471,7 +586,7 @@ static void flush(ae_uplink *u)
         if (n > limit)
             n = limit;
         ae_err err = {0};
-        ssize_t w = write_raw(u, p, n, &err);
+        ssize_t w = put_bytes(u, p, n, &err);
         if (w == AE_EAGAIN) {
             blocked = true;
             break;
@@ -497,6 +612,15 @@ static void flush(ae_uplink *u)
             u->ctrl_partial = u->ctrl.pending > 0 && (size_t)w < n;
         }
     }
+    if (u->use_ws && u->ws.pack_len) {
+        ae_err err = {0};
+        if (seal_and_drain(u, &err) != 0) {
+            disconnect(u, err.msg);
+            return;
+        }
+    }
+    if (u->use_ws && u->ws.wire.pending)
+        blocked = true;
     unsigned want = AE_IO_READ;
     if (blocked || (u->tls && ae_tls_wants_write(u->tls)))
         want |= AE_IO_WRITE;
@@ -526,6 +650,8 @@ static int queue_data(ae_uplink *u, const char *line, size_t line_len, const voi
                       size_t hdr_len, const void *payload, size_t payload_len)
 {
     size_t total = line_len + hdr_len + payload_len + 2;
+    if (u->data.pending == 0)
+        u->data_since = ae_mono_ns();
     if (ae_outq_append(&u->data, line, line_len) != 0 ||
         (hdr_len && ae_outq_append(&u->data, hdr, hdr_len) != 0) ||
         (payload_len && ae_outq_append(&u->data, payload, payload_len) != 0) ||
@@ -773,25 +899,52 @@ static void send_connect(ae_uplink *u)
     free(line);
 }
 
-static void start_tls_or_connect(ae_uplink *u, bool hub_wants_tls)
+static void start_tls_handshake(ae_uplink *u)
 {
-    if (hub_wants_tls || u->want_tls || u->cur->tls) {
-        ae_err err = {0};
-        if (!u->tls_ctx) {
-            ae_tls_config cfg = {0};
-            if (ae_tls_ctx_new(&cfg, &u->tls_ctx, &err) != 0) {
-                set_error(u, "%s", err.msg);
-                disconnect(u, err.msg);
-                return;
-            }
-        }
-        if (ae_tls_new(u->tls_ctx, u->io.fd, u->cur->host, &u->tls, &err) != 0) {
+    ae_err err = {0};
+    if (!u->tls_ctx) {
+        ae_tls_config cfg = {0};
+        if (ae_tls_ctx_new(&cfg, &u->tls_ctx, &err) != 0) {
             set_error(u, "%s", err.msg);
             disconnect(u, err.msg);
             return;
         }
-        set_state(u, AE_UPLINK_TLS);
-        ae_loop_mod(u->srv->loop, &u->io, AE_IO_READ | AE_IO_WRITE);
+    }
+    if (ae_tls_new(u->tls_ctx, u->io.fd, u->cur->host, &u->tls, &err) != 0) {
+        set_error(u, "%s", err.msg);
+        disconnect(u, err.msg);
+        return;
+    }
+    set_state(u, AE_UPLINK_TLS);
+    ae_loop_mod(u->srv->loop, &u->io, AE_IO_READ | AE_IO_WRITE);
+}
+
+/* Websocket: sends the HTTP upgrade (after TLS for wss:// or a tls block, as nats-server
+ * does); the hub's INFO comes inside the first frames. */
+static void start_ws_upgrade(ae_uplink *u)
+{
+    ae_err err = {0};
+    if (ae_ws_link_start(&u->ws, u->cur->host, u->cur->port, u->cur->path, u->ws_compress,
+                         u->ws_no_masking, &err) != 0) {
+        set_error(u, "%s", err.msg);
+        disconnect(u, err.msg);
+        return;
+    }
+    set_state(u, AE_UPLINK_WS_UPGRADE);
+    ae_loop_mod(u->srv->loop, &u->io, AE_IO_READ);
+    flush(u);
+}
+
+static void start_tls_or_connect(ae_uplink *u, bool hub_wants_tls)
+{
+    if (u->use_ws) {
+        /* TLS, if any, was done before the upgrade; the INFO's tls_required is the hub's
+         * plain leafnode port's business */
+        send_connect(u);
+        return;
+    }
+    if (hub_wants_tls || u->want_tls || u->cur->tls) {
+        start_tls_handshake(u);
         return;
     }
     send_connect(u);
@@ -815,7 +968,10 @@ static void drive_tls(ae_uplink *u)
     ae_log_info("uplink: TLS established with %s:%d (%s)", u->cur->host, u->cur->port,
                 ae_tls_describe(u->tls, d, sizeof d));
     ae_loop_mod(u->srv->loop, &u->io, AE_IO_READ);
-    send_connect(u);
+    if (u->use_ws)
+        start_ws_upgrade(u);
+    else
+        send_connect(u);
 }
 
 static void json_strcpy(char *dst, size_t cap, json_t *o, const char *key)
@@ -834,7 +990,7 @@ static void hub_info(ae_uplink *u, const ae_op *op)
     }
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(o, "leafnode_urls"), i, v)
+    json_array_foreach(json_object_get(o, u->use_ws ? "ws_connect_urls" : "leafnode_urls"), i, v)
     {
         if (json_is_string(v))
             learn_url(u, json_string_value(v));
@@ -949,47 +1105,128 @@ static void process_op(ae_uplink *u, const ae_op *op)
 
 /* ---- the read path --------------------------------------------------------------------- */
 
+/* Makes room for `need` more bytes at the end of rbuf. */
+static bool rbuf_room(ae_uplink *u, size_t need)
+{
+    if (u->rcap - u->rlen >= need)
+        return true;
+    size_t ncap = u->rcap ? u->rcap : READ_CHUNK * 2;
+    while (ncap - u->rlen < need)
+        ncap *= 2;
+    uint8_t *nb = realloc(u->rbuf, ncap);
+    if (!nb)
+        return false;
+    u->rbuf = nb;
+    u->rcap = ncap;
+    return true;
+}
+
+/* The websocket reader's output: protocol bytes for the parser. */
+static int ws_data(void *ctx, const uint8_t *p, size_t n)
+{
+    ae_uplink *u = ctx;
+    if (!rbuf_room(u, n))
+        return AE_ENOMEM;
+    memcpy(u->rbuf + u->rlen, p, n);
+    u->rlen += n;
+    return 0;
+}
+
+/* Reads what the socket has into buf; returns bytes, 0 when nothing more now, -1 when the
+ * link was closed (disconnect done). */
+static ssize_t read_socket(ae_uplink *u, uint8_t *buf, size_t cap)
+{
+    ssize_t n;
+    ae_err err = {0};
+    if (u->tls) {
+        n = ae_tls_read(u->tls, buf, cap, &err);
+        if (n == AE_EAGAIN)
+            return 0;
+        if (n < 0) {
+            set_error(u, "%s", err.msg);
+            disconnect(u, "TLS read error");
+            return -1;
+        }
+    } else {
+        n = read(u->io.fd, buf, cap);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return 0;
+        if (n < 0) {
+            set_error(u, "read from hub failed: %s", strerror(errno));
+            disconnect(u, "read error");
+            return -1;
+        }
+    }
+    if (n == 0) {
+        disconnect(u, "the hub closed the connection");
+        return -1;
+    }
+    u->link_in += (uint64_t)n;
+    return n;
+}
+
+/* Websocket: a bad frame, or the hub's CLOSE (after the protocol bytes before it, such as
+ * an -ERR, were handled). */
+static void ws_failed(ae_uplink *u, int rc, const ae_err *err)
+{
+    if (u->state == AE_UPLINK_DISCONNECTED)
+        return;
+    if (rc == AE_ECLOSED && strstr(err->msg, "Authentication"))
+        set_error(u,
+                  "the hub refused our credentials (%s): check the user/password, token or "
+                  "credentials of leafnodes.remotes, and that the hub allows LEAFNODE_WS",
+                  err->msg);
+    else
+        set_error(u, "%s:%d: %s", u->cur->host, u->cur->port,
+                  rc == AE_ENOMEM ? "out of memory" : err->msg);
+    disconnect(u, rc == AE_ECLOSED ? "the hub closed the websocket" : "websocket error");
+}
+
+/* Websocket: unframes n bytes of wsin into rbuf (the upgrade answer first). Returns the
+ * reader's code (0, or an error for ws_failed once rbuf is parsed). */
+static int ws_input(ae_uplink *u, size_t n, ae_err *err)
+{
+    ae_ws_sink sink = {.data = ws_data, .ctx = u};
+    int rc = ae_ws_link_input(&u->ws, u->wsin, n, &sink, err);
+    if (rc != 0)
+        return rc;
+    if (u->state == AE_UPLINK_WS_UPGRADE && u->ws.open) {
+        ae_log_info("uplink: websocket to %s:%d open (compression %s, masking %s)", u->cur->host,
+                    u->cur->port, u->ws.compress ? "on" : "off", u->ws.mask ? "on" : "off");
+        set_state(u, AE_UPLINK_WAIT_INFO);
+    }
+    if (u->ws.wire.pending) /* PONGs to our hub's PINGs */
+        flush(u);
+    return 0;
+}
+
 static void read_hub(ae_uplink *u)
 {
     for (int round = 0; round < 8; round++) {
-        if (u->rcap - u->rlen < READ_CHUNK) {
-            size_t ncap = u->rcap ? u->rcap : READ_CHUNK * 2;
-            while (ncap - u->rlen < READ_CHUNK)
-                ncap *= 2;
-            uint8_t *nb = realloc(u->rbuf, ncap);
-            if (!nb) {
+        ssize_t n;
+        int ws_rc = 0;
+        ae_err ws_err = {0};
+        if (u->use_ws) {
+            if (!u->wsin && !(u->wsin = malloc(READ_CHUNK))) {
                 disconnect(u, "out of memory");
                 return;
             }
-            u->rbuf = nb;
-            u->rcap = ncap;
-        }
-        ssize_t n;
-        ae_err err = {0};
-        if (u->tls) {
-            n = ae_tls_read(u->tls, u->rbuf + u->rlen, u->rcap - u->rlen, &err);
-            if (n == AE_EAGAIN)
-                break;
-            if (n < 0) {
-                set_error(u, "%s", err.msg);
-                disconnect(u, "TLS read error");
+            n = read_socket(u, u->wsin, READ_CHUNK);
+            if (n <= 0)
                 return;
-            }
+            ws_rc = ws_input(u, (size_t)n, &ws_err);
+            if (u->state == AE_UPLINK_DISCONNECTED)
+                return;
         } else {
-            n = read(u->io.fd, u->rbuf + u->rlen, u->rcap - u->rlen);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-                break;
-            if (n < 0) {
-                set_error(u, "read from hub failed: %s", strerror(errno));
-                disconnect(u, "read error");
+            if (!rbuf_room(u, READ_CHUNK)) {
+                disconnect(u, "out of memory");
                 return;
             }
+            n = read_socket(u, u->rbuf + u->rlen, u->rcap - u->rlen);
+            if (n <= 0)
+                return;
+            u->rlen += (size_t)n;
         }
-        if (n == 0) {
-            disconnect(u, "the hub closed the connection");
-            return;
-        }
-        u->rlen += (size_t)n;
         ae_proto_limits lim = {.kind = AE_PROTO_LEAF};
         size_t off = 0;
         while (off < u->rlen) {
@@ -1008,8 +1245,13 @@ static void read_hub(ae_uplink *u)
             if (u->state == AE_UPLINK_DISCONNECTED)
                 return;
         }
-        memmove(u->rbuf, u->rbuf + off, u->rlen - off);
+        if (off) /* over websocket rbuf may still be NULL: nothing unframed yet */
+            memmove(u->rbuf, u->rbuf + off, u->rlen - off);
         u->rlen -= off;
+        if (ws_rc != 0) {
+            ws_failed(u, ws_rc, &ws_err);
+            return;
+        }
         if (u->state == AE_UPLINK_TLS)
             return;
     }
@@ -1027,6 +1269,14 @@ static void on_io(ae_loop *loop, ae_io *io, unsigned events)
             set_error(u, "cannot connect to hub %s:%d: %s", u->cur->host, u->cur->port,
                       strerror(soerr));
             disconnect(u, NULL);
+            return;
+        }
+        if (u->use_ws && (u->want_tls || u->cur->tls)) {
+            start_tls_handshake(u);
+            return;
+        }
+        if (u->use_ws) {
+            start_ws_upgrade(u);
             return;
         }
         set_state(u, AE_UPLINK_WAIT_INFO);
@@ -1070,7 +1320,11 @@ static void check_home(ae_uplink *u, int64_t now)
         return;
     u->next_home_check = now + u->home_check_ns;
     const ae_hub_url *h = &u->urls.url[u->home_next++ % u->home_n];
-    ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, 2 * AE_NS_PER_SEC, home_probed, u);
+    ae_probe_kind kind = !h->ws                  ? AE_PROBE_LEAFNODE
+                         : h->tls || u->want_tls ? AE_PROBE_CONNECT
+                                                 : AE_PROBE_WEBSOCKET;
+    ae_homeprobe_start(&u->home, u->srv->loop, h->host, h->port, kind, 2 * AE_NS_PER_SEC,
+                       home_probed, u);
 }
 
 /* ---- keepalive and status ------------------------------------------------------------- */
@@ -1124,6 +1378,30 @@ static void hook_tick(void *ctx, int64_t now)
         ae_uplink_publish_status(u);
 }
 
+/* Bytes through the link both ways, on the wire and as NATS protocol (before websocket
+ * compression), over all connections; the ratio is wire / protocol (lower is better). */
+static void link_bytes_json(const ae_uplink *u, json_t *j)
+{
+    const ae_ws_link *w = &u->ws;
+    uint64_t app_out = u->ws_app_out + w->app_out, app_in = u->ws_app_in + w->app_in;
+    uint64_t ws_wire_out = u->ws_wire_out + w->wire_out, ws_wire_in = u->ws_wire_in + w->wire_in;
+    json_object_set_new(j, "transport",
+                        json_string(u->urls.n && u->urls.url[0].ws ? "websocket" : "tcp"));
+    json_object_set_new(j, "ws_compression", json_boolean(u->use_ws && w->compress));
+    json_object_set_new(j, "link_bytes_out", json_integer((json_int_t)u->link_out));
+    json_object_set_new(j, "link_bytes_in", json_integer((json_int_t)u->link_in));
+    if (!app_out && !app_in && !ws_wire_out)
+        return;
+    json_object_set_new(j, "ws_protocol_bytes_out", json_integer((json_int_t)app_out));
+    json_object_set_new(j, "ws_protocol_bytes_in", json_integer((json_int_t)app_in));
+    json_object_set_new(j, "ws_frames_out",
+                        json_integer((json_int_t)(u->ws_frames_out + w->frames_out)));
+    json_object_set_new(j, "compression_ratio_out",
+                        json_real(app_out ? (double)ws_wire_out / (double)app_out : 1.0));
+    json_object_set_new(j, "compression_ratio_in",
+                        json_real(app_in ? (double)ws_wire_in / (double)app_in : 1.0));
+}
+
 /* The link's own fields; with_client adds the forwarder's (the link status message). */
 static json_t *status_json(ae_uplink *u, bool with_client)
 {
@@ -1149,6 +1427,7 @@ static json_t *status_json(ae_uplink *u, bool with_client)
     json_object_set_new(j, "in_bytes", json_integer((json_int_t)u->in_bytes));
     json_object_set_new(j, "out_bytes", json_integer((json_int_t)u->out_bytes));
     json_object_set_new(j, "dropped_msgs", json_integer((json_int_t)u->dropped_msgs));
+    link_bytes_json(u, j);
     if (u->last_error[0])
         json_object_set_new(j, "last_error", json_string(u->last_error));
     if (with_client && u->client.status)
@@ -1264,6 +1543,8 @@ const char *ae_uplink_state_name(ae_uplink_state st)
         return "disconnected";
     case AE_UPLINK_CONNECTING:
         return "connecting";
+    case AE_UPLINK_WS_UPGRADE:
+        return "websocket-upgrade";
     case AE_UPLINK_WAIT_INFO:
         return "waiting-info";
     case AE_UPLINK_TLS:
@@ -1335,6 +1616,9 @@ int ae_uplink_start(ae_server *s, ae_err *err)
         u->have_nkey = true;
     }
     u->want_tls = r->tls;
+    u->ws_compress = r->ws_compression;
+    u->ws_no_masking = r->ws_no_masking;
+    u->ws_frame_wait_ns = r->ws_frame_wait_ns >= 0 ? r->ws_frame_wait_ns : AE_WS_FRAME_WAIT_DEF_NS;
     if (r->tls) {
         ae_tls_config cfg = {.ca_file = r->tls_ca_file,
                              .cert_file = r->tls_cert_file,
@@ -1387,6 +1671,7 @@ void ae_uplink_stop(ae_server *s)
     free(u->token);
     free(u->jwt);
     free(u->bounds);
+    ae_ws_link_reset(&u->ws);
     ae_tls_ctx_free(u->tls_ctx);
     memset(&u->nkey, 0, sizeof u->nkey);
     memset(&s->uplink_hooks, 0, sizeof s->uplink_hooks);

@@ -7,7 +7,9 @@
  * the broker's sublist so that only subjects the hub wants cross the WAN, carries messages
  * both ways (LMSG/HMSG), detects dead links with its own PINGs, keeps keepalives ahead of
  * bulk data, paces data to a configured rate, and reconnects with exponential backoff and
- * jitter over the configured and advertised hub URLs.
+ * jitter over the configured and advertised hub URLs. With ws:// or wss:// URLs it speaks
+ * all of this inside websocket frames (ws_link.h), compressed with permessage-deflate when
+ * ws_compression is set, packing what waits into as few frames as it can.
  *
  * It plugs into the broker through ae_server.uplink_hooks; the durable forwarder
  * (forward.c) uses the calls below. Everything runs on the loop thread. */
@@ -24,6 +26,7 @@
 typedef enum ae_uplink_state {
     AE_UPLINK_DISCONNECTED,
     AE_UPLINK_CONNECTING,  /* TCP connect in progress */
+    AE_UPLINK_WS_UPGRADE,  /* websocket: upgrade request sent, waiting for the 101 */
     AE_UPLINK_WAIT_INFO,   /* waiting for the hub's first INFO */
     AE_UPLINK_TLS,         /* TLS handshake */
     AE_UPLINK_WAIT_ACCEPT, /* CONNECT sent, waiting for INFO with connect_info */

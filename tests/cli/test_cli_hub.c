@@ -710,7 +710,8 @@ static void topology_configs_load(void)
     char *pub1 = registry_public(out, "VID-001"), *pub2 = registry_public(out, "VID-002");
     AH_ASSERT(pub1[0] == 'U' && pub2[0] == 'U');
     char want[900];
-    snprintf(want, sizeof want, "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }", pub1);
+    snprintf(want, sizeof want,
+             "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\", \"LEAFNODE_WS\"] }", pub1);
     AH_ASSERT_CONTAINS(eu2, want);
     /* Its login only in its own region; its account everywhere, so that a command given in
      * any region reaches it across the gateways. */

@@ -982,7 +982,8 @@ static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
         o->authorization
             ? o->authorization
             : "authorization {\n  users = [\n"
-              "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\"] }\n"
+              "    { user: vehicle, password: secret, allowed_connection_types: [\"LEAFNODE\", "
+              "\"LEAFNODE_WS\"] }\n"
               "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
               "  ]\n}\n";
     return ah_write_file(h->conf_path[i],
@@ -993,11 +994,54 @@ static int hub_write_conf_opts(ah_hub *h, int i, const ah_hub_opts *o)
                          "  max_memory_store: 256MB\n  max_file_store: 1GB\n}\n"
                          "%s"
                          "leafnodes {\n  listen: 127.0.0.1:%d\n%s\n}\n"
+                         "websocket {\n  listen: 127.0.0.1:%d\n%s"
+                         "  compression: true\n%s\n}\n"
                          "%s\n"
                          "%s\n",
                          i + 1, h->client_port[i], h->http_port[i], h->dir, i + 1, cluster,
-                         h->leaf_port[i], o->leaf_conf[i] ? o->leaf_conf[i] : "", auth,
+                         h->leaf_port[i], o->leaf_conf[i] ? o->leaf_conf[i] : "", h->ws_port[i],
+                         o->ws_conf[i] && strstr(o->ws_conf[i], "tls {") ? "" : "  no_tls: true\n",
+                         o->ws_conf[i] ? o->ws_conf[i] : "", auth,
                          o->extra_conf ? o->extra_conf : "");
+}
+
+/* leaf port -> websocket port of the hub nodes this process started */
+static int ws_map[64][2];
+static int ws_map_n;
+
+static void remember_ws_port(int leaf_port, int ws_port)
+{
+    if (ws_map_n < 64) {
+        ws_map[ws_map_n][0] = leaf_port;
+        ws_map[ws_map_n++][1] = ws_port;
+    }
+}
+
+bool ah_uplink_ws(void)
+{
+    const char *t = getenv("AH_UPLINK_TRANSPORT");
+    return t && !strcmp(t, "ws");
+}
+
+int ah_uplink_port(int leaf_port)
+{
+    if (!ah_uplink_ws())
+        return leaf_port;
+    for (int i = ws_map_n - 1; i >= 0; i--)
+        if (ws_map[i][0] == leaf_port)
+            return ws_map[i][1];
+    return leaf_port;
+}
+
+void ah_leaf_url(char *buf, size_t cap, int port, const char *userinfo)
+{
+    snprintf(buf, cap, "%s://%s%s127.0.0.1:%d", ah_uplink_ws() ? "ws" : "nats-leaf",
+             userinfo ? userinfo : "", userinfo ? "@" : "", ah_uplink_port(port));
+}
+
+const char *ah_leaf_remote_opts(void)
+{
+    return ah_uplink_ws() ? "ws_compression: true" : "";
 }
 
 int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o)
@@ -1015,10 +1059,12 @@ int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o)
         h->client_port[i] = ah_free_port();
         h->cluster_port[i] = h->nodes > 1 ? ah_free_port() : 0;
         h->leaf_port[i] = o->leaf_port[i] > 0 ? o->leaf_port[i] : ah_free_port();
+        h->ws_port[i] = o->ws_port[i] > 0 ? o->ws_port[i] : ah_free_port();
         h->http_port[i] = ah_free_port();
         if (h->client_port[i] < 0 || h->cluster_port[i] < 0 || h->leaf_port[i] < 0 ||
-            h->http_port[i] < 0)
+            h->ws_port[i] < 0 || h->http_port[i] < 0)
             goto fail;
+        remember_ws_port(h->leaf_port[i], h->ws_port[i]);
     }
     for (int i = 0; i < h->nodes; i++)
         if (hub_write_conf_opts(h, i, o) != 0)

@@ -148,6 +148,7 @@ typedef struct ah_hub {
     int client_port[AH_HUB_MAX];
     int cluster_port[AH_HUB_MAX];
     int leaf_port[AH_HUB_MAX];
+    int ws_port[AH_HUB_MAX]; /* websocket listener (compression on): leaves over ws:// */
     int http_port[AH_HUB_MAX];
     char conf_path[AH_HUB_MAX][600];
 } ah_hub;
@@ -181,6 +182,10 @@ typedef struct ah_hub_opts {
     /* Node i's leafnode port; 0 picks a free one. Set it when something (a relay) must
      * know the port before the hub starts. */
     int leaf_port[AH_HUB_MAX];
+    /* The same for node i's websocket port, and lines inside its websocket { } block (with a
+     * tls { } block there, the listener is wss; else no_tls). */
+    int ws_port[AH_HUB_MAX];
+    const char *ws_conf[AH_HUB_MAX];
     /* Replaces the whole default `authorization { users = [...] }` block when non-NULL
      * (then the test decides which users exist, e.g. an nkey leaf user). */
     const char *authorization;
@@ -190,6 +195,19 @@ typedef struct ah_hub_opts {
  * authorization block of the test's own. Same readiness and cleanup rules as
  * ah_hub_start; ah_hub_restart_node and ah_hub_stop work on the result. Returns 0 or -1. */
 int ah_hub_start_opts(ah_hub *h, const ah_hub_opts *o);
+
+/* ---- the uplink transport under test ---------------------------------------------------
+ * Every hub node listens for leafnodes on a plain port and on a websocket port with
+ * compression. AH_UPLINK_TRANSPORT=ws makes the tests' leaves use the websocket one
+ * (ctest's *_ws entries set it); otherwise nats-leaf:// as before. */
+bool ah_uplink_ws(void);
+/* The port a leaf dials for a hub node: with ws, a hub leafnode port started by this
+ * process maps to that node's websocket port; other ports are returned unchanged. */
+int ah_uplink_port(int leaf_port);
+/* "nats-leaf://[userinfo@]127.0.0.1:<port>" or, with ws, "ws://...:<websocket port>". */
+void ah_leaf_url(char *buf, size_t cap, int port, const char *userinfo);
+/* Lines a leafnodes remote block needs for the transport ("" or "ws_compression: true"). */
+const char *ah_leaf_remote_opts(void);
 
 /* Prints the tail (max bytes) of every node's log to stderr. */
 void ah_hub_print_logs(const ah_hub *h, size_t max);

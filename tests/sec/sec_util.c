@@ -45,10 +45,14 @@ void sec_fleet_generate(sec_fleet *f, const char *base, int nodes, const char *e
         f->cluster[i] = ah_free_port();
         f->leaf[i] = ah_free_port();
         f->http[i] = ah_free_port();
+        f->ws[i] = ah_uplink_ws() ? ah_free_port() : 0;
+        char ws[32] = "";
+        if (f->ws[i])
+            snprintf(ws, sizeof ws, ",\"ws_port\":%d", f->ws[i]);
         snprintf(hubs + strlen(hubs), sizeof hubs - strlen(hubs),
                  "%s{\"name\":\"eu%d\",\"host\":\"127.0.0.1\",\"client_port\":%d,"
-                 "\"cluster_port\":%d,\"leaf_port\":%d,\"http_port\":%d}",
-                 i ? "," : "", i + 1, f->client[i], f->cluster[i], f->leaf[i], f->http[i]);
+                 "\"cluster_port\":%d,\"leaf_port\":%d,\"http_port\":%d%s}",
+                 i ? "," : "", i + 1, f->client[i], f->cluster[i], f->leaf[i], f->http[i], ws);
     }
     char path[700];
     snprintf(path, sizeof path, "%s/topo.json", base);

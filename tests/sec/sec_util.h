@@ -24,6 +24,7 @@ typedef struct sec_fleet {
     char env[32];
     int nodes;
     int client[SEC_MAX_HUBS], cluster[SEC_MAX_HUBS], leaf[SEC_MAX_HUBS], http[SEC_MAX_HUBS];
+    int ws[SEC_MAX_HUBS]; /* websocket listeners (AH_UPLINK_TRANSPORT=ws), else 0 */
     ah_proc hub[SEC_MAX_HUBS];
 } sec_fleet;
 

@@ -45,15 +45,19 @@ static void leaf_write_conf(vehicle *v, const char *dir, const sec_fleet *h, con
 {
     snprintf(v->conf, sizeof v->conf, "%s/conf/leaf-%s.conf", dir, v->vid);
     snprintf(v->log, sizeof v->log, "%s/leaf-%s.log", dir, v->vid);
+    /* over the hubs' websocket listeners with AH_UPLINK_TRANSPORT=ws (sec_fleet_ws) */
+    bool ws = h->ws[0] > 0;
+    const char *s = ws ? "ws" : "nats-leaf";
+    const int *port = ws ? h->ws : h->leaf;
     AH_ASSERT(
         ah_write_file(v->conf,
                       "server_name: \"%s\"\nlisten: \"127.0.0.1:%d\"\nhttp: \"127.0.0.1:%d\"\n"
                       "leafnodes {\n  remotes = [\n"
-                      "    { urls: [\"nats-leaf://127.0.0.1:%d\", \"nats-leaf://127.0.0.1:%d\","
-                      " \"nats-leaf://127.0.0.1:%d\"]%s }\n  ]\n"
+                      "    { urls: [\"%s://127.0.0.1:%d\", \"%s://127.0.0.1:%d\","
+                      " \"%s://127.0.0.1:%d\"]%s%s }\n  ]\n"
                       "  reconnect: \"200ms\"\n  reconnect_max: \"1s\"\n}\n",
-                      v->vid, v->port, v->http_port, h->leaf[0], h->leaf[1], h->leaf[2],
-                      extra ? extra : "") == 0);
+                      v->vid, v->port, v->http_port, s, port[0], s, port[1], s, port[2],
+                      ws ? ", ws_compression: true" : "", extra ? extra : "") == 0);
 }
 
 static void leaf_start(vehicle *v)

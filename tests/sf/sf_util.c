@@ -56,7 +56,7 @@ void sf_leaf_init(sf_leaf *l, const char *vid, const char *urls, const char *sto
                            "http: 127.0.0.1:%d\n"
                            "ping_interval: \"30s\"\n"
                            "leafnodes {\n"
-                           "  remotes = [ { urls: [ %s ] } ]\n"
+                           "  remotes = [ { urls: [ %s ]\n %s } ]\n"
                            "  reconnect: \"200ms\"\n"
                            "  reconnect_max: \"1s\"\n"
                            "  dead_link_timeout: \"3s\"\n"
@@ -65,7 +65,7 @@ void sf_leaf_init(sf_leaf *l, const char *vid, const char *urls, const char *sto
                            "uplink {\n  subjects: [\"fleet.test.veh.%s.state.>\"]\n"
                            "  vid: %s\n  env: test\n  status_interval: \"1s\"\n  %s\n}\n"
                            "%s\n",
-                           vid, l->port, l->http_port, urls, l->store_dir,
+                           vid, l->port, l->http_port, urls, ah_leaf_remote_opts(), l->store_dir,
                            store_extra ? store_extra : "", vid, vid,
                            uplink_extra ? uplink_extra : "", top_extra ? top_extra : "");
     AH_ASSERT(rc == 0);
@@ -202,22 +202,32 @@ void sf_net_start_conf(sf_net *n, int nodes, bool relayed, const char *extra_con
     ah_hub_opts o = {.nodes = nodes, .extra_conf = extra_conf};
     char adv[AH_HUB_MAX][64];
     size_t ul = 0;
+    bool ws = ah_uplink_ws();
     for (int i = 0; i < nodes; i++) {
         if (relayed) {
-            o.leaf_port[i] = ah_free_port();
-            AH_ASSERT_MSG(ah_relay_start(&n->relay[i], o.leaf_port[i]) == 0,
+            /* the relay sits in front of the port the leaves use, which the hub advertises
+             * as the relay's */
+            int *port = ws ? &o.ws_port[i] : &o.leaf_port[i];
+            *port = ah_free_port();
+            AH_ASSERT_MSG(ah_relay_start(&n->relay[i], *port) == 0,
                           "cannot start a relay for hub node %d", i);
             snprintf(adv[i], sizeof adv[i], "advertise: \"127.0.0.1:%d\"", n->relay[i].port);
-            o.leaf_conf[i] = adv[i];
+            if (ws)
+                o.ws_conf[i] = adv[i];
+            else
+                o.leaf_conf[i] = adv[i];
         }
     }
     AH_ASSERT_MSG(ah_hub_start_opts(&n->hub, &o) == 0, "cannot start a %d-node hub", nodes);
     sf_watch_hub(&n->hub);
     for (int i = 0; i < nodes; i++) {
         int port = relayed ? n->relay[i].port : n->hub.leaf_port[i];
-        ul +=
-            (size_t)snprintf(n->urls + ul, sizeof n->urls - ul,
-                             "%s\"nats-leaf://vehicle:secret@127.0.0.1:%d\"", i ? ", " : "", port);
+        char url[128];
+        if (relayed && ws)
+            snprintf(url, sizeof url, "ws://vehicle:secret@127.0.0.1:%d", port);
+        else
+            ah_leaf_url(url, sizeof url, port, "vehicle:secret");
+        ul += (size_t)snprintf(n->urls + ul, sizeof n->urls - ul, "%s\"%s\"", i ? ", " : "", url);
     }
 }
 

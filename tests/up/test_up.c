@@ -282,8 +282,10 @@ static void check_hub_configs(bool vid2_revoked)
             char vid[16], want[200];
             snprintf(vid, sizeof vid, "VID-%03d", v);
             char *pub = public_key(vid);
-            snprintf(want, sizeof want,
-                     "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\"] }  # %s", pub, vid);
+            snprintf(
+                want, sizeof want,
+                "{ nkey: \"%s\", allowed_connection_types: [\"LEAFNODE\", \"LEAFNODE_WS\"] }  # %s",
+                pub, vid);
             if (v == 2 && vid2_revoked) {
                 AH_ASSERT_MSG(!strstr(conf, pub) &&
                                   !strstr(conf, "account: \"T-default\", "

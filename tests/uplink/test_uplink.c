@@ -25,6 +25,7 @@
  *                        CA and a missing client certificate are rejected */
 #include "common/nkeys.h"
 #include "harness/relay_ctl.h"
+#include "leaf/ws_handshake.h"
 #include "uplink_util.h"
 
 #include <arpa/inet.h>
@@ -376,6 +377,28 @@ static void case_only_interest_crosses(void)
     UT_ASSERT(ut_hub_leaf_counter(h.http_port[0], "in_msgs") == in2,
               "messages crossed after the hub lost interest");
 
+    /* The link's bytes in /varz (and the same object in /leafz): over websocket with
+     * compression the wire carries fewer bytes than the protocol. */
+    char tr[32];
+    ut_uplink_str(&l, "transport", tr, sizeof tr);
+    UT_ASSERT(!strcmp(tr, ah_uplink_ws() ? "websocket" : "tcp"), "/varz uplink.transport %s", tr);
+    UT_ASSERT(ut_uplink_int(&l, "link_bytes_out") > 0 && ut_uplink_int(&l, "link_bytes_in") > 0,
+              "no link bytes in /varz");
+    if (ah_uplink_ws()) {
+        json_t *u = ut_leaf_uplink(&l);
+        double ratio = json_real_value(json_object_get(u, "compression_ratio_in"));
+        UT_ASSERT(json_is_true(json_object_get(u, "ws_compression")) &&
+                      ut_uplink_int(&l, "ws_protocol_bytes_in") >
+                          ut_uplink_int(&l, "link_bytes_in") &&
+                      ratio > 0 && ratio < 1,
+                  "websocket compression not seen in /varz (ratio in %.3f)", ratio);
+        json_decref(u);
+        char *body = ah_http_get(l.http_port, "/leafz", NULL);
+        UT_ASSERT(body && strstr(body, "\"compression_ratio_out\""), "/leafz: %s",
+                  body ? body : "(none)");
+        free(body);
+    }
+
     natsSubscription_Destroy(wanted);
     natsConnection_Destroy(hub);
     natsConnection_Destroy(leaf);
@@ -412,7 +435,7 @@ static void case_nkey_auth(void)
     char auth[1024];
     snprintf(auth, sizeof auth,
              "authorization {\n  users = [\n"
-             "    { nkey: %s, allowed_connection_types: [\"LEAFNODE\"] }\n"
+             "    { nkey: %s, allowed_connection_types: [\"LEAFNODE\", \"LEAFNODE_WS\"] }\n"
              "    { user: operator, password: secret, allowed_connection_types: [\"STANDARD\"] }\n"
              "  ]\n}\n",
              good_pub);
@@ -570,7 +593,7 @@ static int leaf_node(ut_leaf *l, ah_hub *h)
     const char *colon = strrchr(url, ':');
     int port = colon ? atoi(colon + 1) : -1;
     for (int i = 0; i < h->nodes; i++)
-        if (h->leaf_port[i] == port)
+        if (ah_uplink_port(h->leaf_port[i]) == port)
             return i;
     return -1;
 }
@@ -647,17 +670,127 @@ static void case_failover(void)
     nats_CloseAndWait(5000);
 }
 
+/* ---- a hostile websocket "hub" ---------------------------------------------------------- */
+
+/* Accepts the leaf's next websocket dial and reads its upgrade request. */
+static int ws_accept_request(int lfd, char *req, size_t cap)
+{
+    int fd = accept_within(lfd, (int)(10000 * ah_timeout_scale()));
+    UT_ASSERT(fd >= 0, "the leaf did not dial (again)");
+    int n = ah_read_until(fd, req, cap, "\r\n\r\n", 5000);
+    UT_ASSERT(n > 0 && !strncmp(req, "GET /leafnode HTTP/1.1\r\n", 24),
+              "expected the upgrade request, got: %s", req);
+    return fd;
+}
+
+/* A 101 for the request in req (with permessage-deflate), then `frame`. */
+static void ws_upgrade_then(int fd, const char *req, const void *frame, size_t n)
+{
+    const char *k = strstr(req, "Sec-WebSocket-Key: ");
+    UT_ASSERT(k != NULL, "no Sec-WebSocket-Key in %s", req);
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)strcspn(k + 19, "\r"), k + 19);
+    char acc[29], resp[512];
+    ae_ws_accept_for(key, acc);
+    snprintf(resp, sizeof resp,
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: permessage-deflate; "
+             "server_no_context_takeover; client_no_context_takeover\r\n\r\n",
+             acc);
+    AH_ASSERT(ah_send(fd, resp) == 0);
+    if (n)
+        AH_ASSERT(ah_send_n(fd, frame, n) == 0);
+}
+
+/* Waits until the leaf's last_error contains `want`. */
+static void ws_wait_error(ut_leaf *l, const char *want)
+{
+    int64_t deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
+    char err[300] = "";
+    while (ah_now_ms() < deadline && !strstr(err, want)) {
+        ut_uplink_str(l, "last_error", err, sizeof err);
+        ah_sleep_ms(50);
+    }
+    UT_ASSERT(strstr(err, want), "expected last_error with \"%s\", got \"%s\"", want, err);
+}
+
+/* Bad servers on a ws:// URL: each gives a clear last_error and another dial, never a crash
+ * or a hang (the leaf must still exit cleanly). */
+static void case_ws_bad_servers(void)
+{
+    int port = ah_free_port();
+    int lfd = listen_on(port);
+    char remote[300];
+    snprintf(remote, sizeof remote,
+             "urls: [\"ws://vehicle:secret@127.0.0.1:%d\"], "
+             "ws_compression: true",
+             port);
+    ut_leaf l;
+    ut_leaf_start(&l, "veh1", remote, NULL, NULL);
+    static char req[8192];
+
+    /* 1. not an upgrade */
+    int fd = ws_accept_request(lfd, req, sizeof req);
+    AH_ASSERT_CONTAINS(req, "Sec-WebSocket-Extensions: permessage-deflate; "
+                            "server_no_context_takeover; client_no_context_takeover");
+    AH_ASSERT(ah_send(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") == 0);
+    ws_wait_error(&l, "status is not 101");
+    close(fd);
+
+    /* 2. an unknown opcode after the upgrade */
+    fd = ws_accept_request(lfd, req, sizeof req);
+    static const uint8_t op3[] = {0x83, 0x00};
+    ws_upgrade_then(fd, req, op3, sizeof op3);
+    ws_wait_error(&l, "unknown opcode 3");
+    close(fd);
+
+    /* 3. compressed garbage */
+    fd = ws_accept_request(lfd, req, sizeof req);
+    static const uint8_t bad[] = {0xc2, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    ws_upgrade_then(fd, req, bad, sizeof bad);
+    ws_wait_error(&l, "bad compressed");
+    close(fd);
+
+    /* 4. a frame far above any limit */
+    fd = ws_accept_request(lfd, req, sizeof req);
+    static const uint8_t huge[] = {0x82, 0x7f, 0, 0, 0x01, 0, 0, 0, 0, 0};
+    ws_upgrade_then(fd, req, huge, sizeof huge);
+    ws_wait_error(&l, "longer than");
+    close(fd);
+
+    /* 5. a server that never answers the upgrade: the handshake times out */
+    fd = ws_accept_request(lfd, req, sizeof req);
+    ws_wait_error(&l, "no answer from hub");
+    close(fd);
+    fd = ws_accept_request(lfd, req, sizeof req);
+    close(fd);
+
+    char st[64];
+    UT_ASSERT(strcmp(ut_leaf_state(&l, st, sizeof st), "connected") != 0, "connected to junk");
+    ut_leaf_stop(&l);
+    close(lfd);
+}
+
 /* ---- relayed hubs -------------------------------------------------------------------- */
 
 /* A 1-node hub behind a relay, the node advertising the relay (see the top comment). */
 static void start_relayed_hub(ah_hub *h, ah_relay *r, const char *extra_leaf_conf)
 {
+    /* over websocket (AH_UPLINK_TRANSPORT=ws) the relay sits in front of the websocket port */
+    bool ws = ah_uplink_ws();
     int leaf_port = ah_free_port();
     AH_ASSERT_MSG(ah_relay_start(r, leaf_port) == 0, "relay did not start");
-    char leafconf[1024];
-    snprintf(leafconf, sizeof leafconf, "  advertise: \"127.0.0.1:%d\"\n%s", r->port,
+    char leafconf[1024], adv[64];
+    snprintf(adv, sizeof adv, "  advertise: \"127.0.0.1:%d\"\n", r->port);
+    snprintf(leafconf, sizeof leafconf, "%s%s", ws ? "" : adv,
              extra_leaf_conf ? extra_leaf_conf : "");
-    ah_hub_opts ho = {.nodes = 1, .leaf_port = {leaf_port}, .leaf_conf = {leafconf}};
+    ah_hub_opts ho = {.nodes = 1, .leaf_conf = {leafconf}};
+    if (ws) {
+        ho.ws_port[0] = leaf_port;
+        ho.ws_conf[0] = adv;
+    } else {
+        ho.leaf_port[0] = leaf_port;
+    }
     AH_ASSERT_MSG(ah_hub_start_opts(h, &ho) == 0, "relayed hub did not start");
     ut_watch_hub(h);
 }
@@ -1192,6 +1325,8 @@ static void case_tls(void)
              "    ca_file: \"%s/ca.pem\"\n    verify: true\n    timeout: 3\n  }\n",
              dir, dir, dir);
     ah_hub_opts ho = {.nodes = 1, .leaf_conf = {tlsconf}};
+    if (ah_uplink_ws()) /* wss: TLS before the upgrade, decided by the tls block */
+        ho.ws_conf[0] = tlsconf;
     ah_hub h;
     AH_ASSERT_MSG(ah_hub_start_opts(&h, &ho) == 0, "TLS hub did not start");
     ut_watch_hub(&h);
@@ -1292,6 +1427,7 @@ int main(int argc, char **argv)
         {"goes_home", case_goes_home, 120},
         {"auth_failures", case_auth_failures, 60},
         {"tls", case_tls, 90},
+        {"ws_bad_servers", case_ws_bad_servers, 90},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

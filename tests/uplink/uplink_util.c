@@ -25,8 +25,7 @@ void ut_watch_hub(ah_hub *h)
 
 void ut_leaf_url(char *buf, size_t cap, int port, const char *userinfo)
 {
-    snprintf(buf, cap, "nats-leaf://%s%s127.0.0.1:%d", userinfo ? userinfo : "",
-             userinfo ? "@" : "", port);
+    ah_leaf_url(buf, cap, port, userinfo);
 }
 
 void ut_leaf_start(ut_leaf *l, const char *name, const char *remote, const char *uplink_extra,
@@ -50,14 +49,14 @@ void ut_leaf_start(ut_leaf *l, const char *name, const char *remote, const char 
                            "http: 127.0.0.1:%d\n"
                            "ping_interval: \"1s\"\n"
                            "leafnodes {\n"
-                           "  remotes = [ { %s } ]\n"
+                           "  remotes = [ { %s\n %s } ]\n"
                            "  reconnect: \"200ms\"\n"
                            "  reconnect_max: \"2s\"\n"
                            "  dead_link_timeout: \"3s\"\n"
                            "}\n"
                            "uplink {\n  vid: %s\n  env: test\n  %s\n}\n"
                            "%s\n",
-                           name, l->port, l->http_port, remote, name,
+                           name, l->port, l->http_port, remote, ah_leaf_remote_opts(), name,
                            uplink_extra ? uplink_extra : "", top_extra ? top_extra : "");
     AH_ASSERT(rc == 0);
     watched_leaf = l;
