@@ -32,6 +32,8 @@ int ae_local_find_programs(ae_local_programs *p, ae_err *err)
                               "cannot find %s next to %s or on PATH: build it (cmake --build "
                               "BUILD) or install Aerie",
                               progs[i].name, p->self);
+    if (ae_proc_find_program("aerie-sim", p->sim, sizeof p->sim) != 0)
+        p->sim[0] = 0;
     return 0;
 }
 
@@ -51,9 +53,12 @@ int ae_local_fleet_open(const char *dir, bool create, char abs[PATH_MAX], ae_fle
     return ae_fleet_load(abs, out, err);
 }
 
-void ae_local_vid(int i, char *out, size_t cap)
+void ae_local_vid(int i, int n, char *out, size_t cap)
 {
-    snprintf(out, cap, "VID-%03d", i + 1);
+    int width = 3;
+    for (int top = 1000; n >= top && width < 9; top *= 10)
+        width++;
+    snprintf(out, cap, "VID-%0*d", width, i + 1);
 }
 
 /* ---- ports --------------------------------------------------------------------------- */
@@ -118,8 +123,9 @@ static int pick_vehicle_ports(portset *ps, ae_fleet_vehicle *v, const ae_fleet_v
 
 /* Homes on a grid around Zurich, ~450 m apart; missions of different sizes and start times,
  * and every third drone an ArduPilot, so the fleet looks alive. */
-static int plan_drone(ae_fleet_drone *d, int i)
+static int plan_drone(ae_fleet_drone *d, int i, double telemetry_hz)
 {
+    d->telemetry_hz = telemetry_hz;
     d->has_home = true;
     d->home[0] = 47.3977 + (i / 4) * 0.004;
     d->home[1] = 8.5456 + (i % 4) * 0.006;
@@ -155,8 +161,8 @@ static int plan_hubs(ae_fleet *f, portset *ps, const ae_fleet *old, ae_err *err)
     return 0;
 }
 
-static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, portset *ps,
-                         const ae_fleet *old, ae_err *err)
+static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, double hz,
+                         portset *ps, const ae_fleet *old, ae_err *err)
 {
     int n = 0;
     for (int k = 0; k < n_tenants; k++)
@@ -165,7 +171,7 @@ static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tena
         while (in_k >= tenants[k].vehicles)
             k++, in_k = 0;
         char vid[32];
-        ae_local_vid(i, vid, sizeof vid);
+        ae_local_vid(i, n, vid, sizeof vid);
         ae_fleet_vehicle *v = ae_fleet_vehicle_add(f, vid);
         if (!v || ae_topo_set(&v->tenant, tenants[k].name))
             return ae_err_set(err, AE_ENOMEM, "out of memory");
@@ -174,7 +180,7 @@ static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tena
         if (rc)
             return rc;
         if (ae_topo_set(&v->hub, f->hubs[i % AE_LOCAL_HUB_NODES].name) ||
-            asprintf(&v->seed, "%s/creds/%s.nk", f->dir, vid) < 0 || plan_drone(&v->drone, i))
+            asprintf(&v->seed, "%s/creds/%s.nk", f->dir, vid) < 0 || plan_drone(&v->drone, i, hz))
             return ae_err_set(err, AE_ENOMEM, "out of memory");
     }
     return 0;
@@ -234,7 +240,7 @@ static int plan_tenants(ae_fleet *f, const ae_local_tenant *tenants, int n_tenan
 /* The record of a new fleet: env, the tenants and their operators, hub nodes, dashboards and
  * vehicles, with their ports. */
 static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, const char *env,
-                       bool dashboard, const ae_fleet *old, ae_err *err)
+                       bool dashboard, double hz, const ae_fleet *old, ae_err *err)
 {
     char ts[48];
     if (ae_topo_set(&f->env, env) ||
@@ -250,7 +256,7 @@ static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenant
     if (!rc)
         rc = plan_hubs(f, &ps, old, err);
     if (!rc)
-        rc = plan_vehicles(f, tenants, n_tenants, &ps, old, err);
+        rc = plan_vehicles(f, tenants, n_tenants, hz, &ps, old, err);
     free(ps.v);
     return rc;
 }
@@ -402,7 +408,8 @@ static int write_configs(const ae_fleet *f, json_t *reg, ae_err *err)
 static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_local_programs *pg)
 {
     const ae_fleet_hub *hub = ae_fleet_hub_find(f, v->hub);
-    char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32], home[96], url[64], size[16], delay[16];
+    char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32], home[96], url[64], size[16], delay[16],
+        hz[32];
     char *leaf_conf = NULL, *gw_conf = NULL;
     snprintf(a1, sizeof a1, "%d", v->relay_port);
     snprintf(a2, sizeof a2, "127.0.0.1:%d", hub ? hub->leaf_port : 0);
@@ -412,15 +419,37 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     snprintf(url, sizeof url, "udpout://127.0.0.1:%d", v->mavlink_port);
     snprintf(size, sizeof size, "%d", d->mission_size);
     snprintf(delay, sizeof delay, "%d", d->mission_delay_s);
+    snprintf(hz, sizeof hz, "%g", d->telemetry_hz);
     if (asprintf(&leaf_conf, "%s/conf/leaf-%s.conf", f->dir, v->vid) < 0 ||
         asprintf(&gw_conf, "%s/conf/gw-%s.conf", f->dir, v->vid) < 0)
         return AE_ENOMEM;
     const char *relay[] = {pg->relay, "--listen", a1, "--to", a2, "--control", a3, NULL};
     const char *leaf[] = {pg->leaf, "-c", leaf_conf, NULL};
     const char *gw[] = {pg->gw, "-c", gw_conf, NULL};
-    const char *sim[] = {
-        pg->self,     "sim",    "--mavlink",      url,  "--home",          home,  "--autopilot",
-        d->autopilot, "--loop", "--mission-size", size, "--mission-delay", delay, NULL};
+    /* aerie-sim when there is one, else `aerie sim`: the same drone. */
+    const char *sim_full[] = {pg->self,
+                              "sim",
+                              "--mavlink",
+                              url,
+                              "--home",
+                              home,
+                              "--autopilot",
+                              d->autopilot,
+                              "--loop",
+                              "--mission-size",
+                              size,
+                              "--mission-delay",
+                              delay,
+                              d->telemetry_hz > 0 ? "--telemetry-hz" : NULL,
+                              hz,
+                              NULL};
+    const char *const *sim = sim_full;
+    const char *sim_prog = "aerie";
+    if (pg->sim[0]) {
+        sim_full[1] = pg->sim;
+        sim = sim_full + 1;
+        sim_prog = "aerie-sim";
+    }
     int rc = 0;
     snprintf(name, sizeof name, "relay-%s", v->vid);
     if (!ae_fleet_proc_add(f, name, AE_KIND_RELAY, "aerie-relay", v->vid, v->relay_control_port,
@@ -433,7 +462,7 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_GW, "aerie-gw", v->vid, 0, gw))
         rc = AE_ENOMEM;
     snprintf(name, sizeof name, "sim-%s", v->vid);
-    if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_SIM, "aerie", v->vid, 0, sim))
+    if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_SIM, sim_prog, v->vid, 0, sim))
         rc = AE_ENOMEM;
     free(leaf_conf);
     free(gw_conf);
@@ -473,8 +502,8 @@ static int plan_procs(ae_fleet *f, const ae_local_programs *pg, ae_err *err)
 }
 
 int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_tenants,
-                        const char *env, bool dashboard, const ae_fleet *old, json_t *reg,
-                        const ae_local_programs *progs, ae_fleet **out, ae_err *err)
+                        const char *env, bool dashboard, double telemetry_hz, const ae_fleet *old,
+                        json_t *reg, const ae_local_programs *progs, ae_fleet **out, ae_err *err)
 {
     static const char *const subs[] = {"conf", "data", "logs"};
     for (int i = 0; i < 3; i++) {
@@ -486,7 +515,7 @@ int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_t
     ae_fleet *f = ae_fleet_new(dir);
     if (!f)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    int rc = plan_record(f, tenants, n_tenants, env, dashboard, old, err);
+    int rc = plan_record(f, tenants, n_tenants, env, dashboard, telemetry_hz, old, err);
     if (!rc)
         rc = write_configs(f, reg, err);
     if (!rc)
