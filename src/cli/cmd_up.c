@@ -20,6 +20,7 @@
 #include "cli/creds_registry.h"
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
+#include "cli/retention.h"
 #include "cli/tenant.h"
 #include "common/http.h"
 #include "common/ident.h"
@@ -45,6 +46,7 @@
 /* One run of `up` or `down` on a local fleet. */
 typedef struct local {
     char dir[PATH_MAX]; /* absolute */
+    ae_retention ret;   /* the streams' limits for this run (retention.h) */
     const char *shown;  /* as the user named it, for the printed commands */
     ae_fleet *f;        /* the record; NULL while there is none */
     json_t *creds;      /* DIR/creds/creds.json, or NULL before it is read */
@@ -232,6 +234,10 @@ static int init_streams(local *l, int counts[3], ae_err *err)
 {
     int rc = 0;
     for (size_t k = 0; k < l->f->n_tenants && !rc; k++) {
+        /* Limits not chosen: shares of the tenant's part of each node's store (nats-server
+         * refuses streams whose max_bytes do not fit). */
+        ae_retention ret = l->ret;
+        ae_retention_fit(&ret, ae_local_store_budget(l->f, l->f->tenants[k].name));
         ae_cli c;
         local_cli(l, &c, l->f->tenants[k].name);
         rc = ae_cli_connect(&c, err);
@@ -240,7 +246,7 @@ static int init_streams(local *l, int counts[3], ae_err *err)
         int64_t deadline = ae_mono_ns() + 30 * AE_NS_PER_SEC;
         while (rc == 0) {
             int one[3] = {0, 0, 0};
-            rc = ae_hub_init_defaults(&c, AE_LOCAL_HUB_NODES, one, err);
+            rc = ae_hub_init_defaults(&c, AE_LOCAL_HUB_NODES, &ret, one, err);
             for (int i = 0; i < 3 && rc == 0; i++)
                 counts[i] += one[i];
             if (rc == 0 || ae_mono_ns() > deadline)
@@ -470,6 +476,7 @@ typedef struct up_opts {
     int n;
     bool n_given, env_given, dashboard;
     double telemetry_hz; /* 0: not given */
+    ae_retention ret;
     ae_local_tenant tenants[MAX_TENANTS];
     int n_tenants; /* given with --tenant; 0: as recorded, else one "default" */
 } up_opts;
@@ -488,8 +495,11 @@ static int usage_up(void)
             "  --vehicles: up to %d; ids VID-001.. in start order, four digits from 1,000 on.\n"
             "  --telemetry-hz H: position reports per second of each simulated drone\n"
             "  (default 10, `aerie sim --telemetry-hz`); 1 lets a 1,000-vehicle fleet fit a\n"
-            "  small machine. Kept for later `up`s of this fleet until given again.\n",
-            DEFAULT_N, AE_FREE_TIER_VEHICLES, MAX_VEHICLES);
+            "  small machine. Kept for later `up`s of this fleet until given again.\n"
+            "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
+            "  again on every `up` (else the defaults); max_bytes default to shares of 90%%\n"
+            "  of each node's %s store, split among the tenants.\n%s",
+            DEFAULT_N, AE_FREE_TIER_VEHICLES, MAX_VEHICLES, AE_LOCAL_HUB_STORE, ae_retention_usage);
     return 2;
 }
 
@@ -520,9 +530,23 @@ static int parse_tenant_opt(const char *spec, up_opts *o)
 /* Returns -1 when the options are good, else the exit code. */
 static int parse_up(int argc, char **argv, up_opts *o)
 {
-    *o = (up_opts){.dir = ae_fleet_default_dir(), .env = "prod", .n = DEFAULT_N, .dashboard = true};
+    *o = (up_opts){.dir = ae_fleet_default_dir(),
+                   .env = "prod",
+                   .n = DEFAULT_N,
+                   .dashboard = true,
+                   .ret = ae_retention_defaults()};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        ae_err err = {0};
+        int r = ae_retention_opt(&o->ret, argc, argv, &i, &err);
+        if (r < 0) {
+            fprintf(stderr, "aerie up: %s\n", err.msg);
+            return 2;
+        }
+        if (r > 0) {
+            i--; /* the loop steps past the value */
+            continue;
+        }
         if (strcmp(a, "--no-dashboard") == 0) {
             o->dashboard = false;
         } else if (strncmp(a, "--dir=", 6) == 0) {
@@ -718,7 +742,7 @@ int ae_cmd_up(int argc, char **argv)
     int rc = parse_up(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    local l = {.shown = o.dir};
+    local l = {.shown = o.dir, .ret = o.ret};
     ae_err err = {0};
     ae_local_programs progs;
     rc = ae_local_fleet_open(o.dir, true, l.dir, &l.f, &err);

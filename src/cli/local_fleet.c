@@ -5,6 +5,7 @@
 #include "cli/identities.h"
 #include "cli/proc.h"
 #include "cli/render.h"
+#include "cli/tenant.h"
 #include "common/fileio.h"
 #include "common/ident.h"
 #include "common/random.h"
@@ -59,6 +60,23 @@ void ae_local_vid(int i, int n, char *out, size_t cap)
     for (int top = 1000; n >= top && width < 9; top *= 10)
         width++;
     snprintf(out, cap, "VID-%0*d", width, i + 1);
+}
+
+int64_t ae_local_store_budget(const ae_fleet *f, const char *tenant)
+{
+    int64_t budget = ae_tenant_size_bytes(AE_LOCAL_HUB_STORE) / 10 * 9 /
+                     (int64_t)(f->n_tenants ? f->n_tenants : 1);
+    const ae_fleet_tenant *t = tenant ? ae_fleet_tenant_find(f, tenant) : NULL;
+    if (!t && f->n_tenants)
+        t = &f->tenants[0];
+    if (t && t->free_tier) {
+        ae_tenant_limits lim;
+        ae_tenant_free_limits(&lim);
+        int64_t own = ae_tenant_size_bytes(lim.max_file) / 10 * 9;
+        if (own > 0 && own < budget)
+            budget = own;
+    }
+    return budget;
 }
 
 /* ---- ports --------------------------------------------------------------------------- */
@@ -323,7 +341,7 @@ ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg)
     if (!ok)
         t->origin = NULL;
     ok = ok && !ae_topo_set(&t->env, f->env) && !ae_topo_set(&t->max_memory, "256MB") &&
-         !ae_topo_set(&t->max_file, "4GB") &&
+         !ae_topo_set(&t->max_file, AE_LOCAL_HUB_STORE) &&
          ae_topology_add_region(t, f->cluster ? f->cluster : "aerie",
                                 f->js_domain ? f->js_domain : "hub");
     /* A record of an earlier version has no tenants: its operator's is the default. */

@@ -37,6 +37,8 @@
 #include <stdbool.h>
 
 #define AE_LOCAL_HUB_NODES 3
+/* Each hub node's JetStream file store (jetstream.max_file_store). */
+#define AE_LOCAL_HUB_STORE "4GB"
 
 /* The programs a local fleet runs, as absolute paths. sim is aerie-sim (the drone without
  * the CLI's other libraries, sim_main.c) when it is found, else "" and `aerie sim` runs. */
@@ -79,6 +81,12 @@ typedef struct ae_local_tenant {
 int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_tenants,
                         const char *env, bool dashboard, double telemetry_hz, const ae_fleet *old,
                         json_t *reg, const ae_local_programs *progs, ae_fleet **out, ae_err *err);
+
+/* The store budget of one tenant's streams on each hub node of local fleet f (retention.h):
+ * 90 % of AE_LOCAL_HUB_STORE split among the tenants, and at most 90 % of a free-tier
+ * tenant's own limit. `tenant` NULL or unknown: the first's. Used by `aerie up` and by
+ * `aerie hub init --dir`, so that both set the same limits. */
+int64_t ae_local_store_budget(const ae_fleet *f, const char *tenant);
 
 /* The topology model of a planned local fleet (one region, its hubs and vehicles as the
  * record has them); `reg` is borrowed into it as the source of the hubs' managed users.
