@@ -7,8 +7,12 @@
  *  2. Per subject, binary-search the first message whose event time is inside the window
  *     (replay_search.c; direct get {seq, next_by_subj}), O(log N) requests per subject. Late
  *     data is found like any other, because per subject stream order is event-time order.
- *  3. Walk each subject forward with next_by_subj and merge the subjects by event time
- *     (ties by stream sequence), stopping a subject at its first message at or past --end.
+ *  3. Walk each subject forward and merge the subjects by event time (ties by stream
+ *     sequence), stopping a subject at its first message at or past --end. The walk is an
+ *     ordered push consumer on that one subject from the found start (the server streams
+ *     it: an hour of a 10 Hz subject, 36,000 messages, in well under 2 s) for the hub's own
+ *     streams; a short rest of a subject (a few dozen sequences) or another region's copy is
+ *     walked with direct gets {seq, next_by_subj}, one round trip per message.
  *  4. Print JSON lines or CSV to stdout, progress to stderr once a run takes more than a
  *     second, and with --republish publish each message to PREFIX.<subject> paced by its
  *     event time divided by --speed.
@@ -55,7 +59,15 @@ typedef struct cursor {
     natsMsg *cur; /* current message, or NULL when done */
     uint64_t seq;
     int64_t event_ns;
+    /* The ordered consumer streaming the rest of the subject, or NULL (direct gets). */
+    jsCtx *js;
+    natsSubscription *sub;
+    bool drained; /* the consumer delivered the last message the stream had */
 } cursor;
+
+/* Subjects with fewer sequences than this left are walked with direct gets: a consumer
+ * costs a few round trips to set up. */
+#define STREAM_MIN_SEQS 64
 
 static int src_next_at(void *ctx, uint64_t seq, ae_replay_hit *out, ae_err *err)
 {
@@ -81,6 +93,78 @@ static void src_release(void *ctx, void *msg)
     natsMsg_Destroy(msg);
 }
 
+/* Starts an ordered push consumer on the cursor's subject from the sequence after its
+ * current message (flow control and heartbeats are libnats's: a gap or a lost consumer is
+ * recreated from where it left off). Returns 0 or an AE_E* with a message. */
+static int stream_from(cursor *k, ae_err *err)
+{
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Prefix = k->src.api;
+    jo.Wait = (int64_t)(k->c->timeout_ns / AE_NS_PER_MS);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = k->src.stream;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = k->seq + 1;
+    jsErrCode jerr = 0;
+    natsStatus s = natsConnection_JetStream(&k->js, k->c->nc, &jo);
+    if (s == NATS_OK)
+        s = js_SubscribeSync(&k->sub, k->js, k->subject, &jo, &so, &jerr);
+    if (s == NATS_OK)
+        /* The whole rest may be buffered: replay reads it all anyway. */
+        s = natsSubscription_SetPendingLimits(k->sub, -1, 256 * 1024 * 1024);
+    k->c->req_api++;
+    if (s != NATS_OK)
+        return ae_err_set(err, AE_EIO, "cannot stream %s from %s: %s (%d)", k->subject,
+                          k->src.stream, natsStatus_GetText(s), (int)jerr);
+    return 0;
+}
+
+static void stream_stop(cursor *k)
+{
+    natsSubscription_Destroy(k->sub);
+    jsCtx_Destroy(k->js);
+    k->sub = NULL;
+    k->js = NULL;
+}
+
+/* The next message of the cursor's consumer into *h: 0, AE_ENOENT when the subject has no
+ * more (the previous one was the stream's last), or AE_ETIMEOUT / AE_EIO. */
+static int streamed_next(cursor *k, ae_replay_hit *h, ae_err *err)
+{
+    if (k->drained)
+        return AE_ENOENT;
+    natsMsg *m = NULL;
+    natsStatus s = natsSubscription_NextMsg(&m, k->sub, (int64_t)(k->c->timeout_ns / AE_NS_PER_MS));
+    if (s == NATS_TIMEOUT)
+        return ae_err_set(err, AE_ETIMEOUT, "streaming %s from %s: nothing within the timeout",
+                          k->subject, k->src.stream);
+    if (s != NATS_OK)
+        return ae_err_set(err, AE_EIO, "streaming %s from %s: %s", k->subject, k->src.stream,
+                          natsStatus_GetText(s));
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+        natsMsg_Destroy(m);
+        return ae_err_set(err, AE_EPROTO, "streaming %s: a message without stream metadata",
+                          k->subject);
+    }
+    h->seq = meta->Sequence.Stream;
+    k->drained = meta->NumPending == 0;
+    /* The event time, else (no Aerie-Event-Time) the time the hub stored it, as for a
+     * direct get's Nats-Time-Stamp. */
+    const char *v = NULL;
+    int64_t ns = 0;
+    if (natsMsgHeader_Get(m, AE_HDR_EVENT_TIME, &v) != NATS_OK || !v ||
+        ae_parse_rfc3339(v, &ns) != 0)
+        ns = meta->Timestamp;
+    h->event_ns = ns;
+    h->msg = m;
+    jsMsgMetaData_Destroy(meta);
+    return 0;
+}
+
 /* Moves a cursor to its next message in the window, or marks it done. */
 static int advance(cursor *k, int64_t end_ns, ae_err *err)
 {
@@ -90,7 +174,7 @@ static int advance(cursor *k, int64_t end_ns, ae_err *err)
     if (next > k->hi)
         return 0;
     ae_replay_hit h;
-    int rc = src_next_at(k, next, &h, err);
+    int rc = k->sub ? streamed_next(k, &h, err) : src_next_at(k, next, &h, err);
     if (rc == AE_ENOENT)
         return 0;
     if (rc)
@@ -245,6 +329,14 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
         ks[j].cur = h.msg;
         ks[j].seq = h.seq;
         ks[j].event_ns = h.event_ns;
+        /* The hub's own copy streams the rest; a fallback region's is read one by one (its
+         * consumer would have to deliver across the domains). */
+        if (ks[j].src.home && ks[j].hi > ks[j].seq + STREAM_MIN_SEQS &&
+            (r = stream_from(&ks[j], &e)) != 0) {
+            ae_err_set(err, r, "%s", e.msg);
+            rc = r;
+            goto out;
+        }
     }
     *search_requests = c->req_direct - direct0;
 
@@ -277,6 +369,7 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
 out:
     for (int j = 0; j < nk; j++) {
         natsMsg_Destroy(ks[j].cur);
+        stream_stop(&ks[j]);
         free(ks[j].subject);
     }
     free(ks);
