@@ -49,7 +49,8 @@ char *ae_cli_fmt_duration(int64_t ns, char *out, size_t cap)
 
 typedef struct hub_opts {
     int replicas;
-    ae_retention ret; /* retention.h: the limits, once fitted to a budget */
+    ae_retention ret;    /* retention.h: the limits, once fitted to a budget */
+    ae_retention chosen; /* as given: the copies take only max_bytes chosen (below) */
     bool dry_run;
     const char *global_domains; /* --global: comma-separated region domains to aggregate */
     const char *mirror_domain;  /* --mirror: the region domain whose twin streams to mirror */
@@ -113,7 +114,11 @@ static json_t *desired_copy(const hub_opts *o, const char *name, const char *bas
 {
     bool state = strcmp(base, AE_STREAM_STATE) == 0, link = strcmp(base, AE_STREAM_LINK) == 0;
     int k = state ? AE_RET_STATE : link ? AE_RET_LINK : AE_RET_EVENTS;
-    int64_t age = o->ret.max_age[k], bytes = o->ret.max_bytes[k];
+    /* A copy lives next to the hub's own streams, whose shares already fill the budget:
+     * it takes a max_bytes only when one was chosen. */
+    int64_t age = o->ret.max_age[k], bytes = o->chosen.max_bytes[k];
+    if (bytes == AE_RET_UNSET)
+        bytes = -1;
     int64_t dup = age > 0 && age < COPY_DUP_WINDOW_NS ? age : COPY_DUP_WINDOW_NS;
     json_t *want = json_pack(
         "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "name", name, "retention", "limits",
@@ -415,22 +420,12 @@ static hub_opts default_opts(void)
 }
 
 /* Fits the limits not chosen (retention.h): to --store-budget; for the local fleet of
- * --dir, as `aerie up` does; else to 90 % of the account's JetStream storage limit when it
- * has one (a free-tier tenant); else they stay unlimited. */
-static void fit_to_account(ae_cli *c, ae_retention *r)
+ * --dir, as `aerie up` does; else they stay unlimited. */
+static void fit_budget(ae_cli *c, ae_retention *r)
 {
     int64_t budget = 0;
-    json_t *info = NULL;
-    ae_err e = {0};
-    if (r->budget <= 0 && c->fleet && c->fleet->has_procs && !c->server) {
-        budget = ae_local_store_budget(c->fleet, c->tenant);
-    } else if (r->budget <= 0 && ae_cli_api(c, "INFO", NULL, &info, &e) == 0) {
-        json_int_t max =
-            json_integer_value(json_object_get(json_object_get(info, "limits"), "max_storage"));
-        if (max > 0)
-            budget = max / 10 * 9;
-    }
-    json_decref(info);
+    if (r->budget <= 0 && c->fleet && c->fleet->has_procs && !c->server)
+        budget = ae_local_store_budget(c->fleet);
     ae_retention_fit(r, budget);
 }
 
@@ -439,7 +434,7 @@ int ae_hub_init_defaults(ae_cli *c, int replicas, const ae_retention *ret, int c
 {
     hub_opts o = default_opts();
     o.replicas = replicas;
-    o.ret = *ret;
+    o.ret = o.chosen = *ret;
     ae_retention_fit(&o.ret, 0);
     json_t *report = json_array();
     counts[0] = counts[1] = counts[2] = 0;
@@ -596,7 +591,8 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
         fprintf(stderr, "aerie hub init: %s\n", err.msg);
         return 1;
     }
-    fit_to_account(c, &o.ret);
+    o.chosen = o.ret;
+    fit_budget(c, &o.ret);
     json_t *wants = json_array(), *report = json_array();
     int counts[3] = {0, 0, 0};
     if ((rc = wanted_streams(c, &o, wants)) == 0) {

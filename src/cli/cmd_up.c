@@ -234,10 +234,10 @@ static int init_streams(local *l, int counts[3], ae_err *err)
 {
     int rc = 0;
     for (size_t k = 0; k < l->f->n_tenants && !rc; k++) {
-        /* Limits not chosen: shares of the tenant's part of each node's store (nats-server
-         * refuses streams whose max_bytes do not fit). */
+        /* Limits not chosen: shares of each node's store for a fleet of one tenant (see
+         * ae_local_store_budget for why not for several). */
         ae_retention ret = l->ret;
-        ae_retention_fit(&ret, ae_local_store_budget(l->f, l->f->tenants[k].name));
+        ae_retention_fit(&ret, ae_local_store_budget(l->f));
         ae_cli c;
         local_cli(l, &c, l->f->tenants[k].name);
         rc = ae_cli_connect(&c, err);
@@ -497,8 +497,8 @@ static int usage_up(void)
             "  (default 10, `aerie sim --telemetry-hz`); 1 lets a 1,000-vehicle fleet fit a\n"
             "  small machine. Kept for later `up`s of this fleet until given again.\n"
             "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
-            "  again on every `up` (else the defaults); max_bytes default to shares of 90%%\n"
-            "  of each node's %s store, split among the tenants.\n%s",
+            "  again on every `up` (else the defaults); with one tenant, max_bytes default to\n"
+            "  shares of 90%% of each node's %s store.\n%s",
             DEFAULT_N, AE_FREE_TIER_VEHICLES, MAX_VEHICLES, AE_LOCAL_HUB_STORE, ae_retention_usage);
     return 2;
 }

@@ -5,6 +5,7 @@
 #include "cli/identities.h"
 #include "cli/proc.h"
 #include "cli/render.h"
+#include "cli/retention.h"
 #include "cli/tenant.h"
 #include "common/fileio.h"
 #include "common/ident.h"
@@ -62,21 +63,11 @@ void ae_local_vid(int i, int n, char *out, size_t cap)
     snprintf(out, cap, "VID-%0*d", width, i + 1);
 }
 
-int64_t ae_local_store_budget(const ae_fleet *f, const char *tenant)
+int64_t ae_local_store_budget(const ae_fleet *f)
 {
-    int64_t budget = ae_tenant_size_bytes(AE_LOCAL_HUB_STORE) / 10 * 9 /
-                     (int64_t)(f->n_tenants ? f->n_tenants : 1);
-    const ae_fleet_tenant *t = tenant ? ae_fleet_tenant_find(f, tenant) : NULL;
-    if (!t && f->n_tenants)
-        t = &f->tenants[0];
-    if (t && t->free_tier) {
-        ae_tenant_limits lim;
-        ae_tenant_free_limits(&lim);
-        int64_t own = ae_tenant_size_bytes(lim.max_file) / 10 * 9;
-        if (own > 0 && own < budget)
-            budget = own;
-    }
-    return budget;
+    if (f->n_tenants > 1 || (f->n_tenants == 1 && f->tenants[0].free_tier))
+        return 0;
+    return ae_retention_budget(ae_tenant_size_bytes(AE_LOCAL_HUB_STORE));
 }
 
 /* ---- ports --------------------------------------------------------------------------- */

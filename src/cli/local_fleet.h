@@ -82,11 +82,13 @@ int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_t
                         const char *env, bool dashboard, double telemetry_hz, const ae_fleet *old,
                         json_t *reg, const ae_local_programs *progs, ae_fleet **out, ae_err *err);
 
-/* The store budget of one tenant's streams on each hub node of local fleet f (retention.h):
- * 90 % of AE_LOCAL_HUB_STORE split among the tenants, and at most 90 % of a free-tier
- * tenant's own limit. `tenant` NULL or unknown: the first's. Used by `aerie up` and by
- * `aerie hub init --dir`, so that both set the same limits. */
-int64_t ae_local_store_budget(const ae_fleet *f, const char *tenant);
+/* The store budget of the streams of local fleet f on each hub node (retention.h): 90 % of
+ * AE_LOCAL_HUB_STORE for a fleet of one tenant that is not on the free tier; 0 (none) for
+ * several tenants or a free one, whose accounts' own JetStream limits nats-server reserves
+ * on the nodes as well (measured: two tenants' shares of the rest were refused with
+ * "insufficient storage resources"), and whose free-tier limit must refuse, not discard.
+ * Used by `aerie up` and by `aerie hub init --dir`, so that both set the same limits. */
+int64_t ae_local_store_budget(const ae_fleet *f);
 
 /* The topology model of a planned local fleet (one region, its hubs and vehicles as the
  * record has them); `reg` is borrowed into it as the source of the hubs' managed users.

@@ -23,8 +23,8 @@ const char ae_retention_usage[] =
     "                         share of --store-budget: state 60%, events 25%, others 5%\n"
     "    --S-history N        messages kept per subject (\"unlimited\"); default link 100,\n"
     "                         the others unlimited (live: always 1)\n"
-    "    --store-budget SIZE  what one tenant's streams may fill on a node (default: 90% of\n"
-    "                         the account's storage limit when it has one)\n";
+    "    --store-budget SIZE  what the streams may fill on each node (default: none, or for\n"
+    "                         a local fleet of one tenant 90% of a node's store)\n";
 
 ae_retention ae_retention_defaults(void)
 {
@@ -34,6 +34,11 @@ ae_retention ae_retention_defaults(void)
     for (int k = 0; k < AE_RET_N; k++)
         r.max_bytes[k] = AE_RET_UNSET;
     return r;
+}
+
+int64_t ae_retention_budget(int64_t node_store)
+{
+    return node_store > 0 ? node_store / 10 * 9 : 0;
 }
 
 int ae_retention_index(const char *stream)

@@ -14,11 +14,11 @@
  *   FLEET_CMD           1h       5 %                unlimited
  *   FLEET_LINK          7d       5 %                100
  *   TWIN_LIVE           1h       5 %                1 (fixed: the newest value only)
- * The budget is the store one tenant's streams may fill on a hub node: for `aerie up` 90 %
- * of each node's max_file_store shared among its tenants (and at most 90 % of a free-tier
- * tenant's own limit); for `hub init`, 90 % of the account's JetStream storage limit when it
- * has one, else --store-budget SIZE; with neither, max_bytes stays unlimited and the node's
- * max_file_store is the bound. A limit given on the command line always wins.
+ * The budget is the store the streams may fill on a hub node: --store-budget SIZE when given;
+ * for a local fleet of one tenant (`aerie up`, or `hub init --dir` of one) 90 % of each
+ * node's max_file_store; else none: max_bytes stays unlimited and the node's max_file_store
+ * (and a tenant account's own JetStream limit, which refuses rather than discards) is the
+ * bound. A limit given on the command line always wins.
  *
  * Why a budget and not fixed sizes: nats-server reserves a stream's max_bytes on every node
  * that holds a replica and refuses a stream whose reservation does not fit the node's (or
@@ -60,6 +60,10 @@ extern const char ae_retention_usage[];
 /* Gives every stream whose max_bytes is not chosen its share of `budget` bytes (r->budget
  * when that is set; budget <= 0 and no r->budget: unlimited). */
 void ae_retention_fit(ae_retention *r, int64_t budget);
+
+/* The budget of the streams on a node whose JetStream file store is node_store bytes: 90 %
+ * of it (the rest for the other streams, such as AUDIT). 0 when node_store <= 0. */
+int64_t ae_retention_budget(int64_t node_store);
 
 /* The index of a stream name, or -1. */
 int ae_retention_index(const char *stream);
