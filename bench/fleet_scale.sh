@@ -21,10 +21,12 @@
 #   twin        `aerie twin VID` of the first vehicle, ms
 #   replay      `aerie replay VID --since 1h` of the first vehicle, ms (and its messages)
 #   dash        the dashboard's GET /api/fleet, ms
-#   revoke      `aerie revoke` of the middle vehicle: until the command returns, having cut
-#               the connection and seen the vehicle's own leaf report its uplink down (cut),
-#               and until `aerie status` shows it offline (after the fleet's 6 s staleness
-#               window: the cut vehicle can no longer say so), ms; "ok" when every other
+#   revoke      `aerie revoke` of the middle vehicle: when its uplink was cut (from 50
+#               vehicles on, at its relay before the hubs reload: "N (done M)" with M the
+#               whole command; else the command, which ends with the hub-side eviction and
+#               the vehicle's own leaf reporting its uplink down), and until `aerie status`
+#               shows it offline (after the fleet's staleness window, 6 s, 15 s from 500
+#               vehicles: the cut vehicle can no longer say so), ms; "ok" when every other
 #               vehicle stayed online
 #   down        `aerie down`, s; "clean" when no process of the fleet is left
 # Machine-wide: load average and free memory at the end of the window go to stderr.
@@ -109,10 +111,12 @@ print(sum(s["state"]["last_seq"] for a in j.get("account_details", []) for s in 
           if s["name"] in ("TWIN_STATE", "TWIN_EVENTS", "FLEET_LINK", "TWIN_LIVE")))'
 }
 
-online_of() { # status JSON on stdin, VID or "" -> count online (or 1/0 for VID)
+online_of() { # status JSON on stdin, VID or "" -> count online (or 1/0 for VID); -1: no answer
     python3 -c '
 import json, sys
-st = json.load(sys.stdin); vid = sys.argv[1]
+try: st = json.load(sys.stdin)
+except ValueError: print(-1); sys.exit()
+vid = sys.argv[1]
 if vid: print(sum(1 for v in st if v["vid"] == vid and v.get("online")))
 else: print(sum(1 for v in st if v.get("online")))' "$1"
 }
@@ -124,7 +128,7 @@ for n in "${sizes[@]}"; do
     rm -rf "$d"
     a=$(now_ms)
     "$aerie" up --vehicles "$n" --telemetry-hz "$hz" --dir "$d" >"$base/up-$n.log" 2>&1
-    up_s=$(echo "scale=1; ($(now_ms) - $a) / 1000" | bc)
+    up_s=$(printf '%.1f' "$(echo "scale=2; ($(now_ms) - $a) / 1000" | bc)")
     online=$(sed -n 's/.*vehicles, \([0-9]*\) online.*/\1/p' "$base/up-$n.log" | tail -1)
     first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/fleet.json"))["vehicles"][0]["vid"])' "$d")
     mid=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]+"/fleet.json"))["vehicles"]; print(v[len(v)//2]["vid"])' "$d")
@@ -153,6 +157,9 @@ print("%.0f" % (sum(y - x for x, y in zip(a, b)) / len(a) / int(sys.argv[4]) / (
     a=$(now_ms)
     "$aerie" revoke "$mid" --dir "$d" >"$base/revoke-$n.log" 2>&1
     cut_ms=$(($(now_ms) - a))
+    # a large local fleet is cut at the vehicle's relay before the hubs reload (cmd_revoke.c)
+    relay_ms=$(sed -n 's/.*uplink cut at its relay after \([0-9]*\) ms.*/\1/p' "$base/revoke-$n.log")
+    [ -n "$relay_ms" ] && cut_ms="$relay_ms (done $cut_ms)"
     grep -q "reports its uplink down" "$base/revoke-$n.log" || cut_ms="$cut_ms (not verified)"
     rv_ms="-"
     for _ in $(seq 1 60); do
@@ -167,7 +174,7 @@ print("%.0f" % (sum(y - x for x, y in zip(a, b)) / len(a) / int(sys.argv[4]) / (
     rv_ok=$([ "$others" -ge $((online - 1)) ] && echo ok || echo "$others others online")
     a=$(now_ms)
     "$aerie" down --dir "$d" >"$base/down-$n.log" 2>&1
-    down_s=$(echo "scale=1; ($(now_ms) - $a) / 1000" | bc)
+    down_s=$(printf '%.1f' "$(echo "scale=2; ($(now_ms) - $a) / 1000" | bc)")
     left=$(grep -l "AERIE_FLEET_DIR=$d" /proc/[0-9]*/environ 2>/dev/null | wc -l)
     clean=$([ "$left" = 0 ] && echo clean || echo "$left left")
     printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s %s | %s %s |\n' \

@@ -11,9 +11,9 @@
  * one struct passed around; there is no global state.
  *
  * Rates: --telemetry-hz H (default 10) is the rate of position and attitude; the tick runs at
- * 5 H (50 Hz by default) and every other message keeps its share of it (GPS H/2, VFR_HUD
- * ~0.4 H, home every 2 s), except the 1 Hz set (HEARTBEAT, SYS_STATUS, battery, time), which
- * a gateway needs to see the vehicle alive. A slower drone costs a large local fleet
+ * 5 H (50 Hz by default; at least 1 Hz) and every other message keeps its share of it (GPS
+ * H/2, VFR_HUD ~0.4 H, home every 2 s), except the 1 Hz set (HEARTBEAT, SYS_STATUS, battery,
+ * time), which a gateway needs to see the vehicle alive. A slower drone costs a large local fleet
  * proportionally less CPU (`aerie up --telemetry-hz`). */
 #include "cli/cmd_sim.h"
 
@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define DEFAULT_HZ    10 /* position and attitude */
-#define TICKS_PER_POS 5  /* ticks per position report */
+#define TICKS_PER_POS 5  /* ticks per position report, from 0.2 Hz up */
 #define EARTH_R       6378137.0
 #define CLIMB_MPS     2.5
 #define DESCENT_MPS   1.5
@@ -69,6 +69,7 @@ typedef struct sim {
     double landed_at;     /* elapsed_s of the last touchdown, < 0 while never landed */
     double telemetry_hz;  /* --telemetry-hz: position and attitude rate */
     int tick_hz;          /* TICKS_PER_POS * telemetry_hz, at least 1 */
+    uint64_t pos_ticks;   /* ticks per position report: TICKS_PER_POS, more below 0.2 Hz */
     bool sign;
     ae_mav_signing signing;
 
@@ -690,9 +691,9 @@ static void usage(FILE *out)
             "  --mission              arm, take off, fly a 120 m square and land on its own\n"
             "  --mission-size M       side of the square in metres (default 120)\n"
             "  --mission-delay S      seconds before the mission starts (default 2)\n"
-            "  --telemetry-hz H       position and attitude per second (default 10; 0.2..50,\n"
-            "                         in steps of 0.2); GPS, HUD scale along, the 1 Hz set\n"
-            "                         (HEARTBEAT, battery) stays\n"
+            "  --telemetry-hz H       position and attitude per second (default 10; 0.1..50);\n"
+            "                         GPS, HUD scale along, the 1 Hz set (HEARTBEAT, battery)\n"
+            "                         stays\n"
             "  --loop                 fly the mission again 8 s after each landing (a fresh\n"
             "                         battery when below 30 %%); implies --mission\n"
             "  --outage-at S --outage-for S   go silent (both directions) for a while\n"
@@ -774,8 +775,8 @@ static int parse_args(sim *s, int argc, char **argv, const char **url)
         } else if (!strcmp(a, "--telemetry-hz")) {
             char *end;
             double hz = strtod(v, &end);
-            if (*end || !(hz >= 0.2 && hz <= 50)) {
-                fprintf(stderr, "aerie sim: --telemetry-hz %s: expected 0.2..50\n", v);
+            if (*end || !(hz >= 0.1 && hz <= 50)) {
+                fprintf(stderr, "aerie sim: --telemetry-hz %s: expected 0.1..50\n", v);
                 return -1;
             }
             s->telemetry_hz = hz;
@@ -875,14 +876,14 @@ static void mission_script(sim *s, uint64_t tick)
 /* The telemetry of one tick, each message at its own rate. */
 static void send_telemetry(sim *s, uint64_t tick)
 {
-    uint64_t hz = (uint64_t)s->tick_hz;
-    if (tick % TICKS_PER_POS == 0) {
+    uint64_t hz = (uint64_t)s->tick_hz, pos = s->pos_ticks;
+    if (tick % pos == 0) {
         send_position(s);
         send_attitude(s);
     }
-    if (tick % (2 * TICKS_PER_POS) == 0)
+    if (tick % (2 * pos) == 0)
         send_gps(s);
-    if (tick % 12 == 0) /* 50 / 4 rounded down, as it always was at 10 Hz */
+    if (tick % (pos * 12 / 5) == 0) /* 12 ticks (50 / 4 rounded down) at 10 Hz, as always */
         send_vfr_hud(s);
     if (tick % hz == 0) {
         send_heartbeat(s);
@@ -952,6 +953,9 @@ int aerie_cmd_sim(int argc, char **argv)
     s->tick_hz = (int)lround(s->telemetry_hz * TICKS_PER_POS);
     if (s->tick_hz < 1)
         s->tick_hz = 1;
+    s->pos_ticks = (uint64_t)lround(s->tick_hz / s->telemetry_hz);
+    if (s->pos_ticks < 1)
+        s->pos_ticks = 1;
     if (open_link(s, url) != 0) {
         if (s->fd >= 0)
             close(s->fd);

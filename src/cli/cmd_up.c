@@ -494,8 +494,9 @@ static int usage_up(void)
             "  on the free tier (at most %d vehicles). Without it: one tenant, \"default\".\n"
             "  --vehicles: up to %d; ids VID-001.. in start order, four digits from 1,000 on.\n"
             "  --telemetry-hz H: position reports per second of each simulated drone\n"
-            "  (default 10, `aerie sim --telemetry-hz`); 1 lets a 1,000-vehicle fleet fit a\n"
-            "  small machine. Kept for later `up`s of this fleet until given again.\n"
+            "  (0.1..50, default 10, `aerie sim --telemetry-hz`), and at most H per second of\n"
+            "  each kind of state its gateway forwards; 0.1 lets 1,000 vehicles fit a 2-core\n"
+            "  machine. Kept for later `up`s of this fleet until given again.\n"
             "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
             "  again on every `up` (else the defaults); with one tenant, max_bytes default to\n"
             "  shares of 90%% of each node's %s store.\n%s",
@@ -577,8 +578,8 @@ static int parse_up(int argc, char **argv, up_opts *o)
         } else if (strcmp(a, "--telemetry-hz") == 0 && v) {
             char *end;
             o->telemetry_hz = strtod(argv[++i], &end);
-            if (*end || !(o->telemetry_hz >= 0.2 && o->telemetry_hz <= 50)) {
-                fprintf(stderr, "aerie up: --telemetry-hz %s: expected 0.2..50\n", argv[i]);
+            if (*end || !(o->telemetry_hz >= 0.1 && o->telemetry_hz <= 50)) {
+                fprintf(stderr, "aerie up: --telemetry-hz %s: expected 0.1..50\n", argv[i]);
                 return 2;
             }
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

@@ -128,6 +128,17 @@ static int pick_vehicle_ports(portset *ps, ae_fleet_vehicle *v, const ae_fleet_v
     return 0;
 }
 
+/* A fleet this large has its leaves report (and ping their uplink) every 5 s instead of 2 s,
+ * and counts a vehicle offline after 15 s of silence instead of 6 s: 1,000 vehicles would
+ * otherwise put 500 link reports a second into the hub, a third of what a 2-core machine
+ * can store next to the fleet's telemetry (docs/benchmarks.md, "Fleet scale"). */
+#define SLOW_REPORTS_FROM 500
+
+static bool slow_reports(int n_vehicles)
+{
+    return n_vehicles >= SLOW_REPORTS_FROM;
+}
+
 /* ---- the record ---------------------------------------------------------------------- */
 
 /* Homes on a grid around Zurich, ~450 m apart; missions of different sizes and start times,
@@ -252,13 +263,17 @@ static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenant
                        bool dashboard, double hz, const ae_fleet *old, ae_err *err)
 {
     char ts[48];
+    int n_vehicles = 0;
+    for (int k = 0; k < n_tenants; k++)
+        n_vehicles += tenants[k].vehicles;
     if (ae_topo_set(&f->env, env) ||
         ae_topo_set(&f->created, ae_format_rfc3339(ae_now_ns(), ts, sizeof ts)) ||
         ae_topo_set(&f->js_domain, "hub") || ae_topo_set(&f->cluster, "aerie") ||
-        /* The leaves report every 2 s: three missed reports mean the vehicle is cut off. */
-        ae_topo_set(&f->stale, "6s"))
+        /* The leaves report every 2 s (5 s in a large fleet: SLOW_REPORTS_FROM): three missed
+         * reports mean the vehicle is cut off. */
+        ae_topo_set(&f->stale, slow_reports(n_vehicles) ? "15s" : "6s"))
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    f->stale_ns = 6 * AE_NS_PER_SEC;
+    f->stale_ns = (slow_reports(n_vehicles) ? 15 : 6) * AE_NS_PER_SEC;
     f->has_procs = true;
     portset ps = {0};
     int rc = plan_tenants(f, tenants, n_tenants, dashboard, &ps, old, err);
@@ -282,11 +297,13 @@ static int local_leaf(const ae_fleet *f, const ae_fleet_vehicle *fv, ae_topo_veh
     l->ignore_discovered_urls = true;
     l->report_identity = true;
     l->live = true;
-    if (ae_topo_push(&l->remotes, &l->n_remotes, remote) || ae_topo_set(&l->ping_interval, "2s") ||
-        ae_topo_set(&l->reconnect, "200ms") || ae_topo_set(&l->reconnect_max, "2s") ||
-        ae_topo_set(&l->dead_link_timeout, "6s") ||
+    bool slow = slow_reports((int)f->n_vehicles);
+    if (ae_topo_push(&l->remotes, &l->n_remotes, remote) ||
+        ae_topo_set(&l->ping_interval, slow ? "5s" : "2s") || ae_topo_set(&l->reconnect, "200ms") ||
+        ae_topo_set(&l->reconnect_max, "2s") ||
+        ae_topo_set(&l->dead_link_timeout, slow ? "15s" : "6s") ||
         asprintf(&l->store_dir, "%s/data/%s", f->dir, fv->vid) < 0 ||
-        ae_topo_set(&l->store_sync, "10ms") || ae_topo_set(&l->status_interval, "2s"))
+        ae_topo_set(&l->store_sync, "10ms") || ae_topo_set(&l->status_interval, slow ? "5s" : "2s"))
         return AE_ENOMEM;
     if (asprintf(&l->note,
                  "# The uplink goes through this vehicle's aerie-relay (port %d, control %d)\n"
@@ -314,6 +331,8 @@ static int local_vehicle(ae_topology *t, const ae_fleet *f, const ae_fleet_vehic
     /* Enough for a live map without filling a laptop's disk. */
     v->gw.rate_position = 5;
     v->gw.rate_attitude = 1;
+    /* `aerie up --telemetry-hz`: no kind of state faster than the drone's position either. */
+    v->gw.rate_cap = fv->drone.telemetry_hz;
     if (asprintf(&v->gw.state_dir, "%s/data/%s-gw", f->dir, fv->vid) < 0) {
         v->gw.state_dir = NULL;
         return AE_ENOMEM;
