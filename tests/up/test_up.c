@@ -392,10 +392,23 @@ static void forgery_is_stored_nowhere(json_t *fleet)
     AH_ASSERT_MSG(streams >= 5, "only %d streams listed", streams);
     json_decref(names);
     natsConnection_Destroy(hub);
-    /* VID-001's own positions: stored once each, in order */
-    r = aerie("replay", "VID-001", "--since", "30s", "--subject", "state.position", "--dir", g_dir,
-              NULL);
-    RUN_OK(r);
+    /* VID-001's own positions: stored once each, in order. `up` returns as soon as every
+     * vehicle reported once (it starts them all at once), so the gateway may have forwarded
+     * only a second or two of its 5 Hz positions yet: wait, up to 20 s (scaled), until 20 are
+     * stored, rather than assume they are. */
+    int64_t until = ah_now_ms() + (int64_t)(20000 * ah_timeout_scale());
+    for (;;) {
+        r = aerie("replay", "VID-001", "--since", "30s", "--subject", "state.position", "--dir",
+                  g_dir, NULL);
+        RUN_OK(r);
+        int lines = 0;
+        for (const char *q = r.out; *q; q++)
+            lines += *q == '\n';
+        if (lines >= 20 || ah_now_ms() > until)
+            break;
+        run_free(&r);
+        ah_sleep_ms(500);
+    }
     long long prev = -1;
     int count = 0;
     for (char *line = r.out, *nl; line && *line; line = nl ? nl + 1 : NULL) {
