@@ -764,6 +764,32 @@ static void local_vehicle_ids(void)
         }
 }
 
+/* A drone's --telemetry-hz survives fleet.json (a later `up` keeps it); a negative one is
+ * refused with the field named. */
+static void fleet_telemetry_hz(void)
+{
+    ae_fleet *f = NULL, *g = NULL;
+    ae_err err = {0};
+    AH_ASSERT(ae_fleet_parse(LOCAL_FLEET, "f.json", "/f", &f, &err) == 0);
+    AH_ASSERT(f->vehicles[0].drone.telemetry_hz == 0); /* not set: the simulator's default */
+    char *text = ae_fleet_dump(f);
+    AH_ASSERT(text && !strstr(text, "telemetry_hz"));
+    free(text);
+    f->vehicles[0].drone.telemetry_hz = 0.5;
+    text = ae_fleet_dump(f);
+    AH_ASSERT(ae_fleet_parse(text, "f.json", "/f", &g, &err) == 0);
+    AH_ASSERT(g->vehicles[0].drone.telemetry_hz == 0.5);
+    ae_fleet_free(g);
+    g = NULL;
+    char *neg = strstr(text, "\"telemetry_hz\": 0.5");
+    AH_ASSERT_MSG(neg, "%s", text);
+    memcpy(neg + 16, "-1 ", 3); /* "telemetry_hz": -1 */
+    AH_ASSERT(ae_fleet_parse(text, "f.json", "/f", &g, &err) != 0);
+    AH_ASSERT_CONTAINS(err.msg, "telemetry_hz");
+    free(text);
+    ae_fleet_free(f);
+}
+
 /* The retention options: defaults, every stream's three limits, shares of a budget, and bad
  * values refused with a message. */
 static void retention_limits(void)
@@ -888,6 +914,7 @@ int main(int argc, char **argv)
         {"topology_vehicle_set", topology_vehicle_set, 10},
         {"local_vehicle_ids", local_vehicle_ids, 10},
         {"retention_limits", retention_limits, 10},
+        {"fleet_telemetry_hz", fleet_telemetry_hz, 10},
         {"sim_telemetry_rate", sim_telemetry_rate, 30},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
