@@ -159,8 +159,11 @@ print("%.0f" % (sum(y - x for x, y in zip(a, b)) / len(a) / int(sys.argv[4]) / (
     cut_ms=$(($(now_ms) - a))
     # a large local fleet is cut at the vehicle's relay before the hubs reload (cmd_revoke.c)
     relay_ms=$(sed -n 's/.*uplink cut at its relay after \([0-9]*\) ms.*/\1/p' "$base/revoke-$n.log")
-    [ -n "$relay_ms" ] && cut_ms="$relay_ms (done $cut_ms)"
-    grep -q "reports its uplink down" "$base/revoke-$n.log" || cut_ms="$cut_ms (not verified)"
+    if [ -n "$relay_ms" ]; then
+        cut_ms="$relay_ms (done $cut_ms)"
+    elif ! grep -q "reports its uplink down" "$base/revoke-$n.log"; then
+        cut_ms="$cut_ms (not verified)"
+    fi
     rv_ms="-"
     for _ in $(seq 1 60); do
         st=$("$aerie" status --json --dir "$d" 2>/dev/null)

@@ -113,30 +113,34 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
     return 0;
 }
 
-static int pick_vehicle_ports(portset *ps, ae_fleet_vehicle *v, const ae_fleet_vehicle *was,
-                              ae_err *err)
-{
-    ae_fleet_vehicle none = {0};
-    if (!was)
-        was = &none;
-    if ((v->leaf_port = pick(ps, SOCK_STREAM, was->leaf_port, err)) < 0 ||
-        (v->leaf_http_port = pick(ps, SOCK_STREAM, was->leaf_http_port, err)) < 0 ||
-        (v->mavlink_port = pick(ps, SOCK_DGRAM, was->mavlink_port, err)) < 0 ||
-        (v->relay_port = pick(ps, SOCK_STREAM, was->relay_port, err)) < 0 ||
-        (v->relay_control_port = pick(ps, SOCK_STREAM, was->relay_control_port, err)) < 0)
-        return AE_EIO;
-    return 0;
-}
-
 /* A fleet this large has its leaves report (and ping their uplink) every 5 s instead of 2 s,
  * and counts a vehicle offline after 15 s of silence instead of 6 s: 1,000 vehicles would
  * otherwise put 500 link reports a second into the hub, a third of what a 2-core machine
- * can store next to the fleet's telemetry (docs/benchmarks.md, "Fleet scale"). */
+ * can store next to the fleet's telemetry (docs/benchmarks.md, "Fleet scale"). Its leaves
+ * also run without their HTTP monitor (pick_vehicle_ports). */
 #define SLOW_REPORTS_FROM 500
 
 static bool slow_reports(int n_vehicles)
 {
     return n_vehicles >= SLOW_REPORTS_FROM;
+}
+
+/* A leaf's HTTP monitor (/leafz, /metrics) loads libmicrohttpd and GnuTLS: 370 KiB more
+ * private memory per leaf (measured: 1,448 against 1,080 KiB) and a thread. A large fleet's
+ * leaves run without it (`aerie revoke` then verifies the cut at the hubs' /leafz only). */
+static int pick_vehicle_ports(portset *ps, ae_fleet_vehicle *v, const ae_fleet_vehicle *was,
+                              bool monitor, ae_err *err)
+{
+    ae_fleet_vehicle none = {0};
+    if (!was)
+        was = &none;
+    if ((v->leaf_port = pick(ps, SOCK_STREAM, was->leaf_port, err)) < 0 ||
+        (monitor && (v->leaf_http_port = pick(ps, SOCK_STREAM, was->leaf_http_port, err)) < 0) ||
+        (v->mavlink_port = pick(ps, SOCK_DGRAM, was->mavlink_port, err)) < 0 ||
+        (v->relay_port = pick(ps, SOCK_STREAM, was->relay_port, err)) < 0 ||
+        (v->relay_control_port = pick(ps, SOCK_STREAM, was->relay_control_port, err)) < 0)
+        return AE_EIO;
+    return 0;
 }
 
 /* ---- the record ---------------------------------------------------------------------- */
@@ -196,7 +200,7 @@ static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tena
         if (!v || ae_topo_set(&v->tenant, tenants[k].name))
             return ae_err_set(err, AE_ENOMEM, "out of memory");
         const ae_fleet_vehicle *was = old && (size_t)i < old->n_vehicles ? &old->vehicles[i] : NULL;
-        int rc = pick_vehicle_ports(ps, v, was, err);
+        int rc = pick_vehicle_ports(ps, v, was, !slow_reports(n), err);
         if (rc)
             return rc;
         if (ae_topo_set(&v->hub, f->hubs[i % AE_LOCAL_HUB_NODES].name) ||
