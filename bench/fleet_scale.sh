@@ -21,6 +21,9 @@
 #   twin        `aerie twin VID` of the first vehicle, ms
 #   replay      `aerie replay VID --since 1h` of the first vehicle, ms (and its messages)
 #   dash        the dashboard's GET /api/fleet, ms
+#   crash       kill -9 of the leaf and gateway of three vehicles, then `aerie up` again: its
+#               time until all online, how many processes it started (6: only those), and
+#               how many vehicles `status` shows online once the staleness window passed
 #   revoke      `aerie revoke` of the middle vehicle: when its uplink was cut (from 50
 #               vehicles on, at its relay before the hubs reload: "N (done M)" with M the
 #               whole command; else the command, which ends with the hub-side eviction and
@@ -121,8 +124,8 @@ if vid: print(sum(1 for v in st if v["vid"] == vid and v.get("online")))
 else: print(sum(1 for v in st if v.get("online")))' "$1"
 }
 
-printf '| vehicles | up s | online | veh RSS MiB | veh PSS MiB | fleet PSS MiB | hub CPU %% | hub RSS MiB | hub fds | msg/s | status ms | twin ms | replay ms (msgs) | dash ms | revoke cut / offline ms | down s |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| vehicles | up s | online | veh RSS MiB | veh PSS MiB | fleet PSS MiB | hub CPU %% | hub RSS MiB | hub fds | msg/s | status ms | twin ms | replay ms (msgs) | dash ms | crash: re-up s, started, online | revoke cut / offline ms | down s |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for n in "${sizes[@]}"; do
     d="$base/fleet-$n"
     rm -rf "$d"
@@ -153,6 +156,23 @@ print("%.0f" % (sum(y - x for x, y in zip(a, b)) / len(a) / int(sys.argv[4]) / (
     rp_n=$("$aerie" replay "$first" --since 1h --dir "$d" 2>/dev/null | wc -l)
     dport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/fleet.json"))["dashboard"]["port"])' "$d")
     da_ms=$(median_ms curl -sf -o /dev/null "http://127.0.0.1:$dport/api/fleet")
+    # a crash: kill -9 the leaf and the gateway of three vehicles; `up` restarts only those
+    victims=$(python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1] + "/fleet.json"))
+v = f["vehicles"]; pick = {v[1]["vid"], v[len(v) // 3]["vid"], v[-1]["vid"]}
+print(" ".join(str(p["pid"]) for p in f["processes"] if p.get("vid") in pick and p["kind"] in ("leaf", "gw")))' "$d")
+    kill -9 $victims 2>/dev/null
+    sleep 1
+    a=$(now_ms)
+    "$aerie" up --dir "$d" >"$base/reup-$n.log" 2>&1
+    re_s=$(printf '%.1f' "$(echo "scale=2; ($(now_ms) - $a) / 1000" | bc)")
+    re_started=$(sed -n 's/.*started \([0-9]*\) processes.*/\1/p' "$base/reup-$n.log" | head -1)
+    # `up` counts a vehicle online by its last link report, which a killed leaf's may still
+    # be: look again once the staleness window has passed
+    stale=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/fleet.json")).get("stale","6s").rstrip("s"))' "$d")
+    sleep $((stale + 2))
+    re_online=$("$aerie" status --json --dir "$d" 2>/dev/null | online_of "")
     # revoke the middle vehicle; wait until status shows it offline
     a=$(now_ms)
     "$aerie" revoke "$mid" --dir "$d" >"$base/revoke-$n.log" 2>&1
@@ -180,8 +200,9 @@ print("%.0f" % (sum(y - x for x, y in zip(a, b)) / len(a) / int(sys.argv[4]) / (
     down_s=$(printf '%.1f' "$(echo "scale=2; ($(now_ms) - $a) / 1000" | bc)")
     left=$(grep -l "AERIE_FLEET_DIR=$d" /proc/[0-9]*/environ 2>/dev/null | wc -l)
     clean=$([ "$left" = 0 ] && echo clean || echo "$left left")
-    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s %s | %s %s |\n' \
+    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s, %s, %s | %s %s | %s %s |\n' \
         "$n" "$up_s" "${online:-?}" "$n" "$veh_rss" "$veh_pss" "$fleet_pss" "$hub_cpu" "$hub_rss" "$fds" \
-        "$msgs" "$st_ms" "$tw_ms" "$rp_ms" "$rp_n" "$da_ms" "$cut_ms / $rv_ms" "$rv_ok" "$down_s" "$clean"
+        "$msgs" "$st_ms" "$tw_ms" "$rp_ms" "$rp_n" "$da_ms" "$re_s" "${re_started:-?}" "${re_online:-?}" \
+        "$cut_ms / $rv_ms" "$rv_ok" "$down_s" "$clean"
 done
 echo "logs: $base" >&2
