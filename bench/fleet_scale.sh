@@ -52,6 +52,7 @@ done
 ((${#sizes[@]})) || { echo "usage: $0 [--build DIR] [--telemetry-hz H] [--settle S] [--dir D] N [N...]" >&2; exit 2; }
 aerie=$(realpath "$build/aerie")
 base=${base:-$(mktemp -d /tmp/aerie-scale-XXXXXX)}
+mkdir -p "$base"
 
 now_ms() { date +%s%3N; }
 
