@@ -15,6 +15,8 @@
  * --js-domain names the domain for a hub reached through a leaf (a vehicle's leaf passes
  * only that vehicle's own calls, docs/security.md). */
 #include "cli/cmd_hub.h"
+#include "cli/local_fleet.h"
+#include "cli/retention.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
 
@@ -47,9 +49,8 @@ char *ae_cli_fmt_duration(int64_t ns, char *out, size_t cap)
 
 typedef struct hub_opts {
     int replicas;
-    int64_t state_age, events_age, cmd_age, link_age, live_age;
-    int64_t link_history;
-    int64_t state_bytes, events_bytes;
+    ae_retention ret;    /* retention.h: the limits, once fitted to a budget */
+    ae_retention chosen; /* as given: the copies take only max_bytes chosen (below) */
     bool dry_run;
     const char *global_domains; /* --global: comma-separated region domains to aggregate */
     const char *mirror_domain;  /* --mirror: the region domain whose twin streams to mirror */
@@ -60,28 +61,19 @@ typedef struct hub_opts {
 static json_t *desired(const hub_opts *o, const char *name)
 {
     const char *subject;
-    int64_t age, per_subject = -1, bytes = -1;
-    if (strcmp(name, AE_STREAM_STATE) == 0) {
+    if (strcmp(name, AE_STREAM_STATE) == 0)
         subject = "fleet.*.veh.*.state.>";
-        age = o->state_age;
-        bytes = o->state_bytes;
-    } else if (strcmp(name, AE_STREAM_EVENTS) == 0) {
+    else if (strcmp(name, AE_STREAM_EVENTS) == 0)
         subject = "fleet.*.veh.*.event.>";
-        age = o->events_age;
-        bytes = o->events_bytes;
-    } else if (strcmp(name, AE_STREAM_CMD) == 0) {
+    else if (strcmp(name, AE_STREAM_CMD) == 0)
         subject = "fleet.*.veh.*.cmd.>";
-        age = o->cmd_age;
-    } else if (strcmp(name, AE_STREAM_LIVE) == 0) {
-        /* The newest value only, sent by a vehicle leaf while it drains a backlog. */
+    else if (strcmp(name, AE_STREAM_LIVE) == 0)
+        /* The newest value only (history 1), sent by a vehicle leaf while it drains a backlog. */
         subject = "fleet.*.veh.*.live.>";
-        age = o->live_age;
-        per_subject = 1;
-    } else {
+    else
         subject = "fleet.*.veh.*.link";
-        age = o->link_age;
-        per_subject = o->link_history;
-    }
+    int k = ae_retention_index(name);
+    int64_t age = o->ret.max_age[k], per_subject = o->ret.history[k], bytes = o->ret.max_bytes[k];
     /* The duplicate window may not exceed max_age (err 10052); 2 min otherwise. */
     int64_t dup = 120 * AE_NS_PER_SEC;
     if (age > 0 && age < dup)
@@ -121,15 +113,18 @@ static json_t *desired_copy(const hub_opts *o, const char *name, const char *bas
                             const char *domains, bool one_origin)
 {
     bool state = strcmp(base, AE_STREAM_STATE) == 0, link = strcmp(base, AE_STREAM_LINK) == 0;
-    int64_t age = state ? o->state_age : link ? o->link_age : o->events_age;
-    int64_t bytes = state ? o->state_bytes : link ? -1 : o->events_bytes;
+    int k = state ? AE_RET_STATE : link ? AE_RET_LINK : AE_RET_EVENTS;
+    /* A copy lives next to the hub's own streams, whose shares already fill the budget:
+     * it takes a max_bytes only when one was chosen. */
+    int64_t age = o->ret.max_age[k], bytes = o->chosen.max_bytes[k];
+    if (bytes == AE_RET_UNSET)
+        bytes = -1;
     int64_t dup = age > 0 && age < COPY_DUP_WINDOW_NS ? age : COPY_DUP_WINDOW_NS;
-    json_t *want = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "name", name,
-                             "retention", "limits", "storage", "file", "discard", "old",
-                             "num_replicas", (json_int_t)o->replicas, "max_age", (json_int_t)age,
-                             "max_bytes", (json_int_t)bytes, "max_msgs_per_subject",
-                             (json_int_t)(link ? o->link_history : -1), "duplicate_window",
-                             (json_int_t)dup, "allow_direct", 1);
+    json_t *want = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "name", name, "retention", "limits",
+        "storage", "file", "discard", "old", "num_replicas", (json_int_t)o->replicas, "max_age",
+        (json_int_t)age, "max_bytes", (json_int_t)bytes, "max_msgs_per_subject",
+        (json_int_t)o->ret.history[k], "duplicate_window", (json_int_t)dup, "allow_direct", 1);
     json_t *list = json_array();
     for (const char *p = domains; *p;) {
         size_t n = strcspn(p, ",");
@@ -404,15 +399,14 @@ out:
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: aerie hub init [--replicas N] [--state-max-age 7d] [--events-max-age 30d]\n"
-            "                      [--cmd-max-age 1h] [--link-max-age 7d] [--link-history 100]\n"
-            "                      [--live-max-age 1h]\n"
-            "                      [--state-max-bytes SIZE] [--events-max-age SIZE] [--dry-run]\n"
+            "usage: aerie hub init [--replicas N] [retention options] [--dry-run]\n"
             "                      [--dir DIR | --server URL] [--json]\n"
+            "%s"
             "       aerie hub init --global DOMAIN,DOMAIN...   TWIN_STATE_ALL, TWIN_EVENTS_ALL,\n"
             "                      FLEET_LINK_ALL sourced from every listed region domain\n"
             "       aerie hub init --mirror DOMAIN   TWIN_STATE/EVENTS_MIRROR_<REGION>: copies\n"
-            "                      of that region domain's twin streams (disaster recovery)\n");
+            "                      of that region domain's twin streams (disaster recovery)\n",
+            ae_retention_usage);
     return 2;
 }
 
@@ -422,21 +416,26 @@ static const char *const stream_names[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE
 
 static hub_opts default_opts(void)
 {
-    return (hub_opts){.replicas = 3,
-                      .state_age = 7 * 86400 * AE_NS_PER_SEC,
-                      .events_age = 30 * 86400 * AE_NS_PER_SEC,
-                      .cmd_age = 3600 * AE_NS_PER_SEC,
-                      .link_age = 7 * 86400 * AE_NS_PER_SEC,
-                      .live_age = 3600 * AE_NS_PER_SEC,
-                      .link_history = 100,
-                      .state_bytes = -1,
-                      .events_bytes = -1};
+    return (hub_opts){.replicas = 3, .ret = ae_retention_defaults()};
 }
 
-int ae_hub_init_defaults(ae_cli *c, int replicas, int counts[3], ae_err *err)
+/* Fits the limits not chosen (retention.h): to --store-budget; for the local fleet of
+ * --dir, as `aerie up` does; else they stay unlimited. */
+static void fit_budget(ae_cli *c, ae_retention *r)
+{
+    int64_t budget = 0;
+    if (r->budget <= 0 && c->fleet && c->fleet->has_procs && !c->server)
+        budget = ae_local_store_budget(c->fleet);
+    ae_retention_fit(r, budget);
+}
+
+int ae_hub_init_defaults(ae_cli *c, int replicas, const ae_retention *ret, int counts[3],
+                         ae_err *err)
 {
     hub_opts o = default_opts();
     o.replicas = replicas;
+    o.ret = o.chosen = *ret;
+    ae_retention_fit(&o.ret, 0);
     json_t *report = json_array();
     counts[0] = counts[1] = counts[2] = 0;
     int rc = 0;
@@ -452,6 +451,13 @@ static int parse_hub_args(ae_cli *c, int argc, char **argv, hub_opts *o)
     ae_err err = {0};
     for (int i = 2; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
+        if (r < 0) {
+            fprintf(stderr, "aerie hub init: %s\n", err.msg);
+            return 2;
+        }
+        if (r > 0)
+            continue;
+        r = ae_retention_opt(&o->ret, argc, argv, &i, &err);
         if (r < 0) {
             fprintf(stderr, "aerie hub init: %s\n", err.msg);
             return 2;
@@ -475,30 +481,12 @@ static int parse_hub_args(ae_cli *c, int argc, char **argv, hub_opts *o)
             long n = strtol(v, &end, 10);
             bad = *end || n < 1 || n > 5;
             o->replicas = (int)n;
-        } else if (strcmp(a, "--state-max-age") == 0) {
-            bad = ae_parse_duration(v, &o->state_age) != 0 || o->state_age < 0;
-        } else if (strcmp(a, "--events-max-age") == 0) {
-            bad = ae_parse_duration(v, &o->events_age) != 0 || o->events_age < 0;
-        } else if (strcmp(a, "--cmd-max-age") == 0) {
-            bad = ae_parse_duration(v, &o->cmd_age) != 0 || o->cmd_age < 0;
-        } else if (strcmp(a, "--live-max-age") == 0) {
-            bad = ae_parse_duration(v, &o->live_age) != 0 || o->live_age < 0;
-        } else if (strcmp(a, "--link-max-age") == 0) {
-            bad = ae_parse_duration(v, &o->link_age) != 0 || o->link_age < 0;
-        } else if (strcmp(a, "--link-history") == 0) {
-            char *end;
-            o->link_history = strtoll(v, &end, 10);
-            bad = *end || o->link_history < 1;
-        } else if (strcmp(a, "--state-max-bytes") == 0) {
-            bad = ae_parse_size(v, &o->state_bytes) != 0 || o->state_bytes < 1;
         } else if (strcmp(a, "--global") == 0) {
             bad = !ae_ident_list_valid(v);
             o->global_domains = v;
         } else if (strcmp(a, "--mirror") == 0) {
             bad = !ae_ident_list_valid(v) || strchr(v, ',');
             o->mirror_domain = v;
-        } else if (strcmp(a, "--events-max-bytes") == 0) {
-            bad = ae_parse_size(v, &o->events_bytes) != 0 || o->events_bytes < 1;
         } else {
             fprintf(stderr, "aerie hub init: unknown option %s\n", a);
             return usage();
@@ -603,6 +591,8 @@ int ae_cmd_hub(ae_cli *c, int argc, char **argv)
         fprintf(stderr, "aerie hub init: %s\n", err.msg);
         return 1;
     }
+    o.chosen = o.ret;
+    fit_budget(c, &o.ret);
     json_t *wants = json_array(), *report = json_array();
     int counts[3] = {0, 0, 0};
     if ((rc = wanted_streams(c, &o, wants)) == 0) {

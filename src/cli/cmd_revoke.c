@@ -8,6 +8,7 @@
 #include "cli/evict.h"
 #include "cli/fleet.h"
 #include "cli/hub_reload.h"
+#include "cli/proc.h"
 #include "common/http.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
@@ -30,6 +31,10 @@ typedef struct revoke_run {
     json_t *reg, *evicted;
     int reloaded;
     int link; /* the vehicle's own view of its uplink: 1 up, 0 down, -1 unknown */
+    /* A local fleet's vehicle: its uplink cut at its aerie-relay first, this long after the
+     * start (ms); -1 when not. */
+    int64_t start_ns, relay_cut_ms;
+    int relay_port;
     char last_error[512];
     const char *result; /* "ok", "pending" (configs changed, hubs not ours), "error" */
 } revoke_run;
@@ -116,15 +121,37 @@ static int parse_revoke(ae_cli *c, int argc, char **argv, revoke_opts *o)
     return -1;
 }
 
+/* 0. A local fleet's vehicle is cut at once at its aerie-relay (`aerie link cut`): reloading
+ * the hubs (step 1) takes seconds with hundreds of vehicles in the configs (1.4 s per reload
+ * with 100, measured; it grows with the config), and the vehicle must not keep sending
+ * meanwhile. The relay is healed after the eviction, so that the vehicle's reconnects meet
+ * the hubs' refusal, as they would without a relay. A small fleet reloads in well under a
+ * second and is cut by the eviction itself (what a fleet without relays gets). */
+#define RELAY_CUT_FROM 50 /* vehicles */
+static void cut_at_relay(revoke_run *r, const char *vid)
+{
+    const ae_fleet_vehicle *v = ae_fleet_vehicle_find(r->f, vid);
+    const ae_fleet_proc *p = ae_fleet_proc_of(r->f, vid, AE_KIND_RELAY);
+    char reply[128];
+    if (!v || v->relay_control_port <= 0 || !p || !ae_fleet_proc_running(r->f, p) ||
+        ae_proc_line_cmd(v->relay_control_port, "cut", reply, sizeof reply, 2000) != 0 ||
+        strncmp(reply, "OK", 2) != 0)
+        return;
+    r->relay_port = v->relay_control_port;
+    r->relay_cut_ms = (ae_mono_ns() - r->start_ns) / AE_NS_PER_MS;
+}
+
 /* 1. The identity goes first everywhere, so that the evicted leaf has nowhere to come back
- * to: revoked in the registry, gone from every hub config, the hubs reloaded. */
+ * to: revoked in the registry, gone from every hub config, the hubs reloaded (given time
+ * in proportion to the configs: 5 s, and 20 ms more per vehicle). */
 static int remove_identity(revoke_run *r, const char *vid, ae_err *err)
 {
     ae_creds_revoke(r->reg, vid);
     int rc;
+    int timeout_ms = 5000 + 20 * (int)r->f->n_vehicles;
     if ((rc = ae_creds_registry_save(r->dir, r->reg, err)) != 0 ||
         (rc = ae_creds_apply(r->f, r->reg, err)) != 0 ||
-        (rc = ae_hub_reload_all(r->f, 5000, err)) < 0)
+        (rc = ae_hub_reload_all(r->f, timeout_ms, err)) < 0)
         return rc;
     r->reloaded = rc;
     return 0;
@@ -175,6 +202,8 @@ static int revoke(revoke_run *r, const revoke_opts *o, ae_err *err)
         rc = AE_EINVAL;
     if (!rc)
         rc = ae_creds_ensure_service(r->dir, r->reg, err);
+    if (!rc && !o->evict_only && ae_fleet_is_local(r->f) && r->f->n_vehicles >= RELAY_CUT_FROM)
+        cut_at_relay(r, o->vid);
     if (!rc && !o->evict_only) {
         if ((rc = remove_identity(r, o->vid, err)) == 0 && !ae_fleet_is_local(r->f)) {
             r->result = "pending"; /* the operator copies and reloads the configs */
@@ -183,6 +212,8 @@ static int revoke(revoke_run *r, const revoke_opts *o, ae_err *err)
     }
     if (!rc)
         rc = evict_everywhere(r, o->vid, o->leaf_name, err);
+    if (r->relay_port > 0) /* healed even after a failure: the hubs refuse it, or not yet */
+        ae_proc_line_cmd(r->relay_port, "heal", NULL, 0, 2000);
     if (!rc)
         rc = verify_down(r, o, err);
     if (!rc)
@@ -211,6 +242,10 @@ static void report_revoke(const ae_cli *c, const revoke_run *r, const revoke_opt
     }
     printf("%s: revoked; %s%d hub nodes reloaded\n", o->vid, o->evict_only ? "(evict only) " : "",
            r->reloaded);
+    if (r->relay_cut_ms >= 0)
+        printf("  uplink cut at its relay after %lld ms, before the reload; healed after the "
+               "eviction\n",
+               (long long)r->relay_cut_ms);
     size_t i;
     json_t *e;
     json_array_foreach(r->evicted, i, e)
@@ -233,7 +268,11 @@ int ae_cmd_revoke(ae_cli *c, int argc, char **argv)
     if (rc >= 0)
         return rc;
     char abs[PATH_MAX];
-    revoke_run r = {.dir = ae_cli_fleet_dir(c, abs), .link = -1, .result = "error"};
+    revoke_run r = {.dir = ae_cli_fleet_dir(c, abs),
+                    .link = -1,
+                    .result = "error",
+                    .start_ns = ae_mono_ns(),
+                    .relay_cut_ms = -1};
     if (!r.dir) {
         fprintf(stderr, "aerie revoke: give the fleet directory with --dir DIR or --out DIR\n");
         return 2;
@@ -249,6 +288,8 @@ int ae_cmd_revoke(ae_cli *c, int argc, char **argv)
                                 : "unknown");
     if (o.evict_only)
         json_object_set_new(details, "evict_only", json_true());
+    if (r.relay_cut_ms >= 0)
+        json_object_set_new(details, "relay_cut_ms", json_integer(r.relay_cut_ms));
     if (rc)
         json_object_set_new(details, "error", json_string(err.msg));
     ae_audit(c, "revoke", o.vid, details, r.result);

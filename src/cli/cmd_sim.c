@@ -7,8 +7,14 @@
  * Scripted link outages (--outage-at/--outage-for) stop all traffic in both directions for a
  * while, which is what a radio dropout looks like to the gateway.
  *
- * Single-threaded: one UDP socket, a 50 Hz tick, poll() in between. The simulator's state
- * lives in one struct passed around; there is no global state. */
+ * Single-threaded: one UDP socket, a tick, poll() in between. The simulator's state lives in
+ * one struct passed around; there is no global state.
+ *
+ * Rates: --telemetry-hz H (default 10) is the rate of position and attitude; the tick runs at
+ * 5 H (50 Hz by default; at least 1 Hz) and every other message keeps its share of it (GPS
+ * H/2, VFR_HUD ~0.4 H, home every 2 s), except the 1 Hz set (HEARTBEAT, SYS_STATUS, battery,
+ * time), which a gateway needs to see the vehicle alive. A slower drone costs a large local fleet
+ * proportionally less CPU (`aerie up --telemetry-hz`). */
 #include "cli/cmd_sim.h"
 
 #include "common/timeutil.h"
@@ -30,7 +36,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TICK_HZ       50
+#define DEFAULT_HZ    10 /* position and attitude */
+#define TICKS_PER_POS 5  /* ticks per position report, from 0.2 Hz up */
 #define EARTH_R       6378137.0
 #define CLIMB_MPS     2.5
 #define DESCENT_MPS   1.5
@@ -60,6 +67,9 @@ typedef struct sim {
     double mission_size;  /* side of the square, m */
     double mission_delay; /* s after start before the first arming */
     double landed_at;     /* elapsed_s of the last touchdown, < 0 while never landed */
+    double telemetry_hz;  /* --telemetry-hz: position and attitude rate */
+    int tick_hz;          /* TICKS_PER_POS * telemetry_hz, at least 1 */
+    uint64_t pos_ticks;   /* ticks per position report: TICKS_PER_POS, more below 0.2 Hz */
     bool sign;
     ae_mav_signing signing;
 
@@ -681,6 +691,9 @@ static void usage(FILE *out)
             "  --mission              arm, take off, fly a 120 m square and land on its own\n"
             "  --mission-size M       side of the square in metres (default 120)\n"
             "  --mission-delay S      seconds before the mission starts (default 2)\n"
+            "  --telemetry-hz H       position and attitude per second (default 10; 0.1..50);\n"
+            "                         GPS, HUD scale along, the 1 Hz set (HEARTBEAT, battery)\n"
+            "                         stays\n"
             "  --loop                 fly the mission again 8 s after each landing (a fresh\n"
             "                         battery when below 30 %%); implies --mission\n"
             "  --outage-at S --outage-for S   go silent (both directions) for a while\n"
@@ -759,6 +772,14 @@ static int parse_args(sim *s, int argc, char **argv, const char **url)
             s->home_lat = la;
             s->home_lon = lo;
             s->home_alt = al;
+        } else if (!strcmp(a, "--telemetry-hz")) {
+            char *end;
+            double hz = strtod(v, &end);
+            if (*end || !(hz >= 0.1 && hz <= 50)) {
+                fprintf(stderr, "aerie sim: --telemetry-hz %s: expected 0.1..50\n", v);
+                return -1;
+            }
+            s->telemetry_hz = hz;
         } else if (!strcmp(a, "--mission-size")) {
             char *end;
             double m = strtod(v, &end);
@@ -836,7 +857,7 @@ static void receive(sim *s, int wait_ms)
  * 8 s after each landing, on a fresh battery when it ran low. */
 static void mission_script(sim *s, uint64_t tick)
 {
-    bool first_start = s->landed_at < 0 && tick == (uint64_t)(s->mission_delay * TICK_HZ);
+    bool first_start = s->landed_at < 0 && tick == (uint64_t)(s->mission_delay * s->tick_hz);
     bool again =
         s->loop && s->landed_at >= 0 && s->ph == PH_GROUND && elapsed_s(s) - s->landed_at >= 8.0;
     if (!s->auto_mission || s->armed || !(first_start || again))
@@ -855,28 +876,29 @@ static void mission_script(sim *s, uint64_t tick)
 /* The telemetry of one tick, each message at its own rate. */
 static void send_telemetry(sim *s, uint64_t tick)
 {
-    if (tick % (TICK_HZ / 10) == 0) {
+    uint64_t hz = (uint64_t)s->tick_hz, pos = s->pos_ticks;
+    if (tick % pos == 0) {
         send_position(s);
         send_attitude(s);
     }
-    if (tick % (TICK_HZ / 5) == 0)
+    if (tick % (2 * pos) == 0)
         send_gps(s);
-    if (tick % (TICK_HZ / 4) == 0)
+    if (tick % (pos * 12 / 5) == 0) /* 12 ticks (50 / 4 rounded down) at 10 Hz, as always */
         send_vfr_hud(s);
-    if (tick % TICK_HZ == 0) {
+    if (tick % hz == 0) {
         send_heartbeat(s);
         send_sys_status(s);
         send_battery(s);
         send_slow_set(s);
     }
-    if (tick % (TICK_HZ * 2) == 0)
+    if (tick % (hz * 2) == 0)
         send_home(s);
 }
 
-/* Ticks at TICK_HZ until stopped or --duration passes. */
+/* Ticks at tick_hz until stopped or --duration passes. */
 static void run(sim *s)
 {
-    int64_t tick_ns = AE_NS_PER_SEC / TICK_HZ;
+    int64_t tick_ns = AE_NS_PER_SEC / s->tick_hz;
     int64_t next = ae_mono_ns();
     uint64_t tick = 0;
     while (!*sim_stop_flag()) {
@@ -899,7 +921,7 @@ static void run(sim *s)
         next += tick_ns;
         if (next < now)
             next = now + tick_ns; /* we fell behind (stopped in a debugger): do not burst */
-        step(s, 1.0 / TICK_HZ);
+        step(s, 1.0 / s->tick_hz);
         mission_script(s, tick);
         send_telemetry(s, tick);
         tick++;
@@ -920,6 +942,7 @@ int aerie_cmd_sim(int argc, char **argv)
     s->mission_size = 120;
     s->mission_delay = 2;
     s->landed_at = -1;
+    s->telemetry_hz = DEFAULT_HZ;
     s->fd = -1;
     const char *url = "udpout://127.0.0.1:14550";
     int rc = parse_args(s, argc, argv, &url);
@@ -927,6 +950,12 @@ int aerie_cmd_sim(int argc, char **argv)
         free(s);
         return rc < 0 ? 2 : 0;
     }
+    s->tick_hz = (int)lround(s->telemetry_hz * TICKS_PER_POS);
+    if (s->tick_hz < 1)
+        s->tick_hz = 1;
+    s->pos_ticks = (uint64_t)lround(s->tick_hz / s->telemetry_hz);
+    if (s->pos_ticks < 1)
+        s->pos_ticks = 1;
     if (open_link(s, url) != 0) {
         if (s->fd >= 0)
             close(s->fd);

@@ -6,6 +6,7 @@
  * reports count as online while their newest state message is fresh. */
 #include "cli/cmd_twin.h"
 #include "cli/cmd_hub.h"
+#include "cli/fleet_metrics.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
 
@@ -199,6 +200,53 @@ void ae_status_print_table(json_t *all, FILE *f)
     }
 }
 
+/* Bytes the short way: "512 B", "3.4 MB", "2.2 GB"; negative as "unlimited". */
+static void fmt_bytes(json_int_t b, char *out, size_t cap)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)b;
+    int u = 0;
+    if (b < 0) {
+        snprintf(out, cap, "unlimited");
+        return;
+    }
+    while (v >= 1000 && u < 4)
+        v /= 1000, u++;
+    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* How much history the hub holds, per stream, and the limits it is kept under: the
+ * operator's answer to "how far back can I replay, and when does the disk fill". */
+static void print_history(ae_cli *c, FILE *f)
+{
+    json_t *streams = ae_fleet_streams_collect(c);
+    size_t i;
+    json_t *one;
+    if (json_array_size(streams) > 0)
+        fprintf(f, "\n%-16s %10s %10s %10s %8s %8s  %s\n", "HISTORY", "MESSAGES", "BYTES",
+                "MAX BYTES", "MAX AGE", "PER SUBJ", "OLDEST");
+    json_array_foreach(streams, i, one)
+    {
+        json_t *info = json_object_get(one, "info");
+        json_t *cfg = json_object_get(info, "config"), *st = json_object_get(info, "state");
+        char bytes[24], max[24], age[24], per[24];
+        fmt_bytes(json_integer_value(json_object_get(st, "bytes")), bytes, sizeof bytes);
+        fmt_bytes(json_integer_value(json_object_get(cfg, "max_bytes")), max, sizeof max);
+        ae_cli_fmt_duration(json_integer_value(json_object_get(cfg, "max_age")), age, sizeof age);
+        json_int_t ps = json_integer_value(json_object_get(cfg, "max_msgs_per_subject"));
+        if (ps > 0)
+            snprintf(per, sizeof per, "%lld", (long long)ps);
+        else
+            snprintf(per, sizeof per, "-");
+        const char *oldest = json_string_value(json_object_get(st, "first_ts"));
+        json_int_t msgs = json_integer_value(json_object_get(st, "messages"));
+        fprintf(f, "%-16s %10lld %10s %10s %8s %8s  %.19s\n",
+                json_string_value(json_object_get(one, "stream")), (long long)msgs, bytes, max, age,
+                per, oldest && msgs > 0 ? oldest : "-");
+    }
+    json_decref(streams);
+}
+
 int ae_cmd_status(ae_cli *c, int argc, char **argv)
 {
     ae_err err = {0};
@@ -250,6 +298,8 @@ int ae_cmd_status(ae_cli *c, int argc, char **argv)
     } else {
         ae_status_print_table(all, stdout);
     }
+    if (!c->json)
+        print_history(c, stdout);
     json_decref(all);
     ae_cli_print_note(c, "status");
     ae_cli_print_stats(c, "status");

@@ -20,6 +20,7 @@
 #include "cli/creds_registry.h"
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
+#include "cli/retention.h"
 #include "cli/tenant.h"
 #include "common/http.h"
 #include "common/ident.h"
@@ -31,16 +32,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_VEHICLES  200
-#define DEFAULT_N     10
-#define ONLINE_WAIT_S 20
+/* 1,000 vehicles take 5,000 of the 10,000 ports ae_proc_free_port draws from. */
+#define MAX_VEHICLES 1000
+#define DEFAULT_N    10
+/* Fleets at least this large get progress lines and a shortened vehicle table. */
+#define LARGE_FLEET 50
+#define SAVE_EVERY  100 /* PIDs written to fleet.json at least every this many starts */
 
 /* One run of `up` or `down` on a local fleet. */
 typedef struct local {
     char dir[PATH_MAX]; /* absolute */
+    ae_retention ret;   /* the streams' limits for this run (retention.h) */
     const char *shown;  /* as the user named it, for the printed commands */
     ae_fleet *f;        /* the record; NULL while there is none */
     json_t *creds;      /* DIR/creds/creds.json, or NULL before it is read */
@@ -81,7 +87,9 @@ static bool revoked(local *l, const ae_fleet_proc *p)
 
 /* ---- starting ------------------------------------------------------------------------ */
 
-/* Starts one recorded process from its argv and saves its PID. */
+/* Starts one recorded process from its argv and records its PID (in memory: start_kind
+ * saves fleet.json every SAVE_EVERY starts, since rewriting a 1,000-vehicle record after
+ * every start would cost more than the starts). */
 static int start_proc(local *l, ae_fleet_proc *p, ae_err *err)
 {
     pid_t pid = ae_proc_spawn_daemon(p->argv, p->log, l->dir, l->dir, err);
@@ -91,7 +99,13 @@ static int start_proc(local *l, ae_fleet_proc *p, ae_err *err)
     char ts[48];
     free(p->started);
     p->started = strdup(ae_format_rfc3339(ae_now_ns(), ts, sizeof ts));
-    return ae_fleet_save(l->f, 0, err);
+    return 0;
+}
+
+/* True when the fleet is large enough for progress lines. */
+static bool large(const local *l)
+{
+    return l->f->n_vehicles >= LARGE_FLEET;
 }
 
 /* The tail of a log, for error messages: the last line that is not empty. */
@@ -110,57 +124,98 @@ static void log_tail(const char *path, char *out, size_t cap)
     fclose(fp);
 }
 
-/* Waits until a started process is ready: its port accepts (or, for a hub node, /healthz
- * says JetStream is up), failing early when it died. */
-static int wait_ready(local *l, const ae_fleet_proc *p, int timeout_s, ae_err *err)
+/* One look at a started process: 1 ready (its port accepts or, for a hub node, /healthz
+ * says JetStream is up), 0 not yet, or an AE_E* with a message when it died. */
+static int check_ready(local *l, const ae_fleet_proc *p, ae_err *err)
 {
-    int64_t deadline = ae_mono_ns() + (int64_t)timeout_s * AE_NS_PER_SEC;
-    for (;;) {
-        if (!running(l, p)) {
-            char tail[300];
-            log_tail(p->log, tail, sizeof tail);
-            return ae_err_set(err, AE_EIO, "%s (%s) exited during start-up; its log %s ends: %s",
-                              p->name, p->prog, p->log, tail);
-        }
-        bool ready;
-        if (strcmp(p->kind, AE_KIND_HUB) == 0)
-            ready = ae_http_get("127.0.0.1", p->ready_port, "/healthz?js-enabled-only=true", NULL,
-                                1000) == 200;
-        else if (p->ready_port > 0)
-            ready = ae_proc_tcp_ready(p->ready_port, 500);
-        else
-            ready = true;
-        if (ready)
-            return 0;
-        if (ae_mono_ns() > deadline)
-            return ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)",
-                              p->name, timeout_s, p->log);
-        ae_sleep_ms(100);
+    if (!running(l, p)) {
+        char tail[300];
+        log_tail(p->log, tail, sizeof tail);
+        return ae_err_set(err, AE_EIO, "%s (%s) exited during start-up; its log %s ends: %s",
+                          p->name, p->prog, p->log, tail);
     }
+    if (strcmp(p->kind, AE_KIND_HUB) == 0)
+        return ae_http_get("127.0.0.1", p->ready_port, "/healthz?js-enabled-only=true", NULL,
+                           1000) == 200;
+    if (p->ready_port > 0)
+        return ae_proc_tcp_ready(p->ready_port, 200);
+    return 1;
 }
 
-/* Starts every process of `kind` that is not running, then waits for each to be ready.
+/* Waits until every process of `kind` that should run is ready, all of them at once: each
+ * round looks at those not ready yet, so n processes starting in parallel cost about the
+ * time of the slowest, not n waits. The timeout grows with their number (a loaded machine
+ * starts 1,000 leaves more slowly than 10). */
+static int wait_kind_ready(local *l, const char *kind, ae_err *err)
+{
+    size_t n = 0, ready = 0;
+    bool *done = calloc(l->f->n_procs + 1, sizeof *done);
+    if (!done)
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->f->n_procs; i++) {
+        const ae_fleet_proc *p = &l->f->procs[i];
+        done[i] = strcmp(p->kind, kind) != 0 || (revoked(l, p) && !running(l, p));
+        n += !done[i];
+    }
+    int timeout_s = (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)(n / 20);
+    int64_t start = ae_mono_ns(), deadline = start + (int64_t)timeout_s * AE_NS_PER_SEC;
+    int64_t shown = start;
+    int rc = 0;
+    while (ready < n && rc == 0) {
+        for (size_t i = 0; i < l->f->n_procs && rc == 0; i++) {
+            if (done[i])
+                continue;
+            int r = check_ready(l, &l->f->procs[i], err);
+            if (r < 0)
+                rc = r;
+            else if (r > 0)
+                done[i] = true, ready++;
+            else if (ae_mono_ns() > deadline)
+                rc = ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)",
+                                l->f->procs[i].name, timeout_s, l->f->procs[i].log);
+        }
+        if (ready < n && rc == 0) {
+            if (large(l) && ae_mono_ns() - shown > 2 * AE_NS_PER_SEC) {
+                printf("aerie up:   %s: %zu of %zu ready\n", kind, ready, n);
+                fflush(stdout);
+                shown = ae_mono_ns();
+            }
+            ae_sleep_ms(100);
+        }
+    }
+    if (rc == 0 && large(l) && n > 0) {
+        printf("aerie up:   %s: all %zu ready in %.1f s\n", kind, n,
+               (double)(ae_mono_ns() - start) / 1e9);
+        fflush(stdout);
+    }
+    free(done);
+    return rc;
+}
+
+/* Starts every process of `kind` that is not running, then waits for them to be ready.
  * *started counts the starts. */
 static int start_kind(local *l, const char *kind, int *started, ae_err *err)
 {
-    for (size_t i = 0; i < l->f->n_procs; i++) {
+    int rc = 0, here = 0;
+    for (size_t i = 0; i < l->f->n_procs && rc == 0; i++) {
         ae_fleet_proc *p = &l->f->procs[i];
         if (strcmp(p->kind, kind) != 0 || running(l, p) || revoked(l, p))
             continue;
-        int rc = start_proc(l, p, err);
-        if (rc)
-            return rc;
-        (*started)++;
+        rc = start_proc(l, p, err);
+        if (rc == 0 && ++here % SAVE_EVERY == 0)
+            rc = ae_fleet_save(l->f, 0, err);
     }
-    for (size_t i = 0; i < l->f->n_procs; i++) {
-        const ae_fleet_proc *p = &l->f->procs[i];
-        if (strcmp(p->kind, kind) != 0 || (revoked(l, p) && !running(l, p)))
-            continue;
-        int rc = wait_ready(l, p, strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15, err);
-        if (rc)
-            return rc;
+    *started += here;
+    /* Saved even after a failed start: `down` needs the PIDs of those that did start. */
+    ae_err serr = {0};
+    int src = here > 0 ? ae_fleet_save(l->f, 0, &serr) : 0;
+    if (rc)
+        return rc;
+    if (src) {
+        *err = serr;
+        return src;
     }
-    return 0;
+    return wait_kind_ready(l, kind, err);
 }
 
 /* A CLI context on the fleet's own hub as tenant `tenant` (NULL: the first), with the
@@ -179,6 +234,10 @@ static int init_streams(local *l, int counts[3], ae_err *err)
 {
     int rc = 0;
     for (size_t k = 0; k < l->f->n_tenants && !rc; k++) {
+        /* Limits not chosen: shares of each node's store for a fleet of one tenant (see
+         * ae_local_store_budget for why not for several). */
+        ae_retention ret = l->ret;
+        ae_retention_fit(&ret, ae_local_store_budget(l->f));
         ae_cli c;
         local_cli(l, &c, l->f->tenants[k].name);
         rc = ae_cli_connect(&c, err);
@@ -187,7 +246,7 @@ static int init_streams(local *l, int counts[3], ae_err *err)
         int64_t deadline = ae_mono_ns() + 30 * AE_NS_PER_SEC;
         while (rc == 0) {
             int one[3] = {0, 0, 0};
-            rc = ae_hub_init_defaults(&c, AE_LOCAL_HUB_NODES, one, err);
+            rc = ae_hub_init_defaults(&c, AE_LOCAL_HUB_NODES, &ret, one, err);
             for (int i = 0; i < 3 && rc == 0; i++)
                 counts[i] += one[i];
             if (rc == 0 || ae_mono_ns() > deadline)
@@ -247,13 +306,19 @@ static json_t *wait_online(local *l, int wait_s, int *online)
     for (size_t i = 0; i < l->f->n_vehicles; i++)
         want += !ae_creds_is_revoked(creds(l), l->f->vehicles[i].vid);
     int64_t deadline = ae_mono_ns() + (int64_t)wait_s * AE_NS_PER_SEC;
+    int shown = -1;
     for (;;) {
         json_decref(st);
         st = collect_all(l);
         *online = st ? count_online(st) : 0;
         if (*online >= want || ae_mono_ns() > deadline)
             break;
-        ae_sleep_ms(500);
+        if (large(l) && *online != shown) {
+            printf("aerie up:   %d of %d vehicles online\n", *online, want);
+            fflush(stdout);
+            shown = *online;
+        }
+        ae_sleep_ms(wait_s > 30 ? 2000 : 500);
     }
     return st;
 }
@@ -304,8 +369,15 @@ static void print_vehicles(local *l)
     printf(
         "Vehicles: aerie sim --MAVLink/UDP--> aerie-gw --> aerie-leaf --> aerie-relay --> hub\n");
     printf("  %-8s %-22s %-10s %-22s %s\n", "VID", "LEAF (clients)", "MAVLINK", "UPLINK", "DRONE");
+    /* A large fleet shows its first vehicles; fleet.json and `aerie status` have them all. */
+    size_t shown = large(l) ? 5 : f->n_vehicles;
     for (size_t i = 0; i < f->n_vehicles; i++) {
         const ae_fleet_vehicle *v = &f->vehicles[i];
+        if (i == shown)
+            printf("  ... and %zu more, %s to %s (ports in %s/fleet.json)\n", f->n_vehicles - i,
+                   v->vid, f->vehicles[f->n_vehicles - 1].vid, d);
+        if (i >= shown)
+            continue;
         char leaf[40], mav[24], up[AE_IDENT_MAX + 40], drone[64];
         snprintf(leaf, sizeof leaf, "nats://127.0.0.1:%d", v->leaf_port);
         snprintf(mav, sizeof mav, "udp :%d", v->mavlink_port);
@@ -370,7 +442,7 @@ static void print_summary(local *l, json_t *status, int online, const char *stre
     if (l->f->dashboard_url)
         printf("\nDashboard: %s\n", l->f->dashboard_url);
     printf("Logs: %s/logs/   Configs: %s/conf/   Data: %s/data/\n", d, d, d);
-    if (status && json_array_size(status) > 0) {
+    if (status && json_array_size(status) > 0 && !large(l)) {
         printf("\n");
         ae_status_print_table(status, stdout);
     }
@@ -407,6 +479,8 @@ typedef struct up_opts {
     const char *dir, *env;
     int n;
     bool n_given, env_given, dashboard;
+    double telemetry_hz; /* 0: not given */
+    ae_retention ret;
     ae_local_tenant tenants[MAX_TENANTS];
     int n_tenants; /* given with --tenant; 0: as recorded, else one "default" */
 } up_opts;
@@ -415,14 +489,22 @@ static int usage_up(void)
 {
     fprintf(stderr,
             "usage: aerie up [--vehicles N] [--tenant NAME[:N][:free]]... [--dir DIR] [--env ENV]\n"
-            "                [--no-dashboard]\n"
+            "                [--no-dashboard] [--telemetry-hz H]\n"
             "  Starts a local fleet: a 3-node nats-server hub with JetStream and N vehicles\n"
             "  (default %d), each aerie-leaf + aerie-gw + a simulated drone. DIR defaults to\n"
             "  $AERIE_DIR, else ./.fleet. Running it again starts only what is not running.\n"
             "  --tenant (repeatable): tenants sharing the hubs, each with N vehicles (default\n"
             "  --vehicles), its own account, streams, operator and dashboard; \":free\" puts it\n"
-            "  on the free tier (at most %d vehicles). Without it: one tenant, \"default\".\n",
-            DEFAULT_N, AE_FREE_TIER_VEHICLES);
+            "  on the free tier (at most %d vehicles). Without it: one tenant, \"default\".\n"
+            "  --vehicles: up to %d; ids VID-001.. in start order, four digits from 1,000 on.\n"
+            "  --telemetry-hz H: position reports per second of each simulated drone\n"
+            "  (0.1..50, default 10, `aerie sim --telemetry-hz`), and at most H per second of\n"
+            "  each kind of state its gateway forwards; 0.1 lets 1,000 vehicles fit a 2-core\n"
+            "  machine. Kept for later `up`s of this fleet until given again.\n"
+            "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
+            "  again on every `up` (else the defaults); with one tenant, max_bytes default to\n"
+            "  shares of 90%% of each node's %s store.\n%s",
+            DEFAULT_N, AE_FREE_TIER_VEHICLES, MAX_VEHICLES, AE_LOCAL_HUB_STORE, ae_retention_usage);
     return 2;
 }
 
@@ -453,9 +535,23 @@ static int parse_tenant_opt(const char *spec, up_opts *o)
 /* Returns -1 when the options are good, else the exit code. */
 static int parse_up(int argc, char **argv, up_opts *o)
 {
-    *o = (up_opts){.dir = ae_fleet_default_dir(), .env = "prod", .n = DEFAULT_N, .dashboard = true};
+    *o = (up_opts){.dir = ae_fleet_default_dir(),
+                   .env = "prod",
+                   .n = DEFAULT_N,
+                   .dashboard = true,
+                   .ret = ae_retention_defaults()};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        ae_err err = {0};
+        int r = ae_retention_opt(&o->ret, argc, argv, &i, &err);
+        if (r < 0) {
+            fprintf(stderr, "aerie up: %s\n", err.msg);
+            return 2;
+        }
+        if (r > 0) {
+            i--; /* the loop steps past the value */
+            continue;
+        }
         if (strcmp(a, "--no-dashboard") == 0) {
             o->dashboard = false;
         } else if (strncmp(a, "--dir=", 6) == 0) {
@@ -483,6 +579,13 @@ static int parse_up(int argc, char **argv, up_opts *o)
             }
             o->n = (int)x;
             o->n_given = true;
+        } else if (strcmp(a, "--telemetry-hz") == 0 && v) {
+            char *end;
+            o->telemetry_hz = strtod(argv[++i], &end);
+            if (*end || !(o->telemetry_hz >= 0.1 && o->telemetry_hz <= 50)) {
+                fprintf(stderr, "aerie up: --telemetry-hz %s: expected 0.1..50\n", argv[i]);
+                return 2;
+            }
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage_up();
             return 0;
@@ -507,6 +610,19 @@ static int parse_up(int argc, char **argv, up_opts *o)
     return -1;
 }
 
+/* Raises the soft limit on open files to the hard one: the hub nodes inherit it and hold a
+ * connection per vehicle (a 1,000-vehicle fleet puts ~340 leaf connections on each node,
+ * plus its files), and `up` itself polls many sockets. Best effort: a failure only means
+ * the old limit stays. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 /* Starts what is not running, in order, and reports. Returns the exit code. */
 static int start_all(local *l)
 {
@@ -515,6 +631,7 @@ static int start_all(local *l)
     char streams_line[160] = "";
     static const char *const order[] = {AE_KIND_GUARD, AE_KIND_RELAY, AE_KIND_LEAF,
                                         AE_KIND_GW,    AE_KIND_SIM,   AE_KIND_DASHBOARD};
+    raise_fd_limit();
     if ((rc = start_kind(l, AE_KIND_HUB, &started, &err)) != 0)
         goto fail;
     if ((rc = init_streams(l, counts, &err)) != 0) {
@@ -528,11 +645,13 @@ static int start_all(local *l)
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
         if ((rc = start_kind(l, order[k], &started, &err)) != 0)
             goto fail;
+    /* 20 s for a small fleet; a large one reports in over a longer while on a small machine. */
+    int wait_s = 20 + (int)(l->f->n_vehicles / 10);
     printf("aerie up: started %d processes; waiting up to %d s for the vehicles to report\n",
-           started, ONLINE_WAIT_S);
+           started, wait_s);
     fflush(stdout);
     int online = 0;
-    json_t *st = wait_online(l, ONLINE_WAIT_S, &online);
+    json_t *st = wait_online(l, wait_s, &online);
     print_summary(l, st, online, streams_line);
     json_decref(st);
     audit_up(l, started, online, NULL);
@@ -607,7 +726,10 @@ static int replan(local *l, const up_opts *o, const ae_local_programs *progs)
         env = l->f->env;
     ae_err err = {0};
     ae_fleet *planned = NULL;
-    int rc = ae_local_fleet_plan(l->dir, tenants, nt, env, o->dashboard, l->f, creds(l), progs,
+    double hz = o->telemetry_hz;
+    if (hz == 0 && l->f && l->f->n_vehicles > 0)
+        hz = l->f->vehicles[0].drone.telemetry_hz;
+    int rc = ae_local_fleet_plan(l->dir, tenants, nt, env, o->dashboard, hz, l->f, creds(l), progs,
                                  &planned, &err);
     if (rc) {
         fprintf(stderr, "aerie up: %s\n", err.msg);
@@ -625,7 +747,7 @@ int ae_cmd_up(int argc, char **argv)
     int rc = parse_up(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    local l = {.shown = o.dir};
+    local l = {.shown = o.dir, .ret = o.ret};
     ae_err err = {0};
     ae_local_programs progs;
     rc = ae_local_fleet_open(o.dir, true, l.dir, &l.f, &err);

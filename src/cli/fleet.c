@@ -413,6 +413,11 @@ static void read_drone(reader *r, json_t *v, const char *where, ae_fleet_drone *
     read_str(r, v, where, "autopilot", &d->autopilot);
     read_int(r, v, where, "mission_size", &d->mission_size);
     read_int(r, v, where, "mission_delay_s", &d->mission_delay_s);
+    json_t *hz = json_object_get(v, "telemetry_hz");
+    if (hz && (!json_is_number(hz) || json_number_value(hz) < 0))
+        bad(r, "\"%stelemetry_hz\" must be a positive number%s", where, "");
+    else if (hz)
+        d->telemetry_hz = json_number_value(hz);
 }
 
 static void read_vehicles(reader *r, ae_fleet *f, json_t *veh)
@@ -658,6 +663,8 @@ static json_t *dump_vehicle(const ae_fleet_vehicle *v)
         set_str(o, "autopilot", d->autopilot);
         json_object_set_new(o, "mission_size", json_integer(d->mission_size));
         json_object_set_new(o, "mission_delay_s", json_integer(d->mission_delay_s));
+        if (d->telemetry_hz > 0)
+            json_object_set_new(o, "telemetry_hz", json_real(d->telemetry_hz));
     }
     return o;
 }

@@ -22,7 +22,7 @@
  *     "vehicles": [ { "vid": "VID-001", "tenant": "default", "leaf_port": ..., "leaf_http_port":
  * ..., "mavlink_port": ..., "relay_port": ..., "relay_control_port": ..., "hub": "hub1", "seed":
  * "DIR/creds/VID-001.nk", "home": [47.39, 8.54, 488], "autopilot": "px4", "mission_size": 80,
- *                     "mission_delay_s": 2 } ],
+ *                     "mission_delay_s": 2, "telemetry_hz": 1 (only when set) } ],
  *     "stale": "6s",
  *     "processes": [ { "name": "leaf-VID-001", "kind": "leaf", "prog": "aerie-leaf",
  *                      "pid": 123, "argv": [...], "log": "DIR/logs/leaf-VID-001.log",
@@ -71,6 +71,7 @@ typedef struct ae_fleet_drone {
     double home[3];  /* lat, lon, alt (m) */
     char *autopilot; /* "px4" or "ardupilot"; NULL: no drone */
     int mission_size, mission_delay_s;
+    double telemetry_hz; /* `aerie sim --telemetry-hz`; 0: the simulator's default */
 } ae_fleet_drone;
 
 /* A tenant (tenant.h): its operator's login, its guard's password, its dashboard. The

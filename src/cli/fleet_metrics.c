@@ -207,9 +207,7 @@ char *ae_fleet_metrics_render(json_t *status, json_t *streams, size_t *len)
 
 /* ---- collecting --------------------------------------------------------------------- */
 
-/* STREAM.INFO of the home copy of each stream the readers use; a missing stream is left out
- * (aerie hub init creates them). */
-static json_t *collect_streams(ae_cli *c)
+json_t *ae_fleet_streams_collect(ae_cli *c)
 {
     static const char *const bases[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_CMD,
                                         AE_STREAM_LINK, AE_STREAM_LIVE};
@@ -244,7 +242,7 @@ char *ae_fleet_metrics(ae_cli *c, int64_t stale, size_t *len)
     json_t *status = NULL, *streams = NULL;
     ae_err err = {0};
     if (c && ae_status_collect(c, stale, &status, &err) == 0)
-        streams = collect_streams(c);
+        streams = ae_fleet_streams_collect(c);
     char *text = ae_fleet_metrics_render(status, streams, len);
     json_decref(status);
     json_decref(streams);

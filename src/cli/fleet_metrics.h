@@ -33,6 +33,11 @@ char *ae_fleet_metrics_render(json_t *status, json_t *streams, size_t *len);
  * ae_fleet_metrics_render. */
 char *ae_fleet_metrics(ae_cli *c, int64_t stale, size_t *len);
 
+/* STREAM.INFO of the home copy of each stream the readers use, as an array of
+ * {"stream", "domain", "info"}; a missing stream is left out (aerie hub init creates them).
+ * For the metrics and `aerie status`'s history lines. */
+json_t *ae_fleet_streams_collect(ae_cli *c);
+
 /* The dashboard's GET /metrics (dash_routes.c): ae_fleet_metrics on the dashboard's reads
  * connection, answered with the exposition format's Content-Type. */
 enum MHD_Result ae_dash_metrics(ae_dash_req *r);

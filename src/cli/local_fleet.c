@@ -5,6 +5,8 @@
 #include "cli/identities.h"
 #include "cli/proc.h"
 #include "cli/render.h"
+#include "cli/retention.h"
+#include "cli/tenant.h"
 #include "common/fileio.h"
 #include "common/ident.h"
 #include "common/random.h"
@@ -32,6 +34,8 @@ int ae_local_find_programs(ae_local_programs *p, ae_err *err)
                               "cannot find %s next to %s or on PATH: build it (cmake --build "
                               "BUILD) or install Aerie",
                               progs[i].name, p->self);
+    if (ae_proc_find_program("aerie-sim", p->sim, sizeof p->sim) != 0)
+        p->sim[0] = 0;
     return 0;
 }
 
@@ -51,9 +55,19 @@ int ae_local_fleet_open(const char *dir, bool create, char abs[PATH_MAX], ae_fle
     return ae_fleet_load(abs, out, err);
 }
 
-void ae_local_vid(int i, char *out, size_t cap)
+void ae_local_vid(int i, int n, char *out, size_t cap)
 {
-    snprintf(out, cap, "VID-%03d", i + 1);
+    int width = 3;
+    for (int top = 1000; n >= top && width < 9; top *= 10)
+        width++;
+    snprintf(out, cap, "VID-%0*d", width, i + 1);
+}
+
+int64_t ae_local_store_budget(const ae_fleet *f)
+{
+    if (f->n_tenants > 1 || (f->n_tenants == 1 && f->tenants[0].free_tier))
+        return 0;
+    return ae_retention_budget(ae_tenant_size_bytes(AE_LOCAL_HUB_STORE));
 }
 
 /* ---- ports --------------------------------------------------------------------------- */
@@ -104,14 +118,29 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
     return 0;
 }
 
+/* A fleet this large has its leaves report (and ping their uplink) every 5 s instead of 2 s,
+ * and counts a vehicle offline after 15 s of silence instead of 6 s: 1,000 vehicles would
+ * otherwise put 500 link reports a second into the hub, a third of what a 2-core machine
+ * can store next to the fleet's telemetry (docs/benchmarks.md, "Fleet scale"). Its leaves
+ * also run without their HTTP monitor (pick_vehicle_ports). */
+#define SLOW_REPORTS_FROM 500
+
+static bool slow_reports(int n_vehicles)
+{
+    return n_vehicles >= SLOW_REPORTS_FROM;
+}
+
+/* A leaf's HTTP monitor (/leafz, /metrics) loads libmicrohttpd and GnuTLS: 370 KiB more
+ * private memory per leaf (measured: 1,448 against 1,080 KiB) and a thread. A large fleet's
+ * leaves run without it (`aerie revoke` then verifies the cut at the hubs' /leafz only). */
 static int pick_vehicle_ports(portset *ps, ae_fleet_vehicle *v, const ae_fleet_vehicle *was,
-                              ae_err *err)
+                              bool monitor, ae_err *err)
 {
     ae_fleet_vehicle none = {0};
     if (!was)
         was = &none;
     if ((v->leaf_port = pick(ps, SOCK_STREAM, was->leaf_port, err)) < 0 ||
-        (v->leaf_http_port = pick(ps, SOCK_STREAM, was->leaf_http_port, err)) < 0 ||
+        (monitor && (v->leaf_http_port = pick(ps, SOCK_STREAM, was->leaf_http_port, err)) < 0) ||
         (v->mavlink_port = pick(ps, SOCK_DGRAM, was->mavlink_port, err)) < 0 ||
         (v->relay_port = pick(ps, SOCK_STREAM, was->relay_port, err)) < 0 ||
         (v->relay_control_port = pick(ps, SOCK_STREAM, was->relay_control_port, err)) < 0)
@@ -123,8 +152,9 @@ static int pick_vehicle_ports(portset *ps, ae_fleet_vehicle *v, const ae_fleet_v
 
 /* Homes on a grid around Zurich, ~450 m apart; missions of different sizes and start times,
  * and every third drone an ArduPilot, so the fleet looks alive. */
-static int plan_drone(ae_fleet_drone *d, int i)
+static int plan_drone(ae_fleet_drone *d, int i, double telemetry_hz)
 {
+    d->telemetry_hz = telemetry_hz;
     d->has_home = true;
     d->home[0] = 47.3977 + (i / 4) * 0.004;
     d->home[1] = 8.5456 + (i % 4) * 0.006;
@@ -160,8 +190,8 @@ static int plan_hubs(ae_fleet *f, portset *ps, const ae_fleet *old, ae_err *err)
     return 0;
 }
 
-static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, portset *ps,
-                         const ae_fleet *old, ae_err *err)
+static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, double hz,
+                         portset *ps, const ae_fleet *old, ae_err *err)
 {
     int n = 0;
     for (int k = 0; k < n_tenants; k++)
@@ -170,16 +200,16 @@ static int plan_vehicles(ae_fleet *f, const ae_local_tenant *tenants, int n_tena
         while (in_k >= tenants[k].vehicles)
             k++, in_k = 0;
         char vid[32];
-        ae_local_vid(i, vid, sizeof vid);
+        ae_local_vid(i, n, vid, sizeof vid);
         ae_fleet_vehicle *v = ae_fleet_vehicle_add(f, vid);
         if (!v || ae_topo_set(&v->tenant, tenants[k].name))
             return ae_err_set(err, AE_ENOMEM, "out of memory");
         const ae_fleet_vehicle *was = old && (size_t)i < old->n_vehicles ? &old->vehicles[i] : NULL;
-        int rc = pick_vehicle_ports(ps, v, was, err);
+        int rc = pick_vehicle_ports(ps, v, was, !slow_reports(n), err);
         if (rc)
             return rc;
         if (ae_topo_set(&v->hub, f->hubs[i % AE_LOCAL_HUB_NODES].name) ||
-            asprintf(&v->seed, "%s/creds/%s.nk", f->dir, vid) < 0 || plan_drone(&v->drone, i))
+            asprintf(&v->seed, "%s/creds/%s.nk", f->dir, vid) < 0 || plan_drone(&v->drone, i, hz))
             return ae_err_set(err, AE_ENOMEM, "out of memory");
     }
     return 0;
@@ -239,23 +269,27 @@ static int plan_tenants(ae_fleet *f, const ae_local_tenant *tenants, int n_tenan
 /* The record of a new fleet: env, the tenants and their operators, hub nodes, dashboards and
  * vehicles, with their ports. */
 static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenants, const char *env,
-                       bool dashboard, const ae_fleet *old, ae_err *err)
+                       bool dashboard, double hz, const ae_fleet *old, ae_err *err)
 {
     char ts[48];
+    int n_vehicles = 0;
+    for (int k = 0; k < n_tenants; k++)
+        n_vehicles += tenants[k].vehicles;
     if (ae_topo_set(&f->env, env) ||
         ae_topo_set(&f->created, ae_format_rfc3339(ae_now_ns(), ts, sizeof ts)) ||
         ae_topo_set(&f->js_domain, "hub") || ae_topo_set(&f->cluster, "aerie") ||
-        /* The leaves report every 2 s: three missed reports mean the vehicle is cut off. */
-        ae_topo_set(&f->stale, "6s"))
+        /* The leaves report every 2 s (5 s in a large fleet: SLOW_REPORTS_FROM): three missed
+         * reports mean the vehicle is cut off. */
+        ae_topo_set(&f->stale, slow_reports(n_vehicles) ? "15s" : "6s"))
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    f->stale_ns = 6 * AE_NS_PER_SEC;
+    f->stale_ns = (slow_reports(n_vehicles) ? 15 : 6) * AE_NS_PER_SEC;
     f->has_procs = true;
     portset ps = {0};
     int rc = plan_tenants(f, tenants, n_tenants, dashboard, &ps, old, err);
     if (!rc)
         rc = plan_hubs(f, &ps, old, err);
     if (!rc)
-        rc = plan_vehicles(f, tenants, n_tenants, &ps, old, err);
+        rc = plan_vehicles(f, tenants, n_tenants, hz, &ps, old, err);
     free(ps.v);
     return rc;
 }
@@ -272,11 +306,13 @@ static int local_leaf(const ae_fleet *f, const ae_fleet_vehicle *fv, ae_topo_veh
     l->ignore_discovered_urls = true;
     l->report_identity = true;
     l->live = true;
-    if (ae_topo_push(&l->remotes, &l->n_remotes, remote) || ae_topo_set(&l->ping_interval, "2s") ||
-        ae_topo_set(&l->reconnect, "200ms") || ae_topo_set(&l->reconnect_max, "2s") ||
-        ae_topo_set(&l->dead_link_timeout, "6s") ||
+    bool slow = slow_reports((int)f->n_vehicles);
+    if (ae_topo_push(&l->remotes, &l->n_remotes, remote) ||
+        ae_topo_set(&l->ping_interval, slow ? "5s" : "2s") || ae_topo_set(&l->reconnect, "200ms") ||
+        ae_topo_set(&l->reconnect_max, "2s") ||
+        ae_topo_set(&l->dead_link_timeout, slow ? "15s" : "6s") ||
         asprintf(&l->store_dir, "%s/data/%s", f->dir, fv->vid) < 0 ||
-        ae_topo_set(&l->store_sync, "10ms") || ae_topo_set(&l->status_interval, "2s"))
+        ae_topo_set(&l->store_sync, "10ms") || ae_topo_set(&l->status_interval, slow ? "5s" : "2s"))
         return AE_ENOMEM;
     if (asprintf(&l->note,
                  "# The uplink goes through this vehicle's aerie-relay (port %d, control %d)\n"
@@ -304,6 +340,8 @@ static int local_vehicle(ae_topology *t, const ae_fleet *f, const ae_fleet_vehic
     /* Enough for a live map without filling a laptop's disk. */
     v->gw.rate_position = 5;
     v->gw.rate_attitude = 1;
+    /* `aerie up --telemetry-hz`: no kind of state faster than the drone's position either. */
+    v->gw.rate_cap = fv->drone.telemetry_hz;
     if (asprintf(&v->gw.state_dir, "%s/data/%s-gw", f->dir, fv->vid) < 0) {
         v->gw.state_dir = NULL;
         return AE_ENOMEM;
@@ -322,7 +360,7 @@ ae_topology *ae_local_topology(const ae_fleet *f, json_t *reg)
     if (!ok)
         t->origin = NULL;
     ok = ok && !ae_topo_set(&t->env, f->env) && !ae_topo_set(&t->max_memory, "256MB") &&
-         !ae_topo_set(&t->max_file, "4GB") &&
+         !ae_topo_set(&t->max_file, AE_LOCAL_HUB_STORE) &&
          ae_topology_add_region(t, f->cluster ? f->cluster : "aerie",
                                 f->js_domain ? f->js_domain : "hub");
     /* A record of an earlier version has no tenants: its operator's is the default. */
@@ -408,7 +446,8 @@ static int write_configs(const ae_fleet *f, json_t *reg, ae_err *err)
 static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_local_programs *pg)
 {
     const ae_fleet_hub *hub = ae_fleet_hub_find(f, v->hub);
-    char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32], home[96], url[64], size[16], delay[16];
+    char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32], home[96], url[64], size[16], delay[16],
+        hz[32];
     char *leaf_conf = NULL, *gw_conf = NULL;
     snprintf(a1, sizeof a1, "%d", v->relay_port);
     /* the relay stands in front of the port the vehicle's leaf dials */
@@ -422,15 +461,37 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     snprintf(url, sizeof url, "udpout://127.0.0.1:%d", v->mavlink_port);
     snprintf(size, sizeof size, "%d", d->mission_size);
     snprintf(delay, sizeof delay, "%d", d->mission_delay_s);
+    snprintf(hz, sizeof hz, "%g", d->telemetry_hz);
     if (asprintf(&leaf_conf, "%s/conf/leaf-%s.conf", f->dir, v->vid) < 0 ||
         asprintf(&gw_conf, "%s/conf/gw-%s.conf", f->dir, v->vid) < 0)
         return AE_ENOMEM;
     const char *relay[] = {pg->relay, "--listen", a1, "--to", a2, "--control", a3, NULL};
     const char *leaf[] = {pg->leaf, "-c", leaf_conf, NULL};
     const char *gw[] = {pg->gw, "-c", gw_conf, NULL};
-    const char *sim[] = {
-        pg->self,     "sim",    "--mavlink",      url,  "--home",          home,  "--autopilot",
-        d->autopilot, "--loop", "--mission-size", size, "--mission-delay", delay, NULL};
+    /* aerie-sim when there is one, else `aerie sim`: the same drone. */
+    const char *sim_full[] = {pg->self,
+                              "sim",
+                              "--mavlink",
+                              url,
+                              "--home",
+                              home,
+                              "--autopilot",
+                              d->autopilot,
+                              "--loop",
+                              "--mission-size",
+                              size,
+                              "--mission-delay",
+                              delay,
+                              d->telemetry_hz > 0 ? "--telemetry-hz" : NULL,
+                              hz,
+                              NULL};
+    const char *const *sim = sim_full;
+    const char *sim_prog = "aerie";
+    if (pg->sim[0]) {
+        sim_full[1] = pg->sim;
+        sim = sim_full + 1;
+        sim_prog = "aerie-sim";
+    }
     int rc = 0;
     snprintf(name, sizeof name, "relay-%s", v->vid);
     if (!ae_fleet_proc_add(f, name, AE_KIND_RELAY, "aerie-relay", v->vid, v->relay_control_port,
@@ -443,7 +504,7 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_GW, "aerie-gw", v->vid, 0, gw))
         rc = AE_ENOMEM;
     snprintf(name, sizeof name, "sim-%s", v->vid);
-    if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_SIM, "aerie", v->vid, 0, sim))
+    if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_SIM, sim_prog, v->vid, 0, sim))
         rc = AE_ENOMEM;
     free(leaf_conf);
     free(gw_conf);
@@ -483,8 +544,8 @@ static int plan_procs(ae_fleet *f, const ae_local_programs *pg, ae_err *err)
 }
 
 int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_tenants,
-                        const char *env, bool dashboard, const ae_fleet *old, json_t *reg,
-                        const ae_local_programs *progs, ae_fleet **out, ae_err *err)
+                        const char *env, bool dashboard, double telemetry_hz, const ae_fleet *old,
+                        json_t *reg, const ae_local_programs *progs, ae_fleet **out, ae_err *err)
 {
     static const char *const subs[] = {"conf", "data", "logs"};
     for (int i = 0; i < 3; i++) {
@@ -496,7 +557,7 @@ int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_t
     ae_fleet *f = ae_fleet_new(dir);
     if (!f)
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    int rc = plan_record(f, tenants, n_tenants, env, dashboard, old, err);
+    int rc = plan_record(f, tenants, n_tenants, env, dashboard, telemetry_hz, old, err);
     if (!rc)
         rc = write_configs(f, reg, err);
     if (!rc)

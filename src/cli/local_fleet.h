@@ -37,10 +37,14 @@
 #include <stdbool.h>
 
 #define AE_LOCAL_HUB_NODES 3
+/* Each hub node's JetStream file store (jetstream.max_file_store). */
+#define AE_LOCAL_HUB_STORE "4GB"
 
-/* The programs a local fleet runs, as absolute paths. */
+/* The programs a local fleet runs, as absolute paths. sim is aerie-sim (the drone without
+ * the CLI's other libraries, sim_main.c) when it is found, else "" and `aerie sim` runs. */
 typedef struct ae_local_programs {
     char nats_server[PATH_MAX], leaf[PATH_MAX], gw[PATH_MAX], relay[PATH_MAX], self[PATH_MAX];
+    char sim[PATH_MAX];
 } ae_local_programs;
 
 /* Finds nats-server and our programs (next to the running `aerie`, then on PATH). Returns 0,
@@ -54,8 +58,11 @@ int ae_local_find_programs(ae_local_programs *p, ae_err *err);
 int ae_local_fleet_open(const char *dir, bool create, char abs[PATH_MAX], ae_fleet **out,
                         ae_err *err);
 
-/* The id of the i-th vehicle (0-based) of a local fleet: VID-001, VID-002, ... */
-void ae_local_vid(int i, char *out, size_t cap);
+/* The id of the i-th vehicle (0-based, in start order) of a local fleet of n vehicles: the
+ * one home of the id format. At least three digits, more when the fleet needs them, all of
+ * one width so that ids sort in start order: VID-001..VID-999 up to 999 vehicles, VID-0001..
+ * VID-1000 for 1,000 (and up to 9,999). */
+void ae_local_vid(int i, int n, char *out, size_t cap);
 
 /* A tenant of a local fleet and how many vehicles it has. */
 typedef struct ae_local_tenant {
@@ -65,15 +72,23 @@ typedef struct ae_local_tenant {
 } ae_local_tenant;
 
 /* Plans a fleet in `dir` (absolute) with the given tenants (at least one) and their
- * vehicles: creates conf/, data/ and logs/, gives every vehicle that is not revoked in `reg`
- * a key (saving the registry; a free-tier tenant with more than 10 is refused), picks ports
- * (those of `old`, the previous record, when they are still free; old may be NULL), writes
- * every config, and returns the new record with its processes (none started) in *out,
- * saved as DIR/fleet.json. Passwords are old's, or new. Returns 0 or an AE_E* with a
- * message. */
+ * vehicles, whose simulated drones report at telemetry_hz (0: `aerie sim`'s default): creates
+ * conf/, data/ and logs/, gives every vehicle that is not revoked in `reg` a key (saving the
+ * registry; a free-tier tenant with more than 10 is refused), picks ports (those of `old`, the
+ * previous record, when they are still free; old may be NULL), writes every config, and returns the
+ * new record with its processes (none started) in *out, saved as DIR/fleet.json. Passwords are
+ * old's, or new. Returns 0 or an AE_E* with a message. */
 int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_tenants,
-                        const char *env, bool dashboard, const ae_fleet *old, json_t *reg,
-                        const ae_local_programs *progs, ae_fleet **out, ae_err *err);
+                        const char *env, bool dashboard, double telemetry_hz, const ae_fleet *old,
+                        json_t *reg, const ae_local_programs *progs, ae_fleet **out, ae_err *err);
+
+/* The store budget of the streams of local fleet f on each hub node (retention.h): 90 % of
+ * AE_LOCAL_HUB_STORE for a fleet of one tenant that is not on the free tier; 0 (none) for
+ * several tenants or a free one, whose accounts' own JetStream limits nats-server reserves
+ * on the nodes as well (measured: two tenants' shares of the rest were refused with
+ * "insufficient storage resources"), and whose free-tier limit must refuse, not discard.
+ * Used by `aerie up` and by `aerie hub init --dir`, so that both set the same limits. */
+int64_t ae_local_store_budget(const ae_fleet *f);
 
 /* The topology model of a planned local fleet (one region, its hubs and vehicles as the
  * record has them); `reg` is borrowed into it as the source of the hubs' managed users.

@@ -388,6 +388,32 @@ char *ae_render_leaf_conf(const ae_topology *t, const ae_topo_vehicle *v)
     return finish(f, &buf);
 }
 
+/* rate_limits with every kind of state capped at g->rate_cap per second (a large local
+ * fleet sized to its machine, `aerie up --telemetry-hz`), as minimum intervals: a rate
+ * below 1 Hz does not fit the integer form. */
+static void render_rate_cap(FILE *f, const ae_topo_gateway *g)
+{
+    static const char *const kinds[] = {"position", "attitude",  "battery", "gps",
+                                        "status",   "heartbeat", "home"};
+    /* The gateway's own defaults (src/gw/config.c), or the topology's. */
+    double want[] = {g->rate_position ? g->rate_position : 10,
+                     g->rate_attitude ? g->rate_attitude : 10,
+                     1,
+                     1,
+                     1,
+                     1,
+                     1};
+    fprintf(f,
+            "# At most %g messages per second of each kind of state (minimum intervals).\n"
+            "rate_limits {",
+            g->rate_cap);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        double hz = want[k] < g->rate_cap ? want[k] : g->rate_cap;
+        fprintf(f, "%s %s: \"%lldms\"", k ? "," : "", kinds[k], (long long)(1000.0 / hz + 0.5));
+    }
+    fprintf(f, " }\n");
+}
+
 /* ---- gateway ------------------------------------------------------------------------- */
 
 char *ae_render_gw_conf(const ae_topology *t, const ae_topo_vehicle *v)
@@ -417,7 +443,9 @@ char *ae_render_gw_conf(const ae_topology *t, const ae_topo_vehicle *v)
                 "# it, commands queued on the hub during an outage are not fetched).\n"
                 "state_dir: \"%s\"\n",
                 g->state_dir);
-    if (g->rate_position || g->rate_attitude) {
+    if (g->rate_cap > 0) {
+        render_rate_cap(f, g);
+    } else if (g->rate_position || g->rate_attitude) {
         fprintf(f, "# Messages per second sent on, per kind of state.\nrate_limits {");
         if (g->rate_position)
             fprintf(f, " position: %d%s", g->rate_position, g->rate_attitude ? "," : "");

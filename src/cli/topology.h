@@ -91,6 +91,7 @@ typedef struct ae_topo_gateway {
     size_t n_mavlink;
     int mavlink_port; /* the UDP port of the default endpoint udp://0.0.0.0:PORT; 0: other */
     int rate_position, rate_attitude; /* messages per second; 0: the gateway's default */
+    double rate_cap; /* every kind of state at most this many per second; 0: no cap */
     char *state_dir; /* its command journal (queued commands run at most once); NULL: none */
 } ae_topo_gateway;
 

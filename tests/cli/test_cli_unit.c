@@ -9,14 +9,18 @@
 #include "cli/proc.h"
 #include "cli/identities.h"
 #include "cli/render.h"
+#include "cli/retention.h"
 #include "common/conf.h"
 #include "common/fileio.h"
 #include "common/http.h"
 #include "common/ident.h"
 #include "common/random.h"
+#include "common/timeutil.h"
+#include "mavlink/mavlink.h"
 #include "cli/replay_search.h"
 #include "harness/harness.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -738,6 +742,158 @@ static void topology_vehicle_set(void)
     json_decref(secrets);
 }
 
+/* ---- fleet scale: vehicle ids, retention, the drone's rate ------------------------------ */
+
+/* Ids keep one width per fleet, at least three digits: they sort in start order. */
+static void local_vehicle_ids(void)
+{
+    char a[32], b[32];
+    ae_local_vid(0, 10, a, sizeof a);
+    AH_ASSERT_EQ_STR(a, "VID-001");
+    ae_local_vid(998, 999, a, sizeof a);
+    AH_ASSERT_EQ_STR(a, "VID-999");
+    ae_local_vid(0, 1000, a, sizeof a);
+    AH_ASSERT_EQ_STR(a, "VID-0001");
+    ae_local_vid(999, 1000, a, sizeof a);
+    AH_ASSERT_EQ_STR(a, "VID-1000");
+    for (int n = 1; n <= 1200; n += 7)
+        for (int i = 1; i < n; i++) {
+            ae_local_vid(i - 1, n, a, sizeof a);
+            ae_local_vid(i, n, b, sizeof b);
+            AH_ASSERT_MSG(strcmp(a, b) < 0 && strlen(a) == strlen(b), "%s, %s of %d", a, b, n);
+        }
+}
+
+/* A drone's --telemetry-hz survives fleet.json (a later `up` keeps it); a negative one is
+ * refused with the field named. */
+static void fleet_telemetry_hz(void)
+{
+    ae_fleet *f = NULL, *g = NULL;
+    ae_err err = {0};
+    AH_ASSERT(ae_fleet_parse(LOCAL_FLEET, "f.json", "/f", &f, &err) == 0);
+    AH_ASSERT(f->vehicles[0].drone.telemetry_hz == 0); /* not set: the simulator's default */
+    char *text = ae_fleet_dump(f);
+    AH_ASSERT(text && !strstr(text, "telemetry_hz"));
+    free(text);
+    f->vehicles[0].drone.telemetry_hz = 0.5;
+    text = ae_fleet_dump(f);
+    AH_ASSERT(ae_fleet_parse(text, "f.json", "/f", &g, &err) == 0);
+    AH_ASSERT(g->vehicles[0].drone.telemetry_hz == 0.5);
+    ae_fleet_free(g);
+    g = NULL;
+    char *neg = strstr(text, "\"telemetry_hz\": 0.5");
+    AH_ASSERT_MSG(neg, "%s", text);
+    memcpy(neg + 16, "-1 ", 3); /* "telemetry_hz": -1 */
+    AH_ASSERT(ae_fleet_parse(text, "f.json", "/f", &g, &err) != 0);
+    AH_ASSERT_CONTAINS(err.msg, "telemetry_hz");
+    free(text);
+    ae_fleet_free(f);
+}
+
+/* The retention options: defaults, every stream's three limits, shares of a budget, and bad
+ * values refused with a message. */
+static void retention_limits(void)
+{
+    ae_retention r = ae_retention_defaults();
+    AH_ASSERT_EQ_INT(r.max_age[AE_RET_STATE], 7LL * 86400 * AE_NS_PER_SEC);
+    AH_ASSERT_EQ_INT(r.history[AE_RET_LINK], 100);
+    AH_ASSERT_EQ_INT(r.history[AE_RET_LIVE], 1);
+    AH_ASSERT_EQ_INT(r.max_bytes[AE_RET_EVENTS], AE_RET_UNSET);
+    char *argv[] = {"up",        "--state-max-age", "2h",  "--events-max-bytes",
+                    "1GB",       "--state-history", "500", "--link-history",
+                    "unlimited", "--vehicles",      "3",   NULL};
+    int argc = 11, i = 1, got;
+    ae_err err = {0};
+    while ((got = ae_retention_opt(&r, argc, argv, &i, &err)) == 1)
+        ;
+    AH_ASSERT_EQ_INT(got, 0);
+    AH_ASSERT_EQ_STR(argv[i], "--vehicles"); /* not a retention option: left to the caller */
+    AH_ASSERT_EQ_INT(r.max_age[AE_RET_STATE], 2LL * 3600 * AE_NS_PER_SEC);
+    AH_ASSERT_EQ_INT(r.max_bytes[AE_RET_EVENTS], 1LL << 30);
+    AH_ASSERT_EQ_INT(r.history[AE_RET_STATE], 500);
+    AH_ASSERT_EQ_INT(r.history[AE_RET_LINK], -1);
+    ae_retention_fit(&r, 1000);
+    AH_ASSERT_EQ_INT(r.max_bytes[AE_RET_STATE], 600);
+    AH_ASSERT_EQ_INT(r.max_bytes[AE_RET_EVENTS], 1LL << 30); /* chosen: kept */
+    AH_ASSERT_EQ_INT(r.max_bytes[AE_RET_CMD], 50);
+    ae_retention u = ae_retention_defaults();
+    ae_retention_fit(&u, 0);
+    AH_ASSERT_EQ_INT(u.max_bytes[AE_RET_STATE], -1); /* no budget: unlimited */
+    static const char *const bad[][2] = {{"--state-max-age", "soon"},
+                                         {"--state-max-bytes", "0"},
+                                         {"--cmd-history", "-3"},
+                                         {"--store-budget", "lots"},
+                                         {"--state-history", NULL}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char *one[] = {"x", (char *)bad[k][0], (char *)bad[k][1], NULL};
+        int j = 1;
+        err.msg[0] = 0;
+        AH_ASSERT_EQ_INT(ae_retention_opt(&u, bad[k][1] ? 3 : 2, one, &j, &err), -1);
+        AH_ASSERT_CONTAINS(err.msg, bad[k][0]);
+    }
+    char *live[] = {"x", "--live-history", "5", NULL};
+    int j = 1;
+    AH_ASSERT_EQ_INT(ae_retention_opt(&u, 3, live, &j, &err), 0); /* live keeps 1, always */
+}
+
+static void count_frame(void *ctx, const ae_mav_frame *f)
+{
+    int *counts = ctx;
+    if (f->msgid == AE_MAV_MSG_GLOBAL_POSITION_INT)
+        counts[0]++;
+    else if (f->msgid == AE_MAV_MSG_HEARTBEAT)
+        counts[1]++;
+}
+
+/* Runs aerie-sim for `secs` at `hz` (NULL: its default) and counts what arrived on UDP:
+ * counts[0] positions, counts[1] heartbeats. */
+static void sim_counts(const char *hz, const char *secs, int counts[2])
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    AH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    socklen_t sl = sizeof sa;
+    AH_ASSERT(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "udpout://127.0.0.1:%d", ntohs(sa.sin_port));
+    char *argv[] = {
+        (char *)ah_bin("aerie-sim"),  "--mavlink", url, "--quiet", "--duration", (char *)secs,
+        hz ? "--telemetry-hz" : NULL, (char *)hz,  NULL};
+    char *dir = ah_mkdtemp("sim");
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s/sim", dir);
+    ah_output o = ah_run_capture(prefix, argv, 20000); /* the datagrams wait in the socket */
+    AH_ASSERT_MSG(o.code == 0, "aerie-sim exit %d: %s", o.code, o.err);
+    ah_output_free(&o);
+    ae_mav_parser p;
+    counts[0] = counts[1] = 0;
+    ae_mav_parser_init(&p, count_frame, counts);
+    uint8_t buf[2048];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        ae_mav_parse(&p, buf, (size_t)n);
+    close(fd);
+    ah_rmrf(dir);
+    free(dir);
+}
+
+/* --telemetry-hz sets the position rate; the heartbeat stays at 1 Hz; the default stays
+ * 10 Hz. Bounds are loose: a loaded machine starts the program late. */
+static void sim_telemetry_rate(void)
+{
+    int slow[2], dflt[2];
+    sim_counts("2", "3", slow);
+    AH_ASSERT_MSG(slow[0] >= 4 && slow[0] <= 8, "%d positions in 3 s at 2 Hz", slow[0]);
+    AH_ASSERT_MSG(slow[1] >= 2 && slow[1] <= 4, "%d heartbeats in 3 s", slow[1]);
+    sim_counts(NULL, "2", dflt);
+    AH_ASSERT_MSG(dflt[0] >= 15 && dflt[0] <= 21, "%d positions in 2 s by default", dflt[0]);
+    char *bad[] = {(char *)ah_bin("aerie-sim"), "--telemetry-hz", "0.05", NULL};
+    ah_output o = ah_run_capture("/tmp/aerie-sim-bad", bad, 5000);
+    AH_ASSERT_EQ_INT(o.code, 2);
+    AH_ASSERT_CONTAINS(o.err, "--telemetry-hz 0.05: expected 0.1..50");
+    ah_output_free(&o);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -756,6 +912,10 @@ int main(int argc, char **argv)
         {"local_fleet_configs", local_fleet_configs, 10},
         {"topology_names_stay_strings", topology_names_stay_strings, 10},
         {"topology_vehicle_set", topology_vehicle_set, 10},
+        {"local_vehicle_ids", local_vehicle_ids, 10},
+        {"retention_limits", retention_limits, 10},
+        {"fleet_telemetry_hz", fleet_telemetry_hz, 10},
+        {"sim_telemetry_rate", sim_telemetry_rate, 30},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
