@@ -15,8 +15,9 @@
  *  2. Catch-up: with the link cut, --catchup-msgs (60000) messages, then heal; seconds from
  *     heal until the hub stream holds them all, msgs/s, and lost/duplicated/reordered in the
  *     hub stream; split at the first stored message into the link's return (redial, the
- *     hub's first answer) and the forwarding rate from there. By default the backlog is published as fast as the leaf takes it;
- *     --realtime publishes it at 1 kHz (60 s for 60000) as a real outage would.
+ *     hub's first answer) and the forwarding rate from there. By default the backlog is
+ *     published as fast as the leaf takes it; --realtime publishes it at 1 kHz (60 s for
+ *     60000) as a real outage would.
  *  3. Vehicle RSS while holding a --backlog-mib (256) MiB backlog of 1 KiB messages, link cut.
  *  4. The same for a nats-server 2.9 leaf done the nats-server way: its own JetStream domain
  *     vehicle1 with a local stream VEH on the vehicle subjects, and a hub stream HUBVEH
