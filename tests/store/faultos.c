@@ -44,6 +44,10 @@ struct fos {
     pthread_mutex_t mu;
     long calls;
     long fail_at; /* absolute call number, 0: none */
+    /* fos_count_only_this_thread: calls of other threads (the store's sync thread) do not
+     * count towards fail_at and never fail through it. */
+    bool one_thread;
+    pthread_t thread;
     int fail_err, fail_mode;
     bool fired, disk_full;
     bool crash_mode, crashed;
@@ -213,10 +217,23 @@ static void do_crash(fos *f)
 
 /* Counts a call; returns 0 to go ahead, or an errno to fail it with. Holds f->mu on return
  * (the caller unlocks). `is_write` lets short-write mode act. */
+/* A call of a thread that fos_count_only_this_thread excludes: it moves the armed fault one
+ * call on, so that the fault still lands on the nth call of the counted thread. Caller
+ * holds f->mu; n is the call's number. */
+static bool foreign_call(fos *f, long n)
+{
+    if (!f->one_thread || pthread_equal(pthread_self(), f->thread))
+        return false;
+    if (f->fail_at && n <= f->fail_at)
+        f->fail_at++;
+    return true;
+}
+
 static int enter(fos *f, bool is_write, bool *short_write)
 {
     pthread_mutex_lock(&f->mu);
     long n = ++f->calls;
+    bool foreign = foreign_call(f, n);
     if (short_write)
         *short_write = false;
     if (f->crashed)
@@ -227,7 +244,8 @@ static int enter(fos *f, bool is_write, bool *short_write)
     }
     if (is_write && f->disk_full)
         return ENOSPC;
-    if (f->fail_at && (n == f->fail_at || (n > f->fail_at && f->fail_mode == FOS_FAIL_PERSIST))) {
+    if (!foreign && f->fail_at &&
+        (n == f->fail_at || (n > f->fail_at && f->fail_mode == FOS_FAIL_PERSIST))) {
         f->fired = true;
         if (f->fail_mode == FOS_SHORT_WRITE) {
             if (!is_write)
@@ -292,7 +310,7 @@ static int f_close(void *ctx, int fd)
 {
     fos *f = ctx;
     pthread_mutex_lock(&f->mu);
-    f->calls++;
+    foreign_call(f, ++f->calls);
     int r = close(fd);
     int e = r ? errno : 0;
     LEAVE(f, r, e);
@@ -483,6 +501,14 @@ void fos_fail_at(fos *f, long n, int err, int mode)
     f->fail_mode = mode;
     f->fired = false;
     f->disk_full = false;
+    pthread_mutex_unlock(&f->mu);
+}
+
+void fos_count_only_this_thread(fos *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->one_thread = true;
+    f->thread = pthread_self();
     pthread_mutex_unlock(&f->mu);
 }
 

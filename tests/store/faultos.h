@@ -36,6 +36,10 @@ void fos_free(fos *f);
 const ae_os *fos_os(fos *f);
 /* Arms a fault at the nth call from now (n >= 1) with errno err, in mode FOS_FAIL_*. */
 void fos_fail_at(fos *f, long n, int err, int mode);
+/* From now on fos_fail_at counts and fails only the calling thread's calls: a scripted
+ * fault then lands on the call the test means, whatever the store's sync thread does
+ * meanwhile. */
+void fos_count_only_this_thread(fos *f);
 /* Disarms any fault (and short-write's and fos_full_at's disk-full state). */
 void fos_clear(fos *f);
 /* A full disk: from the nth call from now that needs free space (a pwrite, an open that
