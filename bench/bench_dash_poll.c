@@ -21,6 +21,7 @@
  *
  *   bench_dash_poll [--vehicles 1000] [--runs 5] [--page]
  */
+#include "stats.h"
 #include "cli/direct_batch.h"
 #include "cli/fleet_state.h"
 #include "harness/harness.h"
@@ -34,18 +35,6 @@
 #include <time.h>
 
 #define MAXRUNS 15
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void rfc3339_now(char *out, size_t cap)
 {
@@ -226,7 +215,7 @@ int main(int argc, char **argv)
     }
     ah_stop(&dash, SIGTERM, 5000);
 
-    double one = median(ms[0], runs), piped = median(ms[1], runs);
+    double one = bench_median(ms[0], runs), piped = bench_median(ms[1], runs);
     printf("status of %d vehicles (medians of %d)   one at a time   pipelined   ratio\n", nveh,
            runs);
     printf("collect (ms)                            %13.1f %11.1f %7.2f\n", one, piped,
@@ -237,7 +226,7 @@ int main(int argc, char **argv)
     if (http_all)
         printf("GET /api/fleet of `aerie dashboard`: %.1f ms (median of %d), %zu bytes, all "
                "vehicles: yes\n",
-               median(http_ms, runs), runs, bytes);
+               bench_median(http_ms, runs), runs, bytes);
     else
         printf("GET /api/fleet of `aerie dashboard`: FAILED (see %s)\n", log);
     natsConnection_Destroy(nc);

@@ -16,6 +16,7 @@
  *
  *   bench_replay [--messages 36000] [--others 9] [--runs 5] [--direct-runs 1]
  */
+#include "stats.h"
 #include "harness/harness.h"
 
 #include <jansson.h>
@@ -26,18 +27,6 @@
 #include <time.h>
 
 #define MAXRUNS 15
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static double now_ms(void)
 {
@@ -246,7 +235,7 @@ int main(int argc, char **argv)
         all[2] = all[2] && read_direct(nc, n) == n;
         ms[2][r] = now_ms() - a;
     }
-    double server = median(ms[0], runs), replay = median(ms[1], runs);
+    double server = bench_median(ms[0], runs), replay = bench_median(ms[1], runs);
     printf("replay of %d messages (medians of %d)   nats-server ordered consumer   aerie replay   "
            "ratio\n",
            n, runs);
@@ -256,7 +245,7 @@ int main(int argc, char **argv)
     printf("  all %d in order                       %-26s %s\n", n, all[0] ? "yes" : "NO",
            all[1] ? "yes" : "NO");
     if (direct_runs > 0) {
-        double direct = median(ms[2], direct_runs);
+        double direct = bench_median(ms[2], direct_runs);
         printf("  one direct get per message (before)    %8.0f ms (%d run%s, all: %s), %.1fx the "
                "replay\n",
                direct, direct_runs, direct_runs == 1 ? "" : "s", all[2] ? "yes" : "NO",

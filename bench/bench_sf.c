@@ -47,6 +47,7 @@
  *
  * sf_util.c (tests/sf) is compiled in: bench/CMakeLists.txt links every benchmark with the
  * same fixed libraries, and the helpers are the ones the tests use. */
+#include "stats.h"
 #include "sf/sf_util.c"
 
 #include <math.h>
@@ -65,18 +66,6 @@ static bool opt_skip_nats;
 static int opt_rtt_ms = -1; /* >= 0: the cellular comparison at this round trip */
 static bool opt_rtt_sweep;  /* the cellular comparison at 0, 100 and 300 ms */
 static int opt_steady_s = 10, opt_outage_s = 20, opt_after_s = 10, opt_drain_cap_s = 60;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static double now_s(void)
 {
@@ -683,7 +672,7 @@ static double cell_median(const cell *v, int n, size_t off, size_t flag_off, boo
     }
     if (over)
         *over = nover * 2 > n;
-    return median(x, n);
+    return bench_median(x, n);
 }
 
 static void fmt_s(char *out, size_t cap, double v, bool over, int decimals)
@@ -736,7 +725,8 @@ static void cellular_table(int rtt_ms, const cell *a, const cell *b, int n)
         oa_ += a[i].reordered, ob_ += b[i].reordered;
         lfa += a[i].drained ? 0 : a[i].left, lfb += b[i].drained ? 0 : b[i].left;
     }
-    double mra = median(ra, n), mrb = median(rb, n), mha = median(ha, n), mhb = median(hb, n);
+    double mra = bench_median(ra, n), mrb = bench_median(rb, n), mha = bench_median(ha, n),
+           mhb = bench_median(hb, n);
     printf("%-52s %14.1f %14.1f %8.2f\n", "vehicle RSS at the end of the outage (MiB)", mra, mrb,
            ratio(mra, mrb));
     printf("%-52s %14.1f %14.1f %8.2f\n", "vehicle peak RSS (VmHWM, MiB)", mha, mhb,
@@ -855,16 +845,16 @@ int main(int argc, char **argv)
     for (int k = 0; k < 3; k++) {
         for (int r = 0; r < R; r++)
             v[r] = aerie_append(policies[k], true);
-        app[k] = median(v, R);
+        app[k] = bench_median(v, R);
         fprintf(stderr, "append %s: %.0f msgs/s\n", policies[k], app[k]);
     }
     for (int r = 0; r < R; r++)
         v[r] = aerie_append("always", false);
-    base = median(v, R);
+    base = bench_median(v, R);
     if (!opt_skip_nats) {
         for (int r = 0; r < R; r++)
             v[r] = nats_append();
-        napp = median(v, R);
+        napp = bench_median(v, R);
     }
 
     catchup ac[16], nc[16];
@@ -897,9 +887,9 @@ int main(int argc, char **argv)
             nro += nc[r].reordered;
         }
     }
-    double acs = median(as, RC), ncs = opt_skip_nats ? 0 : median(ns, RC);
-    double afs = median(afirst, RC), nfs = opt_skip_nats ? 0 : median(nfirst, RC);
-    double afr = median(aflow, RC), nfr = opt_skip_nats ? 0 : median(nflow, RC);
+    double acs = bench_median(as, RC), ncs = opt_skip_nats ? 0 : bench_median(ns, RC);
+    double afs = bench_median(afirst, RC), nfs = opt_skip_nats ? 0 : bench_median(nfirst, RC);
+    double afr = bench_median(aflow, RC), nfr = opt_skip_nats ? 0 : bench_median(nflow, RC);
 
     long arss = 0, ahwm = 0, nrss = 0, nhwm = 0;
     double afill = 0, nfill = 0;
