@@ -251,6 +251,15 @@ void ae_gw_exec_timeouts(ae_gw *g, int64_t now)
     }
 }
 
+int64_t ae_gw_exec_next_deadline(const ae_gw *g)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < AE_GW_PENDING_MAX; i++)
+        if (g->cmds[i].used && g->cmds[i].deadline < next)
+            next = g->cmds[i].deadline;
+    return next;
+}
+
 void ae_gw_exec_free(ae_gw *g)
 {
     /* Commands with an id still in flight stay "delivered" in the journal: the next run

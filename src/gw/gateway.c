@@ -86,6 +86,14 @@ static void send_heartbeats(ae_gw *g)
 
 /* ---- inbound messages --------------------------------------------------------------- */
 
+/* Any thread: makes the loop run a pass now. */
+static void wake_loop(ae_gw *g)
+{
+    uint64_t one = 1;
+    ssize_t w = write(g->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the loop */
+}
+
 /* libnats thread: queue the message for the loop and wake it. A full queue refuses a command
  * as busy; a link report or catch-up reply that does not fit is dropped (the next link report
  * starts another catch-up). */
@@ -107,9 +115,7 @@ static void enqueue(ae_gw *g, natsConnection *nc, ae_gw_in_kind kind, natsMsg *m
         natsMsg_Destroy(m);
         return;
     }
-    uint64_t one = 1;
-    ssize_t w = write(g->wake_fd, &one, sizeof one);
-    (void)w; /* a full eventfd counter still wakes the loop */
+    wake_loop(g);
 }
 
 static void on_cmd(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
@@ -242,9 +248,14 @@ static void handle_heartbeat(ae_gw *g, const ae_gw_stamp *ts, const ae_mav_heart
         publish_status(g, ts, true);
 }
 
+static bool watching_heartbeat(const ae_gw *g)
+{
+    return g->vs.have_hb && g->vs.link_ok;
+}
+
 static void check_heartbeat_loss(ae_gw *g, int64_t now)
 {
-    if (!g->vs.have_hb || !g->vs.link_ok || now - g->last_hb < g->cfg.heartbeat_timeout_ns)
+    if (!watching_heartbeat(g) || now - g->last_hb < g->cfg.heartbeat_timeout_ns)
         return;
     g->vs.link_ok = false;
     ae_gw_stamp ts = {
@@ -390,6 +401,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     ae_log_info("NATS reconnected to %s", url);
     atomic_fetch_add(&g->connects, 1);
+    wake_loop(g); /* the catch-up that follows a (re)connect */
 }
 
 /* The first connection, when it was made in the background (the server was not up yet). */
@@ -398,6 +410,7 @@ static void on_connected(natsConnection *nc, void *closure)
     ae_gw *g = closure;
     ae_log_info("NATS connected");
     atomic_fetch_add(&g->connects, 1);
+    wake_loop(g); /* the catch-up that follows a (re)connect */
 }
 
 static int nats_start(ae_gw *g, ae_err *err)
@@ -519,6 +532,33 @@ fail:
     return rc;
 }
 
+/* The loop sleeps until the earliest of what is due without an event: our heartbeat to the
+ * autopilot, a rate-limited document's turn, the autopilot's heartbeat going overdue, a
+ * command's retry, the queue's deadlines, the metrics listener's housekeeping. Events (a
+ * frame, a NATS message, a (re)connect) wake it through their fds. An idle gateway wakes
+ * about once a second instead of every few milliseconds: a thousand of them share a core. */
+static int poll_timeout_ms(ae_gw *g, int64_t now)
+{
+    int64_t next = g->next_hb_tx;
+    for (int st = 0; st < AE_GW_NSTATE; st++) {
+        const ae_gw_rate_slot *r = &g->rl[st];
+        if (r->pending && r->last + g->cfg.rate_ns[st] < next)
+            next = r->last + g->cfg.rate_ns[st];
+    }
+    if (watching_heartbeat(g) && g->last_hb + g->cfg.heartbeat_timeout_ns < next)
+        next = g->last_hb + g->cfg.heartbeat_timeout_ns;
+    int64_t t = ae_gw_exec_next_deadline(g);
+    next = t < next ? t : next;
+    t = ae_gw_queue_next_deadline(g, now);
+    next = t < next ? t : next;
+    t = ae_gw_metrics_next_run(g);
+    next = t < next ? t : next;
+    if (next <= now)
+        return 0;
+    int64_t ms = (next - now + AE_NS_PER_MS - 1) / AE_NS_PER_MS;
+    return ms > 1000 ? 1000 : (int)ms;
+}
+
 int ae_gw_run(ae_gw *g, volatile sig_atomic_t *stop)
 {
     struct pollfd pf[AE_GW_MAX_LINKS + 2];
@@ -537,8 +577,7 @@ int ae_gw_run(ae_gw *g, volatile sig_atomic_t *stop)
         pf[n + 1].fd = mfd; /* -1 (ignored by poll) without a metrics listener */
         pf[n + 1].events = POLLIN;
         pf[n + 1].revents = 0;
-        /* 10 ms bounds the lateness of rate-limited documents and command retries. */
-        int r = poll(pf, (nfds_t)n + 2, 10);
+        int r = poll(pf, (nfds_t)n + 2, poll_timeout_ms(g, ae_mono_ns()));
         if (r < 0 && errno != EINTR) {
             ae_log_error("poll: %s", strerror(errno));
             return AE_EIO;

@@ -166,6 +166,8 @@ void ae_gw_exec_refuse(ae_gw *g, const char *reply, const char *name, const char
 int ae_gw_exec_start(ae_gw *g, ae_gw_qcmd *q, ae_err *err);
 void ae_gw_exec_ack(ae_gw *g, const ae_mav_command_ack *ack);
 void ae_gw_exec_timeouts(ae_gw *g, int64_t now);
+/* The earliest retry or give-up deadline of a command in flight (INT64_MAX: none). */
+int64_t ae_gw_exec_next_deadline(const ae_gw *g);
 void ae_gw_exec_free(ae_gw *g);
 
 /* queue.c */
@@ -179,6 +181,8 @@ void ae_gw_queue_link(ae_gw *g, natsMsg *m);
 void ae_gw_queue_catchup_reply(ae_gw *g, natsMsg *m); /* takes ownership of m */
 /* Every loop pass: catch-up triggers and deadlines, the execution queue, report flushes. */
 void ae_gw_queue_tick(ae_gw *g, int64_t now);
+/* When ae_gw_queue_tick must run next without an event (INT64_MAX: only on events). */
+int64_t ae_gw_queue_next_deadline(ae_gw *g, int64_t now);
 void ae_gw_queue_free(ae_gw *g);
 
 #endif

@@ -309,6 +309,12 @@ void ae_gw_metrics_poll(ae_gw *g, bool readable, int64_t now_mono)
     m->mhd->run(m->d);
 }
 
+int64_t ae_gw_metrics_next_run(const ae_gw *g)
+{
+    const struct ae_gw_metrics_srv *m = g->metrics;
+    return m && m->d ? m->next_run : INT64_MAX;
+}
+
 void ae_gw_metrics_stop(ae_gw *g)
 {
     struct ae_gw_metrics_srv *m = g->metrics;

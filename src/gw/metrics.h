@@ -54,6 +54,8 @@ int ae_gw_metrics_fd(const ae_gw *g);
 /* Serves what is ready: call when the fd polled readable, and on every loop pass (it runs
  * the listener's own timeouts every 500 ms). */
 void ae_gw_metrics_poll(ae_gw *g, bool readable, int64_t now_mono);
+/* When ae_gw_metrics_poll wants its next periodic run (INT64_MAX without a listener). */
+int64_t ae_gw_metrics_next_run(const ae_gw *g);
 void ae_gw_metrics_stop(ae_gw *g); /* closes the listener; no-op without one */
 
 /* The exposition text of g. Loop thread. A malloc'd string of *len bytes, or NULL when out

@@ -527,6 +527,30 @@ static void flush_reports(ae_gw *g, int64_t now)
         g->reports_unflushed = false;
 }
 
+/* The earliest monotonic time at which ae_gw_queue_tick has something to do that no event
+ * will prompt: a catch-up's deadline or retry, a report flush to retry, the waiting head
+ * command's expiry. INT64_MAX when only events can move the queue. */
+int64_t ae_gw_queue_next_deadline(ae_gw *g, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    if (g->cu.active)
+        next = g->cu.deadline;
+    else if (ae_gw_journal_durable(g->journal) &&
+             (g->cu_on_connect || atomic_load(&g->connects) != g->connects_seen ||
+              (g->link_online && strcmp(g->link_since, g->link_since_done) != 0)))
+        next = g->cu_next_try > now ? g->cu_next_try : now;
+    if (g->reports_unflushed && g->next_flush < next)
+        next = g->next_flush;
+    ae_gw_qcmd *q = g->fifo;
+    if (q && !q->started) {
+        int64_t left = q->ttl_ns - ae_gw_qcmd_age(q, ae_now_ns(), g->hub_offset_ns);
+        int64_t expiry = now + (left > 0 ? left : 0);
+        if (expiry < next)
+            next = expiry;
+    }
+    return next;
+}
+
 void ae_gw_queue_tick(ae_gw *g, int64_t now)
 {
     if (g->cu.active && now >= g->cu.deadline)
