@@ -26,6 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define BUSY_TICK_NS (100 * AE_NS_PER_MS) /* while something is under way */
+#define IDLE_TICK_NS AE_NS_PER_SEC        /* otherwise */
+
 /* ---- subjects ------------------------------------------------------------------------ */
 
 bool ae_forward_is_durable(const ae_forward *f, const char *subject, size_t len)
@@ -147,6 +150,25 @@ static void on_notify(ae_loop *loop, ae_io *io, unsigned events)
     fwd_pump(f);
 }
 
+/* How long until the next tick. 100 ms while anything is under way (a publish in flight, a
+ * walk of the stream, a subject in doubt): the PubAck timeouts and the window follow the
+ * link at that pace. An idle forwarder waits only for its note and its log maintenance, and
+ * new records or the uplink's return wake it through their own events; a vehicle that sends
+ * a message every few seconds then ticks about once a second, not ten times. */
+static int64_t next_tick_in(const ae_forward *f, int64_t now)
+{
+    for (int i = 0; i < f->nids; i++) {
+        const fsubj *ss = f->by_id[i];
+        if (ss && (ss->pl.head || ss->uncertain || (ss->ph != PH_READY && ss->ph != PH_IDLE)))
+            return BUSY_TICK_NS;
+    }
+    if (f->note_dirty) {
+        int64_t due = f->note_at + NOTE_EVERY_NS - now;
+        return due < BUSY_TICK_NS ? BUSY_TICK_NS : due > IDLE_TICK_NS ? IDLE_TICK_NS : due;
+    }
+    return IDLE_TICK_NS;
+}
+
 static void on_tick(ae_loop *loop, ae_timer *t)
 {
     ae_forward *f = t->ctx;
@@ -170,7 +192,7 @@ static void on_tick(ae_loop *loop, ae_timer *t)
         fwd_send_runnable(f);
         fwd_pump(f);
     }
-    ae_loop_timer_start(loop, t, 100 * AE_NS_PER_MS);
+    ae_loop_timer_start(loop, t, next_tick_in(f, ae_mono_ns()));
 }
 
 /* ---- status ---------------------------------------------------------------------------- */
@@ -320,7 +342,7 @@ int ae_forward_start(ae_server *s, ae_uplink *up, ae_err *err)
     ae_loop_add(s->loop, &f->notify, AE_IO_READ);
     f->tick = (ae_timer){.cb = on_tick, .ctx = f};
     f->last_rate_at = ae_mono_ns();
-    ae_loop_timer_start(s->loop, &f->tick, 100 * AE_NS_PER_MS);
+    ae_loop_timer_start(s->loop, &f->tick, BUSY_TICK_NS);
     ae_uplink_client uc = {.ctx = f,
                            .on_ready = fwd_on_ready,
                            .on_inbox = fwd_on_inbox,

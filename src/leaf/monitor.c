@@ -365,8 +365,13 @@ static void run_mhd(ae_monitor *m)
 {
     m->pass++;
     mhd.run(m->d);
-    MHD_UNSIGNED_LONG_LONG ms = 500;
-    if (mhd.get_timeout(m->d, &ms) != MHD_YES || ms > 500)
+    /* Without a timeout of its own to keep (no connection open), libmicrohttpd needs a run
+     * only when its epoll fd turns readable; the 5 s timer is a safety net. An idle leaf
+     * then does not wake twice a second for its monitor. */
+    MHD_UNSIGNED_LONG_LONG ms = 5000;
+    if (mhd.get_timeout(m->d, &ms) != MHD_YES)
+        ms = 5000;
+    else if (ms > 500)
         ms = 500;
     if (m->streams > 0)
         ms = 1; /* the next slice of a long answer; the loop sleeps (or serves) in between */
