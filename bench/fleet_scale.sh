@@ -13,6 +13,9 @@
 #   veh RSS/PSS per vehicle: the sum over its relay, leaf, gw and sim (MiB), averaged
 #   fleet PSS   every process of the fleet together, hubs included (MiB)
 #   hub CPU     each hub node's CPU over the --settle window (percent of one core), averaged
+#   veh CPU     every vehicle process together over the window (percent of one core)
+#   busy        the whole machine over the window (percent of all cores busy; other work
+#               on a shared machine included)
 #   hub RSS     per hub node (MiB), averaged
 #   fds         open descriptors of the busiest hub node
 #   msg/s       messages stored into the hub's twin streams per second (last_seq growth of
@@ -104,6 +107,18 @@ hub_ticks() {
     done | paste -sd' '
 }
 
+# CPU ticks of every vehicle process together (relay, leaf, gw, sim).
+veh_ticks() {
+    procs "$1" | awk '$1 != "hub" && $1 != "dashboard" && $1 != "guard" {print $2}' |
+        while read -r pid; do awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null; done |
+        awk '{s += $1} END {print s + 0}'
+}
+
+# The machine's busy and total jiffies (all cores), from /proc/stat.
+machine_ticks() {
+    awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+}
+
 # Sum of last_seq of the twin streams, from hub1's monitoring port.
 stored() {
     local port
@@ -125,8 +140,8 @@ if vid: print(sum(1 for v in st if v["vid"] == vid and v.get("online")))
 else: print(sum(1 for v in st if v.get("online")))' "$1"
 }
 
-printf '| vehicles | up s | online | veh RSS MiB | veh PSS MiB | fleet PSS MiB | hub CPU %% | hub RSS MiB | hub fds | msg/s | status ms | twin ms | replay ms (msgs) | dash ms | crash: re-up s, started, online | revoke cut / offline ms | down s |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| vehicles | up s | online | veh RSS MiB | veh PSS MiB | fleet PSS MiB | hub CPU %% | veh CPU %% | busy %% | hub RSS MiB | hub fds | msg/s | status ms | twin ms | replay ms (msgs) | dash ms | crash: re-up s, started, online | revoke cut / offline ms | down s |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for n in "${sizes[@]}"; do
     d="$base/fleet-$n"
     rm -rf "$d"
@@ -137,13 +152,18 @@ for n in "${sizes[@]}"; do
     first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/fleet.json"))["vehicles"][0]["vid"])' "$d")
     mid=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]+"/fleet.json"))["vehicles"]; print(v[len(v)//2]["vid"])' "$d")
     # the settle window: CPU and stored messages over it
-    t0=$(hub_ticks "$d") s0=$(stored "$d") w0=$(now_ms)
-    sleep "$settle"
-    t1=$(hub_ticks "$d") s1=$(stored "$d") w1=$(now_ms)
     hz_ticks=$(getconf CLK_TCK)
+    t0=$(hub_ticks "$d") v0=$(veh_ticks "$d") m0=$(machine_ticks) s0=$(stored "$d") w0=$(now_ms)
+    sleep "$settle"
+    t1=$(hub_ticks "$d") v1=$(veh_ticks "$d") m1=$(machine_ticks) s1=$(stored "$d") w1=$(now_ms)
     hub_cpu=$(python3 -c 'import sys; a=[int(x) for x in sys.argv[1].split()]; b=[int(x) for x in sys.argv[2].split()]
 print("%.0f" % (sum(y - x for x, y in zip(a, b)) / len(a) / int(sys.argv[4]) / (int(sys.argv[3]) / 1000) * 100))' "$t0" "$t1" "$((w1 - w0))" "$hz_ticks")
     msgs=$(((s1 - s0) * 1000 / (w1 - w0)))
+    # every vehicle process together, percent of one core; the whole machine, percent busy
+    veh_cpu=$(python3 -c 'import sys; print("%.0f" % ((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[4]) / (int(sys.argv[3]) / 1000) * 100))' "$v0" "$v1" "$((w1 - w0))" "$hz_ticks")
+    read -r mb0 mt0 <<<"$m0"
+    read -r mb1 mt1 <<<"$m1"
+    busy=$(((mb1 - mb0) * 100 / (mt1 - mt0 > 0 ? mt1 - mt0 : 1)))
     read -r veh_rss veh_pss fleet_pss hub_rss <<<"$(memory "$d")"
     fds=0
     for pid in $(procs "$d" | awk '$1 == "hub" {print $2}'); do
@@ -201,8 +221,8 @@ print(" ".join(str(p["pid"]) for p in f["processes"] if p.get("vid") in pick and
     down_s=$(printf '%.1f' "$(echo "scale=2; ($(now_ms) - $a) / 1000" | bc)")
     left=$(grep -l "AERIE_FLEET_DIR=$d" /proc/[0-9]*/environ 2>/dev/null | wc -l)
     clean=$([ "$left" = 0 ] && echo clean || echo "$left left")
-    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s, %s, %s | %s %s | %s %s |\n' \
-        "$n" "$up_s" "${online:-?}" "$n" "$veh_rss" "$veh_pss" "$fleet_pss" "$hub_cpu" "$hub_rss" "$fds" \
+    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s, %s, %s | %s %s | %s %s |\n' \
+        "$n" "$up_s" "${online:-?}" "$n" "$veh_rss" "$veh_pss" "$fleet_pss" "$hub_cpu" "$veh_cpu" "$busy" "$hub_rss" "$fds" \
         "$msgs" "$st_ms" "$tw_ms" "$rp_ms" "$rp_n" "$da_ms" "$re_s" "${re_started:-?}" "${re_online:-?}" \
         "$cut_ms / $rv_ms" "$rv_ok" "$down_s" "$clean"
 done

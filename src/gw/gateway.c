@@ -440,6 +440,13 @@ static int nats_start(ae_gw *g, ae_err *err)
         s = natsOptions_SetRetryOnFailedConnect(g->opts, true, on_connected, g);
     if (s == NATS_OK)
         s = natsOptions_SetSendAsap(g->opts, true);
+    /* A gateway's traffic is a few small documents a second: the library's shared delivery
+     * threads instead of one per subscription, and 8 KiB I/O buffers instead of 32 KiB, cut
+     * its memory (a thousand of them run on a large local fleet's one machine). */
+    if (s == NATS_OK)
+        s = natsOptions_UseGlobalMessageDelivery(g->opts, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetIOBufSize(g->opts, 8 * 1024);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(g->opts, on_disconnected, g);
     if (s == NATS_OK)
