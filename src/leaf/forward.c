@@ -314,6 +314,7 @@ int ae_forward_start(ae_server *s, ae_uplink *up, ae_err *err)
               : o->sync_mode == AE_OPT_SYNC_INTERVAL ? AE_SYNC_INTERVAL
                                                      : AE_SYNC_NEVER;
     so.sync_interval_ns = o->sync_interval_ns;
+    so.meta_interval_ns = o->ack_interval_ns;
     so.max_bytes = (uint64_t)o->store_max_bytes;
     so.max_age_ns = o->store_max_age_ns;
     if (ae_store_open(o->store_dir, &so, &f->st, err) != 0) {

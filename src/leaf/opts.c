@@ -41,6 +41,7 @@ void ae_opts_defaults(ae_opts *o)
     o->store_max_age_ns = 7 * 24 * 3600 * AE_NS_PER_SEC;
     o->sync_mode = AE_OPT_SYNC_INTERVAL;
     o->sync_interval_ns = 10 * AE_NS_PER_MS;
+    o->ack_interval_ns = AE_NS_PER_SEC;
     o->hub_domain = strdup("hub");
     o->uplink_max_inflight = 4096;
     o->uplink_window = 0;
@@ -242,7 +243,12 @@ static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
             rc = ae_opt_size(n, &o->store_max_bytes, err);
         else if (ae_opt_key_is(n, "max_age"))
             rc = ae_opt_duration(n, &o->store_max_age_ns, err);
-        else if (ae_opt_key_is(n, "sync")) {
+        else if (ae_opt_key_is(n, "ack_interval")) {
+            rc = ae_opt_duration(n, &o->ack_interval_ns, err);
+            if (rc == 0 &&
+                (o->ack_interval_ns < 10 * AE_NS_PER_MS || o->ack_interval_ns > 60 * AE_NS_PER_SEC))
+                rc = ae_opt_bad(err, n, "expected an interval from 10ms to 60s, such as \"1s\"");
+        } else if (ae_opt_key_is(n, "sync")) {
             if (n->type == AE_CONF_STRING && strcasecmp(n->str, "always") == 0)
                 o->sync_mode = AE_OPT_SYNC_ALWAYS;
             else if (n->type == AE_CONF_STRING && strcasecmp(n->str, "never") == 0)
@@ -254,7 +260,7 @@ static int load_store(ae_opts *o, const ae_conf_node *m, ae_err *err)
             else
                 rc = ae_opt_bad(err, n, "expected always, never or an interval such as \"10ms\"");
         } else
-            rc = ae_opt_unknown(err, n, "store", "dir, max_bytes, max_age, sync");
+            rc = ae_opt_unknown(err, n, "store", "dir, max_bytes, max_age, sync, ack_interval");
     }
     return rc;
 }
@@ -547,6 +553,7 @@ int ae_opts_restart_changes(const ae_opts *a, const ae_opts *b, char *buf, size_
         {a->store_max_bytes != b->store_max_bytes, "store.max_bytes"},
         {a->store_max_age_ns != b->store_max_age_ns, "store.max_age"},
         {a->sync_mode != b->sync_mode || a->sync_interval_ns != b->sync_interval_ns, "store.sync"},
+        {a->ack_interval_ns != b->ack_interval_ns, "store.ack_interval"},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (keys[i].changed)

@@ -94,6 +94,7 @@ typedef struct ae_opts {
     int64_t store_max_age_ns;
     enum ae_sync_mode sync_mode;
     int64_t sync_interval_ns;
+    int64_t ack_interval_ns; /* store.ack_interval: how often the ack state is written */
     /* uplink { } */
     char **uplink_subjects;
     int nuplink_subjects;

@@ -80,7 +80,8 @@ static void opts_uplink_blocks(void)
              "\"tls://h2:7422\"], tls { ca_file: \"/x/ca.pem\" } } ]\n"
              "  reconnect: \"200ms\"\n  reconnect_max: \"5s\"\n  dead_link_timeout: 3s\n"
              "}\n"
-             "store { dir: \"/var/lib/aerie\", max_bytes: 1GB, max_age: \"7d\", sync: always }\n"
+             "store { dir: \"/var/lib/aerie\", max_bytes: 1GB, max_age: \"7d\", sync: always,\n"
+             "        ack_interval: \"5s\" }\n"
              "uplink { subjects: [\"fleet.prod.veh.V1.state.>\"], rate: \"64KB\" }\n",
              &o);
     AH_ASSERT_MSG(e == NULL, "unexpected error: %s", e);
@@ -93,6 +94,7 @@ static void opts_uplink_blocks(void)
     AH_ASSERT_EQ_INT(o.sync_mode, AE_OPT_SYNC_ALWAYS);
     AH_ASSERT_EQ_INT(o.store_max_bytes, 1024LL * 1024 * 1024);
     AH_ASSERT_EQ_INT(o.store_max_age_ns, 7 * 86400 * AE_NS_PER_SEC);
+    AH_ASSERT_EQ_INT(o.ack_interval_ns, 5 * AE_NS_PER_SEC);
     AH_ASSERT_EQ_INT(o.nuplink_subjects, 1);
     AH_ASSERT_EQ_INT(o.uplink_rate, 64 * 1024);
     ae_opts_free(&o);
@@ -109,6 +111,7 @@ static void opts_errors_name_file_line_key(void)
         {"ping_interval: \"fast\"\n", "t.conf:1: ping_interval:", "expected a duration"},
         {"authorization {\n  user: a\n  pasword: b\n}\n", "t.conf:3:", "unknown key \"pasword\""},
         {"store { dir: x, sync: sometimes }\n", "t.conf:1: sync:", "always, never or an interval"},
+        {"store { dir: x, ack_interval: \"5ms\" }\n", "t.conf:1: ack_interval:", "10ms to 60s"},
         {"jetstream { store_dir: /x }\n", "t.conf:1: jetstream:", "no JetStream of its own"},
         {"leafnodes { remotes = [ { account: A } ] }\n", "t.conf:1", "needs at least one url"},
         {"max_payload: 2MB\nmax_pending: 1MB\n", "max_payload (2097152)", "max_pending (1048576)"},
