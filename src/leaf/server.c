@@ -1,7 +1,7 @@
 /* The broker core: accepting connections, routing messages, the loop hooks, signals,
  * draining and reload. Works with client.c (connections: accept, deliver), clients.c (the
  * per-pass work on connections), sublist.c (matching) and, through uplink_hooks and
- * durable_hooks (hooks.h), uplink.c and forward.c. The modules above the broker (the uplink,
+ * durable_hooks (hooks.h), the uplink and forward.c. The modules above the broker (the uplink,
  * the forwarder, HTTP monitoring in monitor.c) are started and stopped by main.c. */
 #include "leaf/server.h"
 #include "common/log.h"
