@@ -271,67 +271,53 @@ static int replace_mirror(ae_cli *c, const hub_opts *o, json_t *have, const char
     return rc;
 }
 
-/* Brings one stream to `want` (consumed): create, update the differing fields, or leave it.
- * Appends the outcome to report and counts it. */
-static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report, int counts[3],
-                      ae_err *err)
+/* one_stream, a stream that is not there (or a mirror just deleted: replaced): creates it
+ * (unless --dry-run) and describes it in item. */
+static int create_stream(ae_cli *c, const hub_opts *o, json_t *want, const char *name,
+                         bool replaced, json_t *item, int counts[3], ae_err *err)
 {
-    const char *name = json_string_value(json_object_get(want, "name"));
-    json_t *info = NULL, *item = json_object(), *changes = json_array();
-    char api[128];
-    int rc;
-    json_object_set_new(item, "stream", json_string(name));
-    snprintf(api, sizeof api, "STREAM.INFO.%s", name);
-    rc = ae_cli_api(c, api, NULL, &info, err);
-    bool replaced = false;
-    if (rc == 0 && json_object_get(json_object_get(info, "config"), "mirror") &&
-        !json_object_get(want, "mirror")) {
-        if ((rc = replace_mirror(c, o, json_object_get(info, "config"), name, err)) != 0)
-            goto out;
-        replaced = true;
-        rc = AE_ENOENT;
-    }
-    if (rc == AE_ENOENT) {
-        if (!o->dry_run) {
-            json_t *resp = NULL;
-            char *body = json_dumps(want, AE_CLI_JSON_FLAGS);
-            snprintf(api, sizeof api, "STREAM.CREATE.%s", name);
-            rc = ae_cli_api(c, api, body, &resp, err);
-            free(body);
-            if (rc) {
-                if (strstr(err->msg, "insufficient") || strstr(err->msg, "replicas"))
-                    snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
-                             "; the hub may have fewer than %d nodes: try --replicas 1",
-                             o->replicas);
-                goto out;
-            }
-            json_decref(resp);
+    if (!o->dry_run) {
+        char api[128];
+        json_t *resp = NULL;
+        char *body = json_dumps(want, AE_CLI_JSON_FLAGS);
+        snprintf(api, sizeof api, "STREAM.CREATE.%s", name);
+        int rc = ae_cli_api(c, api, body, &resp, err);
+        free(body);
+        if (rc) {
+            if (strstr(err->msg, "insufficient") || strstr(err->msg, "replicas"))
+                snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+                         "; the hub may have fewer than %d nodes: try --replicas 1", o->replicas);
+            return rc;
         }
-        json_object_set_new(item, "action",
-                            json_string(replaced     ? (o->dry_run ? "would replace" : "replaced")
-                                        : o->dry_run ? "would create"
-                                                     : "created"));
-        counts[replaced ? 1 : 0]++;
-        char age[32], copy[600] = "";
-        show("max_age", json_object_get(want, "max_age"), age, sizeof age);
-        json_t *srcs = json_object_get(want, "sources");
-        if (srcs && !strstr(name, AE_STREAM_ALL_SUFFIX)) {
-            memcpy(copy, " copy of ", 9);
-            show("mirror", json_array_get(srcs, 0), copy + 9, sizeof copy - 9);
-        } else if (srcs) {
-            memcpy(copy, " sources ", 9);
-            show("sources", json_object_get(want, "sources"), copy + 9, sizeof copy - 9);
-        }
-        json_object_set_new(
-            item, "summary",
-            json_sprintf("R%d max_age=%s%s%s", o->replicas, age,
-                         json_is_true(json_object_get(want, "allow_direct")) ? " direct_get" : "",
-                         copy));
-        goto done;
+        json_decref(resp);
     }
-    if (rc)
-        goto out;
-    json_t *have = json_object_get(info, "config");
+    json_object_set_new(item, "action",
+                        json_string(replaced     ? (o->dry_run ? "would replace" : "replaced")
+                                    : o->dry_run ? "would create"
+                                                 : "created"));
+    counts[replaced ? 1 : 0]++;
+    char age[32], copy[600] = "";
+    show("max_age", json_object_get(want, "max_age"), age, sizeof age);
+    json_t *srcs = json_object_get(want, "sources");
+    if (srcs && !strstr(name, AE_STREAM_ALL_SUFFIX)) {
+        memcpy(copy, " copy of ", 9);
+        show("mirror", json_array_get(srcs, 0), copy + 9, sizeof copy - 9);
+    } else if (srcs) {
+        memcpy(copy, " sources ", 9);
+        show("sources", json_object_get(want, "sources"), copy + 9, sizeof copy - 9);
+    }
+    json_object_set_new(
+        item, "summary",
+        json_sprintf("R%d max_age=%s%s%s", o->replicas, age,
+                     json_is_true(json_object_get(want, "allow_direct")) ? " direct_get" : "",
+                     copy));
+    return 0;
+}
+
+/* one_stream, a stream that is there: appends each field of want that differs from have to
+ * changes ({field, from, to}). Returns true when one of them cannot change in place. */
+static bool stream_changes(json_t *have, json_t *want, json_t *changes)
+{
     const char *key;
     json_t *wv;
     bool blocked = false;
@@ -357,7 +343,59 @@ static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report
         if (immutable(key))
             blocked = true;
     }
-    if (blocked) {
+    return blocked;
+}
+
+/* one_stream: updates the stream to have with want's fields (unless --dry-run). */
+static int update_stream(ae_cli *c, const hub_opts *o, json_t *have, json_t *want, const char *name,
+                         ae_err *err)
+{
+    if (o->dry_run)
+        return 0;
+    char api[128];
+    json_t *merged = json_deep_copy(have);
+    json_object_update(merged, want);
+    char *body = json_dumps(merged, AE_CLI_JSON_FLAGS);
+    json_decref(merged);
+    json_t *resp = NULL;
+    snprintf(api, sizeof api, "STREAM.UPDATE.%s", name);
+    int rc = ae_cli_api(c, api, body, &resp, err);
+    free(body);
+    if (rc)
+        return rc;
+    json_decref(resp);
+    return 0;
+}
+
+/* Brings one stream to `want` (consumed): create, update the differing fields, or leave it.
+ * Appends the outcome to report and counts it. */
+static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report, int counts[3],
+                      ae_err *err)
+{
+    const char *name = json_string_value(json_object_get(want, "name"));
+    json_t *info = NULL, *item = json_object(), *changes = json_array();
+    char api[128];
+    int rc;
+    json_object_set_new(item, "stream", json_string(name));
+    snprintf(api, sizeof api, "STREAM.INFO.%s", name);
+    rc = ae_cli_api(c, api, NULL, &info, err);
+    bool replaced = false;
+    if (rc == 0 && json_object_get(json_object_get(info, "config"), "mirror") &&
+        !json_object_get(want, "mirror")) {
+        if ((rc = replace_mirror(c, o, json_object_get(info, "config"), name, err)) != 0)
+            goto out;
+        replaced = true;
+        rc = AE_ENOENT;
+    }
+    if (rc == AE_ENOENT) {
+        if ((rc = create_stream(c, o, want, name, replaced, item, counts, err)) != 0)
+            goto out;
+        goto done;
+    }
+    if (rc)
+        goto out;
+    json_t *have = json_object_get(info, "config");
+    if (stream_changes(have, want, changes)) {
         rc = ae_err_set(err, AE_EINVAL,
                         "stream %s exists with a storage/retention Aerie cannot change in place; "
                         "back it up and delete it (nats stream rm %s), then run hub init again",
@@ -369,19 +407,8 @@ static int one_stream(ae_cli *c, const hub_opts *o, json_t *want, json_t *report
         counts[2]++;
         goto done;
     }
-    if (!o->dry_run) {
-        json_t *merged = json_deep_copy(have);
-        json_object_update(merged, want);
-        char *body = json_dumps(merged, AE_CLI_JSON_FLAGS);
-        json_decref(merged);
-        json_t *resp = NULL;
-        snprintf(api, sizeof api, "STREAM.UPDATE.%s", name);
-        rc = ae_cli_api(c, api, body, &resp, err);
-        free(body);
-        if (rc)
-            goto out;
-        json_decref(resp);
-    }
+    if ((rc = update_stream(c, o, have, want, name, err)) != 0)
+        goto out;
     json_object_set_new(item, "action", json_string(o->dry_run ? "would update" : "updated"));
     counts[1]++;
 done:

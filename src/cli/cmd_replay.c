@@ -295,23 +295,14 @@ static void sleep_ns(int64_t ns)
         ;
 }
 
-int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t start_ns,
-                   int64_t end_ns, ae_replay_emit_fn emit, void *ctx, int *subjects,
-                   long *search_requests, ae_err *err)
+/* Step 1 of ae_replay_each: a cursor for each subject under filter in each copy of each
+ * twin stream, bounded by the copy's snapshot (its last seq now). A fallback region that does
+ * not answer is noted and left out. Appends to *ks / *nk (freed by the caller, also after an
+ * error); AE_ENOENT when the hub has none of the streams. */
+static int open_cursors(ae_cli *c, const char *filter, cursor **ks, int *nk, ae_err *err)
 {
-    long direct0 = c->req_direct;
-    char filter[512];
-    if (strncmp(filter_rel, "fleet.", 6) == 0)
-        snprintf(filter, sizeof filter, "%s", filter_rel);
-    else
-        snprintf(filter, sizeof filter, "fleet.%s.veh.%s.%s", c->env, vid, filter_rel);
-
-    /* 1. subjects and the snapshot bound of each copy of each stream */
     static const char *streams[] = {AE_STREAM_STATE, AE_STREAM_EVENTS, AE_STREAM_LINK};
-    cursor *ks = NULL;
-    int nk = 0, rc = AE_EIO;
     bool any_stream = false;
-    ae_seen_ids seen = {AE_HMAP_INIT};
     for (int s = 0; s < 3; s++) {
         ae_read_src src[AE_READ_MAX];
         int ns = ae_cli_read_sources(c, streams[s], src, AE_READ_MAX);
@@ -327,39 +318,39 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
                 ae_cli_note_unreachable(c, &src[k], e.msg);
                 continue;
             }
-            if (r) {
-                rc = ae_err_set(err, r, "%s", e.msg);
-                goto out;
-            }
+            if (r)
+                return ae_err_set(err, r, "%s", e.msg);
             any_stream = any_stream || src[k].home;
-            cursor *nks = realloc(ks, (size_t)(nk + n + 1) * sizeof *ks);
+            cursor *nks = realloc(*ks, (size_t)(*nk + n + 1) * sizeof **ks);
             if (!nks) {
                 for (int j = 0; j < n; j++)
                     free(subs[j]);
                 free(subs);
-                rc = ae_err_set(err, AE_ENOMEM, "out of memory");
-                goto out;
+                return ae_err_set(err, AE_ENOMEM, "out of memory");
             }
-            ks = nks;
+            *ks = nks;
             for (int j = 0; j < n; j++) {
-                ks[nk] =
+                nks[*nk] =
                     (cursor){.c = c, .src = src[k], .subject = subs[j], .hi = last, .seq = first};
-                ks[nk].stream = streams[s];
-                nk++;
+                nks[*nk].stream = streams[s];
+                (*nk)++;
             }
             free(subs);
         }
     }
-    if (!any_stream) {
-        rc = ae_err_set(err, AE_ENOENT,
-                        c->global ? "the hub has no fleet-wide aggregate; run `aerie hub init "
-                                    "--global DOMAIN,...` in the global region (provision.sh)"
-                                  : "the hub has none of the twin streams; run `aerie hub init` "
-                                    "and let vehicles report");
-        goto out;
-    }
+    if (!any_stream)
+        return ae_err_set(err, AE_ENOENT,
+                          c->global ? "the hub has no fleet-wide aggregate; run `aerie hub init "
+                                      "--global DOMAIN,...` in the global region (provision.sh)"
+                                    : "the hub has none of the twin streams; run `aerie hub "
+                                      "init` and let vehicles report");
+    return 0;
+}
 
-    /* 2. the start of the window in each subject */
+/* Step 2: each cursor finds the start of the window in its subject (a cursor with nothing in
+ * the window keeps no message); the hub's own copy streams the rest from there. */
+static int find_starts(ae_cli *c, cursor *ks, int nk, int64_t start_ns, int64_t end_ns, ae_err *err)
+{
     for (int j = 0; j < nk; j++) {
         ae_replay_source src = {src_next_at, src_release, &ks[j]};
         ae_replay_hit h;
@@ -373,8 +364,7 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
         }
         if (r) {
             ae_err_set(err, r, "%s", e.msg);
-            rc = r;
-            goto out;
+            return r;
         }
         if (h.event_ns >= end_ns) {
             natsMsg_Destroy(h.msg);
@@ -388,13 +378,17 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
         if (ks[j].src.home && ks[j].hi > ks[j].seq + STREAM_MIN_SEQS &&
             (r = stream_from(&ks[j], &e)) != 0) {
             ae_err_set(err, r, "%s", e.msg);
-            rc = r;
-            goto out;
+            return r;
         }
     }
-    *search_requests = c->req_direct - direct0;
+    return 0;
+}
 
-    /* 3. merge and hand each message to emit */
+/* Step 3: merges the cursors by event time (then seq) and hands each message to emit once. */
+static int merge(cursor *ks, int nk, int64_t end_ns, ae_seen_ids *seen, ae_replay_emit_fn emit,
+                 void *ctx, ae_err *err)
+{
+    int rc;
     for (;;) {
         cursor *best = NULL;
         for (int j = 0; j < nk; j++)
@@ -402,11 +396,11 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
                               (ks[j].event_ns == best->event_ns && ks[j].seq < best->seq)))
                 best = &ks[j];
         if (!best)
-            break;
+            return 0;
         /* The same record from a second copy (or twice in an aggregate): shown once. */
-        if (ae_seen_ids_repeat(&seen, best->cur)) {
+        if (ae_seen_ids_repeat(seen, best->cur)) {
             if ((rc = step(best, end_ns, err)) != 0)
-                goto out;
+                return rc;
             continue;
         }
         ae_replay_item it = {.subject = best->subject,
@@ -415,12 +409,33 @@ int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t s
                              .event_ns = best->event_ns,
                              .msg = best->cur};
         if ((rc = emit(ctx, &it, err)) != 0)
-            goto out;
+            return rc;
         if ((rc = step(best, end_ns, err)) != 0)
-            goto out;
+            return rc;
     }
-    rc = 0;
-out:
+}
+
+int ae_replay_each(ae_cli *c, const char *vid, const char *filter_rel, int64_t start_ns,
+                   int64_t end_ns, ae_replay_emit_fn emit, void *ctx, int *subjects,
+                   long *search_requests, ae_err *err)
+{
+    long direct0 = c->req_direct;
+    char filter[512];
+    if (strncmp(filter_rel, "fleet.", 6) == 0)
+        snprintf(filter, sizeof filter, "%s", filter_rel);
+    else
+        snprintf(filter, sizeof filter, "fleet.%s.veh.%s.%s", c->env, vid, filter_rel);
+
+    cursor *ks = NULL;
+    int nk = 0;
+    ae_seen_ids seen = {AE_HMAP_INIT};
+    int rc = open_cursors(c, filter, &ks, &nk, err);
+    if (rc == 0)
+        rc = find_starts(c, ks, nk, start_ns, end_ns, err);
+    if (rc == 0) {
+        *search_requests = c->req_direct - direct0;
+        rc = merge(ks, nk, end_ns, &seen, emit, ctx, err);
+    }
     for (int j = 0; j < nk; j++) {
         natsMsg_Destroy(ks[j].cur);
         stream_stop(&ks[j]);

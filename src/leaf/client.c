@@ -1,11 +1,10 @@
 /* Local client connections: the server side of the NATS client protocol.
  *
  * The read path (plain or TLS), the SUB/UNSUB/PUB handlers and delivery; CONNECT is in
- * connect_op.c, PING (the flush barrier) in ping.c, output, stalls and closing in conn.c, the
- * per-pass work on all connections in clients.c. The
- * protocol behaviour follows nats-server 2.9 as recorded in docs/compatibility.md: the same
- * defaults, the same -ERR texts, the same order of replies, and the same choice between
- * continuing and closing. */
+ * connect_op.c, PING (the flush barrier) in ping.c, output, stalls and closing in conn.c;
+ * the loop's passes over all connections are server.c's. The protocol behaviour follows
+ * nats-server 2.9 as recorded in docs/compatibility.md: the same defaults, the same -ERR
+ * texts, the same order of replies, and the same choice between continuing and closing. */
 #include "leaf/client.h"
 #include "leaf/connect_op.h"
 #include "leaf/ping.h"

@@ -7,9 +7,9 @@
  *
  * Files: client.c (accept, the read path, the SUB/UNSUB/PUB handlers, delivery, periodic
  * checks, free), connect_op.c (CONNECT), ping.c (PING and durable PONGs), conn.c (output,
- * flushing, pausing reads, fast-producer stalls, closing), clients.c (what
- * the loop does with all connections each pass), registry.c (the lists), auth.c (who the
- * connection is) and perms.c (what it may do). client.c calls into server.c only to route a
+ * flushing, pausing reads, fast-producer stalls, closing), server.c (what the loop does with
+ * all connections each pass), registry.c (the lists), auth.c (who the connection is) and
+ * perms.c (what it may do). client.c calls into server.c only to route a
  * message; server.c calls ae_client_deliver back (the route <-> deliver pair). */
 #ifndef AERIE_LEAF_CLIENT_H
 #define AERIE_LEAF_CLIENT_H

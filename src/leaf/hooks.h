@@ -18,8 +18,8 @@ struct ae_msg;
 struct ae_ssub;
 struct json_t;
 
-/* Caller: server.c (routing, interest, the tick, drain). Implementer: uplink.c, installed by
- * ae_uplink_start. All members may be NULL (no uplink configured). */
+/* Caller: server.c (routing, interest, the tick, drain). Implementer: the uplink
+ * (uplink_*.c), installed by ae_uplink_start. All members may be NULL (no uplink configured). */
 typedef struct ae_uplink_hooks {
     void *ctx;
     /* A local message matched hub interest (plain, and/or the listed hub queue groups). */
@@ -51,7 +51,7 @@ typedef struct ae_durable_hooks {
     ae_durability (*durability)(void *ctx, uint64_t seq);
 } ae_durable_hooks;
 
-/* Caller: uplink.c. Implementer: forward.c, installed with ae_uplink_set_client. */
+/* Caller: the uplink (uplink_*.c). Implementer: forward.c, installed with ae_uplink_set_client. */
 typedef struct ae_uplink_client {
     void *ctx;
     /* true after interest is exchanged on a new connection, false when it is lost */

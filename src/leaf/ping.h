@@ -3,7 +3,7 @@
  * store-and-forward contract, docs/store-and-forward.md), and later PONGs queue behind it so
  * none overtakes another. If the log failed before they were on disk, the PONG still goes
  * out, after an -ERR saying the publishes were not stored. The log is asked through
- * durable_hooks (hooks.h). Called by client.c (the op) and clients.c (the log advanced). */
+ * durable_hooks (hooks.h). Called by client.c (the op) and server.c (the log advanced). */
 #ifndef AERIE_LEAF_PING_H
 #define AERIE_LEAF_PING_H
 

@@ -10,7 +10,7 @@
  *   - the stalled list (fast producers whose reading is paused while a consumer catches up);
  *   - the ring of recently closed connections for /connz?state=closed.
  * Each push is idempotent; a connection is on each list at most once. Everything runs on the
- * loop thread. The work done with these lists lives in clients.c. */
+ * loop thread. The work done with these lists lives in server.c (the loop's passes). */
 #ifndef AERIE_LEAF_REGISTRY_H
 #define AERIE_LEAF_REGISTRY_H
 

@@ -1,14 +1,15 @@
-/* The broker core: accepting connections, routing messages, the loop hooks, signals,
- * draining and reload. Works with client.c (connections: accept, deliver), clients.c (the
- * per-pass work on connections), sublist.c (matching) and, through uplink_hooks and
- * durable_hooks (hooks.h), uplink.c and forward.c. The modules above the broker (the uplink,
- * the forwarder, HTTP monitoring in monitor.c) are started and stopped by main.c. */
+/* The broker core: accepting connections, routing messages, the loop hooks and their passes
+ * over all connections, signals, draining and reload. Works with client.c (connections:
+ * accept, deliver, and the per-connection work of each pass), sublist.c (matching) and, through
+ * uplink_hooks and durable_hooks (hooks.h), the uplink and forward.c. The modules above the broker
+ * (the uplink, the forwarder, HTTP monitoring in monitor.c) are started and stopped by main.c. */
 #include "leaf/server.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "leaf/auth.h"
 #include "leaf/client.h"
-#include "leaf/clients.h"
+#include "leaf/ping.h"
+#include "leaf/registry.h"
 #include "leaf/tls.h"
 
 #include <arpa/inet.h>
@@ -57,6 +58,120 @@ static void make_server_id(char *out)
     for (int i = 1; i < 56; i++)
         out[i] = alphabet[raw[i] % 32];
     out[56] = 0;
+}
+
+/* ---- the loop's passes over all connections (the registry's lists) --------------------- */
+
+/* Rounds of "parse resumed input, write output" per pass: a flush can resume a producer
+ * (its consumer drained), whose input can fill outputs again. Beyond this the loop comes
+ * back without sleeping. */
+#define READY_ROUNDS 8
+
+/* Subscriptions taken apart per pass when a connection that holds many closes: removing one
+ * costs a couple of microseconds, so a million would hold the loop for seconds. */
+#define TEARDOWN_SLICE 1024
+
+/* Frees closed connections whose last bytes are out (or that can never get them out).
+ * Returns true if some still have subscriptions to take apart. While draining, a closed
+ * connection is only retired (socket closed, recorded): its subscriptions go when the
+ * server is freed after the loop, in one go, instead of holding up the exit. */
+static bool free_closed(ae_server *s)
+{
+    bool more = false;
+    ae_client **pp = &s->reg.closing;
+    int64_t now = ae_mono_ns();
+    while (*pp) {
+        ae_client *c = *pp;
+        bool done = c->retired || !c->flush_then_close || c->out.pending == 0;
+        if (!done && s->draining && now > s->drain_deadline)
+            done = true;
+        if (!done && c->write_stall_since && now - c->write_stall_since > 2 * AE_NS_PER_SEC)
+            done = true; /* a peer that stopped reading does not get to hold a closing socket */
+        if (!done) {
+            ae_client_update_interest(c);
+            pp = &c->close_next;
+            continue;
+        }
+        ae_client_retire(c);
+        if (s->draining) {
+            pp = &c->close_next;
+            continue;
+        }
+        if (ae_client_drop_subs(c, TEARDOWN_SLICE) > 0) {
+            more = true;
+            pp = &c->close_next;
+            continue;
+        }
+        *pp = c->close_next; /* ae_client_free unlinks it from every other list */
+        c->on_closing = false;
+        ae_client_free(c);
+    }
+    return more;
+}
+
+/* Draining is over once every connection is retired. */
+static bool all_retired(const ae_server *s)
+{
+    for (const ae_client *c = s->reg.head; c; c = c->next)
+        if (!c->retired)
+            return false;
+    return true;
+}
+
+static bool clients_before_sleep(ae_server *s)
+{
+    for (int round = 0; round < READY_ROUNDS; round++) {
+        ae_client *c;
+        while ((c = ae_registry_next_ready(&s->reg)))
+            ae_client_resume_input(c);
+        while ((c = ae_registry_next_write(&s->reg))) {
+            if (!c->closing || c->flush_then_close)
+                ae_client_flush(c);
+        }
+        if (!s->reg.ready)
+            break;
+    }
+    bool more = free_closed(s);
+    if (s->draining && all_retired(s))
+        ae_loop_stop(s->loop);
+    return more || s->reg.ready != NULL || s->reg.writes != NULL;
+}
+
+static void clients_tick(ae_server *s, int64_t now)
+{
+    for (ae_client *c = s->reg.head; c; c = c->next)
+        ae_client_tick(c, now);
+}
+
+static void clients_close_all(ae_server *s)
+{
+    for (ae_client *c = s->reg.head; c; c = c->next) {
+        if (!c->closing)
+            ae_client_close(c, NULL, "Server Shutdown");
+    }
+}
+
+static void clients_durable_advanced(ae_server *s)
+{
+    for (ae_client *c = s->reg.head; c; c = c->next)
+        ae_client_durable_advanced(c);
+}
+
+static void clients_resume_uplink_paused(ae_server *s)
+{
+    for (ae_client *c = s->reg.head; c; c = c->next) {
+        if (c->pause & AE_PAUSE_UPLINK)
+            ae_client_unpause(c, AE_PAUSE_UPLINK);
+    }
+}
+
+static void clients_free_all(ae_server *s)
+{
+    while (s->reg.head) {
+        ae_client *c = s->reg.head;
+        c->closing = true;
+        ae_client_free(c);
+    }
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
@@ -216,12 +331,12 @@ size_t ae_server_route(ae_server *s, ae_client *src, const ae_msg *m)
 
 void ae_server_resume_readers(ae_server *s)
 {
-    ae_clients_resume_uplink_paused(s);
+    clients_resume_uplink_paused(s);
 }
 
 void ae_server_durable_advanced(ae_server *s)
 {
-    ae_clients_durable_advanced(s);
+    clients_durable_advanced(s);
 }
 
 /* ---- INFO ---------------------------------------------------------------------------- */
@@ -316,7 +431,7 @@ static void start_drain(ae_server *s)
     if (s->uplink_hooks.drain)
         s->uplink_hooks.drain(s->uplink_hooks.ctx);
     /* Each client keeps what is already queued for it and is closed once that is written. */
-    ae_clients_close_all(s);
+    clients_close_all(s);
 }
 
 static void on_signal(ae_loop *loop, ae_io *io, unsigned events)
@@ -362,18 +477,18 @@ static void on_tick(ae_loop *loop, ae_timer *t)
 {
     ae_server *s = t->ctx;
     int64_t now = ae_loop_now(loop);
-    ae_clients_tick(s, now);
+    clients_tick(s, now);
     if (s->uplink_hooks.tick)
         s->uplink_hooks.tick(s->uplink_hooks.ctx, now);
     ae_loop_timer_start(loop, t, tick_every(&s->opts));
 }
 
 /* Parse resumed input, flush output, free closed connections; if draining and all is out,
- * stop (clients.c). */
+ * stop. */
 static bool before_sleep(ae_loop *loop, void *ctx)
 {
     (void)loop;
-    return ae_clients_before_sleep(ctx);
+    return clients_before_sleep(ctx);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -514,7 +629,7 @@ void ae_server_free(ae_server *s)
 {
     if (!s)
         return;
-    ae_clients_free_all(s);
+    clients_free_all(s);
     ae_registry_free(&s->reg);
     if (s->listen_io.registered)
         close(s->listen_io.fd);

@@ -1,8 +1,8 @@
 /* The broker: the listening socket (plain or TLS), accepting connections, the subscription
  * index, message routing between local clients and the uplink, signals, draining and
  * reload. The connections themselves are kept in the registry (registry.h) and worked on
- * by clients.c; server.c calls client.c to accept and deliver, and client.c calls back only
- * to route a message (the route <-> deliver pair).
+ * by server.c's loop passes; server.c calls client.c to accept and deliver, and client.c calls back
+ * only to route a message (the route <-> deliver pair).
  *
  * Everything here runs on the loop thread. Connections are never freed inside a handler:
  * they are marked closing and freed in before_sleep (Redis freeClientAsync). */
