@@ -60,7 +60,7 @@ void dfx_generate(dfx *d, bool per_region, bool permissions)
     snprintf(d->out, sizeof d->out, "%s/out", d->dir);
     region_ports(&d->reg[DFX_EU], "eu");
     region_ports(&d->reg[DFX_US], "us");
-    char hubs[2][400], veh[2][300];
+    char hubs[2][400], veh[2][400]; /* room for the longest region name and ports */
     for (int r = 0; r < 2; r++)
         hub_json(&d->reg[r], hubs[r], sizeof hubs[r]);
     for (int i = 0; i < 2; i++) {
