@@ -4,7 +4,7 @@
  *
  * Start order and readiness: hub nodes (until each answers /healthz with JetStream), the hub
  * streams of every tenant (retried while the cluster elects its meta leader), the guard,
- * then per vehicle the relay, the leaf (its client port), the gateway and the drone, then
+ * then per vehicle the relay, the leaf (its client port) and the gateway, the drones' pools, then
  * the dashboards. fleet.json is rewritten after every start, so a failure half-way leaves a
  * record that `down` can use.
  *
@@ -78,11 +78,17 @@ static bool running(local *l, const ae_fleet_proc *p)
     return ae_fleet_proc_running(l->f, p);
 }
 
-/* True when the process belongs to a vehicle whose identity was revoked: `up` must not
- * start it again (its leaf would only be refused, and the drone should stay grounded). */
+/* True when the process belongs to a vehicle whose identity was revoked (a pool of drones:
+ * when all its vehicles were): `up` must not start it again (its leaf would only be refused,
+ * and the drone should stay grounded). */
 static bool revoked(local *l, const ae_fleet_proc *p)
 {
-    return p->vid && ae_creds_is_revoked(creds(l), p->vid);
+    if (p->vid)
+        return ae_creds_is_revoked(creds(l), p->vid);
+    for (size_t i = 0; i < p->n_vids; i++)
+        if (!ae_creds_is_revoked(creds(l), p->vids[i]))
+            return false;
+    return p->n_vids > 0;
 }
 
 /* ---- starting ------------------------------------------------------------------------ */
@@ -400,6 +406,11 @@ static void print_vehicles(local *l)
                                     : "skipped, not started",
                vid, d, d);
     }
+    int pools = 0;
+    for (size_t i = 0; i < f->n_procs; i++)
+        pools += strcmp(f->procs[i].kind, AE_KIND_SIM) == 0;
+    printf("  Drones: %d simulator process%s, up to %d drones each (logs/sim-pool-N.log)\n", pools,
+           pools == 1 ? "" : "es", AE_LOCAL_SIM_POOL);
     printf("  Vehicle keys: %s/creds/ (one nkey each; the hubs refuse leaves without one)\n", d);
 }
 

@@ -76,6 +76,9 @@ static void free_proc(ae_fleet_proc *p)
     free_strv(p->argv);
     free(p->log);
     free(p->vid);
+    for (size_t i = 0; i < p->n_vids; i++)
+        free(p->vids[i]);
+    free(p->vids);
     free(p->started);
 }
 
@@ -227,13 +230,36 @@ ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name)
     return NULL;
 }
 
+bool ae_fleet_proc_serves(const ae_fleet_proc *p, const char *vid)
+{
+    if (!vid)
+        return false;
+    if (p->vid && strcmp(p->vid, vid) == 0)
+        return true;
+    for (size_t i = 0; i < p->n_vids; i++)
+        if (strcmp(p->vids[i], vid) == 0)
+            return true;
+    return false;
+}
+
 ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind)
 {
     for (size_t i = 0; f && vid && i < f->n_procs; i++)
-        if (f->procs[i].vid && strcmp(f->procs[i].vid, vid) == 0 &&
-            strcmp(f->procs[i].kind, kind) == 0)
+        if (strcmp(f->procs[i].kind, kind) == 0 && ae_fleet_proc_serves(&f->procs[i], vid))
             return &f->procs[i];
     return NULL;
+}
+
+int ae_fleet_proc_add_vid(ae_fleet_proc *p, const char *vid)
+{
+    char **slot = grow((void **)&p->vids, &p->n_vids, sizeof *slot);
+    if (!slot)
+        return AE_ENOMEM;
+    if (!(*slot = strdup(vid))) {
+        p->n_vids--;
+        return AE_ENOMEM;
+    }
+    return 0;
 }
 
 static char **copy_strv(const char *const *argv)
@@ -491,6 +517,30 @@ static void read_tenants(reader *r, ae_fleet *f, json_t *list)
     }
 }
 
+/* A process's "vids": vehicle ids. */
+static void read_vids(reader *r, ae_fleet_proc *fp, json_t *vids, const char *where)
+{
+    if (!vids || r->rc)
+        return;
+    if (!json_is_array(vids)) {
+        bad(r, "%svids must be an array of vehicle ids%s", where, "");
+        return;
+    }
+    size_t k;
+    json_t *v;
+    json_array_foreach(vids, k, v)
+    {
+        if (!ae_ident_valid(json_string_value(v))) {
+            bad(r, "%svids must be an array of vehicle ids%s", where, "");
+            return;
+        }
+        if (ae_fleet_proc_add_vid(fp, json_string_value(v)) != 0) {
+            r->rc = ae_err_set(r->err, AE_ENOMEM, "out of memory reading %s", r->name);
+            return;
+        }
+    }
+}
+
 static void read_procs(reader *r, ae_fleet *f, json_t *procs)
 {
     if (!procs)
@@ -516,6 +566,7 @@ static void read_procs(reader *r, ae_fleet *f, json_t *procs)
         read_str(r, p, where, "prog", &fp->prog);
         read_str(r, p, where, "log", &fp->log);
         read_str(r, p, where, "vid", &fp->vid);
+        read_vids(r, fp, json_object_get(p, "vids"), where);
         read_str(r, p, where, "started", &fp->started);
         read_int(r, p, where, "ready_port", &fp->ready_port);
         json_t *pid = json_object_get(p, "pid");
@@ -678,6 +729,12 @@ static json_t *dump_proc(const ae_fleet_proc *p)
                           "prog", p->prog, "pid", (int)p->pid, "argv", av, "log",
                           p->log ? p->log : "", "ready_port", p->ready_port);
     set_str(o, "vid", p->vid);
+    if (p->n_vids) {
+        json_t *vids = json_array();
+        for (size_t k = 0; k < p->n_vids; k++)
+            json_array_append_new(vids, json_string(p->vids[k]));
+        json_object_set_new(o, "vids", vids);
+    }
     set_str(o, "started", p->started);
     return o;
 }

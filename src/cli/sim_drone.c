@@ -667,6 +667,9 @@ int ae_sim_drone_receive(sim *s, int max_datagrams)
             s->peer_len = fl;
         }
         ae_mav_parse(&s->parser, buf, (size_t)n);
+        /* MAVLink over UDP carries whole frames in each datagram: a partial one at the end
+         * is junk, and kept it would swallow the frames of the next datagram. */
+        s->parser.have = 0;
     }
     return got;
 }

@@ -384,7 +384,10 @@ static const char *LOCAL_FLEET =
     "{\"name\":\"leaf-VID-001\",\"kind\":\"leaf\",\"prog\":\"aerie-leaf\",\"pid\":42,"
     "\"argv\":[\"/b/aerie-leaf\",\"-c\",\"/f/conf/leaf-VID-001.conf\"],"
     "\"log\":\"/f/logs/leaf-VID-001.log\",\"ready_port\":22001,\"vid\":\"VID-001\","
-    "\"started\":\"2026-01-01T00:00:01Z\"}]}";
+    "\"started\":\"2026-01-01T00:00:01Z\"},"
+    "{\"name\":\"sim-pool-1\",\"kind\":\"sim\",\"prog\":\"aerie-sim\",\"pid\":43,"
+    "\"argv\":[\"/b/aerie-sim\",\"--drone\",\"--name\",\"VID-001\"],"
+    "\"log\":\"/f/logs/sim-pool-1.log\",\"ready_port\":0,\"vids\":[\"VID-000\",\"VID-001\"]}]}";
 
 static void fleet_round_trip(void)
 {
@@ -404,6 +407,13 @@ static void fleet_round_trip(void)
     AH_ASSERT(p->argv[3] == NULL);
     AH_ASSERT(ae_fleet_is_local(f));
     AH_ASSERT_EQ_INT(f->stale_ns, 6000000000LL);
+    /* A pool of drones serves several vehicles: found as the sim process of each. */
+    const ae_fleet_proc *pool = ae_fleet_proc_find(f, "sim-pool-1");
+    AH_ASSERT(pool && pool->n_vids == 2 && pool->vid == NULL);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-001", AE_KIND_SIM) == pool);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-000", AE_KIND_SIM) == pool);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-002", AE_KIND_SIM) == NULL);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-001", AE_KIND_LEAF) == p);
     /* Written out and read back, nothing is lost or changed. */
     char *one = ae_fleet_dump(f);
     AH_ASSERT_MSG(ae_fleet_parse(one, "dump", "/f", &g, &err) == 0, "%s", err.msg);
@@ -428,6 +438,11 @@ static void fleet_round_trip(void)
                                     "f.json", NULL, &f, &err),
                      AE_EINVAL);
     AH_ASSERT_CONTAINS(err.msg, "hub.nodes[0].leaf_port");
+    AH_ASSERT_EQ_INT(ae_fleet_parse("{\"hub\":{\"urls\":[\"u\"]},\"processes\":[{\"name\":\"s\","
+                                    "\"kind\":\"sim\",\"prog\":\"aerie-sim\",\"vids\":[\"a b\"]}]}",
+                                    "f.json", NULL, &f, &err),
+                     AE_EINVAL);
+    AH_ASSERT_CONTAINS(err.msg, "processes[0].vids must be an array of vehicle ids");
     /* A region view of `aerie topology`: where its vehicles fail over to, and the aggregate. */
     const char *view = "{\"env\":\"prod\",\"region\":\"eu\",\"hub\":{\"urls\":[\"nats://o:p@h:1\"],"
                        "\"js_domain\":\"hub-eu\",\"fallback_domains\":[\"hub-us\"],"
