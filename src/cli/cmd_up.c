@@ -21,6 +21,7 @@
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
 #include "cli/retention.h"
+#include "cli/up_report.h"
 #include "cli/tenant.h"
 #include "common/http.h"
 #include "common/ident.h"
@@ -148,80 +149,151 @@ static int check_ready(local *l, const ae_fleet_proc *p, ae_err *err)
     return 1;
 }
 
-/* Waits until every process of `kind` that should run is ready, all of them at once: each
- * round looks at those not ready yet, so n processes starting in parallel cost about the
- * time of the slowest, not n waits. The timeout grows with their number (a loaded machine
- * starts 1,000 leaves more slowly than 10). */
-static int wait_kind_ready(local *l, const char *kind, ae_err *err)
+/* How many processes of one kind start at once: $AERIE_UP_WAVE when set, else 32 per CPU
+ * (64 on 2 cores), 16 to 256. A
+ * start execs a program that loads its libraries and sets up; 1,000 gateways started at
+ * once put a 2-core machine's load over 900 and starved the processes already running
+ * (docs/benchmarks.md, "Fleet scale"). 32 per CPU keeps every core busy with starts while
+ * the run queue stays short; a kind with no more processes than this starts all at once,
+ * as before. */
+static size_t wave_size(void)
 {
-    size_t n = 0, ready = 0;
-    bool *done = calloc(l->f->n_procs + 1, sizeof *done);
-    if (!done)
-        return ae_err_set(err, AE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < l->f->n_procs; i++) {
-        const ae_fleet_proc *p = &l->f->procs[i];
-        done[i] = strcmp(p->kind, kind) != 0 || (revoked(l, p) && !running(l, p));
-        n += !done[i];
-    }
-    int timeout_s = (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)(n / 20);
-    int64_t start = ae_mono_ns(), deadline = start + (int64_t)timeout_s * AE_NS_PER_SEC;
-    int64_t shown = start;
+    const char *e = getenv("AERIE_UP_WAVE"); /* an operator's (and a test's) choice */
+    char *end;
+    long given = e ? strtol(e, &end, 10) : 0;
+    if (e && *e && !*end && given >= 1)
+        return (size_t)given;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long k = 32 * (cpus > 0 ? cpus : 1);
+    return (size_t)(k < 16 ? 16 : k > 256 ? 256 : k);
+}
+
+/* A started process without a readiness port gives up its place in the wave once it
+ * sleeps (ae_proc_busy: its start-up is over), or after this long in any case. */
+#define SETTLE_MAX_NS (5 * AE_NS_PER_SEC)
+
+/* The starting of one kind of process (start_kind): each recorded process's part in it. */
+enum { SK_NONE, SK_TODO, SK_CHECK, SK_STARTING, SK_READY };
+
+typedef struct kind_start {
+    local *l;
+    unsigned char *state; /* SK_* per recorded process */
+    int64_t *since;       /* when each was started (or first checked) */
+    size_t n, ready, inflight, wave;
+    int timeout_s;
+    int started;
+} kind_start;
+
+/* One look at process i: 1 ready, 0 not yet, or an AE_E* when it died or timed out. In a
+ * kind started in waves a process without a port counts once it settled. */
+static int look(kind_start *k, size_t i, int64_t now, ae_err *err)
+{
+    const ae_fleet_proc *p = &k->l->f->procs[i];
+    int r = check_ready(k->l, p, err);
+    if (r == 1 && p->ready_port <= 0 && k->n > k->wave && k->state[i] == SK_STARTING &&
+        now - k->since[i] < SETTLE_MAX_NS && ae_proc_busy(p->pid))
+        r = 0;
+    if (r == 0 && now - k->since[i] > (int64_t)k->timeout_s * AE_NS_PER_SEC)
+        r = ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)", p->name,
+                       k->timeout_s, p->log);
+    return r;
+}
+
+/* Starts what the wave has room for. Returns 0 or an AE_E*. */
+static int launch(kind_start *k, ae_err *err)
+{
     int rc = 0;
-    while (ready < n && rc == 0) {
-        for (size_t i = 0; i < l->f->n_procs && rc == 0; i++) {
-            if (done[i])
-                continue;
-            int r = check_ready(l, &l->f->procs[i], err);
-            if (r < 0)
-                rc = r;
-            else if (r > 0)
-                done[i] = true, ready++;
-            else if (ae_mono_ns() > deadline)
-                rc = ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)",
-                                l->f->procs[i].name, timeout_s, l->f->procs[i].log);
-        }
-        if (ready < n && rc == 0) {
-            if (large(l) && ae_mono_ns() - shown > 2 * AE_NS_PER_SEC) {
-                printf("aerie up:   %s: %zu of %zu ready\n", kind, ready, n);
-                fflush(stdout);
-                shown = ae_mono_ns();
-            }
-            ae_sleep_ms(100);
-        }
+    for (size_t i = 0; i < k->l->f->n_procs && k->inflight < k->wave && rc == 0; i++) {
+        if (k->state[i] != SK_TODO)
+            continue;
+        rc = start_proc(k->l, &k->l->f->procs[i], err);
+        if (rc)
+            break;
+        k->state[i] = SK_STARTING;
+        k->since[i] = ae_mono_ns();
+        k->inflight++;
+        if (++k->started % SAVE_EVERY == 0)
+            rc = ae_fleet_save(k->l->f, 0, err);
     }
-    if (rc == 0 && large(l) && n > 0) {
-        printf("aerie up:   %s: all %zu ready in %.1f s\n", kind, n,
-               (double)(ae_mono_ns() - start) / 1e9);
-        fflush(stdout);
-    }
-    free(done);
     return rc;
 }
 
-/* Starts every process of `kind` that is not running, then waits for them to be ready.
- * *started counts the starts. */
+/* Looks at every process not ready yet. Returns 0 or an AE_E*; *freed says whether a place
+ * in the wave came free. */
+static int look_all(kind_start *k, bool *freed, ae_err *err)
+{
+    int64_t now = ae_mono_ns();
+    *freed = false;
+    for (size_t i = 0; i < k->l->f->n_procs; i++) {
+        if (k->state[i] != SK_CHECK && k->state[i] != SK_STARTING)
+            continue;
+        int r = look(k, i, now, err);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            continue;
+        if (k->state[i] == SK_STARTING)
+            k->inflight--, *freed = true;
+        k->state[i] = SK_READY;
+        k->ready++;
+    }
+    return 0;
+}
+
+/* Starts every process of `kind` that is not running, at most wave_size() at a time, the
+ * next ones as earlier ones become ready, and returns once all of the kind are ready. The
+ * timeout of each grows with the wave (a loaded machine starts 64 leaves more slowly than
+ * 10). *started counts the starts. */
 static int start_kind(local *l, const char *kind, int *started, ae_err *err)
 {
-    int rc = 0, here = 0;
-    for (size_t i = 0; i < l->f->n_procs && rc == 0; i++) {
-        ae_fleet_proc *p = &l->f->procs[i];
-        if (strcmp(p->kind, kind) != 0 || running(l, p) || revoked(l, p))
+    size_t np = l->f->n_procs;
+    kind_start k = {.l = l, .wave = wave_size()};
+    k.state = calloc(np + 1, sizeof *k.state);
+    k.since = calloc(np + 1, sizeof *k.since);
+    int rc = k.state && k.since ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
+    int64_t start = ae_mono_ns(), shown = start;
+    for (size_t i = 0; i < np && rc == 0; i++) {
+        const ae_fleet_proc *p = &l->f->procs[i];
+        bool run = strcmp(p->kind, kind) == 0 && running(l, p);
+        if (strcmp(p->kind, kind) != 0 || (!run && revoked(l, p)))
             continue;
-        rc = start_proc(l, p, err);
-        if (rc == 0 && ++here % SAVE_EVERY == 0)
-            rc = ae_fleet_save(l->f, 0, err);
+        k.state[i] = run ? SK_CHECK : SK_TODO;
+        k.since[i] = start;
+        k.n++;
     }
-    *started += here;
+    k.timeout_s =
+        (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)((k.n < k.wave ? k.n : k.wave) / 20);
+    while (rc == 0 && k.ready < k.n) {
+        bool freed = false;
+        rc = launch(&k, err);
+        if (rc == 0)
+            rc = look_all(&k, &freed, err);
+        if (rc || k.ready == k.n)
+            break;
+        if (large(l) && ae_mono_ns() - shown > 2 * AE_NS_PER_SEC) {
+            printf("aerie up:   %s: %zu of %zu ready\n", kind, k.ready, k.n);
+            fflush(stdout);
+            shown = ae_mono_ns();
+        }
+        if (!freed)
+            ae_sleep_ms(100);
+    }
+    *started += k.started;
     /* Saved even after a failed start: `down` needs the PIDs of those that did start. */
     ae_err serr = {0};
-    int src = here > 0 ? ae_fleet_save(l->f, 0, &serr) : 0;
-    if (rc)
-        return rc;
-    if (src) {
+    int src = k.started > 0 ? ae_fleet_save(l->f, 0, &serr) : 0;
+    if (rc == 0 && src) {
         *err = serr;
-        return src;
+        rc = src;
     }
-    return wait_kind_ready(l, kind, err);
+    if (rc == 0 && large(l) && k.n > 0) {
+        printf("aerie up:   %s: all %zu ready in %.1f s\n", kind, k.n,
+               (double)(ae_mono_ns() - start) / 1e9);
+        fflush(stdout);
+    }
+    free(k.state);
+    free(k.since);
+    return rc;
 }
 
 /* A CLI context on the fleet's own hub as tenant `tenant` (NULL: the first), with the
@@ -329,136 +401,11 @@ static json_t *wait_online(local *l, int wait_s, int *online)
     return st;
 }
 
-/* ---- the summary --------------------------------------------------------------------- */
-
-static void print_hubs(local *l, const char *streams_line)
-{
-    const ae_fleet *f = l->f;
-    printf("\nHub: nats-server cluster \"%s\", JetStream domain \"%s\"\n",
-           f->cluster ? f->cluster : "aerie", f->js_domain ? f->js_domain : "hub");
-    for (size_t i = 0; i < f->n_hubs; i++) {
-        const ae_fleet_hub *h = &f->hubs[i];
-        const ae_fleet_proc *p = ae_fleet_proc_find(f, h->name);
-        char ws[40] = "";
-        if (h->ws_port)
-            snprintf(ws, sizeof ws, "  websocket :%-5d", h->ws_port);
-        printf("  %-5s client nats://127.0.0.1:%-5d  leafnodes :%-5d%s  monitor "
-               "http://127.0.0.1:%d  pid %lld\n",
-               h->name, h->client_port, h->leaf_port, ws, h->http_port,
-               (long long)(p ? p->pid : 0));
-    }
-    if (streams_line)
-        printf("  %s\n", streams_line);
-    if (f->n_tenants <= 1) {
-        printf("  operator login: user operator, password in %s/fleet.json\n\n", l->shown);
-        return;
-    }
-    printf("  tenants (each its own account, streams and operator login; passwords in "
-           "%s/fleet.json):\n",
-           l->shown);
-    for (size_t k = 0; k < f->n_tenants; k++) {
-        const ae_fleet_tenant *t = &f->tenants[k];
-        int n = 0;
-        for (size_t i = 0; i < f->n_vehicles; i++)
-            n += strcmp(ae_fleet_vehicle_tenant(f, &f->vehicles[i]), t->name) == 0;
-        printf("    %-12s user %-20s %3d vehicle%s%s%s%s\n", t->name, t->op_user ? t->op_user : "?",
-               n, n == 1 ? "" : "s", t->free_tier ? ", free tier" : "",
-               t->dashboard_url ? ", dashboard " : "", t->dashboard_url ? t->dashboard_url : "");
-    }
-    printf("    `aerie status --tenant NAME` (and every other command) acts as that tenant\n\n");
-}
-
-static void print_vehicles(local *l)
-{
-    const ae_fleet *f = l->f;
-    const char *d = l->shown;
-    printf(
-        "Vehicles: aerie sim --MAVLink/UDP--> aerie-gw --> aerie-leaf --> aerie-relay --> hub\n");
-    printf("  %-8s %-22s %-10s %-22s %s\n", "VID", "LEAF (clients)", "MAVLINK", "UPLINK", "DRONE");
-    /* A large fleet shows its first vehicles; fleet.json and `aerie status` have them all. */
-    size_t shown = large(l) ? 5 : f->n_vehicles;
-    for (size_t i = 0; i < f->n_vehicles; i++) {
-        const ae_fleet_vehicle *v = &f->vehicles[i];
-        if (i == shown)
-            printf("  ... and %zu more, %s to %s (ports in %s/fleet.json)\n", f->n_vehicles - i,
-                   v->vid, f->vehicles[f->n_vehicles - 1].vid, d);
-        if (i >= shown)
-            continue;
-        char leaf[40], mav[24], up[AE_IDENT_MAX + 40], drone[64];
-        snprintf(leaf, sizeof leaf, "nats://127.0.0.1:%d", v->leaf_port);
-        snprintf(mav, sizeof mav, "udp :%d", v->mavlink_port);
-        snprintf(up, sizeof up, "relay :%d -> %s", v->relay_port, v->hub ? v->hub : "?");
-        snprintf(drone, sizeof drone, "%s, %d m square",
-                 v->drone.autopilot ? v->drone.autopilot : "?", v->drone.mission_size);
-        if (ae_creds_is_revoked(creds(l), v->vid))
-            snprintf(drone, sizeof drone, "REVOKED: not started by up");
-        printf("  %-8s %-22s %-10s %-22s %s\n", v->vid, leaf, mav, up, drone);
-    }
-    for (size_t i = 0; i < f->n_vehicles; i++) {
-        const char *vid = f->vehicles[i].vid;
-        if (!ae_creds_is_revoked(creds(l), vid))
-            continue;
-        const ae_fleet_proc *lp = ae_fleet_proc_of(f, vid, AE_KIND_LEAF);
-        printf("  %s: identity revoked (`aerie revoke`); %s. `aerie creds add %s --dir %s` "
-               "issues a new key, then `aerie up --dir %s` starts it\n",
-               vid,
-               lp && running(l, lp) ? "its processes still run from before the revocation"
-                                    : "skipped, not started",
-               vid, d, d);
-    }
-    int pools = 0;
-    for (size_t i = 0; i < f->n_procs; i++)
-        pools += strcmp(f->procs[i].kind, AE_KIND_SIM) == 0;
-    printf("  Drones: %d simulator process%s, up to %d drones each (logs/sim-pool-N.log)\n", pools,
-           pools == 1 ? "" : "es", AE_LOCAL_SIM_POOL);
-    printf("  Vehicle keys: %s/creds/ (one nkey each; the hubs refuse leaves without one)\n", d);
-}
-
-static void print_next(local *l)
-{
-    const ae_fleet *f = l->f;
-    const char *d = l->shown;
-    /* Examples name vehicles that run: not a revoked one. */
-    const char *v1 = NULL, *v2 = NULL;
-    for (size_t i = 0; i < f->n_vehicles; i++) {
-        const char *vid = f->vehicles[i].vid;
-        if (ae_creds_is_revoked(creds(l), vid))
-            continue;
-        if (!v1)
-            v1 = vid;
-        else if (!v2)
-            v2 = vid;
-    }
-    if (!v1)
-        v1 = f->n_vehicles ? f->vehicles[0].vid : "";
-    if (!v2)
-        v2 = v1;
-    printf("\nTry next:\n");
-    printf("  aerie status --dir %s\n", d);
-    printf("  aerie twin %s --dir %s\n", v1, d);
-    printf("  aerie replay %s --since 30s --subject state.battery --dir %s\n", v1, d);
-    printf("  aerie cmd %s rtl --dir %s\n", v1, d);
-    printf("  aerie link cut %s --for 20s --dir %s    # an outage; watch status, then replay\n", v2,
-           d);
-    printf("  aerie down --dir %s\n", d);
-}
-
 static void print_summary(local *l, json_t *status, int online, const char *streams_line)
 {
-    const char *d = l->shown;
-    printf("\nAerie fleet in %s: env %s, %zu vehicles, %d online\n", l->dir, l->f->env,
-           l->f->n_vehicles, online);
-    print_hubs(l, streams_line);
-    print_vehicles(l);
-    if (l->f->dashboard_url)
-        printf("\nDashboard: %s\n", l->f->dashboard_url);
-    printf("Logs: %s/logs/   Configs: %s/conf/   Data: %s/data/\n", d, d, d);
-    if (status && json_array_size(status) > 0 && !large(l)) {
-        printf("\n");
-        ae_status_print_table(status, stdout);
-    }
-    print_next(l);
-    fflush(stdout);
+    ae_up_report r = {
+        .f = l->f, .reg = creds(l), .dir = l->dir, .shown = l->shown, .large = large(l)};
+    ae_up_print_summary(&r, status, online, streams_line);
 }
 
 /* One audit entry for an `up` that started something (audit.h). The hub is up by now, so
@@ -512,6 +459,7 @@ static int usage_up(void)
             "  (0.1..50, default 10, `aerie sim --telemetry-hz`), and at most H per second of\n"
             "  each kind of state its gateway forwards; 0.1 lets 1,000 vehicles fit a 2-core\n"
             "  machine. Kept for later `up`s of this fleet until given again.\n"
+            "  Processes of a kind start at most 32 per CPU at a time ($AERIE_UP_WAVE: N).\n"
             "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
             "  again on every `up` (else the defaults); with one tenant, max_bytes default to\n"
             "  shares of 90%% of each node's %s store.\n%s",

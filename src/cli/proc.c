@@ -191,6 +191,15 @@ static bool is_zombie(pid_t pid)
     return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
 }
 
+bool ae_proc_busy(pid_t pid)
+{
+    char st[512];
+    if (read_proc(pid, "stat", st, sizeof st) <= 0)
+        return false;
+    const char *p = strrchr(st, ')');
+    return p && p[1] == ' ' && (p[2] == 'R' || p[2] == 'D');
+}
+
 bool ae_proc_owned(pid_t pid, const char *prog, const char *fleet_dir)
 {
     if (pid <= 0)

@@ -792,8 +792,11 @@ static void fleet_end_to_end(void)
     AH_ASSERT_CONTAINS(r.out, "stopped 0 processes");
     run_free(&r);
 
-    /* 11. up after down: VID-002 stays revoked and is not started; the others come back */
+    /* 11. up after down: VID-002 stays revoked and is not started; the others come back,
+     * here started one process of a kind at a time (the waves of a large fleet) */
+    setenv("AERIE_UP_WAVE", "1", 1);
     r = aerie("up", "--dir", g_dir, NULL);
+    unsetenv("AERIE_UP_WAVE");
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "3 vehicles, 2 online");
     AH_ASSERT_CONTAINS(r.out, "VID-002: identity revoked");
