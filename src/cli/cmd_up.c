@@ -439,6 +439,7 @@ typedef struct up_opts {
     bool n_given, env_given, dashboard;
     double telemetry_hz; /* 0: not given */
     ae_retention ret;
+    ae_fleet *ret_given; /* the retention options given, as pairs (fleet.h: "retention") */
     ae_local_tenant tenants[MAX_TENANTS];
     int n_tenants; /* given with --tenant; 0: as recorded, else one "default" */
 } up_opts;
@@ -460,9 +461,10 @@ static int usage_up(void)
             "  each kind of state its gateway forwards; 0.1 lets 1,000 vehicles fit a 2-core\n"
             "  machine. Kept for later `up`s of this fleet until given again.\n"
             "  Processes of a kind start at most 32 per CPU at a time ($AERIE_UP_WAVE: N).\n"
-            "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
-            "  again on every `up` (else the defaults); with one tenant, max_bytes default to\n"
-            "  shares of 90%% of each node's %s store.\n%s",
+            "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, each\n"
+            "  option kept for later `up`s of this fleet until given again (else the\n"
+            "  defaults); with one tenant, max_bytes default to shares of 90%% of each node's\n"
+            "  %s store.\n%s",
             DEFAULT_N, AE_FREE_TIER_VEHICLES, MAX_VEHICLES, AE_LOCAL_HUB_STORE, ae_retention_usage);
     return 2;
 }
@@ -498,7 +500,12 @@ static int parse_up(int argc, char **argv, up_opts *o)
                    .env = "prod",
                    .n = DEFAULT_N,
                    .dashboard = true,
-                   .ret = ae_retention_defaults()};
+                   .ret = ae_retention_defaults(),
+                   .ret_given = ae_fleet_new(NULL)};
+    if (!o->ret_given) {
+        fprintf(stderr, "aerie up: out of memory\n");
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         ae_err err = {0};
@@ -508,6 +515,10 @@ static int parse_up(int argc, char **argv, up_opts *o)
             return 2;
         }
         if (r > 0) {
+            if (ae_fleet_retention_set(o->ret_given, a + 2, v) != 0) {
+                fprintf(stderr, "aerie up: out of memory\n");
+                return 1;
+            }
             i--; /* the loop steps past the value */
             continue;
         }
@@ -700,12 +711,59 @@ static int replan(local *l, const up_opts *o, const ae_local_programs *progs)
     return 0;
 }
 
+/* The retention of this run into l->ret and its options into *kept (pairs, fleet.h): those
+ * recorded for the fleet (l->f, may be NULL), each replaced by the same option given now.
+ * Returns 0, or 1 with a message when a recorded value no longer parses. */
+static int retention_of(local *l, const up_opts *o, ae_fleet *kept)
+{
+    const ae_fleet *sources[] = {l->f, o->ret_given};
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; sources[s] && i + 1 < sources[s]->n_retention; i += 2)
+            if (ae_fleet_retention_set(kept, sources[s]->retention[i],
+                                       sources[s]->retention[i + 1]) != 0) {
+                fprintf(stderr, "aerie up: out of memory\n");
+                return 1;
+            }
+    l->ret = ae_retention_defaults();
+    for (size_t i = 0; i + 1 < kept->n_retention; i += 2) {
+        char opt[64];
+        snprintf(opt, sizeof opt, "--%s", kept->retention[i]);
+        char *argv[] = {opt, kept->retention[i + 1], NULL};
+        int k = 0;
+        ae_err err = {0};
+        if (ae_retention_opt(&l->ret, 2, argv, &k, &err) <= 0) {
+            fprintf(stderr, "aerie up: %s/fleet.json \"retention\": %s\n", l->shown,
+                    err.msg[0] ? err.msg : "unknown option");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Records the retention options of this run in the fleet record (saved with it). */
+static int keep_retention(local *l, const ae_fleet *kept)
+{
+    for (size_t i = 0; i + 1 < kept->n_retention; i += 2)
+        if (ae_fleet_retention_set(l->f, kept->retention[i], kept->retention[i + 1]) != 0) {
+            fprintf(stderr, "aerie up: out of memory\n");
+            return 1;
+        }
+    ae_err err = {0};
+    if (kept->n_retention && ae_fleet_save(l->f, 0, &err) != 0) {
+        fprintf(stderr, "aerie up: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int ae_cmd_up(int argc, char **argv)
 {
     up_opts o;
     int rc = parse_up(argc, argv, &o);
-    if (rc >= 0)
+    if (rc >= 0) {
+        ae_fleet_free(o.ret_given);
         return rc;
+    }
     local l = {.shown = o.dir, .ret = o.ret};
     ae_err err = {0};
     ae_local_programs progs;
@@ -733,17 +791,24 @@ int ae_cmd_up(int argc, char **argv)
         json_decref(st);
         rc = 0;
     } else {
-        if (alive == 0)
+        /* Retention options are kept for later ups until given again, as --telemetry-hz. */
+        ae_fleet *kept = ae_fleet_new(NULL);
+        rc = kept ? retention_of(&l, &o, kept) : 1;
+        if (rc == 0 && alive == 0)
             rc = replan(&l, &o, &progs);
-        else
+        else if (rc == 0)
             printf("aerie up: %d of %d processes of the fleet in %s are running; starting the "
                    "others\n",
                    alive, total, l.shown);
         fflush(stdout);
         if (rc == 0)
+            rc = keep_retention(&l, kept);
+        if (rc == 0)
             rc = start_all(&l);
+        ae_fleet_free(kept);
     }
     local_close(&l);
+    ae_fleet_free(o.ret_given);
     return rc;
 }
 

@@ -24,6 +24,7 @@
  * "DIR/creds/VID-001.nk", "home": [47.39, 8.54, 488], "autopilot": "px4", "mission_size": 80,
  *                     "mission_delay_s": 2, "telemetry_hz": 1 (only when set) } ],
  *     "stale": "6s",
+ *     "retention": { "link-history": "50", "store-budget": "2GB" },   (`aerie up`'s options)
  *     "processes": [ { "name": "leaf-VID-001", "kind": "leaf", "prog": "aerie-leaf",
  *                      "pid": 123, "argv": [...], "log": "DIR/logs/leaf-VID-001.log",
  *                      "ready_port": 4223, "vid": "VID-001", "started": "..." },
@@ -146,6 +147,12 @@ typedef struct ae_fleet {
     char *stale;      /* how old a link report may be and still count ("6s"), or NULL */
     int64_t stale_ns; /* the same in ns; 0 when unset */
 
+    /* `aerie up`'s retention options (retention.h) as last given, reapplied by later ups
+     * until given again: n_retention / 2 pairs of option name without "--" and value, in
+     * fleet.json "retention": {"state-max-age": "3d", "store-budget": "2GB"}. */
+    char **retention;
+    size_t n_retention;
+
     bool has_procs; /* a local fleet: "processes" is recorded (may be empty) */
     ae_fleet_proc *procs;
     size_t n_procs;
@@ -204,6 +211,10 @@ ae_fleet_proc *ae_fleet_proc_add(ae_fleet *f, const char *name, const char *kind
 /* True when p's recorded PID runs and is still the process this fleet started (proc.h:
  * ae_proc_owned with the program name and the fleet directory). */
 bool ae_fleet_proc_running(const ae_fleet *f, const ae_fleet_proc *p);
+
+/* Sets the retention option `name` (without "--") to value, replacing its earlier value.
+ * Returns 0 or AE_ENOMEM. */
+int ae_fleet_retention_set(ae_fleet *f, const char *name, const char *value);
 
 /* True for a local fleet whose hub nodes are processes recorded here. */
 bool ae_fleet_is_local(const ae_fleet *f);

@@ -378,6 +378,7 @@ static const char *LOCAL_FLEET =
     "\"mavlink_port\":22003,\"relay_port\":22004,\"relay_control_port\":22005,\"hub\":\"hub2\","
     "\"seed\":\"/f/creds/VID-001.nk\",\"home\":[47.3977,8.5456,488.0],\"autopilot\":\"px4\","
     "\"mission_size\":80,\"mission_delay_s\":2}],\"stale\":\"6s\","
+    "\"retention\":{\"link-history\":\"50\",\"store-budget\":\"2GB\"},"
     "\"processes\":[{\"name\":\"hub1\",\"kind\":\"hub\",\"prog\":\"nats-server\",\"pid\":0,"
     "\"argv\":[\"/usr/sbin/nats-server\",\"-c\",\"/f/conf/hub1.conf\"],"
     "\"log\":\"/f/logs/hub1.log\",\"ready_port\":21004},"
@@ -407,6 +408,10 @@ static void fleet_round_trip(void)
     AH_ASSERT(p->argv[3] == NULL);
     AH_ASSERT(ae_fleet_is_local(f));
     AH_ASSERT_EQ_INT(f->stale_ns, 6000000000LL);
+    AH_ASSERT(f->n_retention == 4 && strcmp(f->retention[2], "store-budget") == 0);
+    AH_ASSERT_EQ_INT(ae_fleet_retention_set(f, "link-history", "70"), 0);
+    AH_ASSERT(f->n_retention == 4 && strcmp(f->retention[1], "70") == 0);
+    AH_ASSERT_EQ_INT(ae_fleet_retention_set(f, "link-history", "50"), 0);
     /* A pool of drones serves several vehicles: found as the sim process of each. */
     const ae_fleet_proc *pool = ae_fleet_proc_find(f, "sim-pool-1");
     AH_ASSERT(pool && pool->n_vids == 2 && pool->vid == NULL);

@@ -447,7 +447,7 @@ static bool online_now(json_t *st, const char *vid)
 static void fleet_end_to_end(void)
 {
     /* 1. up */
-    run_result r = aerie("up", "--vehicles", "3", "--dir", g_dir, NULL);
+    run_result r = aerie("up", "--vehicles", "3", "--link-history", "50", "--dir", g_dir, NULL);
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "3 vehicles, 3 online");
     AH_ASSERT_CONTAINS(r.out, "Try next:");
@@ -828,6 +828,24 @@ static void fleet_end_to_end(void)
     AH_ASSERT(online_now(st5, "VID-001") && online_now(st5, "VID-003") &&
               !online_now(st5, "VID-002"));
     json_decref(st5);
+    /* the first up's --link-history 50 was kept (fleet.json) and applied again */
+    AH_ASSERT_EQ_STR(
+        json_string_value(json_object_get(json_object_get(fleet, "retention"), "link-history")),
+        "50");
+    r = aerie("status", "--dir", g_dir, "--json", "--history", NULL);
+    RUN_OK(r);
+    json_t *hist = json_loads(r.out, 0, NULL), *row;
+    bool link_seen = false;
+    json_array_foreach(json_object_get(hist, "history"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "stream")), "FLEET_LINK") != 0)
+            continue;
+        link_seen = true;
+        AH_ASSERT_EQ_INT(json_integer_value(json_object_get(row, "max_msgs_per_subject")), 50);
+    }
+    AH_ASSERT_MSG(link_seen, "no FLEET_LINK in %s", r.out);
+    json_decref(hist);
+    run_free(&r);
     snprintf(path, sizeof path, "%s/audit.log", g_dir);
     audit = ah_read_file(path);
     AH_ASSERT_CONTAINS(audit, "\"action\":\"revoke\",\"vid\":\"VID-002\"");
