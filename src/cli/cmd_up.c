@@ -150,12 +150,11 @@ static int check_ready(local *l, const ae_fleet_proc *p, ae_err *err)
 }
 
 /* How many processes of one kind start at once: $AERIE_UP_WAVE when set, else 32 per CPU
- * (64 on 2 cores), 16 to 256. A
- * start execs a program that loads its libraries and sets up; 1,000 gateways started at
- * once put a 2-core machine's load over 900 and starved the processes already running
- * (docs/benchmarks.md, "Fleet scale"). 32 per CPU keeps every core busy with starts while
- * the run queue stays short; a kind with no more processes than this starts all at once,
- * as before. */
+ * (64 on 2 cores), 16 to 256. A start execs a program that loads its libraries and sets
+ * up; 1,000 gateways started at once put a 2-core machine's load over 900 and starved the
+ * processes already running (docs/benchmarks.md, "Fleet scale"). 32 per CPU keeps every
+ * core busy with starts while the run queue stays short; a kind with no more processes
+ * than this starts all at once, as before. */
 static size_t wave_size(void)
 {
     const char *e = getenv("AERIE_UP_WAVE"); /* an operator's (and a test's) choice */
