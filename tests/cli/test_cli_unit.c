@@ -914,6 +914,35 @@ static void sim_telemetry_rate(void)
     ah_output_free(&o);
 }
 
+/* ae_proc_busy, by which `aerie up` tells that a started program without a readiness port
+ * finished its start-up: a process spinning on the CPU is busy, one waiting is not, and
+ * one that is gone is not either. */
+static void proc_busy_until_it_sleeps(void)
+{
+    ah_proc spin = {0}, nap = {0};
+    char *spin_argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    char *nap_argv[] = {"/bin/sleep", "30", NULL};
+    AH_ASSERT_EQ_INT(ah_spawn(&spin, NULL, spin_argv), 0);
+    AH_ASSERT_EQ_INT(ah_spawn(&nap, NULL, nap_argv), 0);
+    /* Both may be seen either way for a moment while they start; then each settles. */
+    bool spin_busy = false, nap_idle = false;
+    for (int k = 0; k < 100 && !(spin_busy && nap_idle); k++) {
+        spin_busy = spin_busy || ae_proc_busy(spin.pid);
+        nap_idle = nap_idle || !ae_proc_busy(nap.pid);
+        ah_sleep_ms(20);
+    }
+    AH_ASSERT_MSG(spin_busy, "a spinning shell never looked busy");
+    AH_ASSERT_MSG(nap_idle, "a sleeping process never looked idle");
+    int idle_looks = 0;
+    for (int k = 0; k < 10; k++)
+        idle_looks += !ae_proc_busy(nap.pid);
+    AH_ASSERT(idle_looks >= 9); /* it stays asleep */
+    pid_t gone = spin.pid;
+    ah_stop(&spin, SIGKILL, 2000);
+    ah_stop(&nap, SIGKILL, 2000);
+    AH_ASSERT(!ae_proc_busy(gone));
+}
+
 /* ---- several drones in one aerie-sim ------------------------------------------------- */
 
 /* A UDP socket bound to a free loopback port (written to *port). */
@@ -1111,6 +1140,7 @@ int main(int argc, char **argv)
         {"fleet_telemetry_hz", fleet_telemetry_hz, 10},
         {"sim_telemetry_rate", sim_telemetry_rate, 30},
         {"sim_pool_drones_apart", sim_pool_drones_apart, 30},
+        {"proc_busy_until_it_sleeps", proc_busy_until_it_sleeps, 20},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
