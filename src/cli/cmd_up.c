@@ -241,8 +241,8 @@ static int look_all(kind_start *k, bool *freed, ae_err *err)
 
 /* Starts every process of `kind` that is not running, at most wave_size() at a time, the
  * next ones as earlier ones become ready, and returns once all of the kind are ready. The
- * timeout of each grows with the wave (a loaded machine starts 64 leaves more slowly than
- * 10). *started counts the starts. */
+ * timeout of each grows with their number (a loaded machine starts 1,000 leaves more slowly
+ * than 10). *started counts the starts. */
 static int start_kind(local *l, const char *kind, int *started, ae_err *err)
 {
     size_t np = l->f->n_procs;
@@ -260,8 +260,8 @@ static int start_kind(local *l, const char *kind, int *started, ae_err *err)
         k.since[i] = start;
         k.n++;
     }
-    k.timeout_s =
-        (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)((k.n < k.wave ? k.n : k.wave) / 20);
+    /* As long as a kind of n started all at once was given, but from each one's own start. */
+    k.timeout_s = (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)(k.n / 20);
     while (rc == 0 && k.ready < k.n) {
         bool freed = false;
         rc = launch(&k, err);
