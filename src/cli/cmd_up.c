@@ -167,9 +167,12 @@ static size_t wave_size(void)
     return (size_t)(k < 16 ? 16 : k > 256 ? 256 : k);
 }
 
-/* A started process without a readiness port gives up its place in the wave once it
- * sleeps (ae_proc_busy: its start-up is over), or after this long in any case. */
-#define SETTLE_MAX_NS (5 * AE_NS_PER_SEC)
+/* A started process without a readiness port gives up its place in the wave once it is
+ * idle: asleep (ae_proc_busy) and without using CPU between two looks at least
+ * SETTLE_LOOK_NS apart (a program can sleep for a moment during its start-up, waiting for
+ * a connection), or after SETTLE_MAX_NS in any case. */
+#define SETTLE_LOOK_NS (100 * AE_NS_PER_MS)
+#define SETTLE_MAX_NS  (5 * AE_NS_PER_SEC)
 
 /* The starting of one kind of process (start_kind): each recorded process's part in it. */
 enum { SK_NONE, SK_TODO, SK_CHECK, SK_STARTING, SK_READY };
@@ -178,10 +181,26 @@ typedef struct kind_start {
     local *l;
     unsigned char *state; /* SK_* per recorded process */
     int64_t *since;       /* when each was started (or first checked) */
+    int64_t *ticks;       /* its CPU ticks at the last look of a port-less one, -1 none */
+    int64_t *looked;      /* when those ticks were read */
     size_t n, ready, inflight, wave;
     int timeout_s;
     int started;
 } kind_start;
+
+/* True once a started process without a readiness port is idle (SETTLE_LOOK_NS). */
+static bool settled(kind_start *k, size_t i, int64_t now)
+{
+    pid_t pid = k->l->f->procs[i].pid;
+    if (now - k->since[i] >= SETTLE_MAX_NS)
+        return true;
+    if (k->ticks[i] >= 0 && now - k->looked[i] < SETTLE_LOOK_NS)
+        return false; /* too soon to compare */
+    int64_t was = k->ticks[i], is = ae_proc_cpu_ticks(pid);
+    k->ticks[i] = is;
+    k->looked[i] = now;
+    return was >= 0 && is == was && !ae_proc_busy(pid);
+}
 
 /* One look at process i: 1 ready, 0 not yet, or an AE_E* when it died or timed out. In a
  * kind started in waves a process without a port counts once it settled. */
@@ -190,7 +209,7 @@ static int look(kind_start *k, size_t i, int64_t now, ae_err *err)
     const ae_fleet_proc *p = &k->l->f->procs[i];
     int r = check_ready(k->l, p, err);
     if (r == 1 && p->ready_port <= 0 && k->n > k->wave && k->state[i] == SK_STARTING &&
-        now - k->since[i] < SETTLE_MAX_NS && ae_proc_busy(p->pid))
+        !settled(k, i, now))
         r = 0;
     if (r == 0 && now - k->since[i] > (int64_t)k->timeout_s * AE_NS_PER_SEC)
         r = ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)", p->name,
@@ -249,7 +268,12 @@ static int start_kind(local *l, const char *kind, int *started, ae_err *err)
     kind_start k = {.l = l, .wave = wave_size()};
     k.state = calloc(np + 1, sizeof *k.state);
     k.since = calloc(np + 1, sizeof *k.since);
-    int rc = k.state && k.since ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
+    k.ticks = malloc((np + 1) * sizeof *k.ticks);
+    k.looked = calloc(np + 1, sizeof *k.looked);
+    int rc =
+        k.state && k.since && k.ticks && k.looked ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < np; i++)
+        k.ticks[i] = -1;
     int64_t start = ae_mono_ns(), shown = start;
     for (size_t i = 0; i < np && rc == 0; i++) {
         const ae_fleet_proc *p = &l->f->procs[i];
@@ -292,6 +316,8 @@ static int start_kind(local *l, const char *kind, int *started, ae_err *err)
     }
     free(k.state);
     free(k.since);
+    free(k.ticks);
+    free(k.looked);
     return rc;
 }
 

@@ -914,9 +914,10 @@ static void sim_telemetry_rate(void)
     ah_output_free(&o);
 }
 
-/* ae_proc_busy, by which `aerie up` tells that a started program without a readiness port
- * finished its start-up: a process spinning on the CPU is busy, one waiting is not, and
- * one that is gone is not either. */
+/* ae_proc_busy and ae_proc_cpu_ticks, by which `aerie up` tells that a started program
+ * without a readiness port finished its start-up: a process spinning on the CPU is busy and
+ * its CPU time grows, one waiting is not and its time stands still, one that is gone is
+ * neither. */
 static void proc_busy_until_it_sleeps(void)
 {
     ah_proc spin = {0}, nap = {0};
@@ -937,10 +938,16 @@ static void proc_busy_until_it_sleeps(void)
     for (int k = 0; k < 10; k++)
         idle_looks += !ae_proc_busy(nap.pid);
     AH_ASSERT(idle_looks >= 9); /* it stays asleep */
+    /* and its CPU time stands still while the spinning one's grows */
+    int64_t nap0 = ae_proc_cpu_ticks(nap.pid), spin0 = ae_proc_cpu_ticks(spin.pid);
+    ah_sleep_ms(300);
+    AH_ASSERT(nap0 >= 0 && ae_proc_cpu_ticks(nap.pid) == nap0);
+    AH_ASSERT_MSG(ae_proc_cpu_ticks(spin.pid) > spin0, "spinning: %lld ticks, then %lld",
+                  (long long)spin0, (long long)ae_proc_cpu_ticks(spin.pid));
     pid_t gone = spin.pid;
     ah_stop(&spin, SIGKILL, 2000);
     ah_stop(&nap, SIGKILL, 2000);
-    AH_ASSERT(!ae_proc_busy(gone));
+    AH_ASSERT(!ae_proc_busy(gone) && ae_proc_cpu_ticks(gone) == -1);
 }
 
 /* ---- several drones in one aerie-sim ------------------------------------------------- */
