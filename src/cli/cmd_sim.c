@@ -1,690 +1,45 @@
-/* `aerie sim`: a simulated drone that speaks real MAVLink v2 over UDP, for demos and tests.
+/* `aerie sim`: simulated drones that speak real MAVLink v2 over UDP, for demos and tests. The
+ * drone itself is sim_drone.c; the loop that flies one or many of them is sim_pool.c; this
+ * file is the command line.
  *
- * It flies a simple kinematic multicopter (no aerodynamics: constant climb, cruise and descent
- * rates), drains a 4S battery, reports GPS, and behaves like PX4 or ArduPilot as far as the
- * gateway can tell: HEARTBEAT with the autopilot's custom_mode, the usual telemetry set, and
- * COMMAND_LONG answered with COMMAND_ACK for arm/disarm/takeoff/land/rtl/set-mode/reposition.
- * Scripted link outages (--outage-at/--outage-for) stop all traffic in both directions for a
- * while, which is what a radio dropout looks like to the gateway.
+ * One process, one drone (the options alone, as always), or many drones (a local fleet runs a
+ * few dozen per process, local_fleet.c says why): options before the first --drone are every
+ * drone's defaults, and each --drone starts the next drone, whose own options follow it:
  *
- * Single-threaded: one UDP socket, a tick, poll() in between. The simulator's state lives in
- * one struct passed around; there is no global state.
+ *   aerie sim --loop --telemetry-hz 1 \
+ *       --drone --name VID-001 --mavlink udpout://127.0.0.1:20001 --home 47.39,8.54 \
+ *       --drone --name VID-002 --mavlink udpout://127.0.0.1:20002 --autopilot ardupilot
  *
- * Rates: --telemetry-hz H (default 10) is the rate of position and attitude; the tick runs at
- * 5 H (50 Hz by default; at least 1 Hz) and every other message keeps its share of it (GPS
- * H/2, VFR_HUD ~0.4 H, home every 2 s), except the 1 Hz set (HEARTBEAT, SYS_STATUS, battery,
- * time), which a gateway needs to see the vehicle alive. A slower drone costs a large local fleet
- * proportionally less CPU (`aerie up --telemetry-hz`). */
+ * Bad options of any drone stop the process before anything flies, naming the drone. The
+ * one piece of process-wide state is the flag the signal handler sets. */
 #include "cli/cmd_sim.h"
+#include "cli/sim_drone.h"
+#include "cli/sim_pool.h"
 
 #include "common/timeutil.h"
-#include "mavlink/mavlink.h"
-#include "mavlink/modes.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <math.h>
-#include <netdb.h>
 #include <openssl/sha.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#define DEFAULT_HZ    10 /* position and attitude */
-#define TICKS_PER_POS 5  /* ticks per position report, from 0.2 Hz up */
-#define EARTH_R       6378137.0
-#define CLIMB_MPS     2.5
-#define DESCENT_MPS   1.5
-#define CRUISE_MPS    8.0
-#define DEFAULT_TO_M  10.0
-#define FORCE_DISARM  21196
-#define SIM_PATTERN_N 4
-
-typedef enum phase {
-    PH_GROUND,  /* on the ground, armed or not */
-    PH_TAKEOFF, /* climbing to target_alt */
-    PH_HOLD,    /* hovering */
-    PH_GOTO,    /* flying to a target, then hold */
-    PH_MISSION, /* flying the square pattern, then land */
-    PH_RTL,     /* back to home at current altitude, then land */
-    PH_LAND,    /* descending, then disarm */
-} phase;
-
-typedef struct sim {
-    /* options */
-    bool px4;
-    uint8_t sysid, compid;
-    double home_lat, home_lon, home_alt; /* deg, deg, m AMSL */
-    double duration_s, outage_at, outage_for;
-    bool auto_mission, ignore_commands, quiet;
-    bool loop;            /* --loop: fly the mission again after each landing */
-    double mission_size;  /* side of the square, m */
-    double mission_delay; /* s after start before the first arming */
-    double landed_at;     /* elapsed_s of the last touchdown, < 0 while never landed */
-    double telemetry_hz;  /* --telemetry-hz: position and attitude rate */
-    int tick_hz;          /* TICKS_PER_POS * telemetry_hz, at least 1 */
-    uint64_t pos_ticks;   /* ticks per position report: TICKS_PER_POS, more below 0.2 Hz */
-    bool sign;
-    ae_mav_signing signing;
-
-    /* link */
-    int fd;
-    bool listen;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
-    ae_mav_parser parser;
-    uint8_t seq;
-    const struct sockaddr_storage *rx_from;
-    socklen_t rx_from_len;
-
-    /* vehicle */
-    int64_t boot_mono;
-    double lat, lon, alt_rel; /* deg, deg, m above home */
-    double vn, ve, vd;        /* m/s */
-    double yaw;               /* rad */
-    bool armed;
-    uint32_t custom_mode;
-    phase ph;
-    double tgt_lat, tgt_lon, tgt_alt, tgt_speed;
-    int wp;         /* mission waypoint index */
-    double battery; /* 0..1 */
-    double consumed_mah;
-    bool in_outage;
-    uint64_t frames_tx, cmds_rx;
-} sim;
-
-/* ---- small helpers ------------------------------------------------------------------------ */
-
-static void say(const sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const sim *s, const char *fmt, ...)
-{
-    if (s->quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sim[%u]: ", s->sysid);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static double elapsed_s(const sim *s)
-{
-    return (double)(ae_mono_ns() - s->boot_mono) / 1e9;
-}
-
-static uint32_t boot_ms(const sim *s)
-{
-    return (uint32_t)((ae_mono_ns() - s->boot_mono) / AE_NS_PER_MS);
-}
-
-static bool in_air(const sim *s)
-{
-    return s->ph != PH_GROUND;
-}
-
-/* ---- modes -------------------------------------------------------------------------------- */
-
-/* The custom_mode each phase reports, as the real autopilots do. */
-static uint32_t phase_mode(const sim *s, phase p)
-{
-    const char *name;
-    switch (p) {
-    case PH_GROUND:
-        name = s->px4 ? "POSCTL" : "LOITER";
-        break;
-    case PH_TAKEOFF:
-        name = s->px4 ? "AUTO.TAKEOFF" : "GUIDED";
-        break;
-    case PH_HOLD:
-    case PH_GOTO:
-        name = s->px4 ? "AUTO.LOITER" : "GUIDED";
-        break;
-    case PH_MISSION:
-        name = s->px4 ? "AUTO.MISSION" : "AUTO";
-        break;
-    case PH_RTL:
-        name = s->px4 ? "AUTO.RTL" : "RTL";
-        break;
-    default:
-        name = s->px4 ? "AUTO.LAND" : "LAND";
-        break;
-    }
-    float p2, p3;
-    uint32_t cm = 0;
-    ae_mav_mode_lookup(s->px4 ? AE_MAV_AUTOPILOT_PX4 : AE_MAV_AUTOPILOT_ARDUPILOTMEGA, 2, name, &p2,
-                       &p3, &cm);
-    return cm;
-}
-
-static void set_phase(sim *s, phase p)
-{
-    s->ph = p;
-    s->custom_mode = phase_mode(s, p);
-}
-
-/* ---- sending ------------------------------------------------------------------------------ */
-
-static void send_msg(sim *s, uint32_t msgid, const void *msg)
-{
-    if (s->in_outage || s->peer_len == 0)
-        return;
-    uint8_t frame[AE_MAV_MAX_FRAME];
-    ae_mav_header h = {.version = 2, .seq = s->seq++, .sysid = s->sysid, .compid = s->compid};
-    int n = ae_mav_encode_msg(frame, sizeof frame, &h, msgid, msg, s->sign ? &s->signing : NULL);
-    if (n <= 0)
-        return;
-    if (sendto(s->fd, frame, (size_t)n, 0, (struct sockaddr *)&s->peer, s->peer_len) == n)
-        s->frames_tx++;
-}
-
-static void statustext(sim *s, uint8_t severity, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void statustext(sim *s, uint8_t severity, const char *fmt, ...)
-{
-    ae_mav_statustext t = {.severity = severity};
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t.text, sizeof t.text, fmt, ap);
-    va_end(ap);
-    say(s, "%s", t.text);
-    send_msg(s, AE_MAV_MSG_STATUSTEXT, &t);
-}
-
-static void send_heartbeat(sim *s)
-{
-    ae_mav_heartbeat hb = {
-        .custom_mode = s->custom_mode,
-        .type = 2, /* quadrotor */
-        .autopilot = s->px4 ? AE_MAV_AUTOPILOT_PX4 : AE_MAV_AUTOPILOT_ARDUPILOTMEGA,
-        .base_mode = (uint8_t)(AE_MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | 0x10 /* stabilize */ |
-                               (s->armed ? AE_MAV_MODE_FLAG_SAFETY_ARMED : 0) |
-                               (s->ph != PH_GROUND ? 0x0C : 0) /* guided|auto */),
-        .system_status = (uint8_t)(s->armed ? 4 : 3), /* ACTIVE : STANDBY */
-        .mavlink_version = 3,
-    };
-    send_msg(s, AE_MAV_MSG_HEARTBEAT, &hb);
-}
-
-static void send_position(sim *s)
-{
-    double hdg = fmod(s->yaw * 180.0 / M_PI + 360.0, 360.0);
-    ae_mav_global_position_int p = {
-        .time_boot_ms = boot_ms(s),
-        .lat = (int32_t)lround(s->lat * 1e7),
-        .lon = (int32_t)lround(s->lon * 1e7),
-        .alt = (int32_t)lround((s->home_alt + s->alt_rel) * 1000),
-        .relative_alt = (int32_t)lround(s->alt_rel * 1000),
-        .vx = (int16_t)lround(s->vn * 100),
-        .vy = (int16_t)lround(s->ve * 100),
-        .vz = (int16_t)lround(s->vd * 100),
-        .hdg = (uint16_t)lround(hdg * 100) % 36000,
-    };
-    send_msg(s, AE_MAV_MSG_GLOBAL_POSITION_INT, &p);
-}
-
-static void send_attitude(sim *s)
-{
-    double t = elapsed_s(s);
-    double speed = hypot(s->vn, s->ve);
-    ae_mav_attitude a = {
-        .time_boot_ms = boot_ms(s),
-        /* lean into the direction of travel, plus a little wobble in the air */
-        .roll = (float)(in_air(s) ? 0.01 * sin(t * 1.3) : 0),
-        .pitch = (float)(-atan(speed / 40.0) + (in_air(s) ? 0.01 * sin(t * 0.7) : 0)),
-        .yaw = (float)(s->yaw > M_PI ? s->yaw - 2 * M_PI : s->yaw),
-        .rollspeed = 0,
-        .pitchspeed = 0,
-        .yawspeed = 0,
-    };
-    send_msg(s, AE_MAV_MSG_ATTITUDE, &a);
-}
-
-static void send_gps(sim *s)
-{
-    double speed = hypot(s->vn, s->ve);
-    double cog = fmod(atan2(s->ve, s->vn) * 180.0 / M_PI + 360.0, 360.0);
-    ae_mav_gps_raw_int g = {
-        .time_usec = (uint64_t)(ae_now_ns() / 1000),
-        .lat = (int32_t)lround(s->lat * 1e7),
-        .lon = (int32_t)lround(s->lon * 1e7),
-        .alt = (int32_t)lround((s->home_alt + s->alt_rel) * 1000),
-        .eph = 80,
-        .epv = 120,
-        .vel = (uint16_t)lround(speed * 100),
-        .cog = speed > 0.2 ? (uint16_t)(lround(cog * 100) % 36000) : UINT16_MAX,
-        .fix_type = 3,
-        .satellites_visible = (uint8_t)(14 + (int)(elapsed_s(s) / 7) % 3),
-        .alt_ellipsoid = (int32_t)lround((s->home_alt + s->alt_rel + 47.0) * 1000),
-        .h_acc = 850,
-        .v_acc = 1200,
-        .vel_acc = 150,
-    };
-    send_msg(s, AE_MAV_MSG_GPS_RAW_INT, &g);
-}
-
-static uint16_t cell_mv(const sim *s)
-{
-    /* 4.2 V full, 3.5 V empty, slightly lower under load */
-    double v = 3.5 + 0.7 * s->battery - (in_air(s) ? 0.08 : 0);
-    return (uint16_t)lround(v * 1000);
-}
-
-static double current_a(const sim *s)
-{
-    return in_air(s) ? 18.0 : s->armed ? 1.5 : 0.4;
-}
-
-static void send_battery(sim *s)
-{
-    ae_mav_battery_status b = {
-        .current_consumed = (int32_t)lround(s->consumed_mah),
-        .energy_consumed = -1,
-        .temperature = 2850,
-        .current_battery = (int16_t)lround(current_a(s) * 100),
-        .id = 0,
-        .battery_function = 1,
-        .type = 1,
-        .battery_remaining = (int8_t)lround(s->battery * 100),
-        .time_remaining = 0,
-        .charge_state = s->battery > 0.2   ? 1
-                        : s->battery > 0.1 ? 2
-                                           : 3,
-    };
-    for (int i = 0; i < 10; i++)
-        b.voltages[i] = i < 4 ? cell_mv(s) : UINT16_MAX;
-    send_msg(s, AE_MAV_MSG_BATTERY_STATUS, &b);
-}
-
-static void send_sys_status(sim *s)
-{
-    uint32_t sensors = 0x1 | 0x2 | 0x4 | 0x8 | 0x20 | 0x200000 | 0x2000000 | 0x10000000;
-    ae_mav_sys_status st = {
-        .onboard_control_sensors_present = sensors,
-        .onboard_control_sensors_enabled = sensors,
-        .onboard_control_sensors_health = sensors,
-        .load = 250,
-        .voltage_battery = (uint16_t)(4 * cell_mv(s)),
-        .current_battery = (int16_t)lround(current_a(s) * 100),
-        .battery_remaining = (int8_t)lround(s->battery * 100),
-    };
-    send_msg(s, AE_MAV_MSG_SYS_STATUS, &st);
-}
-
-static void send_slow_set(sim *s)
-{
-    ae_mav_system_time t = {.time_unix_usec = (uint64_t)(ae_now_ns() / 1000),
-                            .time_boot_ms = boot_ms(s)};
-    send_msg(s, AE_MAV_MSG_SYSTEM_TIME, &t);
-    ae_mav_extended_sys_state e = {
-        .vtol_state = 0,
-        .landed_state = (uint8_t)(s->ph == PH_GROUND    ? 1
-                                  : s->ph == PH_TAKEOFF ? 3
-                                  : s->ph == PH_LAND    ? 4
-                                                        : 2),
-    };
-    send_msg(s, AE_MAV_MSG_EXTENDED_SYS_STATE, &e);
-    if (s->ph == PH_MISSION) {
-        ae_mav_mission_current mc = {
-            .seq = (uint16_t)s->wp, .total = SIM_PATTERN_N, .mission_state = 3};
-        send_msg(s, AE_MAV_MSG_MISSION_CURRENT, &mc);
-    }
-}
-
-static void send_home(sim *s)
-{
-    ae_mav_home_position h = {
-        .latitude = (int32_t)lround(s->home_lat * 1e7),
-        .longitude = (int32_t)lround(s->home_lon * 1e7),
-        .altitude = (int32_t)lround(s->home_alt * 1000),
-        .q = {1, 0, 0, 0},
-        .time_usec = (uint64_t)(ae_now_ns() / 1000),
-    };
-    send_msg(s, AE_MAV_MSG_HOME_POSITION, &h);
-}
-
-static void send_vfr_hud(sim *s)
-{
-    double hdg = fmod(s->yaw * 180.0 / M_PI + 360.0, 360.0);
-    ae_mav_vfr_hud v = {
-        .airspeed = (float)hypot(s->vn, s->ve),
-        .groundspeed = (float)hypot(s->vn, s->ve),
-        .alt = (float)(s->home_alt + s->alt_rel),
-        .climb = (float)-s->vd,
-        .heading = (int16_t)lround(hdg) % 360,
-        .throttle = (uint16_t)(in_air(s) ? 55 : 0),
-    };
-    send_msg(s, AE_MAV_MSG_VFR_HUD, &v);
-}
-
-/* ---- flight ------------------------------------------------------------------------------- */
-
-/* Local metres north/east from home -> lat/lon (flat earth is plenty for a few km). */
-static void offset_to_ll(const sim *s, double n, double e, double *lat, double *lon)
-{
-    *lat = s->home_lat + n / EARTH_R * 180.0 / M_PI;
-    *lon = s->home_lon + e / (EARTH_R * cos(s->home_lat * M_PI / 180.0)) * 180.0 / M_PI;
-}
-
-static void ll_to_offset(const sim *s, double lat, double lon, double *n, double *e)
-{
-    *n = (lat - s->home_lat) * M_PI / 180.0 * EARTH_R;
-    *e = (lon - s->home_lon) * M_PI / 180.0 * EARTH_R * cos(s->home_lat * M_PI / 180.0);
-}
-
-static void mission_wp(sim *s, int i)
-{
-    /* a square (120 m by default) north-east of home at 30 m */
-    static const double pat[SIM_PATTERN_N][2] = {{1, 0}, {1, 1}, {0, 1}, {0, 0}};
-    offset_to_ll(s, pat[i][0] * s->mission_size, pat[i][1] * s->mission_size, &s->tgt_lat,
-                 &s->tgt_lon);
-    s->tgt_alt = 30;
-    s->tgt_speed = CRUISE_MPS;
-}
-
-static void start_takeoff(sim *s, double alt)
-{
-    s->tgt_alt = alt;
-    set_phase(s, PH_TAKEOFF);
-    statustext(s, 6, "Takeoff to %.1f m", alt);
-}
-
-static void touchdown(sim *s)
-{
-    s->alt_rel = 0;
-    s->vn = s->ve = s->vd = 0;
-    set_phase(s, PH_GROUND);
-    s->armed = false;
-    s->landed_at = elapsed_s(s);
-    statustext(s, 6, "Landed; disarmed");
-}
-
-/* Moves toward (tgt_lat, tgt_lon, tgt_alt); true on arrival. */
-static bool fly_to(sim *s, double dt)
-{
-    double n0, e0, n1, e1;
-    ll_to_offset(s, s->lat, s->lon, &n0, &e0);
-    ll_to_offset(s, s->tgt_lat, s->tgt_lon, &n1, &e1);
-    double dn = n1 - n0, de = e1 - e0, d = hypot(dn, de);
-    double v = s->tgt_speed > 0 ? s->tgt_speed : CRUISE_MPS;
-    if (d > 0.5) {
-        double step = fmin(v * dt, d);
-        s->vn = dn / d * v;
-        s->ve = de / d * v;
-        s->yaw = atan2(de, dn);
-        if (s->yaw < 0)
-            s->yaw += 2 * M_PI;
-        offset_to_ll(s, n0 + dn / d * step, e0 + de / d * step, &s->lat, &s->lon);
-    } else {
-        s->vn = s->ve = 0;
-    }
-    double dz = s->tgt_alt - s->alt_rel;
-    double climb = fmin(fabs(dz), (dz > 0 ? CLIMB_MPS : DESCENT_MPS) * dt);
-    s->alt_rel += dz > 0 ? climb : -climb;
-    s->vd = fabs(dz) > 0.1 ? (dz > 0 ? -CLIMB_MPS : DESCENT_MPS) : 0;
-    return d <= 0.5 && fabs(dz) <= 0.1;
-}
-
-static void step(sim *s, double dt)
-{
-    switch (s->ph) {
-    case PH_GROUND:
-        s->vn = s->ve = s->vd = 0;
-        break;
-    case PH_TAKEOFF:
-        s->vn = s->ve = 0;
-        s->alt_rel = fmin(s->tgt_alt, s->alt_rel + CLIMB_MPS * dt);
-        s->vd = -CLIMB_MPS;
-        if (s->alt_rel >= s->tgt_alt - 0.01) {
-            s->vd = 0;
-            if (s->auto_mission) {
-                s->wp = 0;
-                mission_wp(s, 0);
-                set_phase(s, PH_MISSION);
-                statustext(s, 6, "Mission started");
-            } else {
-                set_phase(s, PH_HOLD);
-            }
-        }
-        break;
-    case PH_HOLD:
-        s->vn = s->ve = s->vd = 0;
-        break;
-    case PH_GOTO:
-        if (fly_to(s, dt))
-            set_phase(s, PH_HOLD);
-        break;
-    case PH_MISSION:
-        if (fly_to(s, dt)) {
-            if (++s->wp >= SIM_PATTERN_N) {
-                set_phase(s, PH_LAND);
-                statustext(s, 6, "Mission complete, landing");
-            } else {
-                mission_wp(s, s->wp);
-            }
-        }
-        break;
-    case PH_RTL:
-        s->tgt_lat = s->home_lat;
-        s->tgt_lon = s->home_lon;
-        s->tgt_speed = CRUISE_MPS;
-        if (fly_to(s, dt)) {
-            set_phase(s, PH_LAND);
-            statustext(s, 6, "Home reached, landing");
-        }
-        break;
-    case PH_LAND:
-        s->vn = s->ve = 0;
-        s->vd = DESCENT_MPS;
-        s->alt_rel -= DESCENT_MPS * dt;
-        if (s->alt_rel <= 0)
-            touchdown(s);
-        break;
-    }
-    /* 5000 mAh pack */
-    double mah = current_a(s) * 1000.0 * dt / 3600.0;
-    s->consumed_mah += mah;
-    s->battery = fmax(0.0, 1.0 - s->consumed_mah / 5000.0);
-    if (s->battery < 0.1 && in_air(s) && s->ph != PH_LAND && s->ph != PH_RTL) {
-        statustext(s, 2, "Battery critical, returning");
-        set_phase(s, PH_RTL);
-    }
-}
-
-/* ---- commands ----------------------------------------------------------------------------- */
-
-static uint8_t do_set_mode(sim *s, const ae_mav_command_long *c)
-{
-    char name[40];
-    uint32_t cm;
-    if (!((int)c->param1 & AE_MAV_MODE_FLAG_CUSTOM_MODE_ENABLED))
-        return AE_MAV_RESULT_DENIED;
-    if (s->px4)
-        cm = (uint32_t)c->param2 << 16 | (uint32_t)c->param3 << 24;
-    else
-        cm = (uint32_t)c->param2;
-    ae_mav_mode_name(s->px4 ? AE_MAV_AUTOPILOT_PX4 : AE_MAV_AUTOPILOT_ARDUPILOTMEGA, 2, cm, name,
-                     sizeof name);
-    if (strncmp(name, "PX4(", 4) == 0 || strncmp(name, "CUSTOM(", 7) == 0)
-        return AE_MAV_RESULT_DENIED;
-    if (strstr(name, "RTL")) {
-        if (!in_air(s))
-            return AE_MAV_RESULT_DENIED;
-        set_phase(s, PH_RTL);
-    } else if (strstr(name, "LAND")) {
-        if (!in_air(s))
-            return AE_MAV_RESULT_DENIED;
-        set_phase(s, PH_LAND);
-    } else if (strstr(name, "MISSION") || !strcmp(name, "AUTO")) {
-        if (in_air(s)) {
-            s->wp = 0;
-            mission_wp(s, 0);
-            set_phase(s, PH_MISSION);
-        }
-    } else if (in_air(s)) {
-        set_phase(s, PH_HOLD);
-    }
-    s->custom_mode = cm; /* report exactly what was asked */
-    statustext(s, 6, "Mode %s", name);
-    return AE_MAV_RESULT_ACCEPTED;
-}
-
-static uint8_t execute(sim *s, const ae_mav_command_long *c)
-{
-    /* PX4 takes NAV_TAKEOFF / DO_REPOSITION altitudes as AMSL, ArduPilot above home. */
-    double rel = s->px4 ? c->param7 - s->home_alt : c->param7;
-    switch (c->command) {
-    case AE_MAV_CMD_COMPONENT_ARM_DISARM:
-        if (c->param1 == 1.0f) {
-            if (s->battery < 0.15)
-                return AE_MAV_RESULT_DENIED;
-            if (!s->armed)
-                statustext(s, 6, "Armed by command");
-            s->armed = true;
-            return AE_MAV_RESULT_ACCEPTED;
-        }
-        if (c->param1 == 0.0f) {
-            if (in_air(s) && c->param2 != FORCE_DISARM)
-                return AE_MAV_RESULT_DENIED;
-            if (in_air(s))
-                touchdown(s); /* forced disarm in the air: it falls; keep the sim simple */
-            if (s->armed)
-                statustext(s, 6, "Disarmed by command");
-            s->armed = false;
-            set_phase(s, PH_GROUND);
-            return AE_MAV_RESULT_ACCEPTED;
-        }
-        return AE_MAV_RESULT_DENIED;
-    case AE_MAV_CMD_NAV_TAKEOFF:
-        if (!s->armed)
-            return AE_MAV_RESULT_TEMPORARILY_REJECTED;
-        if (in_air(s))
-            return AE_MAV_RESULT_DENIED;
-        if (isnan(c->param7))
-            rel = DEFAULT_TO_M;
-        if (!(rel > 0.5 && rel < 1000))
-            return AE_MAV_RESULT_DENIED;
-        start_takeoff(s, rel);
-        return AE_MAV_RESULT_ACCEPTED;
-    case AE_MAV_CMD_NAV_LAND:
-        if (!in_air(s))
-            return AE_MAV_RESULT_DENIED;
-        set_phase(s, PH_LAND);
-        statustext(s, 6, "Landing");
-        return AE_MAV_RESULT_ACCEPTED;
-    case AE_MAV_CMD_NAV_RETURN_TO_LAUNCH:
-        if (!in_air(s))
-            return AE_MAV_RESULT_DENIED;
-        set_phase(s, PH_RTL);
-        statustext(s, 6, "Returning to launch");
-        return AE_MAV_RESULT_ACCEPTED;
-    case AE_MAV_CMD_DO_SET_MODE:
-        return do_set_mode(s, c);
-    case AE_MAV_CMD_DO_REPOSITION:
-        if (!in_air(s))
-            return AE_MAV_RESULT_DENIED;
-        if (isnan(c->param5) || isnan(c->param6) || fabs(c->param5) > 90 || fabs(c->param6) > 180)
-            return AE_MAV_RESULT_DENIED;
-        s->tgt_lat = c->param5;
-        s->tgt_lon = c->param6;
-        s->tgt_alt = isnan(c->param7) ? s->alt_rel : fmax(2.0, rel);
-        s->tgt_speed = c->param1 > 0 ? c->param1 : CRUISE_MPS;
-        set_phase(s, PH_GOTO);
-        statustext(s, 6, "Going to %.6f, %.6f", s->tgt_lat, s->tgt_lon);
-        return AE_MAV_RESULT_ACCEPTED;
-    default:
-        return AE_MAV_RESULT_UNSUPPORTED;
-    }
-}
-
-static void on_frame(void *ctx, const ae_mav_frame *f)
-{
-    sim *s = ctx;
-    if (f->msgid != AE_MAV_MSG_COMMAND_LONG)
-        return;
-    ae_mav_command_long c;
-    ae_mav_frame_unpack(f, &c);
-    if ((c.target_system != 0 && c.target_system != s->sysid) ||
-        (c.target_component != 0 && c.target_component != s->compid))
-        return;
-    s->cmds_rx++;
-    if (s->ignore_commands)
-        return;
-    ae_mav_command_ack ack = {.command = c.command,
-                              .result = execute(s, &c),
-                              .target_system = f->sysid,
-                              .target_component = f->compid};
-    say(s, "MAV_CMD %u (confirmation %u) -> %s", c.command, c.confirmation,
-        ae_mav_result_name(ack.result));
-    send_msg(s, AE_MAV_MSG_COMMAND_ACK, &ack);
-}
-
-/* ---- setup -------------------------------------------------------------------------------- */
-
-static int open_link(sim *s, const char *url)
-{
-    const char *rest;
-    if (strncmp(url, "udpout://", 9) == 0) {
-        rest = url + 9;
-    } else if (strncmp(url, "udp://", 6) == 0 || strncmp(url, "udpin://", 8) == 0) {
-        s->listen = true;
-        rest = strstr(url, "://") + 3;
-    } else {
-        fprintf(stderr,
-                "aerie sim: --mavlink %s: use udpout://host:port (send to a gateway) or "
-                "udp://[host]:port (listen)\n",
-                url);
-        return -1;
-    }
-    char host[128] = "", port[16];
-    const char *colon = strrchr(rest, ':');
-    if (!colon || !colon[1] || strlen(colon + 1) >= sizeof port) {
-        fprintf(stderr, "aerie sim: --mavlink %s: missing :port\n", url);
-        return -1;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - rest), rest);
-    snprintf(port, sizeof port, "%s", colon + 1);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = s->listen ? AI_PASSIVE : 0;
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-    if (rc) {
-        fprintf(stderr, "aerie sim: --mavlink %s: %s\n", url, gai_strerror(rc));
-        return -1;
-    }
-    s->fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
-        fprintf(stderr, "aerie sim: socket: %s\n", strerror(errno));
-        freeaddrinfo(res);
-        return -1;
-    }
-    if (s->listen) {
-        if (bind(s->fd, res->ai_addr, res->ai_addrlen) != 0) {
-            fprintf(stderr, "aerie sim: bind %s: %s\n", url, strerror(errno));
-            freeaddrinfo(res);
-            return -1;
-        }
-    } else {
-        memcpy(&s->peer, res->ai_addr, res->ai_addrlen);
-        s->peer_len = res->ai_addrlen;
-    }
-    freeaddrinfo(res);
-    return 0;
-}
+/* Each drone holds a socket: a process's default limit of 1,024 descriptors bounds this. */
+#define MAX_DRONES 1000
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: aerie sim [options]\n"
+            "usage: aerie sim [options]                      one drone\n"
+            "       aerie sim [options] --drone [options] --drone [options] ...\n"
+            "                                                several drones in one process:\n"
+            "                  options before the first --drone apply to every drone, those\n"
+            "                  after each --drone to that drone (each needs its own --mavlink)\n"
             "  --mavlink URL          udpout://HOST:PORT (default udpout://127.0.0.1:14550) or\n"
             "                         udp://[HOST]:PORT to listen for a gateway\n"
+            "  --name NAME            the drone's name in progress lines (default its sysid)\n"
             "  --sysid N              MAVLink system id (default 1); --compid N (default 1)\n"
             "  --autopilot px4|ardupilot   flight-mode numbering and altitude frames (px4)\n"
             "  --home LAT,LON[,ALT]   home position (default 47.397742,8.545594,488)\n"
@@ -697,7 +52,8 @@ static void usage(FILE *out)
             "  --loop                 fly the mission again 8 s after each landing (a fresh\n"
             "                         battery when below 30 %%); implies --mission\n"
             "  --outage-at S --outage-for S   go silent (both directions) for a while\n"
-            "  --duration S           stop after S seconds (default: run until Ctrl-C)\n"
+            "  --duration S           stop after S seconds (default: run until Ctrl-C); with\n"
+            "                         several drones, the process ends when all have stopped\n"
             "  --ignore-commands      never answer COMMAND_LONG (to exercise timeouts)\n"
             "  --signing-key KEY      sign every frame (64 hex digits or a passphrase)\n"
             "  --quiet                no progress lines on stderr\n");
@@ -705,283 +61,226 @@ static void usage(FILE *out)
 
 static volatile sig_atomic_t *sim_stop_flag(void)
 {
-    /* The one piece of process-wide state: the flag the signal handler sets. */
     static volatile sig_atomic_t flag;
     return &flag;
 }
 
 static void on_signal(int sig)
 {
+    (void)sig;
     *sim_stop_flag() = 1;
 }
 
-static int parse_args(sim *s, int argc, char **argv, const char **url)
+/* A switch without a value into s. Returns true when `a` was one. */
+static bool parse_flag(ae_sim_drone *s, const char *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = true;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 1;
-        } else if (!strcmp(a, "--mission")) {
-            s->auto_mission = true;
-            takes = false;
-        } else if (!strcmp(a, "--loop")) {
-            s->auto_mission = true;
-            s->loop = true;
-            takes = false;
-        } else if (!strcmp(a, "--ignore-commands")) {
-            s->ignore_commands = true;
-            takes = false;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            s->quiet = true;
-            takes = false;
-        } else if (!v) {
-            fprintf(stderr, "aerie sim: %s needs a value (see --help)\n", a);
-            return -1;
-        } else if (!strcmp(a, "--mavlink")) {
-            *url = v;
-        } else if (!strcmp(a, "--sysid") || !strcmp(a, "--compid")) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > 255) {
-                fprintf(stderr, "aerie sim: %s %s: expected 1..255\n", a, v);
-                return -1;
-            }
-            if (a[2] == 's')
-                s->sysid = (uint8_t)n;
-            else
-                s->compid = (uint8_t)n;
-        } else if (!strcmp(a, "--autopilot")) {
-            if (!strcasecmp(v, "px4"))
-                s->px4 = true;
-            else if (!strcasecmp(v, "ardupilot") || !strcasecmp(v, "apm"))
-                s->px4 = false;
-            else {
-                fprintf(stderr, "aerie sim: --autopilot %s: use px4 or ardupilot\n", v);
-                return -1;
-            }
-        } else if (!strcmp(a, "--home")) {
-            double la, lo, al = s->home_alt;
-            int n = sscanf(v, "%lf,%lf,%lf", &la, &lo, &al);
-            if (n < 2 || fabs(la) > 90 || fabs(lo) > 180) {
-                fprintf(stderr, "aerie sim: --home %s: expected LAT,LON[,ALT_M]\n", v);
-                return -1;
-            }
-            s->home_lat = la;
-            s->home_lon = lo;
-            s->home_alt = al;
-        } else if (!strcmp(a, "--telemetry-hz")) {
-            char *end;
-            double hz = strtod(v, &end);
-            if (*end || !(hz >= 0.1 && hz <= 50)) {
-                fprintf(stderr, "aerie sim: --telemetry-hz %s: expected 0.1..50\n", v);
-                return -1;
-            }
-            s->telemetry_hz = hz;
-        } else if (!strcmp(a, "--mission-size")) {
-            char *end;
-            double m = strtod(v, &end);
-            if (*end || !(m >= 10 && m <= 5000)) {
-                fprintf(stderr, "aerie sim: --mission-size %s: expected 10..5000 (metres)\n", v);
-                return -1;
-            }
-            s->mission_size = m;
-        } else if (!strcmp(a, "--duration") || !strcmp(a, "--outage-at") ||
-                   !strcmp(a, "--outage-for") || !strcmp(a, "--mission-delay")) {
-            char *end;
-            double d = strtod(v, &end);
-            if (*end || d < 0) {
-                int64_t ns;
-                if (ae_parse_duration(v, &ns) != 0 || ns < 0) {
-                    fprintf(stderr, "aerie sim: %s %s: expected seconds\n", a, v);
-                    return -1;
-                }
-                d = (double)ns / 1e9;
-            }
-            if (!strcmp(a, "--duration"))
-                s->duration_s = d;
-            else if (!strcmp(a, "--outage-at"))
-                s->outage_at = d;
-            else if (!strcmp(a, "--mission-delay"))
-                s->mission_delay = d;
-            else
-                s->outage_for = d;
-        } else if (!strcmp(a, "--signing-key")) {
-            if (strlen(v) == 64 && strspn(v, "0123456789abcdefABCDEF") == 64) {
-                for (int k = 0; k < 32; k++) {
-                    unsigned b;
-                    sscanf(v + 2 * k, "%2x", &b);
-                    s->signing.key[k] = (uint8_t)b;
-                }
-            } else {
-                SHA256((const unsigned char *)v, strlen(v), s->signing.key);
-            }
-            s->sign = true;
-        } else {
-            fprintf(stderr, "aerie sim: unknown option %s (see --help)\n", a);
+    if (!strcmp(a, "--mission"))
+        s->auto_mission = true;
+    else if (!strcmp(a, "--loop"))
+        s->auto_mission = s->loop = true;
+    else if (!strcmp(a, "--ignore-commands"))
+        s->ignore_commands = true;
+    else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
+        s->quiet = true;
+    else
+        return false;
+    return true;
+}
+
+/* A duration option: seconds ("2.5") or a duration ("1m30s"). */
+static int parse_seconds(const char *who, const char *a, const char *v, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || d < 0) {
+        int64_t ns;
+        if (ae_parse_duration(v, &ns) != 0 || ns < 0) {
+            fprintf(stderr, "aerie sim: %s%s %s: expected seconds\n", who, a, v);
             return -1;
         }
-        if (takes)
-            i++;
+        d = (double)ns / 1e9;
+    }
+    *out = d;
+    return 0;
+}
+
+static void signing_key(ae_sim_drone *s, const char *v)
+{
+    if (strlen(v) == 64 && strspn(v, "0123456789abcdefABCDEF") == 64) {
+        for (int k = 0; k < 32; k++) {
+            unsigned b;
+            sscanf(v + 2 * k, "%2x", &b);
+            s->signing.key[k] = (uint8_t)b;
+        }
+    } else {
+        SHA256((const unsigned char *)v, strlen(v), s->signing.key);
+    }
+    s->sign = true;
+}
+
+/* An option with the value v into s; `who` ("" or "drone 3: ") prefixes messages. Returns 0,
+ * or -1 with a message. */
+static int parse_valued(ae_sim_drone *s, const char *a, const char *v, const char *who)
+{
+    char *end;
+    if (!strcmp(a, "--mavlink")) {
+        s->url = v;
+    } else if (!strcmp(a, "--name")) {
+        if (!*v || strlen(v) >= sizeof s->name) {
+            fprintf(stderr, "aerie sim: %s--name %s: 1 to %zu characters\n", who, v,
+                    sizeof s->name - 1);
+            return -1;
+        }
+        snprintf(s->name, sizeof s->name, "%s", v);
+    } else if (!strcmp(a, "--sysid") || !strcmp(a, "--compid")) {
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 255) {
+            fprintf(stderr, "aerie sim: %s%s %s: expected 1..255\n", who, a, v);
+            return -1;
+        }
+        if (a[2] == 's')
+            s->sysid = (uint8_t)n;
+        else
+            s->compid = (uint8_t)n;
+    } else if (!strcmp(a, "--autopilot")) {
+        if (!strcasecmp(v, "px4"))
+            s->px4 = true;
+        else if (!strcasecmp(v, "ardupilot") || !strcasecmp(v, "apm"))
+            s->px4 = false;
+        else {
+            fprintf(stderr, "aerie sim: %s--autopilot %s: use px4 or ardupilot\n", who, v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--home")) {
+        double la, lo, al = s->home_alt;
+        int n = sscanf(v, "%lf,%lf,%lf", &la, &lo, &al);
+        if (n < 2 || fabs(la) > 90 || fabs(lo) > 180) {
+            fprintf(stderr, "aerie sim: %s--home %s: expected LAT,LON[,ALT_M]\n", who, v);
+            return -1;
+        }
+        s->home_lat = la;
+        s->home_lon = lo;
+        s->home_alt = al;
+    } else if (!strcmp(a, "--telemetry-hz")) {
+        double hz = strtod(v, &end);
+        if (*end || !(hz >= 0.1 && hz <= 50)) {
+            fprintf(stderr, "aerie sim: %s--telemetry-hz %s: expected 0.1..50\n", who, v);
+            return -1;
+        }
+        s->telemetry_hz = hz;
+    } else if (!strcmp(a, "--mission-size")) {
+        double m = strtod(v, &end);
+        if (*end || !(m >= 10 && m <= 5000)) {
+            fprintf(stderr, "aerie sim: %s--mission-size %s: expected 10..5000 (metres)\n", who, v);
+            return -1;
+        }
+        s->mission_size = m;
+    } else if (!strcmp(a, "--duration")) {
+        return parse_seconds(who, a, v, &s->duration_s);
+    } else if (!strcmp(a, "--outage-at")) {
+        return parse_seconds(who, a, v, &s->outage_at);
+    } else if (!strcmp(a, "--outage-for")) {
+        return parse_seconds(who, a, v, &s->outage_for);
+    } else if (!strcmp(a, "--mission-delay")) {
+        return parse_seconds(who, a, v, &s->mission_delay);
+    } else if (!strcmp(a, "--signing-key")) {
+        signing_key(s, v);
+    } else {
+        fprintf(stderr, "aerie sim: %sunknown option %s (see --help)\n", who, a);
+        return -1;
     }
     return 0;
 }
 
-/* Reads every datagram waiting on the link (up to wait_ms for the first) and parses it,
- * unless a staged outage drops it. */
-static void receive(sim *s, int wait_ms)
+/* d with room for twice as many drones (at least 8); NULL (d freed) when out of memory. */
+static ae_sim_drone *grow(ae_sim_drone *d, size_t *cap)
 {
-    struct pollfd pf = {.fd = s->fd, .events = POLLIN};
-    if (poll(&pf, 1, wait_ms) <= 0 || !(pf.revents & POLLIN))
-        return;
-    uint8_t buf[2048];
-    struct sockaddr_storage from;
-    for (;;) {
-        socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(s->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-        if (n <= 0)
-            break;
-        if (s->in_outage)
-            continue; /* the radio is down: nothing gets through */
-        if (s->listen) {
-            s->peer = from;
-            s->peer_len = fl;
-        }
-        ae_mav_parse(&s->parser, buf, (size_t)n);
+    size_t nc = *cap ? *cap * 2 : 8;
+    ae_sim_drone *nd = realloc(d, nc * sizeof *nd);
+    if (!nd) {
+        free(d);
+        return NULL;
     }
+    *cap = nc;
+    return nd;
 }
 
-/* The mission script: the first flight after --mission-delay, and with --loop another one
- * 8 s after each landing, on a fresh battery when it ran low. */
-static void mission_script(sim *s, uint64_t tick)
+/* The drones of the command line into *out (n in *n): the options alone are one drone; with
+ * --drone, the options before the first are every drone's defaults. Returns 0, 1 after
+ * --help, or -1 with a message. */
+static int parse_args(int argc, char **argv, ae_sim_drone **out, size_t *n)
 {
-    bool first_start = s->landed_at < 0 && tick == (uint64_t)(s->mission_delay * s->tick_hz);
-    bool again =
-        s->loop && s->landed_at >= 0 && s->ph == PH_GROUND && elapsed_s(s) - s->landed_at >= 8.0;
-    if (!s->auto_mission || s->armed || !(first_start || again))
-        return;
-    if (again && s->battery < 0.3) {
-        s->consumed_mah = 0;
-        s->battery = 1.0;
-        statustext(s, 6, "Battery swapped");
-    }
-    s->landed_at = -1;
-    s->armed = true;
-    statustext(s, 6, "Armed by mission script");
-    start_takeoff(s, 30);
-}
-
-/* The telemetry of one tick, each message at its own rate. */
-static void send_telemetry(sim *s, uint64_t tick)
-{
-    uint64_t hz = (uint64_t)s->tick_hz, pos = s->pos_ticks;
-    if (tick % pos == 0) {
-        send_position(s);
-        send_attitude(s);
-    }
-    if (tick % (2 * pos) == 0)
-        send_gps(s);
-    if (tick % (pos * 12 / 5) == 0) /* 12 ticks (50 / 4 rounded down) at 10 Hz, as always */
-        send_vfr_hud(s);
-    if (tick % hz == 0) {
-        send_heartbeat(s);
-        send_sys_status(s);
-        send_battery(s);
-        send_slow_set(s);
-    }
-    if (tick % (hz * 2) == 0)
-        send_home(s);
-}
-
-/* Ticks at tick_hz until stopped or --duration passes. */
-static void run(sim *s)
-{
-    int64_t tick_ns = AE_NS_PER_SEC / s->tick_hz;
-    int64_t next = ae_mono_ns();
-    uint64_t tick = 0;
-    while (!*sim_stop_flag()) {
-        double t = elapsed_s(s);
-        if (s->duration_s > 0 && t >= s->duration_s)
-            break;
-        bool out = s->outage_for > 0 && t >= s->outage_at && t < s->outage_at + s->outage_for;
-        if (out != s->in_outage) {
-            s->in_outage = out;
-            if (out)
-                say(s, "link outage for %.1f s", s->outage_for);
-            else
-                say(s, "link back");
-        }
-        int64_t now = ae_mono_ns();
-        receive(s, next > now ? (int)((next - now + AE_NS_PER_MS - 1) / AE_NS_PER_MS) : 0);
-        now = ae_mono_ns();
-        if (now < next)
+    ae_sim_drone defaults, *d = NULL;
+    ae_sim_drone_defaults(&defaults);
+    ae_sim_drone *s = &defaults;
+    size_t count = 0, cap = 0;
+    char who[32] = "";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            rc = 1;
+        } else if (!strcmp(a, "--drone")) {
+            if (count == MAX_DRONES) {
+                fprintf(stderr, "aerie sim: at most %d drones in one process\n", MAX_DRONES);
+                rc = -1;
+            } else if (count == cap && !(d = grow(d, &cap))) {
+                fprintf(stderr, "aerie sim: out of memory\n");
+                rc = -1;
+            } else {
+                s = &d[count++];
+                *s = defaults;
+                snprintf(who, sizeof who, "drone %zu: ", count);
+            }
+        } else if (parse_flag(s, a)) {
             continue;
-        next += tick_ns;
-        if (next < now)
-            next = now + tick_ns; /* we fell behind (stopped in a debugger): do not burst */
-        step(s, 1.0 / s->tick_hz);
-        mission_script(s, tick);
-        send_telemetry(s, tick);
-        tick++;
+        } else if (!v) {
+            fprintf(stderr, "aerie sim: %s%s needs a value (see --help)\n", who, a);
+            rc = -1;
+        } else {
+            rc = parse_valued(s, a, v, who);
+            i++;
+        }
+        if (rc) {
+            free(d);
+            return rc;
+        }
     }
+    if (count == 0 && !(d = grow(d, &cap))) {
+        fprintf(stderr, "aerie sim: out of memory\n");
+        return -1;
+    }
+    if (count == 0)
+        d[count++] = defaults;
+    *out = d;
+    *n = count;
+    return 0;
 }
 
 int aerie_cmd_sim(int argc, char **argv)
 {
-    sim *s = calloc(1, sizeof *s);
-    if (!s)
-        return 1;
-    s->px4 = true;
-    s->sysid = 1;
-    s->compid = 1;
-    s->home_lat = 47.397742;
-    s->home_lon = 8.545594;
-    s->home_alt = 488.0;
-    s->mission_size = 120;
-    s->mission_delay = 2;
-    s->landed_at = -1;
-    s->telemetry_hz = DEFAULT_HZ;
-    s->fd = -1;
-    const char *url = "udpout://127.0.0.1:14550";
-    int rc = parse_args(s, argc, argv, &url);
-    if (rc) {
-        free(s);
+    ae_sim_drone *d = NULL;
+    size_t n = 0;
+    int rc = parse_args(argc, argv, &d, &n);
+    if (rc)
         return rc < 0 ? 2 : 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (ae_sim_drone_open(&d[i]) != 0) {
+            if (n > 1)
+                fprintf(stderr, "aerie sim: drone %zu (%s) could not open its link\n", i + 1,
+                        d[i].name[0] ? d[i].name : d[i].url);
+            rc = 1;
+        }
+    if (rc == 0) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        rc = ae_sim_pool_run(d, n, sim_stop_flag()) == 0 ? 0 : 1;
     }
-    s->tick_hz = (int)lround(s->telemetry_hz * TICKS_PER_POS);
-    if (s->tick_hz < 1)
-        s->tick_hz = 1;
-    s->pos_ticks = (uint64_t)lround(s->tick_hz / s->telemetry_hz);
-    if (s->pos_ticks < 1)
-        s->pos_ticks = 1;
-    if (open_link(s, url) != 0) {
-        if (s->fd >= 0)
-            close(s->fd);
-        free(s);
-        return 1;
-    }
-    ae_mav_parser_init(&s->parser, on_frame, s);
-    s->signing.link_id = 0;
-    s->signing.timestamp = ae_mav_signing_now();
-    s->boot_mono = ae_mono_ns();
-    s->lat = s->home_lat;
-    s->lon = s->home_lon;
-    s->battery = 1.0;
-    set_phase(s, PH_GROUND);
-
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    say(s, "%s quadrotor at %.6f,%.6f, MAVLink %s", s->px4 ? "PX4" : "ArduPilot", s->home_lat,
-        s->home_lon, url);
-    run(s);
-    say(s, "stopping after %.1f s: %llu frames sent, %llu commands received", elapsed_s(s),
-        (unsigned long long)s->frames_tx, (unsigned long long)s->cmds_rx);
-    close(s->fd);
-    free(s);
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        ae_sim_drone_close(&d[i]);
+    free(d);
+    return rc;
 }

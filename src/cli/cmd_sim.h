@@ -1,4 +1,5 @@
-/* `aerie sim`: the vehicle simulator (implemented in cmd_sim.c and sim_*.c by its owner).
+/* `aerie sim`: the vehicle simulator (cmd_sim.c: the command line; sim_drone.c: a drone;
+ * sim_pool.c: the loop flying one or many).
  * This header is the one contract main.c relies on. */
 #ifndef AERIE_CLI_CMD_SIM_H
 #define AERIE_CLI_CMD_SIM_H

@@ -151,9 +151,11 @@ int ae_cmd_twin(ae_cli *c, int argc, char **argv)
 
 static int usage_status(void)
 {
-    fprintf(stderr, "usage: aerie status [--json] [--stale 30s] [--global] [--dir DIR | --server "
-                    "URL] [--env ENV]\n"
-                    "  --global: every vehicle of the fleet, from the fleet-wide aggregate\n");
+    fprintf(stderr, "usage: aerie status [--json [--history]] [--stale 30s] [--global] [--dir DIR "
+                    "| --server URL] [--env ENV]\n"
+                    "  --global: every vehicle of the fleet, from the fleet-wide aggregate\n"
+                    "  --json --history: {\"vehicles\": [...], \"history\": [...]}, the HISTORY\n"
+                    "  table's figures per stream as JSON (--json alone: the vehicles' array)\n");
     return 2;
 }
 
@@ -216,42 +218,63 @@ static void fmt_bytes(json_int_t b, char *out, size_t cap)
 }
 
 /* How much history the hub holds, per stream, and the limits it is kept under: the
- * operator's answer to "how far back can I replay, and when does the disk fill". */
-static void print_history(ae_cli *c, FILE *f)
+ * operator's answer to "how far back can I replay, and when does the disk fill". One row
+ * per stream with JetStream's own numbers: {"stream", "messages", "bytes", "max_bytes" (-1:
+ * unlimited), "max_age_ns" (0: forever), "max_msgs_per_subject" (-1: unlimited), "oldest"
+ * (RFC 3339, null when empty)}. The table and --json --history show these rows. */
+static json_t *history_rows(ae_cli *c)
 {
-    json_t *streams = ae_fleet_streams_collect(c);
+    json_t *streams = ae_fleet_streams_collect(c), *rows = json_array(), *one;
     size_t i;
-    json_t *one;
-    if (json_array_size(streams) > 0)
-        fprintf(f, "\n%-16s %10s %10s %10s %8s %8s  %s\n", "HISTORY", "MESSAGES", "BYTES",
-                "MAX BYTES", "MAX AGE", "PER SUBJ", "OLDEST");
     json_array_foreach(streams, i, one)
     {
         json_t *info = json_object_get(one, "info");
         json_t *cfg = json_object_get(info, "config"), *st = json_object_get(info, "state");
-        char bytes[24], max[24], age[24], per[24];
-        fmt_bytes(json_integer_value(json_object_get(st, "bytes")), bytes, sizeof bytes);
-        fmt_bytes(json_integer_value(json_object_get(cfg, "max_bytes")), max, sizeof max);
-        ae_cli_fmt_duration(json_integer_value(json_object_get(cfg, "max_age")), age, sizeof age);
-        json_int_t ps = json_integer_value(json_object_get(cfg, "max_msgs_per_subject"));
-        if (ps > 0)
-            snprintf(per, sizeof per, "%lld", (long long)ps);
-        else
-            snprintf(per, sizeof per, "-");
-        const char *oldest = json_string_value(json_object_get(st, "first_ts"));
         json_int_t msgs = json_integer_value(json_object_get(st, "messages"));
-        fprintf(f, "%-16s %10lld %10s %10s %8s %8s  %.19s\n",
-                json_string_value(json_object_get(one, "stream")), (long long)msgs, bytes, max, age,
-                per, oldest && msgs > 0 ? oldest : "-");
+        const char *oldest = json_string_value(json_object_get(st, "first_ts"));
+        json_int_t per = json_integer_value(json_object_get(cfg, "max_msgs_per_subject"));
+        json_array_append_new(
+            rows, json_pack("{s:O, s:I, s:I, s:I, s:I, s:I, s:o}", "stream",
+                            json_object_get(one, "stream"), "messages", msgs, "bytes",
+                            json_integer_value(json_object_get(st, "bytes")), "max_bytes",
+                            json_integer_value(json_object_get(cfg, "max_bytes")), "max_age_ns",
+                            json_integer_value(json_object_get(cfg, "max_age")),
+                            "max_msgs_per_subject", per > 0 ? per : (json_int_t)-1, "oldest",
+                            oldest && msgs > 0 ? json_string(oldest) : json_null()));
     }
     json_decref(streams);
+    return rows;
+}
+
+static void print_history(json_t *rows, FILE *f)
+{
+    size_t i;
+    json_t *r;
+    if (json_array_size(rows) > 0)
+        fprintf(f, "\n%-16s %10s %10s %10s %8s %8s  %s\n", "HISTORY", "MESSAGES", "BYTES",
+                "MAX BYTES", "MAX AGE", "PER SUBJ", "OLDEST");
+    json_array_foreach(rows, i, r)
+    {
+        char bytes[24], max[24], age[24], per[24] = "-";
+        fmt_bytes(json_integer_value(json_object_get(r, "bytes")), bytes, sizeof bytes);
+        fmt_bytes(json_integer_value(json_object_get(r, "max_bytes")), max, sizeof max);
+        ae_cli_fmt_duration(json_integer_value(json_object_get(r, "max_age_ns")), age, sizeof age);
+        json_int_t ps = json_integer_value(json_object_get(r, "max_msgs_per_subject"));
+        if (ps > 0)
+            snprintf(per, sizeof per, "%lld", (long long)ps);
+        const char *oldest = json_string_value(json_object_get(r, "oldest"));
+        fprintf(f, "%-16s %10lld %10s %10s %8s %8s  %.19s\n",
+                json_string_value(json_object_get(r, "stream")),
+                (long long)json_integer_value(json_object_get(r, "messages")), bytes, max, age, per,
+                oldest ? oldest : "-");
+    }
 }
 
 int ae_cmd_status(ae_cli *c, int argc, char **argv)
 {
     ae_err err = {0};
     int64_t stale = 30 * AE_NS_PER_SEC;
-    bool stale_given = false;
+    bool stale_given = false, history_too = false;
     for (int i = 1; i < argc;) {
         int r = ae_cli_global_opt(c, argc, argv, &i, &err);
         if (r < 0) {
@@ -274,6 +297,11 @@ int ae_cmd_status(ae_cli *c, int argc, char **argv)
             i++;
             continue;
         }
+        if (strcmp(argv[i], "--history") == 0) {
+            history_too = true;
+            i++;
+            continue;
+        }
         fprintf(stderr, "aerie status: unexpected argument %s\n", argv[i]);
         return usage_status();
     }
@@ -289,17 +317,23 @@ int ae_cmd_status(ae_cli *c, int argc, char **argv)
         fprintf(stderr, "aerie status: %s\n", err.msg);
         return 1;
     }
+    json_t *history = c->json && !history_too ? NULL : history_rows(c);
     if (c->json) {
-        char *d = json_dumps(all, AE_CLI_JSON_FLAGS);
+        /* The array alone unless --history: scripts read it as it always was. */
+        json_t *doc = history_too ? json_pack("{s:O, s:O}", "vehicles", all, "history", history)
+                                  : json_incref(all);
+        char *d = json_dumps(doc, AE_CLI_JSON_FLAGS);
         printf("%s\n", d ? d : "[]");
         free(d);
+        json_decref(doc);
     } else if (json_array_size(all) == 0) {
         printf("no vehicles known in env %s\n", c->env);
     } else {
         ae_status_print_table(all, stdout);
     }
     if (!c->json)
-        print_history(c, stdout);
+        print_history(history, stdout);
+    json_decref(history);
     json_decref(all);
     ae_cli_print_note(c, "status");
     ae_cli_print_stats(c, "status");

@@ -4,7 +4,7 @@
  *
  * Start order and readiness: hub nodes (until each answers /healthz with JetStream), the hub
  * streams of every tenant (retried while the cluster elects its meta leader), the guard,
- * then per vehicle the relay, the leaf (its client port), the gateway and the drone, then
+ * then per vehicle the relay, the leaf (its client port) and the gateway, the drones' pools, then
  * the dashboards. fleet.json is rewritten after every start, so a failure half-way leaves a
  * record that `down` can use.
  *
@@ -21,6 +21,7 @@
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
 #include "cli/retention.h"
+#include "cli/up_report.h"
 #include "cli/tenant.h"
 #include "common/http.h"
 #include "common/ident.h"
@@ -78,11 +79,17 @@ static bool running(local *l, const ae_fleet_proc *p)
     return ae_fleet_proc_running(l->f, p);
 }
 
-/* True when the process belongs to a vehicle whose identity was revoked: `up` must not
- * start it again (its leaf would only be refused, and the drone should stay grounded). */
+/* True when the process belongs to a vehicle whose identity was revoked (a pool of drones:
+ * when all its vehicles were): `up` must not start it again (its leaf would only be refused,
+ * and the drone should stay grounded). */
 static bool revoked(local *l, const ae_fleet_proc *p)
 {
-    return p->vid && ae_creds_is_revoked(creds(l), p->vid);
+    if (p->vid)
+        return ae_creds_is_revoked(creds(l), p->vid);
+    for (size_t i = 0; i < p->n_vids; i++)
+        if (!ae_creds_is_revoked(creds(l), p->vids[i]))
+            return false;
+    return p->n_vids > 0;
 }
 
 /* ---- starting ------------------------------------------------------------------------ */
@@ -142,80 +149,176 @@ static int check_ready(local *l, const ae_fleet_proc *p, ae_err *err)
     return 1;
 }
 
-/* Waits until every process of `kind` that should run is ready, all of them at once: each
- * round looks at those not ready yet, so n processes starting in parallel cost about the
- * time of the slowest, not n waits. The timeout grows with their number (a loaded machine
- * starts 1,000 leaves more slowly than 10). */
-static int wait_kind_ready(local *l, const char *kind, ae_err *err)
+/* How many processes of one kind start at once: $AERIE_UP_WAVE when set, else 32 per CPU
+ * (64 on 2 cores), 16 to 256. A start execs a program that loads its libraries and sets
+ * up; 1,000 gateways started at once put a 2-core machine's load over 900 and starved the
+ * processes already running (docs/benchmarks.md, "Fleet scale"). 32 per CPU keeps every
+ * core busy with starts while the run queue stays short; a kind with no more processes
+ * than this starts all at once, as before. */
+static size_t wave_size(void)
 {
-    size_t n = 0, ready = 0;
-    bool *done = calloc(l->f->n_procs + 1, sizeof *done);
-    if (!done)
-        return ae_err_set(err, AE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < l->f->n_procs; i++) {
-        const ae_fleet_proc *p = &l->f->procs[i];
-        done[i] = strcmp(p->kind, kind) != 0 || (revoked(l, p) && !running(l, p));
-        n += !done[i];
-    }
-    int timeout_s = (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)(n / 20);
-    int64_t start = ae_mono_ns(), deadline = start + (int64_t)timeout_s * AE_NS_PER_SEC;
-    int64_t shown = start;
+    const char *e = getenv("AERIE_UP_WAVE"); /* an operator's (and a test's) choice */
+    char *end;
+    long given = e ? strtol(e, &end, 10) : 0;
+    if (e && *e && !*end && given >= 1)
+        return (size_t)given;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long k = 32 * (cpus > 0 ? cpus : 1);
+    return (size_t)(k < 16 ? 16 : k > 256 ? 256 : k);
+}
+
+/* A started process without a readiness port gives up its place in the wave once it is
+ * idle: asleep (ae_proc_busy) and without using CPU between two looks at least
+ * SETTLE_LOOK_NS apart (a program can sleep for a moment during its start-up, waiting for
+ * a connection), or after SETTLE_MAX_NS in any case. */
+#define SETTLE_LOOK_NS (100 * AE_NS_PER_MS)
+#define SETTLE_MAX_NS  (5 * AE_NS_PER_SEC)
+
+/* The starting of one kind of process (start_kind): each recorded process's part in it. */
+enum { SK_NONE, SK_TODO, SK_CHECK, SK_STARTING, SK_READY };
+
+typedef struct kind_start {
+    local *l;
+    unsigned char *state; /* SK_* per recorded process */
+    int64_t *since;       /* when each was started (or first checked) */
+    int64_t *ticks;       /* its CPU ticks at the last look of a port-less one, -1 none */
+    int64_t *looked;      /* when those ticks were read */
+    size_t n, ready, inflight, wave;
+    int timeout_s;
+    int started;
+} kind_start;
+
+/* True once a started process without a readiness port is idle (SETTLE_LOOK_NS). */
+static bool settled(kind_start *k, size_t i, int64_t now)
+{
+    pid_t pid = k->l->f->procs[i].pid;
+    if (now - k->since[i] >= SETTLE_MAX_NS)
+        return true;
+    if (k->ticks[i] >= 0 && now - k->looked[i] < SETTLE_LOOK_NS)
+        return false; /* too soon to compare */
+    int64_t was = k->ticks[i], is = ae_proc_cpu_ticks(pid);
+    k->ticks[i] = is;
+    k->looked[i] = now;
+    return was >= 0 && is == was && !ae_proc_busy(pid);
+}
+
+/* One look at process i: 1 ready, 0 not yet, or an AE_E* when it died or timed out. In a
+ * kind started in waves a process without a port counts once it settled. */
+static int look(kind_start *k, size_t i, int64_t now, ae_err *err)
+{
+    const ae_fleet_proc *p = &k->l->f->procs[i];
+    int r = check_ready(k->l, p, err);
+    if (r == 1 && p->ready_port <= 0 && k->n > k->wave && k->state[i] == SK_STARTING &&
+        !settled(k, i, now))
+        r = 0;
+    if (r == 0 && now - k->since[i] > (int64_t)k->timeout_s * AE_NS_PER_SEC)
+        r = ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)", p->name,
+                       k->timeout_s, p->log);
+    return r;
+}
+
+/* Starts what the wave has room for. Returns 0 or an AE_E*. */
+static int launch(kind_start *k, ae_err *err)
+{
     int rc = 0;
-    while (ready < n && rc == 0) {
-        for (size_t i = 0; i < l->f->n_procs && rc == 0; i++) {
-            if (done[i])
-                continue;
-            int r = check_ready(l, &l->f->procs[i], err);
-            if (r < 0)
-                rc = r;
-            else if (r > 0)
-                done[i] = true, ready++;
-            else if (ae_mono_ns() > deadline)
-                rc = ae_err_set(err, AE_ETIMEOUT, "%s did not become ready within %d s (log: %s)",
-                                l->f->procs[i].name, timeout_s, l->f->procs[i].log);
-        }
-        if (ready < n && rc == 0) {
-            if (large(l) && ae_mono_ns() - shown > 2 * AE_NS_PER_SEC) {
-                printf("aerie up:   %s: %zu of %zu ready\n", kind, ready, n);
-                fflush(stdout);
-                shown = ae_mono_ns();
-            }
-            ae_sleep_ms(100);
-        }
+    for (size_t i = 0; i < k->l->f->n_procs && k->inflight < k->wave && rc == 0; i++) {
+        if (k->state[i] != SK_TODO)
+            continue;
+        rc = start_proc(k->l, &k->l->f->procs[i], err);
+        if (rc)
+            break;
+        k->state[i] = SK_STARTING;
+        k->since[i] = ae_mono_ns();
+        k->inflight++;
+        if (++k->started % SAVE_EVERY == 0)
+            rc = ae_fleet_save(k->l->f, 0, err);
     }
-    if (rc == 0 && large(l) && n > 0) {
-        printf("aerie up:   %s: all %zu ready in %.1f s\n", kind, n,
-               (double)(ae_mono_ns() - start) / 1e9);
-        fflush(stdout);
-    }
-    free(done);
     return rc;
 }
 
-/* Starts every process of `kind` that is not running, then waits for them to be ready.
- * *started counts the starts. */
+/* Looks at every process not ready yet. Returns 0 or an AE_E*; *freed says whether a place
+ * in the wave came free. */
+static int look_all(kind_start *k, bool *freed, ae_err *err)
+{
+    int64_t now = ae_mono_ns();
+    *freed = false;
+    for (size_t i = 0; i < k->l->f->n_procs; i++) {
+        if (k->state[i] != SK_CHECK && k->state[i] != SK_STARTING)
+            continue;
+        int r = look(k, i, now, err);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            continue;
+        if (k->state[i] == SK_STARTING)
+            k->inflight--, *freed = true;
+        k->state[i] = SK_READY;
+        k->ready++;
+    }
+    return 0;
+}
+
+/* Starts every process of `kind` that is not running, at most wave_size() at a time, the
+ * next ones as earlier ones become ready, and returns once all of the kind are ready. The
+ * timeout of each grows with their number (a loaded machine starts 1,000 leaves more slowly
+ * than 10). *started counts the starts. */
 static int start_kind(local *l, const char *kind, int *started, ae_err *err)
 {
-    int rc = 0, here = 0;
-    for (size_t i = 0; i < l->f->n_procs && rc == 0; i++) {
-        ae_fleet_proc *p = &l->f->procs[i];
-        if (strcmp(p->kind, kind) != 0 || running(l, p) || revoked(l, p))
+    size_t np = l->f->n_procs;
+    kind_start k = {.l = l, .wave = wave_size()};
+    k.state = calloc(np + 1, sizeof *k.state);
+    k.since = calloc(np + 1, sizeof *k.since);
+    k.ticks = malloc((np + 1) * sizeof *k.ticks);
+    k.looked = calloc(np + 1, sizeof *k.looked);
+    int rc =
+        k.state && k.since && k.ticks && k.looked ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < np; i++)
+        k.ticks[i] = -1;
+    int64_t start = ae_mono_ns(), shown = start;
+    for (size_t i = 0; i < np && rc == 0; i++) {
+        const ae_fleet_proc *p = &l->f->procs[i];
+        bool run = strcmp(p->kind, kind) == 0 && running(l, p);
+        if (strcmp(p->kind, kind) != 0 || (!run && revoked(l, p)))
             continue;
-        rc = start_proc(l, p, err);
-        if (rc == 0 && ++here % SAVE_EVERY == 0)
-            rc = ae_fleet_save(l->f, 0, err);
+        k.state[i] = run ? SK_CHECK : SK_TODO;
+        k.since[i] = start;
+        k.n++;
     }
-    *started += here;
+    /* As long as a kind of n started all at once was given, but from each one's own start. */
+    k.timeout_s = (strcmp(kind, AE_KIND_HUB) == 0 ? 30 : 15) + (int)(k.n / 20);
+    while (rc == 0 && k.ready < k.n) {
+        bool freed = false;
+        rc = launch(&k, err);
+        if (rc == 0)
+            rc = look_all(&k, &freed, err);
+        if (rc || k.ready == k.n)
+            break;
+        if (large(l) && ae_mono_ns() - shown > 2 * AE_NS_PER_SEC) {
+            printf("aerie up:   %s: %zu of %zu ready\n", kind, k.ready, k.n);
+            fflush(stdout);
+            shown = ae_mono_ns();
+        }
+        if (!freed)
+            ae_sleep_ms(100);
+    }
+    *started += k.started;
     /* Saved even after a failed start: `down` needs the PIDs of those that did start. */
     ae_err serr = {0};
-    int src = here > 0 ? ae_fleet_save(l->f, 0, &serr) : 0;
-    if (rc)
-        return rc;
-    if (src) {
+    int src = k.started > 0 ? ae_fleet_save(l->f, 0, &serr) : 0;
+    if (rc == 0 && src) {
         *err = serr;
-        return src;
+        rc = src;
     }
-    return wait_kind_ready(l, kind, err);
+    if (rc == 0 && large(l) && k.n > 0) {
+        printf("aerie up:   %s: all %zu ready in %.1f s\n", kind, k.n,
+               (double)(ae_mono_ns() - start) / 1e9);
+        fflush(stdout);
+    }
+    free(k.state);
+    free(k.since);
+    free(k.ticks);
+    free(k.looked);
+    return rc;
 }
 
 /* A CLI context on the fleet's own hub as tenant `tenant` (NULL: the first), with the
@@ -323,131 +426,11 @@ static json_t *wait_online(local *l, int wait_s, int *online)
     return st;
 }
 
-/* ---- the summary --------------------------------------------------------------------- */
-
-static void print_hubs(local *l, const char *streams_line)
-{
-    const ae_fleet *f = l->f;
-    printf("\nHub: nats-server cluster \"%s\", JetStream domain \"%s\"\n",
-           f->cluster ? f->cluster : "aerie", f->js_domain ? f->js_domain : "hub");
-    for (size_t i = 0; i < f->n_hubs; i++) {
-        const ae_fleet_hub *h = &f->hubs[i];
-        const ae_fleet_proc *p = ae_fleet_proc_find(f, h->name);
-        char ws[40] = "";
-        if (h->ws_port)
-            snprintf(ws, sizeof ws, "  websocket :%-5d", h->ws_port);
-        printf("  %-5s client nats://127.0.0.1:%-5d  leafnodes :%-5d%s  monitor "
-               "http://127.0.0.1:%d  pid %lld\n",
-               h->name, h->client_port, h->leaf_port, ws, h->http_port,
-               (long long)(p ? p->pid : 0));
-    }
-    if (streams_line)
-        printf("  %s\n", streams_line);
-    if (f->n_tenants <= 1) {
-        printf("  operator login: user operator, password in %s/fleet.json\n\n", l->shown);
-        return;
-    }
-    printf("  tenants (each its own account, streams and operator login; passwords in "
-           "%s/fleet.json):\n",
-           l->shown);
-    for (size_t k = 0; k < f->n_tenants; k++) {
-        const ae_fleet_tenant *t = &f->tenants[k];
-        int n = 0;
-        for (size_t i = 0; i < f->n_vehicles; i++)
-            n += strcmp(ae_fleet_vehicle_tenant(f, &f->vehicles[i]), t->name) == 0;
-        printf("    %-12s user %-20s %3d vehicle%s%s%s%s\n", t->name, t->op_user ? t->op_user : "?",
-               n, n == 1 ? "" : "s", t->free_tier ? ", free tier" : "",
-               t->dashboard_url ? ", dashboard " : "", t->dashboard_url ? t->dashboard_url : "");
-    }
-    printf("    `aerie status --tenant NAME` (and every other command) acts as that tenant\n\n");
-}
-
-static void print_vehicles(local *l)
-{
-    const ae_fleet *f = l->f;
-    const char *d = l->shown;
-    printf(
-        "Vehicles: aerie sim --MAVLink/UDP--> aerie-gw --> aerie-leaf --> aerie-relay --> hub\n");
-    printf("  %-8s %-22s %-10s %-22s %s\n", "VID", "LEAF (clients)", "MAVLINK", "UPLINK", "DRONE");
-    /* A large fleet shows its first vehicles; fleet.json and `aerie status` have them all. */
-    size_t shown = large(l) ? 5 : f->n_vehicles;
-    for (size_t i = 0; i < f->n_vehicles; i++) {
-        const ae_fleet_vehicle *v = &f->vehicles[i];
-        if (i == shown)
-            printf("  ... and %zu more, %s to %s (ports in %s/fleet.json)\n", f->n_vehicles - i,
-                   v->vid, f->vehicles[f->n_vehicles - 1].vid, d);
-        if (i >= shown)
-            continue;
-        char leaf[40], mav[24], up[AE_IDENT_MAX + 40], drone[64];
-        snprintf(leaf, sizeof leaf, "nats://127.0.0.1:%d", v->leaf_port);
-        snprintf(mav, sizeof mav, "udp :%d", v->mavlink_port);
-        snprintf(up, sizeof up, "relay :%d -> %s", v->relay_port, v->hub ? v->hub : "?");
-        snprintf(drone, sizeof drone, "%s, %d m square",
-                 v->drone.autopilot ? v->drone.autopilot : "?", v->drone.mission_size);
-        if (ae_creds_is_revoked(creds(l), v->vid))
-            snprintf(drone, sizeof drone, "REVOKED: not started by up");
-        printf("  %-8s %-22s %-10s %-22s %s\n", v->vid, leaf, mav, up, drone);
-    }
-    for (size_t i = 0; i < f->n_vehicles; i++) {
-        const char *vid = f->vehicles[i].vid;
-        if (!ae_creds_is_revoked(creds(l), vid))
-            continue;
-        const ae_fleet_proc *lp = ae_fleet_proc_of(f, vid, AE_KIND_LEAF);
-        printf("  %s: identity revoked (`aerie revoke`); %s. `aerie creds add %s --dir %s` "
-               "issues a new key, then `aerie up --dir %s` starts it\n",
-               vid,
-               lp && running(l, lp) ? "its processes still run from before the revocation"
-                                    : "skipped, not started",
-               vid, d, d);
-    }
-    printf("  Vehicle keys: %s/creds/ (one nkey each; the hubs refuse leaves without one)\n", d);
-}
-
-static void print_next(local *l)
-{
-    const ae_fleet *f = l->f;
-    const char *d = l->shown;
-    /* Examples name vehicles that run: not a revoked one. */
-    const char *v1 = NULL, *v2 = NULL;
-    for (size_t i = 0; i < f->n_vehicles; i++) {
-        const char *vid = f->vehicles[i].vid;
-        if (ae_creds_is_revoked(creds(l), vid))
-            continue;
-        if (!v1)
-            v1 = vid;
-        else if (!v2)
-            v2 = vid;
-    }
-    if (!v1)
-        v1 = f->n_vehicles ? f->vehicles[0].vid : "";
-    if (!v2)
-        v2 = v1;
-    printf("\nTry next:\n");
-    printf("  aerie status --dir %s\n", d);
-    printf("  aerie twin %s --dir %s\n", v1, d);
-    printf("  aerie replay %s --since 30s --subject state.battery --dir %s\n", v1, d);
-    printf("  aerie cmd %s rtl --dir %s\n", v1, d);
-    printf("  aerie link cut %s --for 20s --dir %s    # an outage; watch status, then replay\n", v2,
-           d);
-    printf("  aerie down --dir %s\n", d);
-}
-
 static void print_summary(local *l, json_t *status, int online, const char *streams_line)
 {
-    const char *d = l->shown;
-    printf("\nAerie fleet in %s: env %s, %zu vehicles, %d online\n", l->dir, l->f->env,
-           l->f->n_vehicles, online);
-    print_hubs(l, streams_line);
-    print_vehicles(l);
-    if (l->f->dashboard_url)
-        printf("\nDashboard: %s\n", l->f->dashboard_url);
-    printf("Logs: %s/logs/   Configs: %s/conf/   Data: %s/data/\n", d, d, d);
-    if (status && json_array_size(status) > 0 && !large(l)) {
-        printf("\n");
-        ae_status_print_table(status, stdout);
-    }
-    print_next(l);
-    fflush(stdout);
+    ae_up_report r = {
+        .f = l->f, .reg = creds(l), .dir = l->dir, .shown = l->shown, .large = large(l)};
+    ae_up_print_summary(&r, status, online, streams_line);
 }
 
 /* One audit entry for an `up` that started something (audit.h). The hub is up by now, so
@@ -481,6 +464,7 @@ typedef struct up_opts {
     bool n_given, env_given, dashboard;
     double telemetry_hz; /* 0: not given */
     ae_retention ret;
+    ae_fleet *ret_given; /* the retention options given, as pairs (fleet.h: "retention") */
     ae_local_tenant tenants[MAX_TENANTS];
     int n_tenants; /* given with --tenant; 0: as recorded, else one "default" */
 } up_opts;
@@ -501,9 +485,11 @@ static int usage_up(void)
             "  (0.1..50, default 10, `aerie sim --telemetry-hz`), and at most H per second of\n"
             "  each kind of state its gateway forwards; 0.1 lets 1,000 vehicles fit a 2-core\n"
             "  machine. Kept for later `up`s of this fleet until given again.\n"
-            "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, given\n"
-            "  again on every `up` (else the defaults); with one tenant, max_bytes default to\n"
-            "  shares of 90%% of each node's %s store.\n%s",
+            "  Processes of a kind start at most 32 per CPU at a time ($AERIE_UP_WAVE: N).\n"
+            "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, each\n"
+            "  option kept for later `up`s of this fleet until given again (else the\n"
+            "  defaults); with one tenant, max_bytes default to shares of 90%% of each node's\n"
+            "  %s store.\n%s",
             DEFAULT_N, AE_FREE_TIER_VEHICLES, MAX_VEHICLES, AE_LOCAL_HUB_STORE, ae_retention_usage);
     return 2;
 }
@@ -539,7 +525,12 @@ static int parse_up(int argc, char **argv, up_opts *o)
                    .env = "prod",
                    .n = DEFAULT_N,
                    .dashboard = true,
-                   .ret = ae_retention_defaults()};
+                   .ret = ae_retention_defaults(),
+                   .ret_given = ae_fleet_new(NULL)};
+    if (!o->ret_given) {
+        fprintf(stderr, "aerie up: out of memory\n");
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         ae_err err = {0};
@@ -549,6 +540,10 @@ static int parse_up(int argc, char **argv, up_opts *o)
             return 2;
         }
         if (r > 0) {
+            if (ae_fleet_retention_set(o->ret_given, a + 2, v) != 0) {
+                fprintf(stderr, "aerie up: out of memory\n");
+                return 1;
+            }
             i--; /* the loop steps past the value */
             continue;
         }
@@ -741,12 +736,59 @@ static int replan(local *l, const up_opts *o, const ae_local_programs *progs)
     return 0;
 }
 
+/* The retention of this run into l->ret and its options into *kept (pairs, fleet.h): those
+ * recorded for the fleet (l->f, may be NULL), each replaced by the same option given now.
+ * Returns 0, or 1 with a message when a recorded value no longer parses. */
+static int retention_of(local *l, const up_opts *o, ae_fleet *kept)
+{
+    const ae_fleet *sources[] = {l->f, o->ret_given};
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; sources[s] && i + 1 < sources[s]->n_retention; i += 2)
+            if (ae_fleet_retention_set(kept, sources[s]->retention[i],
+                                       sources[s]->retention[i + 1]) != 0) {
+                fprintf(stderr, "aerie up: out of memory\n");
+                return 1;
+            }
+    l->ret = ae_retention_defaults();
+    for (size_t i = 0; i + 1 < kept->n_retention; i += 2) {
+        char opt[64];
+        snprintf(opt, sizeof opt, "--%s", kept->retention[i]);
+        char *argv[] = {opt, kept->retention[i + 1], NULL};
+        int k = 0;
+        ae_err err = {0};
+        if (ae_retention_opt(&l->ret, 2, argv, &k, &err) <= 0) {
+            fprintf(stderr, "aerie up: %s/fleet.json \"retention\": %s\n", l->shown,
+                    err.msg[0] ? err.msg : "unknown option");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Records the retention options of this run in the fleet record (saved with it). */
+static int keep_retention(local *l, const ae_fleet *kept)
+{
+    for (size_t i = 0; i + 1 < kept->n_retention; i += 2)
+        if (ae_fleet_retention_set(l->f, kept->retention[i], kept->retention[i + 1]) != 0) {
+            fprintf(stderr, "aerie up: out of memory\n");
+            return 1;
+        }
+    ae_err err = {0};
+    if (kept->n_retention && ae_fleet_save(l->f, 0, &err) != 0) {
+        fprintf(stderr, "aerie up: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int ae_cmd_up(int argc, char **argv)
 {
     up_opts o;
     int rc = parse_up(argc, argv, &o);
-    if (rc >= 0)
+    if (rc >= 0) {
+        ae_fleet_free(o.ret_given);
         return rc;
+    }
     local l = {.shown = o.dir, .ret = o.ret};
     ae_err err = {0};
     ae_local_programs progs;
@@ -774,17 +816,24 @@ int ae_cmd_up(int argc, char **argv)
         json_decref(st);
         rc = 0;
     } else {
-        if (alive == 0)
+        /* Retention options are kept for later ups until given again, as --telemetry-hz. */
+        ae_fleet *kept = ae_fleet_new(NULL);
+        rc = kept ? retention_of(&l, &o, kept) : 1;
+        if (rc == 0 && alive == 0)
             rc = replan(&l, &o, &progs);
-        else
+        else if (rc == 0)
             printf("aerie up: %d of %d processes of the fleet in %s are running; starting the "
                    "others\n",
                    alive, total, l.shown);
         fflush(stdout);
         if (rc == 0)
+            rc = keep_retention(&l, kept);
+        if (rc == 0)
             rc = start_all(&l);
+        ae_fleet_free(kept);
     }
     local_close(&l);
+    ae_fleet_free(o.ret_given);
     return rc;
 }
 

@@ -1,13 +1,11 @@
-/* The fleet model: fleet.json in and out, finding and adding parts, and a fleet directory's
- * hub nodes read from their configs. See fleet.h for the format. */
+/* The fleet model: fleet.json in and out, finding and adding parts (a fleet directory's
+ * hub nodes read from their configs: fleet_hubs.c). See fleet.h for the format. */
 #include "cli/fleet.h"
 #include "cli/proc.h"
-#include "common/conf.h"
 #include "common/fileio.h"
 #include "common/ident.h"
 #include "common/timeutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -76,6 +74,9 @@ static void free_proc(ae_fleet_proc *p)
     free_strv(p->argv);
     free(p->log);
     free(p->vid);
+    for (size_t i = 0; i < p->n_vids; i++)
+        free(p->vids[i]);
+    free(p->vids);
     free(p->started);
 }
 
@@ -109,6 +110,9 @@ void ae_fleet_free(ae_fleet *f)
         free_vehicle(&f->vehicles[i]);
     free(f->vehicles);
     free(f->stale);
+    for (size_t i = 0; i < f->n_retention; i++)
+        free(f->retention[i]);
+    free(f->retention);
     for (size_t i = 0; i < f->n_procs; i++)
         free_proc(&f->procs[i]);
     free(f->procs);
@@ -227,13 +231,36 @@ ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name)
     return NULL;
 }
 
+bool ae_fleet_proc_serves(const ae_fleet_proc *p, const char *vid)
+{
+    if (!vid)
+        return false;
+    if (p->vid && strcmp(p->vid, vid) == 0)
+        return true;
+    for (size_t i = 0; i < p->n_vids; i++)
+        if (strcmp(p->vids[i], vid) == 0)
+            return true;
+    return false;
+}
+
 ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind)
 {
     for (size_t i = 0; f && vid && i < f->n_procs; i++)
-        if (f->procs[i].vid && strcmp(f->procs[i].vid, vid) == 0 &&
-            strcmp(f->procs[i].kind, kind) == 0)
+        if (strcmp(f->procs[i].kind, kind) == 0 && ae_fleet_proc_serves(&f->procs[i], vid))
             return &f->procs[i];
     return NULL;
+}
+
+int ae_fleet_proc_add_vid(ae_fleet_proc *p, const char *vid)
+{
+    char **slot = grow((void **)&p->vids, &p->n_vids, sizeof *slot);
+    if (!slot)
+        return AE_ENOMEM;
+    if (!(*slot = strdup(vid))) {
+        p->n_vids--;
+        return AE_ENOMEM;
+    }
+    return 0;
 }
 
 static char **copy_strv(const char *const *argv)
@@ -277,6 +304,30 @@ ae_fleet_proc *ae_fleet_proc_add(ae_fleet *f, const char *name, const char *kind
 bool ae_fleet_proc_running(const ae_fleet *f, const ae_fleet_proc *p)
 {
     return p && p->pid > 0 && ae_proc_owned(p->pid, p->prog, f->dir);
+}
+
+int ae_fleet_retention_set(ae_fleet *f, const char *name, const char *value)
+{
+    char *v = strdup(value);
+    if (!v)
+        return AE_ENOMEM;
+    for (size_t i = 0; i + 1 < f->n_retention; i += 2)
+        if (strcmp(f->retention[i], name) == 0) {
+            free(f->retention[i + 1]);
+            f->retention[i + 1] = v;
+            return 0;
+        }
+    char *n = strdup(name);
+    char **nr = n ? realloc(f->retention, (f->n_retention + 2) * sizeof *nr) : NULL;
+    if (!nr) {
+        free(n);
+        free(v);
+        return AE_ENOMEM;
+    }
+    nr[f->n_retention++] = n;
+    nr[f->n_retention++] = v;
+    f->retention = nr;
+    return 0;
 }
 
 bool ae_fleet_is_local(const ae_fleet *f)
@@ -491,6 +542,54 @@ static void read_tenants(reader *r, ae_fleet *f, json_t *list)
     }
 }
 
+/* "retention": option names and their values, both strings. */
+static void read_retention(reader *r, ae_fleet *f, json_t *ret)
+{
+    if (!ret || r->rc)
+        return;
+    if (!json_is_object(ret)) {
+        bad(r, "\"retention\" must be an object of option names and values%s%s", "", "");
+        return;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(ret, name, v)
+    {
+        if (!json_is_string(v)) {
+            bad(r, "\"retention.%s\" must be a string%s", name, "");
+            return;
+        }
+        if (ae_fleet_retention_set(f, name, json_string_value(v)) != 0) {
+            r->rc = ae_err_set(r->err, AE_ENOMEM, "out of memory reading %s", r->name);
+            return;
+        }
+    }
+}
+
+/* A process's "vids": vehicle ids. */
+static void read_vids(reader *r, ae_fleet_proc *fp, json_t *vids, const char *where)
+{
+    if (!vids || r->rc)
+        return;
+    if (!json_is_array(vids)) {
+        bad(r, "%svids must be an array of vehicle ids%s", where, "");
+        return;
+    }
+    size_t k;
+    json_t *v;
+    json_array_foreach(vids, k, v)
+    {
+        if (!ae_ident_valid(json_string_value(v))) {
+            bad(r, "%svids must be an array of vehicle ids%s", where, "");
+            return;
+        }
+        if (ae_fleet_proc_add_vid(fp, json_string_value(v)) != 0) {
+            r->rc = ae_err_set(r->err, AE_ENOMEM, "out of memory reading %s", r->name);
+            return;
+        }
+    }
+}
+
 static void read_procs(reader *r, ae_fleet *f, json_t *procs)
 {
     if (!procs)
@@ -516,6 +615,7 @@ static void read_procs(reader *r, ae_fleet *f, json_t *procs)
         read_str(r, p, where, "prog", &fp->prog);
         read_str(r, p, where, "log", &fp->log);
         read_str(r, p, where, "vid", &fp->vid);
+        read_vids(r, fp, json_object_get(p, "vids"), where);
         read_str(r, p, where, "started", &fp->started);
         read_int(r, p, where, "ready_port", &fp->ready_port);
         json_t *pid = json_object_get(p, "pid");
@@ -568,6 +668,7 @@ int ae_fleet_parse(const char *text, const char *name, const char *dir, ae_fleet
         if (!r.rc && f->stale &&
             (ae_parse_duration(f->stale, &f->stale_ns) != 0 || f->stale_ns <= 0))
             bad(&r, "\"stale\" must be a duration such as \"6s\"%s%s", "", "");
+        read_retention(&r, f, json_object_get(root, "retention"));
         read_procs(&r, f, json_object_get(root, "processes"));
     }
     json_decref(root);
@@ -678,6 +779,12 @@ static json_t *dump_proc(const ae_fleet_proc *p)
                           "prog", p->prog, "pid", (int)p->pid, "argv", av, "log",
                           p->log ? p->log : "", "ready_port", p->ready_port);
     set_str(o, "vid", p->vid);
+    if (p->n_vids) {
+        json_t *vids = json_array();
+        for (size_t k = 0; k < p->n_vids; k++)
+            json_array_append_new(vids, json_string(p->vids[k]));
+        json_object_set_new(o, "vids", vids);
+    }
     set_str(o, "started", p->started);
     return o;
 }
@@ -728,6 +835,12 @@ char *ae_fleet_dump(const ae_fleet *f)
         json_array_append_new(veh, dump_vehicle(&f->vehicles[i]));
     json_object_set_new(root, "vehicles", veh);
     set_str(root, "stale", f->stale);
+    if (f->n_retention) {
+        json_t *ret = json_object();
+        for (size_t i = 0; i + 1 < f->n_retention; i += 2)
+            json_object_set_new(ret, f->retention[i], json_string(f->retention[i + 1]));
+        json_object_set_new(root, "retention", ret);
+    }
     if (f->has_procs) {
         json_t *procs = json_array();
         for (size_t i = 0; i < f->n_procs; i++)
@@ -754,163 +867,4 @@ int ae_fleet_save(const ae_fleet *f, int flags, ae_err *err)
     free(text);
     free(path);
     return rc;
-}
-
-/* ---- hub nodes from their configs -------------------------------------------------- */
-
-/* "host:port", "port" or "[v6]:port" into host (127.0.0.1 for a wildcard or no host: the
- * tools dial the node from where it runs) and port. */
-static bool split_hostport(const char *v, char **host, int *port)
-{
-    const char *colon = strrchr(v, ':');
-    const char *ps = colon ? colon + 1 : v;
-    char *end = NULL;
-    long p = strtol(ps, &end, 10);
-    if (!*ps || *end || p < 1 || p > 65535)
-        return false;
-    *port = (int)p;
-    free(*host);
-    if (!colon || colon == v || strncmp(v, "0.0.0.0:", 8) == 0 || strncmp(v, "[::]:", 5) == 0)
-        *host = strdup("127.0.0.1");
-    else if (v[0] == '[')
-        *host = strndup(v + 1, (size_t)(colon - v - 2));
-    else
-        *host = strndup(v, (size_t)(colon - v));
-    return *host != NULL;
-}
-
-/* A listener given as "host:port" text or as a bare port number. */
-static bool listener(const ae_conf_node *n, char **host, int *port)
-{
-    if (n && n->type == AE_CONF_STRING)
-        return split_hostport(n->str, host, port);
-    if (n && n->type == AE_CONF_INT && n->i > 0 && n->i <= 65535) {
-        *port = (int)n->i;
-        free(*host);
-        *host = strdup("127.0.0.1");
-        return *host != NULL;
-    }
-    return false;
-}
-
-/* The region mark `aerie topology` writes, "# aerie-region: NAME" (a comment, which the
- * config parser skips by design), or NULL. */
-static char *region_mark(const char *text)
-{
-    static const char mark[] = "\n# aerie-region:";
-    const char *p = strstr(text, mark);
-    if (!p)
-        return NULL;
-    p += strlen(mark);
-    p += strspn(p, " ");
-    return strndup(p, strcspn(p, " \r\n"));
-}
-
-/* Fills a hub node's name, listeners and region from its config file. */
-static int hub_from_conf(ae_fleet_hub *h, ae_err *err)
-{
-    char *text = NULL;
-    ae_conf_node *root = NULL;
-    int rc = ae_file_read(h->conf, &text, NULL, err);
-    if (rc)
-        return rc;
-    if ((rc = ae_conf_parse_string(text, strlen(text), h->conf, &root, err)) != 0) {
-        free(text);
-        return rc;
-    }
-    const ae_conf_node *sn = ae_conf_get(root, "server_name");
-    if (!h->name && sn && sn->type == AE_CONF_STRING)
-        h->name = strdup(sn->str);
-    const char *http_keys[] = {"http", "http_port", "monitor_port"};
-    for (size_t k = 0; k < 3 && !h->http_port; k++)
-        listener(ae_conf_get(root, http_keys[k]), &h->http_host, &h->http_port);
-    const ae_conf_node *leaf = ae_conf_get(root, "leafnodes");
-    if (leaf && leaf->type == AE_CONF_MAP &&
-        !listener(ae_conf_get(leaf, "listen"), &h->leaf_host, &h->leaf_port) &&
-        listener(ae_conf_get(leaf, "port"), &h->leaf_host, &h->leaf_port)) {
-        const ae_conf_node *lh = ae_conf_get(leaf, "host");
-        if (lh && lh->type == AE_CONF_STRING && strcmp(lh->str, "0.0.0.0") != 0) {
-            free(h->leaf_host);
-            h->leaf_host = strdup(lh->str);
-        }
-    }
-    h->region = region_mark(text);
-    ae_conf_free(root);
-    free(text);
-    if (!h->name)
-        h->name = strdup("?");
-    if (!h->leaf_port)
-        return ae_err_set(err, AE_EINVAL,
-                          "%s: no leafnodes listener found (expected `leafnodes { listen: ... }`)",
-                          h->conf);
-    return 0;
-}
-
-static int cmp_conf(const void *a, const void *b)
-{
-    return strcmp(((const ae_fleet_hub *)a)->conf, ((const ae_fleet_hub *)b)->conf);
-}
-
-/* Adds a hub node for every prefix*.conf in `sub`, sorted by path. Returns how many. */
-static size_t glob_confs(ae_fleet *f, const char *sub, const char *prefix)
-{
-    DIR *d = opendir(sub);
-    if (!d)
-        return 0;
-    size_t start = f->n_hubs;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || n < 6 ||
-            strcmp(e->d_name + n - 5, ".conf") != 0)
-            continue;
-        ae_fleet_hub *h = grow((void **)&f->hubs, &f->n_hubs, sizeof *h);
-        if (h && asprintf(&h->conf, "%s/%s", sub, e->d_name) < 0) {
-            h->conf = NULL;
-            f->n_hubs--;
-        }
-    }
-    closedir(d);
-    if (f->n_hubs > start)
-        qsort(f->hubs + start, f->n_hubs - start, sizeof f->hubs[0], cmp_conf);
-    return f->n_hubs - start;
-}
-
-int ae_fleet_open_hubs(const char *dir, ae_fleet **out, ae_err *err)
-{
-    if (!dir || !*dir)
-        return ae_err_set(err, AE_EINVAL, "no fleet directory: give --dir DIR (or AERIE_DIR)");
-    ae_fleet *f = NULL;
-    int rc = ae_fleet_load(dir, &f, err);
-    if (rc == AE_ENOENT)
-        f = ae_fleet_new(dir), rc = f ? 0 : ae_err_set(err, AE_ENOMEM, "out of memory");
-    if (rc)
-        return rc;
-    /* A local fleet records its hub nodes with their ports; only a node written before the
-     * conf path was recorded needs the layout `aerie up` uses. */
-    for (size_t i = 0; i < f->n_hubs && !rc; i++)
-        if (!f->hubs[i].conf &&
-            asprintf(&f->hubs[i].conf, "%s/conf/%s.conf", dir, f->hubs[i].name) < 0) {
-            f->hubs[i].conf = NULL;
-            rc = ae_err_set(err, AE_ENOMEM, "out of memory");
-        }
-    if (!rc && f->n_hubs == 0) {
-        char *sub = NULL;
-        if (!glob_confs(f, dir, "hub-") && asprintf(&sub, "%s/conf", dir) >= 0)
-            glob_confs(f, sub, "hub");
-        free(sub);
-        for (size_t i = 0; i < f->n_hubs && !rc; i++)
-            rc = hub_from_conf(&f->hubs[i], err);
-        if (!rc && f->n_hubs == 0)
-            rc = ae_err_set(err, AE_ENOENT,
-                            "no hub found in %s: expected fleet.json with hub processes (`aerie "
-                            "up`) or hub-<node>.conf files (`aerie topology --out`)",
-                            dir);
-    }
-    if (rc) {
-        ae_fleet_free(f);
-        return rc;
-    }
-    *out = f;
-    return 0;
 }

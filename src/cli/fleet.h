@@ -24,9 +24,13 @@
  * "DIR/creds/VID-001.nk", "home": [47.39, 8.54, 488], "autopilot": "px4", "mission_size": 80,
  *                     "mission_delay_s": 2, "telemetry_hz": 1 (only when set) } ],
  *     "stale": "6s",
+ *     "retention": { "link-history": "50", "store-budget": "2GB" },   (`aerie up`'s options)
  *     "processes": [ { "name": "leaf-VID-001", "kind": "leaf", "prog": "aerie-leaf",
  *                      "pid": 123, "argv": [...], "log": "DIR/logs/leaf-VID-001.log",
- *                      "ready_port": 4223, "vid": "VID-001", "started": "..." } ] }
+ *                      "ready_port": 4223, "vid": "VID-001", "started": "..." },
+ *                    { "name": "sim-pool-1", "kind": "sim", "vids": ["VID-001", ...], ... } ] }
+ *   (a process serves one vehicle ("vid"), several ("vids": a pool of simulated drones), or
+ *   the whole fleet (neither: hub nodes, guard, dashboards))
  *
  * A directory written by `aerie topology --out` has no fleet.json at its top; its hub nodes
  * are its hub-<node>.conf files. ae_fleet_open_hubs reads either kind, so that `aerie creds`
@@ -97,12 +101,15 @@ typedef struct ae_fleet_vehicle {
 
 /* One process a local fleet runs (`aerie up` starts it, `aerie down` stops it). */
 typedef struct ae_fleet_proc {
-    char *name;     /* unique in the fleet: "hub1", "leaf-VID-001", "dashboard" */
-    char *kind;     /* AE_KIND_* */
-    char *prog;     /* the program's basename, checked before any signal (proc.h) */
-    char **argv;    /* NULL-terminated; argv[0] is an absolute path */
-    char *log;      /* where its stdout and stderr go */
-    char *vid;      /* the vehicle it belongs to, or NULL */
+    char *name;  /* unique in the fleet: "hub1", "leaf-VID-001", "dashboard" */
+    char *kind;  /* AE_KIND_* */
+    char *prog;  /* the program's basename, checked before any signal (proc.h) */
+    char **argv; /* NULL-terminated; argv[0] is an absolute path */
+    char *log;   /* where its stdout and stderr go */
+    char *vid;   /* the vehicle it belongs to, or NULL */
+    char **vids; /* the vehicles it serves when it serves several (a pool of simulated
+                  * drones: "vids" in fleet.json), else NULL; vid is NULL then */
+    size_t n_vids;
     pid_t pid;      /* of the last start; 0 when never started or known stopped */
     int ready_port; /* ready when this port accepts (a hub: /healthz there); 0: when it runs */
     char *started;  /* RFC 3339 time of the last start, or NULL */
@@ -139,6 +146,12 @@ typedef struct ae_fleet {
     size_t n_vehicles;
     char *stale;      /* how old a link report may be and still count ("6s"), or NULL */
     int64_t stale_ns; /* the same in ns; 0 when unset */
+
+    /* `aerie up`'s retention options (retention.h) as last given, reapplied by later ups
+     * until given again: n_retention / 2 pairs of option name without "--" and value, in
+     * fleet.json "retention": {"state-max-age": "3d", "store-budget": "2GB"}. */
+    char **retention;
+    size_t n_retention;
 
     bool has_procs; /* a local fleet: "processes" is recorded (may be empty) */
     ae_fleet_proc *procs;
@@ -183,8 +196,13 @@ ae_fleet_hub *ae_fleet_hub_add(ae_fleet *f, const char *name);
 int ae_fleet_hub_url_add(ae_fleet *f, const char *url);     /* 0 or AE_ENOMEM */
 int ae_fleet_fallback_add(ae_fleet *f, const char *domain); /* 0 or AE_ENOMEM; no duplicates */
 ae_fleet_proc *ae_fleet_proc_find(const ae_fleet *f, const char *name);
-/* The process of `kind` that belongs to vehicle vid (its relay, leaf, ...), or NULL. */
+/* The process of `kind` that belongs to vehicle vid (its relay, leaf, ...), or that serves
+ * it among others (the pool flying its drone), or NULL. */
 ae_fleet_proc *ae_fleet_proc_of(const ae_fleet *f, const char *vid, const char *kind);
+/* True when process p serves vehicle vid (its vid, or one of its vids). */
+bool ae_fleet_proc_serves(const ae_fleet_proc *p, const char *vid);
+/* Adds vid to the vehicles p serves. Returns 0 or AE_ENOMEM. */
+int ae_fleet_proc_add_vid(ae_fleet_proc *p, const char *vid);
 /* argv: NULL-terminated, copied. vid may be NULL. The process is not started (pid 0) and
  * logs to DIR/logs/<name>.log. */
 ae_fleet_proc *ae_fleet_proc_add(ae_fleet *f, const char *name, const char *kind, const char *prog,
@@ -193,6 +211,10 @@ ae_fleet_proc *ae_fleet_proc_add(ae_fleet *f, const char *name, const char *kind
 /* True when p's recorded PID runs and is still the process this fleet started (proc.h:
  * ae_proc_owned with the program name and the fleet directory). */
 bool ae_fleet_proc_running(const ae_fleet *f, const ae_fleet_proc *p);
+
+/* Sets the retention option `name` (without "--") to value, replacing its earlier value.
+ * Returns 0 or AE_ENOMEM. */
+int ae_fleet_retention_set(ae_fleet *f, const char *name, const char *value);
 
 /* True for a local fleet whose hub nodes are processes recorded here. */
 bool ae_fleet_is_local(const ae_fleet *f);

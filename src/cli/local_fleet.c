@@ -442,12 +442,12 @@ static int write_configs(const ae_fleet *f, json_t *reg, ae_err *err)
 
 /* ---- the processes ------------------------------------------------------------------- */
 
-/* Adds one vehicle's relay, leaf, gateway and drone, in start order. */
+/* Adds one vehicle's relay, leaf and gateway, in start order (its drone flies in a pool:
+ * plan_sim_pools). */
 static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_local_programs *pg)
 {
     const ae_fleet_hub *hub = ae_fleet_hub_find(f, v->hub);
-    char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32], home[96], url[64], size[16], delay[16],
-        hz[32];
+    char name[AE_IDENT_MAX + 16], a1[32], a2[32], a3[32];
     char *leaf_conf = NULL, *gw_conf = NULL;
     snprintf(a1, sizeof a1, "%d", v->relay_port);
     /* the relay stands in front of the port the vehicle's leaf dials */
@@ -456,42 +456,12 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
              : hub->ws_port ? hub->ws_port
                             : hub->leaf_port);
     snprintf(a3, sizeof a3, "%d", v->relay_control_port);
-    const ae_fleet_drone *d = &v->drone;
-    snprintf(home, sizeof home, "%.6f,%.6f,%.0f", d->home[0], d->home[1], d->home[2]);
-    snprintf(url, sizeof url, "udpout://127.0.0.1:%d", v->mavlink_port);
-    snprintf(size, sizeof size, "%d", d->mission_size);
-    snprintf(delay, sizeof delay, "%d", d->mission_delay_s);
-    snprintf(hz, sizeof hz, "%g", d->telemetry_hz);
     if (asprintf(&leaf_conf, "%s/conf/leaf-%s.conf", f->dir, v->vid) < 0 ||
         asprintf(&gw_conf, "%s/conf/gw-%s.conf", f->dir, v->vid) < 0)
         return AE_ENOMEM;
     const char *relay[] = {pg->relay, "--listen", a1, "--to", a2, "--control", a3, NULL};
     const char *leaf[] = {pg->leaf, "-c", leaf_conf, NULL};
     const char *gw[] = {pg->gw, "-c", gw_conf, NULL};
-    /* aerie-sim when there is one, else `aerie sim`: the same drone. */
-    const char *sim_full[] = {pg->self,
-                              "sim",
-                              "--mavlink",
-                              url,
-                              "--home",
-                              home,
-                              "--autopilot",
-                              d->autopilot,
-                              "--loop",
-                              "--mission-size",
-                              size,
-                              "--mission-delay",
-                              delay,
-                              d->telemetry_hz > 0 ? "--telemetry-hz" : NULL,
-                              hz,
-                              NULL};
-    const char *const *sim = sim_full;
-    const char *sim_prog = "aerie";
-    if (pg->sim[0]) {
-        sim_full[1] = pg->sim;
-        sim = sim_full + 1;
-        sim_prog = "aerie-sim";
-    }
     int rc = 0;
     snprintf(name, sizeof name, "relay-%s", v->vid);
     if (!ae_fleet_proc_add(f, name, AE_KIND_RELAY, "aerie-relay", v->vid, v->relay_control_port,
@@ -503,16 +473,114 @@ static int plan_vehicle_procs(ae_fleet *f, const ae_fleet_vehicle *v, const ae_l
     snprintf(name, sizeof name, "gw-%s", v->vid);
     if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_GW, "aerie-gw", v->vid, 0, gw))
         rc = AE_ENOMEM;
-    snprintf(name, sizeof name, "sim-%s", v->vid);
-    if (!rc && !ae_fleet_proc_add(f, name, AE_KIND_SIM, sim_prog, v->vid, 0, sim))
-        rc = AE_ENOMEM;
     free(leaf_conf);
     free(gw_conf);
     return rc;
 }
 
-/* The processes, in start order: hub nodes, each vehicle's, the dashboard. */
-static int plan_procs(ae_fleet *f, const ae_local_programs *pg, ae_err *err)
+/* An argv under construction: strings it owns, NULL-terminated. */
+typedef struct argvec {
+    char **v;
+    size_t n, cap;
+} argvec;
+
+static int arg_push(argvec *a, const char *s)
+{
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        char **nv = realloc(a->v, cap * sizeof *nv);
+        if (!nv)
+            return AE_ENOMEM;
+        a->v = nv;
+        a->cap = cap;
+    }
+    if (!(a->v[a->n] = strdup(s)))
+        return AE_ENOMEM;
+    a->v[++a->n] = NULL;
+    return 0;
+}
+
+static void arg_free(argvec *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+    *a = (argvec){0};
+}
+
+/* One drone's part of a pool's command line (`aerie sim --drone ...`, cmd_sim.c). */
+static int push_drone(argvec *a, const ae_fleet_vehicle *v)
+{
+    const ae_fleet_drone *d = &v->drone;
+    char home[96], url[64], size[16], delay[16], hz[32];
+    snprintf(home, sizeof home, "%.6f,%.6f,%.0f", d->home[0], d->home[1], d->home[2]);
+    snprintf(url, sizeof url, "udpout://127.0.0.1:%d", v->mavlink_port);
+    snprintf(size, sizeof size, "%d", d->mission_size);
+    snprintf(delay, sizeof delay, "%d", d->mission_delay_s);
+    snprintf(hz, sizeof hz, "%g", d->telemetry_hz);
+    const char *args[] = {"--drone",
+                          "--name",
+                          v->vid,
+                          "--mavlink",
+                          url,
+                          "--home",
+                          home,
+                          "--autopilot",
+                          d->autopilot ? d->autopilot : "px4",
+                          "--mission-size",
+                          size,
+                          "--mission-delay",
+                          delay,
+                          "--telemetry-hz",
+                          hz};
+    size_t n = sizeof args / sizeof args[0] - (d->telemetry_hz > 0 ? 0 : 2);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = arg_push(a, args[i]);
+    return rc;
+}
+
+/* Adds the processes that fly the vehicles' drones: pools of up to AE_LOCAL_SIM_POOL drones, in
+ * vehicle order, named sim-pool-1, sim-pool-2, ...; each records the vehicles it serves. A
+ * vehicle revoked in `reg` gets no drone (it stays grounded, as its leaf stays down). */
+static int plan_sim_pools(ae_fleet *f, const ae_local_programs *pg, json_t *reg)
+{
+    /* aerie-sim when there is one, else `aerie sim`: the same drones. */
+    const char *prog = pg->sim[0] ? "aerie-sim" : "aerie";
+    int rc = 0, pools = 0;
+    for (size_t i = 0; i < f->n_vehicles && !rc;) {
+        argvec a = {0};
+        rc = arg_push(&a, pg->sim[0] ? pg->sim : pg->self);
+        if (!rc && !pg->sim[0])
+            rc = arg_push(&a, "sim");
+        if (!rc)
+            rc = arg_push(&a, "--loop");
+        size_t first = a.n;
+        const char *vids[AE_LOCAL_SIM_POOL];
+        size_t nv = 0;
+        for (; i < f->n_vehicles && nv < AE_LOCAL_SIM_POOL && !rc; i++) {
+            const ae_fleet_vehicle *v = &f->vehicles[i];
+            if (ae_creds_is_revoked(reg, v->vid))
+                continue;
+            vids[nv++] = v->vid;
+            rc = push_drone(&a, v);
+        }
+        if (!rc && a.n > first) {
+            char name[32];
+            snprintf(name, sizeof name, "sim-pool-%d", ++pools);
+            ae_fleet_proc *p =
+                ae_fleet_proc_add(f, name, AE_KIND_SIM, prog, NULL, 0, (const char *const *)a.v);
+            for (size_t k = 0; k < nv && !rc; k++)
+                rc = p ? ae_fleet_proc_add_vid(p, vids[k]) : AE_ENOMEM;
+        }
+        arg_free(&a);
+    }
+    return rc;
+}
+
+/* The processes, in start order: hub nodes, the guard, each vehicle's, the drones' pools,
+ * the dashboards. */
+static int plan_procs(ae_fleet *f, const ae_local_programs *pg, json_t *reg, ae_err *err)
 {
     int rc = 0;
     for (size_t i = 0; i < f->n_hubs && !rc; i++) {
@@ -527,6 +595,8 @@ static int plan_procs(ae_fleet *f, const ae_local_programs *pg, ae_err *err)
         rc = AE_ENOMEM;
     for (size_t i = 0; i < f->n_vehicles && !rc; i++)
         rc = plan_vehicle_procs(f, &f->vehicles[i], pg);
+    if (!rc)
+        rc = plan_sim_pools(f, pg, reg);
     /* A dashboard per tenant, logged in as that tenant: it shows only its vehicles. */
     for (size_t k = 0; k < f->n_tenants && !rc; k++) {
         const ae_fleet_tenant *t = &f->tenants[k];
@@ -561,7 +631,7 @@ int ae_local_fleet_plan(const char *dir, const ae_local_tenant *tenants, int n_t
     if (!rc)
         rc = write_configs(f, reg, err);
     if (!rc)
-        rc = plan_procs(f, progs, err);
+        rc = plan_procs(f, progs, reg, err);
     if (!rc)
         rc = ae_fleet_save(f, 0, err);
     if (rc) {

@@ -11,9 +11,10 @@
  *
  * Topology: a 3-node nats-server cluster "aerie" with JetStream domain "hub" on 127.0.0.1,
  * and per vehicle: aerie sim --UDP MAVLink--> aerie-gw --NATS--> aerie-leaf --leafnode-->
- * aerie-relay --> one hub node. The leaf dials only its relay (`ignore_discovered_urls`), so
- * `aerie link cut VID` really cuts that vehicle off, and the leaf's store-and-forward shows
- * its catch-up after `heal`.
+ * aerie-relay --> one hub node. The drones fly in pools, up to AE_LOCAL_SIM_POOL per
+ * aerie-sim process (sim-pool-1, ...); every other process serves one vehicle. The leaf dials only
+ * its relay (`ignore_discovered_urls`), so `aerie link cut VID` really cuts that vehicle off, and
+ * the leaf's store-and-forward shows its catch-up after `heal`.
  *
  * Security (docs/security.md): every vehicle logs in with its own nkey from the registry
  * that `aerie creds` and `aerie revoke` keep, into an account of its own that reaches only
@@ -37,6 +38,13 @@
 #include <stdbool.h>
 
 #define AE_LOCAL_HUB_NODES 3
+/* Drones per simulator process. A process costs ~570 KiB of private memory whatever it does
+ * (400 KiB of it libcrypto's relocated data) and a drone only a socket and a few KiB, so 50
+ * drones share that cost (1,000 vehicles: 20 processes instead of 1,000). 50 keeps a pool's
+ * one loop far from a core's limit even at the default 10 Hz (2,500 ticks a second, a few
+ * percent of a core), and a crash grounds 50 drones, not the fleet: `up` restarts that pool. */
+#define AE_LOCAL_SIM_POOL 50
+
 /* Each hub node's JetStream file store (jetstream.max_file_store). */
 #define AE_LOCAL_HUB_STORE "4GB"
 

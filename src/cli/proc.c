@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,30 @@ static bool is_zombie(pid_t pid)
         return true;
     const char *p = strrchr(st, ')'); /* the name may contain spaces and parentheses */
     return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+bool ae_proc_busy(pid_t pid)
+{
+    char st[512];
+    if (read_proc(pid, "stat", st, sizeof st) <= 0)
+        return false;
+    const char *p = strrchr(st, ')');
+    return p && p[1] == ' ' && (p[2] == 'R' || p[2] == 'D');
+}
+
+int64_t ae_proc_cpu_ticks(pid_t pid)
+{
+    char st[512];
+    if (read_proc(pid, "stat", st, sizeof st) <= 0)
+        return -1;
+    const char *p = strrchr(st, ')');
+    unsigned long long ut, stime;
+    /* after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+     * utime stime */
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stime) != 2)
+        return -1;
+    return (int64_t)(ut + stime);
 }
 
 bool ae_proc_owned(pid_t pid, const char *prog, const char *fleet_dir)

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define AE_FLEET_ENV "AERIE_FLEET_DIR"
@@ -43,6 +44,14 @@ pid_t ae_proc_spawn_daemon(char *const argv[], const char *log_path, const char 
  * environment has AERIE_FLEET_DIR=fleet_dir and the basename of its argv[0] is `prog`
  * (NULL: any). */
 bool ae_proc_owned(pid_t pid, const char *prog, const char *fleet_dir);
+
+/* True while `pid` runs on a CPU or waits for the disk (/proc/PID/stat state R or D); false
+ * once it sleeps waiting for input, or is gone. A program just started is busy loading and
+ * setting up; `up` takes the first sleep as the end of its start-up. */
+bool ae_proc_busy(pid_t pid);
+
+/* The CPU time `pid` has used (utime + stime, in clock ticks), or -1 when it is gone. */
+int64_t ae_proc_cpu_ticks(pid_t pid);
 
 /* Stops the owned processes pids[0..n-1] (entries <= 0 are skipped): SIGTERM to each, wait
  * up to grace_ms for all, then SIGKILL to the rest and wait up to 2 s more. Processes that

@@ -291,6 +291,46 @@ static void twin_and_status(void)
     AH_ASSERT_CONTAINS(r.out, "VID");
     AH_ASSERT_CONTAINS(r.out, "V1               online");
     AH_ASSERT_CONTAINS(r.out, "V2               offline");
+    char *table = strstr(r.out, "\nHISTORY");
+    AH_ASSERT_MSG(table, "no history table: %s", r.out);
+    table = strdup(table);
+    run_free(&r);
+
+    /* --json --history: the vehicles as above, and the history table's figures */
+    r = run_aerie(f.dir, "status", "--dir", f.dir, "--json", "--history", NULL);
+    RUN_OK(r);
+    json_t *doc = json_loads(r.out, 0, NULL);
+    AH_ASSERT_MSG(json_is_object(doc), "not an object: %s", r.out);
+    AH_ASSERT_EQ_INT(json_array_size(json_object_get(doc, "vehicles")), 3);
+    json_t *hist = json_object_get(doc, "history"), *row;
+    AH_ASSERT_EQ_INT(json_array_size(hist), 5);
+    size_t k;
+    int with_msgs = 0;
+    json_array_foreach(hist, k, row)
+    {
+        /* each row is the table's line of that stream, number for number */
+        const char *name = json_string_value(json_object_get(row, "stream"));
+        char want[64];
+        snprintf(want, sizeof want, "\n%-16s %10lld ", name,
+                 (long long)json_integer_value(json_object_get(row, "messages")));
+        AH_ASSERT_MSG(strstr(table, want), "%s: no line \"%s\" in %s", name, want + 1, table);
+        AH_ASSERT(json_is_integer(json_object_get(row, "bytes")) &&
+                  json_is_integer(json_object_get(row, "max_bytes")) &&
+                  json_is_integer(json_object_get(row, "max_age_ns")) &&
+                  json_is_integer(json_object_get(row, "max_msgs_per_subject")));
+        bool has = json_integer_value(json_object_get(row, "messages")) > 0;
+        with_msgs += has;
+        AH_ASSERT(has ? json_is_string(json_object_get(row, "oldest"))
+                      : json_is_null(json_object_get(row, "oldest")));
+        if (strcmp(name, "FLEET_LINK") == 0)
+            AH_ASSERT_EQ_INT(json_integer_value(json_object_get(row, "max_msgs_per_subject")), 100);
+        if (strcmp(name, "TWIN_STATE") == 0)
+            AH_ASSERT_EQ_INT(json_integer_value(json_object_get(row, "max_age_ns")),
+                             7 * 86400 * 1000000000LL);
+    }
+    AH_ASSERT(with_msgs > 0);
+    json_decref(doc);
+    free(table);
     run_free(&r);
     fixture_stop(&f);
 }

@@ -378,13 +378,17 @@ static const char *LOCAL_FLEET =
     "\"mavlink_port\":22003,\"relay_port\":22004,\"relay_control_port\":22005,\"hub\":\"hub2\","
     "\"seed\":\"/f/creds/VID-001.nk\",\"home\":[47.3977,8.5456,488.0],\"autopilot\":\"px4\","
     "\"mission_size\":80,\"mission_delay_s\":2}],\"stale\":\"6s\","
+    "\"retention\":{\"link-history\":\"50\",\"store-budget\":\"2GB\"},"
     "\"processes\":[{\"name\":\"hub1\",\"kind\":\"hub\",\"prog\":\"nats-server\",\"pid\":0,"
     "\"argv\":[\"/usr/sbin/nats-server\",\"-c\",\"/f/conf/hub1.conf\"],"
     "\"log\":\"/f/logs/hub1.log\",\"ready_port\":21004},"
     "{\"name\":\"leaf-VID-001\",\"kind\":\"leaf\",\"prog\":\"aerie-leaf\",\"pid\":42,"
     "\"argv\":[\"/b/aerie-leaf\",\"-c\",\"/f/conf/leaf-VID-001.conf\"],"
     "\"log\":\"/f/logs/leaf-VID-001.log\",\"ready_port\":22001,\"vid\":\"VID-001\","
-    "\"started\":\"2026-01-01T00:00:01Z\"}]}";
+    "\"started\":\"2026-01-01T00:00:01Z\"},"
+    "{\"name\":\"sim-pool-1\",\"kind\":\"sim\",\"prog\":\"aerie-sim\",\"pid\":43,"
+    "\"argv\":[\"/b/aerie-sim\",\"--drone\",\"--name\",\"VID-001\"],"
+    "\"log\":\"/f/logs/sim-pool-1.log\",\"ready_port\":0,\"vids\":[\"VID-000\",\"VID-001\"]}]}";
 
 static void fleet_round_trip(void)
 {
@@ -404,6 +408,17 @@ static void fleet_round_trip(void)
     AH_ASSERT(p->argv[3] == NULL);
     AH_ASSERT(ae_fleet_is_local(f));
     AH_ASSERT_EQ_INT(f->stale_ns, 6000000000LL);
+    AH_ASSERT(f->n_retention == 4 && strcmp(f->retention[2], "store-budget") == 0);
+    AH_ASSERT_EQ_INT(ae_fleet_retention_set(f, "link-history", "70"), 0);
+    AH_ASSERT(f->n_retention == 4 && strcmp(f->retention[1], "70") == 0);
+    AH_ASSERT_EQ_INT(ae_fleet_retention_set(f, "link-history", "50"), 0);
+    /* A pool of drones serves several vehicles: found as the sim process of each. */
+    const ae_fleet_proc *pool = ae_fleet_proc_find(f, "sim-pool-1");
+    AH_ASSERT(pool && pool->n_vids == 2 && pool->vid == NULL);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-001", AE_KIND_SIM) == pool);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-000", AE_KIND_SIM) == pool);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-002", AE_KIND_SIM) == NULL);
+    AH_ASSERT(ae_fleet_proc_of(f, "VID-001", AE_KIND_LEAF) == p);
     /* Written out and read back, nothing is lost or changed. */
     char *one = ae_fleet_dump(f);
     AH_ASSERT_MSG(ae_fleet_parse(one, "dump", "/f", &g, &err) == 0, "%s", err.msg);
@@ -428,6 +443,11 @@ static void fleet_round_trip(void)
                                     "f.json", NULL, &f, &err),
                      AE_EINVAL);
     AH_ASSERT_CONTAINS(err.msg, "hub.nodes[0].leaf_port");
+    AH_ASSERT_EQ_INT(ae_fleet_parse("{\"hub\":{\"urls\":[\"u\"]},\"processes\":[{\"name\":\"s\","
+                                    "\"kind\":\"sim\",\"prog\":\"aerie-sim\",\"vids\":[\"a b\"]}]}",
+                                    "f.json", NULL, &f, &err),
+                     AE_EINVAL);
+    AH_ASSERT_CONTAINS(err.msg, "processes[0].vids must be an array of vehicle ids");
     /* A region view of `aerie topology`: where its vehicles fail over to, and the aggregate. */
     const char *view = "{\"env\":\"prod\",\"region\":\"eu\",\"hub\":{\"urls\":[\"nats://o:p@h:1\"],"
                        "\"js_domain\":\"hub-eu\",\"fallback_domains\":[\"hub-us\"],"
@@ -894,6 +914,216 @@ static void sim_telemetry_rate(void)
     ah_output_free(&o);
 }
 
+/* ae_proc_busy and ae_proc_cpu_ticks, by which `aerie up` tells that a started program
+ * without a readiness port finished its start-up: a process spinning on the CPU is busy and
+ * its CPU time grows, one waiting is not and its time stands still, one that is gone is
+ * neither. */
+static void proc_busy_until_it_sleeps(void)
+{
+    ah_proc spin = {0}, nap = {0};
+    char *spin_argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    char *nap_argv[] = {"/bin/sleep", "30", NULL};
+    AH_ASSERT_EQ_INT(ah_spawn(&spin, NULL, spin_argv), 0);
+    AH_ASSERT_EQ_INT(ah_spawn(&nap, NULL, nap_argv), 0);
+    /* Both may be seen either way for a moment while they start; then each settles. */
+    bool spin_busy = false, nap_idle = false;
+    for (int k = 0; k < 100 && !(spin_busy && nap_idle); k++) {
+        spin_busy = spin_busy || ae_proc_busy(spin.pid);
+        nap_idle = nap_idle || !ae_proc_busy(nap.pid);
+        ah_sleep_ms(20);
+    }
+    AH_ASSERT_MSG(spin_busy, "a spinning shell never looked busy");
+    AH_ASSERT_MSG(nap_idle, "a sleeping process never looked idle");
+    int idle_looks = 0;
+    for (int k = 0; k < 10; k++)
+        idle_looks += !ae_proc_busy(nap.pid);
+    AH_ASSERT(idle_looks >= 9); /* it stays asleep */
+    /* and its CPU time stands still while the spinning one's grows */
+    int64_t nap0 = ae_proc_cpu_ticks(nap.pid), spin0 = ae_proc_cpu_ticks(spin.pid);
+    ah_sleep_ms(300);
+    AH_ASSERT(nap0 >= 0 && ae_proc_cpu_ticks(nap.pid) == nap0);
+    AH_ASSERT_MSG(ae_proc_cpu_ticks(spin.pid) > spin0, "spinning: %lld ticks, then %lld",
+                  (long long)spin0, (long long)ae_proc_cpu_ticks(spin.pid));
+    pid_t gone = spin.pid;
+    ah_stop(&spin, SIGKILL, 2000);
+    ah_stop(&nap, SIGKILL, 2000);
+    AH_ASSERT(!ae_proc_busy(gone) && ae_proc_cpu_ticks(gone) == -1);
+}
+
+/* ---- several drones in one aerie-sim ------------------------------------------------- */
+
+/* A UDP socket bound to a free loopback port (written to *port). */
+static int udp_socket(int *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    AH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    socklen_t sl = sizeof sa;
+    AH_ASSERT(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* What one gateway-side socket saw of its drone. */
+typedef struct link_seen {
+    int sysid;                       /* the drone it should hear */
+    int positions, heartbeats, acks; /* frames of that drone */
+    int strangers;                   /* frames of any other drone */
+    int autopilot;                   /* from its heartbeats */
+} link_seen;
+
+static void see_frame(void *ctx, const ae_mav_frame *f)
+{
+    link_seen *s = ctx;
+    if (f->sysid != s->sysid) {
+        s->strangers++;
+        return;
+    }
+    if (f->msgid == AE_MAV_MSG_GLOBAL_POSITION_INT)
+        s->positions++;
+    if (f->msgid == AE_MAV_MSG_COMMAND_ACK) {
+        ae_mav_command_ack a;
+        ae_mav_frame_unpack(f, &a);
+        s->acks += a.command == AE_MAV_CMD_COMPONENT_ARM_DISARM && a.result == 0;
+    }
+    if (f->msgid == AE_MAV_MSG_HEARTBEAT) {
+        ae_mav_heartbeat hb;
+        ae_mav_frame_unpack(f, &hb);
+        s->heartbeats++;
+        s->autopilot = hb.autopilot;
+    }
+}
+
+static void drain(int fd, link_seen *s)
+{
+    ae_mav_parser p;
+    ae_mav_parser_init(&p, see_frame, s);
+    uint8_t buf[2048];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        ae_mav_parse(&p, buf, (size_t)n);
+}
+
+/* An ARM command for `target` from a ground station (sysid 255) to 127.0.0.1:port. */
+static void send_arm(int fd, int port, uint8_t target)
+{
+    ae_mav_command_long c = {.command = AE_MAV_CMD_COMPONENT_ARM_DISARM,
+                             .param1 = 1,
+                             .target_system = target,
+                             .target_component = 1};
+    ae_mav_header h = {.version = 2, .sysid = 255, .compid = 190};
+    uint8_t frame[AE_MAV_MAX_FRAME];
+    int n = ae_mav_encode_msg(frame, sizeof frame, &h, AE_MAV_MSG_COMMAND_LONG, &c, NULL);
+    AH_ASSERT(n > 0);
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons((uint16_t)port)};
+    AH_ASSERT(sendto(fd, frame, (size_t)n, 0, (struct sockaddr *)&to, sizeof to) == n);
+}
+
+/* Three drones in one process, each on its own socket with its own sysid and autopilot;
+ * one of them is flooded with garbage and sent a command addressed to another drone: it
+ * answers only its own command, and the other two keep their rate and never show up on
+ * anyone else's link. */
+static void sim_pool_drones_apart(void)
+{
+    int p1, p2, p3, pc;
+    int gw1 = udp_socket(&p1), gw2 = udp_socket(&p2), gs = udp_socket(&pc);
+    close(udp_socket(&p3)); /* a free port for the listening drone */
+    char u1[64], u2[64], u3[64];
+    snprintf(u1, sizeof u1, "udpout://127.0.0.1:%d", p1);
+    snprintf(u2, sizeof u2, "udpout://127.0.0.1:%d", p2);
+    snprintf(u3, sizeof u3, "udp://127.0.0.1:%d", p3);
+    char *dir = ah_mkdtemp("simpool"), log[600];
+    snprintf(log, sizeof log, "%s/sim.log", dir);
+    char *argv[] = {(char *)ah_bin("aerie-sim"),
+                    "--telemetry-hz",
+                    "2",
+                    "--duration",
+                    "4",
+                    "--drone",
+                    "--name",
+                    "D1",
+                    "--sysid",
+                    "11",
+                    "--mavlink",
+                    u1,
+                    "--drone",
+                    "--name",
+                    "D2",
+                    "--sysid",
+                    "12",
+                    "--mavlink",
+                    u2,
+                    "--autopilot",
+                    "ardupilot",
+                    "--drone",
+                    "--name",
+                    "D3",
+                    "--sysid",
+                    "13",
+                    "--mavlink",
+                    u3,
+                    NULL};
+    ah_proc sim = {0};
+    AH_ASSERT_EQ_INT(ah_spawn(&sim, log, argv), 0);
+    ah_sleep_ms(700);
+    /* garbage and half frames for D3, then a command for D1 (not D3's), then D3's own */
+    uint64_t rnd = 0x9e3779b97f4a7c15ull;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons((uint16_t)p3)};
+    for (int k = 0; k < 500; k++) {
+        uint8_t junk[300];
+        for (size_t j = 0; j < sizeof junk; j++) {
+            rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+            junk[j] = j % 37 == 0 ? 0xFD : (uint8_t)(rnd >> 56);
+        }
+        sendto(gs, junk, 1 + (size_t)(rnd >> 40) % sizeof junk, 0, (struct sockaddr *)&to,
+               sizeof to);
+    }
+    send_arm(gs, p3, 11);
+    ah_sleep_ms(200);
+    send_arm(gs, p3, 13);
+    for (int k = 0; k < 200 && ah_alive(&sim); k++)
+        ah_sleep_ms(50);
+    AH_ASSERT_MSG(!ah_alive(&sim), "aerie-sim did not stop after --duration");
+    int status = ah_stop(&sim, SIGKILL, 1000);
+    link_seen s1 = {.sysid = 11}, s2 = {.sysid = 12}, s3 = {.sysid = 13};
+    drain(gw1, &s1);
+    drain(gw2, &s2);
+    drain(gs, &s3);
+    char *text = ah_read_file(log);
+    AH_ASSERT_MSG(status == 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                  "aerie-sim status %d: %s", status, text);
+    /* 2 Hz for 4 s: 8 positions, loose bounds for a loaded machine */
+    AH_ASSERT_MSG(s1.positions >= 5 && s1.positions <= 10, "D1: %d positions", s1.positions);
+    AH_ASSERT_MSG(s2.positions >= 5 && s2.positions <= 10, "D2: %d positions", s2.positions);
+    AH_ASSERT_EQ_INT(s1.strangers + s2.strangers + s3.strangers, 0);
+    AH_ASSERT_EQ_INT(s1.autopilot, AE_MAV_AUTOPILOT_PX4);
+    AH_ASSERT_EQ_INT(s2.autopilot, AE_MAV_AUTOPILOT_ARDUPILOTMEGA);
+    AH_ASSERT_EQ_INT(s1.acks + s2.acks, 0);
+    AH_ASSERT_EQ_INT(s3.acks, 1);
+    AH_ASSERT_CONTAINS(text, "sim[D3]: MAV_CMD 400 (confirmation 0) -> accepted");
+    AH_ASSERT_CONTAINS(text, "sim[D1]: stopping after");
+    AH_ASSERT_CONTAINS(text, "sim[D3]: stopping after");
+    AH_ASSERT_EQ_INT(ah_count_in_file(log, "commands received"), 3);
+    AH_ASSERT_EQ_INT(ah_count_in_file(log, ", 0 commands received"), 2); /* D1, D2 */
+    free(text);
+    /* A bad option of one drone stops the process before anything flies, naming it. */
+    char *bad[] = {
+        (char *)ah_bin("aerie-sim"), "--drone", "--mavlink", u1, "--drone", "--sysid", "300", NULL};
+    ah_output o = ah_run_capture("/tmp/aerie-sim-bad", bad, 5000);
+    AH_ASSERT_EQ_INT(o.code, 2);
+    AH_ASSERT_CONTAINS(o.err, "drone 2: --sysid 300: expected 1..255");
+    ah_output_free(&o);
+    close(gw1);
+    close(gw2);
+    close(gs);
+    ah_rmrf(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -916,6 +1146,8 @@ int main(int argc, char **argv)
         {"retention_limits", retention_limits, 10},
         {"fleet_telemetry_hz", fleet_telemetry_hz, 10},
         {"sim_telemetry_rate", sim_telemetry_rate, 30},
+        {"sim_pool_drones_apart", sim_pool_drones_apart, 30},
+        {"proc_busy_until_it_sleeps", proc_busy_until_it_sleeps, 20},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -777,9 +777,10 @@ static void hostile_vehicles_and_tenants(void)
                   "acme's operator heard %d messages of VID-003, the first %s", heard, g_heard);
     natsSubscription_Destroy(all);
     char path[700];
-    snprintf(path, sizeof path, "%s/logs/sim-VID-003.log", g_dir);
+    snprintf(path, sizeof path, "%s/logs/sim-pool-1.log", g_dir);
     char *simlog = ah_read_file(path);
-    AH_ASSERT_MSG(!strstr(simlog, "MAV_CMD 20"), "VID-003's drone got a command");
+    AH_ASSERT_MSG(simlog && strstr(simlog, "sim[VID-003]: "), "no log of VID-003's drone");
+    AH_ASSERT_MSG(!strstr(simlog, "sim[VID-003]: MAV_CMD 20"), "VID-003's drone got a command");
     free(simlog);
     snprintf(path, sizeof path, "%s/logs/guard.log", g_dir);
     char *glog = ah_read_file(path);

@@ -447,7 +447,7 @@ static bool online_now(json_t *st, const char *vid)
 static void fleet_end_to_end(void)
 {
     /* 1. up */
-    run_result r = aerie("up", "--vehicles", "3", "--dir", g_dir, NULL);
+    run_result r = aerie("up", "--vehicles", "3", "--link-history", "50", "--dir", g_dir, NULL);
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "3 vehicles, 3 online");
     AH_ASSERT_CONTAINS(r.out, "Try next:");
@@ -461,7 +461,8 @@ static void fleet_end_to_end(void)
     check_vehicle_keys();
     check_anonymous_leaf_refused(fleet);
     json_t *procs = json_object_get(fleet, "processes");
-    AH_ASSERT_EQ_INT(json_array_size(procs), 3 + 1 + 3 * 4 + 1); /* hubs, guard, vehicles, dash */
+    /* hubs, guard, relay + leaf + gateway per vehicle, one pool of drones, dashboard */
+    AH_ASSERT_EQ_INT(json_array_size(procs), 3 + 1 + 3 * 3 + 1 + 1);
     size_t i;
     json_t *p;
     json_array_foreach(procs, i, p)
@@ -538,10 +539,11 @@ static void fleet_end_to_end(void)
     AH_ASSERT_CONTAINS(r.out, "\"command\":\"rtl\"");
     run_free(&r);
     char path[700];
-    snprintf(path, sizeof path, "%s/logs/sim-VID-001.log", g_dir);
+    snprintf(path, sizeof path, "%s/logs/sim-pool-1.log", g_dir);
     char *simlog = ah_read_file(path);
-    AH_ASSERT_CONTAINS(simlog, "Returning to launch");
-    AH_ASSERT_CONTAINS(simlog, "MAV_CMD 20 (confirmation 0) -> accepted");
+    AH_ASSERT_CONTAINS(simlog, "sim[VID-001]: Returning to launch");
+    AH_ASSERT_CONTAINS(simlog, "sim[VID-001]: MAV_CMD 20 (confirmation 0) -> accepted");
+    AH_ASSERT(!strstr(simlog, "sim[VID-002]: MAV_CMD") && !strstr(simlog, "sim[VID-003]: MAV_CMD"));
     free(simlog);
     snprintf(path, sizeof path, "%s/audit.log", g_dir);
     char *audit = ah_read_file(path);
@@ -718,7 +720,7 @@ static void fleet_end_to_end(void)
     AH_ASSERT_EQ_INT(code, 400);
     free(body);
 
-    /* 8. up again: nothing new; then a dead drone is restarted, and only it */
+    /* 8. up again: nothing new; then a dead pool of drones is restarted, and only it */
     r = aerie("up", "--dir", g_dir, NULL);
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "already running");
@@ -730,17 +732,17 @@ static void fleet_end_to_end(void)
         AH_ASSERT_EQ_INT(proc_pid(again, name), json_integer_value(json_object_get(p, "pid")));
     }
     json_decref(again);
-    pid_t sim3 = proc_pid(fleet, "sim-VID-003");
+    pid_t sim3 = proc_pid(fleet, "sim-pool-1");
     AH_ASSERT(kill(sim3, SIGTERM) == 0);
     for (int k = 0; k < 100 && pid_alive(sim3); k++)
         ah_sleep_ms(50);
     r = aerie("up", "--dir", g_dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "16 of 17 processes");
+    AH_ASSERT_CONTAINS(r.out, "14 of 15 processes");
     AH_ASSERT_CONTAINS(r.out, "started 1 processes");
     run_free(&r);
     again = fleet_json(g_dir);
-    pid_t sim3b = proc_pid(again, "sim-VID-003");
+    pid_t sim3b = proc_pid(again, "sim-pool-1");
     AH_ASSERT(sim3b != sim3 && pid_alive(sim3b));
     AH_ASSERT_EQ_INT(proc_pid(again, "hub1"), proc_pid(fleet, "hub1"));
     json_decref(fleet);
@@ -766,7 +768,7 @@ static void fleet_end_to_end(void)
     /* 10. down: every recorded process is gone, and nothing mentions the directory */
     r = aerie("down", "--dir", g_dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "stopped 17 processes");
+    AH_ASSERT_CONTAINS(r.out, "stopped 15 processes");
     run_free(&r);
     json_array_foreach(json_object_get(fleet, "processes"), i, p)
     {
@@ -790,13 +792,16 @@ static void fleet_end_to_end(void)
     AH_ASSERT_CONTAINS(r.out, "stopped 0 processes");
     run_free(&r);
 
-    /* 11. up after down: VID-002 stays revoked and is not started; the others come back */
+    /* 11. up after down: VID-002 stays revoked and is not started; the others come back,
+     * here started one process of a kind at a time (the waves of a large fleet) */
+    setenv("AERIE_UP_WAVE", "1", 1);
     r = aerie("up", "--dir", g_dir, NULL);
+    unsetenv("AERIE_UP_WAVE");
     RUN_OK(r);
     AH_ASSERT_CONTAINS(r.out, "3 vehicles, 2 online");
     AH_ASSERT_CONTAINS(r.out, "VID-002: identity revoked");
     AH_ASSERT_CONTAINS(r.out, "skipped, not started");
-    AH_ASSERT_CONTAINS(r.out, "started 13 processes");
+    AH_ASSERT_CONTAINS(r.out, "started 12 processes");
     run_free(&r);
     check_hub_configs(true);
     fleet = fleet_json(g_dir);
@@ -809,11 +814,38 @@ static void fleet_end_to_end(void)
                           name);
         else
             AH_ASSERT_MSG(pid_alive(pid), "%s (pid %d) is not running", name, (int)pid);
+        /* the pool flies the other two drones, not the revoked vehicle's */
+        if (strcmp(name, "sim-pool-1") == 0) {
+            char *vids = json_dumps(json_object_get(p, "vids"), JSON_COMPACT);
+            AH_ASSERT_EQ_STR(vids, "[\"VID-001\",\"VID-003\"]");
+            free(vids);
+            char *argv = json_dumps(json_object_get(p, "argv"), JSON_COMPACT);
+            AH_ASSERT(argv && !strstr(argv, "VID-002") && strstr(argv, "VID-003"));
+            free(argv);
+        }
     }
     json_t *st5 = status_now();
     AH_ASSERT(online_now(st5, "VID-001") && online_now(st5, "VID-003") &&
               !online_now(st5, "VID-002"));
     json_decref(st5);
+    /* the first up's --link-history 50 was kept (fleet.json) and applied again */
+    AH_ASSERT_EQ_STR(
+        json_string_value(json_object_get(json_object_get(fleet, "retention"), "link-history")),
+        "50");
+    r = aerie("status", "--dir", g_dir, "--json", "--history", NULL);
+    RUN_OK(r);
+    json_t *hist = json_loads(r.out, 0, NULL), *row;
+    bool link_seen = false;
+    json_array_foreach(json_object_get(hist, "history"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "stream")), "FLEET_LINK") != 0)
+            continue;
+        link_seen = true;
+        AH_ASSERT_EQ_INT(json_integer_value(json_object_get(row, "max_msgs_per_subject")), 50);
+    }
+    AH_ASSERT_MSG(link_seen, "no FLEET_LINK in %s", r.out);
+    json_decref(hist);
+    run_free(&r);
     snprintf(path, sizeof path, "%s/audit.log", g_dir);
     audit = ah_read_file(path);
     AH_ASSERT_CONTAINS(audit, "\"action\":\"revoke\",\"vid\":\"VID-002\"");
@@ -822,7 +854,7 @@ static void fleet_end_to_end(void)
     free(audit);
     r = aerie("down", "--dir", g_dir, NULL);
     RUN_OK(r);
-    AH_ASSERT_CONTAINS(r.out, "stopped 13 processes");
+    AH_ASSERT_CONTAINS(r.out, "stopped 12 processes");
     run_free(&r);
     json_array_foreach(json_object_get(fleet, "processes"), i, p)
     {
