@@ -122,7 +122,8 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
  * and counts a vehicle offline after 15 s of silence instead of 6 s: 1,000 vehicles would
  * otherwise put 500 link reports a second into the hub, a third of what a 2-core machine
  * can store next to the fleet's telemetry (docs/benchmarks.md, "Fleet scale"). Its leaves
- * also run without their HTTP monitor (pick_vehicle_ports). */
+ * also run without their HTTP monitor (pick_vehicle_ports) and write their ack state every
+ * 5 s instead of every second (store.ack_interval: a third of an idle leaf's CPU). */
 #define SLOW_REPORTS_FROM 500
 
 static bool slow_reports(int n_vehicles)
@@ -312,7 +313,9 @@ static int local_leaf(const ae_fleet *f, const ae_fleet_vehicle *fv, ae_topo_veh
         ae_topo_set(&l->reconnect_max, "2s") ||
         ae_topo_set(&l->dead_link_timeout, slow ? "15s" : "6s") ||
         asprintf(&l->store_dir, "%s/data/%s", f->dir, fv->vid) < 0 ||
-        ae_topo_set(&l->store_sync, "10ms") || ae_topo_set(&l->status_interval, slow ? "5s" : "2s"))
+        ae_topo_set(&l->store_sync, "10ms") ||
+        ae_topo_set(&l->status_interval, slow ? "5s" : "2s") ||
+        (slow && ae_topo_set(&l->store_ack_interval, "5s")))
         return AE_ENOMEM;
     if (asprintf(&l->note,
                  "# The uplink goes through this vehicle's aerie-relay (port %d, control %d)\n"

@@ -338,8 +338,11 @@ static void leaf_uplink(const ae_topology *t, const ae_topo_vehicle *v, FILE *f)
         return;
     }
     if (l->store_dir)
-        fprintf(f, "\nstore { dir: \"%s\", sync: \"%s\" }\n", l->store_dir,
-                l->store_sync ? l->store_sync : "10ms");
+        fprintf(f, "\nstore { dir: \"%s\", sync: \"%s\"%s%s%s }\n", l->store_dir,
+                l->store_sync ? l->store_sync : "10ms",
+                l->store_ack_interval ? ", ack_interval: \"" : "",
+                l->store_ack_interval ? l->store_ack_interval : "",
+                l->store_ack_interval ? "\"" : "");
     if (!(l->store_dir || l->report_identity || l->status_interval || l->live || other_domain))
         return;
     fprintf(f, "\nuplink {\n");

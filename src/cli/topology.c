@@ -68,6 +68,7 @@ static void free_vehicle(ae_topo_vehicle *v)
     free(l->dead_link_timeout);
     free(l->store_dir);
     free(l->store_sync);
+    free(l->store_ack_interval);
     free(l->status_interval);
     free(l->note);
     free_strs(v->gw.mavlink, v->gw.n_mavlink);

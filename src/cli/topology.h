@@ -78,11 +78,12 @@ typedef struct ae_topo_leaf {
     /* Store-and-forward: the vehicle's state and event subjects go through a local store
      * at store_dir and are forwarded to the hub's twin streams with acknowledgements. */
     char *store_dir;
-    char *store_sync;      /* the store's sync interval, e.g. "10ms" */
-    bool report_identity;  /* vid and env in the uplink block: the leaf reports its link */
-    char *status_interval; /* how often it reports */
-    bool live;             /* the newest value also goes to the live subjects while draining */
-    char *note;            /* a comment for the reader above the leafnodes block, or NULL */
+    char *store_sync;         /* the store's sync interval, e.g. "10ms" */
+    char *store_ack_interval; /* how often the store writes its ack state; NULL: 1s */
+    bool report_identity;     /* vid and env in the uplink block: the leaf reports its link */
+    char *status_interval;    /* how often it reports */
+    bool live;                /* the newest value also goes to the live subjects while draining */
+    char *note;               /* a comment for the reader above the leafnodes block, or NULL */
 } ae_topo_leaf;
 
 /* A vehicle's aerie-gw. */
