@@ -245,6 +245,14 @@ static void queue_finished(ae_gw *g, ae_gw_qcmd *q, const ae_gw_outcome *o)
 
 /* ---- the catch-up -------------------------------------------------------------------- */
 
+/* A catch-up has a reason to run: a (re)connect to the leaf not acted on yet, or a link
+ * session no complete catch-up has covered. Whether it may run now is catchup_wanted's. */
+static bool catchup_has_reason(ae_gw *g)
+{
+    return g->cu_on_connect || atomic_load(&g->connects) != g->connects_seen ||
+           (g->link_online && strcmp(g->link_since, g->link_since_done) != 0);
+}
+
 static bool catchup_wanted(ae_gw *g, int64_t now)
 {
     if (!ae_gw_journal_durable(g->journal) || g->cu.active || now < g->cu_next_try)
@@ -254,7 +262,7 @@ static bool catchup_wanted(ae_gw *g, int64_t now)
         g->connects_seen = c;
         g->cu_on_connect = true;
     }
-    return g->cu_on_connect || (g->link_online && strcmp(g->link_since, g->link_since_done) != 0);
+    return catchup_has_reason(g);
 }
 
 static void start_catchup(ae_gw *g, int64_t now)
@@ -535,9 +543,7 @@ int64_t ae_gw_queue_next_deadline(ae_gw *g, int64_t now)
     int64_t next = INT64_MAX;
     if (g->cu.active)
         next = g->cu.deadline;
-    else if (ae_gw_journal_durable(g->journal) &&
-             (g->cu_on_connect || atomic_load(&g->connects) != g->connects_seen ||
-              (g->link_online && strcmp(g->link_since, g->link_since_done) != 0)))
+    else if (ae_gw_journal_durable(g->journal) && catchup_has_reason(g))
         next = g->cu_next_try > now ? g->cu_next_try : now;
     if (g->reports_unflushed && g->next_flush < next)
         next = g->next_flush;
