@@ -305,17 +305,19 @@ int ah_free_port(void)
             lo = a;
         fclose(f);
     }
-    int base = 10000, span = lo - 1000 - base;
-    if (span < 1000) {
-        base = 10000;
-        span = 1000;
-    }
+    /* 20000-29999 is left out: `aerie up` draws its fleet's ports there (src/cli/proc.c),
+     * and a test running `aerie up` beside this one must not lose a port to us. */
+    const int low_base = 10000, low_span = 10000, high_base = 30000;
+    int high_span = lo - 1000 - high_base;
+    if (high_span < 0)
+        high_span = 0;
     static unsigned seed;
     if (seed == 0)
         seed = (unsigned)getpid() ^ (unsigned)ah_now_ms();
     for (int tries = 0; tries < 5000; tries++) {
         seed = seed * 1103515245u + 12345u;
-        int port = base + (int)((seed >> 8) % (unsigned)span);
+        int r = (int)((seed >> 8) % (unsigned)(low_span + high_span));
+        int port = r < low_span ? low_base + r : high_base + (r - low_span);
         if (port_given(port) || !port_bindable(port))
             continue;
         if (n_given_ports < sizeof given_ports / sizeof given_ports[0])

@@ -1,4 +1,4 @@
-/* Test-side control of aerie-relay: spawn it on free ports, talk its line protocol over
+/* Test-side control of aerie-relay: spawn it on kernel-chosen ports, talk its line protocol over
  * the control port (one short connection per command, so a test never has to manage a
  * control socket), and stop it by PID. */
 #include "harness/relay_ctl.h"
@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int relay_try_start(ah_relay *r, int target_port)
+/* The relay binds port 0 for both of its listeners and names the ports the kernel chose on
+ * its READY line: a port drawn here and bound there could be taken in between by a test
+ * running beside this one. */
+int ah_relay_start(ah_relay *r, int target_port)
 {
     memset(r, 0, sizeof *r);
     r->target_port = target_port;
@@ -16,51 +19,33 @@ static int relay_try_start(ah_relay *r, int target_port)
         return -1;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     free(dir);
-    r->port = ah_free_port();
-    r->control_port = ah_free_port();
-    if (r->port < 0 || r->control_port < 0)
-        goto fail;
-    char listen_s[16], ctl_s[16], to_s[32], log[600];
-    snprintf(listen_s, sizeof listen_s, "%d", r->port);
-    snprintf(ctl_s, sizeof ctl_s, "%d", r->control_port);
+    char to_s[32], log[600];
     snprintf(to_s, sizeof to_s, "127.0.0.1:%d", target_port);
     snprintf(log, sizeof log, "%s/relay.log", r->dir);
-    char *argv[] = {(char *)ah_bin("aerie-relay"),
-                    "--listen",
-                    listen_s,
-                    "--to",
-                    to_s,
-                    "--control",
-                    ctl_s,
-                    NULL};
+    char *argv[] = {
+        (char *)ah_bin("aerie-relay"), "--listen", "0", "--to", to_s, "--control", "0", NULL};
     if (ah_spawn(&r->proc, log, argv) != 0)
         goto fail;
-    /* Ready means the relay port is this relay's own socket (not a parallel test's) and the
-     * control port answers; it is bound after the relay port. */
     int64_t deadline = ah_now_ms() + (int64_t)(10000 * ah_timeout_scale());
     while (ah_now_ms() < deadline) {
         if (!ah_alive(&r->proc))
             break;
-        if (ah_pid_listens(r->proc.pid, r->port) && ah_relay_cmd(r, "stats", NULL, 0) == 0)
+        char *said = ah_read_file(log);
+        const char *ready = said ? strstr(said, "READY listen=") : NULL;
+        if (ready && sscanf(ready, "READY listen=%d control=%d", &r->port, &r->control_port) == 2 &&
+            ah_relay_cmd(r, "stats", NULL, 0) == 0) {
+            free(said);
             return 0;
+        }
+        free(said);
         ah_sleep_ms(20);
     }
     char *said = ah_read_file(log);
-    fprintf(stderr, "ah_relay_start: relay on port %d did not come up; it said: %s\n", r->port,
+    fprintf(stderr, "ah_relay_start: relay to port %d did not come up; it said: %s\n", target_port,
             said && *said ? said : "(nothing)");
     free(said);
 fail:
     ah_relay_stop(r);
-    return -1;
-}
-
-int ah_relay_start(ah_relay *r, int target_port)
-{
-    /* A port that was free when drawn can be taken by a test running beside this one before
-     * the relay binds it; the next try draws new ports. */
-    for (int attempt = 0; attempt < 3; attempt++)
-        if (relay_try_start(r, target_port) == 0)
-            return 0;
     return -1;
 }
 

@@ -20,8 +20,8 @@ typedef struct ah_relay {
     char dir[512];    /* temporary directory holding relay.log; removed by ah_relay_stop */
 } ah_relay;
 
-/* Starts aerie-relay (ah_bin("aerie-relay")) on a free port, forwarding to
- * 127.0.0.1:target_port, with a free control port, and waits until it answers "stats".
+/* Starts aerie-relay (ah_bin("aerie-relay")) on ports the kernel chooses, forwarding to
+ * 127.0.0.1:target_port, and waits until it answers "stats".
  * The target need not be up yet (connections made before it is are reset). Returns 0, or
  * -1 with a message on stderr (then nothing is left running). */
 int ah_relay_start(ah_relay *r, int target_port);

@@ -2,6 +2,8 @@
  *
  *   aerie-relay --listen PORT --to HOST:PORT [--control PORT]
  *
+ * PORT 0 lets the kernel choose (the listener is then never lost to a race with another
+ * process); the chosen ports are printed on the READY line on stdout.
  * Every connection accepted on PORT is paired with a new connection to the target, and
  * bytes are copied both ways. A line protocol on the control port (and on stdin) changes
  * how the link behaves at run time, the way a cellular link to a drone misbehaves:
@@ -643,19 +645,25 @@ static void on_stdin(struct relay *r)
 
 /* ---- setup and loop ------------------------------------------------------------------- */
 
-static int listen_on(int port)
+/* Listens on 127.0.0.1:*port; a port of 0 is replaced by the one the kernel chose. */
+static int listen_on(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0) {
+    socklen_t len = sizeof sa;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        int e = errno;
         close(fd);
+        errno = e;
         return -1;
     }
+    *port = ntohs(sa.sin_port);
     return fd;
 }
 
@@ -664,7 +672,7 @@ static bool parse_port(const char *s, int *port)
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || !*s || *end || v < 1 || v > 65535)
+    if (errno || !*s || *end || v < 0 || v > 65535)
         return false;
     *port = (int)v;
     return true;
@@ -746,6 +754,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: aerie-relay --listen PORT --to HOST:PORT [--control PORT]\n"
             "  Relays TCP from 127.0.0.1:PORT to HOST:PORT (a loopback address) and takes\n"
+            "  (PORT 0: the kernel chooses; READY on stdout names the ports)\n"
             "  commands, one per line, on the control port and on stdin:\n"
             "  cut | blackhole | heal | delay MS | rate BYTES_PER_SEC | stats | help | quit\n");
 }
@@ -755,7 +764,7 @@ int main(int argc, char **argv)
     struct relay r;
     memset(&r, 0, sizeof r);
     r.listen_fd = r.ctl_fd = -1;
-    int listen_port = 0, ctl_port = 0;
+    int listen_port = -1, ctl_port = -1; /* -1: not given; 0: the kernel chooses */
     const char *to = NULL;
     /* Options come in pairs: the loop steps over the option and its value. */
     for (int i = 1; i < argc; i += 2) {
@@ -780,7 +789,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!listen_port || !to) {
+    if (listen_port < 0 || !to) {
         fprintf(stderr, "aerie-relay: --listen and --to are required\n");
         usage();
         return 2;
@@ -794,19 +803,20 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     r.epfd = epoll_create1(EPOLL_CLOEXEC);
-    r.listen_fd = listen_on(listen_port);
+    int asked = listen_port;
+    r.listen_fd = listen_on(&listen_port);
     if (r.listen_fd < 0) {
-        fprintf(stderr, "aerie-relay: cannot listen on 127.0.0.1:%d: %s\n", listen_port,
-                strerror(errno));
+        fprintf(stderr, "aerie-relay: cannot listen on 127.0.0.1:%d: %s\n", asked, strerror(errno));
         return 1;
     }
     r.listen_ep = (struct ep){EP_LISTEN, NULL};
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r.listen_ep};
     epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.listen_fd, &ev);
-    if (ctl_port) {
-        r.ctl_fd = listen_on(ctl_port);
+    if (ctl_port >= 0) {
+        asked = ctl_port;
+        r.ctl_fd = listen_on(&ctl_port);
         if (r.ctl_fd < 0) {
-            fprintf(stderr, "aerie-relay: cannot listen on control 127.0.0.1:%d: %s\n", ctl_port,
+            fprintf(stderr, "aerie-relay: cannot listen on control 127.0.0.1:%d: %s\n", asked,
                     strerror(errno));
             return 1;
         }
@@ -819,6 +829,8 @@ int main(int argc, char **argv)
     /* Fails for a regular file or /dev/null stdin: then there is simply no stdin control. */
     epoll_ctl(r.epfd, EPOLL_CTL_ADD, 0, &ev);
 
+    if (ctl_port < 0)
+        ctl_port = 0; /* none */
     printf("READY listen=%d control=%d\n", listen_port, ctl_port);
     fflush(stdout);
     logf_("relaying 127.0.0.1:%d -> %s (control %d)", listen_port, to, ctl_port);
