@@ -313,11 +313,16 @@ int ae_cli_api(ae_cli *c, const char *api, const char *body, json_t **out, ae_er
     return ae_cli_api_at(c, c->api_prefix, api, body, out, err);
 }
 
-int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *body, json_t **out,
-                  ae_err *err)
+/* JetStream's answer while its meta leader is being elected (a node or region just went
+ * away): the same request succeeds a moment later. */
+#define JS_TEMPORARILY_UNAVAILABLE 10008
+
+/* One JetStream API request and its reply; returns the JetStream err_code it answered
+ * with (0 for none) in *js_code. */
+static int api_once(ae_cli *c, const char *subj, const char *api, const char *body, json_t **out,
+                    int *js_code, ae_err *err)
 {
-    char subj[512];
-    snprintf(subj, sizeof subj, "%s.%s", prefix, api);
+    *js_code = 0;
     natsMsg *reply = NULL;
     c->req_api++;
     natsStatus s = natsConnection_Request(&reply, c->nc, subj, body ? body : "",
@@ -346,11 +351,32 @@ int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *bo
         const char *d = json_string_value(json_object_get(e, "description"));
         int rc = (code == 10059 || code == 10037 || code == 10014) ? AE_ENOENT : AE_EPROTO;
         ae_err_set(err, rc, "%s: %s (err_code %d)", api, d ? d : "error", code);
+        *js_code = code;
         json_decref(j);
         return rc;
     }
     *out = j;
     return 0;
+}
+
+int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *body, json_t **out,
+                  ae_err *err)
+{
+    char subj[512];
+    snprintf(subj, sizeof subj, "%s.%s", prefix, api);
+    /* "Temporarily unavailable" is retried, backing off from 100 ms to 1 s, within the
+     * command's own timeout: a reader should not fail because a hub node restarted. */
+    int64_t deadline = ae_mono_ns() + c->timeout_ns;
+    int wait_ms = 100;
+    for (;;) {
+        int code = 0;
+        int rc = api_once(c, subj, api, body, out, &code, err);
+        if (code != JS_TEMPORARILY_UNAVAILABLE ||
+            ae_mono_ns() + (int64_t)wait_ms * AE_NS_PER_MS >= deadline)
+            return rc;
+        ae_sleep_ms(wait_ms);
+        wait_ms = wait_ms * 2 > 1000 ? 1000 : wait_ms * 2;
+    }
 }
 
 int ae_cli_direct_get(ae_cli *c, const char *stream, uint64_t seq, const char *next_by_subj,

@@ -124,7 +124,8 @@ const char *ae_cli_fleet_dir(ae_cli *c, char abs[PATH_MAX]);
 /* Sends a JetStream API request `<prefix>.<api>` (e.g. "STREAM.INFO.TWIN_STATE") with a JSON
  * body (may be NULL) and parses the JSON reply. On success returns 0 and a new reference in
  * *out (caller decrefs); an API error reply is returned as AE_ENOENT (err_code 10059/10037)
- * or AE_EPROTO, with the server's description in err. */
+ * or AE_EPROTO, with the server's description in err. "JetStream system temporarily
+ * unavailable" (10008, a meta-leader election under way) is retried within c->timeout_ns. */
 int ae_cli_api(ae_cli *c, const char *api, const char *body, json_t **out, ae_err *err);
 /* The same through another API prefix ("$JS.hub-us.API": another region's JetStream). */
 int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *body, json_t **out,
