@@ -46,7 +46,7 @@ static void usage(FILE *out)
             "  --mission              arm, take off, fly a 120 m square and land on its own\n"
             "  --mission-size M       side of the square in metres (default 120)\n"
             "  --mission-delay S      seconds before the mission starts (default 2)\n"
-            "  --telemetry-hz H       position and attitude per second (default 10; 0.1..50);\n"
+            "  --telemetry-hz H       position and attitude per second (default 10; 0.01..50);\n"
             "                         GPS, HUD scale along, the 1 Hz set (HEARTBEAT, battery)\n"
             "                         stays\n"
             "  --loop                 fly the mission again 8 s after each landing (a fresh\n"
@@ -163,8 +163,9 @@ static int parse_valued(ae_sim_drone *s, const char *a, const char *v, const cha
         s->home_alt = al;
     } else if (!strcmp(a, "--telemetry-hz")) {
         double hz = strtod(v, &end);
-        if (*end || !(hz >= 0.1 && hz <= 50)) {
-            fprintf(stderr, "aerie sim: %s--telemetry-hz %s: expected 0.1..50\n", who, v);
+        if (*end || !(hz >= AE_SIM_HZ_MIN && hz <= AE_SIM_HZ_MAX)) {
+            fprintf(stderr, "aerie sim: %s--telemetry-hz %s: expected %g..%g\n", who, v,
+                    AE_SIM_HZ_MIN, AE_SIM_HZ_MAX);
             return -1;
         }
         s->telemetry_hz = hz;

@@ -21,6 +21,7 @@
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
 #include "cli/retention.h"
+#include "cli/sim_drone.h"
 #include "cli/up_report.h"
 #include "cli/tenant.h"
 #include "common/http.h"
@@ -482,9 +483,9 @@ static int usage_up(void)
             "  on the free tier (at most %d vehicles). Without it: one tenant, \"default\".\n"
             "  --vehicles: up to %d; ids VID-001.. in start order, four digits from 1,000 on.\n"
             "  --telemetry-hz H: position reports per second of each simulated drone\n"
-            "  (0.1..50, default 10, `aerie sim --telemetry-hz`), and at most H per second of\n"
-            "  each kind of state its gateway forwards; 0.1 lets 1,000 vehicles fit a 2-core\n"
-            "  machine. Kept for later `up`s of this fleet until given again.\n"
+            "  (0.01..50, default 10, `aerie sim --telemetry-hz`), and at most H per second of\n"
+            "  each kind of state its gateway forwards (docs/benchmarks.md sizes fleets to a\n"
+            "  machine). Kept for later `up`s of this fleet until given again.\n"
             "  Processes of a kind start at most 32 per CPU at a time ($AERIE_UP_WAVE: N).\n"
             "  The hub streams' retention (docs/deploy.md): as for `aerie hub init`, each\n"
             "  option kept for later `up`s of this fleet until given again (else the\n"
@@ -577,8 +578,9 @@ static int parse_up(int argc, char **argv, up_opts *o)
         } else if (strcmp(a, "--telemetry-hz") == 0 && v) {
             char *end;
             o->telemetry_hz = strtod(argv[++i], &end);
-            if (*end || !(o->telemetry_hz >= 0.1 && o->telemetry_hz <= 50)) {
-                fprintf(stderr, "aerie up: --telemetry-hz %s: expected 0.1..50\n", argv[i]);
+            if (*end || !(o->telemetry_hz >= AE_SIM_HZ_MIN && o->telemetry_hz <= AE_SIM_HZ_MAX)) {
+                fprintf(stderr, "aerie up: --telemetry-hz %s: expected %g..%g\n", argv[i],
+                        AE_SIM_HZ_MIN, AE_SIM_HZ_MAX);
                 return 2;
             }
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

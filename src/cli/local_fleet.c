@@ -118,17 +118,24 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
     return 0;
 }
 
-/* A fleet this large has its leaves report (and ping their uplink) every 5 s instead of 2 s,
- * and counts a vehicle offline after 15 s of silence instead of 6 s: 1,000 vehicles would
- * otherwise put 500 link reports a second into the hub, a third of what a 2-core machine
- * can store next to the fleet's telemetry (docs/benchmarks.md, "Fleet scale"). Its leaves
- * also run without their HTTP monitor (pick_vehicle_ports) and write their ack state every
- * 5 s instead of every second (store.ack_interval: a third of an idle leaf's CPU). */
-#define SLOW_REPORTS_FROM 500
+/* A large fleet has its leaves report (and ping their uplink) less often, and counts a
+ * vehicle offline after three missed reports: every 2 s below 500 vehicles, 5 s from 500,
+ * 10 s from 1,000. 1,000 vehicles reporting every 2 s would put 500 link reports a second
+ * into the hub, a third of what a 2-core machine can store next to the fleet's telemetry
+ * (docs/benchmarks.md, "Fleet scale"). From 500 on, leaves also run without their HTTP
+ * monitor (pick_vehicle_ports) and write their ack state every 5 s instead of every second
+ * (store.ack_interval: a third of an idle leaf's CPU). */
+#define SLOW_REPORTS_FROM   500
+#define SLOWER_REPORTS_FROM 1000
 
 static bool slow_reports(int n_vehicles)
 {
     return n_vehicles >= SLOW_REPORTS_FROM;
+}
+
+static int report_every_s(int n_vehicles)
+{
+    return n_vehicles >= SLOWER_REPORTS_FROM ? 10 : slow_reports(n_vehicles) ? 5 : 2;
 }
 
 /* A leaf's HTTP monitor (/leafz, /metrics) loads libmicrohttpd and GnuTLS: 370 KiB more
@@ -278,12 +285,15 @@ static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenant
         n_vehicles += tenants[k].vehicles;
     if (ae_topo_set(&f->env, env) ||
         ae_topo_set(&f->created, ae_format_rfc3339(ae_now_ns(), ts, sizeof ts)) ||
-        ae_topo_set(&f->js_domain, "hub") || ae_topo_set(&f->cluster, "aerie") ||
-        /* The leaves report every 2 s (5 s in a large fleet: SLOW_REPORTS_FROM): three missed
-         * reports mean the vehicle is cut off. */
-        ae_topo_set(&f->stale, slow_reports(n_vehicles) ? "15s" : "6s"))
+        ae_topo_set(&f->js_domain, "hub") || ae_topo_set(&f->cluster, "aerie"))
         return ae_err_set(err, AE_ENOMEM, "out of memory");
-    f->stale_ns = (slow_reports(n_vehicles) ? 15 : 6) * AE_NS_PER_SEC;
+    /* Three missed link reports mean the vehicle is cut off. */
+    int stale_s = 3 * report_every_s(n_vehicles);
+    char stale[16];
+    snprintf(stale, sizeof stale, "%ds", stale_s);
+    if (ae_topo_set(&f->stale, stale))
+        return ae_err_set(err, AE_ENOMEM, "out of memory");
+    f->stale_ns = stale_s * AE_NS_PER_SEC;
     f->has_procs = true;
     portset ps = {0};
     int rc = plan_tenants(f, tenants, n_tenants, dashboard, &ps, old, err);
@@ -308,13 +318,15 @@ static int local_leaf(const ae_fleet *f, const ae_fleet_vehicle *fv, ae_topo_veh
     l->report_identity = true;
     l->live = true;
     bool slow = slow_reports((int)f->n_vehicles);
-    if (ae_topo_push(&l->remotes, &l->n_remotes, remote) ||
-        ae_topo_set(&l->ping_interval, slow ? "5s" : "2s") || ae_topo_set(&l->reconnect, "200ms") ||
-        ae_topo_set(&l->reconnect_max, "2s") ||
-        ae_topo_set(&l->dead_link_timeout, slow ? "15s" : "6s") ||
+    int every_s = report_every_s((int)f->n_vehicles);
+    char every[16], dead[16];
+    snprintf(every, sizeof every, "%ds", every_s);
+    snprintf(dead, sizeof dead, "%ds", 3 * every_s);
+    if (ae_topo_push(&l->remotes, &l->n_remotes, remote) || ae_topo_set(&l->ping_interval, every) ||
+        ae_topo_set(&l->reconnect, "200ms") || ae_topo_set(&l->reconnect_max, "2s") ||
+        ae_topo_set(&l->dead_link_timeout, dead) ||
         asprintf(&l->store_dir, "%s/data/%s", f->dir, fv->vid) < 0 ||
-        ae_topo_set(&l->store_sync, "10ms") ||
-        ae_topo_set(&l->status_interval, slow ? "5s" : "2s") ||
+        ae_topo_set(&l->store_sync, "10ms") || ae_topo_set(&l->status_interval, every) ||
         (slow && ae_topo_set(&l->store_ack_interval, "5s")))
         return AE_ENOMEM;
     if (asprintf(&l->note,

@@ -16,6 +16,10 @@
 
 #define AE_SIM_DEFAULT_MAVLINK "udpout://127.0.0.1:14550"
 #define AE_SIM_NAME_MAX        48
+/* Position reports per second a drone may be given (`--telemetry-hz`): from one every 100 s,
+ * which sizes a fleet of 1,000 to a small machine, to 50. */
+#define AE_SIM_HZ_MIN 0.01
+#define AE_SIM_HZ_MAX 50.0
 
 typedef enum ae_sim_phase {
     AE_SIM_GROUND,  /* on the ground, armed or not */
