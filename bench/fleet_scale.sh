@@ -31,9 +31,9 @@
 #               vehicles on, at its relay before the hubs reload: "N (done M)" with M the
 #               whole command; else the command, which ends with the hub-side eviction and
 #               the vehicle's own leaf reporting its uplink down), and until `aerie status`
-#               shows it offline (after the fleet's staleness window, 6 s, 15 s from 500
-#               vehicles: the cut vehicle can no longer say so), ms; "ok" when every other
-#               vehicle stayed online
+#               shows it offline (after the fleet's staleness window: 6 s, 15 s from 500
+#               vehicles, 30 s from 1,000: the cut vehicle can no longer say so), ms; "ok"
+#               when every other vehicle stayed online
 #   down        `aerie down`, s; "clean" when no process of the fleet is left
 # Machine-wide: load average and free memory at the end of the window go to stderr.
 #
@@ -206,7 +206,8 @@ print(" ".join(str(p["pid"]) for p in f["processes"] if p.get("vid") in pick and
         cut_ms="$cut_ms (not verified)"
     fi
     rv_ms="-"
-    for _ in $(seq 1 60); do
+    until_ms=$((a + (stale + 30) * 1000))
+    while [ "$(now_ms)" -lt "$until_ms" ]; do
         st=$("$aerie" status --json --dir "$d" 2>/dev/null)
         if [ "$(echo "$st" | online_of "$mid")" = 0 ]; then
             rv_ms=$(($(now_ms) - a))

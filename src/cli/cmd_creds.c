@@ -187,7 +187,8 @@ static int add_identity(ae_fleet *f, add_result *a, ae_err *err)
     const char *pub = json_string_value(json_object_get(ae_creds_vehicle(reg, a->vid), "public"));
     snprintf(a->pub, sizeof a->pub, "%s", pub ? pub : "");
     if (!rc && !(rc = ae_creds_registry_save(a->dir, reg, err)) &&
-        !(rc = ae_creds_apply(f, reg, err)) && (rc = ae_hub_reload_all(f, 5000, err)) >= 0) {
+        !(rc = ae_creds_apply(f, reg, err)) &&
+        (rc = ae_hub_reload_all(f, AE_HUB_RELOADS, 5000, err)) >= 0) {
         a->reloaded = rc;
         rc = 0;
     }

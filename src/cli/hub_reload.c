@@ -130,7 +130,7 @@ static int reload_once(const ae_fleet *f, const pid_t *pids, char (*before)[64],
     return rc;
 }
 
-int ae_hub_reload_all(const ae_fleet *f, int timeout_ms, ae_err *err)
+int ae_hub_reload_all(const ae_fleet *f, int reloads, int timeout_ms, ae_err *err)
 {
     if (!ae_fleet_is_local(f))
         return 0;
@@ -148,9 +148,7 @@ int ae_hub_reload_all(const ae_fleet *f, int timeout_ms, ae_err *err)
                             "node starts",
                             h->name, (int)pids[i], h->conf);
     }
-    /* Twice: nats-server 2.9.10 does not wire the imports of an account that a reload adds
-     * (a new vehicle's) until the next reload, which carries every account over anew. */
-    for (int k = 0; k < AE_HUB_RELOADS && rc >= 0; k++)
+    for (int k = 0; k < reloads && rc >= 0; k++)
         rc = reload_once(f, pids, before, timeout_ms, err);
     free(before);
     free(pids);

@@ -100,7 +100,8 @@ static int pick(portset *ps, int socktype, int prefer, ae_err *err)
     return p;
 }
 
-static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was, ae_err *err)
+static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was, bool websocket,
+                          ae_err *err)
 {
     ae_fleet_hub none = {0};
     if (!was)
@@ -111,8 +112,9 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
         (h->http_port = pick(ps, SOCK_STREAM, was->http_port, err)) < 0)
         return AE_EIO;
     /* Vehicles reach their hub over compressed websocket; a fleet recorded before it had
-     * websocket listeners keeps its plain leafnode links. */
-    if ((was == &none || was->ws_port) &&
+     * websocket listeners keeps its plain leafnode links, and so does a large fleet
+     * (plan_hubs). */
+    if (websocket && (was == &none || was->ws_port) &&
         (h->ws_port = pick(ps, SOCK_STREAM, was->ws_port, err)) < 0)
         return AE_EIO;
     return 0;
@@ -123,8 +125,9 @@ static int pick_hub_ports(portset *ps, ae_fleet_hub *h, const ae_fleet_hub *was,
  * 10 s from 1,000. 1,000 vehicles reporting every 2 s would put 500 link reports a second
  * into the hub, a third of what a 2-core machine can store next to the fleet's telemetry
  * (docs/benchmarks.md, "Fleet scale"). From 500 on, leaves also run without their HTTP
- * monitor (pick_vehicle_ports) and write their ack state every 5 s instead of every second
- * (store.ack_interval: a third of an idle leaf's CPU). */
+ * monitor (pick_vehicle_ports), write their ack state every 5 s instead of every second
+ * (store.ack_interval: a third of an idle leaf's CPU), and dial plain leafnode ports
+ * (plan_hubs). */
 #define SLOW_REPORTS_FROM   500
 #define SLOWER_REPORTS_FROM 1000
 
@@ -172,7 +175,12 @@ static int plan_drone(ae_fleet_drone *d, int i, double telemetry_hz)
     return ae_topo_set(&d->autopilot, i % 3 == 2 ? "ardupilot" : "px4");
 }
 
-static int plan_hubs(ae_fleet *f, portset *ps, const ae_fleet *old, ae_err *err)
+/* From SLOW_REPORTS_FROM vehicles on, the leaves dial the hubs' plain leafnode port: every
+ * compressed websocket leaf costs its hub node a deflate compressor of about 650 KiB
+ * (nats-server 2.9.10 keeps one per connection; measured with its heap profile, 80 % of a
+ * node's heap at 50 leaves), 200 MiB per node for 1,000 vehicles, and the links of a local
+ * fleet are loopback, where compression saves nothing worth paying for. */
+static int plan_hubs(ae_fleet *f, portset *ps, const ae_fleet *old, bool websocket, ae_err *err)
 {
     for (int i = 0; i < AE_LOCAL_HUB_NODES; i++) {
         char name[16];
@@ -180,7 +188,8 @@ static int plan_hubs(ae_fleet *f, portset *ps, const ae_fleet *old, ae_err *err)
         ae_fleet_hub *h = ae_fleet_hub_add(f, name);
         if (!h)
             return ae_err_set(err, AE_ENOMEM, "out of memory");
-        int rc = pick_hub_ports(ps, h, old && (size_t)i < old->n_hubs ? &old->hubs[i] : NULL, err);
+        int rc = pick_hub_ports(ps, h, old && (size_t)i < old->n_hubs ? &old->hubs[i] : NULL,
+                                websocket, err);
         if (rc)
             return rc;
         if (asprintf(&h->conf, "%s/conf/%s.conf", f->dir, name) < 0 ||
@@ -298,7 +307,7 @@ static int plan_record(ae_fleet *f, const ae_local_tenant *tenants, int n_tenant
     portset ps = {0};
     int rc = plan_tenants(f, tenants, n_tenants, dashboard, &ps, old, err);
     if (!rc)
-        rc = plan_hubs(f, &ps, old, err);
+        rc = plan_hubs(f, &ps, old, !slow_reports(n_vehicles), err);
     if (!rc)
         rc = plan_vehicles(f, tenants, n_tenants, hz, &ps, old, err);
     free(ps.v);

@@ -7,6 +7,7 @@
  * Sections: the pump (log -> pipelines -> the hub, the window); the driver (first contact,
  * walk, repair, ready); replies from the hub; timeouts, the window, idle subjects. */
 #include "common/log.h"
+#include "common/random.h"
 #include "leaf/fwd_drive.h"
 #include "leaf/fwd_subjects.h"
 #include "leaf/jsapi.h"
@@ -39,11 +40,18 @@ static bool window_open(ae_forward *f, const fsubj *ss)
 
 static int64_t ack_timeout(const ae_forward *f)
 {
-    int64_t t = f->srv->opts.uplink_ack_timeout_ns + (int64_t)(4 * f->srtt);
+    int64_t base = f->srv->opts.uplink_ack_timeout_ns;
+    int64_t t = base + (int64_t)(4 * f->srtt);
     int64_t rate = f->srv->opts.uplink_rate;
     if (rate > 0)
         t += (int64_t)((double)ae_uplink_queued(f->up) / (double)rate * 1e9);
-    return t;
+    /* Backing off never shortens it, and stops at ACK_TIMEOUT_MAX_NS. */
+    int64_t backed = t;
+    for (int i = 0; i < f->ack_backoff && backed < ACK_TIMEOUT_MAX_NS; i++)
+        backed *= 2;
+    if (backed > ACK_TIMEOUT_MAX_NS)
+        backed = ACK_TIMEOUT_MAX_NS;
+    return backed > t ? backed : t;
 }
 
 /* Publishes one record of the pipeline. Returns false when nothing more can go now. */
@@ -228,6 +236,10 @@ static void back_off(ae_forward *f, fsubj *ss, const char *why)
         d *= 2;
     if (d > RETRY_MAX_NS)
         d = RETRY_MAX_NS;
+    /* Half of it at random: vehicles that failed together (a hub restart) retry apart. */
+    uint32_t half_ms = (uint32_t)(d / 2 / AE_NS_PER_MS), r = 0;
+    if (half_ms > 0 && ae_random_below(half_ms, &r, NULL) == 0)
+        d = d / 2 + (int64_t)r * AE_NS_PER_MS;
     ss->failures++;
     f->retries++;
     ss->walk_after_repair = false;
@@ -418,6 +430,7 @@ static void track_rtt(ae_forward *f, const fsubj *ss, uint64_t seq)
                 f->min_rtt_at = now;
             }
             f->srtt = f->srtt ? 0.875 * f->srtt + 0.125 * (double)rtt : (double)rtt;
+            f->ack_backoff = 0;
         }
         return;
     }
@@ -657,6 +670,8 @@ void fwd_check_subject(ae_forward *f, fsubj *ss, int64_t now)
                       (double)limit / 1e9, ss->subject, oldest->seq,
                       ss->stream[0] ? ss->stream : "?");
             window_shrink(f);
+            if (f->ack_backoff < ACK_BACKOFF_MAX)
+                f->ack_backoff++;
             start_walk(f, ss, false);
         }
         break;

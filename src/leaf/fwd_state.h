@@ -23,15 +23,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HELD_LIMIT       (8 * 1024 * 1024) /* bytes of records in memory, all subjects */
-#define QUEUE_LIMIT      (256 * 1024)      /* bytes queued on the uplink before we stop */
-#define WALK_TIMEOUT_NS  (6 * AE_NS_PER_SEC)
-#define RETRY_MIN_NS     (250 * AE_NS_PER_MS)
-#define RETRY_MAX_NS     (10 * AE_NS_PER_SEC)
-#define NOTE_EVERY_NS    (250 * AE_NS_PER_MS)
-#define NOTE_WAIT_NS     (3 * AE_NS_PER_SEC) /* longest wait for a first contact's note */
-#define LIVE_BACKLOG_MIN 64 /* records waiting before live copies are worth sending */
-#define WINDOW_MIN       16
+#define HELD_LIMIT         (8 * 1024 * 1024) /* bytes of records in memory, all subjects */
+#define QUEUE_LIMIT        (256 * 1024)      /* bytes queued on the uplink before we stop */
+#define WALK_TIMEOUT_NS    (6 * AE_NS_PER_SEC)
+#define RETRY_MIN_NS       (250 * AE_NS_PER_MS)
+#define RETRY_MAX_NS       (10 * AE_NS_PER_SEC)
+#define ACK_BACKOFF_MAX    4                    /* doublings of the PubAck timeout */
+#define ACK_TIMEOUT_MAX_NS (30 * AE_NS_PER_SEC) /* where the doublings stop */
+#define NOTE_EVERY_NS      (250 * AE_NS_PER_MS)
+#define NOTE_WAIT_NS       (3 * AE_NS_PER_SEC) /* longest wait for a first contact's note */
+#define LIVE_BACKLOG_MIN   64 /* records waiting before live copies are worth sending */
+#define WINDOW_MIN         16
 
 typedef struct ae_forward ae_forward; /* also in forward.h */
 
@@ -119,6 +121,11 @@ struct ae_forward {
     /* window estimation */
     int64_t min_rtt, min_rtt_at;
     double srtt;
+    /* The PubAck timeout doubles after each timeout and is back to normal with the next
+     * PubAck, as TCP backs off its retransmission timer: a hub that answers late under load
+     * (a thousand vehicles reconnecting at once) would otherwise be sent a stream read-back
+     * per subject of every vehicle, each a JetStream consumer, and fall further behind. */
+    int ack_backoff;
     uint64_t acked_at_last_tick;
     double ack_rate;
     int64_t last_rate_at;
