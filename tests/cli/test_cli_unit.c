@@ -4,6 +4,7 @@
 #include "cli/cmd_cmd.h"
 #include "cli/cmd_replay.h"
 #include "cli/cmd_topology.h"
+#include "cli/creds_registry.h"
 #include "cli/fleet.h"
 #include "cli/local_fleet.h"
 #include "cli/proc.h"
@@ -570,6 +571,60 @@ static void local_fleet_configs(void)
     ae_topology_free(t);
     json_decref(reg);
     ae_fleet_free(f);
+}
+
+/* What a local fleet's size changes, planned for real (keys, ports, configs; nothing
+ * started): how often the leaves report and how long silence may last (2 s / 6 s, 5 s / 15 s
+ * from 500 vehicles, 10 s / 30 s from 1,000), and whether they dial compressed websocket
+ * (below 500) or the plain leafnode port. */
+static void local_fleet_size_tiers(void)
+{
+    static const struct {
+        int vehicles;
+        const char *every, *stale, *scheme;
+    } tiers[] = {{10, "2s", "6s", "ws://"},
+                 {500, "5s", "15s", "nats-leaf://"},
+                 {1000, "10s", "30s", "nats-leaf://"}};
+    ae_local_programs progs = {0};
+    snprintf(progs.nats_server, sizeof progs.nats_server, "/usr/bin/true");
+    snprintf(progs.leaf, sizeof progs.leaf, "/usr/bin/true");
+    snprintf(progs.gw, sizeof progs.gw, "/usr/bin/true");
+    snprintf(progs.relay, sizeof progs.relay, "/usr/bin/true");
+    snprintf(progs.self, sizeof progs.self, "/usr/bin/true");
+    for (size_t t = 0; t < sizeof tiers / sizeof tiers[0]; t++) {
+        char *dir = ah_mkdtemp("cli-tiers");
+        ae_err err = {0};
+        json_t *reg = ae_creds_registry_load(dir, &err);
+        AH_ASSERT_MSG(reg, "%s", err.msg);
+        ae_local_tenant tenant = {.name = "default", .vehicles = tiers[t].vehicles};
+        ae_fleet *f = NULL;
+        AH_ASSERT_MSG(ae_local_fleet_plan(dir, &tenant, 1, "prod", false, 0.02, NULL, reg, &progs,
+                                          &f, &err) == 0,
+                      "%d vehicles: %s", tiers[t].vehicles, err.msg);
+        AH_ASSERT_EQ_INT((int)f->n_vehicles, tiers[t].vehicles);
+        AH_ASSERT_EQ_STR(f->stale, tiers[t].stale);
+        for (size_t h = 0; h < f->n_hubs; h++)
+            AH_ASSERT_MSG((f->hubs[h].ws_port != 0) == (tiers[t].vehicles < 500),
+                          "%d vehicles: hub %zu ws_port %d", tiers[t].vehicles, h,
+                          f->hubs[h].ws_port);
+        char path[700];
+        snprintf(path, sizeof path, "%s/conf/leaf-%s.conf", dir, f->vehicles[0].vid);
+        char *text = ah_read_file(path);
+        AH_ASSERT_MSG(text, "no %s", path);
+        ae_conf_node *l = parse_conf(text, "leaf.conf");
+        AH_ASSERT_EQ_STR(conf_str(l, "uplink.status_interval"), tiers[t].every);
+        AH_ASSERT_EQ_STR(conf_str(l, "leafnodes.dead_link_timeout"), tiers[t].stale);
+        const ae_conf_node *remote = ae_conf_get(ae_conf_get(l, "leafnodes"), "remotes")->child;
+        const char *url = ae_conf_get(remote, "urls")->child->str;
+        AH_ASSERT_MSG(strncmp(url, tiers[t].scheme, strlen(tiers[t].scheme)) == 0,
+                      "%d vehicles dial %s", tiers[t].vehicles, url);
+        ae_conf_free(l);
+        free(text);
+        ae_fleet_free(f);
+        json_decref(reg);
+        ah_rmrf(dir);
+        free(dir);
+    }
 }
 
 /* ---- topology checks ---------------------------------------------------------------- */
@@ -1140,6 +1195,7 @@ int main(int argc, char **argv)
         {"free_port_keeps_time_wait_port", free_port_keeps_time_wait_port, 10},
         {"fleet_round_trip", fleet_round_trip, 10},
         {"local_fleet_configs", local_fleet_configs, 10},
+        {"local_fleet_size_tiers", local_fleet_size_tiers, 60},
         {"topology_names_stay_strings", topology_names_stay_strings, 10},
         {"topology_vehicle_set", topology_vehicle_set, 10},
         {"local_vehicle_ids", local_vehicle_ids, 10},
