@@ -71,6 +71,8 @@ typedef struct cursor {
  * costs a few round trips to set up. */
 #define STREAM_MIN_SEQS 64
 
+static void stream_stop(cursor *k);
+
 static int src_next_at(void *ctx, uint64_t seq, ae_replay_hit *out, ae_err *err)
 {
     cursor *k = ctx;
@@ -134,6 +136,11 @@ static int stream_from(cursor *k, ae_err *err)
     const char *name = json_string_value(json_object_get(resp, "name"));
     if (rc == 0 && name)
         k->consumer = strdup(name);
+    /* Nothing of the subject after the cursor (a slow subject whose one message in the
+     * window was found by the search): the consumer would never deliver and the cursor would
+     * wait out the timeout for it; a direct get says at once whether there is more. */
+    json_t *pending = json_object_get(resp, "num_pending");
+    bool nothing_pending = json_is_integer(pending) && json_integer_value(pending) == 0;
     json_decref(resp);
     if (rc == 0 && !k->consumer)
         rc =
@@ -141,6 +148,8 @@ static int stream_from(cursor *k, ae_err *err)
     if (rc) {
         natsSubscription_Destroy(k->sub);
         k->sub = NULL;
+    } else if (nothing_pending) {
+        stream_stop(k);
     }
     return rc;
 }
@@ -164,17 +173,17 @@ static void stream_stop(cursor *k)
 }
 
 /* The next message of the cursor's consumer into *h: 0; AE_ENOENT when the subject has no
- * more (the previous one was the stream's last); AE_EAGAIN when the stream has a gap (the
- * caller goes on with direct gets); AE_ETIMEOUT / AE_EIO / AE_EPROTO. */
+ * more (the previous one was the stream's last); AE_EAGAIN when the stream has a gap or the
+ * consumer delivered nothing within the timeout (the caller goes on with direct gets);
+ * AE_EIO / AE_EPROTO. */
 static int streamed_next(cursor *k, ae_replay_hit *h, ae_err *err)
 {
     if (k->drained)
         return AE_ENOENT;
     natsMsg *m = NULL;
     natsStatus s = natsSubscription_NextMsg(&m, k->sub, (int64_t)(k->c->timeout_ns / AE_NS_PER_MS));
-    if (s == NATS_TIMEOUT)
-        return ae_err_set(err, AE_ETIMEOUT, "streaming %s from %s: nothing within the timeout",
-                          k->subject, k->src.stream);
+    if (s == NATS_TIMEOUT) /* a consumer that went quiet: the rest one by one */
+        return AE_EAGAIN;
     if (s != NATS_OK)
         return ae_err_set(err, AE_EIO, "streaming %s from %s: %s", k->subject, k->src.stream,
                           natsStatus_GetText(s));
