@@ -962,10 +962,10 @@ static void sim_telemetry_rate(void)
     AH_ASSERT_MSG(slow[1] >= 2 && slow[1] <= 4, "%d heartbeats in 3 s", slow[1]);
     sim_counts(NULL, "2", dflt);
     AH_ASSERT_MSG(dflt[0] >= 15 && dflt[0] <= 21, "%d positions in 2 s by default", dflt[0]);
-    char *bad[] = {(char *)ah_bin("aerie-sim"), "--telemetry-hz", "0.05", NULL};
+    char *bad[] = {(char *)ah_bin("aerie-sim"), "--telemetry-hz", "0.005", NULL};
     ah_output o = ah_run_capture("/tmp/aerie-sim-bad", bad, 5000);
     AH_ASSERT_EQ_INT(o.code, 2);
-    AH_ASSERT_CONTAINS(o.err, "--telemetry-hz 0.05: expected 0.1..50");
+    AH_ASSERT_CONTAINS(o.err, "--telemetry-hz 0.005: expected 0.01..50");
     ah_output_free(&o);
 }
 
