@@ -646,7 +646,7 @@ static int start_all(local *l)
         if ((rc = start_kind(l, order[k], &started, &err)) != 0)
             goto fail;
     /* 20 s for a small fleet; a large one reports in over a longer while on a small machine
-     * (1,000 vehicles on 2 cores: all online within 8 minutes of the start). */
+     * (1,000 vehicles on 2 cores: all online within a minute of the last start). */
     int wait_s = 20 + (int)(l->f->n_vehicles / 5);
     printf("aerie up: started %d processes; waiting up to %d s for the vehicles to report\n",
            started, wait_s);
