@@ -15,6 +15,9 @@
  *                            it catches up (0.2-0.8 s after it reconnects), restart
  *   rtt300_leader_kill       25 s, cut from t=5 s to t=15 s, then SIGKILL of the stream
  *                            leader's node while the leaf catches up, restarted 2 s later
+ *   rtt800_jump              one node, one subject at 4 Hz; the round trip jumps from 0 to
+ *                            800 ms for 20 s: the PubAck timeout backs off (its own
+ *                            comment, below)
  *
  * Each asserts 0 lost / 0 duplicated / 0 reordered (per subject) and that the hub holds
  * every message within a generous timeout after the publishers stop (20 s, times
@@ -227,6 +230,84 @@ static void test_rtt300_leader_kill(void)
                         .after_ms = 10000});
 }
 
+/* The limits of the leaf log's "no PubAck within X s" lines, in order (up to cap). */
+static int pub_ack_limits(sf_leaf *l, double *out, int cap)
+{
+    FILE *f = fopen(l->log_path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int n = 0;
+    while (n < cap && fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, "no PubAck within ");
+        if (at)
+            out[n++] = strtod(at + strlen("no PubAck within "), NULL);
+    }
+    fclose(f);
+    return n;
+}
+
+/* A round trip that jumps from nothing to 800 ms, longer than the PubAck timeout the
+ * forwarder has learned (uplink.ack_timeout 100ms plus four smoothed round trips of a few
+ * ms). Each timeout reads the stream back; without the backoff every record sent after a
+ * read-back would time out again at the same limit, a read-back each time, for as long as
+ * no PubAck came in time to teach the smoothed round trip (with a hub slow under load, the
+ * storm of docs/benchmarks.md, "Fleet scale"). With it the limit doubles after each timeout
+ * until a PubAck comes back in time, and the timeouts stop: none in the second half of 20 s
+ * at 800 ms. Nothing lost, duplicated or reordered. */
+static void test_rtt800_jump(void)
+{
+    sf_net n;
+    sf_net_start(&n, 1, true);
+    sf_stream_create(&n.hub, "VEH", 1, WINDOW_MS);
+    sf_leaf l;
+    sf_leaf_init(&l, "v1", n.urls, NULL, "sync: \"10ms\"", "ack_timeout: \"100ms\"", NULL);
+    sf_leaf_start(&l);
+    SF_ASSERT(sf_wait_state(&l, "connected", 15000), "leaf did not connect");
+    sf_pub p;
+    sf_pub_open(&p, l.port, "v1", 1, 64, 4 * 60);
+    sf_pub_run(&p, 4, 3000);
+    /* (a machine busy enough can time one out already: counted apart) */
+    int before = sf_log_count(&l, "no PubAck within");
+    sf_net_cmd(&n, "delay 400");
+    sf_pub_run(&p, 4, 10000);
+    int first_half = sf_log_count(&l, "no PubAck within") - before;
+    sf_pub_run(&p, 4, 10000);
+    int second_half = sf_log_count(&l, "no PubAck within") - first_half;
+    sf_net_cmd(&n, "delay 0");
+    sf_pub_run(&p, 4, 2000);
+    double lim[64];
+    int nl = pub_ack_limits(&l, lim, 64);
+    printf("  PubAck timeouts: %d before the jump, %d in the first 10 s at 800 ms, %d in the "
+           "next 10 s; limits:",
+           before, first_half, second_half);
+    for (int i = 0; i < nl; i++)
+        printf(" %.1f", lim[i]);
+    printf(" s; resyncs=%lld\n", sf_leafz_int(&l, "resyncs"));
+    fflush(stdout);
+    SF_ASSERT(first_half >= 1, "no PubAck timed out after the round trip jumped to 800 ms");
+    SF_ASSERT(second_half == 0, "%d PubAck timeouts 10-20 s after the jump: the limit did not grow",
+              second_half);
+    double top = 0;
+    for (int i = 0; i < nl; i++)
+        top = lim[i] > top ? lim[i] : top;
+    SF_ASSERT(top >= 2 * lim[0], "the limit never grew past %.1f s (first %.1f s)", top, lim[0]);
+
+    SF_ASSERT(sf_pub_flush(&p, 10000), "the leaf did not answer the publisher's last PINGs");
+    SF_ASSERT(sf_wait_drained(&l, DRAIN_MS), "%lld messages still in the leaf's backlog",
+              sf_leafz_int(&l, "backlog_msgs"));
+    sf_check c;
+    sf_check_stream(&n.hub, 0, "VEH", &p, &c);
+    sf_check_print("rtt800_jump", &c);
+    sf_check_assert_clean(&c);
+    SF_ASSERT(c.distinct == (long)p.next_g, "%ld of %llu messages in the stream", c.distinct,
+              (unsigned long long)p.next_g);
+    sf_check_free(&c);
+    sf_pub_close(&p);
+    sf_leaf_stop(&l, false);
+    sf_net_stop(&n);
+}
+
 int main(int argc, char **argv)
 {
     static const ah_case cases[] = {
@@ -235,6 +316,7 @@ int main(int argc, char **argv)
         {"rtt100_blackhole", test_rtt100_blackhole, 120},
         {"rtt100_kill9", test_rtt100_kill9, 120},
         {"rtt300_leader_kill", test_rtt300_leader_kill, 120},
+        {"rtt800_jump", test_rtt800_jump, 90},
     };
     return ah_run(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
