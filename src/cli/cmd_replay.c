@@ -357,9 +357,13 @@ static int open_cursors(ae_cli *c, const char *filter, cursor **ks, int *nk, ae_
 }
 
 /* Step 2: each cursor finds the start of the window in its subject (a cursor with nothing in
- * the window keeps no message); the hub's own copy streams the rest from there. */
+ * the window keeps no message); the hub's own copy streams the rest from there. A consumer
+ * create that JetStream does not answer in time (its meta leader is being elected after a
+ * node or region went away; direct gets need none) leaves that cursor and the ones after
+ * it on direct gets: slower, but the replay answers. */
 static int find_starts(ae_cli *c, cursor *ks, int nk, int64_t start_ns, int64_t end_ns, ae_err *err)
 {
+    bool consumers = true;
     for (int j = 0; j < nk; j++) {
         ae_replay_source src = {src_next_at, src_release, &ks[j]};
         ae_replay_hit h;
@@ -384,10 +388,13 @@ static int find_starts(ae_cli *c, cursor *ks, int nk, int64_t start_ns, int64_t 
         ks[j].event_ns = h.event_ns;
         /* The hub's own copy streams the rest; a fallback region's is read one by one (its
          * consumer would have to deliver across the domains). */
-        if (ks[j].src.home && ks[j].hi > ks[j].seq + STREAM_MIN_SEQS &&
+        if (consumers && ks[j].src.home && ks[j].hi > ks[j].seq + STREAM_MIN_SEQS &&
             (r = stream_from(&ks[j], &e)) != 0) {
-            ae_err_set(err, r, "%s", e.msg);
-            return r;
+            if (r != AE_ETIMEOUT) {
+                ae_err_set(err, r, "%s", e.msg);
+                return r;
+            }
+            consumers = false;
         }
     }
     return 0;
