@@ -742,3 +742,10 @@ void sf_check_assert_clean(const sf_check *c)
     SF_ASSERT(c->missing_headers == 0, "%ld messages without Nats-Msg-Id/Aerie-Event-Time",
               c->missing_headers);
 }
+
+void sf_check_assert_all(const sf_check *c, const sf_pub *p)
+{
+    sf_check_assert_clean(c);
+    SF_ASSERT(c->distinct == (long)p->next_g, "%ld of %llu messages in the stream", c->distinct,
+              (unsigned long long)p->next_g);
+}

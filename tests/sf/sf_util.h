@@ -194,5 +194,8 @@ void sf_check_print_duplicates(ah_hub *h, int node, const char *stream, const sf
 /* Asserts lost, duplicated, reordered, unknown and missing_headers are all 0, and that
  * every message read is a flushed or unflushed one of ours. */
 void sf_check_assert_clean(const sf_check *c);
+/* sf_check_assert_clean, and every message the publisher sent is in the stream (flushed
+ * or not): for faults that may not lose even an unconfirmed message. */
+void sf_check_assert_all(const sf_check *c, const sf_pub *p);
 
 #endif

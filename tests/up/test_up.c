@@ -191,8 +191,6 @@ static json_t *twin_now(const char *vid)
     return j;
 }
 
-/* Polls status until vid's "online" equals want and, when want is true, its backlog is 0.
- * Returns the ms it took, or -1. */
 /* Drained: nothing the leaf holds is older than a second. Not "no record at all": a link
  * report taken a few ms after the gateway published holds those records until their PubAcks
  * come back, and the report timer can stay in step with the telemetry for the whole wait
@@ -204,6 +202,8 @@ static bool backlog_drained(json_t *link)
            (json_is_number(oldest) && json_number_value(oldest) < 1.0);
 }
 
+/* Polls status until vid's "online" equals want and, when want is true, its backlog is
+ * drained (above). Returns the ms it took, or -1. */
 static int64_t wait_status(const char *vid, bool want, int timeout_ms)
 {
     int64_t t0 = ah_now_ms(), deadline = t0 + (int64_t)(timeout_ms * ah_timeout_scale());
