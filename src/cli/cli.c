@@ -365,15 +365,24 @@ int ae_cli_api_at(ae_cli *c, const char *prefix, const char *api, const char *bo
     char subj[512];
     snprintf(subj, sizeof subj, "%s.%s", prefix, api);
     /* "Temporarily unavailable" is retried, backing off from 100 ms to 1 s, within the
-     * command's own timeout: a reader should not fail because a hub node restarted. */
+     * command's own timeout: a reader should not fail because a hub node restarted. Still
+     * unavailable at the end is a timeout, like a request nobody answered (callers treat
+     * both alike: replay falls back to direct gets). */
     int64_t deadline = ae_mono_ns() + c->timeout_ns;
-    int wait_ms = 100;
+    int wait_ms = 100, tries = 0;
     for (;;) {
         int code = 0;
         int rc = api_once(c, subj, api, body, out, &code, err);
-        if (code != JS_TEMPORARILY_UNAVAILABLE ||
-            ae_mono_ns() + (int64_t)wait_ms * AE_NS_PER_MS >= deadline)
+        tries++;
+        if (code != JS_TEMPORARILY_UNAVAILABLE)
             return rc;
+        if (ae_mono_ns() + (int64_t)wait_ms * AE_NS_PER_MS >= deadline)
+            return ae_err_set(err, AE_ETIMEOUT,
+                              "%s: JetStream stayed temporarily unavailable (err_code %d) through "
+                              "%d tries in %lld ms: its meta leader is being elected, or the hub "
+                              "has lost its quorum; try again, or give a longer --timeout",
+                              api, JS_TEMPORARILY_UNAVAILABLE, tries,
+                              (long long)(c->timeout_ns / AE_NS_PER_MS));
         ae_sleep_ms(wait_ms);
         wait_ms = wait_ms * 2 > 1000 ? 1000 : wait_ms * 2;
     }

@@ -530,6 +530,43 @@ static void replay_without_consumers(void)
     fixture_stop(&f);
 }
 
+/* A JetStream that answers every request with "temporarily unavailable" (10008, what a hub
+ * says while its meta leader is being elected), played by a subscriber on the API of a
+ * domain of our own; counts the requests. */
+static void on_unavailable(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub;
+    __atomic_add_fetch((int *)closure, 1, __ATOMIC_SEQ_CST);
+    natsConnection_PublishString(nc, natsMsg_GetReply(msg),
+                                 "{\"error\":{\"code\":503,\"err_code\":10008,\"description\":"
+                                 "\"JetStream system temporarily unavailable\"}}");
+    natsMsg_Destroy(msg);
+}
+
+/* The CLI retries 10008 with a backoff within --timeout, and says so when it never ends. */
+static void js_temporarily_unavailable(void)
+{
+    fixture f;
+    fixture_start(&f);
+    int requests = 0;
+    natsSubscription *sub = NULL;
+    AH_ASSERT_EQ_INT(
+        natsConnection_Subscribe(&sub, f.nc, "$JS.fake.API.>", on_unavailable, &requests), NATS_OK);
+    AH_ASSERT_EQ_INT(natsConnection_Flush(f.nc), NATS_OK);
+    char url[128];
+    snprintf(url, sizeof url, "nats://operator:secret@127.0.0.1:%d", f.hub.client_port[0]);
+    run_result r = run_aerie(f.dir, "replay", "V1", "--server", url, "--js-domain", "fake",
+                             "--since", "1h", "--timeout", "2s", NULL);
+    AH_ASSERT_MSG(r.code != 0, "replay succeeded against an unavailable JetStream: %s", r.out);
+    AH_ASSERT_CONTAINS(r.err, "stayed temporarily unavailable (err_code 10008)");
+    int n = __atomic_load_n(&requests, __ATOMIC_SEQ_CST);
+    /* 100, 200, 400, 800 ms apart, then 1 s: 5 in 2 s (fewer on a slow machine), not 1 */
+    AH_ASSERT_MSG(n >= 3 && n <= 8, "%d requests in the 2 s timeout", n);
+    run_free(&r);
+    natsSubscription_Destroy(sub);
+    fixture_stop(&f);
+}
+
 /* ---- commands ----------------------------------------------------------------------- */
 
 /* The vehicle stand-in: accepts everything except `land`, echoing the request body. */
@@ -1006,6 +1043,7 @@ int main(int argc, char **argv)
         {"twin_and_status", twin_and_status, 60},
         {"replay_windows", replay_windows, 90},
         {"replay_without_consumers", replay_without_consumers, 90},
+        {"js_temporarily_unavailable", js_temporarily_unavailable, 60},
         {"commands", commands, 60},
         {"topology_configs_load", topology_configs_load, 60},
         {"topology_supercluster", topology_supercluster, 90},
