@@ -37,10 +37,14 @@
 #   down        `aerie down`, s; "clean" when no process of the fleet is left
 # Machine-wide: load average and free memory at the end of the window go to stderr.
 #
+# --rtt MS: once `up` is done, every vehicle's relay holds each chunk MS/2 in each direction
+# (`delay`), so the window, the queries, the crash re-up and the revoke see a cellular round
+# trip (100-300 ms) instead of loopback; `up s` is still measured on loopback.
+#
 # A large N saturates a small machine: announce it to whoever shares it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-build=build hz=1 settle=30 base=""
+build=build hz=1 settle=30 base="" rtt=0
 sizes=()
 while (($#)); do
     case "$1" in
@@ -48,11 +52,12 @@ while (($#)); do
     --telemetry-hz) hz=$2; shift 2 ;;
     --settle) settle=$2; shift 2 ;;
     --dir) base=$2; shift 2 ;;
+    --rtt) rtt=$2; shift 2 ;;
     -h | --help) sed -n 2,30p "$0"; exit 0 ;;
     *) sizes+=("$1"); shift ;;
     esac
 done
-((${#sizes[@]})) || { echo "usage: $0 [--build DIR] [--telemetry-hz H] [--settle S] [--dir D] N [N...]" >&2; exit 2; }
+((${#sizes[@]})) || { echo "usage: $0 [--build DIR] [--telemetry-hz H] [--settle S] [--rtt MS] [--dir D] N [N...]" >&2; exit 2; }
 aerie=$(realpath "$build/aerie")
 base=${base:-$(mktemp -d /tmp/aerie-scale-XXXXXX)}
 mkdir -p "$base"
@@ -130,6 +135,23 @@ print(sum(s["state"]["last_seq"] for a in j.get("account_details", []) for s in 
           if s["name"] in ("TWIN_STATE", "TWIN_EVENTS", "FLEET_LINK", "TWIN_LIVE")))'
 }
 
+# Sends "delay MS" to every vehicle's relay; prints how many took it.
+delay_relays() {
+    python3 -c '
+import json, socket, sys
+ok = 0
+for v in json.load(open(sys.argv[1] + "/fleet.json"))["vehicles"]:
+    port = v.get("relay_control_port")
+    if not port: continue
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+            c.sendall(("delay %s\n" % sys.argv[2]).encode())
+            ok += c.recv(256).startswith(b"OK")
+    except OSError:
+        pass
+print(ok)' "$1" "$2"
+}
+
 online_of() { # status JSON on stdin, VID or "" -> count online (or 1/0 for VID); -1: no answer
     python3 -c '
 import json, sys
@@ -151,6 +173,11 @@ for n in "${sizes[@]}"; do
     online=$(sed -n 's/.*vehicles, \([0-9]*\) online.*/\1/p' "$base/up-$n.log" | tail -1)
     first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/fleet.json"))["vehicles"][0]["vid"])' "$d")
     mid=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]+"/fleet.json"))["vehicles"]; print(v[len(v)//2]["vid"])' "$d")
+    if ((rtt > 0)); then
+        delayed=$(delay_relays "$d" $((rtt / 2)))
+        echo "fleet_scale N=$n: round trip +$rtt ms on $delayed of $n relays" >&2
+        ((delayed == n)) || echo "fleet_scale N=$n: only $delayed relays took the delay" >&2
+    fi
     # the settle window: CPU and stored messages over it
     hz_ticks=$(getconf CLK_TCK)
     t0=$(hub_ticks "$d") v0=$(veh_ticks "$d") m0=$(machine_ticks) s0=$(stored "$d") w0=$(now_ms)
